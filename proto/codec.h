@@ -1,0 +1,83 @@
+/*  codec.h -- store records to Herald announcements and back, topics, and validation of
+    decoded announcements, so that bytes from the network are never trusted.
+
+    Encoding builds the protobuf-c message on the stack, pointing at the caller's text, and
+    packs into the caller's buffer: nothing is allocated per message. Decoding unpacks with
+    an arena allocator that is reset for each message: nothing is malloc'd per message.
+*/
+#ifndef HERALD_CODEC_H
+#define HERALD_CODEC_H
+
+#include "herald/v1/announcement.pb-c.h"
+#include "store.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CODEC_MAX_FRAME (256 * 1024) /* largest Announcement accepted from the network */
+#define CODEC_MAX_TOPIC 256          /* largest topic frame */
+#define CODEC_HEARTBEAT_TOPIC "hb"
+
+typedef Herald__V1__Announcement announcement_t;
+
+/*  Writes the topic of a record change into buf: "event.<kind>.<country>." or "press.".
+    Returns its length, or -1 if it does not fit. */
+int codec_topic(char *buf, size_t cap, store_type_t type, const char *kind, const char *country);
+
+/*  Encodes a change (from store_changes or store_snapshot) as an Announcement of stream_id
+    into buf. A change whose record is gone (or a DELETED one) carries the id alone.
+    Returns the encoded length, or -1 if it does not fit in cap. */
+int codec_encode_change(const store_change_t *change, const char *stream_id, uint8_t *buf,
+                        size_t cap);
+
+/*  Encodes a Heartbeat / ReplayEnd announcement. Returns the length or -1. */
+int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms,
+                           uint8_t *buf, size_t cap);
+int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
+                            const char *error, uint8_t *buf, size_t cap);
+
+/*  A decoder: an arena from which decoded messages are allocated; each decode resets it, so
+    the previous message's pointers die with the next decode. */
+typedef struct codec_decoder codec_decoder_t;
+
+/*  Returns a decoder, or NULL when out of memory. */
+codec_decoder_t *codec_decoder_new(void);
+/*  Frees the decoder; sets *self_p to NULL. Safe on NULL. */
+void codec_decoder_destroy(codec_decoder_t **self_p);
+
+/*  Decodes and validates one Announcement. Returns it (owned by the decoder, valid until the
+    next decode), or NULL with the reason in why: not protobuf, too large, or a field that fails
+    validation (named in the reason). */
+const announcement_t *codec_decode(codec_decoder_t *self, const uint8_t *data, size_t len,
+                                   char *why, size_t whylen);
+
+/*  Decodes and validates one ReplayRequest (owned by the decoder, valid until the next
+    decode), or NULL with the reason in why. */
+const Herald__V1__ReplayRequest *codec_decode_request(codec_decoder_t *self, const uint8_t *data,
+                                                      size_t len, char *why, size_t whylen);
+
+/*  Validates a decoded announcement: stream_id a UUID, a body, the change coherent with the
+    body, every text valid UTF-8 within limits, record fields as the store requires them
+    (a DELETED record carries an id only). 0 if valid, else -1 with the reason in why. */
+int codec_validate(const announcement_t *a, char *why, size_t whylen);
+
+/*  Converts a decoded Event / PressRelease back into store records. Text is borrowed from
+    the announcement; people are written into people[0..cap). Returns 0, or -1 if there are
+    more people than cap. */
+int codec_to_event(const Herald__V1__Event *e, store_event_t *out, store_person_t *people,
+                   size_t cap);
+void codec_to_press(const Herald__V1__PressRelease *p, store_press_t *out);
+
+/*  The store's change kind for a wire Change, and back. */
+store_change_kind_t codec_change_from_wire(Herald__V1__Change c);
+Herald__V1__Change codec_change_to_wire(store_change_kind_t c);
+
+/*  The change's name: "created", "updated", "cancelled", "deleted" ("" if none). Static. */
+const char *codec_change_name(Herald__V1__Change c);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

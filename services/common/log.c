@@ -1,0 +1,103 @@
+/*  log.c -- JSON-line (or plain text) logging to stderr for Herald's services. */
+#include "log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static log_level_t s_level = LOG_INFO;
+static int s_text = 0;
+static const char *s_names[] = {"debug", "info", "warn", "error"};
+
+void log_setup(log_level_t level, int text)
+{
+    s_level = level;
+    s_text = text;
+}
+
+int log_level_parse(const char *name)
+{
+    for (int i = 0; i < 4; i++) {
+        if (name && strcmp(name, s_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void s_timestamp(char *buf, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+}
+
+void log_emit(log_level_t level, const char *event, const char *fmt, ...)
+{
+    if (level < s_level) {
+        return;
+    }
+    char ts[40];
+    s_timestamp(ts, sizeof ts);
+    json_t *line = json_object();
+    if (!line) {
+        return;
+    }
+    json_object_set_new(line, "ts", json_string(ts));
+    json_object_set_new(line, "level", json_string(s_names[level]));
+    json_object_set_new(line, "event", json_string(event));
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        json_error_t error;
+        json_t *extra = json_vpack_ex(&error, 0, fmt, ap);
+        va_end(ap);
+        if (extra) {
+            json_object_update(line, extra);
+            json_decref(extra);
+        } else {
+            json_object_set_new(line, "log_error", json_string(error.text));
+        }
+    }
+    char *out = NULL;
+    if (s_text) {
+        /* "TS LEVEL event key=value ...", for a person at a terminal */
+        json_object_del(line, "ts");
+        json_object_del(line, "level");
+        json_object_del(line, "event");
+        char *rest = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        size_t need = strlen(ts) + strlen(event) + (rest ? strlen(rest) : 0) + 16;
+        out = malloc(need);
+        if (out) {
+            snprintf(out, need, "%s %-5s %s %s\n", ts, s_names[level], event,
+                     rest && strcmp(rest, "{}") ? rest : "");
+        }
+        free(rest);
+    } else {
+        char *body = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (body) {
+            size_t n = strlen(body);
+            out = malloc(n + 2);
+            if (out) {
+                memcpy(out, body, n);
+                out[n] = '\n';
+                out[n + 1] = '\0';
+            }
+            free(body);
+        }
+    }
+    json_decref(line);
+    if (out) {
+        /* one write per line, so lines from threads and processes never interleave */
+        ssize_t rc = write(STDERR_FILENO, out, strlen(out));
+        (void) rc;
+        free(out);
+    }
+}

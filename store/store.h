@@ -1,0 +1,202 @@
+/*  store.h -- the Herald event store: an SQLite catalogue of events and press releases
+    with a gapless change log written by triggers in the same transaction as every change.
+
+    A store_t is one connection to one store file. It is not thread-safe; use one per thread.
+    Text returned through store_event_t / store_press_t / store_change_t is borrowed from the
+    handle and stays valid until the next call on the same handle.
+*/
+#ifndef HERALD_STORE_H
+#define HERALD_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STORE_SCHEMA_VERSION 2  /* PRAGMA user_version this program writes and understands */
+#define STORE_MAX_PEOPLE 64     /* people per event */
+#define STORE_MAX_FIELD 4096    /* bytes in any one-line field */
+#define STORE_MAX_SUMMARY 65536 /* bytes in a summary */
+
+typedef struct store store_t;
+
+typedef enum { STORE_EVENT = 1, STORE_PRESS = 2 } store_type_t;
+
+typedef enum {
+    STORE_CREATED = 1,
+    STORE_UPDATED = 2,
+    STORE_CANCELLED = 3,
+    STORE_DELETED = 4
+} store_change_kind_t;
+
+typedef struct {
+    const char *name;
+    const char *role; /* "" when none */
+} store_person_t;
+
+/*  An event. Optional text fields are "" (never NULL) when absent.
+    status is "scheduled" or "cancelled"; cancel_reason is "" unless cancelled with a reason.
+    version is maintained by the store (1 on create, +1 per change); it is ignored on write. */
+typedef struct {
+    const char *id;
+    const char *kind;
+    const char *title;
+    const char *start_date; /* YYYY-MM-DD */
+    const char *end_date;   /* YYYY-MM-DD, not before start_date */
+    const char *city;
+    const char *country; /* ISO 3166-1 alpha-2, upper case */
+    const char *summary;
+    const char *url;
+    const char *status;
+    const char *cancel_reason;
+    const store_person_t *people;
+    size_t people_count;
+    int64_t version;
+} store_event_t;
+
+/*  A press release. event_id is "" when it belongs to no event. */
+typedef struct {
+    const char *id;
+    const char *event_id;
+    const char *title;
+    const char *published_on; /* YYYY-MM-DD */
+    const char *url;
+    const char *summary;
+} store_press_t;
+
+/*  One row of the change log joined to the record's current state.
+    present is false when the record no longer exists (deleted since); then only the
+    change fields are meaningful, and event/press carry the id alone. */
+typedef struct {
+    int64_t seq;
+    store_type_t type;
+    store_change_kind_t change;
+    const char *record_id;
+    int64_t committed_at_ms;
+    const char *topic; /* "event.<kind>.<country>." or "press." as of the change */
+    bool present;
+    store_event_t event; /* when type == STORE_EVENT */
+    store_press_t press; /* when type == STORE_PRESS */
+} store_change_t;
+
+/*  Called once per row by store_changes and store_snapshot. Return 0 to go on,
+    non-zero to stop the scan (the scan then returns that value). */
+typedef int(store_change_fn)(const store_change_t *change, void *arg);
+
+typedef enum {
+    STORE_OPEN = 0,     /* an existing store, migrated to STORE_SCHEMA_VERSION if older */
+    STORE_CREATE = 1,   /* a new store; fails if the file already holds a store */
+    STORE_READONLY = 2, /* an existing store, read only, never migrated */
+} store_mode_t;
+
+/*  Opens the store at path. Returns NULL on failure with the reason in err (always
+    NUL-terminated, names the path). A store whose user_version is newer than
+    STORE_SCHEMA_VERSION is refused. Sets WAL, synchronous=FULL, foreign_keys, busy_timeout. */
+store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen);
+
+/*  Closes the store and frees everything; sets *self_p to NULL. Safe on NULL. */
+void store_destroy(store_t **self_p);
+
+/*  The reason the last failed call failed ("" if none). Borrowed. */
+const char *store_error(store_t *self);
+
+/*  The store's stream id (a random UUID made at creation). Borrowed. */
+const char *store_stream_id(store_t *self);
+
+/*  The highest seq in the change log (0 when empty), or -1 on error. */
+int64_t store_head_seq(store_t *self);
+
+/*  PRAGMA data_version: changes when another connection commits. -1 on error. */
+int64_t store_data_version(store_t *self);
+
+/*  The file the store lives in. Borrowed. */
+const char *store_path(store_t *self);
+
+/*  Explicit transactions, so several edits form one all-or-nothing change.
+    Without them every edit is its own transaction. 0 or -1. */
+int store_begin(store_t *self);
+int store_commit(store_t *self);
+int store_rollback(store_t *self);
+
+/*  Validation shared by the store, the import and the wire codec. Returns 0 when the record
+    is valid; otherwise -1 with the offending field's name in *field (a static string) and a
+    reason in why. */
+int store_event_check(const store_event_t *event, const char **field, char *why, size_t whylen);
+int store_press_check(const store_press_t *press, const char **field, char *why, size_t whylen);
+
+/*  true if s is a valid ISO 8601 calendar date YYYY-MM-DD (a real day of a real month). */
+bool store_date_valid(const char *s);
+/*  true if the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
+bool store_utf8_valid(const char *s, size_t len);
+
+/*  Inserts or updates the event (upsert by id). The record is validated first. An update
+    that changes nothing writes nothing. 0 or -1. */
+int store_put_event(store_t *self, const store_event_t *event);
+int store_put_press(store_t *self, const store_press_t *press);
+
+/*  Marks an event cancelled, with an optional reason (NULL or ""). -1 if it does not exist. */
+int store_cancel_event(store_t *self, const char *id, const char *reason);
+
+/*  Deletes a record. -1 if it does not exist. Deleting an event that press releases refer
+    to fails (foreign key) unless they are deleted first in the same transaction. */
+int store_delete_event(store_t *self, const char *id);
+int store_delete_press(store_t *self, const char *id);
+
+/*  Reads a record by id into *out (borrowed text). 1 found, 0 not found, -1 error. */
+int store_get_event(store_t *self, const char *id, store_event_t *out);
+int store_get_press(store_t *self, const char *id, store_press_t *out);
+
+/*  Scans the change log after after_seq in seq order, at most limit rows (limit > 0),
+    each joined to its record's current state. If since_ms > 0 the scan starts at the first
+    change committed at or after since_ms instead (after_seq still bounds it below).
+    Returns the number of rows visited, the callback's non-zero value if it stopped the
+    scan, or -1 on error. No allocation per row. */
+int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int limit,
+                      store_change_fn *fn, void *arg);
+
+/*  Scans the current catalogue: every existing record whose latest change has seq >
+    after_seq, in the order of that seq, at most limit rows. Each row's seq and change are
+    those of the record's latest change (cancelled events as STORE_CANCELLED). */
+int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
+                       void *arg);
+
+/*  Named cursors kept in the store (the publisher's last published seq, a mirror's last
+    applied origin seq). get: 1 and *seq / stream_id (may be NULL; borrowed) when the cursor
+    exists, 0 when not, -1 on error. set: 0 or -1; joins the current transaction if any. */
+int store_cursor_get(store_t *self, const char *name, int64_t *seq, const char **stream_id);
+int store_cursor_set(store_t *self, const char *name, int64_t seq, const char *stream_id);
+
+/*  Per-record origin seq for mirrors: the seq of the latest announcement applied to the
+    record (kept after a delete, as a tombstone). get: 1 found, 0 not, -1 error. */
+int store_origin_get(store_t *self, store_type_t type, const char *id, int64_t *seq);
+int store_origin_set(store_t *self, store_type_t type, const char *id, int64_t seq);
+/*  Deletes every record, origin seq and cursor of a mirror (a resync from a new stream),
+    writing the deletions to the change log like any other. 0 or -1. */
+int store_clear(store_t *self);
+
+/*  Imports a JSON document in the shape store_export prints, or NDJSON (one object per line
+    with "type": "event" or "press_release"). All or nothing: on the first bad record returns
+    -1 with a message naming its line (NDJSON) or list and index (JSON) and field in err, and
+    the store is untouched. On success returns the number of records read. */
+int64_t store_import(store_t *self, const char *data, size_t len, char *err, size_t errlen);
+
+/*  Writes the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed order,
+    indented) to out. 0 or -1. */
+int store_export(store_t *self, FILE *out);
+
+/*  Loads the five events of the seed page with their press releases and people. 0 or -1. */
+int store_load_sample(store_t *self);
+
+/*  Test support: creates a store at path with the schema of an older version (1 ..
+    STORE_SCHEMA_VERSION), so that the migration path can be tested. 0 or -1 (reason in err). */
+int store_create_at_version(const char *path, int version, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
