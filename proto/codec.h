@@ -18,20 +18,32 @@ extern "C" {
 #define CODEC_MAX_FRAME (256 * 1024) /* largest Announcement accepted from the network */
 #define CODEC_MAX_TOPIC 256          /* largest topic frame */
 #define CODEC_HEARTBEAT_TOPIC "hb"
+#define CODEC_REPLAY_END_TOPIC "replay.end" /* topic of the last message of a replay answer */
+#define CODEC_EVENT_TOPIC "event."          /* prefix of every event topic */
+#define CODEC_PRESS_TOPIC "press."          /* topic of every press release */
+#define CODEC_MAX_TOPICS 64                 /* topic prefixes in one ReplayRequest */
+#define CODEC_DEFAULT_LIMIT 1000            /* ReplayRequest.limit 0 means this many */
+#define CODEC_MAX_LIMIT 10000               /* largest ReplayRequest.limit accepted */
 
 typedef Herald__V1__Announcement announcement_t;
 
-/*  Writes the topic of a record change into buf: "event.<kind>.<country>." or "press.".
-    Returns its length, or -1 if it does not fit. */
+/*  Writes the topic of a record change into buf (NUL-terminated): "event.<kind>.<country>."
+    or "press." (kind and country are ignored for a press release). Returns its length, or -1
+    if it does not fit, the type is unknown, or an event's kind or country is NULL, empty or
+    holds a '.' (which would break prefix subscriptions). */
 int codec_topic(char *buf, size_t cap, store_type_t type, const char *kind, const char *country);
 
 /*  Encodes a change (from store_changes or store_snapshot) as an Announcement of stream_id
     into buf. A change whose record is gone (or a DELETED one) carries the id alone.
-    Returns the encoded length, or -1 if it does not fit in cap. */
+    The record is not validated (the store did that); the encoder only maps it.
+    Returns the encoded length, or -1 if it does not fit in cap or cannot be encoded (seq < 1,
+    unknown type or change, an event status other than "scheduled"/"cancelled", more than
+    STORE_MAX_PEOPLE people). Allocates nothing. */
 int codec_encode_change(const store_change_t *change, const char *stream_id, uint8_t *buf,
                         size_t cap);
 
-/*  Encodes a Heartbeat / ReplayEnd announcement. Returns the length or -1. */
+/*  Encodes a Heartbeat / ReplayEnd announcement (change CHANGE_UNSPECIFIED, seq = head_seq
+    / last_seq; error NULL or "" when none). Returns the length or -1 if it does not fit. */
 int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms,
                            uint8_t *buf, size_t cap);
 int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
@@ -41,7 +53,9 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
     the previous message's pointers die with the next decode. */
 typedef struct codec_decoder codec_decoder_t;
 
-/*  Returns a decoder, or NULL when out of memory. */
+/*  Returns a decoder, or NULL when out of memory. Its arena (CODEC_ARENA_SIZE bytes) is
+    allocated here, once; a message whose decoding needs more is rejected as too complex. */
+#define CODEC_ARENA_SIZE (8 * CODEC_MAX_FRAME + 64 * 1024)
 codec_decoder_t *codec_decoder_new(void);
 /*  Frees the decoder; sets *self_p to NULL. Safe on NULL. */
 void codec_decoder_destroy(codec_decoder_t **self_p);
@@ -53,14 +67,25 @@ const announcement_t *codec_decode(codec_decoder_t *self, const uint8_t *data, s
                                    char *why, size_t whylen);
 
 /*  Decodes and validates one ReplayRequest (owned by the decoder, valid until the next
-    decode), or NULL with the reason in why. */
+    decode), or NULL with the reason in why: at most CODEC_MAX_TOPICS topics, each valid UTF-8
+    of at most CODEC_MAX_TOPIC bytes; limit <= CODEC_MAX_LIMIT; after_seq <= INT64_MAX;
+    since_ms >= 0; snapshot and since_ms > 0 are exclusive. */
 const Herald__V1__ReplayRequest *codec_decode_request(codec_decoder_t *self, const uint8_t *data,
                                                       size_t len, char *why, size_t whylen);
+
+/*  The most arena bytes one decode of this decoder has used so far (for tests and sizing). */
+size_t codec_decoder_high_water(const codec_decoder_t *self);
 
 /*  Validates a decoded announcement: stream_id a UUID, a body, the change coherent with the
     body, every text valid UTF-8 within limits, record fields as the store requires them
     (a DELETED record carries an id only). 0 if valid, else -1 with the reason in why. */
 int codec_validate(const announcement_t *a, char *why, size_t whylen);
+
+/*  true if a is an Event / PressRelease announcement whose body carries the id alone: always
+    for DELETED, and for any change of a record that no longer existed when it was read (a
+    replayed or late CREATED/UPDATED of a record deleted since). Such a body holds no state;
+    apply it as "the record is gone" (or skip it) and never as a record. */
+bool codec_is_id_only(const announcement_t *a);
 
 /*  Converts a decoded Event / PressRelease back into store records. Text is borrowed from
     the announcement; people are written into people[0..cap). Returns 0, or -1 if there are
@@ -69,12 +94,18 @@ int codec_to_event(const Herald__V1__Event *e, store_event_t *out, store_person_
                    size_t cap);
 void codec_to_press(const Herald__V1__PressRelease *p, store_press_t *out);
 
-/*  The store's change kind for a wire Change, and back. */
+/*  The store's change kind for a wire Change, and back. Unknown or unspecified values map to
+    0 (not a store_change_kind_t) and CHANGE_UNSPECIFIED respectively. */
 store_change_kind_t codec_change_from_wire(Herald__V1__Change c);
 Herald__V1__Change codec_change_to_wire(store_change_kind_t c);
 
 /*  The change's name: "created", "updated", "cancelled", "deleted" ("" if none). Static. */
 const char *codec_change_name(Herald__V1__Change c);
+
+/*  A libFuzzer-style entry: decodes data both as an Announcement and as a ReplayRequest with
+    a static decoder, checking that whatever is accepted also validates. Returns 0.
+    codec_fuzz_one(NULL, 0) frees the static decoder. Not thread-safe. */
+int codec_fuzz_one(const uint8_t *data, size_t size);
 
 #ifdef __cplusplus
 }

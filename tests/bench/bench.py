@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""bench.py -- Herald's benchmark: every figure of docs/performance.md, measured in one run.
+
+Usage: scripts/bench.sh [--changes N] [--latency-count N]   (builds Release, then runs this)
+
+Figures (all in this one run, so they compare as ratios on a noisy machine):
+  1. raw libzmq PUB/SUB throughput, ~400-byte frames over tcp://127.0.0.1 (the baseline)
+  2. pipeline: N unpublished changes in a store -> herald-pub -> herald-sub log to /dev/null
+  3. latency commit -> subscriber at 1,000 commits/s: p50, p99, p99.9
+  4. peak memory (VmHWM) of the publisher and the subscriber in 2
+  5. replay of N changes from the start to a fresh subscriber (log to /dev/null)
+  6. mirror sink apply rate vs SQLite's batched inserts into the same schema
+"""
+import argparse
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("HERALD_BIN", "build-bench/bin")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return -1
+
+
+def state_seq(path):
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.2)
+        try:
+            row = db.execute("SELECT last_seq FROM state").fetchone()
+            return row[0] if row else 0
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return 0
+
+
+def wait_seq(path, target, deadline_s, proc=None):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if state_seq(path) >= target:
+            return time.monotonic()
+        if proc is not None and proc.poll() is not None:
+            raise SystemExit(f"bench: subscriber exited with {proc.returncode}")
+        time.sleep(0.01)
+    raise SystemExit(f"bench: timed out waiting for seq {target} in {path}")
+
+
+def stop(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def baseline(count):
+    ep = f"tcp://127.0.0.1:{free_port()}"
+    sub = subprocess.Popen([f"{BIN}/bench_zmq", "sub", ep, str(count)], stdout=subprocess.PIPE)
+    time.sleep(0.2)
+    pub = subprocess.Popen([f"{BIN}/bench_zmq", "pub", ep, str(count), "400"])
+    out, _ = sub.communicate(timeout=300)
+    pub.wait(60)
+    return json.loads(out)
+
+
+def make_store(work, n):
+    db = os.path.join(work, "origin.db")
+    subprocess.run([f"{BIN}/herald-store", "--db", db, "init"], check=True)
+    src = os.path.join(work, "changes.ndjson")
+    summary = ("Experts shared experience and best practice with law enforcement officials "
+               "from member countries, on preventing the trafficking of nuclear and other "
+               "radiological materials, and on inter-agency cooperation across borders.")
+    kinds = ["conference", "working-group-meeting", "symposium", "course", "convention"]
+    countries = ["FR", "ES", "US", "TH", "AU", "DE", "SG"]
+    with open(src, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({
+                "type": "event", "id": f"bench-{i:08d}", "kind": kinds[i % 5],
+                "title": f"International Law Enforcement Symposium number {i}",
+                "start_date": "2026-03-02", "end_date": "2026-03-05", "city": "Lyon",
+                "country": countries[i % 7], "summary": summary,
+                "url": f"https://www.interpol.int/News-and-Events/Events/bench-{i}",
+                "people": [{"name": "Jürgen Stock", "role": "Secretary General"}],
+            }, ensure_ascii=False) + "\n")
+    t = time.monotonic()
+    subprocess.run([f"{BIN}/herald-store", "--db", db, "import", src], check=True)
+    print(f"# imported {n} changes in {time.monotonic() - t:.1f} s", file=sys.stderr)
+    os.unlink(src)
+    return db
+
+
+def publisher(db, pub_ep, rep_ep):
+    return subprocess.Popen([f"{BIN}/herald-pub", "--db", db, "--bind", pub_ep,
+                             "--replay-bind", rep_ep, "--log-level", "warn"])
+
+
+def subscriber(pub_ep, rep_ep, state, extra):
+    return subprocess.Popen([f"{BIN}/herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                             "--state", state, "--log-level", "warn"] + extra)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--changes", type=int, default=1_000_000)
+    ap.add_argument("--latency-count", type=int, default=10_000)
+    args = ap.parse_args()
+    n = args.changes
+    res = {}
+    with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+        res["baseline"] = baseline(max(n, 1_000_000))
+        base = res["baseline"]["per_second"]
+        print(f"1. libzmq PUB/SUB baseline: {base:,.0f} msg/s", file=sys.stderr)
+
+        db = make_store(work, n)
+        pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+        state = os.path.join(work, "live.state")
+        sub = subscriber(pub_ep, rep_ep, state,
+                         ["--from", "start", "--sink", "log", "--out", "/dev/null"])
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        pub = publisher(db, pub_ep, rep_ep)
+        t1 = wait_seq(state, n, 600, sub)
+        rate = n / (t1 - t0)
+        res["pipeline"] = {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+                           "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
+                           "sub_peak_kib": peak_kib(sub.pid)}
+        print(f"2. pipeline: {rate:,.0f}/s = {rate / base:.2f} x baseline", file=sys.stderr)
+        stop(sub)
+
+        state2 = os.path.join(work, "replay.state")
+        t0 = time.monotonic()
+        sub = subscriber(pub_ep, rep_ep, state2,
+                         ["--from", "start", "--sink", "log", "--out", "/dev/null"])
+        t1 = wait_seq(state2, n, 600, sub)
+        rate = n / (t1 - t0)
+        res["replay"] = {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+                         "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
+                         "sub_peak_kib": peak_kib(sub.pid)}
+        print(f"5. replay: {rate:,.0f}/s = {rate / base:.2f} x baseline", file=sys.stderr)
+        stop(sub)
+
+        mirror = os.path.join(work, "mirror.db")
+        state3 = os.path.join(work, "mirror.state")
+        t0 = time.monotonic()
+        sub = subscriber(pub_ep, rep_ep, state3,
+                         ["--from", "start", "--sink", "mirror", "--mirror-db", mirror])
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            try:
+                m = sqlite3.connect(f"file:{mirror}?mode=ro", uri=True, timeout=0.2)
+                row = m.execute("SELECT seq FROM cursors WHERE name='subscriber'").fetchone()
+                m.close()
+                if row and row[0] >= n:
+                    break
+            except sqlite3.Error:
+                pass
+            if sub.poll() is not None:
+                raise SystemExit("bench: mirror subscriber exited")
+            time.sleep(0.05)
+        t1 = time.monotonic()
+        mrate = n / (t1 - t0)
+        sub_peak = peak_kib(sub.pid)
+        stop(sub)
+        stop(pub)
+        out = subprocess.run([f"{BIN}/bench_sqlite", os.path.join(work, "sqlite.db"), str(n),
+                              "1000"], check=True, capture_output=True, text=True).stdout
+        sq = json.loads(out)["per_second"]
+        res["mirror"] = {"changes": n, "per_second": round(mrate), "sqlite_batched": sq,
+                         "ratio": round(mrate / sq, 3), "sub_peak_kib": sub_peak}
+        print(f"6. mirror: {mrate:,.0f}/s = {mrate / sq:.2f} x SQLite batched ({sq:,.0f}/s)",
+              file=sys.stderr)
+
+        ldb = os.path.join(work, "latency.db")
+        subprocess.run([f"{BIN}/herald-store", "--db", ldb, "init"], check=True)
+        pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+        pub = publisher(ldb, pub_ep, rep_ep)
+        out = subprocess.run([f"{BIN}/bench_latency", ldb, "1000", str(args.latency_count), "--",
+                              f"{BIN}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
+                              "--sink", "log", "--format", "json"],
+                             check=True, capture_output=True, text=True, timeout=300).stdout
+        stop(pub)
+        res["latency"] = json.loads(out)
+        print(f"3. latency at 1000/s: {res['latency']}", file=sys.stderr)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
