@@ -84,7 +84,8 @@ int codec_validate(const announcement_t *a, char *why, size_t whylen);
 /*  true if a is an Event / PressRelease announcement whose body carries the id alone: always
     for DELETED, and for any change of a record that no longer existed when it was read (a
     replayed or late CREATED/UPDATED of a record deleted since). Such a body holds no state;
-    apply it as "the record is gone" (or skip it) and never as a record. */
+    apply it as "the record is gone" (or skip it) and never as a record. Call it on an
+    announcement that codec_decode returned (or codec_validate accepted). */
 bool codec_is_id_only(const announcement_t *a);
 
 /*  Converts a decoded Event / PressRelease back into store records. Text is borrowed from

@@ -164,6 +164,16 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
 int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
                        void *arg);
 
+/*  Called once per record by store_list_events / store_list_press (text borrowed until
+    the callback returns). Return 0 to go on, non-zero to stop the listing. */
+typedef int(store_event_fn)(const store_event_t *event, void *arg);
+typedef int(store_press_fn)(const store_press_t *press, void *arg);
+
+/*  Lists every event (press release) in id order. Returns 0 when all were listed, the
+    callback's non-zero value if it stopped, or -1 on error. */
+int store_list_events(store_t *self, store_event_fn *fn, void *arg);
+int store_list_press(store_t *self, store_press_fn *fn, void *arg);
+
 /*  Named cursors kept in the store (the publisher's last published seq, a mirror's last
     applied origin seq). get: 1 and *seq / stream_id (may be NULL; borrowed) when the cursor
     exists, 0 when not, -1 on error. set: 0 or -1; joins the current transaction if any. */
@@ -183,6 +193,11 @@ int store_clear(store_t *self);
     -1 with a message naming its line (NDJSON) or list and index (JSON) and field in err, and
     the store is untouched. On success returns the number of records read. */
 int64_t store_import(store_t *self, const char *data, size_t len, char *err, size_t errlen);
+
+/*  store_import reading from a stream: NDJSON is read and applied line by line in one
+    transaction (bounded memory whatever the size); a document in the store_export shape is
+    read whole. Same result and errors as store_import. */
+int64_t store_import_file(store_t *self, FILE *in, char *err, size_t errlen);
 
 /*  Writes the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed order,
     indented) to out. 0 or -1. */

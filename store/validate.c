@@ -47,8 +47,8 @@ bool store_utf8_valid(const char *s, size_t len)
             }
             cp = (cp << 6) | (p[i + k] & 0x3F);
         }
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF
-            || (cp >= 0xD800 && cp <= 0xDFFF)) {
+        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF)) {
             return false;
         }
         i += need + 1;
@@ -124,10 +124,10 @@ static int s_id(const char *s, char *why, size_t whylen)
     }
     for (const char *p = s; *p; p++) {
         char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || s_is_digit(c) || c == '.'
-              || c == '_' || c == '~' || c == ':' || c == '-')) {
-            snprintf(why, whylen, "must be letters, digits, '.', '_', '~', ':' or '-' (got '%.80s')",
-                     s);
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || s_is_digit(c) || c == '.' ||
+              c == '_' || c == '~' || c == ':' || c == '-')) {
+            snprintf(why, whylen,
+                     "must be letters, digits, '.', '_', '~', ':' or '-' (got '%.80s')", s);
             return -1;
         }
     }
@@ -159,19 +159,18 @@ static int s_url(const char *s, char *why, size_t whylen)
     }
     bool scheme = strncmp(s, "https://", 8) == 0 || strncmp(s, "http://", 7) == 0;
     if (!scheme || strchr(s, ' ') || strlen(s) <= (strncmp(s, "https", 5) == 0 ? 8u : 7u)) {
-        snprintf(why, whylen, "must be an http:// or https:// URL without spaces (got '%.80s')",
-                 s);
+        snprintf(why, whylen, "must be an http:// or https:// URL without spaces (got '%.80s')", s);
         return -1;
     }
     return 0;
 }
 
-#define S_FAIL(name)                                                                           \
-    do {                                                                                       \
-        if (field) {                                                                           \
-            *field = (name);                                                                   \
-        }                                                                                      \
-        return -1;                                                                             \
+#define S_FAIL(name)                                                                               \
+    do {                                                                                           \
+        if (field) {                                                                               \
+            *field = (name);                                                                       \
+        }                                                                                          \
+        return -1;                                                                                 \
     } while (0)
 
 int store_event_check(const store_event_t *event, const char **field, char *why, size_t whylen)
@@ -256,13 +255,12 @@ int store_event_check(const store_event_t *event, const char **field, char *why,
     }
     for (size_t i = 0; i < event->people_count; i++) {
         char inner[200];
-        if (s_text(event->people[i].name, true, STORE_MAX_FIELD, false, inner, sizeof inner)
-            != 0) {
+        if (s_text(event->people[i].name, true, STORE_MAX_FIELD, false, inner, sizeof inner) != 0) {
             snprintf(why, whylen, "person %zu: name: %s", i + 1, inner);
             S_FAIL("people");
         }
-        if (s_text(event->people[i].role, false, STORE_MAX_FIELD, false, inner, sizeof inner)
-            != 0) {
+        if (s_text(event->people[i].role, false, STORE_MAX_FIELD, false, inner, sizeof inner) !=
+            0) {
             snprintf(why, whylen, "person %zu: role: %s", i + 1, inner);
             S_FAIL("people");
         }

@@ -1,0 +1,682 @@
+/*  publisher.c -- the herald-pub service: one struct, one zmq_poll loop, and an s_handle_*
+    function for each thing it reacts to (a signal, an inotify event, a replay request, a
+    timer).
+
+    Publishing is a scan of the change log after the cursor (the last published seq), batch by
+    batch, each row encoded into the service's one frame buffer and sent as [topic][body].
+    The cursor is kept in memory and written back to the store at most every S_PERSIST_MS,
+    at the end of a backlog and at shutdown, because each write is a transaction with an
+    fsync. After a crash a restart may therefore announce a few changes again; subscribers
+    drop seqs they have already applied.
+*/
+#include "publisher.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "log.h"
+#include "replay.h"
+#include "watch.h"
+
+#define S_CURSOR_NAME "publisher" /* the store cursor holding the last published seq */
+#define S_SAFETY_MS 500           /* look at the store even when inotify said nothing */
+#define S_PERSIST_MS 200          /* write the cursor back at most this often */
+#define S_MISSING_RETRY_MS 1000   /* look for a missing store this often */
+#define S_BUSY_RETRY_MS 100       /* retry a busy store after this */
+#define S_SETTLE_RETRY_MS 200     /* open a store this long after its file appeared */
+#define S_RECHECK_FIRST_MS 2      /* first re-check of a commit inotify announced */
+#define S_RECHECK_LAST_MS 128     /* ... doubling up to this; then the safety poll */
+#define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
+#define S_LINGER_MS 500           /* bounded linger of both sockets at close */
+#define S_PUB_SNDHWM 100000       /* messages queued per subscriber before dropping */
+#define S_ROUTER_SNDHWM (2 * (REPLAY_MAX_LIMIT + 2)) /* two full answers per peer */
+
+struct publisher {
+    char *db_path;                  /* the store file */
+    char *bind;                     /* PUB endpoint */
+    char *replay_bind;              /* replay ROUTER endpoint */
+    int heartbeat_ms;               /* heartbeat interval */
+    int batch;                      /* change rows per scan */
+    int signal_fd;                  /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
+    void *ctx;                      /* the one ZeroMQ context, one io thread */
+    void *pub;                      /* PUB: live announcements and heartbeats */
+    void *router;                   /* ROUTER: replay requests and their answers */
+    watch_t *watch;                 /* inotify on the store's directory (NULL: polling only) */
+    replay_t *replay;               /* decoder and buffer for replay answers */
+    replay_stats_t replay_stats;    /* replay requests and announcements answered */
+    store_t *store;                 /* our connection; NULL while missing or unusable */
+    char stream_id[64];             /* the store's stream id ("" before the first open) */
+    dev_t dev;                      /* device of the store file we opened */
+    ino_t ino;                      /* its inode: a new one means the file was replaced */
+    int64_t data_version;           /* PRAGMA data_version when we last looked */
+    int64_t cursor;                 /* the last published seq */
+    int64_t persisted;              /* the cursor as last written to the store */
+    uint64_t published;             /* announcements published since start */
+    int64_t heartbeat_at;           /* monotonic ms of the next heartbeat */
+    int64_t safety_at;              /* monotonic ms of the next safety poll */
+    int64_t retry_at;               /* monotonic ms of the next store retry; 0: none */
+    int64_t persist_at;             /* monotonic ms of a deferred cursor write; 0: none */
+    int64_t persisted_at;           /* monotonic ms of the last cursor write */
+    int64_t recheck_at;             /* monotonic ms to look again for an announced commit */
+    int recheck_ms;                 /* the current re-check step; 0: none pending */
+    int send_errno;                 /* set by the publish callback when a send failed */
+    bool opened_once;               /* the store was opened before (pub.started was logged) */
+    bool stopping;                  /* SIGINT or SIGTERM received */
+    bool failed;                    /* a fatal error: run returns -1 */
+    char problem[512];              /* the store problem last logged, to log each once */
+    char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
+    uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
+};
+
+static int64_t s_clock_ms(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t s_now(void)
+{
+    return s_clock_ms(CLOCK_MONOTONIC);
+}
+
+/*  Logs a store problem once: the same event with the same message is not repeated until
+    the problem clears, so a store missing for an hour is one line, not 3600. */
+static void s_problem(publisher_t *self, log_level_t level, const char *event, const char *error)
+{
+    char key[sizeof self->problem];
+    snprintf(key, sizeof key, "%s %s", event, error ? error : "");
+    if (strcmp(key, self->problem) == 0) {
+        return;
+    }
+    snprintf(self->problem, sizeof self->problem, "%s", key);
+    log_emit(level, event, "{s:s,s:s}", "path", self->db_path, "error", error ? error : "");
+}
+
+static void s_problem_clear(publisher_t *self)
+{
+    if (self->problem[0]) {
+        log_info("pub.store_ok", "{s:s}", "path", self->db_path);
+        self->problem[0] = '\0';
+    }
+}
+
+/*  true if store_new refused the file because its schema is newer than ours: retrying will
+    not help, so the service stops. */
+static bool s_schema_newer(const char *err)
+{
+    return strstr(err, "newer") != NULL;
+}
+
+static bool s_busy(const char *err)
+{
+    return err && (strstr(err, "locked") || strstr(err, "busy"));
+}
+
+/*  Writes the cursor to the store if it moved. A failure (a long write holding the lock) is
+    logged and retried later. */
+static void s_persist(publisher_t *self)
+{
+    if (!self->store || self->cursor == self->persisted) {
+        self->persist_at = 0;
+        return;
+    }
+    int64_t now = s_now();
+    if (store_cursor_set(self->store, S_CURSOR_NAME, self->cursor, self->stream_id) == -1) {
+        s_problem(self, LOG_WARN, "pub.cursor_failed", store_error(self->store));
+        self->persist_at = now + S_PERSIST_MS;
+        return;
+    }
+    self->persisted = self->cursor;
+    self->persisted_at = now;
+    self->persist_at = 0;
+}
+
+/*  At the end of a backlog: persists now, or when S_PERSIST_MS has passed since the last
+    write, so a trickle of single commits does not cost an fsync each. */
+static void s_persist_soon(publisher_t *self)
+{
+    if (s_now() - self->persisted_at >= S_PERSIST_MS) {
+        s_persist(self);
+    } else if (!self->persist_at) {
+        self->persist_at = self->persisted_at + S_PERSIST_MS;
+    }
+}
+
+/*  Opens the store if it is there and loads its stream id and our cursor.
+    Returns 0 when open, 1 to retry later, -1 when it must not be used (a newer schema). */
+static int s_store_open(publisher_t *self)
+{
+    struct stat st;
+    if (stat(self->db_path, &st) == -1) {
+        s_problem(self, LOG_WARN, errno == ENOENT ? "pub.store_missing" : "pub.store_unavailable",
+                  strerror(errno));
+        return 1;
+    }
+    if (st.st_size == 0) {
+        /* Being created right now: let its creator finish before we touch it. */
+        s_problem(self, LOG_WARN, "pub.store_missing", "empty file");
+        return 1;
+    }
+    char err[512] = "";
+    store_t *store = store_new(self->db_path, STORE_OPEN, err, sizeof err);
+    if (!store) {
+        if (s_schema_newer(err)) {
+            log_error("pub.store_refused", "{s:s,s:s}", "path", self->db_path, "error", err);
+            return -1;
+        }
+        s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_open_failed", err);
+        return 1;
+    }
+    if (stat(self->db_path, &st) == -1) {
+        store_destroy(&store);
+        return 1;
+    }
+    char old[sizeof self->stream_id];
+    snprintf(old, sizeof old, "%s", self->stream_id);
+    const char *stream_id = store_stream_id(store);
+    char fresh[sizeof self->stream_id];
+    snprintf(fresh, sizeof fresh, "%s", stream_id ? stream_id : "");
+    int64_t cursor = 0;
+    const char *cursor_stream = NULL;
+    int found = store_cursor_get(store, S_CURSOR_NAME, &cursor, &cursor_stream);
+    if (found == -1) {
+        s_problem(self, LOG_WARN, "pub.store_busy", store_error(store));
+        store_destroy(&store);
+        return 1;
+    }
+    if (found == 0) {
+        cursor = 0;
+    } else if (cursor_stream && *cursor_stream && strcmp(cursor_stream, fresh) != 0) {
+        /* A cursor of another stream (a copied file): its seqs mean nothing here. */
+        log_warn("pub.cursor_reset", "{s:s,s:s,s:I}", "cursor_stream_id", cursor_stream,
+                 "stream_id", fresh, "cursor", (json_int_t) cursor);
+        cursor = 0;
+    }
+    int64_t dv = store_data_version(store);
+    int64_t head = store_head_seq(store);
+
+    self->store = store;
+    snprintf(self->stream_id, sizeof self->stream_id, "%s", fresh);
+    self->dev = st.st_dev;
+    self->ino = st.st_ino;
+    self->data_version = dv;
+    self->cursor = cursor;
+    self->persisted = cursor;
+    self->retry_at = 0;
+    if (!self->watch) {
+        self->watch = watch_new(self->db_path);
+        if (!self->watch) {
+            log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error",
+                     strerror(errno));
+        }
+    }
+    s_problem_clear(self);
+    if (!self->opened_once) {
+        log_info("pub.started", "{s:s,s:s,s:s,s:I,s:I}", "bind", self->bind, "replay_bind",
+                 self->replay_bind, "stream_id", self->stream_id, "cursor", (json_int_t) cursor,
+                 "head", (json_int_t) head);
+    } else {
+        log_info(strcmp(old, fresh) ? "pub.stream_changed" : "pub.store_reopened",
+                 "{s:s,s:s,s:s,s:I,s:I}", "path", self->db_path, "old_stream_id", old,
+                 "stream_id", fresh, "cursor", (json_int_t) cursor, "head", (json_int_t) head);
+    }
+    self->opened_once = true;
+    return 0;
+}
+
+static void s_store_close(publisher_t *self)
+{
+    if (self->store) {
+        s_persist(self);
+        store_destroy(&self->store);
+    }
+    self->persist_at = 0;
+}
+
+/*  Notices the store file being removed or replaced by another (a recreated store): closes
+    ours and opens the new one, or waits for one to appear. */
+static void s_check_replaced(publisher_t *self)
+{
+    if (!self->store) {
+        return;
+    }
+    struct stat st;
+    bool gone = stat(self->db_path, &st) == -1;
+    if (!gone && st.st_dev == self->dev && st.st_ino == self->ino) {
+        return;
+    }
+    log_warn("pub.store_replaced", "{s:s,s:s}", "path", self->db_path, "how",
+             gone ? "removed" : "replaced");
+    s_store_close(self);
+    int rc = s_store_open(self);
+    if (rc == -1) {
+        self->failed = true;
+    } else if (rc == 1) {
+        self->retry_at = s_now() + S_MISSING_RETRY_MS;
+    }
+}
+
+/*  Publishes one change row: [topic][Announcement]. Called by store_changes. */
+static int s_on_change(const store_change_t *change, void *arg)
+{
+    publisher_t *self = arg;
+    if (change->seq <= self->cursor) {
+        return 0;
+    }
+    const char *topic = change->topic;
+    if (!topic) {
+        /* The store computes the topic as of the change; this is only a fallback. */
+        const char *kind = change->present ? change->event.kind : NULL;
+        const char *country = change->present ? change->event.country : NULL;
+        if (codec_topic(self->topic, sizeof self->topic, change->type, kind ? kind : "",
+                        country ? country : "") < 0) {
+            self->topic[0] = '\0';
+        }
+        topic = self->topic;
+    }
+    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
+    if (len < 0) {
+        /* Cannot be announced at all; stopping here would stop the stream for good. */
+        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
+                  change->record_id ? change->record_id : "");
+        self->cursor = change->seq;
+        return 0;
+    }
+    if (zmq_send(self->pub, topic, strlen(topic), ZMQ_SNDMORE) == -1 ||
+        zmq_send(self->pub, self->frame, (size_t) len, 0) == -1) {
+        self->send_errno = errno;
+        return 1;
+    }
+    self->cursor = change->seq;
+    self->published++;
+    return 0;
+}
+
+static void s_heartbeat(publisher_t *self, int64_t now)
+{
+    self->heartbeat_at = now + self->heartbeat_ms;
+    if (!self->store) {
+        return; /* silence tells subscribers something is wrong */
+    }
+    /* head_seq is what we have published, not the store's head: while a backlog is going
+       out the store is ahead, and a subscriber must not think it missed those. */
+    int len = codec_encode_heartbeat(self->stream_id, (uint64_t) self->cursor,
+                                     s_clock_ms(CLOCK_REALTIME), self->frame,
+                                     sizeof self->frame);
+    if (len < 0) {
+        return;
+    }
+    if (zmq_send(self->pub, CODEC_HEARTBEAT_TOPIC, strlen(CODEC_HEARTBEAT_TOPIC), ZMQ_SNDMORE) ==
+            -1 ||
+        zmq_send(self->pub, self->frame, (size_t) len, 0) == -1) {
+        log_warn("pub.send_failed", "{s:s}", "error", zmq_strerror(errno));
+    }
+}
+
+static void s_handle_signal(publisher_t *self)
+{
+    struct signalfd_siginfo si;
+    while (read(self->signal_fd, &si, sizeof si) == (ssize_t) sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            log_info("pub.reload", "{s:s}", "note", "nothing to reload");
+        } else {
+            log_info("pub.stopping", "{s:s}", "signal",
+                     si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+            self->stopping = true;
+        }
+    }
+}
+
+static void s_handle_replay(publisher_t *self)
+{
+    for (int i = 0; i < S_REPLAYS_PER_WAKE; i++) {
+        int rc = replay_handle(self->replay, self->router, self->store, self->stream_id,
+                               &self->replay_stats);
+        if (rc == 0) {
+            return;
+        }
+        if (rc == -1) {
+            log_warn("pub.replay_recv_failed", "{s:s}", "error", zmq_strerror(errno));
+            return;
+        }
+    }
+}
+
+/*  Between two batches of a backlog: answers waiting replay requests, notices signals, and
+    keeps the heartbeat and the cursor going, so a long backlog starves nothing. */
+static void s_between_batches(publisher_t *self)
+{
+    zmq_pollitem_t items[] = {
+        {self->router, 0, ZMQ_POLLIN, 0},
+        {NULL, self->signal_fd, ZMQ_POLLIN, 0},
+    };
+    if (zmq_poll(items, 2, 0) > 0) {
+        if (items[1].revents & ZMQ_POLLIN) {
+            s_handle_signal(self);
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            s_handle_replay(self);
+        }
+    }
+    int64_t now = s_now();
+    if (now >= self->heartbeat_at) {
+        s_heartbeat(self, now);
+    }
+    if (now - self->persisted_at >= S_PERSIST_MS) {
+        s_persist(self);
+    }
+}
+
+/*  Publishes every change after the cursor. Returns the number of rows published, or -1
+    if the store failed (logged, retried later). A signal ends it after the current batch. */
+static int64_t s_publish(publisher_t *self)
+{
+    int64_t total = 0;
+    while (self->store && !self->stopping && !self->failed) {
+        self->send_errno = 0;
+        int64_t before = self->cursor;
+        int64_t n =
+            store_changes(self->store, self->cursor, 0, self->batch, s_on_change, self);
+        if (self->send_errno) {
+            log_error("pub.send_failed", "{s:s}", "error", zmq_strerror(self->send_errno));
+            self->failed = true;
+            break;
+        }
+        if (n < 0) {
+            const char *err = store_error(self->store);
+            s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_error", err);
+            self->retry_at = s_now() + S_BUSY_RETRY_MS;
+            total = total ? total : -1;
+            break;
+        }
+        s_problem_clear(self);
+        total += n;
+        if (n < self->batch || self->cursor == before) {
+            break;
+        }
+        s_between_batches(self);
+    }
+    if (total > 0) {
+        s_persist_soon(self);
+    }
+    return total;
+}
+
+/*  A wake: publishes what is there. When inotify announced a write but nothing is visible
+    yet and data_version has not moved, the commit is probably on its way (its -wal fsync):
+    watch_settle waits for it a couple of milliseconds, then re-checks follow at 2, 4, 8 ...
+    128 ms, so that a slow fsync costs its own time and not a safety poll. */
+static void s_handle_wake(publisher_t *self, bool written)
+{
+    if (!self->store) {
+        return;
+    }
+    int64_t now = s_now();
+    bool recheck = self->recheck_at && now >= self->recheck_at;
+    /* Read before the scan: a commit that moved it is visible to the scan that follows. */
+    int64_t dv = store_data_version(self->store);
+    if (dv == -1) {
+        s_problem(self, LOG_WARN, "pub.store_error", store_error(self->store));
+        self->retry_at = now + S_BUSY_RETRY_MS;
+        return;
+    }
+    int64_t n = s_publish(self);
+    bool waiting = n == 0 && (written || recheck) && dv == self->data_version;
+    if (waiting && written && self->store && !self->stopping) {
+        int64_t later = dv;
+        if (watch_settle(self->store, dv, &later) == 1) {
+            dv = later;
+            s_publish(self);
+            waiting = false;
+        }
+    }
+    if (!waiting) {
+        self->recheck_ms = 0;
+        self->recheck_at = 0;
+    } else if (written) {
+        self->recheck_ms = S_RECHECK_FIRST_MS;
+        self->recheck_at = s_now() + self->recheck_ms;
+    } else if (self->recheck_ms * 2 <= S_RECHECK_LAST_MS) {
+        self->recheck_ms *= 2;
+        self->recheck_at = s_now() + self->recheck_ms;
+    } else {
+        self->recheck_ms = 0;
+        self->recheck_at = 0;
+    }
+    if (self->store) {
+        self->data_version = dv;
+    }
+}
+
+/*  inotify: returns true if the store or its -wal was written. */
+static bool s_handle_watch(publisher_t *self)
+{
+    int bits = watch_drain(self->watch);
+    if (bits == -1) {
+        log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error",
+                 strerror(errno));
+        watch_destroy(&self->watch); /* the safety poll carries on alone */
+        return false;
+    }
+    if (bits & WATCH_REPLACED) {
+        if (self->store) {
+            s_check_replaced(self);
+        } else {
+            int64_t soon = s_now() + S_SETTLE_RETRY_MS;
+            if (!self->retry_at || soon < self->retry_at) {
+                self->retry_at = soon;
+            }
+        }
+    }
+    return (bits & WATCH_CHANGED) != 0;
+}
+
+static void s_handle_timers(publisher_t *self)
+{
+    int64_t now = s_now();
+    if (self->retry_at && now >= self->retry_at) {
+        self->retry_at = 0;
+        if (!self->store) {
+            int rc = s_store_open(self);
+            if (rc == -1) {
+                self->failed = true;
+                return;
+            }
+            if (rc == 1) {
+                self->retry_at = now + S_MISSING_RETRY_MS;
+            }
+        }
+        /* With the store open the retry is the wake itself: s_handle_wake publishes. */
+    }
+    if (now >= self->safety_at) {
+        self->safety_at = now + S_SAFETY_MS;
+        s_check_replaced(self);
+    }
+    if (self->persist_at && now >= self->persist_at) {
+        s_persist(self);
+    }
+}
+
+static long s_timeout(const publisher_t *self)
+{
+    int64_t next = self->heartbeat_at < self->safety_at ? self->heartbeat_at : self->safety_at;
+    if (self->retry_at && self->retry_at < next) {
+        next = self->retry_at;
+    }
+    if (self->persist_at && self->persist_at < next) {
+        next = self->persist_at;
+    }
+    if (self->recheck_at && self->recheck_at < next) {
+        next = self->recheck_at;
+    }
+    int64_t now = s_now();
+    return next <= now ? 0 : (long) (next - now);
+}
+
+static int s_setopt(void *socket, int option, int value)
+{
+    return zmq_setsockopt(socket, option, &value, sizeof value);
+}
+
+/*  Sets the options of a socket and binds it. 0, or -1 logged. */
+static int s_bind(void *socket, const char *endpoint, int sndhwm)
+{
+    int rc = s_setopt(socket, ZMQ_SNDHWM, sndhwm);
+    rc = rc ? rc : s_setopt(socket, ZMQ_LINGER, S_LINGER_MS);
+    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_IVL, 2000);
+    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_TIMEOUT, 6000);
+    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_TTL, 6000);
+    if (strchr(endpoint, '[')) {
+        rc = rc ? rc : s_setopt(socket, ZMQ_IPV6, 1);
+    }
+    if (rc == 0) {
+        rc = zmq_bind(socket, endpoint);
+    }
+    if (rc == -1) {
+        log_error("pub.bind_failed", "{s:s,s:s}", "endpoint", endpoint, "error",
+                  zmq_strerror(errno));
+    }
+    return rc;
+}
+
+publisher_t *publisher_new(const publisher_config_t *config)
+{
+    assert(config);
+    assert(config->db_path && config->bind && config->replay_bind);
+    assert(config->heartbeat_ms > 0 && config->batch > 0);
+    publisher_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        log_error("pub.out_of_memory", NULL);
+        return NULL;
+    }
+    self->db_path = strdup(config->db_path);
+    self->bind = strdup(config->bind);
+    self->replay_bind = strdup(config->replay_bind);
+    self->heartbeat_ms = config->heartbeat_ms;
+    self->batch = config->batch;
+    self->signal_fd = config->signal_fd;
+    self->replay = replay_new();
+    self->ctx = zmq_ctx_new();
+    if (!self->db_path || !self->bind || !self->replay_bind || !self->replay || !self->ctx) {
+        log_error("pub.out_of_memory", NULL);
+        goto fail;
+    }
+    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
+    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
+    self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
+    if (!self->pub || !self->router) {
+        log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
+        goto fail;
+    }
+    int64_t maxmsg = CODEC_MAX_FRAME + 1024;
+    if (zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) == -1 ||
+        s_setopt(self->router, ZMQ_ROUTER_MANDATORY, 1) == -1) {
+        log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
+        goto fail;
+    }
+    if (s_bind(self->pub, self->bind, S_PUB_SNDHWM) == -1 ||
+        s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM) == -1) {
+        goto fail;
+    }
+    int64_t now = s_now();
+    self->heartbeat_at = now + self->heartbeat_ms;
+    self->safety_at = now; /* the first wake publishes the backlog at once */
+    self->persisted_at = now - S_PERSIST_MS;
+    int rc = s_store_open(self);
+    if (rc == -1) {
+        goto fail;
+    }
+    if (rc == 1) {
+        self->retry_at = now + S_MISSING_RETRY_MS;
+    }
+    return self;
+fail:
+    publisher_destroy(&self);
+    return NULL;
+}
+
+int publisher_run(publisher_t *self)
+{
+    assert(self);
+    while (!self->stopping && !self->failed) {
+        zmq_pollitem_t items[] = {
+            {self->router, 0, ZMQ_POLLIN, 0},
+            {NULL, self->signal_fd, ZMQ_POLLIN, 0},
+            {NULL, self->watch ? watch_fd(self->watch) : -1, ZMQ_POLLIN, 0},
+        };
+        int count = self->watch ? 3 : 2;
+        if (zmq_poll(items, count, s_timeout(self)) == -1) {
+            if (errno == EINTR) {
+                continue;
+            }
+            log_error("pub.poll_failed", "{s:s}", "error", zmq_strerror(errno));
+            self->failed = true;
+            break;
+        }
+        if (items[1].revents & ZMQ_POLLIN) {
+            s_handle_signal(self);
+            if (self->stopping) {
+                break;
+            }
+        }
+        bool written = false;
+        if (count == 3 && (items[2].revents & ZMQ_POLLIN)) {
+            written = s_handle_watch(self);
+        }
+        s_handle_timers(self);
+        s_handle_wake(self, written);
+        if (items[0].revents & ZMQ_POLLIN) {
+            s_handle_replay(self);
+        }
+        int64_t now = s_now();
+        if (now >= self->heartbeat_at) {
+            s_heartbeat(self, now);
+        }
+    }
+    s_persist(self);
+    log_info("pub.stopped", "{s:I,s:I,s:I,s:I,s:I}", "cursor", (json_int_t) self->cursor,
+             "published", (json_int_t) self->published, "replay_requests",
+             (json_int_t) self->replay_stats.requests, "replayed",
+             (json_int_t) self->replay_stats.announcements, "replay_cut",
+             (json_int_t) self->replay_stats.cut);
+    return self->failed ? -1 : 0;
+}
+
+void publisher_destroy(publisher_t **self_p)
+{
+    assert(self_p);
+    publisher_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    s_store_close(self);
+    watch_destroy(&self->watch);
+    replay_destroy(&self->replay);
+    if (self->pub) {
+        zmq_close(self->pub);
+    }
+    if (self->router) {
+        zmq_close(self->router);
+    }
+    if (self->ctx) {
+        zmq_ctx_term(self->ctx);
+    }
+    free(self->db_path);
+    free(self->bind);
+    free(self->replay_bind);
+    free(self);
+    *self_p = NULL;
+}

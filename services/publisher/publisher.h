@@ -1,0 +1,36 @@
+/*  publisher.h -- herald-pub's service: announces every change committed to the store on a
+    PUB socket, in seq order, and answers replay requests on a ROUTER socket.
+
+    One thread, one zmq_poll loop. The service wakes on a commit (inotify on the store's
+    directory, confirmed by PRAGMA data_version), on a replay request, on a signal, and on
+    its timers (heartbeat, a safety poll, retries), and on every wake publishes whatever the
+    change log holds after its cursor (the last published seq).
+*/
+#ifndef HERALD_PUBLISHER_H
+#define HERALD_PUBLISHER_H
+
+typedef struct publisher publisher_t;
+
+typedef struct {
+    const char *db_path;     /* the store file */
+    const char *bind;        /* PUB endpoint */
+    const char *replay_bind; /* replay ROUTER endpoint */
+    int heartbeat_ms;        /* heartbeat interval, > 0 */
+    int batch;               /* change rows per store scan, > 0 */
+    int signal_fd;           /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
+} publisher_config_t;
+
+/*  Creates the service: binds its sockets and opens the store (a missing or busy store is
+    retried by publisher_run). Strings are copied. Returns NULL on failure, logged
+    (pub.bind_failed, pub.store_refused for a store of a newer schema, ...). */
+publisher_t *publisher_new(const publisher_config_t *config);
+
+/*  Runs until SIGINT or SIGTERM arrives on the signal fd (then finishes the current batch
+    and persists the cursor) or a fatal error. Returns 0 on a clean stop, -1 on failure. */
+int publisher_run(publisher_t *self);
+
+/*  Closes the sockets (bounded linger) and the store, frees everything; sets *self_p to
+    NULL. Safe on NULL. */
+void publisher_destroy(publisher_t **self_p);
+
+#endif

@@ -1,0 +1,292 @@
+/*  replay.c -- the replay ROUTER's requests and answers.
+
+    Each request is answered in one go from the store handle shared with live publishing,
+    so the work per request is bounded: at most limit announcements (REPLAY_MAX_LIMIT), and
+    with a topic filter at most max(limit * 4, REPLAY_MIN_SCAN) rows scanned, so that a
+    narrow filter cannot make one request walk the whole history. The ReplayEnd's last_seq
+    tells the client where the scan stopped, so it can ask again from there.
+*/
+#include "replay.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "codec.h"
+#include "log.h"
+
+#define S_PEER_MAX 256 /* ROUTER identities are at most 255 bytes */
+
+/* Why a scan callback stopped the scan. */
+#define S_STOP_LIMIT 1
+#define S_STOP_CUT 2
+
+struct replay {
+    codec_decoder_t *decoder;       /* arena decoder for requests, reset per request */
+    void *router;                   /* the socket of the request being answered (borrowed) */
+    uint8_t peer[S_PEER_MAX];       /* the requester's identity */
+    size_t peer_len;                /* its length */
+    char peer_hex[S_PEER_MAX * 2 + 1]; /* the identity in hex, for the logs */
+    bool delimiter;                 /* the request came with an empty frame first (REQ) */
+    const char *stream_id;          /* stream id of the announcements (borrowed) */
+    char *const *topics;            /* topic prefixes of the request (decoder-owned) */
+    size_t n_topics;                /* how many; 0 means every topic */
+    int limit;                      /* announcements to send at most */
+    int sent;                       /* announcements sent so far */
+    int scanned;                    /* rows scanned so far */
+    int64_t last_seq;               /* seq of the last row scanned */
+    int send_errno;                 /* why the answer was cut */
+    replay_stats_t *stats;          /* the caller's counters */
+    uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
+};
+
+replay_t *replay_new(void)
+{
+    replay_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    self->decoder = codec_decoder_new();
+    if (!self->decoder) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void replay_destroy(replay_t **self_p)
+{
+    assert(self_p);
+    replay_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    codec_decoder_destroy(&self->decoder);
+    free(self);
+    *self_p = NULL;
+}
+
+/*  Sends one answer message: [identity][(empty)][topic][body]. Never blocks. 0, or -1 with
+    errno (EAGAIN: the peer's queue is full; EHOSTUNREACH: it is gone). A failure after the
+    identity frame makes the ROUTER drop the partial message, so nothing half-sent remains. */
+static int s_send(replay_t *self, const char *topic, const uint8_t *body, size_t len)
+{
+    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    if (zmq_send(self->router, self->peer, self->peer_len, more) == -1) {
+        return -1;
+    }
+    if (self->delimiter && zmq_send(self->router, "", 0, more) == -1) {
+        return -1;
+    }
+    if (zmq_send(self->router, topic, strlen(topic), more) == -1) {
+        return -1;
+    }
+    if (zmq_send(self->router, body, len, ZMQ_DONTWAIT) == -1) {
+        return -1;
+    }
+    return 0;
+}
+
+/*  Sends the ReplayEnd. 0 or -1 (logged). */
+static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, const char *error)
+{
+    int len = codec_encode_replay_end(self->stream_id, last_seq, head_seq, error, self->frame,
+                                      sizeof self->frame);
+    if (len < 0) {
+        /* Only an absurdly long error could do this; send a short one instead. */
+        len = codec_encode_replay_end(self->stream_id, last_seq, head_seq, "error too long",
+                                      self->frame, sizeof self->frame);
+    }
+    if (len < 0 || s_send(self, REPLAY_END_TOPIC, self->frame, (size_t) len) == -1) {
+        self->stats->cut++;
+        log_warn("pub.replay_cut", "{s:s,s:s,s:i}", "peer", self->peer_hex, "error",
+                 len < 0 ? "encode failed" : zmq_strerror(errno), "sent", self->sent);
+        return -1;
+    }
+    return 0;
+}
+
+static bool s_wanted(const replay_t *self, const char *topic)
+{
+    if (self->n_topics == 0) {
+        return true;
+    }
+    for (size_t i = 0; i < self->n_topics; i++) {
+        const char *prefix = self->topics[i];
+        if (prefix && strncmp(topic, prefix, strlen(prefix)) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static int s_on_row(const store_change_t *change, void *arg)
+{
+    replay_t *self = arg;
+    self->scanned++;
+    self->last_seq = change->seq;
+    const char *topic = change->topic ? change->topic : "";
+    if (!s_wanted(self, topic)) {
+        return 0;
+    }
+    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
+    if (len < 0) {
+        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
+                  change->record_id ? change->record_id : "");
+        return 0;
+    }
+    if (s_send(self, topic, self->frame, (size_t) len) == -1) {
+        self->send_errno = errno ? errno : EAGAIN;
+        return S_STOP_CUT;
+    }
+    self->sent++;
+    self->stats->announcements++;
+    return self->sent >= self->limit ? S_STOP_LIMIT : 0;
+}
+
+/*  Reads the rest of a request after its identity: keeps the first frame in *body, counts
+    the frames and notes whether the first was empty. Returns the number of frames. */
+static int s_recv_frames(replay_t *self, zmq_msg_t *body)
+{
+    int more = 0;
+    size_t size = sizeof more;
+    zmq_getsockopt(self->router, ZMQ_RCVMORE, &more, &size);
+    int frames = 0;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init(&part);
+        if (zmq_msg_recv(&part, self->router, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&part);
+            break; /* cannot happen: the parts of a message arrive together */
+        }
+        more = zmq_msg_more(&part);
+        if (frames == 0) {
+            self->delimiter = zmq_msg_size(&part) == 0;
+            zmq_msg_move(body, &part);
+        }
+        zmq_msg_close(&part);
+        frames++;
+    }
+    return frames;
+}
+
+static void s_refuse(replay_t *self, store_t *store, const char *why)
+{
+    self->stats->refused++;
+    log_warn("pub.replay_bad_request", "{s:s,s:s}", "reason", why, "peer", self->peer_hex);
+    int64_t head = store ? store_head_seq(store) : 0;
+    s_send_end(self, 0, head > 0 ? (uint64_t) head : 0, why);
+}
+
+/*  Answers a decoded request from store. */
+static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayRequest *req)
+{
+    int64_t after = req->after_seq > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) req->after_seq;
+    int64_t since = req->since_ms > 0 && !req->snapshot ? req->since_ms : 0;
+    self->limit = req->limit == 0 ? REPLAY_DEFAULT_LIMIT
+                                  : (req->limit > REPLAY_MAX_LIMIT ? REPLAY_MAX_LIMIT
+                                                                   : (int) req->limit);
+    self->topics = req->topics;
+    self->n_topics = req->n_topics;
+    self->sent = 0;
+    self->scanned = 0;
+    self->last_seq = after;
+    int scan = self->limit;
+    if (self->n_topics > 0) {
+        scan = self->limit * 4 > REPLAY_MIN_SCAN ? self->limit * 4 : REPLAY_MIN_SCAN;
+    }
+    int64_t rc = req->snapshot ? store_snapshot(store, after, scan, s_on_row, self)
+                               : store_changes(store, after, since, scan, s_on_row, self);
+    if (self->send_errno) {
+        self->stats->cut++;
+        log_warn("pub.replay_cut", "{s:s,s:s,s:i}", "peer", self->peer_hex, "error",
+                 zmq_strerror(self->send_errno), "sent", self->sent);
+        return;
+    }
+    if (rc == -1) {
+        const char *why = store_error(store);
+        self->stats->refused++;
+        log_warn("pub.replay_failed", "{s:s,s:s}", "error", why, "peer", self->peer_hex);
+        s_send_end(self, (uint64_t) after, 0, why && *why ? why : "store error");
+        return;
+    }
+    int64_t head = store_head_seq(store);
+    if (head < 0) {
+        head = 0;
+    }
+    int64_t last = self->last_seq;
+    if (self->scanned == 0 && since > 0 && head > after) {
+        /* Nothing committed since since_ms: the answer covers everything up to the head. */
+        last = head;
+    }
+    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:i,s:i,s:i,s:i,s:I,s:I}", "peer",
+              self->peer_hex, "after_seq", (json_int_t) after, "since_ms", (json_int_t) since,
+              "snapshot", req->snapshot ? 1 : 0, "topics", (int) self->n_topics, "limit",
+              self->limit, "scanned", self->scanned, "sent", self->sent, "last_seq",
+              (json_int_t) last, "head", (json_int_t) head);
+    s_send_end(self, (uint64_t) last, (uint64_t) head, "");
+}
+
+int replay_handle(replay_t *self, void *router, store_t *store, const char *stream_id,
+                  replay_stats_t *stats)
+{
+    assert(self);
+    assert(router);
+    assert(stats);
+    int n = zmq_recv(router, self->peer, sizeof self->peer, ZMQ_DONTWAIT);
+    if (n == -1) {
+        return errno == EAGAIN ? 0 : -1;
+    }
+    self->router = router;
+    self->stats = stats;
+    self->stream_id = stream_id ? stream_id : "";
+    self->peer_len = (size_t) n < sizeof self->peer ? (size_t) n : sizeof self->peer;
+    self->delimiter = false;
+    self->send_errno = 0;
+    self->sent = 0;
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < self->peer_len; i++) {
+        self->peer_hex[2 * i] = hex[self->peer[i] >> 4];
+        self->peer_hex[2 * i + 1] = hex[self->peer[i] & 15];
+    }
+    self->peer_hex[2 * self->peer_len] = '\0';
+    stats->requests++;
+
+    zmq_msg_t body;
+    zmq_msg_init(&body);
+    int frames = s_recv_frames(self, &body);
+    char why[256];
+    if (frames == 0) {
+        s_refuse(self, store, "empty request: expected one ReplayRequest frame");
+    } else if (frames > 1 && self->delimiter) {
+        s_refuse(self, store, "unexpected empty delimiter frame (REQ socket?): send one "
+                              "ReplayRequest frame from a DEALER");
+    } else if (frames > 1) {
+        snprintf(why, sizeof why, "expected one ReplayRequest frame, got %d frames", frames);
+        self->delimiter = false;
+        s_refuse(self, store, why);
+    } else {
+        /* A single empty frame is a valid ReplayRequest with every field at its default. */
+        self->delimiter = false;
+        why[0] = '\0';
+        const Herald__V1__ReplayRequest *req = codec_decode_request(
+            self->decoder, zmq_msg_data(&body), zmq_msg_size(&body), why, sizeof why);
+        if (!req) {
+            s_refuse(self, store, why[0] ? why : "bad request");
+        } else if (!store) {
+            self->stats->refused++;
+            log_warn("pub.replay_failed", "{s:s,s:s}", "error", "store unavailable", "peer",
+                     self->peer_hex);
+            s_send_end(self, req->after_seq, 0, "store unavailable");
+        } else {
+            s_answer(self, store, req);
+        }
+    }
+    zmq_msg_close(&body);
+    return 1;
+}

@@ -1,0 +1,445 @@
+/*  main.c -- herald-sub: options and environment, signals, run, exit status.
+
+    Every flag can also come from the environment: HERALD_ and the flag upper-cased with '-'
+    as '_' (HERALD_CONNECT, HERALD_MIRROR_DB, ...); repeatable flags take a comma-separated
+    list there. A flag wins over its variable. Exit status: 0 stopped by a signal, 1 runtime
+    failure, 2 usage.
+*/
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "log.h"
+#include "subscriber.h"
+
+#define S_EXIT_OK 0
+#define S_EXIT_FAILURE 1
+#define S_EXIT_USAGE 2
+
+static const char *s_usage =
+    "usage: herald-sub --connect ENDPOINT [--connect ...] [--replay ENDPOINT]\n"
+    "                  [--topic PREFIX ...] [--state PATH]\n"
+    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror\n"
+    "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
+    "                  [--log-level debug|info|warn|error] [--log-format json|text] [--help]\n"
+    "\n"
+    "Follows a Herald publisher's live feed and hands every change, in order and once, to a\n"
+    "sink; gaps and history are fetched from the publisher's replay endpoint.\n"
+    "\n"
+    "  --connect ENDPOINT  live PUB endpoint (repeatable), e.g. tcp://127.0.0.1:7700\n"
+    "  --replay ENDPOINT   replay endpoint, e.g. tcp://127.0.0.1:7701; without it, gaps\n"
+    "                      and history are only logged\n"
+    "  --topic PREFIX      follow topics starting with PREFIX (repeatable; default all):\n"
+    "                      event.<kind>.<country>. or press.\n"
+    "  --state PATH        SQLite file keeping the position across restarts\n"
+    "  --from WHERE        without a position: start (every change), latest (default for\n"
+    "                      log), snapshot (default for mirror), SEQ (changes after SEQ),\n"
+    "                      TIME (RFC 3339, e.g. 2026-11-28T10:00:00Z)\n"
+    "  --sink log|mirror   log: one line per change; mirror: a copy of the catalogue\n"
+    "  --out FILE          log: append to FILE (default stdout)\n"
+    "  --format json|text  log: line format (default json)\n"
+    "  --mirror-db PATH    mirror: the store file (created when missing)\n"
+    "  --rcvhwm N          live messages queued at most (default 100000)\n"
+    "  --log-level L       debug, info (default), warn, error\n"
+    "  --log-format F      json (default) or text, on stderr\n"
+    "\n"
+    "Every flag also from the environment: HERALD_CONNECT, HERALD_REPLAY, HERALD_TOPIC,\n"
+    "HERALD_STATE, HERALD_FROM, HERALD_SINK, HERALD_OUT, HERALD_FORMAT, HERALD_MIRROR_DB,\n"
+    "HERALD_RCVHWM, HERALD_LOG_LEVEL, HERALD_LOG_FORMAT; lists comma-separated.\n"
+    "Exit status: 0 stopped by SIGINT/SIGTERM, 1 runtime failure, 2 usage.\n";
+
+typedef enum {
+    O_CONNECT,
+    O_REPLAY,
+    O_TOPIC,
+    O_STATE,
+    O_FROM,
+    O_SINK,
+    O_OUT,
+    O_FORMAT,
+    O_MIRROR_DB,
+    O_RCVHWM,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_COUNT
+} s_opt_id_t;
+
+static const struct {
+    const char *flag;
+    const char *env;
+    bool repeat;
+} s_opts[O_COUNT] = {
+    [O_CONNECT] = {"--connect", "HERALD_CONNECT", true},
+    [O_REPLAY] = {"--replay", "HERALD_REPLAY", false},
+    [O_TOPIC] = {"--topic", "HERALD_TOPIC", true},
+    [O_STATE] = {"--state", "HERALD_STATE", false},
+    [O_FROM] = {"--from", "HERALD_FROM", false},
+    [O_SINK] = {"--sink", "HERALD_SINK", false},
+    [O_OUT] = {"--out", "HERALD_OUT", false},
+    [O_FORMAT] = {"--format", "HERALD_FORMAT", false},
+    [O_MIRROR_DB] = {"--mirror-db", "HERALD_MIRROR_DB", false},
+    [O_RCVHWM] = {"--rcvhwm", "HERALD_RCVHWM", false},
+    [O_LOG_LEVEL] = {"--log-level", "HERALD_LOG_LEVEL", false},
+    [O_LOG_FORMAT] = {"--log-format", "HERALD_LOG_FORMAT", false},
+};
+
+/*  The raw values, each with where it came from (a flag or a variable), for the messages. */
+typedef struct {
+    const char *value[O_COUNT][SUB_MAX_LIST]; /* borrowed from argv or env_copies */
+    size_t count[O_COUNT];                    /* values of each option */
+    const char *source[O_COUNT];              /* "--from" or "HERALD_FROM" */
+    char *env_copies[O_COUNT];                /* split copies of list variables (ours) */
+} s_args_t;
+
+/*  Prints "herald-sub: <message>" and a hint to stderr; returns the usage exit status. */
+static int s_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int s_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "herald-sub: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n(herald-sub --help for usage)\n");
+    va_end(ap);
+    return S_EXIT_USAGE;
+}
+
+static int s_add(s_args_t *args, s_opt_id_t id, const char *value, const char *source)
+{
+    if (args->count[id] == SUB_MAX_LIST) {
+        return s_usage_error("%s: more than %d values", source, SUB_MAX_LIST);
+    }
+    args->value[id][args->count[id]++] = value;
+    args->source[id] = source;
+    return 0;
+}
+
+static int s_read_env(s_args_t *args)
+{
+    for (int id = 0; id < O_COUNT; id++) {
+        const char *env = getenv(s_opts[id].env);
+        if (!env || !env[0]) {
+            continue;
+        }
+        if (!s_opts[id].repeat) {
+            s_add(args, id, env, s_opts[id].env);
+            continue;
+        }
+        char *copy = strdup(env);
+        if (!copy) {
+            return s_usage_error("%s: out of memory", s_opts[id].env);
+        }
+        args->env_copies[id] = copy;
+        char *save = NULL;
+        for (char *item = strtok_r(copy, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+            if (s_add(args, id, item, s_opts[id].env) != 0) {
+                return S_EXIT_USAGE;
+            }
+        }
+    }
+    return 0;
+}
+
+static int s_read_flags(s_args_t *args, int argc, char **argv, bool *help)
+{
+    bool from_flag[O_COUNT] = {false};
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            *help = true;
+            return 0;
+        }
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t) (eq - arg) : strlen(arg);
+        int id = 0;
+        while (id < O_COUNT && (strlen(s_opts[id].flag) != name_len ||
+                                strncmp(s_opts[id].flag, arg, name_len) != 0)) {
+            id++;
+        }
+        if (id == O_COUNT) {
+            return s_usage_error("unknown option '%s'", arg);
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i + 1 >= argc) {
+                return s_usage_error("%s needs a value", s_opts[id].flag);
+            }
+            value = argv[++i];
+        }
+        if (!from_flag[id]) {
+            args->count[id] = 0; /* flags win over the environment */
+            from_flag[id] = true;
+        }
+        if (!s_opts[id].repeat) {
+            args->count[id] = 0;
+        }
+        if (s_add(args, id, value, s_opts[id].flag) != 0) {
+            return S_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+static const char *s_get(const s_args_t *args, s_opt_id_t id)
+{
+    return args->count[id] ? args->value[id][0] : NULL;
+}
+
+static bool s_endpoint_valid(const char *endpoint)
+{
+    const char *sep = strstr(endpoint, "://");
+    return sep && sep != endpoint && sep[3] != '\0';
+}
+
+/*  Parses an RFC 3339 timestamp (2026-11-28T10:00:00Z, fractions and offsets allowed) into
+    milliseconds since the epoch. 0 or -1. */
+static int s_parse_time(const char *s, int64_t *ms)
+{
+    int year, mon, day, hour, min, sec, used = 0;
+    if (sscanf(s, "%4d-%2d-%2d%*1[Tt ]%2d:%2d:%2d%n", &year, &mon, &day, &hour, &min, &sec,
+               &used) != 6 ||
+        used != 19) {
+        return -1;
+    }
+    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60) {
+        return -1;
+    }
+    const char *p = s + used;
+    int64_t frac_ms = 0;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
+            if (digits < 3) {
+                frac_ms = frac_ms * 10 + (*p - '0');
+            }
+        }
+        if (digits == 0) {
+            return -1;
+        }
+        for (; digits < 3; digits++) {
+            frac_ms *= 10;
+        }
+    }
+    int64_t offset_s = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om, n = 0;
+        if (sscanf(p + 1, "%2d:%2d%n", &oh, &om, &n) != 2 || n != 5 || oh > 23 || om > 59) {
+            return -1;
+        }
+        offset_s = (int64_t) (oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);
+        p += 6;
+    } else {
+        return -1;
+    }
+    if (*p) {
+        return -1;
+    }
+    struct tm tm = {0};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = mon - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = min;
+    tm.tm_sec = sec;
+    time_t t = timegm(&tm);
+    if (tm.tm_mday != day) {
+        return -1; /* 2026-02-30 */
+    }
+    *ms = ((int64_t) t - offset_s) * 1000 + frac_ms;
+    return 0;
+}
+
+static int s_parse_from(const char *value, sub_options_t *o)
+{
+    if (strcmp(value, "start") == 0) {
+        o->from = SUB_FROM_START;
+    } else if (strcmp(value, "latest") == 0) {
+        o->from = SUB_FROM_LATEST;
+    } else if (strcmp(value, "snapshot") == 0) {
+        o->from = SUB_FROM_SNAPSHOT;
+    } else if (value[0] >= '0' && value[0] <= '9' && strspn(value, "0123456789") == strlen(value)) {
+        errno = 0;
+        long long seq = strtoll(value, NULL, 10);
+        if (errno) {
+            return -1;
+        }
+        o->from = SUB_FROM_SEQ;
+        o->from_seq = seq;
+    } else if (s_parse_time(value, &o->from_ms) == 0) {
+        o->from = SUB_FROM_TIME;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/*  Checks the raw values and fills options. 0, or the exit status of a usage error. */
+static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_text)
+{
+    memset(o, 0, sizeof *o);
+    if (args->count[O_CONNECT] == 0) {
+        return s_usage_error("--connect (or HERALD_CONNECT) is required");
+    }
+    for (size_t i = 0; i < args->count[O_CONNECT]; i++) {
+        const char *endpoint = args->value[O_CONNECT][i];
+        if (!s_endpoint_valid(endpoint)) {
+            return s_usage_error("%s: '%s' is not an endpoint like tcp://host:port",
+                                 args->source[O_CONNECT], endpoint);
+        }
+        o->connect[o->connect_count++] = endpoint;
+    }
+    o->replay = s_get(args, O_REPLAY);
+    if (o->replay && !s_endpoint_valid(o->replay)) {
+        return s_usage_error("%s: '%s' is not an endpoint like tcp://host:port",
+                             args->source[O_REPLAY], o->replay);
+    }
+    bool everything = false;
+    for (size_t i = 0; i < args->count[O_TOPIC]; i++) {
+        const char *topic = args->value[O_TOPIC][i];
+        if (strlen(topic) > CODEC_MAX_TOPIC) {
+            return s_usage_error("%s: topic '%s' is too long", args->source[O_TOPIC], topic);
+        }
+        everything = everything || topic[0] == '\0';
+        o->topics[o->topic_count++] = topic;
+    }
+    if (everything) {
+        o->topic_count = 0; /* "" matches every topic: no filter */
+    }
+    o->state_path = s_get(args, O_STATE);
+    const char *from = s_get(args, O_FROM);
+    if (from && s_parse_from(from, o) != 0) {
+        return s_usage_error("%s: '%s' is not start, latest, snapshot, a seq or an RFC 3339 "
+                             "time like 2026-11-28T10:00:00Z",
+                             args->source[O_FROM], from);
+    }
+    o->sink = s_get(args, O_SINK);
+    if (!o->sink) {
+        return s_usage_error("--sink (or HERALD_SINK) is required: log or mirror");
+    }
+    if (!sink_known(o->sink)) {
+        return s_usage_error("%s: '%s' is not a sink (log, mirror)", args->source[O_SINK],
+                             o->sink);
+    }
+    o->sink_options.out = s_get(args, O_OUT);
+    o->sink_options.format = s_get(args, O_FORMAT);
+    o->sink_options.mirror_db = s_get(args, O_MIRROR_DB);
+    const char *format = o->sink_options.format;
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
+        return s_usage_error("%s: '%s' is not json or text", args->source[O_FORMAT], format);
+    }
+    if (strcmp(o->sink, "mirror") == 0) {
+        if (!o->sink_options.mirror_db) {
+            return s_usage_error("--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
+        }
+        if (o->topic_count) {
+            return s_usage_error("%s: a mirror holds the whole catalogue, it takes no topic",
+                                 args->source[O_TOPIC]);
+        }
+    }
+    o->rcvhwm = 100000;
+    const char *hwm = s_get(args, O_RCVHWM);
+    if (hwm) {
+        char *end = NULL;
+        errno = 0;
+        long value = strtol(hwm, &end, 10);
+        if (errno || end == hwm || *end || value < 0 || value > INT_MAX) {
+            return s_usage_error("%s: '%s' is not a number of messages (0 or more)",
+                                 args->source[O_RCVHWM], hwm);
+        }
+        o->rcvhwm = (int) value;
+    }
+    const char *level = s_get(args, O_LOG_LEVEL);
+    *log_level = LOG_INFO;
+    if (level && (*log_level = log_level_parse(level)) < 0) {
+        return s_usage_error("%s: '%s' is not debug, info, warn or error",
+                             args->source[O_LOG_LEVEL], level);
+    }
+    const char *log_format = s_get(args, O_LOG_FORMAT);
+    *log_text = log_format && strcmp(log_format, "text") == 0;
+    if (log_format && !*log_text && strcmp(log_format, "json") != 0) {
+        return s_usage_error("%s: '%s' is not json or text", args->source[O_LOG_FORMAT],
+                             log_format);
+    }
+    return 0;
+}
+
+/*  Subcommands (herald-sub mail-dead list|retry, ...) come here; none exist yet. */
+static int s_command(int argc, char **argv)
+{
+    (void) argc;
+    return s_usage_error("unknown command '%s'", argv[1]);
+}
+
+static int s_run(sub_options_t *options)
+{
+    /*  Blocked before zmq starts its threads, so that they inherit the mask and the signals
+        reach the signalfd only. */
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) {
+        log_error("sub.start_failed", "{s:s}", "error", strerror(errno));
+        return S_EXIT_FAILURE;
+    }
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout is a write error, not a silent death */
+    options->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (options->signal_fd < 0) {
+        log_error("sub.start_failed", "{s:s}", "error", strerror(errno));
+        return S_EXIT_FAILURE;
+    }
+    char err[1024];
+    subscriber_t *subscriber = subscriber_new(options, err, sizeof err);
+    if (!subscriber) {
+        log_error("sub.start_failed", "{s:s}", "error", err);
+        close(options->signal_fd);
+        return S_EXIT_FAILURE;
+    }
+    int rc = subscriber_run(subscriber);
+    subscriber_destroy(&subscriber);
+    close(options->signal_fd);
+    return rc == 0 ? S_EXIT_OK : S_EXIT_FAILURE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && argv[1][0] != '-') {
+        return s_command(argc, argv);
+    }
+    s_args_t args;
+    memset(&args, 0, sizeof args);
+    bool help = false;
+    int status = s_read_env(&args);
+    if (status == 0) {
+        status = s_read_flags(&args, argc, argv, &help);
+    }
+    if (status == 0 && help) {
+        fputs(s_usage, stdout);
+    }
+    sub_options_t options;
+    int log_level = LOG_INFO, log_text = 0;
+    if (status == 0 && !help) {
+        status = s_options(&args, &options, &log_level, &log_text);
+    }
+    if (status == 0 && !help) {
+        log_setup((log_level_t) log_level, log_text);
+        status = s_run(&options);
+    }
+    for (int id = 0; id < O_COUNT; id++) {
+        free(args.env_copies[id]);
+    }
+    return status;
+}

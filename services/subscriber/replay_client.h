@@ -1,0 +1,76 @@
+/*  replay_client.h -- the client side of the publisher's replay service: a DEALER that sends
+    one ReplayRequest at a time and reads the answer's [topic][Announcement] messages.
+
+    Reliability is the Guide's Lazy Pirate: when no message of the answer arrives within the
+    timeout, the DEALER is closed (dropping whatever late answer it would get) and a new one
+    is opened; after a backoff that doubles up to a cap, the caller sends its request again,
+    rebuilt from where it got to. The caller polls replay_client_socket() (which changes after
+    a retry), reads the answer itself, and reports progress and the answer's end.
+*/
+#ifndef HERALD_SUB_REPLAY_CLIENT_H
+#define HERALD_SUB_REPLAY_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REPLAY_TIMEOUT_MS 3000 /* no message of an answer for this long: retry */
+#define REPLAY_PAGE 1000       /* announcements asked for per request */
+
+typedef struct replay_client replay_client_t;
+
+/*  A request; text is borrowed for the duration of replay_client_send. */
+typedef struct {
+    int64_t after_seq;         /* changes with seq > after_seq */
+    int64_t since_ms;          /* > 0: from the first change committed at or after it */
+    const char *const *topics; /* topic prefixes, none for everything */
+    size_t topic_count;
+    uint32_t limit;   /* announcements at most, 0 for the publisher's default */
+    bool snapshot;    /* current state of every record instead of changes */
+} replay_request_t;
+
+typedef enum {
+    REPLAY_TICK_NONE = 0, /* nothing to do */
+    REPLAY_TICK_TIMEOUT,  /* the request just timed out: the DEALER was replaced */
+    REPLAY_TICK_RESEND    /* the backoff is over: send the request again */
+} replay_tick_t;
+
+/*  Opens a DEALER in ctx connected to endpoint. Returns the client, or NULL with the reason
+    (zmq's words, naming the endpoint) in err. */
+replay_client_t *replay_client_new(void *ctx, const char *endpoint, char *err, size_t errlen);
+
+/*  Closes the DEALER without lingering; sets *self_p to NULL. Safe on NULL and twice. */
+void replay_client_destroy(replay_client_t **self_p);
+
+/*  The DEALER to poll and read from. Borrowed; replaced by a retry or a cancel. */
+void *replay_client_socket(replay_client_t *self);
+
+/*  The endpoint. Borrowed. */
+const char *replay_client_endpoint(replay_client_t *self);
+
+/*  Sends a request (only when not busy). 0, or -1 with errno set by zmq. */
+int replay_client_send(replay_client_t *self, const replay_request_t *request, int64_t now_ms);
+
+/*  true while a request is in flight or waits in its backoff to be resent. */
+bool replay_client_busy(replay_client_t *self);
+
+/*  A message of the answer arrived: the timeout starts again. */
+void replay_client_progress(replay_client_t *self, int64_t now_ms);
+
+/*  The answer ended (its replay.end arrived): not busy any more, the backoff is reset. */
+void replay_client_done(replay_client_t *self);
+
+/*  Drops the request in flight, if any, by replacing the DEALER. 0, or -1 (zmq errno). */
+int replay_client_cancel(replay_client_t *self);
+
+/*  Milliseconds until replay_client_tick has something to do (0: now), -1 when nothing. */
+int64_t replay_client_next_ms(replay_client_t *self, int64_t now_ms);
+
+/*  Runs the timers. On REPLAY_TICK_TIMEOUT the socket has changed; on REPLAY_TICK_RESEND the
+    caller sends its request again with replay_client_send. */
+replay_tick_t replay_client_tick(replay_client_t *self, int64_t now_ms);
+
+/*  Attempts that timed out since the last complete answer. */
+int replay_client_failures(replay_client_t *self);
+
+#endif

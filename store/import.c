@@ -1,0 +1,558 @@
+/*  import.c -- store_import and store_import_file: JSON (the export shape) or NDJSON in.
+
+    Everything happens in one transaction, rolled back on the first bad record, whose
+    position (NDJSON line, or list and index) and field the message names. NDJSON is applied
+    line by line, so a file of any length is imported in bounded memory. A press release
+    whose event comes later in the file is held back (only those are kept in memory) and
+    applied at the end, so that the foreign key holds without asking the writer for an order.
+*/
+#include "store_private.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *text;    /* the line, NUL-terminated */
+    size_t lineno; /* where it was */
+} s_pending_t;
+
+typedef struct {
+    store_t *store;       /* where the records go */
+    char *err;            /* the caller's error buffer */
+    size_t errlen;        /* its size */
+    bool own_txn;         /* we opened the transaction */
+    int64_t count;        /* records read */
+    s_pending_t *pending; /* press releases waiting for their event */
+    size_t npending;      /* how many */
+    size_t cappending;    /* room for */
+} s_import_t;
+
+static int s_fail(s_import_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int s_fail(s_import_t *self, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(self->err, self->errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/*  Fails with why if o has a key that is not in allowed (NULL-terminated). */
+static int s_known_keys(json_t *o, const char *const *allowed, char *why, size_t whylen)
+{
+    const char *key;
+    json_t *value;
+    size_t used = 0;
+    int unknown = 0;
+    why[0] = '\0';
+    json_object_foreach(o, key, value)
+    {
+        (void) value;
+        bool known = false;
+        for (size_t i = 0; allowed[i]; i++) {
+            if (strcmp(key, allowed[i]) == 0) {
+                known = true;
+                break;
+            }
+        }
+        if (!known) {
+            int n = snprintf(why + used, used < whylen ? whylen - used : 0, "%s'%.60s'",
+                             unknown ? ", " : "", key);
+            used += n > 0 ? (size_t) n : 0;
+            unknown++;
+        }
+    }
+    if (unknown) {
+        char keys[256];
+        snprintf(keys, sizeof keys, "%s", why);
+        snprintf(why, whylen, "unknown key%s %s", unknown > 1 ? "s" : "", keys);
+        return -1;
+    }
+    return 0;
+}
+
+/*  *out = the string at key, "" when absent or null. */
+static int s_str(json_t *o, const char *key, const char **out, char *why, size_t whylen)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        *out = "";
+        return 0;
+    }
+    if (!json_is_string(v)) {
+        snprintf(why, whylen, "field %s: must be a string", key);
+        return -1;
+    }
+    *out = json_string_value(v);
+    return 0;
+}
+
+static const char *s_label_id(json_t *o)
+{
+    json_t *id = json_object_get(o, "id");
+    return json_is_string(id) ? json_string_value(id) : "";
+}
+
+/*  Fills *ev from o (text borrowed from o) and validates it. why gets "field F: reason". */
+static int s_event_from_json(json_t *o, bool typed, store_event_t *ev, store_person_t *people,
+                             char *why, size_t whylen)
+{
+    static const char *const typed_keys[] = {
+        "type",    "id",      "kind", "title",  "start_date",    "end_date", "city",
+        "country", "summary", "url",  "status", "cancel_reason", "people",   NULL};
+    if (s_known_keys(o, typed ? typed_keys : typed_keys + 1, why, whylen) != 0) {
+        return -1;
+    }
+    memset(ev, 0, sizeof *ev);
+    if (s_str(o, "id", &ev->id, why, whylen) || s_str(o, "kind", &ev->kind, why, whylen) ||
+        s_str(o, "title", &ev->title, why, whylen) ||
+        s_str(o, "start_date", &ev->start_date, why, whylen) ||
+        s_str(o, "end_date", &ev->end_date, why, whylen) ||
+        s_str(o, "city", &ev->city, why, whylen) ||
+        s_str(o, "country", &ev->country, why, whylen) ||
+        s_str(o, "summary", &ev->summary, why, whylen) || s_str(o, "url", &ev->url, why, whylen) ||
+        s_str(o, "status", &ev->status, why, whylen) ||
+        s_str(o, "cancel_reason", &ev->cancel_reason, why, whylen)) {
+        return -1;
+    }
+    json_t *list = json_object_get(o, "people");
+    if (list && !json_is_null(list)) {
+        if (!json_is_array(list)) {
+            snprintf(why, whylen, "field people: must be an array");
+            return -1;
+        }
+        if (json_array_size(list) > STORE_MAX_PEOPLE) {
+            snprintf(why, whylen, "field people: more than %d people", STORE_MAX_PEOPLE);
+            return -1;
+        }
+        static const char *const person_keys[] = {"name", "role", NULL};
+        size_t i;
+        json_t *p;
+        json_array_foreach(list, i, p)
+        {
+            char inner[200];
+            if (!json_is_object(p)) {
+                snprintf(why, whylen, "field people: person %zu: must be an object", i + 1);
+                return -1;
+            }
+            if (s_known_keys(p, person_keys, inner, sizeof inner) != 0 ||
+                s_str(p, "name", &people[i].name, inner, sizeof inner) != 0 ||
+                s_str(p, "role", &people[i].role, inner, sizeof inner) != 0) {
+                snprintf(why, whylen, "field people: person %zu: %s", i + 1, inner);
+                return -1;
+            }
+        }
+        ev->people = people;
+        ev->people_count = json_array_size(list);
+    }
+    const char *field = NULL;
+    char reason[256];
+    if (store_event_check(ev, &field, reason, sizeof reason) != 0) {
+        snprintf(why, whylen, "field %s: %s", field, reason);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_press_from_json(json_t *o, bool typed, store_press_t *pr, char *why, size_t whylen)
+{
+    static const char *const typed_keys[] = {"type",         "id",  "event_id", "title",
+                                             "published_on", "url", "summary",  NULL};
+    if (s_known_keys(o, typed ? typed_keys : typed_keys + 1, why, whylen) != 0) {
+        return -1;
+    }
+    memset(pr, 0, sizeof *pr);
+    if (s_str(o, "id", &pr->id, why, whylen) || s_str(o, "event_id", &pr->event_id, why, whylen) ||
+        s_str(o, "title", &pr->title, why, whylen) ||
+        s_str(o, "published_on", &pr->published_on, why, whylen) ||
+        s_str(o, "url", &pr->url, why, whylen) || s_str(o, "summary", &pr->summary, why, whylen)) {
+        return -1;
+    }
+    const char *field = NULL;
+    char reason[256];
+    if (store_press_check(pr, &field, reason, sizeof reason) != 0) {
+        snprintf(why, whylen, "field %s: %s", field, reason);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_begin(s_import_t *self)
+{
+    self->own_txn = !store_in_transaction(self->store);
+    if (self->own_txn && store_begin(self->store) != 0) {
+        return s_fail(self, "%s", store_error(self->store));
+    }
+    return 0;
+}
+
+static void s_abort(s_import_t *self)
+{
+    if (self->own_txn) {
+        store_rollback(self->store);
+    }
+    for (size_t i = 0; i < self->npending; i++) {
+        free(self->pending[i].text);
+    }
+    free(self->pending);
+    self->pending = NULL;
+    self->npending = 0;
+}
+
+static int s_hold_back(s_import_t *self, const char *line, size_t len, size_t lineno)
+{
+    if (self->npending == self->cappending) {
+        size_t cap = self->cappending ? self->cappending * 2 : 16;
+        s_pending_t *list = realloc(self->pending, cap * sizeof *list);
+        if (!list) {
+            return s_fail(self, "line %zu: out of memory", lineno);
+        }
+        self->pending = list;
+        self->cappending = cap;
+    }
+    char *text = malloc(len + 1);
+    if (!text) {
+        return s_fail(self, "line %zu: out of memory", lineno);
+    }
+    memcpy(text, line, len);
+    text[len] = '\0';
+    self->pending[self->npending].text = text;
+    self->pending[self->npending].lineno = lineno;
+    self->npending++;
+    return 0;
+}
+
+/*  Applies one NDJSON line. held: the line is being retried from the pending list. */
+static int s_ndjson_line(s_import_t *self, const char *line, size_t len, size_t lineno, bool held)
+{
+    while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' ' || line[len - 1] == '\t' ||
+                       line[len - 1] == '\n')) {
+        len--;
+    }
+    size_t start = 0;
+    while (start < len && (line[start] == ' ' || line[start] == '\t')) {
+        start++;
+    }
+    if (start == len) {
+        return 0;
+    }
+    json_error_t jerr;
+    json_t *o = json_loadb(line + start, len - start, JSON_REJECT_DUPLICATES, &jerr);
+    if (!o) {
+        return s_fail(self, "line %zu: not valid JSON: %s (column %d)", lineno, jerr.text,
+                      jerr.column);
+    }
+    int rc = -1;
+    char why[512];
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!json_is_object(o)) {
+        s_fail(self, "line %zu: not a JSON object", lineno);
+    } else if (!type || (strcmp(type, "event") != 0 && strcmp(type, "press_release") != 0)) {
+        s_fail(self, "line %zu: field type: must be \"event\" or \"press_release\"", lineno);
+    } else if (strcmp(type, "event") == 0) {
+        store_event_t ev;
+        store_person_t people[STORE_MAX_PEOPLE];
+        if (s_event_from_json(o, true, &ev, people, why, sizeof why) != 0) {
+            s_fail(self, "line %zu: event '%.200s': %s", lineno, s_label_id(o), why);
+        } else if (store_put_event(self->store, &ev) != 0) {
+            s_fail(self, "line %zu: %s", lineno, store_error(self->store));
+        } else {
+            rc = 0;
+        }
+    } else {
+        store_press_t pr;
+        store_event_t probe;
+        if (s_press_from_json(o, true, &pr, why, sizeof why) != 0) {
+            s_fail(self, "line %zu: press release '%.200s': %s", lineno, s_label_id(o), why);
+        } else if (!held && *pr.event_id &&
+                   store_get_event(self->store, pr.event_id, &probe) == 0) {
+            rc = s_hold_back(self, line + start, len - start, lineno);
+            self->count -= rc == 0 ? 1 : 0; /* counted when applied */
+        } else if (store_put_press(self->store, &pr) != 0) {
+            s_fail(self, "line %zu: %s", lineno, store_error(self->store));
+        } else {
+            rc = 0;
+        }
+    }
+    json_decref(o);
+    if (rc == 0) {
+        self->count++;
+    }
+    return rc;
+}
+
+/*  Applies what was held back, then commits. */
+static int s_finish(s_import_t *self)
+{
+    for (size_t i = 0; i < self->npending; i++) {
+        s_pending_t *p = &self->pending[i];
+        if (s_ndjson_line(self, p->text, strlen(p->text), p->lineno, true) != 0) {
+            s_abort(self);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < self->npending; i++) {
+        free(self->pending[i].text);
+    }
+    free(self->pending);
+    self->pending = NULL;
+    self->npending = 0;
+    if (self->own_txn && store_commit(self->store) != 0) {
+        s_fail(self, "%s", store_error(self->store));
+        s_abort(self);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_import_list(s_import_t *self, json_t *root, const char *name, bool events)
+{
+    json_t *list = json_object_get(root, name);
+    if (!list || json_is_null(list)) {
+        return 0;
+    }
+    if (!json_is_array(list)) {
+        return s_fail(self, "%s: must be an array", name);
+    }
+    size_t i;
+    json_t *o;
+    char why[512];
+    json_array_foreach(list, i, o)
+    {
+        if (!json_is_object(o)) {
+            return s_fail(self, "%s[%zu]: not a JSON object", name, i);
+        }
+        if (events) {
+            store_event_t ev;
+            store_person_t people[STORE_MAX_PEOPLE];
+            if (s_event_from_json(o, false, &ev, people, why, sizeof why) != 0) {
+                return s_fail(self, "%s[%zu]: event '%.200s': %s", name, i, s_label_id(o), why);
+            }
+            if (store_put_event(self->store, &ev) != 0) {
+                return s_fail(self, "%s[%zu]: %s", name, i, store_error(self->store));
+            }
+        } else {
+            store_press_t pr;
+            if (s_press_from_json(o, false, &pr, why, sizeof why) != 0) {
+                return s_fail(self, "%s[%zu]: press release '%.200s': %s", name, i, s_label_id(o),
+                              why);
+            }
+            if (store_put_press(self->store, &pr) != 0) {
+                return s_fail(self, "%s[%zu]: %s", name, i, store_error(self->store));
+            }
+        }
+        self->count++;
+    }
+    return 0;
+}
+
+/*  The export shape: {"stream_id": ..., "events": [...], "press_releases": [...]}. */
+static int64_t s_import_document(s_import_t *self, json_t *root)
+{
+    static const char *const keys[] = {"stream_id", "events", "press_releases", NULL};
+    char why[512];
+    if (s_known_keys(root, keys, why, sizeof why) != 0) {
+        return s_fail(self, "document: %s", why);
+    }
+    if (s_begin(self) != 0) {
+        return -1;
+    }
+    if (s_import_list(self, root, "events", true) != 0 ||
+        s_import_list(self, root, "press_releases", false) != 0) {
+        s_abort(self);
+        return -1;
+    }
+    if (s_finish(self) != 0) {
+        return -1;
+    }
+    return self->count;
+}
+
+/*  true if the text is one JSON object in the export shape (no "type"). Sets *root then. */
+static bool s_is_document(const char *data, size_t len, json_t **root, json_error_t *jerr)
+{
+    *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, jerr);
+    if (*root && json_is_object(*root) && !json_object_get(*root, "type")) {
+        return true;
+    }
+    json_decref(*root);
+    *root = NULL;
+    return false;
+}
+
+/*  true if the first non-blank line of data is a lone "{": a pretty-printed document. */
+static bool s_looks_like_document(const char *data, size_t len)
+{
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n')) {
+        i++;
+    }
+    if (i == len || data[i] != '{') {
+        return false;
+    }
+    for (i++; i < len && data[i] != '\n'; i++) {
+        if (data[i] != ' ' && data[i] != '\t' && data[i] != '\r') {
+            return false;
+        }
+    }
+    return true;
+}
+
+int64_t store_import(store_t *store, const char *data, size_t len, char *err, size_t errlen)
+{
+    char scratch[512];
+    s_import_t self = {.store = store, .err = err, .errlen = errlen};
+    if (!err || errlen == 0) {
+        self.err = scratch;
+        self.errlen = sizeof scratch;
+    }
+    self.err[0] = '\0';
+    if (!data) {
+        len = 0;
+        data = "";
+    }
+    json_t *root = NULL;
+    json_error_t jerr;
+    if (s_is_document(data, len, &root, &jerr)) {
+        int64_t n = s_import_document(&self, root);
+        json_decref(root);
+        return n;
+    }
+    if (s_looks_like_document(data, len)) {
+        return s_fail(&self, "line %d: not valid JSON: %s (column %d)", jerr.line, jerr.text,
+                      jerr.column);
+    }
+    if (s_begin(&self) != 0) {
+        return -1;
+    }
+    size_t lineno = 0;
+    const char *p = data;
+    const char *end = data + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t) (end - p));
+        size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+        lineno++;
+        if (s_ndjson_line(&self, p, n, lineno, false) != 0) {
+            s_abort(&self);
+            return -1;
+        }
+        p += n + (nl ? 1 : 0);
+    }
+    if (s_finish(&self) != 0) {
+        return -1;
+    }
+    return self.count;
+}
+
+/*  Reads the rest of in after the bytes already in *buf. */
+static int s_slurp(FILE *in, char **buf, size_t *len, size_t *cap)
+{
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, in)) > 0) {
+        if (*len + n + 1 > *cap) {
+            size_t c = *cap ? *cap : 65536;
+            while (c < *len + n + 1) {
+                c *= 2;
+            }
+            char *b = realloc(*buf, c);
+            if (!b) {
+                return -1;
+            }
+            *buf = b;
+            *cap = c;
+        }
+        memcpy(*buf + *len, chunk, n);
+        *len += n;
+    }
+    return ferror(in) ? -1 : 0;
+}
+
+int64_t store_import_file(store_t *store, FILE *in, char *err, size_t errlen)
+{
+    char scratch[512];
+    s_import_t self = {.store = store, .err = err, .errlen = errlen};
+    if (!err || errlen == 0) {
+        self.err = scratch;
+        self.errlen = sizeof scratch;
+    }
+    self.err[0] = '\0';
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t n;
+    size_t lineno = 0;
+    char *head = NULL; /* the blank lines and the first line, if it turns out a document */
+    size_t headlen = 0;
+    size_t headcap = 0;
+    bool streaming = false;
+    while ((n = getline(&line, &linecap, in)) > 0) {
+        lineno++;
+        if (!streaming) {
+            json_t *o = json_loadb(line, (size_t) n, JSON_DISABLE_EOF_CHECK, NULL);
+            bool record = o && json_is_object(o) && json_object_get(o, "type");
+            json_decref(o);
+            bool blank = strspn(line, " \t\r\n") == (size_t) n;
+            if (!record && !blank) {
+                /* A document: keep what was read, read the rest, import it whole. */
+                char *b = realloc(head, headlen + (size_t) n + 1);
+                if (!b) {
+                    free(head);
+                    free(line);
+                    return s_fail(&self, "out of memory");
+                }
+                head = b;
+                memcpy(head + headlen, line, (size_t) n);
+                headlen += (size_t) n;
+                headcap = headlen + 1;
+                free(line);
+                if (s_slurp(in, &head, &headlen, &headcap) != 0) {
+                    free(head);
+                    return s_fail(&self, "reading input: read error or out of memory");
+                }
+                int64_t count = store_import(store, head, headlen, self.err, self.errlen);
+                free(head);
+                return count;
+            }
+            if (blank) {
+                char *b = realloc(head, headlen + (size_t) n + 1);
+                if (b) {
+                    head = b;
+                    memcpy(head + headlen, line, (size_t) n);
+                    headlen += (size_t) n;
+                }
+                continue;
+            }
+            streaming = true;
+            free(head);
+            head = NULL;
+            if (s_begin(&self) != 0) {
+                free(line);
+                return -1;
+            }
+        }
+        if (s_ndjson_line(&self, line, (size_t) n, lineno, false) != 0) {
+            free(line);
+            s_abort(&self);
+            return -1;
+        }
+    }
+    free(line);
+    free(head);
+    if (ferror(in)) {
+        if (streaming) {
+            s_abort(&self);
+        }
+        return s_fail(&self, "reading input: read error");
+    }
+    if (!streaming) {
+        return 0;
+    }
+    if (s_finish(&self) != 0) {
+        return -1;
+    }
+    return self.count;
+}

@@ -1,0 +1,211 @@
+/*  schema.c -- the store's schema as a list of migrations, one per PRAGMA user_version.
+
+    The change log is written only by triggers, so that no writer (this library, a script,
+    the sqlite3 shell) can change a record without its change row, in the same transaction.
+    Version 1: meta, events, press_releases, the append-only change log and its triggers.
+    Version 2: record_heads (the latest change of every existing record, kept by a trigger on
+    the log, so that a snapshot is an index scan), cursors, origins, an index on commit time.
+*/
+#include "store_private.h"
+
+#include <stdio.h>
+
+/*  Milliseconds since the epoch, exact: %s gives whole seconds, %f gives "SS.SSS". */
+#define S_NOW_MS                                                                                   \
+    "(CAST(strftime('%s','now') AS INTEGER) * 1000"                                                \
+    " + CAST(substr(strftime('%f','now'), 4) AS INTEGER))"
+
+#define S_EVENT_DIFFERS                                                                            \
+    "(new.kind IS NOT old.kind OR new.title IS NOT old.title"                                      \
+    " OR new.start_date IS NOT old.start_date OR new.end_date IS NOT old.end_date"                 \
+    " OR new.city IS NOT old.city OR new.country IS NOT old.country"                               \
+    " OR new.summary IS NOT old.summary OR new.url IS NOT old.url"                                 \
+    " OR new.status IS NOT old.status OR new.cancel_reason IS NOT old.cancel_reason"               \
+    " OR new.people IS NOT old.people)"
+
+#define S_PRESS_DIFFERS                                                                            \
+    "(new.event_id IS NOT old.event_id OR new.title IS NOT old.title"                              \
+    " OR new.published_on IS NOT old.published_on OR new.url IS NOT old.url"                       \
+    " OR new.summary IS NOT old.summary)"
+
+#define S_EVENT_TOPIC(row) "'event.' || " row ".kind || '.' || " row ".country || '.'"
+
+static const char *s_v1 =
+    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);"
+
+    "CREATE TABLE events ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 200),"
+    " kind TEXT NOT NULL CHECK (kind <> '' AND kind NOT GLOB '*[^a-z0-9-]*'),"
+    " title TEXT NOT NULL CHECK (title <> ''),"
+    " start_date TEXT NOT NULL CHECK (date(start_date, '+0 days') IS start_date),"
+    " end_date TEXT NOT NULL CHECK (date(end_date, '+0 days') IS end_date"
+    "  AND end_date >= start_date),"
+    " city TEXT NOT NULL DEFAULT '',"
+    " country TEXT NOT NULL CHECK (country GLOB '[A-Z][A-Z]'),"
+    " summary TEXT NOT NULL DEFAULT '',"
+    " url TEXT NOT NULL DEFAULT '',"
+    " status TEXT NOT NULL DEFAULT 'scheduled' CHECK (status IN ('scheduled', 'cancelled')),"
+    " cancel_reason TEXT NOT NULL DEFAULT '',"
+    " people TEXT NOT NULL DEFAULT '[]'"
+    "  CHECK (json_valid(people) AND json_type(people) = 'array'),"
+    " version INTEGER NOT NULL DEFAULT 1"
+    ");"
+
+    "CREATE TABLE press_releases ("
+    " id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 200),"
+    " event_id TEXT REFERENCES events(id),"
+    " title TEXT NOT NULL CHECK (title <> ''),"
+    " published_on TEXT NOT NULL CHECK (date(published_on, '+0 days') IS published_on),"
+    " url TEXT NOT NULL DEFAULT '',"
+    " summary TEXT NOT NULL DEFAULT ''"
+    ");"
+    "CREATE INDEX press_releases_event ON press_releases(event_id);"
+
+    "CREATE TABLE changes ("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " record_type TEXT NOT NULL CHECK (record_type IN ('event', 'press_release')),"
+    " record_id TEXT NOT NULL,"
+    " change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'cancelled', 'deleted')),"
+    " committed_at_ms INTEGER NOT NULL,"
+    " topic TEXT NOT NULL"
+    ");"
+    "CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes BEGIN"
+    " SELECT RAISE(ABORT, 'the change log is append-only: UPDATE on changes refused');"
+    " END;"
+    "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN"
+    " SELECT RAISE(ABORT, 'the change log is append-only: DELETE on changes refused');"
+    " END;"
+
+    /* Ids are stable: renaming would hide a delete and a create in one update. */
+    "CREATE TRIGGER events_id_stable BEFORE UPDATE OF id ON events"
+    " WHEN new.id IS NOT old.id BEGIN"
+    " SELECT RAISE(ABORT, 'event ids are stable: delete and create instead');"
+    " END;"
+    "CREATE TRIGGER press_releases_id_stable BEFORE UPDATE OF id ON press_releases"
+    " WHEN new.id IS NOT old.id BEGIN"
+    " SELECT RAISE(ABORT, 'press release ids are stable: delete and create instead');"
+    " END;"
+
+    /* The version is the store's: 1 on insert whatever the writer said. */
+    "CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN"
+    " UPDATE events SET version = 1 WHERE rowid = new.rowid AND version IS NOT 1;"
+    " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic)"
+    " VALUES ('event', new.id, 'created', " S_NOW_MS ", " S_EVENT_TOPIC(
+        "new") ");"
+               " END;"
+
+               /* One trigger for content and version: its own UPDATE does not fire it again
+                  (recursive_triggers is off, and even on, the second pass changes nothing). A
+                  version of 1 is let through because events_ai writes it. */
+               "CREATE TRIGGER events_au AFTER UPDATE ON events"
+               " WHEN " S_EVENT_DIFFERS
+               " OR (new.version IS NOT old.version AND new.version IS NOT 1)"
+               " BEGIN"
+               " UPDATE events SET version = CASE WHEN " S_EVENT_DIFFERS
+               "  THEN old.version + 1 ELSE old.version END WHERE rowid = new.rowid;"
+               " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic)"
+               " SELECT 'event', new.id,"
+               "  CASE WHEN old.status = 'scheduled' AND new.status = 'cancelled'"
+               "  THEN 'cancelled' ELSE 'updated' END,"
+               "  " S_NOW_MS ", " S_EVENT_TOPIC(
+                   "new") " WHERE " S_EVENT_DIFFERS ";"
+                          " END;"
+
+                          "CREATE TRIGGER events_ad AFTER DELETE ON events BEGIN"
+                          " INSERT INTO changes (record_type, record_id, change, committed_at_ms, "
+                          "topic)"
+                          " VALUES ('event', old.id, 'deleted', " S_NOW_MS ", " S_EVENT_TOPIC(
+                              "old") ");"
+                                     " END;"
+
+                                     "CREATE TRIGGER press_releases_ai AFTER INSERT ON "
+                                     "press_releases BEGIN"
+                                     " INSERT INTO changes (record_type, record_id, change, "
+                                     "committed_at_ms, topic)"
+                                     " VALUES ('press_release', new.id, 'created', " S_NOW_MS
+                                     ", 'press.');"
+                                     " END;"
+                                     "CREATE TRIGGER press_releases_au AFTER UPDATE ON "
+                                     "press_releases"
+                                     " WHEN " S_PRESS_DIFFERS " BEGIN"
+                                     " INSERT INTO changes (record_type, record_id, change, "
+                                     "committed_at_ms, topic)"
+                                     " VALUES ('press_release', new.id, 'updated', " S_NOW_MS
+                                     ", 'press.');"
+                                     " END;"
+                                     "CREATE TRIGGER press_releases_ad AFTER DELETE ON "
+                                     "press_releases BEGIN"
+                                     " INSERT INTO changes (record_type, record_id, change, "
+                                     "committed_at_ms, topic)"
+                                     " VALUES ('press_release', old.id, 'deleted', " S_NOW_MS
+                                     ", 'press.');"
+                                     " END;";
+
+static const char *s_v2 =
+    "CREATE TABLE record_heads ("
+    " record_type TEXT NOT NULL,"
+    " record_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " PRIMARY KEY (record_type, record_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX record_heads_seq ON record_heads(seq);"
+    "INSERT INTO record_heads (record_type, record_id, seq)"
+    " SELECT record_type, record_id, max(seq) FROM changes"
+    " WHERE (record_type = 'event' AND record_id IN (SELECT id FROM events))"
+    "  OR (record_type = 'press_release' AND record_id IN (SELECT id FROM press_releases))"
+    " GROUP BY record_type, record_id;"
+
+    /* Every change row, whoever wrote it, moves its record's head in the same statement.
+       Delete and insert rather than INSERT OR REPLACE: an outer upsert would override the
+       trigger's conflict clause. */
+    "CREATE TRIGGER changes_heads AFTER INSERT ON changes BEGIN"
+    " DELETE FROM record_heads"
+    "  WHERE record_type = new.record_type AND record_id = new.record_id;"
+    " INSERT INTO record_heads (record_type, record_id, seq)"
+    "  SELECT new.record_type, new.record_id, new.seq WHERE new.change <> 'deleted';"
+    " END;"
+
+    "CREATE TABLE cursors ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " stream_id TEXT"
+    ");"
+    "CREATE TABLE origins ("
+    " record_type TEXT NOT NULL CHECK (record_type IN ('event', 'press_release')),"
+    " record_id TEXT NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " PRIMARY KEY (record_type, record_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX changes_committed_at ON changes(committed_at_ms);";
+
+int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
+{
+    const char *sql = NULL;
+    switch (version) {
+    case 1:
+        sql = s_v1;
+        break;
+    case 2:
+        sql = s_v2;
+        break;
+    default:
+        snprintf(err, errlen, "no migration to schema version %d", version);
+        return -1;
+    }
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "migration to schema version %d: %s", version,
+                 msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+    if (sqlite3_exec(db, pragma, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "setting schema version %d: %s", version,
+                 msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,145 @@
+"""harness.py -- what Herald's integration tests share: free ports, the programs started as
+real processes and stopped by PID, waits on conditions with deadlines, the store CLI."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("HERALD_BIN", os.path.join(os.getcwd(), "build", "bin"))
+SRC = os.environ.get("HERALD_SRC", os.getcwd())
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tcp():
+    return f"tcp://127.0.0.1:{free_port()}"
+
+
+def wait_until(fn, timeout, what, interval=0.02):
+    """Calls fn until it returns a true value or timeout seconds pass; returns the value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Proc:
+    """A Herald program run in the background; stderr (its JSON log) goes to a file."""
+
+    def __init__(self, name, args, workdir, env=None, stdout=None):
+        self.name = name
+        self.log_path = os.path.join(workdir, f"{name}.{time.monotonic_ns()}.log")
+        self.log = open(self.log_path, "wb")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        # HERALD_WRAP (e.g. "valgrind --leak-check=full --error-exitcode=99") runs the
+        # services under a checker; its verdict shows in the exit status stop() returns.
+        wrap = os.environ.get("HERALD_WRAP", "").split()
+        self.popen = subprocess.Popen(wrap + [os.path.join(BIN, args[0])] + list(args[1:]),
+                                      stdout=stdout or subprocess.DEVNULL, stderr=self.log,
+                                      env=full_env)
+        self.pid = self.popen.pid
+
+    def alive(self):
+        return self.popen.poll() is None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        """Signals the process by PID and waits; returns its exit status."""
+        if self.popen.poll() is None:
+            os.kill(self.pid, sig)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.pid, signal.SIGKILL)
+                self.popen.wait()
+                fail(f"{self.name} (pid {self.pid}) did not stop within {timeout}s")
+        self.log.close()
+        return self.popen.returncode
+
+    def kill9(self):
+        os.kill(self.pid, signal.SIGKILL)
+        self.popen.wait()
+        self.log.close()
+
+    def log_events(self):
+        """The JSON log lines written so far, parsed."""
+        out = []
+        with open(self.log_path, "rb") as f:
+            for line in f:
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    def logged(self, event):
+        return [e for e in self.log_events() if e.get("event") == event]
+
+
+class Procs:
+    """Stops every process it started, whatever happens in the test."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, *args, **kw):
+        p = Proc(*args, **kw)
+        self.procs.append(p)
+        return p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            if p.popen.poll() is None:
+                p.popen.kill()
+                p.popen.wait()
+
+
+def store(db, *args, check_rc=True, stdin=None):
+    """Runs herald-store --db DB ARGS...; returns CompletedProcess (text)."""
+    r = subprocess.run([os.path.join(BIN, "herald-store"), "--db", db] + list(args),
+                       capture_output=True, text=True, input=stdin, timeout=120)
+    if check_rc and r.returncode != 0:
+        fail(f"herald-store {' '.join(args)} exited {r.returncode}: {r.stderr}")
+    return r
+
+
+def read_lines(path):
+    """The JSON lines of a log sink's file (a partial last line is left out)."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb") as f:
+        data = f.read()
+    out = []
+    for line in data.split(b"\n")[:-1]:
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def workdir():
+    return tempfile.TemporaryDirectory(prefix="herald-it-")

@@ -1,0 +1,933 @@
+/*  store_test.c -- tests of the event store (store/): every public function, the triggers,
+    the change log's guarantees, import/export, migrations and validation.
+
+    Each test works on its own file under $HERALD_TEST_TMP (or /tmp), removed at the end.
+*/
+#include "store.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+/*  A scratch store file name, unique per test. */
+static void s_path(char *out, size_t len, const char *name)
+{
+    const char *tmp = getenv("HERALD_TEST_TMP");
+    if (!tmp || !*tmp) {
+        tmp = "/tmp";
+    }
+    snprintf(out, len, "%s/store_test_%ld_%s.db", tmp, (long) getpid(), name);
+    char extra[1100];
+    unlink(out);
+    snprintf(extra, sizeof extra, "%s-wal", out);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s-shm", out);
+    unlink(extra);
+}
+
+static void s_remove(const char *path)
+{
+    char extra[1100];
+    unlink(path);
+    snprintf(extra, sizeof extra, "%s-wal", path);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s-shm", path);
+    unlink(extra);
+}
+
+static store_t *s_create(const char *path)
+{
+    char err[512];
+    store_t *store = store_new(path, STORE_CREATE, err, sizeof err);
+    if (!store) {
+        fail_msg("store_new(%s): %s", path, err);
+    }
+    return store;
+}
+
+static const store_person_t s_people[] = {
+    {"Jürgen Stock", "INTERPOL Secretary General"},
+    {"Jorge Fernández Díaz", "Ministro del Interior de España"},
+};
+
+static store_event_t s_event(const char *id)
+{
+    store_event_t ev = {.id = id,
+                        .kind = "conference",
+                        .title = "Global Counter-Nuclear Smuggling Conference",
+                        .start_date = "2016-01-27",
+                        .end_date = "2016-01-29",
+                        .city = "Lyon",
+                        .country = "FR",
+                        .summary = "Line one\n\tindented – with ’ quotes",
+                        .url = "https://www.interpol.int/x",
+                        .status = "scheduled",
+                        .cancel_reason = "",
+                        .people = s_people,
+                        .people_count = 2};
+    return ev;
+}
+
+static store_press_t s_press(const char *id, const char *event_id)
+{
+    store_press_t pr = {.id = id,
+                        .event_id = event_id,
+                        .title = "Press release",
+                        .published_on = "2016-01-29",
+                        .url = "https://www.interpol.int/p",
+                        .summary = ""};
+    return pr;
+}
+
+/*  Collects scan rows (the parts tests look at). */
+typedef struct {
+    int n;
+    int64_t seq[64];
+    store_change_kind_t change[64];
+    store_type_t type[64];
+    bool present[64];
+    char id[64][128];
+    char topic[64][128];
+    char first_person[64][128];
+    size_t people_count[64];
+    int64_t version[64];
+    int64_t ms[64];
+    int stop_after; /* stop the scan after this many rows (0: never) */
+} s_rows_t;
+
+static int s_collect(const store_change_t *c, void *arg)
+{
+    s_rows_t *rows = arg;
+    int i = rows->n++;
+    assert_true(i < 64);
+    rows->seq[i] = c->seq;
+    rows->change[i] = c->change;
+    rows->type[i] = c->type;
+    rows->present[i] = c->present;
+    rows->ms[i] = c->committed_at_ms;
+    snprintf(rows->id[i], sizeof rows->id[i], "%s", c->record_id);
+    snprintf(rows->topic[i], sizeof rows->topic[i], "%s", c->topic);
+    rows->people_count[i] = c->type == STORE_EVENT ? c->event.people_count : 0;
+    rows->version[i] = c->type == STORE_EVENT ? c->event.version : 0;
+    snprintf(rows->first_person[i], sizeof rows->first_person[i], "%s",
+             c->type == STORE_EVENT && c->event.people_count ? c->event.people[0].name : "");
+    if (c->type == STORE_EVENT) {
+        assert_string_equal(c->event.id, c->record_id);
+    } else {
+        assert_string_equal(c->press.id, c->record_id);
+    }
+    return rows->stop_after && rows->n >= rows->stop_after ? 7 : 0;
+}
+
+static int64_t s_count(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t n = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+}
+
+/*  Runs raw SQL through a second connection, as the sqlite3 shell would. */
+static int s_raw(const char *path, const char *sql, char *msg_out, size_t msglen)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (msg_out) {
+        snprintf(msg_out, msglen, "%s", msg ? msg : "");
+    }
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return rc;
+}
+
+static void test_validation(void **state)
+{
+    (void) state;
+    assert_true(store_date_valid("2016-02-29"));
+    assert_false(store_date_valid("2015-02-29"));
+    assert_false(store_date_valid("2016-02-30"));
+    assert_false(store_date_valid("2016-13-01"));
+    assert_false(store_date_valid("2016-00-10"));
+    assert_false(store_date_valid("2016-1-01"));
+    assert_false(store_date_valid("1900-02-29"));
+    assert_true(store_date_valid("2000-02-29"));
+    assert_true(store_date_valid("2015-12-31"));
+    assert_false(store_date_valid(""));
+    assert_false(store_date_valid(NULL));
+
+    assert_true(store_utf8_valid("Jürgen", strlen("Jürgen")));
+    assert_false(store_utf8_valid("\xC3\x28", 2));
+    assert_false(store_utf8_valid("\xC0\xAF", 2));         /* overlong */
+    assert_false(store_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
+    assert_false(store_utf8_valid("\xF4\x90\x80\x80", 4)); /* beyond U+10FFFF */
+    assert_false(store_utf8_valid("\xE2\x80", 2));         /* truncated */
+    assert_true(store_utf8_valid("\xF0\x9F\x98\x80", 4));
+
+    const char *field = NULL;
+    char why[256];
+    store_event_t ev = s_event("e1");
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), 0);
+
+    ev.country = "FRA";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "country");
+    assert_string_equal(why, "must be two upper-case letters (got 'FRA')");
+    ev.country = "fr";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    ev.country = "FR";
+
+    ev.title = "";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "title");
+    ev.title = NULL;
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "title");
+    ev.title = "T";
+
+    ev.end_date = "2016-01-26";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "end_date");
+    ev.end_date = "2016-02-30";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "end_date");
+    assert_string_equal(why, "not a date (2016-02-30)");
+    ev.end_date = "2016-01-29";
+
+    ev.start_date = "2015-02-29";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "start_date");
+    ev.start_date = "2016-01-27";
+
+    ev.kind = "Conference";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "kind");
+    ev.kind = "working-group-meeting";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), 0);
+
+    ev.title = "two\nlines";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "title");
+    ev.title = "T";
+
+    ev.summary = "bell\a";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "summary");
+    ev.summary = "ok\n\tok";
+
+    ev.city = "Sevilla\xC3";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "city");
+    assert_string_equal(why, "not valid UTF-8");
+    ev.city = "Sevilla";
+
+    ev.status = "postponed";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "status");
+    ev.status = "scheduled";
+    ev.cancel_reason = "why";
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "cancel_reason");
+    ev.cancel_reason = "";
+
+    store_person_t bad[] = {{"Name\x1f", "role"}};
+    ev.people = bad;
+    ev.people_count = 1;
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "people");
+
+    store_press_t pr = s_press("p1", "");
+    assert_int_equal(store_press_check(&pr, &field, why, sizeof why), 0);
+    pr.published_on = "2016-02-30";
+    assert_int_equal(store_press_check(&pr, &field, why, sizeof why), -1);
+    assert_string_equal(field, "published_on");
+    pr.published_on = "2016-02-29";
+    pr.title = "";
+    assert_int_equal(store_press_check(&pr, &field, why, sizeof why), -1);
+    assert_string_equal(field, "title");
+    pr.title = "T";
+    pr.url = "ftp://x";
+    assert_int_equal(store_press_check(&pr, &field, why, sizeof why), -1);
+    assert_string_equal(field, "url");
+}
+
+static void test_open_create(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    s_path(path, sizeof path, "open");
+    assert_null(store_new(path, STORE_OPEN, err, sizeof err));
+    assert_non_null(strstr(err, path));
+
+    store_t *store = s_create(path);
+    const char *sid = store_stream_id(store);
+    assert_int_equal(strlen(sid), 36);
+    assert_int_equal(sid[14], '4'); /* UUID version 4 */
+    assert_string_equal(store_path(store), path);
+    assert_string_equal(store_error(store), "");
+    assert_int_equal(store_head_seq(store), 0);
+    assert_true(store_data_version(store) >= 0);
+    char saved[64];
+    snprintf(saved, sizeof saved, "%s", sid);
+    store_destroy(&store);
+    assert_null(store);
+    store_destroy(&store); /* twice is fine */
+    store_destroy(NULL);
+
+    assert_null(store_new(path, STORE_CREATE, err, sizeof err));
+    assert_non_null(strstr(err, "already"));
+
+    store = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    assert_string_equal(store_stream_id(store), saved);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    store_destroy(&store);
+
+    store = store_new(path, STORE_READONLY, err, sizeof err);
+    assert_non_null(store);
+    store_event_t ev = s_event("ro");
+    assert_int_equal(store_put_event(store, &ev), -1);
+    assert_true(strlen(store_error(store)) > 0);
+    assert_int_equal(store_head_seq(store), 0);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_triggers(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "triggers");
+    store_t *store = s_create(path);
+    store_event_t ev = s_event("e1");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 1);
+
+    store_event_t got;
+    assert_int_equal(store_get_event(store, "e1", &got), 1);
+    assert_int_equal(got.version, 1);
+    assert_string_equal(got.status, "scheduled");
+    assert_string_equal(got.summary, ev.summary);
+    assert_int_equal(got.people_count, 2);
+    assert_string_equal(got.people[0].name, "Jürgen Stock");
+    assert_string_equal(got.people[1].name, "Jorge Fernández Díaz");
+    assert_string_equal(got.people[1].role, "Ministro del Interior de España");
+    assert_int_equal(store_get_event(store, "nope", &got), 0);
+
+    /* The same record again: no change row, no new version. */
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 1);
+
+    ev.title = "Renamed";
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 2);
+    assert_int_equal(store_get_event(store, "e1", &got), 1);
+    assert_int_equal(got.version, 2);
+    assert_string_equal(got.title, "Renamed");
+
+    assert_int_equal(store_cancel_event(store, "e1", "Venue unavailable"), 0);
+    assert_int_equal(store_get_event(store, "e1", &got), 1);
+    assert_int_equal(got.version, 3);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.cancel_reason, "Venue unavailable");
+    assert_int_equal(store_cancel_event(store, "missing", NULL), -1);
+    assert_non_null(strstr(store_error(store), "missing"));
+
+    store_press_t pr = s_press("p1", "e1");
+    assert_int_equal(store_put_press(store, &pr), 0);
+    store_press_t gotp;
+    assert_int_equal(store_get_press(store, "p1", &gotp), 1);
+    assert_string_equal(gotp.event_id, "e1");
+    assert_int_equal(store_get_press(store, "p2", &gotp), 0);
+    pr.title = "New title";
+    assert_int_equal(store_put_press(store, &pr), 0);
+    assert_int_equal(store_put_press(store, &pr), 0); /* no-op */
+    store_press_t orphan = s_press("p2", "no-such-event");
+    assert_int_equal(store_put_press(store, &orphan), -1);
+    assert_non_null(strstr(store_error(store), "field event_id"));
+
+    /* An event with press releases cannot go first. */
+    assert_int_equal(store_delete_event(store, "e1"), -1);
+    assert_int_equal(store_delete_press(store, "p1"), 0);
+    assert_int_equal(store_delete_press(store, "p1"), -1);
+    assert_int_equal(store_delete_event(store, "e1"), 0);
+    assert_int_equal(store_delete_event(store, "e1"), -1);
+
+    s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 7);
+    store_change_kind_t want[] = {STORE_CREATED, STORE_UPDATED, STORE_CANCELLED, STORE_CREATED,
+                                  STORE_UPDATED, STORE_DELETED, STORE_DELETED};
+    store_type_t types[] = {STORE_EVENT, STORE_EVENT, STORE_EVENT, STORE_PRESS,
+                            STORE_PRESS, STORE_PRESS, STORE_EVENT};
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(rows.seq[i], i + 1);
+        assert_int_equal(rows.change[i], want[i]);
+        assert_int_equal(rows.type[i], types[i]);
+        assert_false(rows.present[i]); /* both records are gone now */
+    }
+    assert_string_equal(rows.topic[0], "event.conference.FR.");
+    assert_string_equal(rows.topic[3], "press.");
+    assert_string_equal(rows.topic[6], "event.conference.FR.");
+
+    /* Raw SQL writers get change rows too, and cannot rewrite the log. */
+    ev = s_event("e2");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    store_destroy(&store);
+    char msg[256];
+    assert_int_equal(s_raw(path, "UPDATE events SET city = 'Paris' WHERE id = 'e2'", NULL, 0),
+                     SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_id = 'e2'"
+                                   " AND change = 'updated'"),
+                     1);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e2'"), 2);
+    /* A writer's version is not taken. */
+    assert_int_equal(s_raw(path, "UPDATE events SET version = 40 WHERE id = 'e2'", NULL, 0),
+                     SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e2'"), 2);
+    assert_int_equal(
+        s_raw(path, "UPDATE events SET title = 'X', version = 40 WHERE id = 'e2'", NULL, 0),
+        SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e2'"), 3);
+    assert_int_equal(s_raw(path,
+                           "INSERT INTO events (id, kind, title, start_date, end_date, country,"
+                           " version) VALUES ('e3', 'course', 'T', '2016-01-01', '2016-01-01',"
+                           " 'TH', 9)",
+                           NULL, 0),
+                     SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e3'"), 1);
+    assert_int_equal(s_raw(path, "UPDATE changes SET change = 'created'", msg, sizeof msg),
+                     SQLITE_CONSTRAINT);
+    assert_non_null(strstr(msg, "append-only"));
+    assert_int_equal(s_raw(path, "DELETE FROM changes", msg, sizeof msg), SQLITE_CONSTRAINT);
+    assert_non_null(strstr(msg, "append-only"));
+    /* CHECK constraints hold for raw writers too. */
+    assert_int_equal(
+        s_raw(path, "UPDATE events SET end_date = '2015-01-01' WHERE id = 'e2'", NULL, 0),
+        SQLITE_CONSTRAINT);
+    assert_int_equal(s_raw(path, "UPDATE events SET country = 'FRA' WHERE id = 'e2'", NULL, 0),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(
+        s_raw(path, "UPDATE events SET start_date = '2016-02-30' WHERE id = 'e2'", NULL, 0),
+        SQLITE_CONSTRAINT);
+    assert_int_equal(s_raw(path, "UPDATE events SET id = 'e9' WHERE id = 'e2'", NULL, 0),
+                     SQLITE_CONSTRAINT);
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 11);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
+    s_remove(path);
+}
+
+static void test_gapless(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "gapless");
+    store_t *store = s_create(path);
+    store_event_t ev = s_event("a");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 1);
+
+    assert_int_equal(store_begin(store), 0);
+    ev.id = "b";
+    assert_int_equal(store_put_event(store, &ev), 0);
+    ev.id = "c";
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 3);
+    assert_int_equal(store_rollback(store), 0);
+    assert_int_equal(store_head_seq(store), 1);
+
+    ev.id = "d";
+    assert_int_equal(store_begin(store), 0);
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_commit(store), 0);
+    assert_int_equal(store_head_seq(store), 2);
+
+    assert_int_equal(store_delete_event(store, "d"), 0);
+    assert_int_equal(store_head_seq(store), 3);
+    ev.id = "e";
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 4);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 4);
+    assert_int_equal(s_count(path, "SELECT max(seq) - min(seq) + 1 FROM changes"), 4);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_import_bad(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "import_bad");
+    store_t *store = s_create(path);
+    assert_int_equal(store_load_sample(store), 0);
+    int64_t head = store_head_seq(store);
+    char err[512];
+    const char *bad =
+        "{\"type\":\"event\",\"id\":\"x1\",\"kind\":\"course\",\"title\":\"A\","
+        "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\",\"country\":\"FR\"}\n"
+        "\n"
+        "{\"type\":\"event\",\"id\":\"x\",\"kind\":\"course\",\"title\":\"B\","
+        "\"start_date\":\"2016-13-01\",\"end_date\":\"2016-12-02\",\"country\":\"FR\"}\n";
+    assert_int_equal(store_import(store, bad, strlen(bad), err, sizeof err), -1);
+    assert_string_equal(err, "line 3: event 'x': field start_date: not a date (2016-13-01)");
+    assert_int_equal(store_head_seq(store), head);
+    store_event_t got;
+    assert_int_equal(store_get_event(store, "x1", &got), 0);
+
+    const char *unknown = "{\"type\":\"press_release\",\"id\":\"p\",\"title\":\"T\","
+                          "\"published_on\":\"2016-01-01\",\"colour\":\"red\"}\n";
+    assert_int_equal(store_import(store, unknown, strlen(unknown), err, sizeof err), -1);
+    assert_non_null(strstr(err, "line 1"));
+    assert_non_null(strstr(err, "unknown key 'colour'"));
+
+    const char *doc = "{\"events\": [{\"id\":\"ok\",\"kind\":\"course\",\"title\":\"A\","
+                      "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\","
+                      "\"country\":\"FR\"}, {\"id\":\"bad\",\"kind\":\"course\",\"title\":\"A\","
+                      "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\","
+                      "\"country\":\"FRA\"}]}";
+    assert_int_equal(store_import(store, doc, strlen(doc), err, sizeof err), -1);
+    assert_non_null(strstr(err, "events[1]"));
+    assert_non_null(strstr(err, "field country: must be two upper-case letters (got 'FRA')"));
+    assert_int_equal(store_get_event(store, "ok", &got), 0);
+
+    const char *garbage = "{\"type\":\"event\"\n";
+    assert_int_equal(store_import(store, garbage, strlen(garbage), err, sizeof err), -1);
+    assert_non_null(strstr(err, "line 1"));
+    assert_int_equal(store_head_seq(store), head);
+
+    /* A good NDJSON import, press release before its event, and an upsert. */
+    const char *good =
+        "{\"type\":\"press_release\",\"id\":\"p9\",\"event_id\":\"e9\",\"title\":\"T\","
+        "\"published_on\":\"2016-01-01\"}\n"
+        "{\"type\":\"event\",\"id\":\"e9\",\"kind\":\"course\",\"title\":\"A\","
+        "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\",\"country\":\"FR\","
+        "\"status\":\"cancelled\",\"cancel_reason\":\"r\","
+        "\"people\":[{\"name\":\"Jürgen Stock\",\"role\":\"\"}]}\n";
+    assert_int_equal(store_import(store, good, strlen(good), err, sizeof err), 2);
+    assert_int_equal(store_get_event(store, "e9", &got), 1);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.people[0].name, "Jürgen Stock");
+    store_press_t gotp;
+    assert_int_equal(store_get_press(store, "p9", &gotp), 1);
+    assert_string_equal(gotp.event_id, "e9");
+
+    /* A press release whose event never comes is named at the end. */
+    const char *orphan = "{\"type\":\"press_release\",\"id\":\"p8\",\"event_id\":\"nope\","
+                         "\"title\":\"T\",\"published_on\":\"2016-01-01\"}\n";
+    head = store_head_seq(store);
+    assert_int_equal(store_import(store, orphan, strlen(orphan), err, sizeof err), -1);
+    assert_non_null(strstr(err, "line 1"));
+    assert_non_null(strstr(err, "field event_id"));
+    assert_int_equal(store_head_seq(store), head);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_utf8(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "utf8");
+    store_t *store = s_create(path);
+    store_event_t ev = s_event("u");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    store_event_t got;
+    assert_int_equal(store_get_event(store, "u", &got), 1);
+    assert_memory_equal(got.people[0].name, "J\xC3\xBCrgen Stock", 13);
+    assert_string_equal(got.people[1].name, "Jorge Fern\xC3\xA1ndez D\xC3\xAD"
+                                            "az");
+    assert_string_equal(got.summary, "Line one\n\tindented \xE2\x80\x93 with \xE2\x80\x99 quotes");
+
+    s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 0, 0, 10, s_collect, &rows), 1);
+    assert_string_equal(rows.first_person[0], "Jürgen Stock");
+    assert_int_equal(rows.people_count[0], 2);
+
+    ev.title = "Bad \xC3\x28 title";
+    assert_int_equal(store_put_event(store, &ev), -1);
+    assert_non_null(strstr(store_error(store), "field title: not valid UTF-8"));
+    store_person_t bad[] = {{"J\xFCrgen", "latin-1"}};
+    ev.title = "T";
+    ev.people = bad;
+    ev.people_count = 1;
+    assert_int_equal(store_put_event(store, &ev), -1);
+    assert_non_null(strstr(store_error(store), "field people"));
+    store_press_t pr = s_press("p", "");
+    pr.summary = "\xFF";
+    assert_int_equal(store_put_press(store, &pr), -1);
+    assert_non_null(strstr(store_error(store), "field summary"));
+    assert_int_equal(store_head_seq(store), 1);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_migration(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    s_path(path, sizeof path, "migrate");
+    assert_int_equal(store_create_at_version(path, 1, err, sizeof err), 0);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), 1);
+    assert_int_equal(store_create_at_version(path, 1, err, sizeof err), -1);
+    assert_int_equal(s_raw(path,
+                           "INSERT INTO events (id, kind, title, start_date, end_date, country)"
+                           " VALUES ('a', 'course', 'A', '2016-01-01', '2016-01-02', 'FR'),"
+                           " ('b', 'course', 'B', '2016-01-01', '2016-01-02', 'ES'),"
+                           " ('c', 'course', 'C', '2016-01-01', '2016-01-02', 'US');"
+                           "UPDATE events SET title = 'A2' WHERE id = 'a';"
+                           "DELETE FROM events WHERE id = 'b';"
+                           "INSERT INTO press_releases (id, event_id, title, published_on)"
+                           " VALUES ('p', 'c', 'P', '2016-01-03');",
+                           err, sizeof err),
+                     SQLITE_OK);
+    /* Read only never migrates. */
+    assert_null(store_new(path, STORE_READONLY, err, sizeof err));
+    assert_non_null(strstr(err, "older"));
+
+    store_t *store = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), 2);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 3);
+    assert_int_equal(s_count(path, "SELECT seq FROM record_heads WHERE record_id = 'a'"), 4);
+    s_rows_t rows = {0};
+    assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
+    assert_string_equal(rows.id[0], "c");
+    assert_int_equal(rows.change[0], STORE_CREATED);
+    assert_string_equal(rows.id[1], "a");
+    assert_int_equal(rows.change[1], STORE_UPDATED);
+    assert_int_equal(rows.seq[1], 4);
+    assert_string_equal(rows.id[2], "p");
+    /* The new triggers keep the heads from now on. */
+    assert_int_equal(store_delete_press(store, "p"), 0);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
+    assert_int_equal(store_cursor_set(store, "pub", 5, NULL), 0);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_newer_schema(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    s_path(path, sizeof path, "newer");
+    store_t *store = s_create(path);
+    store_destroy(&store);
+    assert_int_equal(s_raw(path, "PRAGMA user_version = 99", NULL, 0), SQLITE_OK);
+    assert_null(store_new(path, STORE_OPEN, err, sizeof err));
+    char want[1200];
+    snprintf(want, sizeof want,
+             "store %s has schema version 99, newer than this program's 2; upgrade herald", path);
+    assert_string_equal(err, want);
+    assert_null(store_new(path, STORE_READONLY, err, sizeof err));
+    assert_string_equal(err, want);
+    s_remove(path);
+}
+
+static char *s_export(store_t *store, size_t *len)
+{
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    assert_non_null(f);
+    assert_int_equal(store_export(store, f), 0);
+    fclose(f);
+    return buf;
+}
+
+/*  The text after the stream_id line. */
+static const char *s_after_stream_id(const char *text)
+{
+    const char *p = strstr(text, "\"stream_id\"");
+    assert_non_null(p);
+    return strchr(p, '\n');
+}
+
+static int s_count_event(const store_event_t *ev, void *arg)
+{
+    (void) ev;
+    (*(int *) arg)++;
+    return 0;
+}
+
+static int s_count_press(const store_press_t *pr, void *arg)
+{
+    (void) pr;
+    (*(int *) arg)++;
+    return 0;
+}
+
+static void test_sample_export_import(void **state)
+{
+    (void) state;
+    char path[1024];
+    char path2[1024];
+    char err[512];
+    s_path(path, sizeof path, "export1");
+    s_path(path2, sizeof path2, "export2");
+    store_t *store = s_create(path);
+    assert_int_equal(store_load_sample(store), 0);
+    assert_int_equal(store_cancel_event(store,
+                                        "2014-01-global-security-and-counter-terrorism-"
+                                        "convention",
+                                        "Test reason"),
+                     0);
+    int n = 0;
+    assert_int_equal(store_list_events(store, s_count_event, &n), 0);
+    assert_int_equal(n, 5);
+    n = 0;
+    assert_int_equal(store_list_press(store, s_count_press, &n), 0);
+    assert_int_equal(n, 5);
+    store_event_t got;
+    assert_int_equal(
+        store_get_event(store,
+                        "2015-11-interpol-counter-terrorism-working-group-meeting-on-foreign-"
+                        "terrorist-fighters",
+                        &got),
+        1);
+    assert_int_equal(got.people_count, 3);
+    assert_string_equal(got.people[2].name, "Francisco Perea Bartolomé");
+    assert_string_equal(got.city, "Seville");
+    assert_string_equal(got.country, "ES");
+    assert_int_equal(
+        store_get_event(store, "2016-01-global-counter-nuclear-smuggling-conference", &got), 1);
+    assert_non_null(strstr(got.summary, "INTERPOL\xE2\x80\x99s ability"));
+    assert_string_equal(got.start_date, "2016-01-27");
+    assert_string_equal(got.end_date, "2016-01-29");
+
+    size_t len1 = 0;
+    char *text1 = s_export(store, &len1);
+    assert_non_null(strstr(text1, "Jürgen Stock"));
+    assert_non_null(strstr(text1, "\"cancel_reason\": \"Test reason\""));
+    assert_null(strstr(text1, "\\u"));
+
+    store_t *copy = s_create(path2);
+    assert_int_equal(store_import(copy, text1, len1, err, sizeof err), 10);
+    size_t len2 = 0;
+    char *text2 = s_export(copy, &len2);
+    assert_string_not_equal(store_stream_id(store), store_stream_id(copy));
+    assert_string_equal(s_after_stream_id(text1), s_after_stream_id(text2));
+
+    /* The same through a stream, and importing it again changes nothing. */
+    int64_t head = store_head_seq(copy);
+    FILE *f = fmemopen(text1, len1, "r");
+    assert_non_null(f);
+    assert_int_equal(store_import_file(copy, f, err, sizeof err), 10);
+    fclose(f);
+    assert_int_equal(store_head_seq(copy), head);
+    free(text1);
+    free(text2);
+    store_destroy(&copy);
+    store_destroy(&store);
+    s_remove(path);
+    s_remove(path2);
+}
+
+static void test_import_file_ndjson(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    s_path(path, sizeof path, "ndjson");
+    store_t *store = s_create(path);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *w = open_memstream(&buf, &len);
+    for (int i = 0; i < 2000; i++) {
+        fprintf(w,
+                "{\"type\":\"event\",\"id\":\"ev-%d\",\"kind\":\"course\",\"title\":\"E %d\","
+                "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\","
+                "\"country\":\"FR\"}\n",
+                i % 1000, i);
+    }
+    fclose(w);
+    FILE *f = fmemopen(buf, len, "r");
+    assert_int_equal(store_import_file(store, f, err, sizeof err), 2000);
+    fclose(f);
+    assert_int_equal(store_head_seq(store), 2000); /* 1000 created, 1000 updated */
+
+    const char *bad = "\n{\"type\":\"event\",\"id\":\"z\"}\n";
+    f = fmemopen((void *) bad, strlen(bad), "r");
+    assert_int_equal(store_import_file(store, f, err, sizeof err), -1);
+    fclose(f);
+    assert_non_null(strstr(err, "line 2: event 'z': field kind: missing"));
+    free(buf);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_changes_snapshot(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "scan");
+    store_t *store = s_create(path);
+    assert_int_equal(store_load_sample(store), 0); /* seq 1..10 */
+    const char *lyon = "2016-01-global-counter-nuclear-smuggling-conference";
+    const char *sydney = "2014-01-global-security-and-counter-terrorism-convention";
+    assert_int_equal(store_cancel_event(store, sydney, NULL), 0); /* 11 */
+    assert_int_equal(store_delete_press(store, "2015-06-25-chemical-and-explosives-terrorism-"
+                                               "prevention-course"),
+                     0); /* 12 */
+    store_event_t ev;
+    assert_int_equal(store_get_event(store, lyon, &ev), 1);
+    store_event_t edit = ev;
+    edit.city = "Lyon 6e";
+    assert_int_equal(store_put_event(store, &edit), 0); /* 13 */
+
+    s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 13);
+    assert_int_equal(rows.change[10], STORE_CANCELLED);
+    assert_int_equal(rows.change[11], STORE_DELETED);
+    assert_false(rows.present[11]);
+    assert_true(rows.present[0]);
+    assert_int_equal(rows.version[0], 2); /* joined to the current state */
+    assert_string_equal(rows.first_person[0], "Jürgen Stock");
+    assert_int_equal(rows.people_count[0], 2);
+
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_changes(store, 5, 0, 3, s_collect, &rows), 3);
+    assert_int_equal(rows.seq[0], 6);
+    assert_int_equal(rows.seq[2], 8);
+
+    memset(&rows, 0, sizeof rows);
+    rows.stop_after = 2;
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 7);
+    assert_int_equal(rows.n, 2);
+
+    /* since_ms: the whole log is at or after its first commit; nothing is in the future. */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_changes(store, 0, 0, 1, s_collect, &rows), 1);
+    int64_t first_ms = rows.ms[0];
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_changes(store, 0, first_ms, 100, s_collect, &rows), 13);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_changes(store, 9, first_ms, 100, s_collect, &rows), 4);
+    assert_int_equal(rows.seq[0], 10);
+    assert_int_equal(store_changes(store, 0, first_ms + 86400000LL * 365, 100, s_collect, &rows),
+                     0);
+    /* A change committed later: since_ms starts there. */
+    assert_int_equal(s_raw(path,
+                           "INSERT INTO events (id, kind, title, start_date, end_date, country)"
+                           " VALUES ('late', 'course', 'L', '2016-01-01', '2016-01-02', 'FR')",
+                           NULL, 0),
+                     SQLITE_OK);
+    int64_t late_ms = s_count(path, "SELECT committed_at_ms FROM changes WHERE seq = 14");
+    memset(&rows, 0, sizeof rows);
+    int64_t got = store_changes(store, 0, late_ms, 100, s_collect, &rows);
+    assert_true(got >= 1);
+    assert_int_equal(rows.seq[rows.n - 1], 14);
+
+    /* Snapshot: 5 events + 4 press releases + 'late', by head seq. */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 10);
+    for (int i = 1; i < rows.n; i++) {
+        assert_true(rows.seq[i] > rows.seq[i - 1]);
+        assert_true(rows.present[i]);
+    }
+    assert_string_equal(rows.id[7], sydney);
+    assert_int_equal(rows.seq[7], 11);
+    assert_int_equal(rows.change[7], STORE_CANCELLED);
+    assert_string_equal(rows.id[8], lyon);
+    assert_int_equal(rows.change[8], STORE_UPDATED);
+    assert_int_equal(rows.version[8], 2);
+    assert_int_equal(rows.change[0], STORE_CREATED);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot(store, 11, 100, s_collect, &rows), 2);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot(store, 0, 2, s_collect, &rows), 2);
+
+    /* data_version moves when another connection commits. */
+    int64_t dv = store_data_version(store);
+    assert_int_equal(s_raw(path, "DELETE FROM events WHERE id = 'late'", NULL, 0), SQLITE_OK);
+    assert_true(store_data_version(store) != dv);
+    assert_int_equal(store_head_seq(store), 15);
+    store_destroy(&store);
+    s_remove(path);
+}
+
+static void test_cursors_origins_clear(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "cursors");
+    store_t *store = s_create(path);
+    int64_t seq = 0;
+    const char *sid = NULL;
+    assert_int_equal(store_cursor_get(store, "publisher", &seq, &sid), 0);
+    assert_int_equal(store_cursor_set(store, "publisher", 42, "stream-a"), 0);
+    assert_int_equal(store_cursor_get(store, "publisher", &seq, &sid), 1);
+    assert_int_equal(seq, 42);
+    assert_string_equal(sid, "stream-a");
+    assert_int_equal(store_cursor_set(store, "publisher", 43, NULL), 0);
+    assert_int_equal(store_cursor_get(store, "publisher", &seq, NULL), 1);
+    assert_int_equal(seq, 43);
+
+    /* In a transaction, a cursor moves with the edits or not at all. */
+    assert_int_equal(store_begin(store), 0);
+    assert_int_equal(store_cursor_set(store, "publisher", 50, "s"), 0);
+    assert_int_equal(store_rollback(store), 0);
+    assert_int_equal(store_cursor_get(store, "publisher", &seq, NULL), 1);
+    assert_int_equal(seq, 43);
+
+    assert_int_equal(store_origin_get(store, STORE_EVENT, "e1", &seq), 0);
+    assert_int_equal(store_origin_set(store, STORE_EVENT, "e1", 7), 0);
+    assert_int_equal(store_origin_set(store, STORE_PRESS, "e1", 9), 0);
+    assert_int_equal(store_origin_get(store, STORE_EVENT, "e1", &seq), 1);
+    assert_int_equal(seq, 7);
+    assert_int_equal(store_origin_set(store, STORE_EVENT, "e1", 8), 0);
+    assert_int_equal(store_origin_get(store, STORE_EVENT, "e1", &seq), 1);
+    assert_int_equal(seq, 8);
+    assert_int_equal(store_origin_get(store, STORE_PRESS, "e1", &seq), 1);
+    assert_int_equal(seq, 9);
+
+    assert_int_equal(store_load_sample(store), 0);
+    int64_t head = store_head_seq(store);
+    assert_int_equal(store_clear(store), 0);
+    assert_int_equal(store_head_seq(store), head + 10); /* ten deletions */
+    assert_int_equal(store_cursor_get(store, "publisher", &seq, NULL), 0);
+    assert_int_equal(store_origin_get(store, STORE_EVENT, "e1", &seq), 0);
+    s_rows_t rows = {0};
+    assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 0);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_changes(store, head, 0, 100, s_collect, &rows), 10);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(rows.change[i], STORE_DELETED);
+    }
+    store_destroy(&store);
+    s_remove(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_open_create),
+        cmocka_unit_test(test_triggers),
+        cmocka_unit_test(test_gapless),
+        cmocka_unit_test(test_import_bad),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_migration),
+        cmocka_unit_test(test_newer_schema),
+        cmocka_unit_test(test_sample_export_import),
+        cmocka_unit_test(test_import_file_ndjson),
+        cmocka_unit_test(test_changes_snapshot),
+        cmocka_unit_test(test_cursors_origins_clear),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
