@@ -353,12 +353,13 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
     }
     if (rc == S_OK) {
         /* Keep the status: editing a cancelled event does not bring it back. */
-        store_event_t old;
+        store_event_t old = {0};
         char *status = NULL;
         char *reason = NULL;
-        if (store_begin(store) != 0 || store_get_event(store, ev.id, &old) < 0) {
+        int found = store_begin(store) == 0 ? store_get_event(store, ev.id, &old) : -1;
+        if (found < 0) {
             rc = S_FAIL;
-        } else if (old.id) {
+        } else if (found == 1) {
             status = strdup(old.status);
             reason = strdup(old.cancel_reason);
             ev.status = status ? status : "scheduled";
