@@ -329,8 +329,7 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
         return s_usage_error("--sink (or HERALD_SINK) is required: log or mirror");
     }
     if (!sink_known(o->sink)) {
-        return s_usage_error("%s: '%s' is not a sink (log, mirror)", args->source[O_SINK],
-                             o->sink);
+        return s_usage_error("%s: '%s' is not a sink (log, mirror)", args->source[O_SINK], o->sink);
     }
     o->sink_options.out = s_get(args, O_OUT);
     o->sink_options.format = s_get(args, O_FORMAT);

@@ -17,13 +17,13 @@
 typedef enum { S_IDLE, S_WAITING, S_BACKOFF } s_phase_t;
 
 struct replay_client {
-    void *ctx;            /* the context sockets are made in (not ours) */
-    char *endpoint;       /* the publisher's replay ROUTER */
-    void *dealer;         /* the current DEALER */
-    s_phase_t phase;      /* idle, waiting for the answer, or waiting to resend */
-    int64_t deadline_ms;  /* WAITING: time out then; BACKOFF: resend then */
-    int64_t backoff_ms;   /* the next backoff */
-    int failures;         /* attempts timed out since the last complete answer */
+    void *ctx;           /* the context sockets are made in (not ours) */
+    char *endpoint;      /* the publisher's replay ROUTER */
+    void *dealer;        /* the current DEALER */
+    s_phase_t phase;     /* idle, waiting for the answer, or waiting to resend */
+    int64_t deadline_ms; /* WAITING: time out then; BACKOFF: resend then */
+    int64_t backoff_ms;  /* the next backoff */
+    int failures;        /* attempts timed out since the last complete answer */
 };
 
 static int s_set_int(void *socket, int option, int value)

@@ -25,8 +25,8 @@ typedef struct {
     int64_t since_ms;          /* > 0: from the first change committed at or after it */
     const char *const *topics; /* topic prefixes, none for everything */
     size_t topic_count;
-    uint32_t limit;   /* announcements at most, 0 for the publisher's default */
-    bool snapshot;    /* current state of every record instead of changes */
+    uint32_t limit; /* announcements at most, 0 for the publisher's default */
+    bool snapshot;  /* current state of every record instead of changes */
 } replay_request_t;
 
 typedef enum {

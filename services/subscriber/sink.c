@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef sink_t *(sink_ctor_fn)(const sink_options_t *options, char *err, size_t errlen);
+typedef sink_t *(sink_ctor_fn) (const sink_options_t *options, char *err, size_t errlen);
 
 static const struct {
     const char *name;

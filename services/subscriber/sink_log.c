@@ -18,11 +18,11 @@
 #define S_BUFFER_SIZE (1024 * 1024)
 
 typedef struct {
-    char *path;       /* --out, NULL for stdout */
-    FILE *out;        /* where lines go */
-    char *buffer;     /* stdio buffer of out, S_BUFFER_SIZE bytes */
-    bool text;        /* --format text */
-    char error[512];  /* reason of the last failure */
+    char *path;      /* --out, NULL for stdout */
+    FILE *out;       /* where lines go */
+    char *buffer;    /* stdio buffer of out, S_BUFFER_SIZE bytes */
+    bool text;       /* --format text */
+    char error[512]; /* reason of the last failure */
 } sink_log_t;
 
 static int s_open(sink_log_t *self)
@@ -110,7 +110,8 @@ static int s_write_json(sink_log_t *self, const announcement_t *a)
     json_object_set_new(obj, "type", json_string(is_event ? "event" : "press_release"));
     json_object_set_new(obj, "committed_at_ms", json_integer(a->committed_at_ms));
     json_object_set_new(obj, "id", s_str(is_event ? a->event->id : a->press_release->id));
-    if (a->change != HERALD__V1__CHANGE__DELETED) {
+    /* a deleted record, or one deleted since this change (replayed): the id alone */
+    if (!codec_is_id_only(a)) {
         if (is_event) {
             s_event_json(obj, a->event);
         } else {
@@ -142,7 +143,7 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
 {
     const char *change = codec_change_name(a->change);
     int rc;
-    if (a->change == HERALD__V1__CHANGE__DELETED) {
+    if (codec_is_id_only(a)) {
         const char *id = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT
                              ? a->event->id
                              : a->press_release->id;

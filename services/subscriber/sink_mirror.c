@@ -25,7 +25,7 @@
 
 /*  A press release waiting for its event, with copies of its text. */
 typedef struct {
-    int64_t seq;       /* the announcement's seq */
+    int64_t seq; /* the announcement's seq */
     char *id;
     char *event_id;
     char *title;
@@ -98,8 +98,8 @@ static int s_pending_add(sink_mirror_t *self, const announcement_t *a)
         self->pending = grown;
         self->pending_cap = cap;
     }
-    s_pending_t held = {(int64_t) a->seq,   strdup(p->id),  strdup(p->event_id),
-                        strdup(p->title),   strdup(p->published_on), strdup(p->url),
+    s_pending_t held = {(int64_t) a->seq,  strdup(p->id),           strdup(p->event_id),
+                        strdup(p->title),  strdup(p->published_on), strdup(p->url),
                         strdup(p->summary)};
     if (!held.id || !held.event_id || !held.title || !held.published_on || !held.url ||
         !held.summary) {
@@ -108,8 +108,8 @@ static int s_pending_add(sink_mirror_t *self, const announcement_t *a)
         return -1;
     }
     self->pending[self->pending_count++] = held;
-    log_debug("sub.mirror_held", "{s:s, s:s, s:I}", "id", held.id, "event_id", held.event_id,
-              "seq", (json_int_t) held.seq);
+    log_debug("sub.mirror_held", "{s:s, s:s, s:I}", "id", held.id, "event_id", held.event_id, "seq",
+              (json_int_t) held.seq);
     return 0;
 }
 
@@ -123,8 +123,7 @@ static int s_pending_resolve(sink_mirror_t *self, const char *event_id)
             i++;
             continue;
         }
-        store_press_t press = {p->id, p->event_id, p->title, p->published_on, p->url,
-                               p->summary};
+        store_press_t press = {p->id, p->event_id, p->title, p->published_on, p->url, p->summary};
         if (store_put_press(self->store, &press) != 0 ||
             store_origin_set(self->store, STORE_PRESS, p->id, p->seq) != 0) {
             return s_fail(self, "put held press release", p->id);
@@ -202,6 +201,11 @@ static int s_apply(void *self_, const announcement_t *a)
     }
     if (found == 1 && held >= (int64_t) a->seq) {
         return 0; /* the mirror already holds this change or a later one */
+    }
+    if (a->change != HERALD__V1__CHANGE__DELETED && codec_is_id_only(a)) {
+        /*  A replayed change of a record deleted since: no state to write, and its delete
+            follows. Deleting now could trip over releases the origin removes in between. */
+        return 0;
     }
     if (!is_event && self->pending_count) {
         s_pending_drop(self, id); /* superseded by this announcement */

@@ -9,20 +9,19 @@
 #include <string.h>
 
 struct state {
-    sqlite3 *db;        /* the state file */
-    sqlite3_stmt *get;  /* SELECT of the one row */
-    sqlite3_stmt *put;  /* upsert of the one row */
-    char error[512];    /* reason of the last failure */
+    sqlite3 *db;       /* the state file */
+    sqlite3_stmt *get; /* SELECT of the one row */
+    sqlite3_stmt *put; /* upsert of the one row */
+    char error[512];   /* reason of the last failure */
 };
 
-static const char *s_schema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "CREATE TABLE IF NOT EXISTS state("
-    " id INTEGER PRIMARY KEY CHECK(id = 1),"
-    " stream_id TEXT NOT NULL,"
-    " last_seq INTEGER NOT NULL,"
-    " updated_at_ms INTEGER NOT NULL);";
+static const char *s_schema = "PRAGMA journal_mode=WAL;"
+                              "PRAGMA synchronous=NORMAL;"
+                              "CREATE TABLE IF NOT EXISTS state("
+                              " id INTEGER PRIMARY KEY CHECK(id = 1),"
+                              " stream_id TEXT NOT NULL,"
+                              " last_seq INTEGER NOT NULL,"
+                              " updated_at_ms INTEGER NOT NULL);";
 
 static void s_set_error(state_t *self, const char *what)
 {

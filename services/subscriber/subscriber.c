@@ -29,18 +29,18 @@
 #include "replay_client.h"
 #include "state.h"
 
-#define S_BATCH 1024               /* messages read per socket per loop turn */
-#define S_BUFFER_MAX 100000        /* live messages buffered during a catch-up */
-#define S_SILENT_MS 3000           /* no traffic for this long: the publisher is silent */
-#define S_LOG_EVERY_MS 1000        /* rate limit of the logs about bad input */
-#define S_REPLAY_ERROR_PAUSE 5000  /* after a refused replay, no new one for this long */
-#define S_TICK_MS 1000             /* the longest poll */
+#define S_BATCH 1024              /* messages read per socket per loop turn */
+#define S_BUFFER_MAX 100000       /* live messages buffered during a catch-up */
+#define S_SILENT_MS 3000          /* no traffic for this long: the publisher is silent */
+#define S_LOG_EVERY_MS 1000       /* rate limit of the logs about bad input */
+#define S_REPLAY_ERROR_PAUSE 5000 /* after a refused replay, no new one for this long */
+#define S_TICK_MS 1000            /* the longest poll */
 #define S_REPLAY_END_TOPIC "replay.end"
 
 typedef enum {
-    S_LIVE,     /* following the live feed */
-    S_CHANGES,  /* replaying changes after last, live messages buffered */
-    S_SNAPSHOT  /* paging a snapshot, live messages buffered */
+    S_LIVE,    /* following the live feed */
+    S_CHANGES, /* replaying changes after last, live messages buffered */
+    S_SNAPSHOT /* paging a snapshot, live messages buffered */
 } s_phase_t;
 
 /*  Rate-limited logging of repeated bad input: one line a second at most, with the count. */
@@ -66,33 +66,33 @@ struct subscriber {
     codec_decoder_t *decoder;     /* arena decoder: one message alive at a time */
     bool filtered;                /* --topic given: seq jumps are not gaps */
 
-    char stream_id[SINK_MAX_STREAM_ID]; /* the origin's stream, "" until known */
-    int64_t last;                       /* last applied seq, -1 until known */
+    char stream_id[SINK_MAX_STREAM_ID];       /* the origin's stream, "" until known */
+    int64_t last;                             /* last applied seq, -1 until known */
     char saved_stream_id[SINK_MAX_STREAM_ID]; /* the position last flushed */
-    int64_t saved_last;                 /* and its seq (-1: none) */
-    bool dirty;                         /* applied since the last flush */
+    int64_t saved_last;                       /* and its seq (-1: none) */
+    bool dirty;                               /* applied since the last flush */
 
-    s_phase_t phase;           /* live, or which catch-up */
-    int64_t request_after;     /* after_seq of the request in flight */
-    int64_t since_ms;          /* --from TIME: the first catch-up starts there */
-    int64_t snap_after;        /* snapshot: the next page after this seq */
-    int64_t snap_head;         /* snapshot: head_seq of its first page, -1 before */
-    int64_t catchup_from;      /* last when the catch-up started, for the logs */
-    int64_t catchup_count;     /* records applied by the catch-up */
-    bool healing;              /* the catch-up heals a gap */
-    bool quiet;                /* a filtered subscriber's routine tail check: debug logs */
-    int64_t gap_from;          /* the gap being healed */
+    s_phase_t phase;       /* live, or which catch-up */
+    int64_t request_after; /* after_seq of the request in flight */
+    int64_t since_ms;      /* --from TIME: the first catch-up starts there */
+    int64_t snap_after;    /* snapshot: the next page after this seq */
+    int64_t snap_head;     /* snapshot: head_seq of its first page, -1 before */
+    int64_t catchup_from;  /* last when the catch-up started, for the logs */
+    int64_t catchup_count; /* records applied by the catch-up */
+    bool healing;          /* the catch-up heals a gap */
+    bool quiet;            /* a filtered subscriber's routine tail check: debug logs */
+    int64_t gap_from;      /* the gap being healed */
     int64_t gap_to;
     int64_t replay_not_before; /* no replay request before this time (monotonic ms) */
 
-    s_seen_t *seen;            /* snapshot records applied beyond snap_head */
-    size_t seen_cap;           /* slots (a power of two, or 0) */
-    size_t seen_count;         /* slots used */
+    s_seen_t *seen;    /* snapshot records applied beyond snap_head */
+    size_t seen_cap;   /* slots (a power of two, or 0) */
+    size_t seen_count; /* slots used */
 
-    zmq_msg_t *buffer;         /* live messages held during a catch-up, in order */
-    size_t buffered;           /* messages in buffer */
-    size_t buffer_cap;         /* room in buffer */
-    bool buffer_dropped;       /* the buffer overflowed during this catch-up */
+    zmq_msg_t *buffer;   /* live messages held during a catch-up, in order */
+    size_t buffered;     /* messages in buffer */
+    size_t buffer_cap;   /* room in buffer */
+    bool buffer_dropped; /* the buffer overflowed during this catch-up */
 
     int64_t now_ms;            /* monotonic time of this loop turn */
     int64_t last_traffic_ms;   /* when the live feed last said anything */
@@ -103,16 +103,16 @@ struct subscriber {
     bool stopping;             /* a signal asked us to stop */
     bool failed;               /* a sink, state or zmq failure: stop with an error */
 
-    int64_t received;          /* messages read from the live feed */
-    int64_t replayed;          /* record announcements read from replay answers */
-    int64_t applied;           /* records handed to the sink */
-    int64_t duplicates;        /* records dropped as already applied */
-    int64_t gaps_detected;     /* gaps seen (in seq, or by heartbeat) */
-    int64_t gaps_healed;       /* gaps closed by a catch-up */
-    int64_t decode_errors;     /* messages that failed decoding or validation */
-    int64_t bad_frames;        /* messages with the wrong frames */
-    int64_t stream_changes;    /* new stream ids seen */
-    int64_t buffer_drops;      /* buffers dropped by overflow */
+    int64_t received;       /* messages read from the live feed */
+    int64_t replayed;       /* record announcements read from replay answers */
+    int64_t applied;        /* records handed to the sink */
+    int64_t duplicates;     /* records dropped as already applied */
+    int64_t gaps_detected;  /* gaps seen (in seq, or by heartbeat) */
+    int64_t gaps_healed;    /* gaps closed by a catch-up */
+    int64_t decode_errors;  /* messages that failed decoding or validation */
+    int64_t bad_frames;     /* messages with the wrong frames */
+    int64_t stream_changes; /* new stream ids seen */
+    int64_t buffer_drops;   /* buffers dropped by overflow */
 };
 
 static void s_handle_live(subscriber_t *self, zmq_msg_t *body, bool heartbeat_topic);
@@ -176,8 +176,8 @@ static void s_seen_clear(subscriber_t *self)
 
 static void s_seen_key(char *key, size_t cap, const announcement_t *a)
 {
-    snprintf(key, cap, "%c:%s",
-             a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? 'e' : 'p', s_record_id(a));
+    snprintf(key, cap, "%c:%s", a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? 'e' : 'p',
+             s_record_id(a));
 }
 
 static int s_seen_put(subscriber_t *self, const announcement_t *a)
@@ -288,8 +288,8 @@ static void s_log_limited(subscriber_t *self, s_limiter_t *limiter, const char *
     if (limiter->logged_ms && self->now_ms - limiter->logged_ms < S_LOG_EVERY_MS) {
         return;
     }
-    log_warn(event, "{s:s, s:I, s:I}", "reason", why, "count", (json_int_t) total,
-             "since_last_log", (json_int_t) limiter->unlogged);
+    log_warn(event, "{s:s, s:I, s:I}", "reason", why, "count", (json_int_t) total, "since_last_log",
+             (json_int_t) limiter->unlogged);
     limiter->logged_ms = self->now_ms;
     limiter->unlogged = 0;
 }
@@ -327,8 +327,8 @@ static void s_flush(subscriber_t *self)
     if (self->failed || !self->stream_id[0] || self->last < 0) {
         return;
     }
-    bool moved = self->last != self->saved_last ||
-                 strcmp(self->stream_id, self->saved_stream_id) != 0;
+    bool moved =
+        self->last != self->saved_last || strcmp(self->stream_id, self->saved_stream_id) != 0;
     if (!self->dirty && !moved) {
         return;
     }
@@ -403,8 +403,9 @@ static void s_catchup_pump(subscriber_t *self)
 
 static void s_catchup_done(subscriber_t *self)
 {
-    log_emit(self->quiet ? LOG_DEBUG : LOG_INFO, "sub.replay_done", "{s:I, s:I, s:I}", "count", (json_int_t) self->catchup_count,
-             "from", (json_int_t) (self->catchup_from + 1), "to", (json_int_t) self->last);
+    log_emit(self->quiet ? LOG_DEBUG : LOG_INFO, "sub.replay_done", "{s:I, s:I, s:I}", "count",
+             (json_int_t) self->catchup_count, "from", (json_int_t) (self->catchup_from + 1), "to",
+             (json_int_t) self->last);
     if (self->healing) {
         self->gaps_healed++;
         log_info("sub.gap_healed", "{s:I, s:I}", "from", (json_int_t) self->gap_from, "to",
@@ -460,8 +461,7 @@ static bool s_stream_changed(subscriber_t *self, const char *stream_id)
 static void s_gap(subscriber_t *self, int64_t to)
 {
     self->gaps_detected++;
-    log_warn("sub.gap", "{s:I, s:I}", "from", (json_int_t) (self->last + 1), "to",
-             (json_int_t) to);
+    log_warn("sub.gap", "{s:I, s:I}", "from", (json_int_t) (self->last + 1), "to", (json_int_t) to);
     if (s_can_replay(self)) {
         self->healing = true;
         self->gap_from = self->last + 1;
@@ -618,9 +618,8 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
         return;
     }
     if (!progress && last_seq < head_seq) {
-        log_warn("sub.replay_stalled", "{s:I, s:I, s:I}", "after",
-                 (json_int_t) self->request_after, "last_seq", (json_int_t) last_seq,
-                 "head_seq", (json_int_t) head_seq);
+        log_warn("sub.replay_stalled", "{s:I, s:I, s:I}", "after", (json_int_t) self->request_after,
+                 "last_seq", (json_int_t) last_seq, "head_seq", (json_int_t) head_seq);
     }
     s_catchup_done(self);
 }
@@ -845,8 +844,8 @@ static void *s_sub_open(subscriber_t *self, char *err, size_t errlen)
         zmq_close(sub);
         return NULL;
     }
-    int rc = zmq_setsockopt(sub, ZMQ_SUBSCRIBE, CODEC_HEARTBEAT_TOPIC,
-                            strlen(CODEC_HEARTBEAT_TOPIC));
+    int rc =
+        zmq_setsockopt(sub, ZMQ_SUBSCRIBE, CODEC_HEARTBEAT_TOPIC, strlen(CODEC_HEARTBEAT_TOPIC));
     for (size_t i = 0; rc == 0 && i < o->topic_count; i++) {
         rc = zmq_setsockopt(sub, ZMQ_SUBSCRIBE, o->topics[i], strlen(o->topics[i]));
     }
@@ -898,8 +897,8 @@ static int s_position_init(subscriber_t *self, char *err, size_t errlen)
         self->last = seq;
         self->saved_last = seq;
         snprintf(self->saved_stream_id, sizeof self->saved_stream_id, "%s", stream_id);
-        log_info("sub.resumed", "{s:s, s:s, s:I}", "from", source, "stream_id", stream_id,
-                 "last", (json_int_t) seq);
+        log_info("sub.resumed", "{s:s, s:s, s:I}", "from", source, "stream_id", stream_id, "last",
+                 (json_int_t) seq);
         if (self->replay) {
             s_catchup_start(self, S_CHANGES, false);
         }
@@ -1056,13 +1055,13 @@ int subscriber_run(subscriber_t *self)
         }
         s_flush(self);
     }
-    log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
-             "received", (json_int_t) self->received, "replayed", (json_int_t) self->replayed,
-             "applied", (json_int_t) self->applied, "duplicates",
-             (json_int_t) self->duplicates, "gaps_detected", (json_int_t) self->gaps_detected,
-             "gaps_healed", (json_int_t) self->gaps_healed, "decode_errors",
-             (json_int_t) self->decode_errors, "bad_frames", (json_int_t) self->bad_frames,
-             "stream_changes", (json_int_t) self->stream_changes, "last",
-             (json_int_t) self->last, "stream_id", self->stream_id);
+    log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "received",
+             (json_int_t) self->received, "replayed", (json_int_t) self->replayed, "applied",
+             (json_int_t) self->applied, "duplicates", (json_int_t) self->duplicates,
+             "gaps_detected", (json_int_t) self->gaps_detected, "gaps_healed",
+             (json_int_t) self->gaps_healed, "decode_errors", (json_int_t) self->decode_errors,
+             "bad_frames", (json_int_t) self->bad_frames, "stream_changes",
+             (json_int_t) self->stream_changes, "last", (json_int_t) self->last, "stream_id",
+             self->stream_id);
     return self->failed ? -1 : 0;
 }

@@ -29,14 +29,14 @@ typedef struct {
     const char *replay;               /* replay ROUTER endpoint, NULL for live only */
     const char *topics[SUB_MAX_LIST]; /* topic prefixes, none for everything */
     size_t topic_count;
-    const char *state_path;           /* --state, NULL to keep the position in memory */
+    const char *state_path; /* --state, NULL to keep the position in memory */
     sub_from_t from;
-    int64_t from_seq;                 /* SUB_FROM_SEQ */
-    int64_t from_ms;                  /* SUB_FROM_TIME, ms since the epoch */
-    const char *sink;                 /* "log", "mirror" */
+    int64_t from_seq; /* SUB_FROM_SEQ */
+    int64_t from_ms;  /* SUB_FROM_TIME, ms since the epoch */
+    const char *sink; /* "log", "mirror" */
     sink_options_t sink_options;
-    int rcvhwm;                       /* ZMQ_RCVHWM of the SUB socket */
-    int signal_fd;                    /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
+    int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
+    int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
 } sub_options_t;
 
 typedef struct subscriber subscriber_t;
