@@ -630,7 +630,11 @@ static int s_check_press(const announcement_t *a, char *why, size_t whylen)
 int codec_validate(const announcement_t *a, char *why, size_t whylen)
 {
     assert(a);
-    if (!s_uuid_valid(a->stream_id)) {
+    /* A refusal from a publisher that cannot read its store has no stream to name. */
+    bool refusal = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_REPLAY_END && a->replay_end &&
+                   a->replay_end->error && a->replay_end->error[0] &&
+                   !(a->stream_id && a->stream_id[0]);
+    if (!refusal && !s_uuid_valid(a->stream_id)) {
         s_why(why, whylen, "stream_id: not a canonical lower-case UUID");
         return -1;
     }

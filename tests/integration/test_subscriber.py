@@ -21,6 +21,9 @@ import traceback
 
 import zmq
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import read_lines  # noqa: E402  (a partial last line is left out)
+
 BIN = os.environ.get("HERALD_BIN") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin")
 PUB = os.path.join(BIN, "herald-pub")
@@ -151,17 +154,6 @@ class Case:
             shutil.rmtree(self.dir, ignore_errors=True)
         else:
             print("  kept " + self.dir, file=sys.stderr)
-
-
-def read_lines(path):
-    if not os.path.exists(path):
-        return []
-    out = []
-    with open(path, "rb") as f:
-        for raw in f.read().decode("utf-8").splitlines():
-            if raw.strip():
-                out.append(json.loads(raw))
-    return out
 
 
 def ndjson_events(prefix, n, start=0):
