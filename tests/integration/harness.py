@@ -11,6 +11,8 @@ import time
 
 BIN = os.environ.get("HERALD_BIN", os.path.join(os.getcwd(), "build", "bin"))
 SRC = os.environ.get("HERALD_SRC", os.getcwd())
+# Deadlines are stretched by HERALD_SLOW when the services run under valgrind.
+SLOW = float(os.environ.get("HERALD_SLOW", "1"))
 
 
 def fail(msg):
@@ -35,6 +37,7 @@ def tcp():
 
 def wait_until(fn, timeout, what, interval=0.02):
     """Calls fn until it returns a true value or timeout seconds pass; returns the value."""
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     while True:
         value = fn()
@@ -70,7 +73,7 @@ class Proc:
         if self.popen.poll() is None:
             os.kill(self.pid, sig)
             try:
-                self.popen.wait(timeout)
+                self.popen.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 os.kill(self.pid, signal.SIGKILL)
                 self.popen.wait()
