@@ -41,7 +41,7 @@
 #define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
 #define S_LINGER_MS 500           /* bounded linger of both sockets at close */
 #define S_PUB_SNDHWM 100000       /* messages queued per subscriber before dropping */
-#define S_ROUTER_SNDHWM (2 * (REPLAY_MAX_LIMIT + 2)) /* two full answers per peer */
+#define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
     char *db_path;                  /* the store file */
@@ -76,6 +76,7 @@ struct publisher {
     bool stopping;                  /* SIGINT or SIGTERM received */
     bool failed;                    /* a fatal error: run returns -1 */
     char problem[512];              /* the store problem last logged, to log each once */
+    char cursor_problem[512];       /* the same for cursor writes */
     char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
     uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
 };
@@ -94,15 +95,21 @@ static int64_t s_now(void)
 
 /*  Logs a store problem once: the same event with the same message is not repeated until
     the problem clears, so a store missing for an hour is one line, not 3600. */
-static void s_problem(publisher_t *self, log_level_t level, const char *event, const char *error)
+static void s_problem_in(publisher_t *self, char *last, size_t cap, log_level_t level,
+                         const char *event, const char *error)
 {
     char key[sizeof self->problem];
     snprintf(key, sizeof key, "%s %s", event, error ? error : "");
-    if (strcmp(key, self->problem) == 0) {
+    if (strcmp(key, last) == 0) {
         return;
     }
-    snprintf(self->problem, sizeof self->problem, "%s", key);
+    snprintf(last, cap, "%s", key);
     log_emit(level, event, "{s:s,s:s}", "path", self->db_path, "error", error ? error : "");
+}
+
+static void s_problem(publisher_t *self, log_level_t level, const char *event, const char *error)
+{
+    s_problem_in(self, self->problem, sizeof self->problem, level, event, error);
 }
 
 static void s_problem_clear(publisher_t *self)
@@ -135,9 +142,14 @@ static void s_persist(publisher_t *self)
     }
     int64_t now = s_now();
     if (store_cursor_set(self->store, S_CURSOR_NAME, self->cursor, self->stream_id) == -1) {
-        s_problem(self, LOG_WARN, "pub.cursor_failed", store_error(self->store));
+        s_problem_in(self, self->cursor_problem, sizeof self->cursor_problem, LOG_WARN,
+                     "pub.cursor_failed", store_error(self->store));
         self->persist_at = now + S_PERSIST_MS;
         return;
+    }
+    if (self->cursor_problem[0]) {
+        log_info("pub.cursor_ok", "{s:I}", "cursor", (json_int_t) self->cursor);
+        self->cursor_problem[0] = '\0';
     }
     self->persisted = self->cursor;
     self->persisted_at = now;
@@ -230,17 +242,22 @@ static int s_store_open(publisher_t *self)
                  "head", (json_int_t) head);
     } else {
         log_info(strcmp(old, fresh) ? "pub.stream_changed" : "pub.store_reopened",
-                 "{s:s,s:s,s:s,s:I,s:I}", "path", self->db_path, "old_stream_id", old,
-                 "stream_id", fresh, "cursor", (json_int_t) cursor, "head", (json_int_t) head);
+                 "{s:s,s:s,s:s,s:I,s:I}", "path", self->db_path, "old_stream_id", old, "stream_id",
+                 fresh, "cursor", (json_int_t) cursor, "head", (json_int_t) head);
     }
     self->opened_once = true;
     return 0;
 }
 
-static void s_store_close(publisher_t *self)
+/*  Closes our connection, first persisting the cursor if persist (not when the file was
+    replaced: its -wal name now belongs to the new store, and a write there would land in
+    the new store's log). */
+static void s_store_close(publisher_t *self, bool persist)
 {
     if (self->store) {
-        s_persist(self);
+        if (persist) {
+            s_persist(self);
+        }
         store_destroy(&self->store);
     }
     self->persist_at = 0;
@@ -260,13 +277,24 @@ static void s_check_replaced(publisher_t *self)
     }
     log_warn("pub.store_replaced", "{s:s,s:s}", "path", self->db_path, "how",
              gone ? "removed" : "replaced");
-    s_store_close(self);
+    s_store_close(self, false);
     int rc = s_store_open(self);
     if (rc == -1) {
         self->failed = true;
     } else if (rc == 1) {
         self->retry_at = s_now() + S_MISSING_RETRY_MS;
     }
+}
+
+/*  Sends [topic][body] on the PUB socket, which never blocks (at its high-water mark a slow
+    subscriber loses messages, and heals the gap by replay). 0, or -1 with errno. */
+static int s_send(publisher_t *self, const char *topic, const uint8_t *body, size_t len)
+{
+    if (zmq_send(self->pub, topic, strlen(topic), ZMQ_SNDMORE) == -1 ||
+        zmq_send(self->pub, body, len, 0) == -1) {
+        return -1;
+    }
+    return 0;
 }
 
 /*  Publishes one change row: [topic][Announcement]. Called by store_changes. */
@@ -295,8 +323,7 @@ static int s_on_change(const store_change_t *change, void *arg)
         self->cursor = change->seq;
         return 0;
     }
-    if (zmq_send(self->pub, topic, strlen(topic), ZMQ_SNDMORE) == -1 ||
-        zmq_send(self->pub, self->frame, (size_t) len, 0) == -1) {
+    if (s_send(self, topic, self->frame, (size_t) len) == -1) {
         self->send_errno = errno;
         return 1;
     }
@@ -314,14 +341,11 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     /* head_seq is what we have published, not the store's head: while a backlog is going
        out the store is ahead, and a subscriber must not think it missed those. */
     int len = codec_encode_heartbeat(self->stream_id, (uint64_t) self->cursor,
-                                     s_clock_ms(CLOCK_REALTIME), self->frame,
-                                     sizeof self->frame);
+                                     s_clock_ms(CLOCK_REALTIME), self->frame, sizeof self->frame);
     if (len < 0) {
         return;
     }
-    if (zmq_send(self->pub, CODEC_HEARTBEAT_TOPIC, strlen(CODEC_HEARTBEAT_TOPIC), ZMQ_SNDMORE) ==
-            -1 ||
-        zmq_send(self->pub, self->frame, (size_t) len, 0) == -1) {
+    if (s_send(self, CODEC_HEARTBEAT_TOPIC, self->frame, (size_t) len) == -1) {
         log_warn("pub.send_failed", "{s:s}", "error", zmq_strerror(errno));
     }
 }
@@ -340,19 +364,21 @@ static void s_handle_signal(publisher_t *self)
     }
 }
 
-static void s_handle_replay(publisher_t *self)
+/*  Answers up to max waiting replay requests. Returns the number answered. */
+static int s_handle_replay(publisher_t *self, int max)
 {
-    for (int i = 0; i < S_REPLAYS_PER_WAKE; i++) {
-        int rc = replay_handle(self->replay, self->router, self->store, self->stream_id,
-                               &self->replay_stats);
+    for (int i = 0; i < max; i++) {
+        int rc = replay_handle(self->replay, self->router, self->store,
+                               self->store ? self->stream_id : "", &self->replay_stats);
         if (rc == 0) {
-            return;
+            return i;
         }
         if (rc == -1) {
             log_warn("pub.replay_recv_failed", "{s:s}", "error", zmq_strerror(errno));
-            return;
+            return i;
         }
     }
+    return max;
 }
 
 /*  Between two batches of a backlog: answers waiting replay requests, notices signals, and
@@ -368,7 +394,7 @@ static void s_between_batches(publisher_t *self)
             s_handle_signal(self);
         }
         if (items[0].revents & ZMQ_POLLIN) {
-            s_handle_replay(self);
+            s_handle_replay(self, 1); /* one per batch: fair to both */
         }
     }
     int64_t now = s_now();
@@ -388,8 +414,7 @@ static int64_t s_publish(publisher_t *self)
     while (self->store && !self->stopping && !self->failed) {
         self->send_errno = 0;
         int64_t before = self->cursor;
-        int64_t n =
-            store_changes(self->store, self->cursor, 0, self->batch, s_on_change, self);
+        int64_t n = store_changes(self->store, self->cursor, 0, self->batch, s_on_change, self);
         if (self->send_errno) {
             log_error("pub.send_failed", "{s:s}", "error", zmq_strerror(self->send_errno));
             self->failed = true;
@@ -415,10 +440,12 @@ static int64_t s_publish(publisher_t *self)
     return total;
 }
 
-/*  A wake: publishes what is there. When inotify announced a write but nothing is visible
-    yet and data_version has not moved, the commit is probably on its way (its -wal fsync):
-    watch_settle waits for it a couple of milliseconds, then re-checks follow at 2, 4, 8 ...
-    128 ms, so that a slow fsync costs its own time and not a safety poll. */
+/*  A wake: publishes what is there. inotify fires on the write to the -wal, which comes
+    before its fsync and before the commit is visible, so a wake may find nothing yet (or
+    only an earlier commit). When inotify announced a write and nothing is visible,
+    watch_settle waits for data_version to move a couple of milliseconds; and after any
+    write or find, re-checks follow at 2, 4, 8 ... 128 ms, so that a slow fsync or the last
+    commit of a burst costs its own time and not a safety poll. */
 static void s_handle_wake(publisher_t *self, bool written)
 {
     if (!self->store) {
@@ -434,31 +461,27 @@ static void s_handle_wake(publisher_t *self, bool written)
         return;
     }
     int64_t n = s_publish(self);
-    bool waiting = n == 0 && (written || recheck) && dv == self->data_version;
-    if (waiting && written && self->store && !self->stopping) {
+    if (n == 0 && written && self->store && !self->stopping) {
         int64_t later = dv;
         if (watch_settle(self->store, dv, &later) == 1) {
             dv = later;
-            s_publish(self);
-            waiting = false;
+            n = s_publish(self);
         }
-    }
-    if (!waiting) {
-        self->recheck_ms = 0;
-        self->recheck_at = 0;
-    } else if (written) {
-        self->recheck_ms = S_RECHECK_FIRST_MS;
-        self->recheck_at = s_now() + self->recheck_ms;
-    } else if (self->recheck_ms * 2 <= S_RECHECK_LAST_MS) {
-        self->recheck_ms *= 2;
-        self->recheck_at = s_now() + self->recheck_ms;
-    } else {
-        self->recheck_ms = 0;
-        self->recheck_at = 0;
     }
     if (self->store) {
         self->data_version = dv;
     }
+    if (!written && !recheck) {
+        return; /* a timer or a replay request: leave a pending re-check as it is */
+    }
+    if (written || n > 0) {
+        self->recheck_ms = S_RECHECK_FIRST_MS;
+    } else if (self->recheck_ms * 2 <= S_RECHECK_LAST_MS) {
+        self->recheck_ms *= 2;
+    } else {
+        self->recheck_ms = 0; /* the safety poll takes over */
+    }
+    self->recheck_at = self->recheck_ms ? s_now() + self->recheck_ms : 0;
 }
 
 /*  inotify: returns true if the store or its -wal was written. */
@@ -466,8 +489,7 @@ static bool s_handle_watch(publisher_t *self)
 {
     int bits = watch_drain(self->watch);
     if (bits == -1) {
-        log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error",
-                 strerror(errno));
+        log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error", strerror(errno));
         watch_destroy(&self->watch); /* the safety poll carries on alone */
         return false;
     }
@@ -638,8 +660,13 @@ int publisher_run(publisher_t *self)
         }
         s_handle_timers(self);
         s_handle_wake(self, written);
-        if (items[0].revents & ZMQ_POLLIN) {
-            s_handle_replay(self);
+        /* Replays and live publishing take turns: a burst of requests (each up to
+           CODEC_MAX_LIMIT rows) must not hold back a fresh commit. */
+        for (int i = 0; i < S_REPLAYS_PER_WAKE && (items[0].revents & ZMQ_POLLIN); i++) {
+            if (s_handle_replay(self, 1) == 0) {
+                break;
+            }
+            s_handle_wake(self, false);
         }
         int64_t now = s_now();
         if (now >= self->heartbeat_at) {
@@ -662,7 +689,7 @@ void publisher_destroy(publisher_t **self_p)
     if (!self) {
         return;
     }
-    s_store_close(self);
+    s_store_close(self, true);
     watch_destroy(&self->watch);
     replay_destroy(&self->replay);
     if (self->pub) {

@@ -1,7 +1,7 @@
 /*  replay.c -- the replay ROUTER's requests and answers.
 
     Each request is answered in one go from the store handle shared with live publishing,
-    so the work per request is bounded: at most limit announcements (REPLAY_MAX_LIMIT), and
+    so the work per request is bounded: at most limit announcements (CODEC_MAX_LIMIT), and
     with a topic filter at most max(limit * 4, REPLAY_MIN_SCAN) rows scanned, so that a
     narrow filter cannot make one request walk the whole history. The ReplayEnd's last_seq
     tells the client where the scan stopped, so it can ask again from there.
@@ -27,22 +27,22 @@
 #define S_STOP_CUT 2
 
 struct replay {
-    codec_decoder_t *decoder;       /* arena decoder for requests, reset per request */
-    void *router;                   /* the socket of the request being answered (borrowed) */
-    uint8_t peer[S_PEER_MAX];       /* the requester's identity */
-    size_t peer_len;                /* its length */
+    codec_decoder_t *decoder;          /* arena decoder for requests, reset per request */
+    void *router;                      /* the socket of the request being answered (borrowed) */
+    uint8_t peer[S_PEER_MAX];          /* the requester's identity */
+    size_t peer_len;                   /* its length */
     char peer_hex[S_PEER_MAX * 2 + 1]; /* the identity in hex, for the logs */
-    bool delimiter;                 /* the request came with an empty frame first (REQ) */
-    const char *stream_id;          /* stream id of the announcements (borrowed) */
-    char *const *topics;            /* topic prefixes of the request (decoder-owned) */
-    size_t n_topics;                /* how many; 0 means every topic */
-    int limit;                      /* announcements to send at most */
-    int sent;                       /* announcements sent so far */
-    int scanned;                    /* rows scanned so far */
-    int64_t last_seq;               /* seq of the last row scanned */
-    int send_errno;                 /* why the answer was cut */
-    replay_stats_t *stats;          /* the caller's counters */
-    uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
+    bool delimiter;                    /* the request came with an empty frame first (REQ) */
+    const char *stream_id;             /* stream id of the announcements (borrowed) */
+    char *const *topics;               /* topic prefixes of the request (decoder-owned) */
+    size_t n_topics;                   /* how many; 0 means every topic */
+    int limit;                         /* announcements to send at most */
+    int sent;                          /* announcements sent so far */
+    int scanned;                       /* rows scanned so far */
+    int64_t last_seq;                  /* seq of the last row scanned */
+    int send_errno;                    /* why the answer was cut */
+    replay_stats_t *stats;             /* the caller's counters */
+    uint8_t frame[CODEC_MAX_FRAME];    /* the announcement being sent */
 };
 
 replay_t *replay_new(void)
@@ -102,7 +102,7 @@ static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, cons
         len = codec_encode_replay_end(self->stream_id, last_seq, head_seq, "error too long",
                                       self->frame, sizeof self->frame);
     }
-    if (len < 0 || s_send(self, REPLAY_END_TOPIC, self->frame, (size_t) len) == -1) {
+    if (len < 0 || s_send(self, CODEC_REPLAY_END_TOPIC, self->frame, (size_t) len) == -1) {
         self->stats->cut++;
         log_warn("pub.replay_cut", "{s:s,s:s,s:i}", "peer", self->peer_hex, "error",
                  len < 0 ? "encode failed" : zmq_strerror(errno), "sent", self->sent);
@@ -188,9 +188,11 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
 {
     int64_t after = req->after_seq > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) req->after_seq;
     int64_t since = req->since_ms > 0 && !req->snapshot ? req->since_ms : 0;
-    self->limit = req->limit == 0 ? REPLAY_DEFAULT_LIMIT
-                                  : (req->limit > REPLAY_MAX_LIMIT ? REPLAY_MAX_LIMIT
-                                                                   : (int) req->limit);
+    /* The codec refuses a limit above CODEC_MAX_LIMIT; the cap here is only a guard. */
+    self->limit = req->limit == 0 ? CODEC_DEFAULT_LIMIT : (int) req->limit;
+    if (self->limit > CODEC_MAX_LIMIT) {
+        self->limit = CODEC_MAX_LIMIT;
+    }
     self->topics = req->topics;
     self->n_topics = req->n_topics;
     self->sent = 0;
@@ -212,6 +214,7 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
         const char *why = store_error(store);
         self->stats->refused++;
         log_warn("pub.replay_failed", "{s:s,s:s}", "error", why, "peer", self->peer_hex);
+        self->stream_id = ""; /* no stream to name: the client asks again later */
         s_send_end(self, (uint64_t) after, 0, why && *why ? why : "store error");
         return;
     }
@@ -224,11 +227,11 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
         /* Nothing committed since since_ms: the answer covers everything up to the head. */
         last = head;
     }
-    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:i,s:i,s:i,s:i,s:I,s:I}", "peer",
-              self->peer_hex, "after_seq", (json_int_t) after, "since_ms", (json_int_t) since,
-              "snapshot", req->snapshot ? 1 : 0, "topics", (int) self->n_topics, "limit",
-              self->limit, "scanned", self->scanned, "sent", self->sent, "last_seq",
-              (json_int_t) last, "head", (json_int_t) head);
+    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:i,s:i,s:i,s:i,s:I,s:I}", "peer", self->peer_hex,
+              "after_seq", (json_int_t) after, "since_ms", (json_int_t) since, "snapshot",
+              req->snapshot ? 1 : 0, "topics", (int) self->n_topics, "limit", self->limit,
+              "scanned", self->scanned, "sent", self->sent, "last_seq", (json_int_t) last, "head",
+              (json_int_t) head);
     s_send_end(self, (uint64_t) last, (uint64_t) head, "");
 }
 
@@ -264,8 +267,9 @@ int replay_handle(replay_t *self, void *router, store_t *store, const char *stre
     if (frames == 0) {
         s_refuse(self, store, "empty request: expected one ReplayRequest frame");
     } else if (frames > 1 && self->delimiter) {
-        s_refuse(self, store, "unexpected empty delimiter frame (REQ socket?): send one "
-                              "ReplayRequest frame from a DEALER");
+        s_refuse(self, store,
+                 "unexpected empty delimiter frame (REQ socket?): send one "
+                 "ReplayRequest frame from a DEALER");
     } else if (frames > 1) {
         snprintf(why, sizeof why, "expected one ReplayRequest frame, got %d frames", frames);
         self->delimiter = false;
@@ -282,6 +286,7 @@ int replay_handle(replay_t *self, void *router, store_t *store, const char *stre
             self->stats->refused++;
             log_warn("pub.replay_failed", "{s:s,s:s}", "error", "store unavailable", "peer",
                      self->peer_hex);
+            self->stream_id = "";
             s_send_end(self, req->after_seq, 0, "store unavailable");
         } else {
             s_answer(self, store, req);

@@ -4,8 +4,10 @@
     zero or more [identity][topic][Announcement] messages, then
     [identity]["replay.end"][Announcement with a ReplayEnd]. A request that cannot be decoded,
     or that comes in any other shape, is answered with a ReplayEnd carrying the reason in its
-    error field, and nothing else. Sends never block: an answer that does not fit in the
-    peer's queue is cut short (and has no end), logged and counted.
+    error field, and nothing else (with an empty stream_id when the store cannot be read at
+    all: the client should ask again later). Limits are the codec's: CODEC_DEFAULT_LIMIT when
+    the request says 0, CODEC_MAX_LIMIT at most. Sends never block: an answer that does not
+    fit in the peer's queue is cut short (and has no end), logged and counted.
 */
 #ifndef HERALD_REPLAY_H
 #define HERALD_REPLAY_H
@@ -14,10 +16,7 @@
 
 #include "store.h"
 
-#define REPLAY_END_TOPIC "replay.end"
-#define REPLAY_DEFAULT_LIMIT 1000 /* announcements per answer when the request says 0 */
-#define REPLAY_MAX_LIMIT 10000    /* announcements per answer at most */
-#define REPLAY_MIN_SCAN 10000     /* rows a filtered request may scan: max(limit * 4, this) */
+#define REPLAY_MIN_SCAN 10000 /* rows a filtered request may scan: max(limit * 4, this) */
 
 typedef struct replay replay_t;
 

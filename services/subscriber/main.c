@@ -19,6 +19,8 @@
 
 #include "codec.h"
 #include "log.h"
+#include "mail_config.h"
+#include "mail_dead.h"
 #include "subscriber.h"
 
 #define S_EXIT_OK 0
@@ -28,9 +30,12 @@
 static const char *s_usage =
     "usage: herald-sub --connect ENDPOINT [--connect ...] [--replay ENDPOINT]\n"
     "                  [--topic PREFIX ...] [--state PATH]\n"
-    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror\n"
+    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror|mail\n"
     "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
-    "                  [--log-level debug|info|warn|error] [--log-format json|text] [--help]\n"
+    "                  [mail options] [--log-level debug|info|warn|error]\n"
+    "                  [--log-format json|text] [--help]\n"
+    "       herald-sub mail-dead list --state PATH\n"
+    "       herald-sub mail-dead retry --state PATH --smtp URL --mail-from ADDR [...]\n"
     "\n"
     "Follows a Herald publisher's live feed and hands every change, in order and once, to a\n"
     "sink; gaps and history are fetched from the publisher's replay endpoint.\n"
@@ -44,17 +49,33 @@ static const char *s_usage =
     "  --from WHERE        without a position: start (every change), latest (default for\n"
     "                      log), snapshot (default for mirror), SEQ (changes after SEQ),\n"
     "                      TIME (RFC 3339, e.g. 2026-11-28T10:00:00Z)\n"
-    "  --sink log|mirror   log: one line per change; mirror: a copy of the catalogue\n"
+    "  --sink log|mirror|mail  log: one line per change; mirror: a copy of the catalogue;\n"
+    "                      mail: digests by e-mail (needs --state)\n"
     "  --out FILE          log: append to FILE (default stdout)\n"
     "  --format json|text  log: line format (default json)\n"
     "  --mirror-db PATH    mirror: the store file (created when missing)\n"
     "  --rcvhwm N          live messages queued at most (default 100000)\n"
+    "mail:\n"
+    "  --smtp URL          smtp://HOST:PORT or smtps://HOST:PORT\n"
+    "  --smtp-starttls M   required, opportunistic (default) or off\n"
+    "  --smtp-user USER    SMTP AUTH user; the password from HERALD_SMTP_PASSWORD or\n"
+    "  --smtp-password-file FILE  (its first line), never from the command line\n"
+    "  --mail-from ADDR    sender (envelope and From:)\n"
+    "  --mail-to ADDR      recipient (repeatable)\n"
+    "  --mail-to-file FILE recipients, one a line, # comments\n"
+    "  --list-id ID        List-Id (default herald.<hostname>)\n"
+    "  --unsubscribe URL   List-Unsubscribe (default mailto:<mail-from>?subject=unsubscribe)\n"
+    "  --digest-every D    send what waits every D: 30s, 15m (default), 1h, 1d; 0: one mail\n"
+    "                      per announcement\n"
+    "  --digest-at HH:MM   send what waits every day at HH:MM (local time, TZ)\n"
+    "  --digest-max N      send as soon as N items wait\n"
     "  --log-level L       debug, info (default), warn, error\n"
     "  --log-format F      json (default) or text, on stderr\n"
     "\n"
     "Every flag also from the environment: HERALD_CONNECT, HERALD_REPLAY, HERALD_TOPIC,\n"
     "HERALD_STATE, HERALD_FROM, HERALD_SINK, HERALD_OUT, HERALD_FORMAT, HERALD_MIRROR_DB,\n"
-    "HERALD_RCVHWM, HERALD_LOG_LEVEL, HERALD_LOG_FORMAT; lists comma-separated.\n"
+    "HERALD_RCVHWM, HERALD_SMTP, HERALD_MAIL_TO, HERALD_DIGEST_EVERY, ... (the flag's name\n"
+    "upper-cased, - as _), HERALD_LOG_LEVEL, HERALD_LOG_FORMAT; lists comma-separated.\n"
     "Exit status: 0 stopped by SIGINT/SIGTERM, 1 runtime failure, 2 usage.\n";
 
 typedef enum {
@@ -68,6 +89,18 @@ typedef enum {
     O_FORMAT,
     O_MIRROR_DB,
     O_RCVHWM,
+    O_SMTP,
+    O_SMTP_STARTTLS,
+    O_SMTP_USER,
+    O_SMTP_PASSWORD_FILE,
+    O_MAIL_FROM,
+    O_MAIL_TO,
+    O_MAIL_TO_FILE,
+    O_LIST_ID,
+    O_UNSUBSCRIBE,
+    O_DIGEST_EVERY,
+    O_DIGEST_AT,
+    O_DIGEST_MAX,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
     O_COUNT
@@ -88,6 +121,18 @@ static const struct {
     [O_FORMAT] = {"--format", "HERALD_FORMAT", false},
     [O_MIRROR_DB] = {"--mirror-db", "HERALD_MIRROR_DB", false},
     [O_RCVHWM] = {"--rcvhwm", "HERALD_RCVHWM", false},
+    [O_SMTP] = {"--smtp", "HERALD_SMTP", false},
+    [O_SMTP_STARTTLS] = {"--smtp-starttls", "HERALD_SMTP_STARTTLS", false},
+    [O_SMTP_USER] = {"--smtp-user", "HERALD_SMTP_USER", false},
+    [O_SMTP_PASSWORD_FILE] = {"--smtp-password-file", "HERALD_SMTP_PASSWORD_FILE", false},
+    [O_MAIL_FROM] = {"--mail-from", "HERALD_MAIL_FROM", false},
+    [O_MAIL_TO] = {"--mail-to", "HERALD_MAIL_TO", true},
+    [O_MAIL_TO_FILE] = {"--mail-to-file", "HERALD_MAIL_TO_FILE", false},
+    [O_LIST_ID] = {"--list-id", "HERALD_LIST_ID", false},
+    [O_UNSUBSCRIBE] = {"--unsubscribe", "HERALD_UNSUBSCRIBE", false},
+    [O_DIGEST_EVERY] = {"--digest-every", "HERALD_DIGEST_EVERY", false},
+    [O_DIGEST_AT] = {"--digest-at", "HERALD_DIGEST_AT", false},
+    [O_DIGEST_MAX] = {"--digest-max", "HERALD_DIGEST_MAX", false},
     [O_LOG_LEVEL] = {"--log-level", "HERALD_LOG_LEVEL", false},
     [O_LOG_FORMAT] = {"--log-format", "HERALD_LOG_FORMAT", false},
 };
@@ -165,6 +210,12 @@ static int s_read_flags(s_args_t *args, int argc, char **argv, bool *help)
         while (id < O_COUNT && (strlen(s_opts[id].flag) != name_len ||
                                 strncmp(s_opts[id].flag, arg, name_len) != 0)) {
             id++;
+        }
+        if (id == O_COUNT && name_len == strlen("--smtp-password") &&
+            strncmp(arg, "--smtp-password", name_len) == 0) {
+            return s_usage_error("--smtp-password is not taken on the command line (others "
+                                 "could read it): set HERALD_SMTP_PASSWORD or use "
+                                 "--smtp-password-file FILE");
         }
         if (id == O_COUNT) {
             return s_usage_error("unknown option '%s'", arg);
@@ -285,8 +336,40 @@ static int s_parse_from(const char *value, sub_options_t *o)
     return 0;
 }
 
-/*  Checks the raw values and fills options. 0, or the exit status of a usage error. */
-static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_text)
+/*  The mail settings from the raw values: 0 with *mail set, or the usage exit status. */
+static int s_mail_options(s_args_t *args, bool no_recipients, mail_config_t **mail)
+{
+    mail_args_t m;
+    memset(&m, 0, sizeof m);
+    m.smtp = s_get(args, O_SMTP);
+    m.starttls = s_get(args, O_SMTP_STARTTLS);
+    m.user = s_get(args, O_SMTP_USER);
+    m.password_file = s_get(args, O_SMTP_PASSWORD_FILE);
+    m.from = s_get(args, O_MAIL_FROM);
+    for (size_t i = 0; i < args->count[O_MAIL_TO] && i < MAIL_MAX_LIST; i++) {
+        m.to[m.to_count++] = args->value[O_MAIL_TO][i];
+    }
+    m.to_file = s_get(args, O_MAIL_TO_FILE);
+    m.list_id = s_get(args, O_LIST_ID);
+    m.unsubscribe = s_get(args, O_UNSUBSCRIBE);
+    m.digest_every = s_get(args, O_DIGEST_EVERY);
+    m.digest_at = s_get(args, O_DIGEST_AT);
+    m.digest_max = s_get(args, O_DIGEST_MAX);
+    m.state_path = s_get(args, O_STATE);
+    m.no_recipients = no_recipients;
+    if (!m.state_path) {
+        return s_usage_error("mail needs --state PATH (or HERALD_STATE): the queue of waiting "
+                             "items and the dead letters live there");
+    }
+    char err[1024];
+    *mail = mail_config_new(&m, err, sizeof err);
+    return *mail ? 0 : s_usage_error("%s", err);
+}
+
+/*  Checks the raw values and fills options (*mail: the mail sink's settings, the caller's,
+    NULL for other sinks). 0, or the exit status of a usage error. */
+static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_text,
+                     mail_config_t **mail)
 {
     memset(o, 0, sizeof *o);
     if (args->count[O_CONNECT] == 0) {
@@ -326,10 +409,11 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
     }
     o->sink = s_get(args, O_SINK);
     if (!o->sink) {
-        return s_usage_error("--sink (or HERALD_SINK) is required: log or mirror");
+        return s_usage_error("--sink (or HERALD_SINK) is required: log, mirror or mail");
     }
     if (!sink_known(o->sink)) {
-        return s_usage_error("%s: '%s' is not a sink (log, mirror)", args->source[O_SINK], o->sink);
+        return s_usage_error("%s: '%s' is not a sink (log, mirror, mail)", args->source[O_SINK],
+                             o->sink);
     }
     o->sink_options.out = s_get(args, O_OUT);
     o->sink_options.format = s_get(args, O_FORMAT);
@@ -346,6 +430,13 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
             return s_usage_error("%s: a mirror holds the whole catalogue, it takes no topic",
                                  args->source[O_TOPIC]);
         }
+    }
+    if (strcmp(o->sink, "mail") == 0) {
+        int status = s_mail_options(args, false, mail);
+        if (status != 0) {
+            return status;
+        }
+        o->sink_options.mail = *mail;
     }
     o->rcvhwm = 100000;
     const char *hwm = s_get(args, O_RCVHWM);
@@ -374,10 +465,60 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
     return 0;
 }
 
-/*  Subcommands (herald-sub mail-dead list|retry, ...) come here; none exist yet. */
+/*  herald-sub mail-dead list|retry [options]: the mail sink's dead letters. */
+static int s_mail_dead(int argc, char **argv)
+{
+    const char *action = argc > 2 ? argv[2] : "";
+    if (strcmp(action, "list") != 0 && strcmp(action, "retry") != 0) {
+        return s_usage_error("mail-dead needs list or retry, not '%s'", action);
+    }
+    s_args_t args;
+    memset(&args, 0, sizeof args);
+    bool help = false;
+    int status = s_read_env(&args);
+    if (status == 0) {
+        status = s_read_flags(&args, argc - 2, argv + 2, &help); /* argv[2] is skipped */
+    }
+    if (status == 0 && help) {
+        fputs(s_usage, stdout);
+    } else if (status == 0 && !s_get(&args, O_STATE)) {
+        status = s_usage_error("mail-dead %s needs --state PATH (or HERALD_STATE)", action);
+    } else if (status == 0) {
+        const char *level_name = s_get(&args, O_LOG_LEVEL);
+        const char *format = s_get(&args, O_LOG_FORMAT);
+        int level = level_name ? log_level_parse(level_name) : LOG_INFO;
+        log_setup(level < 0 ? LOG_INFO : (log_level_t) level, format && !strcmp(format, "text"));
+        char err[1024];
+        if (strcmp(action, "list") == 0) {
+            if (mail_dead_list(s_get(&args, O_STATE), stdout, err, sizeof err) != 0) {
+                fprintf(stderr, "herald-sub: %s\n", err);
+                status = S_EXIT_FAILURE;
+            }
+        } else {
+            mail_config_t *mail = NULL;
+            status = s_mail_options(&args, true, &mail);
+            int left = status == 0 ? mail_dead_retry(mail, err, sizeof err) : 0;
+            if (left < 0) {
+                fprintf(stderr, "herald-sub: %s\n", err);
+            }
+            if (status == 0 && left != 0) {
+                status = S_EXIT_FAILURE; /* some are still dead (logged), or a failure */
+            }
+            mail_config_destroy(&mail);
+        }
+    }
+    for (int id = 0; id < O_COUNT; id++) {
+        free(args.env_copies[id]);
+    }
+    return status;
+}
+
+/*  Subcommands: herald-sub mail-dead list|retry. */
 static int s_command(int argc, char **argv)
 {
-    (void) argc;
+    if (strcmp(argv[1], "mail-dead") == 0) {
+        return s_mail_dead(argc, argv);
+    }
     return s_usage_error("unknown command '%s'", argv[1]);
 }
 
@@ -430,13 +571,15 @@ int main(int argc, char **argv)
     }
     sub_options_t options;
     int log_level = LOG_INFO, log_text = 0;
+    mail_config_t *mail = NULL;
     if (status == 0 && !help) {
-        status = s_options(&args, &options, &log_level, &log_text);
+        status = s_options(&args, &options, &log_level, &log_text, &mail);
     }
     if (status == 0 && !help) {
         log_setup((log_level_t) log_level, log_text);
         status = s_run(&options);
     }
+    mail_config_destroy(&mail);
     for (int id = 0; id < O_COUNT; id++) {
         free(args.env_copies[id]);
     }

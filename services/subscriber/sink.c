@@ -13,6 +13,7 @@ static const struct {
 } s_sinks[] = {
     {"log", sink_log_new},
     {"mirror", sink_mirror_new},
+    {"mail", sink_mail_new},
 };
 
 bool sink_known(const char *name)
@@ -32,7 +33,7 @@ sink_t *sink_new(const char *name, const sink_options_t *options, char *err, siz
             return s_sinks[i].ctor(options, err, errlen);
         }
     }
-    snprintf(err, errlen, "unknown sink '%s' (log, mirror)", name ? name : "");
+    snprintf(err, errlen, "unknown sink '%s' (log, mirror, mail)", name ? name : "");
     return NULL;
 }
 

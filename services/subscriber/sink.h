@@ -1,10 +1,11 @@
 /*  sink.h -- where a subscriber's changes go: an interface of function pointers over an
-    opaque self, so that the log, the mirror (and later the mail) sinks differ only here.
+    opaque self, so that the log, the mirror and the mail sinks differ only here.
 
     The subscriber streams a batch into a sink: apply() for every record announcement in seq
     order (the announcement dies at the next decode, so a sink copies what it keeps), then
     flush() once at the end of the batch with the position reached. A sink that keeps its own
-    durable position (the mirror) returns it from position(), and it wins over the state file.
+    durable position (the mirror, the mail sink) returns it from position(), and it wins over
+    the state file. A sink with timed work (the mail sink's digests) has a tick().
 */
 #ifndef HERALD_SINK_H
 #define HERALD_SINK_H
@@ -22,12 +23,19 @@ typedef struct {
     const char *out;       /* log: file appended to, NULL for stdout */
     const char *format;    /* log: "json" (default) or "text" */
     const char *mirror_db; /* mirror: the store file, created when missing */
+    const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
 } sink_options_t;
+
+/*  One counter of a sink, for logs and metrics. */
+typedef struct {
+    const char *name; /* stable name, e.g. "mails_sent" (static) */
+    int64_t value;
+} sink_stat_t;
 
 typedef struct sink sink_t;
 
 struct sink {
-    const char *name; /* "log", "mirror" */
+    const char *name; /* "log", "mirror", "mail" */
     void *self;       /* the sink's own state, passed to every function below */
     /*  Takes one record announcement (borrowed, valid during the call). 0, or -1 when the
         sink failed (reason from error()); the subscriber then stops. */
@@ -42,13 +50,20 @@ struct sink {
     int (*reset)(void *self);
     /*  Optional: reopens output files (SIGHUP, after a log rotation). 0 or -1. */
     int (*reopen)(void *self);
+    /*  Optional: time passes (called after every flush and at least once a second; now_ms is
+        the wall clock, ms since the epoch). The sink does its timed work (the mail sink sends
+        its digests here) and sets *next_ms to the ms after which it wants the next call (0:
+        at once, -1: no wish). 0, or -1 when the sink failed (the subscriber then stops). */
+    int (*tick)(void *self, int64_t now_ms, int64_t *next_ms);
+    /*  Optional: fills out with up to cap counters; returns how many. */
+    size_t (*stats)(void *self, sink_stat_t *out, size_t cap);
     /*  The reason of the last failure ("" if none). Borrowed. */
     const char *(*error)(void *self);
     /*  Frees self; sets *self_p to NULL. Safe on NULL. */
     void (*destroy)(void **self_p);
 };
 
-/*  Opens the sink called name ("log" or "mirror"). Returns it (the caller's, freed with
+/*  Opens the sink called name ("log", "mirror" or "mail"). Returns it (the caller's, freed with
     sink_destroy), or NULL with the reason in err (an unknown name included). */
 sink_t *sink_new(const char *name, const sink_options_t *options, char *err, size_t errlen);
 
@@ -61,5 +76,6 @@ void sink_destroy(sink_t **self_p);
 /*  The constructors behind sink_new; same contract. */
 sink_t *sink_log_new(const sink_options_t *options, char *err, size_t errlen);
 sink_t *sink_mirror_new(const sink_options_t *options, char *err, size_t errlen);
+sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen);
 
 #endif

@@ -95,6 +95,7 @@ struct subscriber {
     bool buffer_dropped; /* the buffer overflowed during this catch-up */
 
     int64_t now_ms;            /* monotonic time of this loop turn */
+    int64_t sink_due_ms;       /* when the sink wants its next tick (monotonic), -1: no wish */
     int64_t last_traffic_ms;   /* when the live feed last said anything */
     bool heard;                /* the live feed said something once */
     bool silent;               /* publisher_silent was logged */
@@ -349,6 +350,23 @@ static void s_flush(subscriber_t *self)
     self->dirty = false;
     self->saved_last = self->last;
     snprintf(self->saved_stream_id, sizeof self->saved_stream_id, "%s", self->stream_id);
+}
+
+/*  The sink's timed work (the mail sink's digests), after the batch is flushed. */
+static void s_sink_tick(subscriber_t *self)
+{
+    if (!self->sink->tick || self->failed) {
+        return;
+    }
+    int64_t next = -1;
+    if (self->sink->tick(self->sink->self, s_clock_ms(CLOCK_REALTIME), &next) != 0) {
+        log_error("sub.sink_failed", "{s:s, s:s}", "sink", self->sink->name, "error",
+                  self->sink->error(self->sink->self));
+        self->failed = true;
+        return;
+    }
+    self->now_ms = s_clock_ms(CLOCK_MONOTONIC); /* sending may have taken a while */
+    self->sink_due_ms = next >= 0 ? self->now_ms + next : -1;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -950,6 +968,7 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     self->last = -1;
     self->saved_last = -1;
     self->snap_head = -1;
+    self->sink_due_ms = -1;
     self->sink = sink_new(options->sink, &options->sink_options, err, errlen);
     if (!self->sink) {
         goto fail;
@@ -1035,6 +1054,10 @@ int subscriber_run(subscriber_t *self)
                 timeout = (long) next;
             }
         }
+        if (self->sink_due_ms >= 0 && self->sink_due_ms - self->now_ms < timeout) {
+            int64_t wait = self->sink_due_ms - self->now_ms;
+            timeout = wait > 0 ? (long) wait : 0;
+        }
         if (zmq_poll(items, count, timeout) < 0 && errno != EINTR) {
             log_error("sub.zmq_failed", "{s:s}", "error", zmq_strerror(errno));
             self->failed = true;
@@ -1054,6 +1077,7 @@ int subscriber_run(subscriber_t *self)
             s_handle_timers(self);
         }
         s_flush(self);
+        s_sink_tick(self);
     }
     log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "received",
              (json_int_t) self->received, "replayed", (json_int_t) self->replayed, "applied",

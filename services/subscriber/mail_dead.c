@@ -1,0 +1,182 @@
+/*  mail_dead.c -- listing and re-sending the mail sink's dead letters (herald-sub mail-dead).
+
+    A dead letter keeps its digest's items, so it is rendered again exactly as it was (the
+    Date aside) and sent under its original Message-ID.
+*/
+#include "mail_dead.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mail_queue.h"
+#include "mail_render.h"
+#include "mail_smtp.h"
+
+/*  A dead letter copied out of the walk, so the table can change while it is sent. */
+typedef struct {
+    int64_t id;
+    char *message_id;
+    char *recipient;
+    char *items;
+    mail_outbox_t box; /* its stream and seq range */
+} s_letter_t;
+
+typedef struct {
+    s_letter_t *letters;
+    size_t count;
+    size_t cap;
+} s_letters_t;
+
+static int s_print(void *arg, const mail_dead_t *d)
+{
+    FILE *out = arg;
+    json_error_t jerr;
+    json_t *items = json_loads(d->items, 0, &jerr);
+    json_t *line = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "id",
+                             (json_int_t) d->id, "message_id", d->message_id, "recipient",
+                             d->recipient, "stream_id", d->stream_id, "first_seq",
+                             (json_int_t) d->first_seq, "last_seq", (json_int_t) d->last_seq,
+                             "items", (json_int_t) json_array_size(items), "code",
+                             (json_int_t) d->code, "error", d->error, "failed_at_ms",
+                             (json_int_t) d->failed_at_ms);
+    json_decref(items);
+    int rc = line ? json_dumpf(line, out, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
+    json_decref(line);
+    if (rc != 0 || fputc('\n', out) == EOF) {
+        return -2;
+    }
+    return 0;
+}
+
+int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
+{
+    if (access(state_path, F_OK) != 0) {
+        snprintf(err, errlen, "--state %s: no such file", state_path);
+        return -1;
+    }
+    char why[512];
+    mail_queue_t *queue = mail_queue_new(state_path, why, sizeof why);
+    if (!queue) {
+        snprintf(err, errlen, "--state %s", why);
+        return -1;
+    }
+    int rc = mail_queue_dead_each(queue, s_print, out);
+    if (rc == -2 || fflush(out) != 0) {
+        snprintf(err, errlen, "write: stdout");
+        rc = -1;
+    } else if (rc != 0) {
+        snprintf(err, errlen, "--state %s: %s", state_path, mail_queue_error(queue));
+    }
+    mail_queue_destroy(&queue);
+    return rc == 0 ? 0 : -1;
+}
+
+static int s_collect(void *arg, const mail_dead_t *d)
+{
+    s_letters_t *all = arg;
+    if (all->count == all->cap) {
+        size_t cap = all->cap ? all->cap * 2 : 16;
+        s_letter_t *grown = realloc(all->letters, cap * sizeof *grown);
+        if (!grown) {
+            return -2;
+        }
+        all->letters = grown;
+        all->cap = cap;
+    }
+    s_letter_t *l = &all->letters[all->count];
+    memset(l, 0, sizeof *l);
+    l->id = d->id;
+    l->message_id = strdup(d->message_id);
+    l->recipient = strdup(d->recipient);
+    l->items = strdup(d->items);
+    snprintf(l->box.message_id, sizeof l->box.message_id, "%s", d->message_id);
+    snprintf(l->box.stream_id, sizeof l->box.stream_id, "%s", d->stream_id);
+    l->box.first_seq = d->first_seq;
+    l->box.last_seq = d->last_seq;
+    all->count++;
+    return l->message_id && l->recipient && l->items ? 0 : -2;
+}
+
+/*  Sends one letter again. 1 sent (and removed), 0 still dead, -1 a database failure. */
+static int s_resend(mail_queue_t *queue, mail_smtp_t *smtp, const s_letter_t *l)
+{
+    json_error_t jerr;
+    json_t *items = json_loads(l->items, 0, &jerr);
+    mail_digest_t digest;
+    if (!items || mail_render_digest(items, &digest) != 0) {
+        log_error("sub.mail_dead", "{s:s, s:s, s:s}", "recipient", l->recipient, "message_id",
+                  l->message_id, "error", items ? "out of memory" : jerr.text);
+        json_decref(items);
+        return 0;
+    }
+    long code = 0;
+    char err[512] = "";
+    mail_result_t result =
+        mail_smtp_send(smtp, &digest, l->message_id, l->recipient, &code, err, sizeof err);
+    int rc = 0;
+    if (result == MAIL_SENT) {
+        log_info("sub.mail_sent", "{s:s, s:i, s:I, s:I, s:I, s:b}", "message_id", l->message_id,
+                 "recipients", 1, "items", (json_int_t) digest.items, "first_seq",
+                 (json_int_t) l->box.first_seq, "last_seq", (json_int_t) l->box.last_seq,
+                 "dead_letter", 1);
+        rc = mail_queue_dead_remove(queue, l->id) == 0 ? 1 : -1;
+    } else if (result == MAIL_REJECTED) {
+        log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s}", "recipient", l->recipient,
+                  "message_id", l->message_id, "code", (json_int_t) code, "error", err);
+    } else {
+        log_warn("sub.mail_retry", "{s:s, s:s, s:s, s:I}", "message_id", l->message_id,
+                 "recipient", l->recipient, "error", err, "code", (json_int_t) code);
+    }
+    mail_digest_clear(&digest);
+    json_decref(items);
+    return rc;
+}
+
+int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
+{
+    if (access(config->state_path, F_OK) != 0) {
+        snprintf(err, errlen, "--state %s: no such file", config->state_path);
+        return -1;
+    }
+    char why[512];
+    mail_queue_t *queue = mail_queue_new(config->state_path, why, sizeof why);
+    if (!queue) {
+        snprintf(err, errlen, "--state %s", why);
+        return -1;
+    }
+    mail_smtp_t *smtp = mail_smtp_new(config, why, sizeof why);
+    if (!smtp) {
+        snprintf(err, errlen, "--smtp: %s", why);
+        mail_queue_destroy(&queue);
+        return -1;
+    }
+    s_letters_t all = {0};
+    int rc = mail_queue_dead_each(queue, s_collect, &all);
+    int left = 0;
+    if (rc != 0) {
+        snprintf(err, errlen, "--state %s: %s", config->state_path,
+                 rc == -2 ? "out of memory" : mail_queue_error(queue));
+        left = -1;
+    }
+    for (size_t i = 0; left >= 0 && i < all.count; i++) {
+        int sent = s_resend(queue, smtp, &all.letters[i]);
+        if (sent < 0) {
+            snprintf(err, errlen, "--state %s: %s", config->state_path, mail_queue_error(queue));
+            left = -1;
+        } else if (sent == 0) {
+            left++;
+        }
+    }
+    for (size_t i = 0; i < all.count; i++) {
+        free(all.letters[i].message_id);
+        free(all.letters[i].recipient);
+        free(all.letters[i].items);
+    }
+    free(all.letters);
+    mail_smtp_destroy(&smtp);
+    mail_queue_destroy(&queue);
+    return left;
+}

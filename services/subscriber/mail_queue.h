@@ -1,0 +1,119 @@
+/*  mail_queue.h -- the mail sink's durable state, in tables of the subscriber's --state file
+    (its own SQLite connection, WAL): the items waiting for a digest, the mail sink's cursor,
+    the digest being sent (the outbox, with the recipients it still has to reach) and the dead
+    letters (recipients that refused a digest for good).
+
+    Tables: mail_queue(stream_id, seq, type, change, payload, queued_at_ms), key (stream_id,
+    seq); mail_cursor(stream_id, last_seq), one row; mail_outbox(message_id, stream_id,
+    first_seq, last_seq, created_at_ms, attempts, next_attempt_ms, last_error);
+    mail_outbox_rcpt(message_id, recipient); mail_dead(id, message_id, recipient, stream_id,
+    first_seq, last_seq, code, error, failed_at_ms, items).
+
+    A digest is the queue items of one stream with seq in [first_seq, last_seq] of its outbox
+    row: the row is written before the first attempt, and the items leave the queue only when
+    every recipient has accepted the message or been dead-lettered, so a digest interrupted at
+    any point is sent again whole, under the same Message-ID.
+*/
+#ifndef HERALD_SUB_MAIL_QUEUE_H
+#define HERALD_SUB_MAIL_QUEUE_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MAIL_MESSAGE_ID_MAX 512
+
+typedef struct mail_queue mail_queue_t;
+
+/*  A digest being sent. */
+typedef struct {
+    char message_id[MAIL_MESSAGE_ID_MAX]; /* "<herald.STREAM.FIRST-LAST@domain>" */
+    char stream_id[64];                   /* the items' stream */
+    int64_t first_seq;                    /* the items' seq range, both included */
+    int64_t last_seq;
+    int64_t attempts;        /* failed attempts so far */
+    int64_t next_attempt_ms; /* no attempt before this wall-clock time */
+} mail_outbox_t;
+
+/*  A dead letter: a digest a recipient refused for good. Strings borrowed for the call. */
+typedef struct {
+    int64_t id;             /* row id, for mail_queue_dead_remove */
+    const char *message_id; /* the digest's Message-ID */
+    const char *recipient;
+    const char *stream_id;
+    int64_t first_seq;
+    int64_t last_seq;
+    int64_t code;         /* the SMTP reply code, 0 if none */
+    const char *error;    /* the reason */
+    int64_t failed_at_ms; /* wall clock */
+    const char *items;    /* the digest's items, a JSON array, to render it again */
+} mail_dead_t;
+
+/*  Opens (creating the tables when missing) the queue in the SQLite file at path. Returns it,
+    or NULL with the reason (naming the path) in err. */
+mail_queue_t *mail_queue_new(const char *path, char *err, size_t errlen);
+
+/*  Closes it (an open transaction is rolled back); sets *self_p to NULL. Safe on NULL. */
+void mail_queue_destroy(mail_queue_t **self_p);
+
+/*  The reason of the last failure ("" if none). Borrowed. */
+const char *mail_queue_error(mail_queue_t *self);
+
+/*  A batch: begin, adds and a cursor write, commit (or rollback). 0 or -1. */
+int mail_queue_begin(mail_queue_t *self);
+int mail_queue_commit(mail_queue_t *self);
+void mail_queue_rollback(mail_queue_t *self);
+
+/*  Queues an item (payload: a JSON object text, copied). An item already queued is kept as
+    it was. 0 or -1. */
+int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const char *type,
+                   const char *change, const char *payload, int64_t now_ms);
+
+/*  Writes / reads the cursor. get: 1 with stream_id (cap bytes) and *seq, 0 when none, -1. */
+int mail_queue_cursor_set(mail_queue_t *self, const char *stream_id, int64_t seq);
+int mail_queue_cursor_get(mail_queue_t *self, char *stream_id, size_t cap, int64_t *seq);
+
+/*  Items in the queue (*count) and when the oldest was queued (*oldest_ms, 0 if none). 0/-1. */
+int mail_queue_waiting(mail_queue_t *self, int64_t *count, int64_t *oldest_ms);
+
+/*  The oldest digest in the outbox: 1 and *out filled, 0 when the outbox is empty, -1. */
+int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out);
+
+/*  Makes a digest of at most max_items of the oldest stream's queued items, in one
+    transaction: its outbox row and one recipient row per address of to. 1 and *out filled,
+    0 when the queue is empty, -1. */
+int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain,
+                     char *const *to, size_t to_count, int64_t now_ms, mail_outbox_t *out);
+
+/*  The digest's items as a JSON array of the payload objects in seq order (new reference,
+    the caller's), or NULL on error. */
+json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box);
+
+/*  The recipients the digest still has to reach: a NULL-terminated array of strings, all the
+    caller's (free each and the array), *count set; NULL on error. */
+char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *count);
+
+/*  A recipient accepted the digest: it leaves the digest's list. 0 or -1. */
+int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient);
+
+/*  A recipient refused it for good: in one transaction it becomes a dead letter (with the
+    items text, to render again) and leaves the digest's list. 0 or -1. */
+int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
+                         int64_t code, const char *error, const char *items, int64_t now_ms);
+
+/*  An attempt failed: records it and when to try again. 0 or -1. */
+int mail_queue_retry_later(mail_queue_t *self, const mail_outbox_t *box, int64_t attempts,
+                           int64_t next_attempt_ms, const char *error);
+
+/*  Every recipient was reached or dead-lettered: in one transaction the digest's items leave
+    the queue and its outbox row goes. 0 or -1. */
+int mail_queue_finish(mail_queue_t *self, const mail_outbox_t *box);
+
+/*  Dead letters: their number; each in id order passed to fn (which returns 0 to go on, else
+    the walk stops and returns that value); removal of one. 0 or -1 (or fn's value). */
+int mail_queue_dead_count(mail_queue_t *self, int64_t *count);
+int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dead_t *dead),
+                         void *arg);
+int mail_queue_dead_remove(mail_queue_t *self, int64_t id);
+
+#endif

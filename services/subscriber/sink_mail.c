@@ -1,0 +1,471 @@
+/*  sink_mail.c -- the mail sink: announcements become items of a queue in the --state file,
+    and digests of the queue are mailed on a schedule (--digest-every, --digest-at,
+    --digest-max; the first condition reached sends, and nothing new sends nothing).
+
+    apply() queues an item inside the batch's transaction and flush() writes the sink's cursor
+    and commits, so an item is queued exactly once whatever the crash, and position() resumes
+    after it. Sending happens in tick(), after each flush and at least every second: a digest
+    is first claimed (its outbox row: Message-ID, seq range, recipients), then sent to each
+    recipient in its own SMTP transaction; a recipient that accepts or refuses for good (5xx,
+    dead-lettered) leaves the digest, one that cannot be reached now is retried with backoff
+    (1 s doubling to 5 min, plus up to a quarter of jitter) while announcements keep coming in.
+    The items leave the queue when no recipient is left.
+*/
+#include "sink.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "mail_config.h"
+#include "mail_queue.h"
+#include "mail_render.h"
+#include "mail_smtp.h"
+
+#define S_DIGEST_MAX_ITEMS 500      /* items of one digest at most; more make several */
+#define S_BACKOFF_FIRST_MS 1000     /* the first retry's delay */
+#define S_BACKOFF_MAX_MS (5 * 60 * 1000)
+
+typedef struct {
+    const mail_config_t *config; /* the settings (borrowed from the options) */
+    mail_queue_t *queue;         /* the tables in the --state file */
+    mail_smtp_t *smtp;           /* the SMTP client */
+    bool in_txn;                 /* a batch's transaction is open */
+    int64_t at_next_ms;          /* the next --digest-at moment (wall clock), 0 if unused */
+    bool at_due;                 /* that moment passed with items waiting: send them */
+    int64_t mails_sent;          /* messages accepted (one per recipient) */
+    int64_t mails_failed;        /* attempts that failed and will be retried */
+    int64_t dead_lettered;       /* recipients that refused a digest for good */
+    int64_t items_waiting;       /* items in the queue at the last look */
+    char error[512];             /* reason of the last failure */
+} sink_mail_t;
+
+static int s_fail(sink_mail_t *self, const char *what)
+{
+    snprintf(self->error, sizeof self->error, "%s: %s", what, mail_queue_error(self->queue));
+    return -1;
+}
+
+static int64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*  The first moment at minute (of the local day) strictly after now_ms. */
+static int64_t s_next_at(int minute, int64_t now_ms)
+{
+    time_t now = (time_t) (now_ms / 1000);
+    struct tm tm;
+    localtime_r(&now, &tm);
+    for (int day = 0; day < 3; day++) {
+        struct tm at = tm;
+        at.tm_mday += day;
+        at.tm_hour = minute / 60;
+        at.tm_min = minute % 60;
+        at.tm_sec = 0;
+        at.tm_isdst = -1; /* let mktime find it, across a DST change too */
+        time_t t = mktime(&at);
+        if (t != (time_t) -1 && (int64_t) t * 1000 > now_ms) {
+            return (int64_t) t * 1000;
+        }
+    }
+    return now_ms + 86400 * 1000; /* unreachable in practice */
+}
+
+/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
+static json_t *s_str(const char *s)
+{
+    return json_stringn_nocheck(s, strlen(s));
+}
+
+/*  The item queued for an announcement: what a digest shows of it (mail_render.h). */
+static json_t *s_item(const announcement_t *a)
+{
+    bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+    bool id_only = codec_is_id_only(a);
+    json_t *o = json_object();
+    if (!o) {
+        return NULL;
+    }
+    json_object_set_new(o, "seq", json_integer((json_int_t) a->seq));
+    json_object_set_new(o, "type", json_string(is_event ? "event" : "press_release"));
+    json_object_set_new(o, "change", json_string(codec_change_name(a->change)));
+    json_object_set_new(o, "id", s_str(is_event ? a->event->id : a->press_release->id));
+    json_object_set_new(o, "committed_at_ms", json_integer(a->committed_at_ms));
+    json_object_set_new(o, "id_only", json_boolean(id_only));
+    if (id_only) {
+        return o;
+    }
+    if (is_event) {
+        const Herald__V1__Event *e = a->event;
+        json_object_set_new(o, "kind", s_str(e->kind));
+        json_object_set_new(o, "title", s_str(e->title));
+        json_object_set_new(o, "start_date", s_str(e->start_date));
+        json_object_set_new(o, "end_date", s_str(e->end_date));
+        json_object_set_new(o, "city", s_str(e->city));
+        json_object_set_new(o, "country", s_str(e->country));
+        json_object_set_new(o, "summary", s_str(e->summary));
+        json_object_set_new(o, "url", s_str(e->url));
+        json_object_set_new(o, "cancel_reason", s_str(e->cancel_reason));
+        json_t *people = json_array();
+        for (size_t i = 0; people && i < e->n_people; i++) {
+            json_t *person = json_object();
+            json_object_set_new(person, "name", s_str(e->people[i]->name));
+            json_object_set_new(person, "role", s_str(e->people[i]->role));
+            json_array_append_new(people, person);
+        }
+        json_object_set_new(o, "people", people ? people : json_array());
+    } else {
+        const Herald__V1__PressRelease *p = a->press_release;
+        json_object_set_new(o, "event_id", s_str(p->event_id));
+        json_object_set_new(o, "title", s_str(p->title));
+        json_object_set_new(o, "published_on", s_str(p->published_on));
+        json_object_set_new(o, "url", s_str(p->url));
+        json_object_set_new(o, "summary", s_str(p->summary));
+    }
+    return o;
+}
+
+static int s_begin(sink_mail_t *self)
+{
+    if (!self->in_txn) {
+        if (mail_queue_begin(self->queue) != 0) {
+            return s_fail(self, "begin");
+        }
+        self->in_txn = true;
+    }
+    return 0;
+}
+
+static int s_apply(void *self_, const announcement_t *a)
+{
+    sink_mail_t *self = self_;
+    if (s_begin(self) != 0) {
+        return -1;
+    }
+    json_t *item = s_item(a);
+    char *payload = item ? json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(item);
+    if (!payload) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return -1;
+    }
+    const char *type = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? "event"
+                                                                             : "press_release";
+    int rc = mail_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type,
+                            codec_change_name(a->change), payload, s_wall_ms());
+    free(payload);
+    return rc == 0 ? 0 : s_fail(self, "queue");
+}
+
+static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
+{
+    sink_mail_t *self = self_;
+    if (s_begin(self) != 0) {
+        return -1;
+    }
+    if (mail_queue_cursor_set(self->queue, stream_id, last_seq) != 0) {
+        s_fail(self, "cursor");
+        mail_queue_rollback(self->queue);
+        self->in_txn = false;
+        return -1;
+    }
+    self->in_txn = false;
+    return mail_queue_commit(self->queue) == 0 ? 0 : s_fail(self, "commit");
+}
+
+static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
+{
+    sink_mail_t *self = self_;
+    int found = mail_queue_cursor_get(self->queue, stream_id_out, cap, seq_out);
+    if (found < 0) {
+        return s_fail(self, "cursor");
+    }
+    return found == 1 && stream_id_out[0] ? 1 : 0;
+}
+
+static int s_reset(void *self_)
+{
+    /*  The items queued from the old stream happened: they are still mailed (a digest never
+        mixes streams), and the cursor moves to the new stream at the next flush. */
+    sink_mail_t *self = self_;
+    if (self->in_txn) {
+        self->in_txn = false;
+        if (mail_queue_commit(self->queue) != 0) {
+            return s_fail(self, "commit");
+        }
+    }
+    return 0;
+}
+
+/*  A failed attempt: the digest is tried again after the backoff. */
+static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char *error,
+                         int64_t now_ms)
+{
+    int64_t attempt = box->attempts + 1;
+    int64_t delay = S_BACKOFF_MAX_MS;
+    if (attempt < 20) {
+        delay = (int64_t) S_BACKOFF_FIRST_MS << (attempt - 1);
+        delay = delay > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : delay;
+    }
+    delay += (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
+    self->mails_failed++;
+    log_warn("sub.mail_retry", "{s:s, s:s, s:I, s:I}", "message_id", box->message_id, "error",
+             error, "attempt", (json_int_t) attempt, "next_in_ms", (json_int_t) delay);
+    if (mail_queue_retry_later(self->queue, box, attempt, now_ms + delay, error) != 0) {
+        return s_fail(self, "outbox");
+    }
+    return 0;
+}
+
+/*  One attempt at the digest box: every recipient still on its list. */
+static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms)
+{
+    json_t *items = mail_queue_items(self->queue, box);
+    if (!items) {
+        return s_fail(self, "digest items");
+    }
+    mail_digest_t digest;
+    char *items_text = json_dumps(items, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t count = 0;
+    char **pending = mail_queue_pending(self->queue, box, &count);
+    int rc = 0;
+    if (!items_text || !pending || mail_render_digest(items, &digest) != 0) {
+        rc = pending ? -1 : s_fail(self, "digest recipients");
+        if (pending) {
+            snprintf(self->error, sizeof self->error, "out of memory");
+        }
+        memset(&digest, 0, sizeof digest);
+        goto done;
+    }
+    size_t accepted = 0, dead = 0;
+    char last_error[1024] = "";
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        long code = 0;
+        char err[512];
+        mail_result_t result = mail_smtp_send(self->smtp, &digest, box->message_id, pending[i],
+                                              &code, err, sizeof err);
+        if (result == MAIL_SENT) {
+            accepted++;
+            self->mails_sent++;
+            if (mail_queue_rcpt_done(self->queue, box, pending[i]) != 0) {
+                rc = s_fail(self, "outbox recipient");
+            }
+        } else if (result == MAIL_REJECTED) {
+            dead++;
+            self->dead_lettered++;
+            log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s, s:I, s:I}", "recipient", pending[i],
+                      "message_id", box->message_id, "code", (json_int_t) code, "error", err,
+                      "first_seq", (json_int_t) box->first_seq, "last_seq",
+                      (json_int_t) box->last_seq);
+            if (mail_queue_rcpt_dead(self->queue, box, pending[i], code, err, items_text,
+                                     s_wall_ms()) != 0) {
+                rc = s_fail(self, "dead letter");
+            }
+        } else {
+            snprintf(last_error, sizeof last_error, "%s: %s", pending[i], err);
+            if (code == 0) {
+                break; /* no server: the other recipients would fail the same way */
+            }
+        }
+    }
+    if (rc != 0) {
+        goto done;
+    }
+    size_t left = 0;
+    char **still = mail_queue_pending(self->queue, box, &left);
+    if (!still) {
+        rc = s_fail(self, "digest recipients");
+        goto done;
+    }
+    for (size_t i = 0; i < left; i++) {
+        free(still[i]);
+    }
+    free(still);
+    if (left > 0) {
+        rc = s_retry_later(self, box, last_error[0] ? last_error : "not sent", now_ms);
+        goto done;
+    }
+    if (mail_queue_finish(self->queue, box) != 0) {
+        rc = s_fail(self, "finish digest");
+        goto done;
+    }
+    log_info("sub.mail_sent", "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "message_id",
+             box->message_id, "recipients", (json_int_t) accepted, "dead", (json_int_t) dead,
+             "items", (json_int_t) digest.items, "first_seq", (json_int_t) box->first_seq,
+             "last_seq", (json_int_t) box->last_seq, "attempts", (json_int_t) box->attempts + 1);
+done:
+    mail_digest_clear(&digest);
+    for (size_t i = 0; pending && i < count; i++) {
+        free(pending[i]);
+    }
+    free(pending);
+    free(items_text);
+    json_decref(items);
+    return rc;
+}
+
+static int64_t s_min_wait(int64_t a, int64_t b)
+{
+    if (a < 0) {
+        return b;
+    }
+    if (b < 0) {
+        return a;
+    }
+    return a < b ? a : b;
+}
+
+static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
+{
+    sink_mail_t *self = self_;
+    const mail_config_t *c = self->config;
+    *next_ms = -1;
+    if (self->in_txn) {
+        *next_ms = 0; /* a batch is open: its flush comes first */
+        return 0;
+    }
+    mail_outbox_t box;
+    int found = mail_queue_outbox(self->queue, &box);
+    if (found < 0) {
+        return s_fail(self, "outbox");
+    }
+    if (found == 1) {
+        if (now_ms < box.next_attempt_ms) {
+            *next_ms = box.next_attempt_ms - now_ms;
+            return 0;
+        }
+        *next_ms = 0; /* look again at once: a next digest, or the retry's time */
+        return s_attempt(self, &box, now_ms);
+    }
+    int64_t count = 0, oldest_ms = 0;
+    if (mail_queue_waiting(self->queue, &count, &oldest_ms) != 0) {
+        return s_fail(self, "queue");
+    }
+    self->items_waiting = count;
+    if (c->at_minute >= 0 && now_ms >= self->at_next_ms) {
+        self->at_due = true;
+        self->at_next_ms = s_next_at(c->at_minute, now_ms);
+    }
+    int64_t at_wait = c->at_minute >= 0 ? self->at_next_ms - now_ms : -1;
+    if (count == 0) {
+        self->at_due = false; /* nothing new: no mail */
+        *next_ms = at_wait;
+        return 0;
+    }
+    bool due = self->at_due || (c->max_items > 0 && count >= c->max_items) ||
+               (c->every_ms >= 0 && now_ms >= oldest_ms + c->every_ms);
+    if (!due) {
+        int64_t every_wait = c->every_ms >= 0 ? oldest_ms + c->every_ms - now_ms : -1;
+        *next_ms = s_min_wait(at_wait, every_wait);
+        return 0;
+    }
+    int64_t limit = c->every_ms == 0 ? 1 : S_DIGEST_MAX_ITEMS;
+    found = mail_queue_claim(self->queue, limit, c->domain, c->to, c->to_count, now_ms, &box);
+    if (found < 0) {
+        return s_fail(self, "claim digest");
+    }
+    if (count <= limit) {
+        self->at_due = false;
+    }
+    *next_ms = 0;
+    return found == 1 ? s_attempt(self, &box, now_ms) : 0;
+}
+
+static size_t s_stats(void *self_, sink_stat_t *out, size_t cap)
+{
+    sink_mail_t *self = self_;
+    sink_stat_t all[] = {
+        {"mails_sent", self->mails_sent},
+        {"mails_failed", self->mails_failed},
+        {"items_waiting", self->items_waiting},
+        {"dead_lettered", self->dead_lettered},
+    };
+    size_t n = sizeof all / sizeof all[0];
+    n = n < cap ? n : cap;
+    memcpy(out, all, n * sizeof *out);
+    return n;
+}
+
+static const char *s_error(void *self_)
+{
+    sink_mail_t *self = self_;
+    return self->error;
+}
+
+static void s_destroy(void **self_p)
+{
+    if (self_p && *self_p) {
+        sink_mail_t *self = *self_p;
+        if (self->queue) {
+            log_info("sub.mail_stopped", "{s:I, s:I, s:I, s:I}", "mails_sent",
+                     (json_int_t) self->mails_sent, "mails_failed",
+                     (json_int_t) self->mails_failed, "items_waiting",
+                     (json_int_t) self->items_waiting, "dead_lettered",
+                     (json_int_t) self->dead_lettered);
+        }
+        mail_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
+        mail_smtp_destroy(&self->smtp);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen)
+{
+    const mail_config_t *config = options->mail;
+    if (!config || !config->state_path) {
+        snprintf(err, errlen, "--sink mail needs its settings and --state PATH");
+        return NULL;
+    }
+    sink_t *sink = calloc(1, sizeof *sink);
+    sink_mail_t *self = calloc(1, sizeof *self);
+    if (!sink || !self) {
+        snprintf(err, errlen, "out of memory");
+        free(sink);
+        free(self);
+        return NULL;
+    }
+    self->config = config;
+    char why[512];
+    self->queue = mail_queue_new(config->state_path, why, sizeof why);
+    if (!self->queue) {
+        snprintf(err, errlen, "--state: %s", why);
+        goto fail;
+    }
+    self->smtp = mail_smtp_new(config, why, sizeof why);
+    if (!self->smtp) {
+        snprintf(err, errlen, "--smtp: %s", why);
+        goto fail;
+    }
+    int64_t now = s_wall_ms();
+    if (config->at_minute >= 0) {
+        self->at_next_ms = s_next_at(config->at_minute, now);
+    }
+    srandom((unsigned) (now ^ (int64_t) getpid()));
+    sink->name = "mail";
+    sink->self = self;
+    sink->apply = s_apply;
+    sink->flush = s_flush;
+    sink->position = s_position;
+    sink->reset = s_reset;
+    sink->reopen = NULL;
+    sink->tick = s_tick;
+    sink->stats = s_stats;
+    sink->error = s_error;
+    sink->destroy = s_destroy;
+    return sink;
+fail:
+    {
+        void *p = self;
+        s_destroy(&p);
+    }
+    free(sink);
+    return NULL;
+}

@@ -1,0 +1,151 @@
+"""History at the issue's scale: a subscriber started after 10,000 changes replays them all in
+order then follows live ones; a snapshot gives the current catalogue; a mirror killed with
+kill -9 five times during 20,000 changes ends equal to the store; a subscriber with a receive
+high-water mark of 10 behind a fast publisher ends complete through gap recovery; a recreated
+store is followed by a mirror, which then holds exactly the new catalogue."""
+import json
+import os
+import signal
+import sqlite3
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Procs, check, read_lines, store, tcp, wait_until, workdir  # noqa
+
+
+def ndjson(prefix, n, kinds=("conference", "course", "symposium"), start=0):
+    lines = []
+    for i in range(start, start + n):
+        lines.append(json.dumps({
+            "type": "event", "id": f"{prefix}-{i:06d}", "kind": kinds[i % len(kinds)],
+            "title": f"{prefix} event {i}", "start_date": "2026-05-04", "end_date": "2026-05-06",
+            "city": "Lyon", "country": "FR", "summary": "Ünïcödé summary"}, ensure_ascii=False))
+    return "\n".join(lines) + "\n"
+
+
+def head(db):
+    return int(store(db, "head").stdout)
+
+
+def catalogue(db):
+    doc = json.loads(store(db, "export").stdout)
+    doc.pop("stream_id")
+    return doc
+
+
+def check_in_order(lines, first, last, what):
+    got = [l["seq"] for l in lines]
+    want = list(range(first, last + 1))
+    if got != want:
+        dups = len(got) - len(set(got))
+        missing = sorted(set(want) - set(got))[:5]
+        check(False, f"{what}: {len(got)} lines, {dups} duplicates, missing {missing}...")
+
+
+def main():
+    with workdir() as w, Procs() as procs:
+        db = os.path.join(w, "h.db")
+        store(db, "init", "--sample")
+        store(db, "import", "-", stdin=ndjson("bulk", 9990))
+        for i in range(0, 100, 3):
+            store(db, "cancel-event", f"bulk-{i:06d}")
+        n = head(db)
+        check(n >= 10_000, f"at least 10,000 changes ({n})")
+        pub_ep, rep_ep = tcp(), tcp()
+        pub_args = ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind", rep_ep,
+                    "--heartbeat-ms", "200", "--sndhwm", "200"]
+        procs.start("pub", pub_args, w)
+
+        # --from start: every change in order, then live ones.
+        out = os.path.join(w, "start.jsonl")
+        sub = procs.start("sub-start", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                        "--from", "start", "--sink", "log", "--out", out], w)
+        wait_until(lambda: len(read_lines(out)) >= n, 60, f"{n} replayed changes")
+        store(db, "delete-press-release", "2014-01-28-global-security-and-counter-terrorism-"
+              "convention")
+        store(db, "cancel-event", "bulk-000001", "--reason", "moved online")
+        n = head(db)
+        wait_until(lambda: len(read_lines(out)) >= n, 20, "the live changes after the replay")
+        check_in_order(read_lines(out), 1, n, "--from start")
+        check(sub.stop() == 0, "sub exits 0")
+
+        # --from snapshot: the current catalogue, each record once.
+        snap = os.path.join(w, "snap.jsonl")
+        sub = procs.start("sub-snap", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                       "--from", "snapshot", "--sink", "log", "--out", snap], w)
+        cat = catalogue(db)
+        want = {e["id"]: e for e in cat["events"]}
+        want.update({p["id"]: p for p in cat["press_releases"]})
+        wait_until(lambda: len(read_lines(snap)) >= len(want), 60, "the snapshot")
+        lines = read_lines(snap)
+        check(sorted(l["id"] for l in lines) == sorted(want), "the snapshot holds every record once")
+        for l in lines:
+            if l["type"] == "event":
+                check(l["status"] == want[l["id"]]["status"], f"status of {l['id']}")
+        check(sub.stop() == 0, "snapshot sub exits 0")
+
+        # A mirror killed with kill -9 five times during 20,000 changes ends equal.
+        mirror = os.path.join(w, "mirror.db")
+        margs = ["herald-sub", "--connect", pub_ep, "--replay", rep_ep, "--sink", "mirror",
+                 "--mirror-db", mirror]
+        m = procs.start("mirror", margs, w)
+        wait_until(lambda: catalogue(mirror) == catalogue(db) if os.path.exists(mirror) else 0,
+                   60, "the mirror's snapshot")
+        base = head(db)
+        for round_ in range(5):
+            store(db, "import", "-", stdin=ndjson(f"k{round_}", 4000))
+
+            def applied():
+                try:
+                    with sqlite3.connect(f"file:{mirror}?mode=ro", uri=True, timeout=1) as c:
+                        r = c.execute("SELECT seq FROM cursors WHERE name='subscriber'").fetchone()
+                        return r and r[0] > base + round_ * 4000 + 100
+                except sqlite3.Error:
+                    return False
+            wait_until(applied, 60, f"the mirror applying round {round_}", interval=0.005)
+            m.kill9()
+            m = procs.start("mirror", margs, w)
+        wait_until(lambda: catalogue(mirror) == catalogue(db), 120,
+                   "the mirror to equal the store after five kill -9")
+        check(m.stop() == 0, "mirror exits 0")
+
+        # A receive high-water mark of 10 behind a fast publisher: complete through gap recovery.
+        slow = os.path.join(w, "slow.jsonl")
+        s = procs.start("sub-slow", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                     "--from", "latest", "--rcvhwm", "10", "--sink", "log",
+                                     "--out", slow], w)
+        wait_until(lambda: s.logged("sub.following"), 20, "the slow subscriber to follow")
+        first = head(db) + 1
+        os.kill(s.pid, signal.SIGSTOP)
+        try:
+            store(db, "import", "-", stdin=ndjson("burst", 5000))
+            time.sleep(0.5)
+        finally:
+            os.kill(s.pid, signal.SIGCONT)
+        n = head(db)
+        wait_until(lambda: len(read_lines(slow)) >= n - first + 1, 60, "the burst")
+        check(s.stop() == 0, "slow sub exits 0")
+        check_in_order(read_lines(slow), first, n, "--rcvhwm 10")
+        stopped = s.logged("sub.stopped")[-1]
+        check(stopped["gaps_detected"] > 0 and stopped["gaps_healed"] >= 1,
+              f"gaps were detected and healed: {stopped}")
+
+        # A recreated store: the mirror follows and holds exactly the new catalogue.
+        m = procs.start("mirror", margs, w)
+        wait_until(lambda: catalogue(mirror) == catalogue(db), 60, "the mirror before")
+        procs.procs[0].stop()
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.unlink(db + suffix)
+        store(db, "init", "--sample")
+        store(db, "cancel-event", "2014-06-chemical-and-explosives-terrorism-prevention-course-in-southeast-asia")
+        procs.start("pub2", pub_args, w)
+        wait_until(lambda: catalogue(mirror) == catalogue(db), 60, "the mirror of the new store")
+        check(m.logged("sub.stream_changed"), "the new stream is logged")
+        check(m.stop() == 0, "mirror exits 0")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
