@@ -640,6 +640,27 @@ const char *store_path(store_t *self)
     return self->path;
 }
 
+int store_set_busy_timeout(store_t *self, int ms)
+{
+    assert(self);
+    return sqlite3_busy_timeout(self->db, ms) == SQLITE_OK ? 0 : s_sql_error(self, "busy timeout");
+}
+
+int store_set_durable(store_t *self, bool durable)
+{
+    assert(self);
+    if (self->readonly) {
+        return 0;
+    }
+    char why[S_ERRLEN];
+    const char *sql = durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    if (s_exec(self->db, sql, why, sizeof why, "synchronous") != 0) {
+        snprintf(self->err, sizeof self->err, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
 bool store_in_transaction(store_t *self)
 {
     assert(self);

@@ -116,6 +116,16 @@ int64_t store_data_version(store_t *self);
 /*  The file the store lives in. Borrowed. */
 const char *store_path(store_t *self);
 
+/*  How long a statement waits for another writer's lock before failing with SQLITE_BUSY
+    (default 5000 ms). A service loop that must stay responsive sets it short. 0 or -1. */
+int store_set_busy_timeout(store_t *self, int ms);
+
+/*  durable (the default): every commit is synced (synchronous=FULL) and survives a power cut.
+    Not durable: synchronous=NORMAL, a commit survives a crash of the process but may be lost
+    with the last ones at a power cut; for writes that are cheap to lose, such as a
+    publisher's cursor (subscribers drop what they already have). 0 or -1. */
+int store_set_durable(store_t *self, bool durable);
+
 /*  Explicit transactions, so several edits form one all-or-nothing change.
     Without them every edit is its own transaction. 0 or -1. */
 int store_begin(store_t *self);

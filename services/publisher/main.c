@@ -29,6 +29,7 @@ typedef struct {
     int log_level;           /* --log-level */
     int log_text;            /* --log-format text */
     bool insecure;           /* --insecure */
+    int sndhwm;              /* --sndhwm */
 } s_options_t;
 
 /* One option: its flag, its environment variable, and whether it takes a value. */
@@ -47,6 +48,7 @@ static const s_option_t s_option_list[] = {
     {"--log-level", "HERALD_LOG_LEVEL", true},
     {"--log-format", "HERALD_LOG_FORMAT", true},
     {"--insecure", "HERALD_INSECURE", false},
+    {"--sndhwm", "HERALD_SNDHWM", true},
 };
 #define S_OPTIONS (sizeof s_option_list / sizeof s_option_list[0])
 
@@ -54,7 +56,7 @@ static void s_help(FILE *out)
 {
     fprintf(out, "usage: herald-pub --db PATH [--bind ENDPOINT] [--replay-bind ENDPOINT]\n"
                  "                  [--heartbeat-ms N] [--batch N] [--log-level L]\n"
-                 "                  [--log-format json|text] [--insecure] [--help]\n"
+                 "                  [--log-format json|text] [--sndhwm N] [--insecure] [--help]\n"
                  "\n"
                  "Announces every change committed to the Herald store at PATH on a ZeroMQ PUB\n"
                  "socket, and answers replay requests on a ROUTER socket.\n"
@@ -68,6 +70,9 @@ static void s_help(FILE *out)
                  "default 1000\n"
                  "  --batch N              changes per store scan, 1..100000 (HERALD_BATCH), "
                  "default 1024\n"
+                 "  --sndhwm N             live messages queued per subscriber before the\n"
+                 "                         slowest ones are dropped (and healed by replay),\n"
+                 "                         1..1000000 (HERALD_SNDHWM), default 10000\n"
                  "  --log-level L          debug, info, warn or error (HERALD_LOG_LEVEL), default "
                  "info\n"
                  "  --log-format F         json or text (HERALD_LOG_FORMAT), default json\n"
@@ -142,6 +147,8 @@ static int s_apply(s_options_t *opts, size_t index, const char *name, const char
             return s_usage("%s: '%s' is not 1/0, true/false or yes/no", name, value);
         }
         return 0;
+    case 8:
+        return s_parse_int(name, value, 1, 1000000, &opts->sndhwm);
     default:
         return -1;
     }
@@ -243,6 +250,7 @@ int main(int argc, char **argv)
         .replay_bind = "tcp://127.0.0.1:7701",
         .heartbeat_ms = 1000,
         .batch = 1024,
+        .sndhwm = 10000,
         .log_level = LOG_INFO,
     };
     int rc = s_parse(&opts, argc, argv);
@@ -287,6 +295,7 @@ int main(int argc, char **argv)
         .replay_bind = opts.replay_bind,
         .heartbeat_ms = opts.heartbeat_ms,
         .batch = opts.batch,
+        .sndhwm = opts.sndhwm,
         .signal_fd = sfd,
     };
     publisher_t *publisher = publisher_new(&config);

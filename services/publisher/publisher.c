@@ -40,7 +40,7 @@
 #define S_RECHECK_LAST_MS 128     /* ... doubling up to this; then the safety poll */
 #define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
 #define S_LINGER_MS 500           /* bounded linger of both sockets at close */
-#define S_PUB_SNDHWM 100000       /* messages queued per subscriber before dropping */
+#define S_BUSY_MS 50               /* wait at most this long for another writer's lock */
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
@@ -49,6 +49,7 @@ struct publisher {
     char *replay_bind;              /* replay ROUTER endpoint */
     int heartbeat_ms;               /* heartbeat interval */
     int batch;                      /* change rows per scan */
+    int sndhwm;                     /* live messages queued per subscriber before dropping */
     int signal_fd;                  /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
     void *ctx;                      /* the one ZeroMQ context, one io thread */
     void *pub;                      /* PUB: live announcements and heartbeats */
@@ -192,7 +193,10 @@ static int s_store_open(publisher_t *self)
         s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_open_failed", err);
         return 1;
     }
-    if (stat(self->db_path, &st) == -1) {
+    /* The loop must stay responsive while an operator holds a long write lock, and the
+       cursor is cheap to lose (subscribers drop what they already have): no fsync for it. */
+    if (stat(self->db_path, &st) == -1 || store_set_busy_timeout(store, S_BUSY_MS) != 0 ||
+        store_set_durable(store, false) != 0) {
         store_destroy(&store);
         return 1;
     }
@@ -588,6 +592,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->bind = strdup(config->bind);
     self->replay_bind = strdup(config->replay_bind);
     self->heartbeat_ms = config->heartbeat_ms;
+    self->sndhwm = config->sndhwm > 0 ? config->sndhwm : 10000;
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
     self->replay = replay_new();
@@ -609,7 +614,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
         log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
         goto fail;
     }
-    if (s_bind(self->pub, self->bind, S_PUB_SNDHWM) == -1 ||
+    if (s_bind(self->pub, self->bind, self->sndhwm) == -1 ||
         s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM) == -1) {
         goto fail;
     }

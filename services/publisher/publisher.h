@@ -17,6 +17,7 @@ typedef struct {
     const char *replay_bind; /* replay ROUTER endpoint */
     int heartbeat_ms;        /* heartbeat interval, > 0 */
     int batch;               /* change rows per store scan, > 0 */
+    int sndhwm;              /* live messages queued per subscriber before dropping (0: 10000) */
     int signal_fd;           /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
 } publisher_config_t;
 
