@@ -640,7 +640,7 @@ static void test_newer_schema(void **state)
     s_remove(path);
 }
 
-static char *s_export(store_t *store, size_t *len)
+__attribute__((noinline)) static char *s_export(store_t *store, size_t *len)
 {
     char *buf = NULL;
     FILE *f = open_memstream(&buf, len);

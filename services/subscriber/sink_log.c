@@ -18,11 +18,16 @@
 #define S_BUFFER_SIZE (1024 * 1024)
 
 typedef struct {
-    char *path;      /* --out, NULL for stdout */
-    FILE *out;       /* where lines go */
-    char *buffer;    /* stdio buffer of out, S_BUFFER_SIZE bytes */
-    bool text;       /* --format text */
-    char error[512]; /* reason of the last failure */
+    char *path;         /* --out, NULL for stdout */
+    FILE *out;          /* where lines go */
+    char *buffer;       /* stdio buffer of out, S_BUFFER_SIZE bytes */
+    bool text;          /* --format text */
+    json_t *event_json; /* the JSON line of an event, values overwritten per change */
+    json_t *press_json; /* the same for a press release */
+    json_t *id_json;    /* the same for a record that carries its id alone */
+    char *line;         /* the dumped JSON line, grows to the longest one */
+    size_t line_cap;    /* bytes at line */
+    char error[512];    /* reason of the last failure */
 } sink_log_t;
 
 static int s_open(sink_log_t *self)
@@ -53,74 +58,130 @@ static void s_close(sink_log_t *self)
     }
 }
 
-/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
-static json_t *s_str(const char *s)
+/*  The JSON lines are built by jansson from three object trees made once (an event, a press
+    release, an id alone), whose values are overwritten in place for each announcement, and
+    dumped into a buffer that grows to the largest line seen: per change, no object, key or
+    hashtable is made, and the line costs one fwrite into the stdio buffer. */
+static const char *s_event_keys[] = {
+    "seq",    "stream_id",  "change",   "type", "committed_at_ms", "id",      "kind",
+    "title",  "start_date", "end_date", "city", "country",         "summary", "url",
+    "status", "people",     "version"};
+static const char *s_press_keys[] = {
+    "seq",      "stream_id", "change",       "type", "committed_at_ms", "id",
+    "event_id", "title",     "published_on", "url",  "summary"};
+static const char *s_id_keys[] = {"seq", "stream_id", "change", "type", "committed_at_ms", "id"};
+
+static json_t *s_template(const char **keys, size_t count)
 {
-    return json_stringn_nocheck(s, strlen(s));
+    json_t *obj = json_object();
+    for (size_t i = 0; obj && i < count; i++) {
+        json_t *value = strcmp(keys[i], "people") == 0 ? json_array()
+                        : strcmp(keys[i], "seq") == 0 || strcmp(keys[i], "version") == 0 ||
+                                strcmp(keys[i], "committed_at_ms") == 0
+                            ? json_integer(0)
+                            : json_string("");
+        if (json_object_set_new(obj, keys[i], value) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+    }
+    return obj;
 }
 
-static json_t *s_event_json(json_t *obj, const Herald__V1__Event *e)
+/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
+static void s_set_text(json_t *obj, const char *key, const char *text)
 {
-    json_object_set_new(obj, "kind", s_str(e->kind));
-    json_object_set_new(obj, "title", s_str(e->title));
-    json_object_set_new(obj, "start_date", s_str(e->start_date));
-    json_object_set_new(obj, "end_date", s_str(e->end_date));
-    json_object_set_new(obj, "city", s_str(e->city));
-    json_object_set_new(obj, "country", s_str(e->country));
-    json_object_set_new(obj, "summary", s_str(e->summary));
-    json_object_set_new(obj, "url", s_str(e->url));
+    json_string_setn_nocheck(json_object_get(obj, key), text, strlen(text));
+}
+
+static void s_set_int(json_t *obj, const char *key, json_int_t value)
+{
+    json_integer_set(json_object_get(obj, key), value);
+}
+
+static void s_set_event(json_t *obj, const Herald__V1__Event *e)
+{
+    s_set_text(obj, "kind", e->kind);
+    s_set_text(obj, "title", e->title);
+    s_set_text(obj, "start_date", e->start_date);
+    s_set_text(obj, "end_date", e->end_date);
+    s_set_text(obj, "city", e->city);
+    s_set_text(obj, "country", e->country);
+    s_set_text(obj, "summary", e->summary);
+    s_set_text(obj, "url", e->url);
     bool cancelled = e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
-    json_object_set_new(obj, "status", json_string(cancelled ? "cancelled" : "scheduled"));
+    s_set_text(obj, "status", cancelled ? "cancelled" : "scheduled");
     if (cancelled && e->cancel_reason[0]) {
-        json_object_set_new(obj, "cancel_reason", s_str(e->cancel_reason));
+        json_object_set_new(obj, "cancel_reason",
+                            json_stringn_nocheck(e->cancel_reason, strlen(e->cancel_reason)));
+    } else {
+        json_object_del(obj, "cancel_reason");
     }
-    json_t *people = json_array();
-    for (size_t i = 0; i < e->n_people; i++) {
+    /* people: keep the person objects, add or drop only as the count changes */
+    json_t *people = json_object_get(obj, "people");
+    while (json_array_size(people) > e->n_people) {
+        json_array_remove(people, json_array_size(people) - 1);
+    }
+    while (json_array_size(people) < e->n_people) {
         json_t *person = json_object();
-        json_object_set_new(person, "name", s_str(e->people[i]->name));
-        json_object_set_new(person, "role", s_str(e->people[i]->role));
+        json_object_set_new(person, "name", json_string(""));
+        json_object_set_new(person, "role", json_string(""));
         json_array_append_new(people, person);
     }
-    json_object_set_new(obj, "people", people);
-    json_object_set_new(obj, "version", json_integer(e->version));
-    return obj;
+    for (size_t i = 0; i < e->n_people; i++) {
+        json_t *person = json_array_get(people, i);
+        s_set_text(person, "name", e->people[i]->name);
+        s_set_text(person, "role", e->people[i]->role);
+    }
+    s_set_int(obj, "version", e->version);
 }
 
-static json_t *s_press_json(json_t *obj, const Herald__V1__PressRelease *p)
+static void s_set_press(json_t *obj, const Herald__V1__PressRelease *p)
 {
-    json_object_set_new(obj, "event_id", p->event_id[0] ? s_str(p->event_id) : json_null());
-    json_object_set_new(obj, "title", s_str(p->title));
-    json_object_set_new(obj, "published_on", s_str(p->published_on));
-    json_object_set_new(obj, "url", s_str(p->url));
-    json_object_set_new(obj, "summary", s_str(p->summary));
-    return obj;
+    if (p->event_id[0]) {
+        json_object_set_new(obj, "event_id",
+                            json_stringn_nocheck(p->event_id, strlen(p->event_id)));
+    } else {
+        json_object_set_new(obj, "event_id", json_null());
+    }
+    s_set_text(obj, "title", p->title);
+    s_set_text(obj, "published_on", p->published_on);
+    s_set_text(obj, "url", p->url);
+    s_set_text(obj, "summary", p->summary);
 }
 
 static int s_write_json(sink_log_t *self, const announcement_t *a)
 {
     bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
-    json_t *obj = json_object();
-    if (!obj) {
-        snprintf(self->error, sizeof self->error, "out of memory");
-        return -1;
-    }
-    json_object_set_new(obj, "seq", json_integer((json_int_t) a->seq));
-    json_object_set_new(obj, "stream_id", s_str(a->stream_id));
-    json_object_set_new(obj, "change", json_string(codec_change_name(a->change)));
-    json_object_set_new(obj, "type", json_string(is_event ? "event" : "press_release"));
-    json_object_set_new(obj, "committed_at_ms", json_integer(a->committed_at_ms));
-    json_object_set_new(obj, "id", s_str(is_event ? a->event->id : a->press_release->id));
     /* a deleted record, or one deleted since this change (replayed): the id alone */
-    if (!codec_is_id_only(a)) {
+    bool id_only = codec_is_id_only(a);
+    json_t *obj = id_only ? self->id_json : is_event ? self->event_json : self->press_json;
+    s_set_int(obj, "seq", (json_int_t) a->seq);
+    s_set_text(obj, "stream_id", a->stream_id);
+    s_set_text(obj, "change", codec_change_name(a->change));
+    s_set_text(obj, "type", is_event ? "event" : "press_release");
+    s_set_int(obj, "committed_at_ms", a->committed_at_ms);
+    s_set_text(obj, "id", is_event ? a->event->id : a->press_release->id);
+    if (!id_only) {
         if (is_event) {
-            s_event_json(obj, a->event);
+            s_set_event(obj, a->event);
         } else {
-            s_press_json(obj, a->press_release);
+            s_set_press(obj, a->press_release);
         }
     }
-    int rc = json_dumpf(obj, self->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(obj);
-    if (rc != 0 || putc('\n', self->out) == EOF) {
+    size_t need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
+    if (need > self->line_cap) {
+        char *bigger = realloc(self->line, need * 2);
+        if (!bigger) {
+            snprintf(self->error, sizeof self->error, "out of memory");
+            return -1;
+        }
+        self->line = bigger;
+        self->line_cap = need * 2;
+        need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
+    }
+    if (need == 0 || fwrite(self->line, 1, need, self->out) != need ||
+        putc('\n', self->out) == EOF) {
         snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
         return -1;
     }
@@ -211,6 +272,10 @@ static void s_destroy(void **self_p)
     if (self_p && *self_p) {
         sink_log_t *self = *self_p;
         s_close(self);
+        json_decref(self->event_json);
+        json_decref(self->press_json);
+        json_decref(self->id_json);
+        free(self->line);
         free(self->buffer);
         free(self->path);
         free(self);
@@ -229,9 +294,15 @@ sink_t *sink_log_new(const sink_options_t *options, char *err, size_t errlen)
     sink_log_t *self = calloc(1, sizeof *self);
     if (self) {
         self->buffer = malloc(S_BUFFER_SIZE);
+        self->line_cap = 4096;
+        self->line = malloc(self->line_cap);
+        self->event_json = s_template(s_event_keys, sizeof s_event_keys / sizeof *s_event_keys);
+        self->press_json = s_template(s_press_keys, sizeof s_press_keys / sizeof *s_press_keys);
+        self->id_json = s_template(s_id_keys, sizeof s_id_keys / sizeof *s_id_keys);
         self->path = options->out ? strdup(options->out) : NULL;
     }
-    if (!sink || !self || !self->buffer || (options->out && !self->path)) {
+    if (!sink || !self || !self->buffer || !self->line || !self->event_json || !self->press_json ||
+        !self->id_json || (options->out && !self->path)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
