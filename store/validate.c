@@ -6,6 +6,7 @@
 */
 #include "store.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,18 @@ bool store_utf8_valid(const char *s, size_t len)
         return len == 0;
     }
     while (i < len) {
+        /* ASCII, the common case, eight bytes at a time */
+        while (len - i >= 8) {
+            uint64_t word;
+            memcpy(&word, p + i, sizeof word);
+            if (word & UINT64_C(0x8080808080808080)) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= len) {
+            break;
+        }
         unsigned char c = p[i];
         size_t need;
         unsigned int cp;
