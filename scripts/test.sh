@@ -18,3 +18,13 @@ if [ $# -eq 0 ] && [ "${HERALD_SKIP_VALGRIND:-0}" != 1 ]; then
     cmake --build "$vbuild" -j"$(nproc)"
     ctest --test-dir "$vbuild" --output-on-failure -j2 -R '^valgrind_'
 fi
+
+# libFuzzer (clang): each target on a copy of its seed corpus for a bounded time (about 20 s,
+# the three in parallel); a crash, a sanitizer report or a leak fails the stage.
+if [ $# -eq 0 ] && [ "${HERALD_SKIP_FUZZ:-0}" != 1 ]; then
+    fbuild=${build}-fuzz
+    cmake -S . -B "$fbuild" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DHERALD_FUZZ=ON \
+        -DHERALD_TESTS=ON >/dev/null
+    cmake --build "$fbuild" -j"$(nproc)" --target fuzz_announcement fuzz_replay_request fuzz_import
+    ctest --test-dir "$fbuild" --output-on-failure -j3 -R '^fuzz_'
+fi

@@ -15,7 +15,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "curve.h"
 #include "log.h"
+#include "metrics.h"
 #include "publisher.h"
 
 #define S_USAGE_EXIT 2
@@ -30,6 +33,10 @@ typedef struct {
     int log_text;            /* --log-format text */
     bool insecure;           /* --insecure */
     int sndhwm;              /* --sndhwm */
+    const char *metrics;     /* --metrics: HOST:PORT of /metrics, /healthz, /readyz */
+    bool print_config;       /* --print-config */
+    const char *curve_secret_file; /* --curve-secret-file: the publisher's CURVE secret key */
+    const char *clients;           /* --clients: the agencies' public keys and grants */
 } s_options_t;
 
 /* One option: its flag, its environment variable, and whether it takes a value. */
@@ -49,6 +56,9 @@ static const s_option_t s_option_list[] = {
     {"--log-format", "HERALD_LOG_FORMAT", true},
     {"--insecure", "HERALD_INSECURE", false},
     {"--sndhwm", "HERALD_SNDHWM", true},
+    {"--metrics", "HERALD_METRICS", true},
+    {"--curve-secret-file", "HERALD_CURVE_SECRET_FILE", true},
+    {"--clients", "HERALD_CLIENTS", true},
 };
 #define S_OPTIONS (sizeof s_option_list / sizeof s_option_list[0])
 
@@ -76,9 +86,21 @@ static void s_help(FILE *out)
                  "  --log-level L          debug, info, warn or error (HERALD_LOG_LEVEL), default "
                  "info\n"
                  "  --log-format F         json or text (HERALD_LOG_FORMAT), default json\n"
-                 "  --insecure             allow tcp binds to non-loopback addresses "
-                 "(HERALD_INSECURE=1)\n"
+                 "  --insecure             allow tcp binds to non-loopback addresses without\n"
+                 "                         CURVE (HERALD_INSECURE=1)\n"
+                 "  --curve-secret-file F  CURVE: the publisher's secret key file, from\n"
+                 "                         herald-keygen, with --clients\n"
+                 "                         (HERALD_CURVE_SECRET_FILE)\n"
+                 "  --clients DIR          CURVE: one AGENCY.pub per admitted agency: its key on\n"
+                 "                         the first line, then optional 'grant PREFIX' lines;\n"
+                 "                         re-read on SIGHUP (HERALD_CLIENTS)\n"
+                 "  --metrics ADDR         serve /metrics, /healthz, /readyz on HOST:PORT (a bare\n"
+                 "                         PORT is 127.0.0.1:PORT) (HERALD_METRICS), default off\n"
+                 "  --print-config         print the effective configuration as JSON and exit\n"
                  "  --help                 this text\n"
+                 "\n"
+                 "       herald-pub health [--metrics ADDR]   exit 0 if the running service\n"
+                 "                         is ready (its /readyz), 1 if not\n"
                  "\n"
                  "Flags win over the environment. Exit status: 0 stopped by SIGINT/SIGTERM,\n"
                  "1 runtime failure, 2 usage error.\n");
@@ -149,6 +171,21 @@ static int s_apply(s_options_t *opts, size_t index, const char *name, const char
         return 0;
     case 8:
         return s_parse_int(name, value, 1, 1000000, &opts->sndhwm);
+    case 9: {
+        char host[256], err[256];
+        int port = 0;
+        if (metrics_parse_addr(value, host, sizeof host, &port, err, sizeof err) != 0) {
+            return s_usage("%s: %s", name, err);
+        }
+        opts->metrics = value;
+        return 0;
+    }
+    case 10:
+        opts->curve_secret_file = value;
+        return 0;
+    case 11:
+        opts->clients = value;
+        return 0;
     default:
         return -1;
     }
@@ -168,6 +205,10 @@ static int s_parse(s_options_t *opts, int argc, char **argv)
         const char *arg = argv[a];
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
             return 1;
+        }
+        if (!strcmp(arg, "--print-config")) {
+            opts->print_config = true;
+            continue;
         }
         const char *eq = strchr(arg, '=');
         size_t len = eq ? (size_t) (eq - arg) : strlen(arg);
@@ -232,19 +273,69 @@ static int s_check_endpoint(const s_options_t *opts, const char *flag, const cha
     if (s_endpoint_local(endpoint)) {
         return 0;
     }
+    if (opts->curve_secret_file) {
+        return 0; /* encrypted, and only the agencies in --clients get in */
+    }
     if (!opts->insecure) {
         fprintf(stderr,
                 "herald-pub: %s %s is not a loopback address; announcements would travel in\n"
-                "clear text to anyone who can connect. Bind to 127.0.0.1 or pass --insecure.\n",
+                "clear text to anyone who can connect. Bind to 127.0.0.1, use CURVE\n"
+                "(--curve-secret-file and --clients), or pass --insecure.\n",
                 flag, endpoint);
         return -1;
     }
-    log_warn("pub.insecure", "{s:s,s:s}", "option", flag, "endpoint", endpoint);
+    log_error("pub.insecure", "{s:s,s:s,s:s}", "option", flag, "endpoint", endpoint, "warning",
+              "NO ENCRYPTION, NO AUTHENTICATION: anyone who can reach this address reads "
+              "every announcement; use --curve-secret-file and --clients");
+    return 0;
+}
+
+/*  --print-config: the effective settings as JSON, secrets as "***". */
+static int s_print_config(const s_options_t *opts)
+{
+    json_t *config = json_pack("{s:s?,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:b,s:s?,s:s?,s:s?}", "db",
+                               opts->db,
+                               "bind", opts->bind, "replay_bind", opts->replay_bind,
+                               "heartbeat_ms", opts->heartbeat_ms, "batch", opts->batch,
+                               "sndhwm", opts->sndhwm, "log_level",
+                               opts->log_level == LOG_DEBUG  ? "debug"
+                               : opts->log_level == LOG_WARN ? "warn"
+                               : opts->log_level == LOG_ERROR ? "error"
+                                                              : "info",
+                               "log_format", opts->log_text ? "text" : "json", "insecure",
+                               opts->insecure, "metrics", opts->metrics, "curve_secret_file",
+                               opts->curve_secret_file, "clients", opts->clients);
+    if (config && config_secret_set("HERALD_CURVE_SECRET")) {
+        json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));
+    }
+    return config_print(config) == 0 ? 0 : 1;
+}
+
+/*  Starts the metrics server on opts->metrics, if set. 0, or -1 (logged). */
+static int s_metrics_start(const s_options_t *opts, publisher_t *publisher, metrics_t **out)
+{
+    *out = NULL;
+    if (!opts->metrics) {
+        return 0;
+    }
+    metrics_t *metrics = metrics_new();
+    char err[512] = "out of memory";
+    if (!metrics || pub_metrics_register(publisher_metrics(publisher), metrics) != 0 ||
+        metrics_start(metrics, opts->metrics, err, sizeof err) != 0) {
+        log_error("pub.metrics_failed", "{s:s,s:s}", "metrics", opts->metrics, "error", err);
+        metrics_destroy(&metrics);
+        return -1;
+    }
+    log_info("pub.metrics", "{s:s}", "metrics", opts->metrics);
+    *out = metrics;
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "health")) {
+        return metrics_health_main("herald-pub", argc - 1, argv + 1);
+    }
     s_options_t opts = {
         .bind = "tcp://127.0.0.1:7700",
         .replay_bind = "tcp://127.0.0.1:7701",
@@ -265,7 +356,28 @@ int main(int argc, char **argv)
         s_usage("--db (or HERALD_DB) is required");
         return S_USAGE_EXIT;
     }
+    if (opts.print_config) {
+        return s_print_config(&opts);
+    }
     log_setup((log_level_t) opts.log_level, opts.log_text);
+    if (getenv("HERALD_CURVE_SECRET") && getenv("HERALD_CURVE_SECRET")[0]) {
+        s_usage(opts.curve_secret_file ? "HERALD_CURVE_SECRET and HERALD_CURVE_SECRET_FILE "
+                                         "(--curve-secret-file) are both set: give it one way"
+                                       : "HERALD_CURVE_SECRET: give the key as a file, "
+                                         "HERALD_CURVE_SECRET_FILE (--curve-secret-file)");
+        return S_USAGE_EXIT;
+    }
+    if (!opts.curve_secret_file != !opts.clients) {
+        s_usage("--curve-secret-file and --clients go together (or neither)");
+        return S_USAGE_EXIT;
+    }
+    char secret[CURVE_Z85_LEN + 1] = "";
+    char key_err[1024];
+    if (opts.curve_secret_file &&
+        curve_key_read(opts.curve_secret_file, secret, key_err, sizeof key_err) != 0) {
+        fprintf(stderr, "herald-pub: --curve-secret-file %s\n", key_err);
+        return 1;
+    }
     if (s_check_endpoint(&opts, "--bind", opts.bind) == -1 ||
         s_check_endpoint(&opts, "--replay-bind", opts.replay_bind) == -1) {
         return S_USAGE_EXIT;
@@ -297,13 +409,20 @@ int main(int argc, char **argv)
         .batch = opts.batch,
         .sndhwm = opts.sndhwm,
         .signal_fd = sfd,
+        .curve_secret = opts.curve_secret_file ? secret : NULL,
+        .clients_dir = opts.clients,
     };
     publisher_t *publisher = publisher_new(&config);
     if (!publisher) {
         close(sfd);
         return 1;
     }
-    rc = publisher_run(publisher);
+    metrics_t *metrics = NULL;
+    rc = s_metrics_start(&opts, publisher, &metrics);
+    if (rc == 0) {
+        rc = publisher_run(publisher);
+    }
+    metrics_destroy(&metrics);
     publisher_destroy(&publisher);
     close(sfd);
     return rc == 0 ? 0 : 1;

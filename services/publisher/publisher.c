@@ -25,10 +25,15 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clients.h"
 #include "codec.h"
+#include "curve.h"
+#include "grants.h"
 #include "log.h"
+#include "pub_metrics.h"
 #include "replay.h"
 #include "watch.h"
+#include "zap.h"
 
 #define S_CURSOR_NAME "publisher" /* the store cursor holding the last published seq */
 #define S_SAFETY_MS 500           /* look at the store even when inotify said nothing */
@@ -40,6 +45,7 @@
 #define S_RECHECK_LAST_MS 128     /* ... doubling up to this; then the safety poll */
 #define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
 #define S_LINGER_MS 500           /* bounded linger of both sockets at close */
+#define S_SUBSCRIPTIONS_PER_WAKE 1024 /* subscription messages read per wake */
 #define S_BUSY_MS 50               /* wait at most this long for another writer's lock */
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
@@ -52,7 +58,10 @@ struct publisher {
     int sndhwm;                     /* live messages queued per subscriber before dropping */
     int signal_fd;                  /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
     void *ctx;                      /* the one ZeroMQ context, one io thread */
-    void *pub;                      /* PUB: live announcements and heartbeats */
+    void *pub;                      /* XPUB (manual): live announcements, subscriptions */
+    clients_t *clients;             /* --clients: agencies and grants; NULL without CURVE */
+    zap_t *zap;                     /* the ZAP handler; NULL without CURVE */
+    grants_live_t grants_live;      /* subscriptions applied, narrowed, refused */
     void *router;                   /* ROUTER: replay requests and their answers */
     watch_t *watch;                 /* inotify on the store's directory (NULL: polling only) */
     replay_t *replay;               /* decoder and buffer for replay answers */
@@ -80,6 +89,8 @@ struct publisher {
     char cursor_problem[512];       /* the same for cursor writes */
     char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
     uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
+    pub_metrics_t metrics;          /* what --metrics shows, updated every loop turn */
+    pub_monitor_t *monitor;         /* PUB connections, for metrics.subscribers */
 };
 
 static int64_t s_clock_ms(clockid_t clock)
@@ -342,6 +353,10 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     if (!self->store) {
         return; /* silence tells subscribers something is wrong */
     }
+    int64_t head = store_head_seq(self->store);
+    if (head >= 0) {
+        metrics_set(&self->metrics.head_seq, head);
+    }
     /* head_seq is what we have published, not the store's head: while a backlog is going
        out the store is ahead, and a subscriber must not think it missed those. */
     int len = codec_encode_heartbeat(self->stream_id, (uint64_t) self->cursor,
@@ -354,12 +369,61 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     }
 }
 
+/*  Copies the loop's counters into the metrics (a few relaxed stores per turn, not per
+    message) and stamps the turn for /healthz. */
+static void s_metrics_turn(publisher_t *self)
+{
+    pub_metrics_t *m = &self->metrics;
+    pub_monitor_drain(self->monitor, &m->subscribers);
+    metrics_set(&m->published, (int64_t) self->published);
+    metrics_set(&m->replay_requests, (int64_t) self->replay_stats.requests);
+    metrics_set(&m->replay_announcements, (int64_t) self->replay_stats.announcements);
+    metrics_set(&m->replay_errors, (int64_t) self->replay_stats.cut);
+    metrics_set(&m->bad_requests, (int64_t) self->replay_stats.refused);
+    metrics_set(&m->cursor_seq, self->cursor);
+    if (metrics_get(&m->head_seq) < self->cursor) {
+        metrics_set(&m->head_seq, self->cursor);
+    }
+    metrics_set(&m->store_open, self->store != NULL);
+    metrics_set(&m->turn_ms, s_now());
+}
+
+/*  SIGHUP: reads the client directory again (a key removed is refused on its next
+    connection; connections already admitted stay). */
+static void s_reload(publisher_t *self)
+{
+    if (!self->clients) {
+        log_info("pub.reload", "{s:s}", "note", "nothing to reload");
+        return;
+    }
+    char err[512];
+    if (clients_reload(self->clients, err, sizeof err) != 0) {
+        log_error("pub.reload_failed", "{s:s,s:s}", "error", err, "note",
+                  "the previous client directory stays in force");
+        return;
+    }
+    log_info("pub.reload", "{s:i}", "clients", (int) clients_count(self->clients));
+}
+
+/*  CURVE handshakes waiting for the ZAP handler, and subscriptions waiting on the live XPUB
+    (ZMQ_XPUB_MANUAL: none is applied until read here). Never blocks. */
+static void s_handle_access(publisher_t *self)
+{
+    if (self->zap) {
+        zap_handle(self->zap);
+    }
+    if (grants_handle_xpub(self->pub, self->clients, &self->grants_live,
+                           S_SUBSCRIPTIONS_PER_WAKE) == -1) {
+        log_warn("pub.subscription_recv_failed", "{s:s}", "error", zmq_strerror(errno));
+    }
+}
+
 static void s_handle_signal(publisher_t *self)
 {
     struct signalfd_siginfo si;
     while (read(self->signal_fd, &si, sizeof si) == (ssize_t) sizeof si) {
         if (si.ssi_signo == SIGHUP) {
-            log_info("pub.reload", "{s:s}", "note", "nothing to reload");
+            s_reload(self);
         } else {
             log_info("pub.stopping", "{s:s}", "signal",
                      si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
@@ -401,6 +465,7 @@ static void s_between_batches(publisher_t *self)
             s_handle_replay(self, 1); /* one per batch: fair to both */
         }
     }
+    s_handle_access(self);
     int64_t now = s_now();
     if (now >= self->heartbeat_at) {
         s_heartbeat(self, now);
@@ -408,6 +473,7 @@ static void s_between_batches(publisher_t *self)
     if (now - self->persisted_at >= S_PERSIST_MS) {
         s_persist(self);
     }
+    s_metrics_turn(self);
 }
 
 /*  Publishes every change after the cursor. Returns the number of rows published, or -1
@@ -578,6 +644,45 @@ static int s_bind(void *socket, const char *endpoint, int sndhwm)
     return rc;
 }
 
+/*  The live socket as an XPUB that hands us its subscriptions (grants.c applies them), and
+    with CURVE: the client directory, the ZAP handler (bound before anyone can connect), and
+    both sockets as CURVE servers. 0, or -1 logged. */
+static int s_access_new(publisher_t *self, const publisher_config_t *config)
+{
+    int64_t maxsub = GRANTS_MAX_SUBSCRIPTION;
+    if (s_setopt(self->pub, ZMQ_XPUB_MANUAL, 1) == -1 ||
+        zmq_setsockopt(self->pub, ZMQ_MAXMSGSIZE, &maxsub, sizeof maxsub) == -1) {
+        log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
+        return -1;
+    }
+    if (!config->curve_secret) {
+        return 0;
+    }
+    char err[512];
+    self->clients = clients_new(config->clients_dir, err, sizeof err);
+    if (!self->clients) {
+        log_error("pub.clients_failed", "{s:s}", "error", err);
+        return -1;
+    }
+    self->zap = zap_new(self->ctx, self->clients);
+    if (!self->zap) {
+        return -1;
+    }
+    if (curve_server_apply(self->pub, config->curve_secret) == -1 ||
+        curve_server_apply(self->router, config->curve_secret) == -1) {
+        log_error("pub.curve_failed", "{s:s}", "error", zmq_strerror(errno));
+        return -1;
+    }
+    /* The live socket's one monitor belongs to the metrics (libzmq allows one per socket). */
+    if (zap_monitor(self->zap, self->router, "replay") == -1) {
+        log_warn("pub.monitor_failed", "{s:s}", "error", zmq_strerror(errno));
+    }
+    replay_set_clients(self->replay, self->clients);
+    log_info("pub.curve", "{s:s,s:i}", "clients_dir", config->clients_dir, "clients",
+             (int) clients_count(self->clients));
+    return 0;
+}
+
 publisher_t *publisher_new(const publisher_config_t *config)
 {
     assert(config);
@@ -602,7 +707,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
         goto fail;
     }
     zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
-    self->pub = zmq_socket(self->ctx, ZMQ_PUB);
+    self->pub = zmq_socket(self->ctx, ZMQ_XPUB);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
     if (!self->pub || !self->router) {
         log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
@@ -614,10 +719,14 @@ publisher_t *publisher_new(const publisher_config_t *config)
         log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
         goto fail;
     }
+    if (s_access_new(self, config) == -1) {
+        goto fail;
+    }
     if (s_bind(self->pub, self->bind, self->sndhwm) == -1 ||
         s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM) == -1) {
         goto fail;
     }
+    self->monitor = pub_monitor_new(self->ctx, self->pub);
     int64_t now = s_now();
     self->heartbeat_at = now + self->heartbeat_ms;
     self->safety_at = now; /* the first wake publishes the backlog at once */
@@ -639,12 +748,13 @@ int publisher_run(publisher_t *self)
 {
     assert(self);
     while (!self->stopping && !self->failed) {
-        zmq_pollitem_t items[] = {
+        zmq_pollitem_t items[4 + ZAP_MAX_ITEMS] = {
             {self->router, 0, ZMQ_POLLIN, 0},
             {NULL, self->signal_fd, ZMQ_POLLIN, 0},
             {NULL, self->watch ? watch_fd(self->watch) : -1, ZMQ_POLLIN, 0},
+            {self->pub, 0, ZMQ_POLLIN, 0}, /* subscriptions */
         };
-        int count = self->watch ? 3 : 2;
+        int count = 4 + (self->zap ? zap_pollitems(self->zap, items + 4, ZAP_MAX_ITEMS) : 0);
         if (zmq_poll(items, count, s_timeout(self)) == -1) {
             if (errno == EINTR) {
                 continue;
@@ -659,8 +769,14 @@ int publisher_run(publisher_t *self)
                 break;
             }
         }
+        for (int i = 3; i < count; i++) {
+            if (items[i].revents & ZMQ_POLLIN) {
+                s_handle_access(self);
+                break;
+            }
+        }
         bool written = false;
-        if (count == 3 && (items[2].revents & ZMQ_POLLIN)) {
+        if (self->watch && (items[2].revents & ZMQ_POLLIN)) {
             written = s_handle_watch(self);
         }
         s_handle_timers(self);
@@ -677,6 +793,7 @@ int publisher_run(publisher_t *self)
         if (now >= self->heartbeat_at) {
             s_heartbeat(self, now);
         }
+        s_metrics_turn(self);
     }
     s_persist(self);
     log_info("pub.stopped", "{s:I,s:I,s:I,s:I,s:I}", "cursor", (json_int_t) self->cursor,
@@ -685,6 +802,12 @@ int publisher_run(publisher_t *self)
              (json_int_t) self->replay_stats.announcements, "replay_cut",
              (json_int_t) self->replay_stats.cut);
     return self->failed ? -1 : 0;
+}
+
+pub_metrics_t *publisher_metrics(publisher_t *self)
+{
+    assert(self);
+    return &self->metrics;
 }
 
 void publisher_destroy(publisher_t **self_p)
@@ -697,12 +820,15 @@ void publisher_destroy(publisher_t **self_p)
     s_store_close(self, true);
     watch_destroy(&self->watch);
     replay_destroy(&self->replay);
+    pub_monitor_destroy(&self->monitor);
     if (self->pub) {
         zmq_close(self->pub);
     }
     if (self->router) {
         zmq_close(self->router);
     }
+    zap_destroy(&self->zap);
+    clients_destroy(&self->clients);
     if (self->ctx) {
         zmq_ctx_term(self->ctx);
     }

@@ -9,6 +9,8 @@
 #ifndef HERALD_PUBLISHER_H
 #define HERALD_PUBLISHER_H
 
+#include "pub_metrics.h"
+
 typedef struct publisher publisher_t;
 
 typedef struct {
@@ -19,6 +21,8 @@ typedef struct {
     int batch;               /* change rows per store scan, > 0 */
     int sndhwm;              /* live messages queued per subscriber before dropping (0: 10000) */
     int signal_fd;           /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
+    const char *curve_secret; /* CURVE: the publisher's Z85 secret key; NULL: no CURVE */
+    const char *clients_dir;  /* CURVE: the client directory (clients.h), with curve_secret */
 } publisher_config_t;
 
 /*  Creates the service: binds its sockets and opens the store (a missing or busy store is
@@ -29,6 +33,10 @@ publisher_t *publisher_new(const publisher_config_t *config);
 /*  Runs until SIGINT or SIGTERM arrives on the signal fd (then finishes the current batch
     and persists the cursor) or a fatal error. Returns 0 on a clean stop, -1 on failure. */
 int publisher_run(publisher_t *self);
+
+/*  The service's metrics (its own, updated by publisher_run every loop turn), to register
+    with a metrics server that is stopped before publisher_destroy. */
+pub_metrics_t *publisher_metrics(publisher_t *self);
 
 /*  Closes the sockets (bounded linger) and the store, frees everything; sets *self_p to
     NULL. Safe on NULL. */

@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "codec.h"
+#include "grants.h"
 #include "log.h"
 
 #define S_PEER_MAX 256 /* ROUTER identities are at most 255 bytes */
@@ -34,7 +35,7 @@ struct replay {
     char peer_hex[S_PEER_MAX * 2 + 1]; /* the identity in hex, for the logs */
     bool delimiter;                    /* the request came with an empty frame first (REQ) */
     const char *stream_id;             /* stream id of the announcements (borrowed) */
-    char *const *topics;               /* topic prefixes of the request (decoder-owned) */
+    const char *const *topics;         /* topic prefixes to send (decoder's or narrowed) */
     size_t n_topics;                   /* how many; 0 means every topic */
     int limit;                         /* announcements to send at most */
     int sent;                          /* announcements sent so far */
@@ -42,6 +43,12 @@ struct replay {
     int64_t last_seq;                  /* seq of the last row scanned */
     int send_errno;                    /* why the answer was cut */
     replay_stats_t *stats;             /* the caller's counters */
+    replay_send_fn *send;              /* where answer messages go */
+    void *send_arg;                    /* its argument */
+    const clients_t *clients;          /* agencies and grants; NULL without CURVE (borrowed) */
+    const char *narrowed[CODEC_MAX_TOPICS * CLIENTS_MAX_GRANTS]; /* topics under the grants */
+    bool nothing;                      /* the grants leave no topic: send no announcement */
+    const char *agency;                /* the requester's User-Id; NULL without CURVE */
     uint8_t frame[CODEC_MAX_FRAME];    /* the announcement being sent */
 };
 
@@ -74,8 +81,9 @@ void replay_destroy(replay_t **self_p)
 /*  Sends one answer message: [identity][(empty)][topic][body]. Never blocks. 0, or -1 with
     errno (EAGAIN: the peer's queue is full; EHOSTUNREACH: it is gone). A failure after the
     identity frame makes the ROUTER drop the partial message, so nothing half-sent remains. */
-static int s_send(replay_t *self, const char *topic, const uint8_t *body, size_t len)
+static int s_router_send(void *arg, const char *topic, const uint8_t *body, size_t len)
 {
+    replay_t *self = arg;
     const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
     if (zmq_send(self->router, self->peer, self->peer_len, more) == -1) {
         return -1;
@@ -90,6 +98,11 @@ static int s_send(replay_t *self, const char *topic, const uint8_t *body, size_t
         return -1;
     }
     return 0;
+}
+
+static int s_send(replay_t *self, const char *topic, const uint8_t *body, size_t len)
+{
+    return self->send(self->send_arg, topic, body, len);
 }
 
 /*  Sends the ReplayEnd. 0 or -1 (logged). */
@@ -113,6 +126,9 @@ static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, cons
 
 static bool s_wanted(const replay_t *self, const char *topic)
 {
+    if (self->nothing) {
+        return false;
+    }
     if (self->n_topics == 0) {
         return true;
     }
@@ -193,13 +209,27 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     if (self->limit > CODEC_MAX_LIMIT) {
         self->limit = CODEC_MAX_LIMIT;
     }
-    self->topics = req->topics;
+    self->topics = (const char *const *) req->topics;
     self->n_topics = req->n_topics;
+    self->nothing = false;
+    size_t narrowed = 0;
+    int restricted = grants_narrow(self->clients, self->agency, req->topics, req->n_topics,
+                                   self->narrowed, sizeof self->narrowed / sizeof *self->narrowed,
+                                   &narrowed);
+    if (restricted == -1) {
+        s_refuse(self, store, "this agency is not admitted any more");
+        return;
+    }
+    if (restricted == 1) {
+        self->topics = self->narrowed;
+        self->n_topics = narrowed;
+        self->nothing = narrowed == 0;
+    }
     self->sent = 0;
     self->scanned = 0;
     self->last_seq = after;
     int scan = self->limit;
-    if (self->n_topics > 0) {
+    if (self->n_topics > 0 || self->nothing) {
         scan = self->limit * 4 > REPLAY_MIN_SCAN ? self->limit * 4 : REPLAY_MIN_SCAN;
     }
     int64_t rc = req->snapshot ? store_snapshot(store, after, scan, s_on_row, self)
@@ -235,6 +265,60 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     s_send_end(self, (uint64_t) last, (uint64_t) head, "");
 }
 
+void replay_set_clients(replay_t *self, const clients_t *clients)
+{
+    assert(self);
+    self->clients = clients;
+}
+
+/*  Decodes the one frame of a request and answers it. */
+static void s_answer_body(replay_t *self, store_t *store, const uint8_t *data, size_t len)
+{
+    /* A single empty frame is a valid ReplayRequest with every field at its default. */
+    char why[256] = "";
+    const Herald__V1__ReplayRequest *req =
+        codec_decode_request(self->decoder, data, len, why, sizeof why);
+    if (!req) {
+        s_refuse(self, store, why[0] ? why : "bad request");
+    } else if (!store) {
+        self->stats->refused++;
+        log_warn("pub.replay_failed", "{s:s,s:s}", "error", "store unavailable", "peer",
+                 self->peer_hex);
+        self->stream_id = "";
+        s_send_end(self, req->after_seq, 0, "store unavailable");
+    } else {
+        s_answer(self, store, req);
+    }
+}
+
+/*  Resets the per-request state. */
+static void s_begin(replay_t *self, const char *stream_id, const char *agency,
+                    replay_stats_t *stats)
+{
+    self->stats = stats;
+    self->stream_id = stream_id ? stream_id : "";
+    self->agency = agency;
+    self->delimiter = false;
+    self->send_errno = 0;
+    self->sent = 0;
+    stats->requests++;
+}
+
+void replay_answer(replay_t *self, const uint8_t *data, size_t len, store_t *store,
+                   const char *stream_id, const char *agency, replay_send_fn *send, void *arg,
+                   replay_stats_t *stats)
+{
+    assert(self);
+    assert(send);
+    assert(stats);
+    self->send = send;
+    self->send_arg = arg;
+    self->peer_len = 0;
+    self->peer_hex[0] = '\0';
+    s_begin(self, stream_id, agency, stats);
+    s_answer_body(self, store, data, len);
+}
+
 int replay_handle(replay_t *self, void *router, store_t *store, const char *stream_id,
                   replay_stats_t *stats)
 {
@@ -246,23 +330,22 @@ int replay_handle(replay_t *self, void *router, store_t *store, const char *stre
         return errno == EAGAIN ? 0 : -1;
     }
     self->router = router;
-    self->stats = stats;
-    self->stream_id = stream_id ? stream_id : "";
+    self->send = s_router_send;
+    self->send_arg = self;
     self->peer_len = (size_t) n < sizeof self->peer ? (size_t) n : sizeof self->peer;
-    self->delimiter = false;
-    self->send_errno = 0;
-    self->sent = 0;
     static const char hex[] = "0123456789abcdef";
     for (size_t i = 0; i < self->peer_len; i++) {
         self->peer_hex[2 * i] = hex[self->peer[i] >> 4];
         self->peer_hex[2 * i + 1] = hex[self->peer[i] & 15];
     }
     self->peer_hex[2 * self->peer_len] = '\0';
-    stats->requests++;
+    s_begin(self, stream_id, NULL, stats);
 
     zmq_msg_t body;
     zmq_msg_init(&body);
     int frames = s_recv_frames(self, &body);
+    /* Set by the ZAP handler on every message of an admitted CURVE connection. */
+    self->agency = frames > 0 ? zmq_msg_gets(&body, "User-Id") : NULL;
     char why[256];
     if (frames == 0) {
         s_refuse(self, store, "empty request: expected one ReplayRequest frame");
@@ -275,22 +358,8 @@ int replay_handle(replay_t *self, void *router, store_t *store, const char *stre
         self->delimiter = false;
         s_refuse(self, store, why);
     } else {
-        /* A single empty frame is a valid ReplayRequest with every field at its default. */
         self->delimiter = false;
-        why[0] = '\0';
-        const Herald__V1__ReplayRequest *req = codec_decode_request(
-            self->decoder, zmq_msg_data(&body), zmq_msg_size(&body), why, sizeof why);
-        if (!req) {
-            s_refuse(self, store, why[0] ? why : "bad request");
-        } else if (!store) {
-            self->stats->refused++;
-            log_warn("pub.replay_failed", "{s:s,s:s}", "error", "store unavailable", "peer",
-                     self->peer_hex);
-            self->stream_id = "";
-            s_send_end(self, req->after_seq, 0, "store unavailable");
-        } else {
-            s_answer(self, store, req);
-        }
+        s_answer_body(self, store, zmq_msg_data(&body), zmq_msg_size(&body));
     }
     zmq_msg_close(&body);
     return 1;

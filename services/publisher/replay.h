@@ -12,8 +12,10 @@
 #ifndef HERALD_REPLAY_H
 #define HERALD_REPLAY_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "clients.h"
 #include "store.h"
 
 #define REPLAY_MIN_SCAN 10000 /* rows a filtered request may scan: max(limit * 4, this) */
@@ -41,5 +43,22 @@ void replay_destroy(replay_t **self_p);
     (errno set). A busy or failing store is not a failure here: the peer gets an error. */
 int replay_handle(replay_t *self, void *router, store_t *store, const char *stream_id,
                   replay_stats_t *stats);
+
+/*  Where replay_answer sends each answer message ([topic][body]). Returns 0, or -1 with
+    errno (EAGAIN: the peer's queue is full; the answer is then cut short). */
+typedef int(replay_send_fn)(void *arg, const char *topic, const uint8_t *body, size_t len);
+
+/*  Answers one request given as the bytes of its one ReplayRequest frame, from store (may be
+    NULL), on behalf of agency (the connection's User-Id; NULL without CURVE), sending each
+    answer message through send(arg, ...). What replay_handle does after reading a
+    well-formed request; a socket-free entry point for tests and fuzzing. Counts in *stats. */
+void replay_answer(replay_t *self, const uint8_t *data, size_t len, store_t *store,
+                   const char *stream_id, const char *agency, replay_send_fn *send, void *arg,
+                   replay_stats_t *stats);
+
+/*  Restricts the topics of requests to the grants of the requesting agency (the request's
+    "User-Id" property) in clients (borrowed; NULL: no restriction). A request of an agency
+    that is not in clients any more is refused. */
+void replay_set_clients(replay_t *self, const clients_t *clients);
 
 #endif

@@ -131,8 +131,7 @@ static int s_read_to_file(mail_config_t *self, const char *path, char *err, size
     return rc;
 }
 
-static int s_read_password(mail_config_t *self, const mail_args_t *args, char *err,
-                           size_t errlen)
+static int s_read_password(mail_config_t *self, const mail_args_t *args, char *err, size_t errlen)
 {
     const char *value = getenv(S_ENV_PASSWORD);
     const char *file = args->password_file;
@@ -172,8 +171,8 @@ static int s_read_password(mail_config_t *self, const mail_args_t *args, char *e
 static int s_parse_at(const char *text, int *minute)
 {
     int h, m, used = 0;
-    if (sscanf(text, "%2d:%2d%n", &h, &m, &used) != 2 || used != 5 || (size_t) used != strlen(text)
-        || h < 0 || h > 23 || m < 0 || m > 59) {
+    if (sscanf(text, "%2d:%2d%n", &h, &m, &used) != 2 || used != 5 ||
+        (size_t) used != strlen(text) || h < 0 || h > 23 || m < 0 || m > 59) {
         return -1;
     }
     *minute = h * 60 + m;
@@ -195,10 +194,11 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
     }
     self->every_ms = -1;
     self->at_minute = -1;
-    if (!args->smtp || (strncmp(args->smtp, "smtp://", 7) != 0 &&
-                        strncmp(args->smtp, "smtps://", 8) != 0)) {
-        snprintf(err, errlen, "--sink mail needs --smtp smtp://HOST:PORT or smtps://HOST:PORT "
-                              "(or HERALD_SMTP)");
+    if (!args->smtp ||
+        (strncmp(args->smtp, "smtp://", 7) != 0 && strncmp(args->smtp, "smtps://", 8) != 0)) {
+        snprintf(err, errlen,
+                 "--sink mail needs --smtp smtp://HOST:PORT or smtps://HOST:PORT "
+                 "(or HERALD_SMTP)");
         goto fail;
     }
     self->tls = MAIL_TLS_OPPORTUNISTIC;
@@ -229,8 +229,9 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
         goto fail;
     }
     if (self->to_count == 0 && !args->no_recipients) {
-        snprintf(err, errlen, "--sink mail needs --mail-to ADDRESS or --mail-to-file FILE "
-                              "(or HERALD_MAIL_TO, HERALD_MAIL_TO_FILE)");
+        snprintf(err, errlen,
+                 "--sink mail needs --mail-to ADDRESS or --mail-to-file FILE "
+                 "(or HERALD_MAIL_TO, HERALD_MAIL_TO_FILE)");
         goto fail;
     }
     if (args->unsubscribe && strncmp(args->unsubscribe, "mailto:", 7) != 0) {

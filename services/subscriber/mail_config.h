@@ -15,11 +15,11 @@
 
 /*  The strings as given (borrowed); NULL when not given. */
 typedef struct {
-    const char *smtp;           /* --smtp smtp://host:port or smtps://host:port */
-    const char *starttls;       /* --smtp-starttls required|opportunistic|off */
-    const char *user;           /* --smtp-user */
-    const char *password_file;  /* --smtp-password-file (or HERALD_SMTP_PASSWORD_FILE) */
-    const char *from;           /* --mail-from */
+    const char *smtp;              /* --smtp smtp://host:port or smtps://host:port */
+    const char *starttls;          /* --smtp-starttls required|opportunistic|off */
+    const char *user;              /* --smtp-user */
+    const char *password_file;     /* --smtp-password-file (or HERALD_SMTP_PASSWORD_FILE) */
+    const char *from;              /* --mail-from */
     const char *to[MAIL_MAX_LIST]; /* --mail-to (repeatable) */
     size_t to_count;
     const char *to_file;      /* --mail-to-file: one address a line, # comments */
@@ -61,8 +61,8 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
     NULL and twice. */
 void mail_config_destroy(mail_config_t **self_p);
 
-/*  Parses a duration: "0", or a number followed by s, m, h or d ("30s", "15m"). 0 with
-    *ms set, or -1. */
+/*  Parses a duration: "0", or a number followed by s, m, h or d ("30s", "15m"). Returns 0
+    with the milliseconds in ms, or -1. */
 int mail_config_duration(const char *text, int64_t *ms);
 
 #endif

@@ -35,13 +35,12 @@ static int s_print(void *arg, const mail_dead_t *d)
     FILE *out = arg;
     json_error_t jerr;
     json_t *items = json_loads(d->items, 0, &jerr);
-    json_t *line = json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "id",
-                             (json_int_t) d->id, "message_id", d->message_id, "recipient",
-                             d->recipient, "stream_id", d->stream_id, "first_seq",
-                             (json_int_t) d->first_seq, "last_seq", (json_int_t) d->last_seq,
-                             "items", (json_int_t) json_array_size(items), "code",
-                             (json_int_t) d->code, "error", d->error, "failed_at_ms",
-                             (json_int_t) d->failed_at_ms);
+    json_t *line =
+        json_pack("{s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:I}", "id", (json_int_t) d->id,
+                  "message_id", d->message_id, "recipient", d->recipient, "stream_id", d->stream_id,
+                  "first_seq", (json_int_t) d->first_seq, "last_seq", (json_int_t) d->last_seq,
+                  "items", (json_int_t) json_array_size(items), "code", (json_int_t) d->code,
+                  "error", d->error, "failed_at_ms", (json_int_t) d->failed_at_ms);
     json_decref(items);
     int rc = line ? json_dumpf(line, out, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
     json_decref(line);
@@ -124,11 +123,11 @@ static int s_resend(mail_queue_t *queue, mail_smtp_t *smtp, const s_letter_t *l)
                  "dead_letter", 1);
         rc = mail_queue_dead_remove(queue, l->id) == 0 ? 1 : -1;
     } else if (result == MAIL_REJECTED) {
-        log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s}", "recipient", l->recipient,
-                  "message_id", l->message_id, "code", (json_int_t) code, "error", err);
+        log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s}", "recipient", l->recipient, "message_id",
+                  l->message_id, "code", (json_int_t) code, "error", err);
     } else {
-        log_warn("sub.mail_retry", "{s:s, s:s, s:s, s:I}", "message_id", l->message_id,
-                 "recipient", l->recipient, "error", err, "code", (json_int_t) code);
+        log_warn("sub.mail_retry", "{s:s, s:s, s:s, s:I}", "message_id", l->message_id, "recipient",
+                 l->recipient, "error", err, "code", (json_int_t) code);
     }
     mail_digest_clear(&digest);
     json_decref(items);

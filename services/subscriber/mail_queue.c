@@ -94,10 +94,10 @@ static const char *s_sql[Q_COUNT] = {
 };
 
 struct mail_queue {
-    sqlite3 *db;                   /* the --state file, our own connection */
-    sqlite3_stmt *stmt[Q_COUNT];   /* prepared statements, by s_stmt_id_t */
-    bool in_txn;                   /* a transaction of ours is open */
-    char error[1024];              /* reason of the last failure */
+    sqlite3 *db;                 /* the --state file, our own connection */
+    sqlite3_stmt *stmt[Q_COUNT]; /* prepared statements, by s_stmt_id_t */
+    bool in_txn;                 /* a transaction of ours is open */
+    char error[1024];            /* reason of the last failure */
 };
 
 static int s_fail(mail_queue_t *self, const char *what)
@@ -280,8 +280,8 @@ int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out)
     return found;
 }
 
-int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain,
-                     char *const *to, size_t to_count, int64_t now_ms, mail_outbox_t *out)
+int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, char *const *to,
+                     size_t to_count, int64_t now_ms, mail_outbox_t *out)
 {
     if (mail_queue_begin(self) != 0) {
         return -1;
@@ -492,11 +492,16 @@ int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dea
     sqlite3_stmt *stmt = s_use(self, Q_DEAD_EACH);
     int rc, result = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        mail_dead_t dead = {sqlite3_column_int64(stmt, 0), s_col(stmt, 1),
-                            s_col(stmt, 2),                s_col(stmt, 3),
-                            sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5),
-                            sqlite3_column_int64(stmt, 6), s_col(stmt, 7),
-                            sqlite3_column_int64(stmt, 8), s_col(stmt, 9)};
+        mail_dead_t dead = {sqlite3_column_int64(stmt, 0),
+                            s_col(stmt, 1),
+                            s_col(stmt, 2),
+                            s_col(stmt, 3),
+                            sqlite3_column_int64(stmt, 4),
+                            sqlite3_column_int64(stmt, 5),
+                            sqlite3_column_int64(stmt, 6),
+                            s_col(stmt, 7),
+                            sqlite3_column_int64(stmt, 8),
+                            s_col(stmt, 9)};
         if ((result = fn(arg, &dead)) != 0) {
             break;
         }

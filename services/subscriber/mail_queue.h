@@ -82,8 +82,8 @@ int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out);
 /*  Makes a digest of at most max_items of the oldest stream's queued items, in one
     transaction: its outbox row and one recipient row per address of to. 1 and *out filled,
     0 when the queue is empty, -1. */
-int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain,
-                     char *const *to, size_t to_count, int64_t now_ms, mail_outbox_t *out);
+int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, char *const *to,
+                     size_t to_count, int64_t now_ms, mail_outbox_t *out);
 
 /*  The digest's items as a JSON array of the payload objects in seq order (new reference,
     the caller's), or NULL on error. */

@@ -17,9 +17,9 @@
 typedef enum { G_NEW, G_CHANGED, G_CANCELLED, G_DELETED, G_PRESS, G_COUNT } s_group_t;
 
 static const struct {
-    const char *heading;  /* the body's heading */
-    const char *one;      /* the subject's words for one item */
-    const char *many;     /* and for several */
+    const char *heading; /* the body's heading */
+    const char *one;     /* the subject's words for one item */
+    const char *many;    /* and for several */
 } s_groups[G_COUNT] = {
     [G_NEW] = {"New events", "new event", "new events"},
     [G_CHANGED] = {"Changed events", "changed", "changed"},

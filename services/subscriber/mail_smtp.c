@@ -16,8 +16,8 @@
 #include <time.h>
 
 struct mail_smtp {
-    const mail_config_t *config; /* the settings (borrowed) */
-    CURL *curl;                  /* the handle, reused so the connection is kept */
+    const mail_config_t *config;  /* the settings (borrowed) */
+    CURL *curl;                   /* the handle, reused so the connection is kept */
     char errbuf[CURL_ERROR_SIZE]; /* CURLOPT_ERRORBUFFER */
 };
 
@@ -132,9 +132,8 @@ static curl_mime *s_body(mail_smtp_t *self, const mail_digest_t *digest)
     return mime;
 }
 
-mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest,
-                             const char *message_id, const char *recipient, long *code,
-                             char *err, size_t errlen)
+mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, const char *message_id,
+                             const char *recipient, long *code, char *err, size_t errlen)
 {
     const mail_config_t *c = self->config;
     *code = 0;

@@ -17,9 +17,9 @@
 #define MAIL_TIMEOUT_MS 10000        /* CURLOPT_TIMEOUT_MS: a whole transaction */
 
 typedef enum {
-    MAIL_SENT,     /* the server accepted the message (250 at the end of DATA) */
-    MAIL_RETRY,    /* not now: no connection, a timeout, a 4xx, a refused login: try later */
-    MAIL_REJECTED  /* a 5xx for this recipient or message: it will never be accepted */
+    MAIL_SENT,    /* the server accepted the message (250 at the end of DATA) */
+    MAIL_RETRY,   /* not now: no connection, a timeout, a 4xx, a refused login: try later */
+    MAIL_REJECTED /* a 5xx for this recipient or message: it will never be accepted */
 } mail_result_t;
 
 typedef struct mail_smtp mail_smtp_t;
@@ -36,8 +36,7 @@ void mail_smtp_destroy(mail_smtp_t **self_p);
     MIME-Version. Returns the outcome; *code is the server's last reply code (0 when none),
     and for MAIL_RETRY / MAIL_REJECTED err holds libcurl's words. Never writes the password
     anywhere. */
-mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest,
-                             const char *message_id, const char *recipient, long *code,
-                             char *err, size_t errlen);
+mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, const char *message_id,
+                             const char *recipient, long *code, char *err, size_t errlen);
 
 #endif

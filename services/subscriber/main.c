@@ -18,9 +18,12 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "config.h"
+#include "curve.h"
 #include "log.h"
 #include "mail_config.h"
 #include "mail_dead.h"
+#include "metrics.h"
 #include "subscriber.h"
 
 #define S_EXIT_OK 0
@@ -34,6 +37,8 @@ static const char *s_usage =
     "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
     "                  [mail options] [--log-level debug|info|warn|error]\n"
     "                  [--log-format json|text] [--help]\n"
+    "                  [--metrics ADDR] [--print-config]\n"
+    "       herald-sub health [--metrics ADDR]\n"
     "       herald-sub mail-dead list --state PATH\n"
     "       herald-sub mail-dead retry --state PATH --smtp URL --mail-from ADDR [...]\n"
     "\n"
@@ -54,7 +59,7 @@ static const char *s_usage =
     "  --out FILE          log: append to FILE (default stdout)\n"
     "  --format json|text  log: line format (default json)\n"
     "  --mirror-db PATH    mirror: the store file (created when missing)\n"
-    "  --rcvhwm N          live messages queued at most (default 100000)\n"
+    "  --rcvhwm N          live messages queued at most (default 10000)\n"
     "mail:\n"
     "  --smtp URL          smtp://HOST:PORT or smtps://HOST:PORT\n"
     "  --smtp-starttls M   required, opportunistic (default) or off\n"
@@ -69,8 +74,14 @@ static const char *s_usage =
     "                      per announcement\n"
     "  --digest-at HH:MM   send what waits every day at HH:MM (local time, TZ)\n"
     "  --digest-max N      send as soon as N items wait\n"
+    "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen); with\n"
+    "  --server-key FILE   CURVE: the publisher's public key file (its NAME.pub)\n"
     "  --log-level L       debug, info (default), warn, error\n"
     "  --log-format F      json (default) or text, on stderr\n"
+    "  --metrics ADDR      serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT is\n"
+    "                      127.0.0.1:PORT); default off\n"
+    "  --print-config      print the effective configuration as JSON (secrets as ***), exit\n"
+    "health:               exit 0 if the running subscriber at --metrics ADDR is ready, 1 not\n"
     "\n"
     "Every flag also from the environment: HERALD_CONNECT, HERALD_REPLAY, HERALD_TOPIC,\n"
     "HERALD_STATE, HERALD_FROM, HERALD_SINK, HERALD_OUT, HERALD_FORMAT, HERALD_MIRROR_DB,\n"
@@ -103,6 +114,9 @@ typedef enum {
     O_DIGEST_MAX,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
+    O_METRICS,
+    O_CURVE_SECRET_FILE,
+    O_SERVER_KEY,
     O_COUNT
 } s_opt_id_t;
 
@@ -135,7 +149,12 @@ static const struct {
     [O_DIGEST_MAX] = {"--digest-max", "HERALD_DIGEST_MAX", false},
     [O_LOG_LEVEL] = {"--log-level", "HERALD_LOG_LEVEL", false},
     [O_LOG_FORMAT] = {"--log-format", "HERALD_LOG_FORMAT", false},
+    [O_METRICS] = {"--metrics", "HERALD_METRICS", false},
+    [O_CURVE_SECRET_FILE] = {"--curve-secret-file", "HERALD_CURVE_SECRET_FILE", false},
+    [O_SERVER_KEY] = {"--server-key", "HERALD_SERVER_KEY", false},
 };
+
+static bool s_print_config_flag; /* --print-config was given */
 
 /*  The raw values, each with where it came from (a flag or a variable), for the messages. */
 typedef struct {
@@ -203,6 +222,10 @@ static int s_read_flags(s_args_t *args, int argc, char **argv, bool *help)
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             *help = true;
             return 0;
+        }
+        if (strcmp(arg, "--print-config") == 0) {
+            s_print_config_flag = true;
+            continue;
         }
         const char *eq = strchr(arg, '=');
         size_t name_len = eq ? (size_t) (eq - arg) : strlen(arg);
@@ -438,7 +461,7 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
         }
         o->sink_options.mail = *mail;
     }
-    o->rcvhwm = 100000;
+    o->rcvhwm = 10000;
     const char *hwm = s_get(args, O_RCVHWM);
     if (hwm) {
         char *end = NULL;
@@ -462,7 +485,60 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
         return s_usage_error("%s: '%s' is not json or text", args->source[O_LOG_FORMAT],
                              log_format);
     }
+    const char *metrics = s_get(args, O_METRICS);
+    char host[256], err[256];
+    int port = 0;
+    if (metrics && metrics_parse_addr(metrics, host, sizeof host, &port, err, sizeof err) != 0) {
+        return s_usage_error("%s: %s", args->source[O_METRICS], err);
+    }
     return 0;
+}
+
+/*  --print-config: every option given (flag or variable) under its flag's name with '_' for
+    '-', the defaults that matter, and secrets only as "***". Returns the exit status. */
+static int s_print_config(const s_args_t *args, const sub_options_t *o)
+{
+    json_t *config = json_object();
+    for (int id = 0; config && id < O_COUNT; id++) {
+        char key[64];
+        snprintf(key, sizeof key, "%s", s_opts[id].flag + 2);
+        for (char *p = key; *p; p++) {
+            *p = *p == '-' ? '_' : *p;
+        }
+        if (args->count[id] == 0) {
+            continue;
+        }
+        if (!s_opts[id].repeat) {
+            json_object_set_new(config, key, json_string(args->value[id][0]));
+            continue;
+        }
+        json_t *list = json_array();
+        for (size_t i = 0; i < args->count[id]; i++) {
+            json_array_append_new(list, json_string(args->value[id][i]));
+        }
+        json_object_set_new(config, key, list);
+    }
+    if (!config) {
+        return S_EXIT_FAILURE;
+    }
+    json_object_set_new(config, "rcvhwm", json_integer(o->rcvhwm));
+    if (!json_object_get(config, "from")) {
+        const char *from = strcmp(o->sink, "mirror") == 0 ? "snapshot" : "latest";
+        json_object_set_new(config, "from", json_string(from));
+    }
+    if (!json_object_get(config, "log_level")) {
+        json_object_set_new(config, "log_level", json_string("info"));
+    }
+    if (!json_object_get(config, "log_format")) {
+        json_object_set_new(config, "log_format", json_string("json"));
+    }
+    if (config_secret_set("HERALD_SMTP_PASSWORD") || args->count[O_SMTP_PASSWORD_FILE]) {
+        json_object_set_new(config, "smtp_password", json_string(CONFIG_REDACTED));
+    }
+    if (config_secret_set("HERALD_CURVE_SECRET")) {
+        json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));
+    }
+    return config_print(config) == 0 ? S_EXIT_OK : S_EXIT_FAILURE;
 }
 
 /*  herald-sub mail-dead list|retry [options]: the mail sink's dead letters. */
@@ -513,16 +589,36 @@ static int s_mail_dead(int argc, char **argv)
     return status;
 }
 
-/*  Subcommands: herald-sub mail-dead list|retry. */
+/*  Subcommands: herald-sub mail-dead list|retry, herald-sub health. */
 static int s_command(int argc, char **argv)
 {
     if (strcmp(argv[1], "mail-dead") == 0) {
         return s_mail_dead(argc, argv);
     }
+    if (strcmp(argv[1], "health") == 0) {
+        return metrics_health_main("herald-sub", argc - 1, argv + 1);
+    }
     return s_usage_error("unknown command '%s'", argv[1]);
 }
 
-static int s_run(sub_options_t *options)
+/*  Starts the metrics server of subscriber on addr. Returns it, or NULL (logged). */
+static metrics_t *s_metrics_start(subscriber_t *subscriber, const sub_options_t *options,
+                                  const char *addr)
+{
+    metrics_t *metrics = metrics_new();
+    char err[512] = "out of memory";
+    bool mail = strcmp(options->sink, "mail") == 0;
+    if (!metrics || sub_metrics_register(subscriber_metrics(subscriber), metrics, mail) != 0 ||
+        metrics_start(metrics, addr, err, sizeof err) != 0) {
+        log_error("sub.metrics_failed", "{s:s, s:s}", "metrics", addr, "error", err);
+        metrics_destroy(&metrics);
+        return NULL;
+    }
+    log_info("sub.metrics", "{s:s}", "metrics", addr);
+    return metrics;
+}
+
+static int s_run(sub_options_t *options, const char *metrics_addr)
 {
     /*  Blocked before zmq starts its threads, so that they inherit the mask and the signals
         reach the signalfd only. */
@@ -548,10 +644,43 @@ static int s_run(sub_options_t *options)
         close(options->signal_fd);
         return S_EXIT_FAILURE;
     }
-    int rc = subscriber_run(subscriber);
+    metrics_t *metrics = NULL;
+    int rc = -1;
+    if (!metrics_addr || (metrics = s_metrics_start(subscriber, options, metrics_addr))) {
+        rc = subscriber_run(subscriber);
+    }
+    metrics_destroy(&metrics);
     subscriber_destroy(&subscriber);
     close(options->signal_fd);
     return rc == 0 ? S_EXIT_OK : S_EXIT_FAILURE;
+}
+
+/*  --curve-secret-file and --server-key: both or neither. Loads the keys into *curve and
+    points options at it. 0, or an exit status (the message printed). */
+static int s_curve_options(const s_args_t *args, sub_options_t *options, curve_client_t *curve)
+{
+    const char *secret = s_get(args, O_CURVE_SECRET_FILE);
+    const char *server = s_get(args, O_SERVER_KEY);
+    const char *value = getenv("HERALD_CURVE_SECRET");
+    if (value && value[0]) {
+        return s_usage_error(secret ? "HERALD_CURVE_SECRET and HERALD_CURVE_SECRET_FILE "
+                                      "(--curve-secret-file) are both set: give it one way"
+                                    : "HERALD_CURVE_SECRET: give the key as a file, "
+                                      "HERALD_CURVE_SECRET_FILE (--curve-secret-file)");
+    }
+    if (!secret != !server) {
+        return s_usage_error("--curve-secret-file and --server-key go together (or neither)");
+    }
+    if (!secret) {
+        return 0;
+    }
+    char err[1024];
+    if (curve_client_load(curve, secret, server, err, sizeof err) != 0) {
+        fprintf(stderr, "herald-sub: %s\n", err);
+        return S_EXIT_FAILURE;
+    }
+    options->curve = curve;
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -575,9 +704,15 @@ int main(int argc, char **argv)
     if (status == 0 && !help) {
         status = s_options(&args, &options, &log_level, &log_text, &mail);
     }
+    curve_client_t curve;
     if (status == 0 && !help) {
+        status = s_curve_options(&args, &options, &curve);
+    }
+    if (status == 0 && !help && s_print_config_flag) {
+        status = s_print_config(&args, &options);
+    } else if (status == 0 && !help) {
         log_setup((log_level_t) log_level, log_text);
-        status = s_run(&options);
+        status = s_run(&options, s_get(&args, O_METRICS));
     }
     mail_config_destroy(&mail);
     for (int id = 0; id < O_COUNT; id++) {

@@ -24,6 +24,8 @@ struct replay_client {
     int64_t deadline_ms; /* WAITING: time out then; BACKOFF: resend then */
     int64_t backoff_ms;  /* the next backoff */
     int failures;        /* attempts timed out since the last complete answer */
+    curve_client_t curve; /* CURVE keys for every new DEALER */
+    bool has_curve;       /* curve is set */
 };
 
 static int s_set_int(void *socket, int option, int value)
@@ -44,6 +46,7 @@ static void *s_open(replay_client_t *self)
         s_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
         s_set_int(dealer, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
         s_set_int(dealer, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
+        (self->has_curve && curve_client_apply(dealer, &self->curve) != 0) ||
         zmq_connect(dealer, self->endpoint) != 0) {
         int saved = errno;
         zmq_close(dealer);
@@ -53,7 +56,8 @@ static void *s_open(replay_client_t *self)
     return dealer;
 }
 
-replay_client_t *replay_client_new(void *ctx, const char *endpoint, char *err, size_t errlen)
+replay_client_t *replay_client_new(void *ctx, const char *endpoint, const curve_client_t *curve,
+                                   char *err, size_t errlen)
 {
     replay_client_t *self = calloc(1, sizeof *self);
     if (!self || !(self->endpoint = strdup(endpoint))) {
@@ -63,6 +67,10 @@ replay_client_t *replay_client_new(void *ctx, const char *endpoint, char *err, s
     }
     self->ctx = ctx;
     self->backoff_ms = S_BACKOFF_FIRST_MS;
+    if (curve) {
+        self->curve = *curve;
+        self->has_curve = true;
+    }
     self->dealer = s_open(self);
     if (!self->dealer) {
         snprintf(err, errlen, "--replay %s: %s", endpoint, zmq_strerror(errno));
@@ -80,6 +88,7 @@ void replay_client_destroy(replay_client_t **self_p)
             zmq_close(self->dealer);
         }
         free(self->endpoint);
+        memset(&self->curve, 0, sizeof self->curve);
         free(self);
         *self_p = NULL;
     }

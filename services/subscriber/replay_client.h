@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curve.h"
+
 #define REPLAY_TIMEOUT_MS 3000 /* no message of an answer for this long: retry */
 #define REPLAY_PAGE 1000       /* announcements asked for per request */
 
@@ -35,9 +37,11 @@ typedef enum {
     REPLAY_TICK_RESEND    /* the backoff is over: send the request again */
 } replay_tick_t;
 
-/*  Opens a DEALER in ctx connected to endpoint. Returns the client, or NULL with the reason
-    (zmq's words, naming the endpoint) in err. */
-replay_client_t *replay_client_new(void *ctx, const char *endpoint, char *err, size_t errlen);
+/*  Opens a DEALER in ctx connected to endpoint; with curve (copied; NULL: none) it and every
+    DEALER that replaces it are CURVE clients with these keys. Returns the client, or NULL
+    with the reason (zmq's words, naming the endpoint) in err. */
+replay_client_t *replay_client_new(void *ctx, const char *endpoint, const curve_client_t *curve,
+                                   char *err, size_t errlen);
 
 /*  Closes the DEALER without lingering; sets *self_p to NULL. Safe on NULL and twice. */
 void replay_client_destroy(replay_client_t **self_p);

@@ -26,8 +26,8 @@
 #include "mail_render.h"
 #include "mail_smtp.h"
 
-#define S_DIGEST_MAX_ITEMS 500      /* items of one digest at most; more make several */
-#define S_BACKOFF_FIRST_MS 1000     /* the first retry's delay */
+#define S_DIGEST_MAX_ITEMS 500  /* items of one digest at most; more make several */
+#define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
 #define S_BACKOFF_MAX_MS (5 * 60 * 1000)
 
 typedef struct {
@@ -156,8 +156,8 @@ static int s_apply(void *self_, const announcement_t *a)
         snprintf(self->error, sizeof self->error, "out of memory");
         return -1;
     }
-    const char *type = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? "event"
-                                                                             : "press_release";
+    const char *type =
+        a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? "event" : "press_release";
     int rc = mail_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type,
                             codec_change_name(a->change), payload, s_wall_ms());
     free(payload);
@@ -231,6 +231,10 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms
     if (!items) {
         return s_fail(self, "digest items");
     }
+    if (json_array_size(items) == 0) {
+        json_decref(items); /* nothing to say (the items went another way): no mail */
+        return mail_queue_finish(self->queue, box) == 0 ? 0 : s_fail(self, "finish digest");
+    }
     mail_digest_t digest;
     char *items_text = json_dumps(items, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t count = 0;
@@ -296,10 +300,10 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms
         rc = s_fail(self, "finish digest");
         goto done;
     }
-    log_info("sub.mail_sent", "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "message_id",
-             box->message_id, "recipients", (json_int_t) accepted, "dead", (json_int_t) dead,
-             "items", (json_int_t) digest.items, "first_seq", (json_int_t) box->first_seq,
-             "last_seq", (json_int_t) box->last_seq, "attempts", (json_int_t) box->attempts + 1);
+    log_info("sub.mail_sent", "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "message_id", box->message_id,
+             "recipients", (json_int_t) accepted, "dead", (json_int_t) dead, "items",
+             (json_int_t) digest.items, "first_seq", (json_int_t) box->first_seq, "last_seq",
+             (json_int_t) box->last_seq, "attempts", (json_int_t) box->attempts + 1);
 done:
     mail_digest_clear(&digest);
     for (size_t i = 0; pending && i < count; i++) {
@@ -405,9 +409,8 @@ static void s_destroy(void **self_p)
         sink_mail_t *self = *self_p;
         if (self->queue) {
             log_info("sub.mail_stopped", "{s:I, s:I, s:I, s:I}", "mails_sent",
-                     (json_int_t) self->mails_sent, "mails_failed",
-                     (json_int_t) self->mails_failed, "items_waiting",
-                     (json_int_t) self->items_waiting, "dead_lettered",
+                     (json_int_t) self->mails_sent, "mails_failed", (json_int_t) self->mails_failed,
+                     "items_waiting", (json_int_t) self->items_waiting, "dead_lettered",
                      (json_int_t) self->dead_lettered);
         }
         mail_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
@@ -461,11 +464,10 @@ sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen)
     sink->error = s_error;
     sink->destroy = s_destroy;
     return sink;
-fail:
-    {
-        void *p = self;
-        s_destroy(&p);
-    }
+fail : {
+    void *p = self;
+    s_destroy(&p);
+}
     free(sink);
     return NULL;
 }

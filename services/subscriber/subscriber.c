@@ -28,9 +28,11 @@
 #include "log.h"
 #include "replay_client.h"
 #include "state.h"
+#include "sub_metrics.h"
 
 #define S_BATCH 1024              /* messages read per socket per loop turn */
-#define S_BUFFER_MAX 100000       /* live messages buffered during a catch-up */
+#define S_BUFFER_MAX 20000        /* live messages buffered during a catch-up, at most */
+#define S_BUFFER_BYTES (8 << 20)  /* and their bytes, at most: memory stays bounded */
 #define S_SILENT_MS 3000          /* no traffic for this long: the publisher is silent */
 #define S_LOG_EVERY_MS 1000       /* rate limit of the logs about bad input */
 #define S_REPLAY_ERROR_PAUSE 5000 /* after a refused replay, no new one for this long */
@@ -91,6 +93,7 @@ struct subscriber {
 
     zmq_msg_t *buffer;   /* live messages held during a catch-up, in order */
     size_t buffered;     /* messages in buffer */
+    size_t buffered_bytes; /* their bytes */
     size_t buffer_cap;   /* room in buffer */
     bool buffer_dropped; /* the buffer overflowed during this catch-up */
 
@@ -114,6 +117,11 @@ struct subscriber {
     int64_t bad_frames;     /* messages with the wrong frames */
     int64_t stream_changes; /* new stream ids seen */
     int64_t buffer_drops;   /* buffers dropped by overflow */
+
+    int64_t hb_head;       /* head_seq of the last heartbeat, -1 before one */
+    int64_t hb_ms;         /* monotonic ms of the last heartbeat, 0 before one */
+    int64_t moved_last;    /* last at the previous metrics turn */
+    sub_metrics_t metrics; /* what --metrics shows, updated every loop turn */
 };
 
 static void s_handle_live(subscriber_t *self, zmq_msg_t *body, bool heartbeat_topic);
@@ -232,11 +240,12 @@ static void s_buffer_clear(subscriber_t *self)
         zmq_msg_close(&self->buffer[i]);
     }
     self->buffered = 0;
+    self->buffered_bytes = 0;
 }
 
 static void s_buffer_push(subscriber_t *self, zmq_msg_t *body)
 {
-    if (self->buffered >= S_BUFFER_MAX) {
+    if (self->buffered >= S_BUFFER_MAX || self->buffered_bytes >= S_BUFFER_BYTES) {
         /* memory stays bounded: the catch-up, or the next one, replays what was held */
         s_buffer_clear(self);
         self->buffer_drops++;
@@ -255,6 +264,7 @@ static void s_buffer_push(subscriber_t *self, zmq_msg_t *body)
         self->buffer = grown;
         self->buffer_cap = cap;
     }
+    self->buffered_bytes += zmq_msg_size(body);
     zmq_msg_init(&self->buffer[self->buffered]);
     zmq_msg_move(&self->buffer[self->buffered], body);
     self->buffered++;
@@ -269,6 +279,7 @@ static void s_buffer_drain(subscriber_t *self)
     size_t count = self->buffered;
     self->buffer = NULL;
     self->buffered = 0;
+    self->buffered_bytes = 0;
     self->buffer_cap = 0;
     for (size_t i = 0; i < count; i++) {
         if (!self->failed) {
@@ -494,6 +505,8 @@ static void s_gap(subscriber_t *self, int64_t to)
 static void s_handle_heartbeat(subscriber_t *self, const announcement_t *a)
 {
     int64_t head = (int64_t) a->heartbeat->head_seq;
+    self->hb_head = head;
+    self->hb_ms = self->now_ms;
     if (self->phase != S_LIVE) {
         return; /* the catch-up in progress reaches at least this head */
     }
@@ -840,6 +853,49 @@ static void s_handle_timers(subscriber_t *self)
     }
 }
 
+/*  Copies the loop's counters into the metrics (relaxed stores once a turn, not per
+    message) and stamps the turn for /healthz. */
+static void s_metrics_turn(subscriber_t *self)
+{
+    sub_metrics_t *m = &self->metrics;
+    metrics_set(&m->received, self->received);
+    metrics_set(&m->applied, self->applied);
+    metrics_set(&m->duplicates, self->duplicates);
+    metrics_set(&m->gaps_detected, self->gaps_detected);
+    metrics_set(&m->gaps_healed, self->gaps_healed);
+    metrics_set(&m->decode_errors, self->decode_errors);
+    metrics_set(&m->bad_frames, self->bad_frames);
+    metrics_set(&m->stream_changes, self->stream_changes);
+    metrics_set(&m->last_applied, self->last);
+    metrics_set(&m->head_seq, self->hb_head);
+    metrics_set(&m->heartbeat_ms, self->hb_ms);
+    metrics_set(&m->connected, self->heard && !self->silent);
+    if (self->last != self->moved_last || self->hb_head <= self->last) {
+        metrics_set(&m->progress_ms, self->now_ms); /* moving, or caught up */
+    }
+    self->moved_last = self->last;
+    if (self->sink->stats) {
+        sink_stat_t stats[8];
+        size_t n = self->sink->stats(self->sink->self, stats, 8);
+        for (size_t i = 0; i < n; i++) {
+            metrics_value_t *v = !strcmp(stats[i].name, "mails_sent")      ? &m->mails_sent
+                                 : !strcmp(stats[i].name, "mails_failed")  ? &m->mails_failed
+                                 : !strcmp(stats[i].name, "items_waiting") ? &m->mail_waiting
+                                 : !strcmp(stats[i].name, "dead_lettered") ? &m->mail_dead
+                                                                           : NULL;
+            if (v) {
+                metrics_set(v, stats[i].value);
+            }
+        }
+    }
+    metrics_set(&m->turn_ms, self->now_ms);
+}
+
+sub_metrics_t *subscriber_metrics(subscriber_t *self)
+{
+    return &self->metrics;
+}
+
 //  ---------------------------------------------------------------------------------------
 //  Lifecycle
 
@@ -872,6 +928,11 @@ static void *s_sub_open(subscriber_t *self, char *err, size_t errlen)
     }
     if (rc != 0) {
         snprintf(err, errlen, "subscribe: %s", zmq_strerror(errno));
+        zmq_close(sub);
+        return NULL;
+    }
+    if (o->curve && curve_client_apply(sub, o->curve) != 0) {
+        snprintf(err, errlen, "CURVE keys: %s", zmq_strerror(errno));
         zmq_close(sub);
         return NULL;
     }
@@ -969,6 +1030,12 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     self->saved_last = -1;
     self->snap_head = -1;
     self->sink_due_ms = -1;
+    self->hb_head = -1;
+    self->moved_last = -1;
+    metrics_set(&self->metrics.last_applied, -1);
+    metrics_set(&self->metrics.head_seq, -1);
+    metrics_set(&self->metrics.progress_ms, metrics_now_ms());
+    metrics_set(&self->metrics.turn_ms, metrics_now_ms());
     self->sink = sink_new(options->sink, &options->sink_options, err, errlen);
     if (!self->sink) {
         goto fail;
@@ -990,7 +1057,8 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
         goto fail;
     }
     if (options->replay) {
-        self->replay = replay_client_new(self->ctx, options->replay, err, errlen);
+        self->replay =
+            replay_client_new(self->ctx, options->replay, options->curve, err, errlen);
         if (!self->replay) {
             goto fail;
         }
@@ -1036,6 +1104,9 @@ int subscriber_run(subscriber_t *self)
         return -1;
     }
     while (!self->stopping && !self->failed) {
+        if (self->replay) {
+            s_catchup_pump(self); /* a catch-up's next request goes out now, not at a tick */
+        }
         zmq_pollitem_t items[3] = {
             {self->sub, 0, ZMQ_POLLIN, 0},
             {NULL, self->signal_fd, ZMQ_POLLIN, 0},
@@ -1078,6 +1149,7 @@ int subscriber_run(subscriber_t *self)
         }
         s_flush(self);
         s_sink_tick(self);
+        s_metrics_turn(self);
     }
     log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "received",
              (json_int_t) self->received, "replayed", (json_int_t) self->replayed, "applied",

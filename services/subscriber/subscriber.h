@@ -8,7 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curve.h"
 #include "sink.h"
+#include "sub_metrics.h"
 
 #define SUB_MAX_LIST 64 /* --connect / --topic values at most */
 
@@ -37,6 +39,7 @@ typedef struct {
     sink_options_t sink_options;
     int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
     int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
+    const curve_client_t *curve; /* CURVE keys of the SUB and the DEALER; NULL: no CURVE */
 } sub_options_t;
 
 typedef struct subscriber subscriber_t;
@@ -47,6 +50,10 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
 
 /*  Closes everything without lingering; sets *self_p to NULL. Safe on NULL and twice. */
 void subscriber_destroy(subscriber_t **self_p);
+
+/*  The service's metrics (its own, updated by subscriber_run every loop turn), to register
+    with a metrics server that is stopped before subscriber_destroy. */
+sub_metrics_t *subscriber_metrics(subscriber_t *self);
 
 /*  Runs until SIGINT or SIGTERM (then finishes the batch, flushes the sink and writes the
     state: returns 0) or a failure of the sink, the state file or zmq (logged: returns -1). */

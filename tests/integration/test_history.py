@@ -29,7 +29,10 @@ def head(db):
 
 
 def catalogue(db):
-    doc = json.loads(store(db, "export").stdout)
+    r = store(db, "export", check_rc=False)
+    if r.returncode != 0:
+        return None  # a mirror being created: its file exists before its schema
+    doc = json.loads(r.stdout)
     doc.pop("stream_id")
     return doc
 

@@ -157,14 +157,15 @@ def check_headers(msg, raw, rcpt):
           f"List-Unsubscribe: {msg['List-Unsubscribe']}")
     check(re.fullmatch(r"[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [+-]\d{4}",
                        str(msg["Date"])), f"an RFC 5322 date: {msg['Date']}")
-    check(msg["List-Id"].endswith(">") and "<herald." in msg["List-Id"], f"List-Id {msg['List-Id']}")
+    check(msg["List-Id"].endswith(">") and "<herald." in msg["List-Id"],
+          f"List-Id {msg['List-Id']}")
     check_raw(raw)
 
 
 def section(text, heading):
     """The lines of the body under heading, up to the next heading."""
-    m = re.search(re.escape(heading) + r" \(\d+\)\r?\n-+\r?\n(.*?)(?=\n[A-Z][^\n]* \(\d+\)\r?\n-|\n-- )",
-                  text, re.S)
+    nxt = r"(?=\n[A-Z][^\n]* \(\d+\)\r?\n-|\n-- )"
+    m = re.search(re.escape(heading) + r" \(\d+\)\r?\n-+\r?\n(.*?)" + nxt, text, re.S)
     return m.group(1) if m else ""
 
 
@@ -246,8 +247,8 @@ def case_every_zero(world):
         f.write("# the duty desk\nzero@example.org  # primary\n\n")
     sub = world.sub("sub-zero", st, smtp, "--mail-to-file", os.path.join(world.w, "rcpts.txt"),
                     "--digest-every", "0")
-    long_title = "Konferenz über Grenzkriminalität mit Jürgen Stock und Jorge Fernández Díaz " \
-                 "in Zürich, Genève und Málaga — Ärger, Öl, Übermut, ½ ★"
+    long_title = ("Konferenz über Grenzkriminalität mit Jürgen Stock und Jorge Fernández Díaz "
+                  "in Zürich, Genève und Málaga — Ärger, Öl, Übermut, ½ ★")
     titles = ["Treffen mit Jürgen Stock", long_title, "Plain ascii title"]
     for i, t in enumerate(titles):
         world.event(f"zero-{i}", t)
@@ -294,6 +295,28 @@ def case_schedule(world):
     time.sleep(3.2)  # three ticks with nothing new
     check(len(smtp.messages()) == 4, f"no mail when idle: {len(smtp.messages())}")
     check(len(sub.logged("sub.mail_sent")) == 2, "two digests logged")
+    check(sub.stop() == 0, "herald-sub exits 0")
+
+
+def case_digest_at(world):
+    """--digest-at HH:MM in the process's time zone: a time zone whose minute starts a few
+    seconds from now (TZ with an offset in seconds) makes the daily moment come quickly."""
+    smtp = world.smtp("smtp-at")
+    st = os.path.join(world.w, "at.state")
+    target = int(time.time()) + 4
+    ss = target % 60
+    hhmm = time.strftime("%H:%M", time.gmtime(target - ss))
+    sub = world.sub("sub-at", st, smtp, "--mail-to", "at@example.org", "--digest-at", hhmm,
+                    env={"TZ": f"HRL+0:00:{ss:02d}"})
+    world.event("at-1", "Waits for the daily digest")
+    while time.time() < target - 0.3:
+        check(not smtp.messages(), "no mail before the --digest-at moment")
+        time.sleep(0.05)
+    wait_until(lambda: smtp.messages(), 5, "the --digest-at digest")
+    check(time.time() >= target - 0.3, "sent at the moment")
+    msgs = smtp.messages()
+    check(len(msgs) == 1 and "Waits for the daily digest" in parts(msgs[0][2])[0],
+          "the waiting item")
     check(sub.stop() == 0, "herald-sub exits 0")
 
 
@@ -447,8 +470,8 @@ def case_usage(world):
         check("secret" not in r.stderr, "the password is never printed")
 
 
-CASES = [case_usage, case_content, case_every_zero, case_schedule, case_server_down,
-         case_crash, case_dead_letter]
+CASES = [case_usage, case_content, case_every_zero, case_schedule, case_digest_at,
+         case_server_down, case_crash, case_dead_letter]
 
 
 def main():

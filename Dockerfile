@@ -1,0 +1,44 @@
+# Dockerfile -- Herald's image: every program (herald-pub, herald-sub, herald-store,
+# herald-keygen) built on Debian 12 with its -dev packages, run on bookworm-slim with the
+# runtime libraries only, as the unprivileged user herald (uid 10001). No key, password or
+# store is baked in: compose.yaml makes them in volumes on first start.
+#
+#   docker build -t herald .
+#   docker run --rm herald --help                    # herald-pub is the default program
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
+        libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libjansson-dev \
+        libcurl4-openssl-dev libmicrohttpd-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY proto proto
+COPY store store
+COPY services services
+RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF \
+ && cmake --build /build -j"$(nproc)" \
+ && install -m 0755 /build/bin/herald-* /usr/local/bin/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libzmq5 libprotobuf-c1 libsqlite3-0 \
+        libjansson4 libcurl4 libmicrohttpd12 ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 herald \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/herald --no-create-home \
+        --shell /usr/sbin/nologin herald \
+ && mkdir -p /var/lib/herald /data /state /keys /relay \
+ && chown herald:herald /var/lib/herald /data /state /keys /relay
+COPY --from=build /usr/local/bin/herald-* /usr/local/bin/
+USER herald
+WORKDIR /var/lib/herald
+# /metrics, /healthz and /readyz inside the container; `herald-pub health` asks it.
+ENV HERALD_METRICS=0.0.0.0:9100
+EXPOSE 7700 7701 9100
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+    CMD ["herald-pub", "health"]
+ENTRYPOINT ["herald-pub"]
+CMD ["--help"]

@@ -1,0 +1,442 @@
+/*  metrics.c -- Prometheus metrics, /healthz and /readyz over libmicrohttpd, and the tiny
+    HTTP client of the `health` subcommands.
+
+    The server thread only reads: atomics registered by the service, callbacks that read
+    atomics. A scrape allocates its text (a memstream); the service's loop never does.
+*/
+#include "metrics.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+typedef struct {
+    const char *name;       /* herald_... */
+    const char *help;       /* one line */
+    metrics_type_t type;    /* counter or gauge */
+    metrics_value_t *value; /* the service's atomic, or NULL for fn */
+    metrics_fn_t fn;        /* computed at scrape time, or NULL */
+    void *arg;              /* fn's argument */
+} s_metric_t;
+
+struct metrics {
+    s_metric_t list[METRICS_MAX]; /* the registry, fixed once started */
+    size_t count;                 /* metrics registered */
+    metrics_value_t *turn_ms;     /* the loop's last turn (the service's), NULL: unknown */
+    metrics_ready_fn_t ready;     /* readiness check, NULL: ready when alive */
+    void *ready_arg;              /* its argument */
+    struct MHD_Daemon *daemon;    /* the server, NULL until started */
+};
+
+int64_t metrics_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+metrics_t *metrics_new(void)
+{
+    return calloc(1, sizeof(metrics_t));
+}
+
+void metrics_destroy(metrics_t **self_p)
+{
+    assert(self_p);
+    metrics_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    if (self->daemon) {
+        MHD_stop_daemon(self->daemon);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+static int s_add(metrics_t *self, const s_metric_t *metric)
+{
+    assert(self);
+    if (self->daemon || self->count == METRICS_MAX) {
+        return -1;
+    }
+    self->list[self->count++] = *metric;
+    return 0;
+}
+
+int metrics_register(metrics_t *self, const char *name, const char *help, metrics_type_t type,
+                     metrics_value_t *value)
+{
+    s_metric_t metric = {name, help, type, value, NULL, NULL};
+    return s_add(self, &metric);
+}
+
+int metrics_register_fn(metrics_t *self, const char *name, const char *help, metrics_fn_t fn,
+                        void *arg)
+{
+    s_metric_t metric = {name, help, METRICS_GAUGE, NULL, fn, arg};
+    return s_add(self, &metric);
+}
+
+void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready,
+                    void *arg)
+{
+    assert(self);
+    self->turn_ms = turn_ms;
+    self->ready = ready;
+    self->ready_arg = arg;
+}
+
+char *metrics_render(metrics_t *self)
+{
+    assert(self);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (!out) {
+        return NULL;
+    }
+    for (size_t i = 0; i < self->count; i++) {
+        const s_metric_t *m = &self->list[i];
+        fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+                m->type == METRICS_COUNTER ? "counter" : "gauge");
+        if (m->value) {
+            fprintf(out, "%s %lld\n", m->name, (long long) metrics_get(m->value));
+        } else {
+            fprintf(out, "%s %.15g\n", m->name, m->fn(m->arg));
+        }
+    }
+    if (fclose(out) != 0) {
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/*  1 when the loop turned recently, else 0 with the reason. */
+static int s_alive(metrics_t *self, char *why, size_t cap)
+{
+    if (!self->turn_ms) {
+        return 1;
+    }
+    int64_t age = metrics_now_ms() - metrics_get(self->turn_ms);
+    if (age > METRICS_STALE_MS) {
+        snprintf(why, cap, "stale: the loop last turned %lld ms ago", (long long) age);
+        return 0;
+    }
+    return 1;
+}
+
+static enum MHD_Result s_answer(struct MHD_Connection *connection, unsigned int status,
+                                const char *type, const char *body)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(strlen(body), (void *) body, MHD_RESPMEM_MUST_COPY);
+    if (!response) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    enum MHD_Result rc = MHD_queue_response(connection, status, response);
+    MHD_destroy_response(response);
+    return rc;
+}
+
+static enum MHD_Result s_handle_request(void *cls, struct MHD_Connection *connection,
+                                        const char *url, const char *method, const char *version,
+                                        const char *upload_data, size_t *upload_data_size,
+                                        void **req_cls)
+{
+    (void) version;
+    (void) upload_data;
+    (void) req_cls;
+    metrics_t *self = cls;
+    const char *plain = "text/plain; charset=utf-8";
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        return s_answer(connection, MHD_HTTP_METHOD_NOT_ALLOWED, plain, "GET only\n");
+    }
+    if (*upload_data_size) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    char line[512] = "";
+    char why[480] = "";
+    if (strcmp(url, "/metrics") == 0) {
+        char *text = metrics_render(self);
+        if (!text) {
+            return s_answer(connection, MHD_HTTP_INTERNAL_SERVER_ERROR, plain, "out of memory\n");
+        }
+        enum MHD_Result rc =
+            s_answer(connection, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text);
+        free(text);
+        return rc;
+    }
+    if (strcmp(url, "/healthz") == 0) {
+        if (!s_alive(self, why, sizeof why)) {
+            snprintf(line, sizeof line, "%s\n", why);
+            return s_answer(connection, MHD_HTTP_SERVICE_UNAVAILABLE, plain, line);
+        }
+        return s_answer(connection, MHD_HTTP_OK, plain, "ok\n");
+    }
+    if (strcmp(url, "/readyz") == 0) {
+        int ready = s_alive(self, why, sizeof why);
+        if (ready && self->ready) {
+            ready = self->ready(self->ready_arg, why, sizeof why);
+        }
+        if (!ready) {
+            snprintf(line, sizeof line, "%s\n", why[0] ? why : "not ready");
+            return s_answer(connection, MHD_HTTP_SERVICE_UNAVAILABLE, plain, line);
+        }
+        return s_answer(connection, MHD_HTTP_OK, plain, "ready\n");
+    }
+    return s_answer(connection, MHD_HTTP_NOT_FOUND, plain,
+                    "not found: /metrics, /healthz, /readyz\n");
+}
+
+static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+    char text[512];
+    vsnprintf(text, sizeof text, fmt, ap);
+    text[strcspn(text, "\n")] = '\0';
+    log_warn("metrics.http_error", "{s:s}", "error", text);
+}
+
+int metrics_parse_addr(const char *addr, char *host, size_t cap, int *port, char *err,
+                       size_t errlen)
+{
+    const char *port_text = addr;
+    size_t host_len = 0;
+    const char *host_start = "127.0.0.1";
+    if (addr[0] == '[') {
+        const char *close = strchr(addr, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, errlen, "'%s' is not [IPV6]:PORT", addr);
+            return -1;
+        }
+        host_start = addr + 1;
+        host_len = (size_t) (close - addr - 1);
+        port_text = close + 2;
+    } else {
+        const char *colon = strrchr(addr, ':');
+        if (colon) {
+            host_start = addr;
+            host_len = (size_t) (colon - addr);
+            port_text = colon + 1;
+        } else {
+            host_len = strlen(host_start);
+        }
+    }
+    char *end = NULL;
+    errno = 0;
+    long value = strtol(port_text, &end, 10);
+    if (!port_text[0] || errno || *end || value < 1 || value > 65535 || host_len == 0 ||
+        host_len >= cap) {
+        snprintf(err, errlen, "'%s' is not HOST:PORT or PORT (1..65535)", addr);
+        return -1;
+    }
+    memcpy(host, host_start, host_len);
+    host[host_len] = '\0';
+    *port = (int) value;
+    return 0;
+}
+
+/*  Resolves addr to one socket address. 0, or -1 with the reason. */
+static int s_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
+                     socklen_t *out_len, char *err, size_t errlen)
+{
+    char host[256];
+    int port = 0;
+    if (metrics_parse_addr(addr, host, sizeof host, &port, err, errlen) != 0) {
+        return -1;
+    }
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = {0};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo(host, service, &hints, &found);
+    if (rc != 0 || !found) {
+        snprintf(err, errlen, "'%s': %s", addr, rc ? gai_strerror(rc) : "no address");
+        return -1;
+    }
+    memcpy(out, found->ai_addr, found->ai_addrlen);
+    *out_len = found->ai_addrlen;
+    freeaddrinfo(found);
+    return 0;
+}
+
+int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)
+{
+    assert(self);
+    struct sockaddr_storage sa;
+    socklen_t sa_len = 0;
+    if (s_resolve(addr, true, &sa, &sa_len, err, errlen) != 0) {
+        return -1;
+    }
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (sa.ss_family == AF_INET6) {
+        flags |= MHD_USE_IPv6;
+    }
+    uint16_t port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
+                                             : ntohs(((struct sockaddr_in *) &sa)->sin_port);
+    errno = 0;
+    self->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, s_handle_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
+        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned int) 5, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 32, MHD_OPTION_END);
+    if (!self->daemon) {
+        snprintf(err, errlen, "cannot serve on %s: %s", addr,
+                 errno ? strerror(errno) : "libmicrohttpd refused");
+        return -1;
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  The client side: one GET, a deadline for everything
+
+static int s_wait(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - metrics_now_ms();
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct pollfd p = {fd, events, 0};
+        int rc = poll(&p, 1, (int) left);
+        if (rc > 0) {
+            return 0;
+        }
+        if (rc < 0 && errno != EINTR) {
+            return -1;
+        }
+    }
+}
+
+int metrics_probe(const char *addr, const char *path, int timeout_ms, char *body, size_t cap)
+{
+    int64_t deadline = metrics_now_ms() + timeout_ms;
+    struct sockaddr_storage sa;
+    socklen_t sa_len = 0;
+    if (s_resolve(addr, false, &sa, &sa_len, body, cap) != 0) {
+        return -1;
+    }
+    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(body, cap, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int status = -1;
+    char request[512];
+    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: herald\r\n\r\n", path);
+    char reply[4096];
+    size_t got = 0;
+    int soerr = 0;
+    socklen_t soerr_len = sizeof soerr;
+    if (connect(fd, (struct sockaddr *) &sa, sa_len) != 0 && errno != EINPROGRESS) {
+        snprintf(body, cap, "connect %s: %s", addr, strerror(errno));
+        goto done;
+    }
+    if (s_wait(fd, POLLOUT, deadline) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0 || soerr != 0) {
+        snprintf(body, cap, "connect %s: %s", addr, strerror(soerr ? soerr : errno));
+        goto done;
+    }
+    if (send(fd, request, (size_t) n, MSG_NOSIGNAL) != n) {
+        snprintf(body, cap, "send to %s: %s", addr, strerror(errno));
+        goto done;
+    }
+    for (;;) {
+        if (s_wait(fd, POLLIN, deadline) != 0) {
+            snprintf(body, cap, "no answer from %s: %s", addr, strerror(errno));
+            goto done;
+        }
+        ssize_t r = recv(fd, reply + got, sizeof reply - 1 - got, 0);
+        if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (r < 0) {
+            snprintf(body, cap, "recv from %s: %s", addr, strerror(errno));
+            goto done;
+        }
+        got += (size_t) r;
+        if (r == 0 || got == sizeof reply - 1) {
+            break;
+        }
+    }
+    reply[got] = '\0';
+    int code = 0;
+    if (sscanf(reply, "HTTP/%*d.%*d %3d", &code) != 1 || code < 100) {
+        snprintf(body, cap, "%s did not answer HTTP", addr);
+        goto done;
+    }
+    const char *text = strstr(reply, "\r\n\r\n");
+    text = text ? text + 4 : "";
+    snprintf(body, cap, "%.*s", (int) strcspn(text, "\r\n"), text);
+    status = code;
+done:
+    close(fd);
+    return status;
+}
+
+int metrics_health_main(const char *program, int argc, char **argv)
+{
+    const char *addr = getenv(METRICS_ENV);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            printf("usage: %s health [--metrics ADDR]\n\n"
+                   "Asks the running service's /readyz (ADDR as given to --metrics, also from\n"
+                   "%s): exit status 0 ready, 1 not ready or unreachable, 2 usage.\n",
+                   program, METRICS_ENV);
+            return 0;
+        }
+        if (strncmp(arg, "--metrics=", 10) == 0) {
+            addr = arg + 10;
+        } else if (strcmp(arg, "--metrics") == 0 && i + 1 < argc) {
+            addr = argv[++i];
+        } else {
+            fprintf(stderr, "%s health: unknown option '%s'\n", program, arg);
+            return 2;
+        }
+    }
+    if (!addr || !addr[0]) {
+        fprintf(stderr, "%s health: needs --metrics ADDR (or %s)\n", program, METRICS_ENV);
+        return 2;
+    }
+    char host[256], err[256];
+    int port = 0;
+    if (metrics_parse_addr(addr, host, sizeof host, &port, err, sizeof err) != 0) {
+        fprintf(stderr, "%s health: --metrics %s\n", program, err);
+        return 2;
+    }
+    char body[512];
+    int status = metrics_probe(addr, "/readyz", 2000, body, sizeof body);
+    if (status == 200) {
+        printf("%s\n", body[0] ? body : "ready");
+        return 0;
+    }
+    if (status < 0) {
+        fprintf(stderr, "%s health: %s\n", program, body);
+    } else {
+        fprintf(stderr, "%s health: %d %s\n", program, status, body);
+    }
+    return 1;
+}

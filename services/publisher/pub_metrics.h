@@ -1,0 +1,41 @@
+/*  pub_metrics.h -- herald-pub's metrics: the atomics its loop updates, their registration
+    for --metrics (names, help, types), its readiness, and the count of connected
+    subscribers read from a ZeroMQ socket monitor on the PUB socket.
+*/
+#ifndef HERALD_PUB_METRICS_H
+#define HERALD_PUB_METRICS_H
+
+#include "metrics.h"
+
+/*  Written by the publisher's loop (relaxed stores), read by the metrics thread. */
+typedef struct {
+    metrics_value_t published;            /* announcements published since start */
+    metrics_value_t replay_requests;      /* replay requests received */
+    metrics_value_t replay_announcements; /* announcements sent in replay answers */
+    metrics_value_t replay_errors;        /* answers cut short (peer's queue full or gone) */
+    metrics_value_t bad_requests;         /* requests refused (undecodable, out of bounds) */
+    metrics_value_t head_seq;             /* the store's last seq, at the last look */
+    metrics_value_t cursor_seq;           /* the last seq published */
+    metrics_value_t subscribers;          /* PUB connections accepted minus disconnected */
+    metrics_value_t store_open;           /* 1 while the store is open and readable */
+    metrics_value_t turn_ms;              /* monotonic ms of the loop's last turn */
+} pub_metrics_t;
+
+/*  Registers every metric of m, and /healthz and /readyz (ready while the store is open), in
+    registry. m is borrowed and must outlive the server. 0, or -1 if the registry is full. */
+int pub_metrics_register(pub_metrics_t *m, metrics_t *registry);
+
+typedef struct pub_monitor pub_monitor_t;
+
+/*  Starts a monitor of socket's connections (accepted, disconnected) on an inproc PAIR in
+    ctx. Returns it, or NULL if ZeroMQ refused (the count then stays 0). */
+pub_monitor_t *pub_monitor_new(void *ctx, void *socket);
+
+/*  Reads the waiting monitor events without blocking and moves *connected by them. */
+void pub_monitor_drain(pub_monitor_t *self, metrics_value_t *connected);
+
+/*  Stops the monitor and closes its socket (before the context is terminated); sets *self_p
+    to NULL. Safe on NULL. */
+void pub_monitor_destroy(pub_monitor_t **self_p);
+
+#endif

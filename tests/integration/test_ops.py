@@ -1,0 +1,314 @@
+"""Operations: compose.yaml validates; the local topology script starts, carries an
+announcement to every sink (log, mirror, mail) and stops cleanly; /metrics parses with
+Prometheus' own parser and moves (lag rises and falls); /readyz fails while the store is
+gone; *_FILE secrets and the both-set error; --print-config never shows a secret; SIGTERM
+under load exits 0 within ten seconds."""
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import (BIN, SRC, Procs, check, fail, free_port, read_lines, store, tcp,  # noqa
+                     wait_until, workdir)
+
+PUB_METRICS = ["herald_announcements_published_total", "herald_replay_requests_total",
+               "herald_replay_announcements_total", "herald_replay_errors_total",
+               "herald_head_seq", "herald_cursor_seq", "herald_subscribers_connected",
+               "herald_bad_requests_total"]
+SUB_METRICS = ["herald_received_total", "herald_applied_total", "herald_duplicates_total",
+               "herald_gaps_detected_total", "herald_gaps_healed_total",
+               "herald_decode_errors_total", "herald_bad_frames_total",
+               "herald_stream_changes_total", "herald_last_applied_seq", "herald_head_seq",
+               "herald_lag", "herald_heartbeat_age_seconds"]
+MAIL_METRICS = ["herald_mails_sent_total", "herald_mails_failed_total",
+                "herald_mail_items_waiting", "herald_mail_dead_letters"]
+
+
+def http(port, path):
+    """(status, body) of GET path, or (None, reason)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:
+        return None, str(e)
+
+
+def scrape(port):
+    """{sample name: value} parsed by prometheus_client, with the HELP/TYPE checked."""
+    status, text = http(port, "/metrics")
+    check(status == 200, f"/metrics on {port}: {status} {text}")
+    out = {}
+    for family in text_string_to_metric_families(text):
+        check(family.name.startswith("herald_"), f"prefix: {family.name}")
+        check(family.documentation, f"{family.name} has a HELP")
+        for sample in family.samples:
+            if family.type == "counter":
+                check(sample.name.endswith("_total"), f"counter {sample.name} ends in _total")
+            out[sample.name] = sample.value
+    return out
+
+
+def ndjson(prefix, n):
+    return "".join(json.dumps({
+        "type": "event", "id": f"{prefix}-{i:06d}", "kind": "course", "title": f"{prefix} {i}",
+        "start_date": "2026-05-04", "end_date": "2026-05-06", "city": "Lyon",
+        "country": "FR"}) + "\n" for i in range(n))
+
+
+def test_compose():
+    dc = shutil.which("docker-compose")
+    if not dc:
+        r = subprocess.run(["bash", os.path.join(SRC, "scripts/deps.sh")], capture_output=True)
+        dc = shutil.which("docker-compose")
+    if not dc:
+        print("NOTICE: docker-compose is not installable here: compose.yaml not validated")
+        return
+    for profiles in ([], ["--profile", "dev", "--profile", "relay"]):
+        r = subprocess.run([dc, "-f", os.path.join(SRC, "compose.yaml")] + profiles +
+                           ["config", "-q"], capture_output=True, text=True, cwd=SRC)
+        check(r.returncode == 0, f"docker-compose config {profiles}: {r.stderr}")
+    r = subprocess.run([dc, "-f", os.path.join(SRC, "compose.yaml"), "--profile", "dev",
+                        "--profile", "relay", "config", "--services"], capture_output=True,
+                       text=True, cwd=SRC)
+    services = set(r.stdout.split())
+    for s in ("store-init", "keygen", "publisher", "sub-log", "sub-mirror", "sub-mail",
+              "mailpit", "relay-mirror", "relay-pub", "sub-internal"):
+        check(s in services, f"compose service {s}: {services}")
+
+
+def test_topology(w):
+    base = random.randrange(20000, 60000, 100)
+    env = dict(os.environ, HERALD_BIN=BIN, HERALD_TOPOLOGY_DIR=os.path.join(w, "topo"),
+               HERALD_TOPOLOGY_PORT=str(base))
+    script = os.path.join(SRC, "scripts/topology.sh")
+    top = os.path.join(w, "topo")
+    try:
+        r = subprocess.run(["bash", script, "start"], env=env, capture_output=True, text=True,
+                           timeout=40)
+        check(r.returncode == 0, f"topology start: {r.stderr}")
+        r = subprocess.run(["bash", script, "status"], env=env, capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 0 and r.stdout.count("ready") == 5, f"status: {r.stdout}")
+        db = os.path.join(top, "herald.db")
+        store(db, "add-event", "--id", "topo-1", "--kind", "course", "--title", "Topology",
+              "--start-date", "2026-12-01", "--end-date", "2026-12-03", "--city", "Lyon",
+              "--country", "FR")
+        log = os.path.join(top, "announcements.jsonl")
+        wait_until(lambda: any(l["id"] == "topo-1" for l in read_lines(log)), 10, "the log line")
+        mirror = os.path.join(top, "mirror.db")
+        wait_until(lambda: "topo-1" in store(mirror, "export", check_rc=False).stdout, 10,
+                   "the mirror export")
+        maildir = os.path.join(top, "maildir", "new")
+
+        def mailed():
+            for name in os.listdir(maildir):
+                with open(os.path.join(maildir, name), "rb") as f:
+                    if b"Topology" in f.read():
+                        return True
+            return False
+        wait_until(mailed, 15, "the mail at the catcher")
+        m = scrape(base + 10)
+        for name in PUB_METRICS:
+            check(name in m, f"publisher metric {name}")
+        check(m["herald_announcements_published_total"] >= 1, str(m))
+        s = scrape(base + 13)
+        for name in SUB_METRICS + MAIL_METRICS:
+            check(name in s, f"mail subscriber metric {name}")
+        wait_until(lambda: scrape(base + 13)["herald_mails_sent_total"] >= 1, 5, "mails_sent")
+        check(http(base + 10, "/healthz")[0] == 200, "publisher /healthz")
+    finally:
+        r = subprocess.run(["bash", script, "stop"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    check(r.returncode == 0, f"topology stop: {r.stderr}")
+    for name in ("publisher", "sub-log", "sub-mirror", "sub-mail"):
+        check(not os.path.exists(os.path.join(top, f"{name}.pid")), f"{name}.pid removed")
+        with open(os.path.join(top, f"{name}.log")) as f:
+            text = f.read()
+        check('.stopped"' in text, f"{name} logged its clean stop")
+        check("Sanitizer" not in text and "runtime error:" not in text, f"{name}: {text}")
+
+
+def test_metrics_and_ready(w, procs):
+    db = os.path.join(w, "m.db")
+    store(db, "init", "--sample")
+    pub_ep, rep_ep = tcp(), tcp()
+    pm, sm = free_port(), free_port()
+    pub = procs.start("pub-m", ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                                rep_ep, "--heartbeat-ms", "100", "--sndhwm", "100",
+                                "--metrics", str(pm)], w)
+    out = os.path.join(w, "m.jsonl")
+    sub = procs.start("sub-m", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep, "--sink",
+                                "log", "--out", out, "--from", "start", "--rcvhwm", "100",
+                                "--metrics", f"127.0.0.1:{sm}"], w)
+    head = int(store(db, "head").stdout)
+    wait_until(lambda: http(sm, "/readyz")[0] == 200, 10, "the subscriber ready")
+    wait_until(lambda: scrape(sm).get("herald_last_applied_seq") == head, 10, "applied head")
+    r = subprocess.run([os.path.join(BIN, "herald-sub"), "health", "--metrics", str(sm)],
+                       capture_output=True, text=True, timeout=5)
+    check(r.returncode == 0, f"herald-sub health: {r.stdout} {r.stderr}")
+    r = subprocess.run([os.path.join(BIN, "herald-pub"), "health"], capture_output=True,
+                       text=True, timeout=5, env=dict(os.environ, HERALD_METRICS=str(pm)))
+    check(r.returncode == 0, f"herald-pub health: {r.stdout} {r.stderr}")
+    check(scrape(pm)["herald_subscribers_connected"] >= 1, "a subscriber is connected")
+
+    # Lag: the subscriber stopped while 20000 changes go out, then let go.
+    os.kill(sub.pid, signal.SIGSTOP)
+    store(db, "import", "-", stdin=ndjson("lag", 20000))
+    new_head = int(store(db, "head").stdout)
+    wait_until(lambda: scrape(pm)["herald_cursor_seq"] == new_head, 20, "all published")
+    time.sleep(0.3)  # a few heartbeats with the new head are on their way
+    os.kill(sub.pid, signal.SIGCONT)
+    lags = []
+
+    def caught_up():
+        m = scrape(sm)
+        lags.append(m["herald_lag"])
+        return m["herald_last_applied_seq"] == new_head and m["herald_lag"] == 0 and m
+    m = wait_until(caught_up, 30, "the subscriber caught up")
+    check(max(lags) > 0, f"the lag rose while the subscriber was stopped: {lags[:10]}")
+    check(m["herald_head_seq"] == new_head, f"head from heartbeats: {m['herald_head_seq']}")
+    check(m["herald_gaps_detected_total"] >= 1 and m["herald_gaps_healed_total"] >= 1, str(m))
+    check(0 <= m["herald_heartbeat_age_seconds"] < 2, str(m))
+    p = scrape(pm)
+    check(p["herald_replay_requests_total"] >= 2 and p["herald_replay_announcements_total"] > 0,
+          str(p))
+
+    # A refused replay request is counted.
+    import zmq
+    ctx = zmq.Context()
+    d = ctx.socket(zmq.DEALER)
+    d.setsockopt(zmq.LINGER, 0)
+    d.connect(rep_ep)
+    d.send(b"\xff\xff garbage")
+    check(d.poll(3000), "an answer to garbage")
+    d.recv_multipart()
+    d.close()
+    ctx.term()
+    wait_until(lambda: scrape(pm)["herald_bad_requests_total"] >= 1, 5, "bad_requests_total")
+
+    # Readiness follows the store: renamed away, 503 with a reason; back, 200.
+    check(http(pm, "/readyz")[0] == 200, "publisher ready")
+    os.rename(db, db + ".away")
+    st, body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(http(pm, "/readyz")),
+                          10, "/readyz 503 while the store is away")
+    check("store" in body, f"reason: {body}")
+    r = subprocess.run([os.path.join(BIN, "herald-pub"), "health", "--metrics", str(pm)],
+                       capture_output=True, text=True, timeout=5)
+    check(r.returncode == 1, f"health exits 1 when not ready: {r.returncode}")
+    check(http(pm, "/healthz")[0] == 200, "alive all the same")
+    os.rename(db + ".away", db)
+    wait_until(lambda: http(pm, "/readyz")[0] == 200, 10, "/readyz 200 with the store back")
+    check(pub.stop() == 0 and sub.stop() == 0, "clean stops")
+    r = subprocess.run([os.path.join(BIN, "herald-pub"), "health", "--metrics", str(pm)],
+                       capture_output=True, text=True, timeout=5)
+    check(r.returncode == 1, f"health exits 1 with nobody there: {r.returncode}")
+
+
+def test_config(w):
+    sub = os.path.join(BIN, "herald-sub")
+    pub = os.path.join(BIN, "herald-pub")
+    secret = "s3cret-do-not-print"
+    pw = os.path.join(w, "pw")
+    with open(pw, "w") as f:
+        f.write(secret + "\n")
+    mail = [sub, "--connect", "tcp://127.0.0.1:1", "--sink", "mail", "--state",
+            os.path.join(w, "c.state"), "--smtp", "smtp://127.0.0.1:2", "--mail-from",
+            "a@example.org", "--mail-to", "b@example.org"]
+    for env in ({"HERALD_SMTP_PASSWORD": secret}, {"HERALD_SMTP_PASSWORD_FILE": pw}):
+        r = subprocess.run(mail + ["--print-config"], capture_output=True, text=True,
+                           env=dict(os.environ, **env), timeout=10)
+        check(r.returncode == 0, f"print-config: {r.stderr}")
+        config = json.loads(r.stdout)
+        check(secret not in r.stdout + r.stderr, f"the secret was printed: {r.stdout}")
+        check(config.get("smtp_password") == "***", f"redacted: {config}")
+        check(config["sink"] == "mail" and config["rcvhwm"] > 0, str(config))
+    r = subprocess.run(mail + ["--print-config"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HERALD_SMTP_PASSWORD=secret,
+                                HERALD_SMTP_PASSWORD_FILE=pw))
+    check(r.returncode == 2 and "HERALD_SMTP_PASSWORD" in r.stderr, f"both set: {r.stderr}")
+    check(secret not in r.stdout + r.stderr, "the secret in the error")
+    r = subprocess.run(mail, capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HERALD_SMTP_PASSWORD_FILE=pw + ".missing"))
+    check(r.returncode == 2 and "pw.missing" in r.stderr, f"missing file: {r.stderr}")
+    # Environment twins and refusals naming the variable.
+    r = subprocess.run([pub, "--print-config"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HERALD_DB="x.db", HERALD_HEARTBEAT_MS="250",
+                                HERALD_METRICS="9123", HERALD_PUB_BIND="tcp://127.0.0.1:1"))
+    config = json.loads(r.stdout)
+    check(config["db"] == "x.db" and config["heartbeat_ms"] == 250 and
+          config["metrics"] == "9123" and config["bind"] == "tcp://127.0.0.1:1", str(config))
+    r = subprocess.run([pub, "--db", "x.db"], capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HERALD_HEARTBEAT_MS="fast"))
+    check(r.returncode == 2 and "HERALD_HEARTBEAT_MS" in r.stderr, r.stderr)
+    r = subprocess.run([pub, "--db", "x.db", "--metrics", "nope:port"], capture_output=True,
+                       text=True, timeout=10)
+    check(r.returncode == 2 and "--metrics" in r.stderr, r.stderr)
+    r = subprocess.run([sub, "--connect", "tcp://127.0.0.1:1", "--sink", "log"],
+                       capture_output=True, text=True, timeout=10,
+                       env=dict(os.environ, HERALD_METRICS="99999"))
+    check(r.returncode == 2 and "HERALD_METRICS" in r.stderr, r.stderr)
+    # The CURVE secret, where the programs take one.
+    help_text = subprocess.run([pub, "--help"], capture_output=True, text=True).stdout
+    if "--curve-secret-file" in help_text:
+        r = subprocess.run([pub, "--db", "x.db", "--print-config"], capture_output=True,
+                           text=True, timeout=10,
+                           env=dict(os.environ, HERALD_CURVE_SECRET_FILE=pw))
+        check(secret not in r.stdout + r.stderr, f"curve secret printed: {r.stdout}")
+        for prog in ([pub, "--db", "x.db"], [sub, "--connect", "tcp://127.0.0.1:1", "--sink",
+                                             "log"]):
+            r = subprocess.run(prog, capture_output=True, text=True, timeout=10,
+                               env=dict(os.environ, HERALD_CURVE_SECRET=secret,
+                                        HERALD_CURVE_SECRET_FILE=pw))
+            check(r.returncode == 2 and "HERALD_CURVE_SECRET" in r.stderr, f"both: {r.stderr}")
+            check(secret not in r.stdout + r.stderr, "the secret in the error")
+
+
+def test_sigterm_under_load(w, procs):
+    db = os.path.join(w, "big.db")
+    store(db, "init")
+    store(db, "import", "-", stdin=ndjson("big", 100000))
+    head = int(store(db, "head").stdout)
+    pub_ep, rep_ep = tcp(), tcp()
+    sm = free_port()
+    pub = procs.start("pub-big", ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                                  rep_ep], w)
+    out = os.path.join(w, "big.jsonl")
+    sub = procs.start("sub-big", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                  "--sink", "mirror", "--mirror-db", os.path.join(w, "bm.db"),
+                                  "--from", "start", "--metrics", str(sm)], w)
+    wait_until(lambda: http(sm, "/metrics")[0] == 200 and
+               scrape(sm)["herald_applied_total"] > 2000, 30, "the subscriber under way")
+    applied = scrape(sm)["herald_applied_total"]
+    check(applied < head, f"still under load ({applied} of {head})")
+    t0 = time.monotonic()
+    os.kill(pub.pid, signal.SIGTERM)
+    os.kill(sub.pid, signal.SIGTERM)
+    rc_pub, rc_sub = pub.stop(timeout=10), sub.stop(timeout=10)
+    took = time.monotonic() - t0
+    check(rc_pub == 0 and rc_sub == 0, f"exit statuses {rc_pub} {rc_sub}")
+    check(took < 10, f"stopped in {took:.1f} s")
+    check(pub.logged("pub.stopped") and sub.logged("sub.stopped"), "both logged their stop")
+
+
+def main():
+    test_compose()
+    with workdir() as w, Procs() as procs:
+        test_config(w)
+        test_topology(w)
+        test_metrics_and_ready(w, procs)
+        test_sigterm_under_load(w, procs)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
