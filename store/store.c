@@ -653,7 +653,10 @@ int store_set_durable(store_t *self, bool durable)
         return 0;
     }
     char why[S_ERRLEN];
-    const char *sql = durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
+    /* Not durable also leaves checkpoints to other writers: a checkpoint of a long WAL
+       would stall the writer that happens to cross the threshold. */
+    const char *sql = durable ? "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000"
+                              : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0";
     if (s_exec(self->db, sql, why, sizeof why, "synchronous") != 0) {
         snprintf(self->err, sizeof self->err, "%s", why);
         return -1;

@@ -123,7 +123,8 @@ int store_set_busy_timeout(store_t *self, int ms);
 /*  durable (the default): every commit is synced (synchronous=FULL) and survives a power cut.
     Not durable: synchronous=NORMAL, a commit survives a crash of the process but may be lost
     with the last ones at a power cut; for writes that are cheap to lose, such as a
-    publisher's cursor (subscribers drop what they already have). 0 or -1. */
+    publisher's cursor (subscribers drop what they already have); such a connection also
+    leaves WAL checkpoints to the store's other writers. 0 or -1. */
 int store_set_durable(store_t *self, bool durable);
 
 /*  Explicit transactions, so several edits form one all-or-nothing change.

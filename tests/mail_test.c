@@ -185,6 +185,16 @@ static void test_config(void **state)
     unsetenv("HERALD_SMTP_PASSWORD");
     args.password_file = NULL;
 
+    args.ca_file = "/nonexistent/ca.pem";
+    assert_null(mail_config_new(&args, err, sizeof err));
+    assert_non_null(strstr(err, "--smtp-ca-file"));
+    args.ca_file = "/dev/null"; /* readable: its contents are libcurl's to judge */
+    c = mail_config_new(&args, err, sizeof err);
+    assert_non_null(c);
+    assert_string_equal(c->ca_file, "/dev/null");
+    mail_config_destroy(&c);
+    args.ca_file = NULL;
+
     args.to[0] = "not an address";
     assert_null(mail_config_new(&args, err, sizeof err));
     assert_non_null(strstr(err, "--mail-to"));

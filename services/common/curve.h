@@ -1,5 +1,5 @@
-/*  curve.h -- CURVE key files and socket options, shared by herald-pub, herald-sub and
-    herald-keygen.
+/*  curve.h -- CURVE key files, our secret key from the environment or a file, and socket
+    options, shared by herald-pub, herald-sub and herald-keygen.
 
     A key file holds the key as Z85 text (40 characters) on its first line; a public key file
     (NAME.pub) may go on with other lines (the publisher's client directory puts grants
@@ -29,9 +29,19 @@ bool curve_key_valid(const char *text);
     ignored). Returns 0, or -1 with the reason, naming the file, in err. */
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
 
-/*  Fills keys from a secret key file and the server's public key file (the public key is
-    derived with zmq_curve_public). 0, or -1 with the reason in err. */
-int curve_client_load(curve_client_t *keys, const char *secret_path, const char *server_path,
+#define CURVE_SECRET_VAR "HERALD_CURVE_SECRET" /* the secret's variable; + "_FILE": its file */
+
+/*  Our secret key, from where a secret comes (config_secret's rule): the value of
+    HERALD_CURVE_SECRET (the Z85 text itself), or the first line of the file named by file
+    (the --curve-secret-file flag's value, NULL for none) or else by HERALD_CURVE_SECRET_FILE.
+    Trailing blanks are ignored; the key must be 40 characters of Z85. Returns 1 with key
+    filled, 0 if no secret is given (key ""), -1 with the reason in err, naming the variable
+    or the file but never showing the secret: both given, an unreadable file, not a key. */
+int curve_secret_load(const char *file, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
+
+/*  Fills keys from our Z85 secret key (from curve_secret_load) and the server's public key
+    file (our public key is derived with zmq_curve_public). 0, or -1 with the reason in err. */
+int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,
                       char *err, size_t errlen);
 
 /*  Makes socket a CURVE server with the Z85 secret, in the ZAP domain CURVE_ZAP_DOMAIN.

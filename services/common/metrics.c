@@ -206,7 +206,10 @@ static enum MHD_Result s_handle_request(void *cls, struct MHD_Connection *connec
                     "not found: /metrics, /healthz, /readyz\n");
 }
 
-static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+/*  libmicrohttpd's error logger: fmt is its own printf format, forwarded as such. The
+    attribute says so, so that the compilers check the forwarding (-Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
+                                                            va_list ap)
 {
     (void) cls;
     char text[512];

@@ -90,7 +90,8 @@ static void s_help(FILE *out)
                  "                         CURVE (HERALD_INSECURE=1)\n"
                  "  --curve-secret-file F  CURVE: the publisher's secret key file, from\n"
                  "                         herald-keygen, with --clients\n"
-                 "                         (HERALD_CURVE_SECRET_FILE)\n"
+                 "                         (HERALD_CURVE_SECRET_FILE; or the key itself in\n"
+                 "                         HERALD_CURVE_SECRET, never on the command line)\n"
                  "  --clients DIR          CURVE: one AGENCY.pub per admitted agency: its key on\n"
                  "                         the first line, then optional 'grant PREFIX' lines;\n"
                  "                         re-read on SIGHUP (HERALD_CLIENTS)\n"
@@ -217,6 +218,12 @@ static int s_parse(s_options_t *opts, int argc, char **argv)
                                   strncmp(arg, s_option_list[i].flag, len) == 0)) {
             i++;
         }
+        if (i == S_OPTIONS && len == strlen("--curve-secret") &&
+            strncmp(arg, "--curve-secret", len) == 0) {
+            /* not echoed: it may hold the key */
+            return s_usage("--curve-secret is not taken on the command line (others could "
+                           "read it): set HERALD_CURVE_SECRET or use --curve-secret-file FILE");
+        }
         if (i == S_OPTIONS) {
             return s_usage("unknown option '%s'", arg);
         }
@@ -290,8 +297,8 @@ static int s_check_endpoint(const s_options_t *opts, const char *flag, const cha
     return 0;
 }
 
-/*  --print-config: the effective settings as JSON, secrets as "***". */
-static int s_print_config(const s_options_t *opts)
+/*  --print-config: the effective settings as JSON, secrets as "***" (secret: one is given). */
+static int s_print_config(const s_options_t *opts, bool secret)
 {
     json_t *config = json_pack("{s:s?,s:s,s:s,s:i,s:i,s:i,s:s,s:s,s:b,s:s?,s:s?,s:s?}", "db",
                                opts->db,
@@ -305,8 +312,9 @@ static int s_print_config(const s_options_t *opts)
                                "log_format", opts->log_text ? "text" : "json", "insecure",
                                opts->insecure, "metrics", opts->metrics, "curve_secret_file",
                                opts->curve_secret_file, "clients", opts->clients);
-    if (config && config_secret_set("HERALD_CURVE_SECRET")) {
-        json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));
+    if (config) {
+        json_object_set_new(config, "curve_secret",
+                            secret ? json_string(CONFIG_REDACTED) : json_null());
     }
     return config_print(config) == 0 ? 0 : 1;
 }
@@ -356,28 +364,25 @@ int main(int argc, char **argv)
         s_usage("--db (or HERALD_DB) is required");
         return S_USAGE_EXIT;
     }
-    if (opts.print_config) {
-        return s_print_config(&opts);
-    }
-    log_setup((log_level_t) opts.log_level, opts.log_text);
-    if (getenv("HERALD_CURVE_SECRET") && getenv("HERALD_CURVE_SECRET")[0]) {
-        s_usage(opts.curve_secret_file ? "HERALD_CURVE_SECRET and HERALD_CURVE_SECRET_FILE "
-                                         "(--curve-secret-file) are both set: give it one way"
-                                       : "HERALD_CURVE_SECRET: give the key as a file, "
-                                         "HERALD_CURVE_SECRET_FILE (--curve-secret-file)");
-        return S_USAGE_EXIT;
-    }
-    if (!opts.curve_secret_file != !opts.clients) {
-        s_usage("--curve-secret-file and --clients go together (or neither)");
-        return S_USAGE_EXIT;
-    }
+    /* The secret: HERALD_CURVE_SECRET's value, or the file of --curve-secret-file (or
+       HERALD_CURVE_SECRET_FILE); never from the command line itself. */
     char secret[CURVE_Z85_LEN + 1] = "";
     char key_err[1024];
-    if (opts.curve_secret_file &&
-        curve_key_read(opts.curve_secret_file, secret, key_err, sizeof key_err) != 0) {
-        fprintf(stderr, "herald-pub: --curve-secret-file %s\n", key_err);
-        return 1;
+    int have_secret = curve_secret_load(opts.curve_secret_file, secret, key_err, sizeof key_err);
+    if (have_secret == -1) {
+        s_usage("%s", key_err);
+        return S_USAGE_EXIT;
     }
+    if (!have_secret != !opts.clients) {
+        s_usage("--curve-secret-file (or HERALD_CURVE_SECRET) and --clients go together "
+                "(or neither)");
+        return S_USAGE_EXIT;
+    }
+    if (opts.print_config) {
+        memset(secret, 0, sizeof secret);
+        return s_print_config(&opts, have_secret == 1);
+    }
+    log_setup((log_level_t) opts.log_level, opts.log_text);
     if (s_check_endpoint(&opts, "--bind", opts.bind) == -1 ||
         s_check_endpoint(&opts, "--replay-bind", opts.replay_bind) == -1) {
         return S_USAGE_EXIT;
@@ -409,10 +414,11 @@ int main(int argc, char **argv)
         .batch = opts.batch,
         .sndhwm = opts.sndhwm,
         .signal_fd = sfd,
-        .curve_secret = opts.curve_secret_file ? secret : NULL,
+        .curve_secret = have_secret == 1 ? secret : NULL,
         .clients_dir = opts.clients,
     };
     publisher_t *publisher = publisher_new(&config);
+    memset(secret, 0, sizeof secret); /* the sockets have it now */
     if (!publisher) {
         close(sfd);
         return 1;

@@ -1,6 +1,5 @@
 /*  pub_metrics.h -- herald-pub's metrics: the atomics its loop updates, their registration
-    for --metrics (names, help, types), its readiness, and the count of connected
-    subscribers read from a ZeroMQ socket monitor on the PUB socket.
+    for --metrics (names, help, types), and its readiness.
 */
 #ifndef HERALD_PUB_METRICS_H
 #define HERALD_PUB_METRICS_H
@@ -24,18 +23,5 @@ typedef struct {
 /*  Registers every metric of m, and /healthz and /readyz (ready while the store is open), in
     registry. m is borrowed and must outlive the server. 0, or -1 if the registry is full. */
 int pub_metrics_register(pub_metrics_t *m, metrics_t *registry);
-
-typedef struct pub_monitor pub_monitor_t;
-
-/*  Starts a monitor of socket's connections (accepted, disconnected) on an inproc PAIR in
-    ctx. Returns it, or NULL if ZeroMQ refused (the count then stays 0). */
-pub_monitor_t *pub_monitor_new(void *ctx, void *socket);
-
-/*  Reads the waiting monitor events without blocking and moves *connected by them. */
-void pub_monitor_drain(pub_monitor_t *self, metrics_value_t *connected);
-
-/*  Stops the monitor and closes its socket (before the context is terminated); sets *self_p
-    to NULL. Safe on NULL. */
-void pub_monitor_destroy(pub_monitor_t **self_p);
 
 #endif

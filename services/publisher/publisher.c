@@ -33,6 +33,7 @@
 #include "pub_metrics.h"
 #include "replay.h"
 #include "watch.h"
+#include "monitor.h"
 #include "zap.h"
 
 #define S_CURSOR_NAME "publisher" /* the store cursor holding the last published seq */
@@ -46,7 +47,9 @@
 #define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
 #define S_LINGER_MS 500           /* bounded linger of both sockets at close */
 #define S_SUBSCRIPTIONS_PER_WAKE 1024 /* subscription messages read per wake */
-#define S_BUSY_MS 50               /* wait at most this long for another writer's lock */
+#define S_BUSY_MS 0               /* never wait for another writer's lock in the loop */
+#define S_CURSOR_RETRY_MS 10       /* a cursor write that found the store locked retries */
+#define S_BUSY_STOP_MS 2000       /* the last cursor write, at exit, may wait this long */
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
@@ -90,7 +93,8 @@ struct publisher {
     char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
     uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
     pub_metrics_t metrics;          /* what --metrics shows, updated every loop turn */
-    pub_monitor_t *monitor;         /* PUB connections, for metrics.subscribers */
+    monitor_t *live_monitor;        /* the live socket's one monitor: connections, handshakes */
+    monitor_t *replay_monitor;      /* the replay socket's: failed handshakes */
 };
 
 static int64_t s_clock_ms(clockid_t clock)
@@ -154,9 +158,14 @@ static void s_persist(publisher_t *self)
     }
     int64_t now = s_now();
     if (store_cursor_set(self->store, S_CURSOR_NAME, self->cursor, self->stream_id) == -1) {
-        s_problem_in(self, self->cursor_problem, sizeof self->cursor_problem, LOG_WARN,
-                     "pub.cursor_failed", store_error(self->store));
-        self->persist_at = now + S_PERSIST_MS;
+        /* Locked by another writer: normal under load, so retried soon and not logged, as
+           the loop must never wait for a lock (that would delay every announcement). */
+        bool busy = s_busy(store_error(self->store));
+        if (!busy) {
+            s_problem_in(self, self->cursor_problem, sizeof self->cursor_problem, LOG_WARN,
+                         "pub.cursor_failed", store_error(self->store));
+        }
+        self->persist_at = now + (busy ? S_CURSOR_RETRY_MS : S_PERSIST_MS);
         return;
     }
     if (self->cursor_problem[0]) {
@@ -369,12 +378,15 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     }
 }
 
-/*  Copies the loop's counters into the metrics (a few relaxed stores per turn, not per
+/*  Reads the sockets' monitors (failed handshakes logged, held-back lines written when due),
+    copies the loop's counters into the metrics (a few relaxed stores per turn, not per
     message) and stamps the turn for /healthz. */
 static void s_metrics_turn(publisher_t *self)
 {
     pub_metrics_t *m = &self->metrics;
-    pub_monitor_drain(self->monitor, &m->subscribers);
+    monitor_handle(self->live_monitor);
+    monitor_handle(self->replay_monitor);
+    metrics_set(&m->subscribers, monitor_connected(self->live_monitor));
     metrics_set(&m->published, (int64_t) self->published);
     metrics_set(&m->replay_requests, (int64_t) self->replay_stats.requests);
     metrics_set(&m->replay_announcements, (int64_t) self->replay_stats.announcements);
@@ -614,6 +626,13 @@ static long s_timeout(const publisher_t *self)
     if (self->recheck_at && self->recheck_at < next) {
         next = self->recheck_at;
     }
+    monitor_t *monitors[] = {self->live_monitor, self->replay_monitor};
+    for (size_t i = 0; i < sizeof monitors / sizeof monitors[0]; i++) {
+        int64_t due = monitor_due_ms(monitors[i]);
+        if (due && due < next) {
+            next = due;
+        }
+    }
     int64_t now = s_now();
     return next <= now ? 0 : (long) (next - now);
 }
@@ -673,14 +692,21 @@ static int s_access_new(publisher_t *self, const publisher_config_t *config)
         log_error("pub.curve_failed", "{s:s}", "error", zmq_strerror(errno));
         return -1;
     }
-    /* The live socket's one monitor belongs to the metrics (libzmq allows one per socket). */
-    if (zap_monitor(self->zap, self->router, "replay") == -1) {
-        log_warn("pub.monitor_failed", "{s:s}", "error", zmq_strerror(errno));
-    }
     replay_set_clients(self->replay, self->clients);
     log_info("pub.curve", "{s:s,s:i}", "clients_dir", config->clients_dir, "clients",
              (int) clients_count(self->clients));
     return 0;
+}
+
+/*  A socket's monitor, or NULL (logged: the service runs on without it). */
+static monitor_t *s_monitor_new(publisher_t *self, void *socket, const char *name)
+{
+    monitor_t *monitor = monitor_new(self->ctx, socket, name);
+    if (!monitor) {
+        log_warn("pub.monitor_failed", "{s:s,s:s}", "socket", name, "error",
+                 zmq_strerror(errno));
+    }
+    return monitor;
 }
 
 publisher_t *publisher_new(const publisher_config_t *config)
@@ -722,11 +748,14 @@ publisher_t *publisher_new(const publisher_config_t *config)
     if (s_access_new(self, config) == -1) {
         goto fail;
     }
+    /* libzmq allows one monitor per socket: each serves the metrics and the logs. Started
+       before binding, so that no connection is missed. */
+    self->live_monitor = s_monitor_new(self, self->pub, "live");
+    self->replay_monitor = s_monitor_new(self, self->router, "replay");
     if (s_bind(self->pub, self->bind, self->sndhwm) == -1 ||
         s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM) == -1) {
         goto fail;
     }
-    self->monitor = pub_monitor_new(self->ctx, self->pub);
     int64_t now = s_now();
     self->heartbeat_at = now + self->heartbeat_ms;
     self->safety_at = now; /* the first wake publishes the backlog at once */
@@ -748,13 +777,21 @@ int publisher_run(publisher_t *self)
 {
     assert(self);
     while (!self->stopping && !self->failed) {
-        zmq_pollitem_t items[4 + ZAP_MAX_ITEMS] = {
+        zmq_pollitem_t items[4 + 2 + ZAP_MAX_ITEMS] = {
             {self->router, 0, ZMQ_POLLIN, 0},
             {NULL, self->signal_fd, ZMQ_POLLIN, 0},
             {NULL, self->watch ? watch_fd(self->watch) : -1, ZMQ_POLLIN, 0},
             {self->pub, 0, ZMQ_POLLIN, 0}, /* subscriptions */
         };
-        int count = 4 + (self->zap ? zap_pollitems(self->zap, items + 4, ZAP_MAX_ITEMS) : 0);
+        int count = 4;
+        void *monitors[] = {monitor_pollable(self->live_monitor),
+                            monitor_pollable(self->replay_monitor)};
+        for (int i = 0; i < 2; i++) {
+            if (monitors[i]) {
+                items[count++] = (zmq_pollitem_t){monitors[i], 0, ZMQ_POLLIN, 0};
+            }
+        }
+        count += self->zap ? zap_pollitems(self->zap, items + count, ZAP_MAX_ITEMS) : 0;
         if (zmq_poll(items, count, s_timeout(self)) == -1) {
             if (errno == EINTR) {
                 continue;
@@ -795,6 +832,9 @@ int publisher_run(publisher_t *self)
         }
         s_metrics_turn(self);
     }
+    if (self->store) {
+        store_set_busy_timeout(self->store, S_BUSY_STOP_MS);
+    }
     s_persist(self);
     log_info("pub.stopped", "{s:I,s:I,s:I,s:I,s:I}", "cursor", (json_int_t) self->cursor,
              "published", (json_int_t) self->published, "replay_requests",
@@ -820,7 +860,8 @@ void publisher_destroy(publisher_t **self_p)
     s_store_close(self, true);
     watch_destroy(&self->watch);
     replay_destroy(&self->replay);
-    pub_monitor_destroy(&self->monitor);
+    monitor_destroy(&self->live_monitor);
+    monitor_destroy(&self->replay_monitor);
     if (self->pub) {
         zmq_close(self->pub);
     }

@@ -153,11 +153,9 @@ int watch_settle(store_t *store, int64_t seen, int64_t *now)
     /* Short steps first: the commit is usually a few hundred microseconds away (the -wal
        fsync). The steps stay small after that, because each one is what a late commit costs
        in latency, while a data_version read costs a few microseconds. */
-    static const long waits_us[] = {25, 25, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
-                                    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50,
-                                    50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50, 50};
-    for (size_t i = 0; i < sizeof waits_us / sizeof waits_us[0]; i++) {
-        struct timespec ts = {0, waits_us[i] * 1000L};
+    enum { S_STEPS = 120 }; /* about 6 ms: a slow fsync on a busy disk */
+    for (int i = 0; i < S_STEPS; i++) {
+        struct timespec ts = {0, (i < 2 ? 25 : 50) * 1000L};
         while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
         }
         int64_t dv = store_data_version(store);

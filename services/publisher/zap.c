@@ -1,57 +1,29 @@
-/*  zap.c -- ZAP (RFC 27) answers from the client directory, and handshake failures from socket
-    monitors.
+/*  zap.c -- ZAP (RFC 27) answers from the client directory.
 
     A ZAP request is [version "1.0"][request id][domain][address][identity][mechanism]
     [credentials...]; for CURVE the one credential is the client's 32-byte public key. The
     reply is [version "1.0"][request id][status code][status text][user id][metadata].
-
-    A monitor event is [uint16 event, uint32 value][endpoint]. libzmq 4.3's monitor names
-    the local endpoint only, so the peer's address is found from the descriptor of the
-    ACCEPTED event (getpeername) and matched with the DISCONNECTED event that follows a
-    failed handshake of the same connection (one io thread: they come in order). A
-    connection that failed before we read its ACCEPTED event shows as peer "unknown".
+    Handshakes that fail before ZAP is asked are the socket monitors' (monitor.c).
 */
 #include "zap.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <jansson.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "curve.h"
 #include "log.h"
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define S_MAX_FRAMES 16  /* frames of a ZAP request we look at */
-#define S_MONITORS 2     /* sockets watched */
-#define S_PEERS 64       /* accepted connections remembered per monitor */
-#define S_PEER_LEN 64    /* "address:port" */
-
-typedef struct {
-    int fd;                  /* the connection's descriptor, -1: free */
-    char peer[S_PEER_LEN];   /* its peer address */
-} s_peer_t;
-
-typedef struct {
-    void *pair;              /* PAIR connected to the monitor, NULL: unused */
-    char name[16];           /* "live", "replay" */
-    s_peer_t peers[S_PEERS]; /* accepted, not yet disconnected */
-    int next;                /* the slot to reuse when full */
-    uint16_t failed;         /* the handshake failure event waiting for its disconnect */
-    uint32_t failed_value;   /* its value */
-} s_monitor_t;
 
 struct zap {
     void *ctx;                          /* the publisher's context (borrowed) */
     void *rep;                          /* the ZAP handler */
     const clients_t *clients;           /* the directory (borrowed) */
-    s_monitor_t monitors[S_MONITORS];   /* handshake watchers */
     zap_stats_t stats;                  /* counters */
 };
 
@@ -85,56 +57,11 @@ void zap_destroy(zap_t **self_p)
     if (!self) {
         return;
     }
-    for (int i = 0; i < S_MONITORS; i++) {
-        if (self->monitors[i].pair) {
-            zmq_close(self->monitors[i].pair);
-        }
-    }
     if (self->rep) {
         zmq_close(self->rep);
     }
     free(self);
     *self_p = NULL;
-}
-
-int zap_monitor(zap_t *self, void *socket, const char *name)
-{
-    assert(self);
-    int slot = 0;
-    while (slot < S_MONITORS && self->monitors[slot].pair) {
-        slot++;
-    }
-    if (slot == S_MONITORS) {
-        errno = ENOSPC;
-        return -1;
-    }
-    s_monitor_t *m = &self->monitors[slot];
-    char endpoint[64];
-    snprintf(endpoint, sizeof endpoint, "inproc://herald.monitor.%d", slot);
-    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (zmq_socket_monitor(socket, endpoint, events) != 0) {
-        return -1;
-    }
-    void *pair = zmq_socket(self->ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (!pair || zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-        zmq_connect(pair, endpoint) != 0) {
-        int saved = errno;
-        if (pair) {
-            zmq_close(pair);
-        }
-        zmq_socket_monitor(socket, NULL, 0);
-        errno = saved;
-        return -1;
-    }
-    m->pair = pair;
-    snprintf(m->name, sizeof m->name, "%s", name);
-    for (int i = 0; i < S_PEERS; i++) {
-        m->peers[i].fd = -1;
-    }
-    return 0;
 }
 
 int zap_pollitems(zap_t *self, zmq_pollitem_t *items, int cap)
@@ -143,11 +70,6 @@ int zap_pollitems(zap_t *self, zmq_pollitem_t *items, int cap)
     int n = 0;
     if (n < cap) {
         items[n++] = (zmq_pollitem_t){self->rep, 0, ZMQ_POLLIN, 0};
-    }
-    for (int i = 0; i < S_MONITORS && n < cap; i++) {
-        if (self->monitors[i].pair) {
-            items[n++] = (zmq_pollitem_t){self->monitors[i].pair, 0, ZMQ_POLLIN, 0};
-        }
     }
     return n;
 }
@@ -259,121 +181,6 @@ static int s_handle_request(zap_t *self)
     return 1;
 }
 
-//  ---------------------------------------------------------------------------------------
-//  Monitors
-
-static const char *s_reason(uint16_t event, uint32_t value)
-{
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        return "refused by ZAP";
-    }
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
-        return "handshake failed (connection closed or timed out)";
-    }
-    switch (value) {
-    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
-        return "security mechanism mismatch (a client without CURVE?)";
-    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
-        return "cryptographic error (the client uses a wrong server key?)";
-    case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
-        return "key exchange failed";
-    default:
-        return "protocol error";
-    }
-}
-
-static void s_peer_name(int fd, char *out, size_t cap)
-{
-    struct sockaddr_storage sa;
-    socklen_t len = sizeof sa;
-    char host[INET6_ADDRSTRLEN] = "";
-    snprintf(out, cap, "unknown");
-    if (getpeername(fd, (struct sockaddr *) &sa, &len) != 0) {
-        return;
-    }
-    if (sa.ss_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *) &sa;
-        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-        snprintf(out, cap, "%s:%u", host, (unsigned) ntohs(in->sin_port));
-    } else if (sa.ss_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &sa;
-        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-        snprintf(out, cap, "[%s]:%u", host, (unsigned) ntohs(in6->sin6_port));
-    } else if (sa.ss_family == AF_UNIX) {
-        snprintf(out, cap, "ipc");
-    }
-}
-
-static s_peer_t *s_peer_find(s_monitor_t *m, int fd)
-{
-    for (int i = 0; i < S_PEERS; i++) {
-        if (m->peers[i].fd == fd) {
-            return &m->peers[i];
-        }
-    }
-    return NULL;
-}
-
-static void s_event(zap_t *self, s_monitor_t *m, uint16_t event, uint32_t value,
-                    const char *endpoint)
-{
-    if (event == ZMQ_EVENT_ACCEPTED) {
-        s_peer_t *slot = s_peer_find(m, (int) value);
-        if (!slot) {
-            slot = s_peer_find(m, -1);
-        }
-        if (!slot) {
-            slot = &m->peers[m->next];
-            m->next = (m->next + 1) % S_PEERS;
-        }
-        slot->fd = (int) value;
-        s_peer_name(slot->fd, slot->peer, sizeof slot->peer);
-    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
-        m->failed = 0;
-    } else if (event == ZMQ_EVENT_DISCONNECTED) {
-        s_peer_t *slot = s_peer_find(m, (int) value);
-        if (m->failed) {
-            self->stats.handshakes_failed++;
-            log_warn("pub.handshake_failed", "{s:s,s:s,s:s,s:s,s:I}", "socket", m->name,
-                     "endpoint", endpoint, "peer", slot ? slot->peer : "unknown", "reason",
-                     s_reason(m->failed, m->failed_value), "code", (json_int_t) m->failed_value);
-            m->failed = 0;
-        }
-        if (slot) {
-            slot->fd = -1;
-        }
-    } else {
-        m->failed = event;
-        m->failed_value = value;
-    }
-}
-
-static void s_handle_monitor(zap_t *self, s_monitor_t *m)
-{
-    for (;;) {
-        zmq_msg_t head, address;
-        zmq_msg_init(&head);
-        zmq_msg_init(&address);
-        if (zmq_msg_recv(&head, m->pair, ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close(&head);
-            zmq_msg_close(&address);
-            return;
-        }
-        bool two = zmq_msg_more(&head) && zmq_msg_recv(&address, m->pair, 0) != -1;
-        if (two && zmq_msg_size(&head) == 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&head), sizeof event);
-            memcpy(&value, (const uint8_t *) zmq_msg_data(&head) + 2, sizeof value);
-            char endpoint[256];
-            s_copy_text(endpoint, sizeof endpoint, &address);
-            s_event(self, m, event, value, endpoint);
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&address);
-    }
-}
-
 void zap_handle(zap_t *self)
 {
     assert(self);
@@ -385,11 +192,6 @@ void zap_handle(zap_t *self)
         if (rc == -1) {
             log_warn("pub.zap_failed", "{s:s}", "error", zmq_strerror(errno));
             break;
-        }
-    }
-    for (int i = 0; i < S_MONITORS; i++) {
-        if (self->monitors[i].pair) {
-            s_handle_monitor(self, &self->monitors[i]);
         }
     }
 }

@@ -215,6 +215,19 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
             goto fail;
         }
     }
+    if (args->ca_file && args->ca_file[0]) {
+        /* read now, so a typo is a usage error rather than a retry loop at the first send */
+        FILE *f = fopen(args->ca_file, "r");
+        if (!f) {
+            snprintf(err, errlen, "--smtp-ca-file %s: %s", args->ca_file, strerror(errno));
+            goto fail;
+        }
+        fclose(f);
+        if (!(self->ca_file = strdup(args->ca_file))) {
+            snprintf(err, errlen, "out of memory");
+            goto fail;
+        }
+    }
     if (!args->from || !s_address_ok(args->from)) {
         snprintf(err, errlen, "--sink mail needs --mail-from ADDRESS (or HERALD_MAIL_FROM)%s%s",
                  args->from ? ": not an address: " : "", args->from ? args->from : "");
@@ -306,6 +319,7 @@ void mail_config_destroy(mail_config_t **self_p)
         free(self->to);
         free(self->smtp_url);
         free(self->user);
+        free(self->ca_file);
         free(self->from);
         free(self->list_id);
         free(self->unsubscribe);

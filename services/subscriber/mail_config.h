@@ -19,6 +19,7 @@ typedef struct {
     const char *starttls;          /* --smtp-starttls required|opportunistic|off */
     const char *user;              /* --smtp-user */
     const char *password_file;     /* --smtp-password-file (or HERALD_SMTP_PASSWORD_FILE) */
+    const char *ca_file;           /* --smtp-ca-file: PEM certificates to trust */
     const char *from;              /* --mail-from */
     const char *to[MAIL_MAX_LIST]; /* --mail-to (repeatable) */
     size_t to_count;
@@ -40,6 +41,7 @@ typedef struct mail_config {
     mail_tls_t tls;    /* STARTTLS policy (smtps:// is TLS from the start anyway) */
     char *user;        /* SMTP AUTH user, NULL for none */
     char *password;    /* SMTP AUTH password, NULL for none; never logged */
+    char *ca_file;     /* CA certificates (PEM) trusted instead of the system's, NULL: those */
     char *from;        /* envelope sender and From: address */
     char **to;         /* recipients, to_count of them, each unique */
     size_t to_count;   /* at least one */

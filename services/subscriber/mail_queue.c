@@ -22,7 +22,7 @@ static const char *s_schema =
     " message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, first_seq INTEGER NOT NULL,"
     " last_seq INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,"
     " attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-    " last_error TEXT);"
+    " last_error TEXT, sent INTEGER NOT NULL DEFAULT 0, dead INTEGER NOT NULL DEFAULT 0);"
     "CREATE TABLE IF NOT EXISTS mail_outbox_rcpt("
     " message_id TEXT NOT NULL, recipient TEXT NOT NULL, PRIMARY KEY(message_id, recipient));"
     "CREATE TABLE IF NOT EXISTS mail_dead("
@@ -30,6 +30,14 @@ static const char *s_schema =
     " stream_id TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
     " code INTEGER NOT NULL, error TEXT NOT NULL, failed_at_ms INTEGER NOT NULL,"
     " items TEXT NOT NULL);";
+
+/*  A state file made before the outbox counted its recipients gets the two columns (a digest
+    in flight then counts from 0). */
+static const char *s_has_counts =
+    "SELECT COUNT(*) FROM pragma_table_info('mail_outbox') WHERE name = 'sent'";
+static const char *s_add_counts =
+    "ALTER TABLE mail_outbox ADD COLUMN sent INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE mail_outbox ADD COLUMN dead INTEGER NOT NULL DEFAULT 0;";
 
 typedef enum {
     Q_BEGIN,
@@ -47,6 +55,8 @@ typedef enum {
     Q_ITEMS,
     Q_PENDING,
     Q_RCPT_DEL,
+    Q_COUNT_SENT,
+    Q_COUNT_DEAD,
     Q_DEAD_ADD,
     Q_RETRY,
     Q_ITEMS_DEL,
@@ -68,8 +78,8 @@ static const char *s_sql[Q_COUNT] = {
                      " ON CONFLICT(id) DO UPDATE SET stream_id = ?1, last_seq = ?2",
     [Q_CURSOR_GET] = "SELECT stream_id, last_seq FROM mail_cursor WHERE id = 1",
     [Q_WAITING] = "SELECT COUNT(*), COALESCE(MIN(queued_at_ms), 0) FROM mail_queue",
-    [Q_OUTBOX] = "SELECT message_id, stream_id, first_seq, last_seq, attempts, next_attempt_ms"
-                 " FROM mail_outbox ORDER BY created_at_ms, rowid LIMIT 1",
+    [Q_OUTBOX] = "SELECT message_id, stream_id, first_seq, last_seq, attempts, next_attempt_ms,"
+                 " sent, dead FROM mail_outbox ORDER BY created_at_ms, rowid LIMIT 1",
     [Q_OLDEST_STREAM] = "SELECT stream_id FROM mail_queue ORDER BY queued_at_ms, seq LIMIT 1",
     [Q_RANGE] = "SELECT MIN(seq), MAX(seq), COUNT(*) FROM (SELECT seq FROM mail_queue"
                 " WHERE stream_id = ?1 ORDER BY seq LIMIT ?2)",
@@ -80,6 +90,8 @@ static const char *s_sql[Q_COUNT] = {
                 " ORDER BY seq",
     [Q_PENDING] = "SELECT recipient FROM mail_outbox_rcpt WHERE message_id = ?1 ORDER BY rowid",
     [Q_RCPT_DEL] = "DELETE FROM mail_outbox_rcpt WHERE message_id = ?1 AND recipient = ?2",
+    [Q_COUNT_SENT] = "UPDATE mail_outbox SET sent = sent + 1 WHERE message_id = ?1",
+    [Q_COUNT_DEAD] = "UPDATE mail_outbox SET dead = dead + 1 WHERE message_id = ?1",
     [Q_DEAD_ADD] = "INSERT INTO mail_dead(message_id, recipient, stream_id, first_seq, last_seq,"
                    " code, error, failed_at_ms, items) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_RETRY] = "UPDATE mail_outbox SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4"
@@ -129,6 +141,24 @@ static void s_bind_box(sqlite3_stmt *stmt, const mail_outbox_t *box)
     sqlite3_bind_int64(stmt, 3, box->last_seq);
 }
 
+static int s_migrate(mail_queue_t *self)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(self->db, s_has_counts, -1, &stmt, NULL) != SQLITE_OK) {
+        return s_fail(self, "outbox columns");
+    }
+    int rc = sqlite3_step(stmt);
+    bool has = rc == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0;
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW) {
+        return s_fail(self, "outbox columns");
+    }
+    if (!has && sqlite3_exec(self->db, s_add_counts, NULL, NULL, NULL) != SQLITE_OK) {
+        return s_fail(self, "add outbox counts");
+    }
+    return 0;
+}
+
 mail_queue_t *mail_queue_new(const char *path, char *err, size_t errlen)
 {
     mail_queue_t *self = calloc(1, sizeof *self);
@@ -147,6 +177,11 @@ mail_queue_t *mail_queue_new(const char *path, char *err, size_t errlen)
     if (sqlite3_exec(self->db, s_schema, NULL, NULL, &why) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, why ? why : sqlite3_errmsg(self->db));
         sqlite3_free(why);
+        mail_queue_destroy(&self);
+        return NULL;
+    }
+    if (s_migrate(self) != 0) {
+        snprintf(err, errlen, "%s: %s", path, self->error);
         mail_queue_destroy(&self);
         return NULL;
     }
@@ -272,6 +307,8 @@ int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out)
         out->last_seq = sqlite3_column_int64(stmt, 3);
         out->attempts = sqlite3_column_int64(stmt, 4);
         out->next_attempt_ms = sqlite3_column_int64(stmt, 5);
+        out->sent = sqlite3_column_int64(stmt, 6);
+        out->dead = sqlite3_column_int64(stmt, 7);
         found = 1;
     } else if (rc != SQLITE_DONE) {
         found = s_fail(self, "read outbox");
@@ -406,12 +443,35 @@ char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *
     return out;
 }
 
-int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient)
+/*  The recipient leaves the digest's list and, if it was on it, counts in column (sent or
+    dead) of the outbox row; inside the caller's transaction. 0 or -1. */
+static int s_rcpt_leave(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
+                        s_stmt_id_t count)
 {
     sqlite3_stmt *stmt = s_use(self, Q_RCPT_DEL);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, recipient, -1, SQLITE_STATIC);
-    return s_exec(self, stmt, "recipient done");
+    if (s_exec(self, stmt, "recipient done") != 0) {
+        return -1;
+    }
+    if (sqlite3_changes(self->db) == 0) {
+        return 0; /* not on the list (any more): already counted */
+    }
+    stmt = s_use(self, count);
+    sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
+    return s_exec(self, stmt, "count recipient");
+}
+
+int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient)
+{
+    if (mail_queue_begin(self) != 0) {
+        return -1;
+    }
+    if (s_rcpt_leave(self, box, recipient, Q_COUNT_SENT) != 0) {
+        mail_queue_rollback(self);
+        return -1;
+    }
+    return mail_queue_commit(self);
 }
 
 int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
@@ -431,7 +491,7 @@ int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const cha
     sqlite3_bind_int64(stmt, 8, now_ms);
     sqlite3_bind_text(stmt, 9, items, -1, SQLITE_STATIC);
     if (s_exec(self, stmt, "write dead letter") != 0 ||
-        mail_queue_rcpt_done(self, box, recipient) != 0) {
+        s_rcpt_leave(self, box, recipient, Q_COUNT_DEAD) != 0) {
         mail_queue_rollback(self);
         return -1;
     }

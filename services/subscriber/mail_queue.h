@@ -5,8 +5,9 @@
 
     Tables: mail_queue(stream_id, seq, type, change, payload, queued_at_ms), key (stream_id,
     seq); mail_cursor(stream_id, last_seq), one row; mail_outbox(message_id, stream_id,
-    first_seq, last_seq, created_at_ms, attempts, next_attempt_ms, last_error);
-    mail_outbox_rcpt(message_id, recipient); mail_dead(id, message_id, recipient, stream_id,
+    first_seq, last_seq, created_at_ms, attempts, next_attempt_ms, last_error, sent, dead:
+    how many recipients accepted it / were dead-lettered so far); mail_outbox_rcpt(message_id,
+    recipient): those not yet done; mail_dead(id, message_id, recipient, stream_id,
     first_seq, last_seq, code, error, failed_at_ms, items).
 
     A digest is the queue items of one stream with seq in [first_seq, last_seq] of its outbox
@@ -33,6 +34,8 @@ typedef struct {
     int64_t last_seq;
     int64_t attempts;        /* failed attempts so far */
     int64_t next_attempt_ms; /* no attempt before this wall-clock time */
+    int64_t sent;            /* recipients that accepted it so far, across attempts */
+    int64_t dead;            /* recipients dead-lettered so far, across attempts */
 } mail_outbox_t;
 
 /*  A dead letter: a digest a recipient refused for good. Strings borrowed for the call. */
@@ -93,11 +96,12 @@ json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box);
     caller's (free each and the array), *count set; NULL on error. */
 char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *count);
 
-/*  A recipient accepted the digest: it leaves the digest's list. 0 or -1. */
+/*  A recipient accepted the digest: in one transaction it leaves the digest's list and counts
+    in its outbox row's sent (once: a recipient no longer on the list is not counted). 0/-1. */
 int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient);
 
 /*  A recipient refused it for good: in one transaction it becomes a dead letter (with the
-    items text, to render again) and leaves the digest's list. 0 or -1. */
+    items text, to render again), leaves the digest's list and counts in the row's dead. 0/-1. */
 int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
                          int64_t code, const char *error, const char *items, int64_t now_ms);
 

@@ -163,6 +163,14 @@ mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, con
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long) MAIL_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long) MAIL_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_USE_SSL, use_ssl);
+    /* the server's certificate and name are always checked; --smtp-ca-file only says which
+       CAs to trust (a private CA, a self-signed server) instead of the system's */
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (c->ca_file) {
+        curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_file);
+        curl_easy_setopt(curl, CURLOPT_CAPATH, NULL); /* not /etc/ssl/certs as well */
+    }
     curl_easy_setopt(curl, CURLOPT_USERNAME, c->user);
     curl_easy_setopt(curl, CURLOPT_PASSWORD, c->user ? c->password : NULL);
     curl_easy_setopt(curl, CURLOPT_MAIL_FROM, envelope_from);
@@ -176,7 +184,22 @@ mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, con
     } else {
         bool permanent = *code >= 500 && *code <= 599 && rc != CURLE_LOGIN_DENIED;
         result = permanent ? MAIL_REJECTED : MAIL_RETRY;
-        snprintf(err, errlen, "%s", self->errbuf[0] ? self->errbuf : curl_easy_strerror(rc));
+        /* libcurl's words, then the reply code and what to look at, where that helps */
+        const char *why = self->errbuf[0] ? self->errbuf : curl_easy_strerror(rc);
+        const char *hint = rc == CURLE_USE_SSL_FAILED ? " (--smtp-starttls required: not sent "
+                                                        "without TLS)"
+                           : rc == CURLE_PEER_FAILED_VERIFICATION
+                               ? " (the server's certificate is not trusted for this host: "
+                                 "see --smtp, --smtp-ca-file)"
+                           : rc == CURLE_LOGIN_DENIED ? " (--smtp-user and its password)"
+                                                      : "";
+        char reply[16] = "";
+        snprintf(reply, sizeof reply, "%ld", *code);
+        if (*code >= 400 && !strstr(why, reply)) {
+            snprintf(err, errlen, "%s: %s%s", why, reply, hint);
+        } else {
+            snprintf(err, errlen, "%s%s", why, hint);
+        }
     }
     /* the handle must not keep pointers to what is freed below */
     curl_easy_setopt(curl, CURLOPT_MIMEPOST, NULL);

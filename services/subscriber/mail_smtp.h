@@ -2,6 +2,10 @@
     libcurl (MIME API: a multipart/alternative of a text/plain and a text/html part, both
     UTF-8 and quoted-printable), with bounded timeouts, and says what the server made of it.
 
+    TLS: smtps:// from the start, or STARTTLS by the config's policy (required: no TLS, no
+    mail); the server's certificate and host name are always verified, against the system's
+    CAs or only those of --smtp-ca-file.
+
     One transaction per recipient is how a refusal is pinned on the right address: libcurl
     reports one result per transfer. The handle keeps its connection between sends.
 */

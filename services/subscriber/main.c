@@ -65,6 +65,8 @@ static const char *s_usage =
     "  --smtp-starttls M   required, opportunistic (default) or off\n"
     "  --smtp-user USER    SMTP AUTH user; the password from HERALD_SMTP_PASSWORD or\n"
     "  --smtp-password-file FILE  (its first line), never from the command line\n"
+    "  --smtp-ca-file FILE CA certificates (PEM) to trust for the server's certificate\n"
+    "                      instead of the system's (verification always on)\n"
     "  --mail-from ADDR    sender (envelope and From:)\n"
     "  --mail-to ADDR      recipient (repeatable)\n"
     "  --mail-to-file FILE recipients, one a line, # comments\n"
@@ -74,7 +76,8 @@ static const char *s_usage =
     "                      per announcement\n"
     "  --digest-at HH:MM   send what waits every day at HH:MM (local time, TZ)\n"
     "  --digest-max N      send as soon as N items wait\n"
-    "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen); with\n"
+    "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen), or the key\n"
+    "                      itself in HERALD_CURVE_SECRET (never on the command line); with\n"
     "  --server-key FILE   CURVE: the publisher's public key file (its NAME.pub)\n"
     "  --log-level L       debug, info (default), warn, error\n"
     "  --log-format F      json (default) or text, on stderr\n"
@@ -104,6 +107,7 @@ typedef enum {
     O_SMTP_STARTTLS,
     O_SMTP_USER,
     O_SMTP_PASSWORD_FILE,
+    O_SMTP_CA_FILE,
     O_MAIL_FROM,
     O_MAIL_TO,
     O_MAIL_TO_FILE,
@@ -139,6 +143,7 @@ static const struct {
     [O_SMTP_STARTTLS] = {"--smtp-starttls", "HERALD_SMTP_STARTTLS", false},
     [O_SMTP_USER] = {"--smtp-user", "HERALD_SMTP_USER", false},
     [O_SMTP_PASSWORD_FILE] = {"--smtp-password-file", "HERALD_SMTP_PASSWORD_FILE", false},
+    [O_SMTP_CA_FILE] = {"--smtp-ca-file", "HERALD_SMTP_CA_FILE", false},
     [O_MAIL_FROM] = {"--mail-from", "HERALD_MAIL_FROM", false},
     [O_MAIL_TO] = {"--mail-to", "HERALD_MAIL_TO", true},
     [O_MAIL_TO_FILE] = {"--mail-to-file", "HERALD_MAIL_TO_FILE", false},
@@ -239,6 +244,12 @@ static int s_read_flags(s_args_t *args, int argc, char **argv, bool *help)
             return s_usage_error("--smtp-password is not taken on the command line (others "
                                  "could read it): set HERALD_SMTP_PASSWORD or use "
                                  "--smtp-password-file FILE");
+        }
+        if (id == O_COUNT && name_len == strlen("--curve-secret") &&
+            strncmp(arg, "--curve-secret", name_len) == 0) {
+            return s_usage_error("--curve-secret is not taken on the command line (others "
+                                 "could read it): set HERALD_CURVE_SECRET or use "
+                                 "--curve-secret-file FILE");
         }
         if (id == O_COUNT) {
             return s_usage_error("unknown option '%s'", arg);
@@ -368,6 +379,7 @@ static int s_mail_options(s_args_t *args, bool no_recipients, mail_config_t **ma
     m.starttls = s_get(args, O_SMTP_STARTTLS);
     m.user = s_get(args, O_SMTP_USER);
     m.password_file = s_get(args, O_SMTP_PASSWORD_FILE);
+    m.ca_file = s_get(args, O_SMTP_CA_FILE);
     m.from = s_get(args, O_MAIL_FROM);
     for (size_t i = 0; i < args->count[O_MAIL_TO] && i < MAIL_MAX_LIST; i++) {
         m.to[m.to_count++] = args->value[O_MAIL_TO][i];
@@ -535,7 +547,7 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
     if (config_secret_set("HERALD_SMTP_PASSWORD") || args->count[O_SMTP_PASSWORD_FILE]) {
         json_object_set_new(config, "smtp_password", json_string(CONFIG_REDACTED));
     }
-    if (config_secret_set("HERALD_CURVE_SECRET")) {
+    if (o->curve) {
         json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));
     }
     return config_print(config) == 0 ? S_EXIT_OK : S_EXIT_FAILURE;
@@ -659,23 +671,24 @@ static int s_run(sub_options_t *options, const char *metrics_addr)
     points options at it. 0, or an exit status (the message printed). */
 static int s_curve_options(const s_args_t *args, sub_options_t *options, curve_client_t *curve)
 {
-    const char *secret = s_get(args, O_CURVE_SECRET_FILE);
     const char *server = s_get(args, O_SERVER_KEY);
-    const char *value = getenv("HERALD_CURVE_SECRET");
-    if (value && value[0]) {
-        return s_usage_error(secret ? "HERALD_CURVE_SECRET and HERALD_CURVE_SECRET_FILE "
-                                      "(--curve-secret-file) are both set: give it one way"
-                                    : "HERALD_CURVE_SECRET: give the key as a file, "
-                                      "HERALD_CURVE_SECRET_FILE (--curve-secret-file)");
+    char secret[CURVE_Z85_LEN + 1];
+    char err[1024];
+    /* HERALD_CURVE_SECRET's value, or the file of --curve-secret-file (or its variable). */
+    int given = curve_secret_load(s_get(args, O_CURVE_SECRET_FILE), secret, err, sizeof err);
+    if (given == -1) {
+        return s_usage_error("%s", err);
     }
-    if (!secret != !server) {
-        return s_usage_error("--curve-secret-file and --server-key go together (or neither)");
+    if (!given != !server) {
+        return s_usage_error("--curve-secret-file (or HERALD_CURVE_SECRET) and --server-key go "
+                             "together (or neither)");
     }
-    if (!secret) {
+    if (!given) {
         return 0;
     }
-    char err[1024];
-    if (curve_client_load(curve, secret, server, err, sizeof err) != 0) {
+    int rc = curve_client_load(curve, secret, server, err, sizeof err);
+    memset(secret, 0, sizeof secret);
+    if (rc != 0) {
         fprintf(stderr, "herald-sub: %s\n", err);
         return S_EXIT_FAILURE;
     }

@@ -300,10 +300,13 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms
         rc = s_fail(self, "finish digest");
         goto done;
     }
+    /* the whole digest's recipients, as its outbox row counted them across attempts (and
+       across restarts), not only this attempt's */
     log_info("sub.mail_sent", "{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "message_id", box->message_id,
-             "recipients", (json_int_t) accepted, "dead", (json_int_t) dead, "items",
-             (json_int_t) digest.items, "first_seq", (json_int_t) box->first_seq, "last_seq",
-             (json_int_t) box->last_seq, "attempts", (json_int_t) box->attempts + 1);
+             "recipients", (json_int_t) (box->sent + (int64_t) accepted), "dead",
+             (json_int_t) (box->dead + (int64_t) dead), "items", (json_int_t) digest.items,
+             "first_seq", (json_int_t) box->first_seq, "last_seq", (json_int_t) box->last_seq,
+             "attempts", (json_int_t) box->attempts + 1);
 done:
     mail_digest_clear(&digest);
     for (size_t i = 0; pending && i < count; i++) {

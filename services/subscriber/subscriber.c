@@ -264,9 +264,14 @@ static void s_buffer_push(subscriber_t *self, zmq_msg_t *body)
         self->buffer = grown;
         self->buffer_cap = cap;
     }
-    self->buffered_bytes += zmq_msg_size(body);
-    zmq_msg_init(&self->buffer[self->buffered]);
-    zmq_msg_move(&self->buffer[self->buffered], body);
+    /* A copy, not the message itself: a received message can share its memory with the
+       rest of the receive batch it came in, and holding it would pin the whole batch. */
+    size_t size = zmq_msg_size(body);
+    if (zmq_msg_init_size(&self->buffer[self->buffered], size) != 0) {
+        return; /* out of memory: the message is lost, the replay will bring it */
+    }
+    memcpy(zmq_msg_data(&self->buffer[self->buffered]), zmq_msg_data(body), size);
+    self->buffered_bytes += size;
     self->buffered++;
 }
 

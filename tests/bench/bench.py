@@ -161,6 +161,17 @@ def main():
 
         pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
         pub = publisher(db, pub_ep, rep_ep)
+
+        def published():
+            try:
+                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+                    r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
+                    return r is not None and r[0] >= n
+            except sqlite3.Error:
+                return False
+        deadline = time.monotonic() + 600
+        while not published() and time.monotonic() < deadline:
+            time.sleep(0.1)  # replay is measured from an idle publisher: all published
         for fmt in ("json", "text"):
             state2 = os.path.join(work, f"replay-{fmt}.state")
             t0 = time.monotonic()

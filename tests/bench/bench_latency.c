@@ -28,6 +28,7 @@ typedef struct {
     double *committed;   /* [count] commit times by seq - first_seq */
     double *arrived;     /* [count] arrival times */
     int warm;            /* set by the reader when the warm-up commits arrived */
+    pid_t subscriber;    /* the subscriber's pid: stopped 5 s after the last commit */
 } bench_t;
 
 static double s_now(void)
@@ -89,6 +90,10 @@ static void *s_writer(void *arg)
             self->committed[seq - self->first_seq] = t;
         }
     }
+    /* Whatever has not arrived 5 s after the last commit never will: stopping the
+       subscriber ends the reader's input, so a lost announcement cannot hang the run. */
+    sleep(5);
+    kill(self->subscriber, SIGTERM);
     return NULL;
 }
 
@@ -127,6 +132,7 @@ int main(int argc, char **argv)
         _exit(127);
     }
     close(fds[1]);
+    self.subscriber = pid;
     pthread_t writer;
     pthread_create(&writer, NULL, s_writer, &self);
     FILE *in = fdopen(fds[0], "r");
@@ -147,8 +153,10 @@ int main(int argc, char **argv)
         }
     }
     free(line);
+    if (seen == self.count) {
+        kill(pid, SIGTERM);
+    }
     pthread_join(writer, NULL);
-    kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     fclose(in);
 
@@ -162,6 +170,9 @@ int main(int argc, char **argv)
     if (n == 0) {
         fprintf(stderr, "bench_latency: nothing arrived\n");
         return 1;
+    }
+    if (n < self.count) {
+        fprintf(stderr, "bench_latency: %ld of %ld commits arrived\n", n, self.count);
     }
     printf("{\"samples\":%ld,\"rate\":%ld,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"p999_ms\":%.3f,"
            "\"max_ms\":%.3f}\n",

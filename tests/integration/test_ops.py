@@ -1,8 +1,9 @@
 """Operations: compose.yaml validates; the local topology script starts, carries an
 announcement to every sink (log, mirror, mail) and stops cleanly; /metrics parses with
 Prometheus' own parser and moves (lag rises and falls); /readyz fails while the store is
-gone; *_FILE secrets and the both-set error; --print-config never shows a secret; SIGTERM
-under load exits 0 within ten seconds."""
+gone; *_FILE secrets and the both-set error; --print-config never shows a secret; the CURVE
+secret key from HERALD_CURVE_SECRET or its file, shown nowhere; SIGTERM under load exits 0
+within ten seconds."""
 import json
 import os
 import random
@@ -273,6 +274,98 @@ def test_config(w):
             check(secret not in r.stdout + r.stderr, "the secret in the error")
 
 
+def test_curve_secret(w, procs):
+    """The CURVE secret key: from its file or as the value of HERALD_CURVE_SECRET, never both,
+    never on the command line; --print-config shows the key files' paths and the secret as
+    "***"; neither secret key ever shows in --print-config, an error or a log line."""
+    pub, sub = os.path.join(BIN, "herald-pub"), os.path.join(BIN, "herald-sub")
+    keys, clients = os.path.join(w, "ck"), os.path.join(w, "ck-clients")
+    os.mkdir(keys)
+    os.mkdir(clients)
+    secrets = {}
+    for name in ("server", "agency"):
+        r = subprocess.run([os.path.join(BIN, "herald-keygen"), os.path.join(keys, name)],
+                           capture_output=True, text=True, timeout=10)
+        check(r.returncode == 0, f"keygen: {r.stderr}")
+        with open(os.path.join(keys, name + ".key")) as f:
+            secrets[name] = f.readline().strip()
+    shutil.copy(os.path.join(keys, "agency.pub"), os.path.join(clients, "agency.pub"))
+    server_key, server_pub = os.path.join(keys, "server.key"), os.path.join(keys, "server.pub")
+    agency_key = os.path.join(keys, "agency.key")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HERALD_CURVE_SECRET")}
+    outputs = []
+
+    def run(args, **extra):
+        r = subprocess.run(args, capture_output=True, text=True, timeout=10,
+                           env=dict(env, **extra))
+        outputs.append(r.stdout + r.stderr)
+        return r
+
+    # --print-config, the secret from a file (flag) and as a value (variable).
+    db = os.path.join(w, "curve.db")
+    store(db, "init", "--sample")
+    for extra, args in (({}, ["--curve-secret-file", server_key]),
+                        ({"HERALD_CURVE_SECRET": secrets["server"]}, [])):
+        r = run([pub, "--db", db, "--clients", clients, "--print-config"] + args, **extra)
+        check(r.returncode == 0, f"pub --print-config: {r.stderr}")
+        c = json.loads(r.stdout)
+        check(c["curve_secret"] == "***" and c["clients"] == clients and
+              c["curve_secret_file"] == (server_key if args else None), f"pub config: {c}")
+    for extra, args in (({}, ["--curve-secret-file", agency_key]),
+                        ({"HERALD_CURVE_SECRET": secrets["agency"]}, [])):
+        r = run([sub, "--connect", "tcp://127.0.0.1:1", "--sink", "log", "--server-key",
+                 server_pub, "--print-config"] + args, **extra)
+        check(r.returncode == 0, f"sub --print-config: {r.stderr}")
+        c = json.loads(r.stdout)
+        check(c["curve_secret"] == "***" and c["server_key"] == server_pub and
+              c.get("curve_secret_file") == (agency_key if args else None), f"sub config: {c}")
+
+    # Refusals (exit 2) naming the variables, never showing the key.
+    for prog in ([pub, "--db", db, "--clients", clients],
+                 [sub, "--connect", "tcp://127.0.0.1:1", "--sink", "log", "--server-key",
+                  server_pub]):
+        for extra, args in (({"HERALD_CURVE_SECRET": secrets["server"],
+                              "HERALD_CURVE_SECRET_FILE": server_key}, []),
+                            ({"HERALD_CURVE_SECRET": secrets["server"]},
+                             ["--curve-secret-file", server_key])):
+            r = run(prog + args + ["--print-config"], **extra)
+            check(r.returncode == 2 and "HERALD_CURVE_SECRET and HERALD_CURVE_SECRET_FILE"
+                  in r.stderr, f"both set: {r.returncode} {r.stderr}")
+        r = run(prog, HERALD_CURVE_SECRET=secrets["server"][:-1] + "~")
+        check(r.returncode == 2 and "HERALD_CURVE_SECRET" in r.stderr, f"not a key: {r.stderr}")
+        r = run(prog + ["--curve-secret=" + secrets["server"]])
+        check(r.returncode == 2 and "command line" in r.stderr, f"--curve-secret: {r.stderr}")
+
+    # A subscriber with HERALD_CURVE_SECRET receives from a CURVE publisher whose secret is
+    # HERALD_CURVE_SECRET too; nothing they log at debug shows either key.
+    pub_ep, rep_ep = tcp(), tcp()
+    out = os.path.join(w, "curve.jsonl")
+    p = procs.start("pub-curve", ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                                  rep_ep, "--clients", clients, "--log-level", "debug",
+                                  "--heartbeat-ms", "200"], w,
+                    env={"HERALD_CURVE_SECRET": secrets["server"]})
+    wait_until(lambda: p.logged("pub.started"), 10, "the CURVE publisher")
+    q = procs.start("sub-curve", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                  "--server-key", server_pub, "--sink", "log", "--out", out,
+                                  "--from", "start", "--log-level", "debug"], w,
+                    env={"HERALD_CURVE_SECRET": secrets["agency"]})
+    head = int(store(db, "head").stdout)
+    wait_until(lambda: len(read_lines(out)) >= head, 20, "the replay over CURVE")
+    store(db, "add-press-release", "--id", "curve-env", "--title", "Over CURVE",
+          "--published-on", "2026-12-02")
+    wait_until(lambda: any(l["id"] == "curve-env" for l in read_lines(out)), 10,
+               "a live change over CURVE")
+    check(any(e.get("agency") == "agency" for e in p.logged("pub.auth_admitted")),
+          "admitted as the agency of its key")
+    check(p.stop() == 0 and q.stop() == 0, "clean stops")
+    for proc in (p, q):
+        with open(proc.log_path) as f:
+            outputs.append(f.read())
+    for text in outputs:
+        for name, key in secrets.items():
+            check(key not in text, f"the {name} secret key was shown: {text[:400]}")
+
+
 def test_sigterm_under_load(w, procs):
     db = os.path.join(w, "big.db")
     store(db, "init")
@@ -304,6 +397,7 @@ def main():
     test_compose()
     with workdir() as w, Procs() as procs:
         test_config(w)
+        test_curve_secret(w, procs)
         test_topology(w)
         test_metrics_and_ready(w, procs)
         test_sigterm_under_load(w, procs)

@@ -2,7 +2,8 @@
 processes on loopback.
 
 An admitted agency receives, live and by replay; an unknown key, a client without CURVE and
-one with the wrong server key receive nothing and are logged; a key removed from the client
+one with the wrong server key receive nothing and are logged (on the live and on the replay
+socket, at most one line a second per socket, every failure counted); a key removed from the client
 directory and a SIGHUP is refused on its next connection; an agency granted "press." that
 subscribes to everything gets press releases and heartbeats only, live and by replay.
 Garbage on every socket (raw TCP, ZMTP messages from an insecure setup, a rogue PUB facing a
@@ -105,6 +106,22 @@ def garbage_tcp(endpoint, rounds=20):
             pass
 
 
+def null_greetings(endpoint, n):
+    """n raw connections greeting as a ZMTP 3.0 client with the NULL mechanism (no CURVE),
+    each read until the server hangs up."""
+    host, port = endpoint[len("tcp://"):].rsplit(":", 1)
+    greeting = (b"\xff" + b"\x00" * 8 + b"\x7f" + b"\x03\x00" + b"NULL".ljust(20, b"\x00") +
+                b"\x00" * 32)
+    for _ in range(n):
+        with socket.create_connection((host, int(port)), timeout=2) as s:
+            s.sendall(greeting)
+            try:
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+
+
 def main():
     with workdir() as w, Procs() as procs:
         keys = os.path.join(w, "keys")
@@ -186,16 +203,70 @@ def main():
         check(any(e.get("key") == stranger[0] for e in pub.logged("pub.auth_refused")),
               "the unknown key is logged with its key")
         check(all(e.get("peer") for e in pub.logged("pub.auth_refused")), "with the peer address")
-        fails = pub.logged("pub.handshake_failed")
-        check(any("mechanism" in e["reason"] for e in fails), f"no-CURVE client logged: {fails}")
-        check(any("cryptographic" in e["reason"] for e in fails),
-              f"wrong server key logged: {fails}")
+        # The refused subscribers on both sockets: at most one line a second per socket, the
+        # failures it stands for counted by reason (a no-CURVE client tries once, a wrong key
+        # retries: the one must not hide behind the other).
+        fails = lambda: pub.logged("pub.handshake_failed")  # noqa: E731
+
+        def saw(lines, word, key):
+            return any(word in e["reason"] or e["suppressed_reasons"].get(key) for e in lines)
+        wait_until(lambda: saw(fails(), "mechanism", "mechanism_mismatch"), 10,
+                   "the no-CURVE client logged")
+        wait_until(lambda: saw(fails(), "cryptographic", "cryptographic"), 10,
+                   "the wrong server key logged")
         admitted = {e["agency"] for e in pub.logged("pub.auth_admitted")}
         check(admitted == {"full", "press", "gone"}, f"admissions at debug: {admitted}")
+        for n in ("plain", "wrongkey"):
+            check(procs_by[n].stop() == 0, f"refused client {n} exits 0 on SIGTERM")
+
+        # Failed handshakes on the LIVE socket, whose one monitor also counts subscribers,
+        # client by client: logged with socket "live", the peer when known and the reason, at
+        # most one line a second, every failure counted once.
+        ctx = zmq.Context()
+        live_fails = lambda: [e for e in fails() if e["socket"] == "live"]  # noqa: E731
+        time.sleep(1.5)  # a line held back for the herald-sub clients above is written
+
+        def no_curve():
+            # A libzmq client without CURVE tries once (whichever side hangs up first names
+            # the reason), then raw ZMTP 3.0 NULL greetings that the publisher itself refuses.
+            s = ctx.socket(zmq.SUB)
+            s.linger = 0
+            s.connect(pub_ep)
+            wait_until(lambda: len(live_fails()) > len(before), 10, "a libzmq no-CURVE client")
+            s.close()
+            null_greetings(pub_ep, 30)
+
+        def wrong_key():
+            s = curve_socket(ctx, zmq.SUB, full[0], full[1], other_pub)
+            s.reconnect_ivl = 10  # retries: a wrong key is not a protocol error to libzmq
+            s.subscribe(b"")
+            s.connect(pub_ep)
+            time.sleep(2.5)
+            s.close()
+
+        for client, word, key in ((no_curve, "mechanism", "mechanism_mismatch"),
+                                  (wrong_key, "cryptographic", "cryptographic")):
+            before = live_fails()
+            base = before[-1]["count"] if before else 0
+            start = time.monotonic()
+            client()
+            elapsed = time.monotonic() - start
+            time.sleep(1.5)  # the held-back line
+            new = live_fails()[len(before):]
+            check(saw(new, word, key), f"{client.__name__} on the live socket: {new}")
+            check(all(e["endpoint"] == pub_ep and
+                      (e["peer"] == "unknown" or e["peer"].startswith("127.0.0.1:"))
+                      for e in new), f"{client.__name__}: endpoint and peer: {new}")
+            check(any(e["peer"] != "unknown" for e in new), f"a peer address: {new}")
+            check(len(new) <= elapsed + 2, f"{len(new)} lines in {elapsed:.1f}s: rate-limited")
+            failed = new[-1]["count"] - base
+            check(failed > len(new) >= 2, f"{failed} failures, more than the {len(new)} lines")
+            check(sum(1 + e["suppressed"] for e in new) == failed and
+                  all(e["suppressed"] == sum(e["suppressed_reasons"].values()) for e in new),
+                  f"each failure counted once: {new}")
 
         # Raw ZeroMQ clients of the press agency: subscribing to everything and replaying
         # everything gives press releases and heartbeats only.
-        ctx = zmq.Context()
         sub = curve_socket(ctx, zmq.SUB, press[0], press[1], server_pub)
         sub.subscribe(b"")
         sub.connect(pub_ep)

@@ -1,0 +1,369 @@
+/*  monitor.c -- one socket monitor per publisher socket: connections and failed handshakes.
+
+    A monitor event is [uint16 event, uint32 value][endpoint]. libzmq 4.3's monitor names
+    the local endpoint only, so the peer's address is found from the descriptor of the
+    ACCEPTED event (getpeername) and matched with the DISCONNECTED event that follows a
+    failed handshake of the same connection (one io thread: they come in order). A
+    connection that failed before we read its ACCEPTED event shows as peer "unknown".
+
+    The rate limit: the first failure after a quiet second is written at once; later ones
+    within the second are counted, and the newest of them is held back and written when the
+    second has passed (monitor_due_ms tells the loop when), with "suppressed" saying how
+    many failures before it had no line of their own and "suppressed_reasons" why. A client
+    retrying ten times a second is one line a second, and no failure goes uncounted, nor
+    hidden by another client's: a client without CURVE that tried once still shows as a
+    "mechanism_mismatch" next to the wrong-key client that retries.
+*/
+#include "monitor.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <jansson.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <zmq.h>
+
+#include "log.h"
+
+#define S_PEERS 64          /* accepted connections remembered */
+#define S_PEER_LEN 64       /* "address:port" */
+#define S_ENDPOINT_LEN 256  /* the monitored endpoint as the event names it */
+#define S_LOG_EVERY_MS 1000 /* rate limit of pub.handshake_failed, per socket */
+#define S_EVENTS_PER_CALL 1000 /* events read per monitor_handle */
+
+/*  Why a handshake failed, as the monitor tells. */
+typedef enum {
+    S_MISMATCH,      /* security mechanism mismatch */
+    S_CRYPTOGRAPHIC, /* the box did not open: a wrong server key */
+    S_KEY_EXCHANGE,  /* other CURVE key exchange errors */
+    S_PROTOCOL,      /* other ZMTP errors */
+    S_ZAP,           /* refused by ZAP */
+    S_CLOSED,        /* no detail: closed or timed out */
+    S_REASONS
+} s_reason_t;
+
+static const struct {
+    const char *key;  /* in "suppressed_reasons" */
+    const char *text; /* "reason" */
+} s_reasons[S_REASONS] = {
+    {"mechanism_mismatch", "security mechanism mismatch (a client without CURVE?)"},
+    {"cryptographic", "cryptographic error (the client uses a wrong server key?)"},
+    {"key_exchange", "key exchange failed"},
+    {"protocol", "protocol error"},
+    {"zap_refused", "refused by ZAP"},
+    {"closed", "handshake failed (connection closed or timed out)"},
+};
+
+typedef struct {
+    int fd;                /* the connection's descriptor, -1: free */
+    char peer[S_PEER_LEN]; /* its peer address */
+} s_peer_t;
+
+/*  One failed handshake, as logged. */
+typedef struct {
+    char endpoint[S_ENDPOINT_LEN]; /* the local endpoint */
+    char peer[S_PEER_LEN];         /* the peer, or "unknown" */
+    uint16_t event;                /* ZMQ_EVENT_HANDSHAKE_FAILED_* */
+    uint32_t value;                /* its value (the protocol error) */
+} s_failure_t;
+
+struct monitor {
+    void *watched;             /* the monitored socket (borrowed) */
+    void *pair;                /* our end of the monitor */
+    char name[16];             /* "live", "replay" */
+    s_peer_t peers[S_PEERS];   /* accepted, not yet disconnected */
+    int next;                  /* the slot to reuse when full */
+    uint16_t failed;           /* the handshake failure event waiting for its disconnect */
+    uint32_t failed_value;     /* its value */
+    int64_t logged_ms;         /* monotonic ms of the last line, 0: none yet */
+    s_failure_t held;          /* the newest failure since the last line (event 0: none),
+                                  written when the second has passed */
+    uint64_t suppressed;       /* older ones since the last line: they get no line */
+    uint64_t suppressed_by[S_REASONS]; /* the same by reason */
+    monitor_stats_t stats;     /* counters */
+};
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+monitor_t *monitor_new(void *ctx, void *socket, const char *name)
+{
+    assert(ctx && socket && name);
+    monitor_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        return NULL;
+    }
+    /* One endpoint per monitor: the address of self is unique while it lives. */
+    char endpoint[64];
+    snprintf(endpoint, sizeof endpoint, "inproc://herald.monitor.%p", (void *) self);
+    int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    if (zmq_socket_monitor(socket, endpoint, events) != 0) {
+        int saved = errno;
+        free(self);
+        errno = saved;
+        return NULL;
+    }
+    self->watched = socket;
+    self->pair = zmq_socket(ctx, ZMQ_PAIR);
+    int linger = 0;
+    if (!self->pair || zmq_setsockopt(self->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+        zmq_connect(self->pair, endpoint) != 0) {
+        int saved = errno;
+        monitor_destroy(&self);
+        errno = saved;
+        return NULL;
+    }
+    snprintf(self->name, sizeof self->name, "%s", name);
+    for (int i = 0; i < S_PEERS; i++) {
+        self->peers[i].fd = -1;
+    }
+    return self;
+}
+
+void monitor_destroy(monitor_t **self_p)
+{
+    assert(self_p);
+    monitor_t *self = *self_p;
+    if (!self) {
+        return;
+    }
+    zmq_socket_monitor(self->watched, NULL, 0);
+    if (self->pair) {
+        zmq_close(self->pair);
+    }
+    free(self);
+    *self_p = NULL;
+}
+
+void *monitor_pollable(monitor_t *self)
+{
+    return self ? self->pair : NULL;
+}
+
+int64_t monitor_connected(const monitor_t *self)
+{
+    if (!self || self->stats.disconnected >= self->stats.accepted) {
+        return 0;
+    }
+    return (int64_t) (self->stats.accepted - self->stats.disconnected);
+}
+
+const monitor_stats_t *monitor_stats(const monitor_t *self)
+{
+    assert(self);
+    return &self->stats;
+}
+
+int64_t monitor_due_ms(const monitor_t *self)
+{
+    if (!self || self->held.event == 0) {
+        return 0;
+    }
+    return self->logged_ms + S_LOG_EVERY_MS;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Failed handshakes
+
+static s_reason_t s_reason(uint16_t event, uint32_t value)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+        return S_ZAP;
+    }
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
+        return S_CLOSED;
+    }
+    switch (value) {
+    case ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH:
+        return S_MISMATCH;
+    case ZMQ_PROTOCOL_ERROR_ZMTP_CRYPTOGRAPHIC:
+        return S_CRYPTOGRAPHIC;
+    case ZMQ_PROTOCOL_ERROR_ZMTP_KEY_EXCHANGE:
+        return S_KEY_EXCHANGE;
+    default:
+        return S_PROTOCOL;
+    }
+}
+
+/*  Writes one line for f, standing also for the failures suppressed before it (f itself is
+    not one of them), and starts a new second. */
+static void s_log(monitor_t *self, const s_failure_t *f, int64_t now)
+{
+    json_t *reasons = json_object();
+    for (int i = 0; reasons && i < S_REASONS; i++) {
+        if (self->suppressed_by[i]) {
+            json_object_set_new(reasons, s_reasons[i].key,
+                                json_integer((json_int_t) self->suppressed_by[i]));
+        }
+    }
+    log_warn("pub.handshake_failed", "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:O*}", "socket", self->name,
+             "endpoint", f->endpoint, "peer", f->peer, "reason",
+             s_reasons[s_reason(f->event, f->value)].text, "code", (json_int_t) f->value,
+             "count", (json_int_t) self->stats.handshakes_failed, "suppressed",
+             (json_int_t) self->suppressed, "suppressed_reasons", reasons);
+    json_decref(reasons); /* O: packed with a reference of its own, or not at all */
+    self->stats.lines++;
+    self->logged_ms = now;
+    self->suppressed = 0;
+    memset(self->suppressed_by, 0, sizeof self->suppressed_by);
+}
+
+static void s_failure(monitor_t *self, const s_failure_t *f)
+{
+    self->stats.handshakes_failed++;
+    int64_t now = s_now_ms();
+    if (self->logged_ms && now - self->logged_ms < S_LOG_EVERY_MS) {
+        /* The newest is held back; the one it replaces becomes a suppressed one. */
+        if (self->held.event) {
+            self->suppressed++;
+            self->suppressed_by[s_reason(self->held.event, self->held.value)]++;
+        }
+        self->held = *f;
+        return;
+    }
+    /* Newer than a held-back failure: its line stands for that one too. */
+    if (self->held.event) {
+        self->suppressed++;
+        self->suppressed_by[s_reason(self->held.event, self->held.value)]++;
+        self->held.event = 0;
+    }
+    s_log(self, f, now);
+}
+
+/*  The held-back line, once its second has passed. */
+static void s_flush(monitor_t *self)
+{
+    int64_t now = s_now_ms();
+    if (self->held.event && now - self->logged_ms >= S_LOG_EVERY_MS) {
+        s_failure_t held = self->held;
+        self->held.event = 0;
+        s_log(self, &held, now);
+    }
+}
+
+//  ---------------------------------------------------------------------------------------
+//  Events
+
+static void s_peer_name(int fd, char *out, size_t cap)
+{
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    char host[INET6_ADDRSTRLEN] = "";
+    snprintf(out, cap, "unknown");
+    if (getpeername(fd, (struct sockaddr *) &sa, &len) != 0) {
+        return;
+    }
+    if (sa.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *) &sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, cap, "%s:%u", host, (unsigned) ntohs(in->sin_port));
+    } else if (sa.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, cap, "[%s]:%u", host, (unsigned) ntohs(in6->sin6_port));
+    } else if (sa.ss_family == AF_UNIX) {
+        snprintf(out, cap, "ipc");
+    }
+}
+
+static s_peer_t *s_peer_find(monitor_t *self, int fd)
+{
+    for (int i = 0; i < S_PEERS; i++) {
+        if (self->peers[i].fd == fd) {
+            return &self->peers[i];
+        }
+    }
+    return NULL;
+}
+
+static void s_copy_text(char *out, size_t cap, zmq_msg_t *frame)
+{
+    size_t len = zmq_msg_size(frame) < cap - 1 ? zmq_msg_size(frame) : cap - 1;
+    const unsigned char *data = zmq_msg_data(frame);
+    for (size_t i = 0; i < len; i++) {
+        out[i] = data[i] >= ' ' && data[i] < 0x7f ? (char) data[i] : '?';
+    }
+    out[len] = '\0';
+}
+
+static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *address)
+{
+    if (event == ZMQ_EVENT_ACCEPTED) {
+        self->stats.accepted++;
+        s_peer_t *slot = s_peer_find(self, (int) value);
+        if (!slot) {
+            slot = s_peer_find(self, -1);
+        }
+        if (!slot) {
+            slot = &self->peers[self->next];
+            self->next = (self->next + 1) % S_PEERS;
+        }
+        slot->fd = (int) value;
+        s_peer_name(slot->fd, slot->peer, sizeof slot->peer);
+    } else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+        self->failed = 0;
+    } else if (event == ZMQ_EVENT_DISCONNECTED) {
+        self->stats.disconnected++;
+        s_peer_t *slot = s_peer_find(self, (int) value);
+        if (self->failed) {
+            s_failure_t f = {.event = self->failed, .value = self->failed_value};
+            s_copy_text(f.endpoint, sizeof f.endpoint, address);
+            snprintf(f.peer, sizeof f.peer, "%s", slot ? slot->peer : "unknown");
+            s_failure(self, &f);
+            self->failed = 0;
+        }
+        if (slot) {
+            slot->fd = -1;
+        }
+    } else {
+        self->failed = event;
+        self->failed_value = value;
+    }
+}
+
+void monitor_handle(monitor_t *self)
+{
+    if (!self) {
+        return;
+    }
+    for (int i = 0; i < S_EVENTS_PER_CALL; i++) {
+        zmq_msg_t head, address;
+        zmq_msg_init(&head);
+        zmq_msg_init(&address);
+        if (zmq_msg_recv(&head, self->pair, ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close(&head);
+            zmq_msg_close(&address);
+            break;
+        }
+        bool two = zmq_msg_more(&head) && zmq_msg_recv(&address, self->pair, 0) != -1;
+        /* Whatever else a malformed event carries is drained, not taken for the next one. */
+        for (bool more = two && zmq_msg_more(&address); more;) {
+            zmq_msg_t rest;
+            zmq_msg_init(&rest);
+            more = zmq_msg_recv(&rest, self->pair, 0) != -1 && zmq_msg_more(&rest);
+            zmq_msg_close(&rest);
+        }
+        if (two && zmq_msg_size(&head) == 6) {
+            uint16_t event;
+            uint32_t value;
+            memcpy(&event, zmq_msg_data(&head), sizeof event);
+            memcpy(&value, (const uint8_t *) zmq_msg_data(&head) + 2, sizeof value);
+            s_event(self, event, value, &address);
+        }
+        zmq_msg_close(&head);
+        zmq_msg_close(&address);
+    }
+    s_flush(self);
+}
