@@ -59,7 +59,7 @@ static const char *s_usage =
     "  --out FILE          log: append to FILE (default stdout)\n"
     "  --format json|text  log: line format (default json)\n"
     "  --mirror-db PATH    mirror: the store file (created when missing)\n"
-    "  --rcvhwm N          live messages queued at most (default 10000)\n"
+    "  --rcvhwm N          live messages queued at most (default 5000)\n"
     "mail:\n"
     "  --smtp URL          smtp://HOST:PORT or smtps://HOST:PORT\n"
     "  --smtp-starttls M   required, opportunistic (default) or off\n"
@@ -473,7 +473,7 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
         }
         o->sink_options.mail = *mail;
     }
-    o->rcvhwm = 10000;
+    o->rcvhwm = 5000;
     const char *hwm = s_get(args, O_RCVHWM);
     if (hwm) {
         char *end = NULL;

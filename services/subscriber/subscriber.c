@@ -31,8 +31,9 @@
 #include "sub_metrics.h"
 
 #define S_BATCH 1024              /* messages read per socket per loop turn */
-#define S_BUFFER_MAX 20000        /* live messages buffered during a catch-up, at most */
-#define S_BUFFER_BYTES (8 << 20)  /* and their bytes, at most: memory stays bounded */
+#define S_BUFFER_MAX 10000        /* live messages buffered during a catch-up, at most */
+#define S_BUFFER_BYTES (4 << 20)  /* and their bytes, at most: memory stays bounded */
+#define S_PAUSE_BEHIND 5000       /* a catch-up this far behind the head pauses the live feed */
 #define S_SILENT_MS 3000          /* no traffic for this long: the publisher is silent */
 #define S_LOG_EVERY_MS 1000       /* rate limit of the logs about bad input */
 #define S_REPLAY_ERROR_PAUSE 5000 /* after a refused replay, no new one for this long */
@@ -96,6 +97,7 @@ struct subscriber {
     size_t buffered_bytes; /* their bytes */
     size_t buffer_cap;   /* room in buffer */
     bool buffer_dropped; /* the buffer overflowed during this catch-up */
+    bool live_paused;    /* live topics unsubscribed while a long catch-up runs */
 
     int64_t now_ms;            /* monotonic time of this loop turn */
     int64_t sink_due_ms;       /* when the sink wants its next tick (monotonic), -1: no wish */
@@ -435,8 +437,33 @@ static void s_catchup_pump(subscriber_t *self)
     self->request_after = request.after_seq;
 }
 
+/*  A catch-up far behind the head would receive the live feed only to drop it: the buffer
+    holds a few thousand messages at most. So the live topics are unsubscribed meanwhile (the
+    publisher then does not send them; heartbeats still come) and subscribed again near the
+    head; what was published between the two is a gap like any other, healed by replay. */
+static void s_live_pause(subscriber_t *self, bool pause)
+{
+    if (self->live_paused == pause || !self->sub) {
+        return;
+    }
+    const sub_options_t *o = self->options;
+    int option = pause ? ZMQ_UNSUBSCRIBE : ZMQ_SUBSCRIBE;
+    int rc = o->topic_count == 0 ? zmq_setsockopt(self->sub, option, "", 0) : 0;
+    for (size_t i = 0; rc == 0 && i < o->topic_count; i++) {
+        rc = zmq_setsockopt(self->sub, option, o->topics[i], strlen(o->topics[i]));
+    }
+    if (rc != 0) {
+        log_warn("sub.subscribe_failed", "{s:s}", "error", zmq_strerror(errno));
+        return;
+    }
+    self->live_paused = pause;
+    log_debug(pause ? "sub.live_paused" : "sub.live_resumed", "{s:I}", "last",
+              (json_int_t) self->last);
+}
+
 static void s_catchup_done(subscriber_t *self)
 {
+    s_live_pause(self, false);
     log_emit(self->quiet ? LOG_DEBUG : LOG_INFO, "sub.replay_done", "{s:I, s:I, s:I}", "count",
              (json_int_t) self->catchup_count, "from", (json_int_t) (self->catchup_from + 1), "to",
              (json_int_t) self->last);
@@ -455,6 +482,7 @@ static void s_catchup_done(subscriber_t *self)
 /*  Drops a catch-up without finishing it (a refused request, a new stream). */
 static void s_catchup_abort(subscriber_t *self)
 {
+    s_live_pause(self, false);
     if (self->replay) {
         replay_client_cancel(self->replay);
     }
@@ -651,6 +679,7 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
         self->dirty = true;
     }
     if (last_seq < head_seq && progress) {
+        s_live_pause(self, head_seq - last_seq > S_PAUSE_BEHIND);
         return;
     }
     if (!progress && last_seq < head_seq) {

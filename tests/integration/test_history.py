@@ -63,7 +63,8 @@ def main():
         # --from start: every change in order, then live ones.
         out = os.path.join(w, "start.jsonl")
         sub = procs.start("sub-start", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
-                                        "--from", "start", "--sink", "log", "--out", out], w)
+                                        "--from", "start", "--sink", "log", "--out", out,
+                                        "--log-level", "debug"], w)
         wait_until(lambda: len(read_lines(out)) >= n, 60, f"{n} replayed changes")
         store(db, "delete-press-release", "2014-01-28-global-security-and-counter-terrorism-"
               "convention")
@@ -71,6 +72,9 @@ def main():
         n = head(db)
         wait_until(lambda: len(read_lines(out)) >= n, 20, "the live changes after the replay")
         check_in_order(read_lines(out), 1, n, "--from start")
+        # So far behind the head, the live feed was paused during the replay, then resumed.
+        check(sub.logged("sub.live_paused") and sub.logged("sub.live_resumed"),
+              "the live feed paused and resumed around the long replay")
         check(sub.stop() == 0, "sub exits 0")
 
         # --from snapshot: the current catalogue, each record once.
