@@ -204,12 +204,10 @@ static int s_cmd_import(int argc, char **argv, const char *db)
     return s_done(&store, S_OK);
 }
 
-static int s_cmd_export(int argc, char **argv, const char *db)
+/*  Parses the options of a command that takes none but --help. Returns -1 to go on, or the
+    exit status (after printing the help or a usage error). */
+static int s_no_options(const char *cmd, const char *help, int argc, char **argv)
 {
-    static const char *help = "usage: herald-store [--db PATH] export\n"
-                              "\n"
-                              "Prints the whole catalogue as canonical JSON (lists sorted by "
-                              "id, keys in a fixed\norder), which 'import' reads back.\n";
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
@@ -217,10 +215,23 @@ static int s_cmd_export(int argc, char **argv, const char *db)
             fputs(help, stdout);
             return S_OK;
         }
-        return s_bad_option("export", c, argv);
+        return s_bad_option(cmd, c, argv);
     }
     if (optind < argc) {
-        return s_usage("export", "unexpected argument '%s'", argv[optind]);
+        return s_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    }
+    return -1;
+}
+
+static int s_cmd_export(int argc, char **argv, const char *db)
+{
+    static const char *help = "usage: herald-store [--db PATH] export\n"
+                              "\n"
+                              "Prints the whole catalogue as canonical JSON (lists sorted by "
+                              "id, keys in a fixed\norder), which 'import' reads back.\n";
+    int rc = s_no_options("export", help, argc, argv);
+    if (rc != -1) {
+        return rc;
     }
     store_t *store = s_open("export", db, STORE_READONLY);
     if (!store) {
@@ -612,17 +623,9 @@ static int s_cmd_head(int argc, char **argv, const char *db)
     static const char *help = "usage: herald-store [--db PATH] head\n"
                               "\n"
                               "Prints the seq of the latest change (0 when there is none).\n";
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return S_OK;
-        }
-        return s_bad_option("head", c, argv);
-    }
-    if (optind < argc) {
-        return s_usage("head", "unexpected argument '%s'", argv[optind]);
+    int rc = s_no_options("head", help, argc, argv);
+    if (rc != -1) {
+        return rc;
     }
     store_t *store = s_open("head", db, STORE_READONLY);
     if (!store) {

@@ -5,6 +5,8 @@
     Version 1: meta, events, press_releases, the append-only change log and its triggers.
     Version 2: record_heads (the latest change of every existing record, kept by a trigger on
     the log, so that a snapshot is an index scan), cursors, origins, an index on commit time.
+    Version 3: events.people_flat, the people list flattened for the scans (see
+    S_PEOPLE_FLAT), backfilled, and kept right for every writer by a trigger.
 */
 #include "store_private.h"
 
@@ -27,6 +29,13 @@
     "(new.event_id IS NOT old.event_id OR new.title IS NOT old.title"                              \
     " OR new.published_on IS NOT old.published_on OR new.url IS NOT old.url"                       \
     " OR new.summary IS NOT old.summary)"
+
+/*  An event's people as the scans read them: name, char(31), role per person, persons joined
+    by char(30); '' when there are none. store.c computes the same text in C (s_people_flat)
+    when it writes an event; both must change together. */
+#define S_PEOPLE_FLAT(people)                                                                      \
+    "coalesce((SELECT group_concat(coalesce(json_extract(value, '$.name'), '') || char(31)"        \
+    " || coalesce(json_extract(value, '$.role'), ''), char(30)) FROM json_each(" people ")), '')"
 
 #define S_EVENT_TOPIC(row) "'event.' || " row ".kind || '.' || " row ".country || '.'"
 
@@ -178,6 +187,29 @@ static const char *s_v2 =
     ") WITHOUT ROWID;"
     "CREATE INDEX changes_committed_at ON changes(committed_at_ms);";
 
+/*  people_flat is derived, not content: it is not in S_EVENT_DIFFERS, so writing it alone
+    writes no change row and leaves version alone. The library writes the right value with
+    the record, so the triggers' WHEN is false and the body never runs; the WHEN costs one
+    flattening per insert, and per update only when people or people_flat changed (an upsert
+    that leaves both as they were keeps a row that was right). Raw SQL writers (the sqlite3
+    shell, scripts) get the column written by the triggers. people_flat is in the column list
+    so that a writer setting it by hand is corrected too; the trigger's own UPDATE does not
+    fire it again (recursive_triggers is off, and even on, the WHEN is then false). */
+/* clang-format off */
+static const char *s_v3 =
+    "ALTER TABLE events ADD COLUMN people_flat TEXT NOT NULL DEFAULT '';"
+    "UPDATE events SET people_flat = " S_PEOPLE_FLAT("people") ";"
+    "CREATE TRIGGER events_people_flat_ai AFTER INSERT ON events"
+    " WHEN new.people_flat IS NOT " S_PEOPLE_FLAT("new.people") " BEGIN"
+    " UPDATE events SET people_flat = " S_PEOPLE_FLAT("new.people") " WHERE rowid = new.rowid;"
+    " END;"
+    "CREATE TRIGGER events_people_flat_au AFTER UPDATE OF people, people_flat ON events"
+    " WHEN (new.people IS NOT old.people OR new.people_flat IS NOT old.people_flat)"
+    "  AND new.people_flat IS NOT " S_PEOPLE_FLAT("new.people") " BEGIN"
+    " UPDATE events SET people_flat = " S_PEOPLE_FLAT("new.people") " WHERE rowid = new.rowid;"
+    " END;";
+/* clang-format on */
+
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
 {
     const char *sql = NULL;
@@ -187,6 +219,9 @@ int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
         break;
     case 2:
         sql = s_v2;
+        break;
+    case 3:
+        sql = s_v3;
         break;
     default:
         snprintf(err, errlen, "no migration to schema version %d", version);

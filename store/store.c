@@ -3,9 +3,10 @@
     Every statement used more than once is prepared in store_new and finalized in
     store_destroy. The change log is never written here: the triggers in schema.c do it in
     the same statement as the edit. The scans join each change row to the record's current
-    state, with the people list flattened by SQLite into one string (names and roles
+    state, with the people list read from events.people_flat, one string (names and roles
     separated by the ASCII unit separator, persons by the record separator; validation keeps
-    control characters out of both) that is split in place into a buffer owned by the handle.
+    control characters out of both) written with the record (by store_put_event, or by a
+    trigger for other writers) and split in place into a buffer owned by the handle.
 */
 #include "store_private.h"
 
@@ -62,10 +63,7 @@ struct store {
 /*  The event columns every read selects, in store_event_t order; people flattened. */
 #define S_EVENT_COLS                                                                               \
     "e.id, e.kind, e.title, e.start_date, e.end_date, e.city, e.country, e.summary, e.url,"        \
-    " e.status, e.cancel_reason,"                                                                  \
-    " (SELECT group_concat(coalesce(json_extract(value, '$.name'), '') || char(31)"                \
-    "  || coalesce(json_extract(value, '$.role'), ''), char(30)) FROM json_each(e.people)),"       \
-    " e.version"
+    " e.status, e.cancel_reason, e.people_flat, e.version"
 #define S_EVENT_NCOLS 13
 #define S_PRESS_COLS "p.id, p.event_id, p.title, p.published_on, p.url, p.summary"
 #define S_PRESS_NCOLS 6
@@ -126,8 +124,8 @@ static int s_read_people(store_t *self, sqlite3_stmt *stmt, int i, store_event_t
     out->people = self->people;
     out->people_count = 0;
     const char *flat = (const char *) sqlite3_column_text(stmt, i);
-    if (!flat) {
-        return 0;
+    if (!flat || !*flat) {
+        return 0; /* no record (a deleted one in a scan), or no people */
     }
     size_t len = (size_t) sqlite3_column_bytes(stmt, i);
     if (len + 1 > self->people_cap) {
@@ -405,13 +403,14 @@ static int s_prepare_all(store_t *self)
     } list[] = {
         {&self->put_event,
          "INSERT INTO events (id, kind, title, start_date, end_date, city, country, summary,"
-         " url, status, cancel_reason, people)"
-         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+         " url, status, cancel_reason, people, people_flat)"
+         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
          " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, title = excluded.title,"
          " start_date = excluded.start_date, end_date = excluded.end_date,"
          " city = excluded.city, country = excluded.country, summary = excluded.summary,"
          " url = excluded.url, status = excluded.status,"
-         " cancel_reason = excluded.cancel_reason, people = excluded.people",
+         " cancel_reason = excluded.cancel_reason, people = excluded.people,"
+         " people_flat = excluded.people_flat",
          true},
         {&self->put_press,
          "INSERT INTO press_releases (id, event_id, title, published_on, url, summary)"
@@ -564,7 +563,8 @@ store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen
             if (mode == STORE_READONLY) {
                 snprintf(err, errlen,
                          "store %s has schema version %d, older than this program's %d;"
-                         " open it read-write once (e.g. herald-store head) to migrate it",
+                         " open it read-write once to migrate it"
+                         " (herald-pub does, or: herald-store import /dev/null)",
                          path, version, STORE_SCHEMA_VERSION);
                 sqlite3_close(db);
                 return NULL;
@@ -763,6 +763,38 @@ static char *s_people_json(const store_event_t *event)
     return text;
 }
 
+/*  The people of an event as events.people_flat holds them (schema.c's S_PEOPLE_FLAT: name,
+    unit separator, role; persons joined by the record separator; "" when none), so that the
+    trigger that keeps the column right for raw SQL writers finds nothing to do. The caller
+    frees it. */
+static char *s_people_flat(const store_event_t *event)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < event->people_count; i++) {
+        len += strlen(event->people[i].name) + strlen(s_or_empty(event->people[i].role)) + 2;
+    }
+    char *flat = malloc(len);
+    if (!flat) {
+        return NULL;
+    }
+    char *p = flat;
+    for (size_t i = 0; i < event->people_count; i++) {
+        if (i > 0) {
+            *p++ = '\x1e';
+        }
+        size_t n = strlen(event->people[i].name);
+        memcpy(p, event->people[i].name, n);
+        p += n;
+        *p++ = '\x1f';
+        const char *role = s_or_empty(event->people[i].role);
+        n = strlen(role);
+        memcpy(p, role, n);
+        p += n;
+    }
+    *p = '\0';
+    return flat;
+}
+
 int store_put_event(store_t *self, const store_event_t *event)
 {
     assert(self);
@@ -775,7 +807,9 @@ int store_put_event(store_t *self, const store_event_t *event)
         return -1;
     }
     char *people = s_people_json(event);
-    if (!people) {
+    char *flat = people ? s_people_flat(event) : NULL;
+    if (!flat) {
+        free(people);
         store_set_error(self, "event '%s': out of memory", event->id);
         return -1;
     }
@@ -792,10 +826,12 @@ int store_put_event(store_t *self, const store_event_t *event)
     s_bind_text(s, 10, event->status && *event->status ? event->status : "scheduled");
     s_bind_text(s, 11, event->cancel_reason);
     sqlite3_bind_text(s, 12, people, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 13, flat, -1, SQLITE_STATIC);
     char what[260];
     snprintf(what, sizeof what, "event '%s'", event->id);
     int rc = s_run(self, s, what);
     free(people);
+    free(flat);
     return rc;
 }
 

@@ -156,6 +156,32 @@ static int s_raw(const char *path, const char *sql, char *msg_out, size_t msglen
     return rc;
 }
 
+/*  The text of the first column of the first row of sql, into out ("" when NULL). */
+static void s_text(const char *path, const char *sql, char *out, size_t len)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    const unsigned char *t = sqlite3_column_text(stmt, 0);
+    snprintf(out, len, "%s", t ? (const char *) t : "");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+/*  s_people flattened as events.people_flat holds them. */
+#define S_PEOPLE_FLAT_WANT                                                                         \
+    "Jürgen Stock\x1fINTERPOL Secretary General"                                                  \
+    "\x1eJorge Fernández Díaz\x1fMinistro del Interior de España"
+
+/*  The number of events whose people_flat is not what SQLite's own flattening of people
+    gives (0 when the column is right everywhere). */
+#define S_FLAT_WRONG                                                                               \
+    "SELECT count(*) FROM events WHERE people_flat IS NOT coalesce((SELECT group_concat("          \
+    "coalesce(json_extract(value, '$.name'), '') || char(31) || coalesce(json_extract(value,"      \
+    " '$.role'), ''), char(30)) FROM json_each(people)), '')"
+
 static void test_validation(void **state)
 {
     (void) state;
@@ -602,7 +628,7 @@ static void test_migration(void **state)
 
     store_t *store = store_new(path, STORE_OPEN, err, sizeof err);
     assert_non_null(store);
-    assert_int_equal(s_count(path, "PRAGMA user_version"), 2);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 3);
     assert_int_equal(s_count(path, "SELECT seq FROM record_heads WHERE record_id = 'a'"), 4);
     s_rows_t rows = {0};
@@ -633,10 +659,191 @@ static void test_newer_schema(void **state)
     assert_null(store_new(path, STORE_OPEN, err, sizeof err));
     char want[1200];
     snprintf(want, sizeof want,
-             "store %s has schema version 99, newer than this program's 2; upgrade herald", path);
+             "store %s has schema version 99, newer than this program's %d; upgrade herald", path,
+             STORE_SCHEMA_VERSION);
     assert_string_equal(err, want);
     assert_null(store_new(path, STORE_READONLY, err, sizeof err));
     assert_string_equal(err, want);
+    /* The very next version too. */
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", STORE_SCHEMA_VERSION + 1);
+    assert_int_equal(s_raw(path, sql, NULL, 0), SQLITE_OK);
+    assert_null(store_new(path, STORE_OPEN, err, sizeof err));
+    snprintf(want, sizeof want,
+             "store %s has schema version %d, newer than this program's %d; upgrade herald", path,
+             STORE_SCHEMA_VERSION + 1, STORE_SCHEMA_VERSION);
+    assert_string_equal(err, want);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
+    s_remove(path);
+}
+
+/*  A store made at an older version with people written as JSON by raw SQL is migrated to
+    the current one with people_flat backfilled, no change row written, no version moved. */
+static void test_migration_people_flat(void **state)
+{
+    (void) state;
+    for (int from = 1; from < STORE_SCHEMA_VERSION; from++) {
+        char path[1024];
+        char err[512];
+        char flat[1024];
+        s_path(path, sizeof path, "migrate_flat");
+        assert_int_equal(store_create_at_version(path, from, err, sizeof err), 0);
+        assert_int_equal(s_count(path, "PRAGMA user_version"), from);
+        /* p: two people in UTF-8, u: one role missing and a name written with a JSON
+           escape, n: no people; p is updated once, so it is at version 2. */
+        assert_int_equal(
+            s_raw(path,
+                  "INSERT INTO events (id, kind, title, start_date, end_date, country, people)"
+                  " VALUES ('p', 'conference', 'P', '2016-01-27', '2016-01-29', 'FR',"
+                  " '[{\"name\":\"Jürgen Stock\",\"role\":\"INTERPOL Secretary General\"},"
+                  "{\"name\":\"Jorge Fernández Díaz\","
+                  "\"role\":\"Ministro del Interior de España\"}]'),"
+                  " ('u', 'course', 'U', '2016-01-01', '2016-01-02', 'ES',"
+                  " '[{\"name\":\"J\\u00fcrgen Stock\"},{\"name\":\"B\",\"role\":\"\"}]'),"
+                  " ('n', 'course', 'N', '2016-01-01', '2016-01-02', 'US', '[]');"
+                  "UPDATE events SET title = 'P2' WHERE id = 'p';",
+                  err, sizeof err),
+            SQLITE_OK);
+        int64_t head = s_count(path, "SELECT max(seq) FROM changes");
+        assert_int_equal(head, 4);
+
+        store_t *store = store_new(path, STORE_OPEN, err, sizeof err);
+        assert_non_null(store);
+        assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+        s_text(path, "SELECT people_flat FROM events WHERE id = 'p'", flat, sizeof flat);
+        assert_string_equal(flat, S_PEOPLE_FLAT_WANT);
+        s_text(path, "SELECT people_flat FROM events WHERE id = 'u'", flat, sizeof flat);
+        assert_string_equal(flat, "Jürgen Stock\x1f\x1e"
+                                  "B\x1f");
+        s_text(path, "SELECT people_flat FROM events WHERE id = 'n'", flat, sizeof flat);
+        assert_string_equal(flat, "");
+        assert_int_equal(s_count(path, S_FLAT_WRONG), 0);
+        /* The backfill is no change. */
+        assert_int_equal(store_head_seq(store), head);
+        assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'p'"), 2);
+        assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'u'"), 1);
+
+        store_event_t got;
+        assert_int_equal(store_get_event(store, "p", &got), 1);
+        assert_int_equal(got.people_count, 2);
+        assert_string_equal(got.people[0].name, "Jürgen Stock");
+        assert_string_equal(got.people[0].role, "INTERPOL Secretary General");
+        assert_string_equal(got.people[1].name, "Jorge Fernández Díaz");
+        assert_string_equal(got.people[1].role, "Ministro del Interior de España");
+        assert_int_equal(store_get_event(store, "u", &got), 1);
+        assert_int_equal(got.people_count, 2);
+        assert_string_equal(got.people[0].name, "Jürgen Stock");
+        assert_string_equal(got.people[0].role, "");
+        assert_string_equal(got.people[1].name, "B");
+        assert_int_equal(store_get_event(store, "n", &got), 1);
+        assert_int_equal(got.people_count, 0);
+        s_rows_t rows = {0};
+        assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
+        assert_string_equal(rows.id[2], "p");
+        assert_int_equal(rows.people_count[2], 2);
+        assert_string_equal(rows.first_person[2], "Jürgen Stock");
+        assert_string_equal(rows.id[1], "n");
+        assert_int_equal(rows.people_count[1], 0);
+        store_destroy(&store);
+
+        /* Opening again migrates nothing more. */
+        store = store_new(path, STORE_OPEN, err, sizeof err);
+        assert_non_null(store);
+        assert_int_equal(store_head_seq(store), head);
+        store_destroy(&store);
+        s_remove(path);
+    }
+}
+
+/*  people_flat is right whoever writes the event: the library's put writes it itself, raw
+    SQL gets it from the trigger; it is never content (no change row, no version). */
+static void test_people_flat_writers(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    char flat[1024];
+    s_path(path, sizeof path, "people_flat");
+    store_t *store = s_create(path);
+    store_event_t ev = s_event("e1");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e1'", flat, sizeof flat);
+    assert_string_equal(flat, S_PEOPLE_FLAT_WANT);
+    /* An update by the library: the new people, one change row. */
+    ev.people_count = 1;
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 2);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e1'", flat, sizeof flat);
+    assert_string_equal(flat, "Jürgen Stock\x1fINTERPOL Secretary General");
+    ev.people_count = 0;
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_head_seq(store), 3);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e1'", flat, sizeof flat);
+    assert_string_equal(flat, "");
+    store_event_t got;
+    assert_int_equal(store_get_event(store, "e1", &got), 1);
+    assert_int_equal(got.people_count, 0);
+    ev.people_count = 2;
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_put_event(store, &ev), 0); /* the same again: nothing */
+    assert_int_equal(store_head_seq(store), 4);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e1'"), 4);
+    store_destroy(&store);
+
+    /* Raw SQL, as the sqlite3 shell writes: one change row, the flat copy follows. */
+    assert_int_equal(s_raw(path,
+                           "UPDATE events SET people = '[{\"name\":\"Jorge Fernández Díaz\","
+                           "\"role\":\"Ministro\"}]' WHERE id = 'e1'",
+                           err, sizeof err),
+                     SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 5);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_id = 'e1'"
+                                   " AND seq = 5 AND change = 'updated'"),
+                     1);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e1'"), 5);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e1'", flat, sizeof flat);
+    assert_string_equal(flat, "Jorge Fernández Díaz\x1fMinistro");
+    /* Setting people to what it is: no change row, nothing moves. */
+    assert_int_equal(
+        s_raw(path, "UPDATE events SET people = people WHERE id = 'e1'", err, sizeof err),
+        SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 5);
+    /* A writer that sets the copy by hand is corrected, and that is no change either. */
+    assert_int_equal(
+        s_raw(path, "UPDATE events SET people_flat = 'junk' WHERE id = 'e1'", err, sizeof err),
+        SQLITE_OK);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e1'", flat, sizeof flat);
+    assert_string_equal(flat, "Jorge Fernández Díaz\x1fMinistro");
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 5);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e1'"), 5);
+    /* A raw insert, even one that names a wrong copy: one created row, the right copy. */
+    assert_int_equal(
+        s_raw(path,
+              "INSERT INTO events (id, kind, title, start_date, end_date, country, people,"
+              " people_flat) VALUES ('e2', 'course', 'T', '2016-01-01', '2016-01-01', 'TH',"
+              " '[{\"name\":\"Jürgen Stock\",\"role\":\"INTERPOL Secretary General\"},"
+              "{\"name\":\"Jorge Fernández Díaz\","
+              "\"role\":\"Ministro del Interior de España\"}]', 'wrong')",
+              err, sizeof err),
+        SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 6);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_id = 'e2'"), 1);
+    assert_int_equal(s_count(path, "SELECT version FROM events WHERE id = 'e2'"), 1);
+    s_text(path, "SELECT people_flat FROM events WHERE id = 'e2'", flat, sizeof flat);
+    assert_string_equal(flat, S_PEOPLE_FLAT_WANT);
+    assert_int_equal(s_count(path, S_FLAT_WRONG), 0);
+    assert_int_equal(s_count(path, "PRAGMA recursive_triggers"), 0);
+
+    /* The scans read the copy. */
+    store = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 4, 0, 100, s_collect, &rows), 2);
+    assert_int_equal(rows.people_count[0], 1);
+    assert_string_equal(rows.first_person[0], "Jorge Fernández Díaz");
+    assert_int_equal(rows.people_count[1], 2);
+    assert_string_equal(rows.first_person[1], "Jürgen Stock");
+    store_destroy(&store);
     s_remove(path);
 }
 
@@ -924,6 +1131,8 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_migration),
         cmocka_unit_test(test_newer_schema),
+        cmocka_unit_test(test_migration_people_flat),
+        cmocka_unit_test(test_people_flat_writers),
         cmocka_unit_test(test_sample_export_import),
         cmocka_unit_test(test_import_file_ndjson),
         cmocka_unit_test(test_changes_snapshot),

@@ -1,5 +1,6 @@
 /*  replay_client.c -- the DEALER side of replay, with Lazy Pirate retries and a capped
-    backoff between them.
+    backoff between them. Up to REPLAY_MAX_IN_FLIGHT requests share one DEALER and one
+    timeout: the answers come in order, so any message shows the oldest one is moving.
 */
 #include "replay_client.h"
 
@@ -20,7 +21,8 @@ struct replay_client {
     void *ctx;           /* the context sockets are made in (not ours) */
     char *endpoint;      /* the publisher's replay ROUTER */
     void *dealer;        /* the current DEALER */
-    s_phase_t phase;     /* idle, waiting for the answer, or waiting to resend */
+    s_phase_t phase;     /* idle, waiting for answers, or waiting to resend */
+    int in_flight;       /* WAITING: requests sent on dealer whose replay.end has not come */
     int64_t deadline_ms; /* WAITING: time out then; BACKOFF: resend then */
     int64_t backoff_ms;  /* the next backoff */
     int failures;        /* attempts timed out since the last complete answer */
@@ -106,6 +108,10 @@ const char *replay_client_endpoint(replay_client_t *self)
 
 int replay_client_send(replay_client_t *self, const replay_request_t *request, int64_t now_ms)
 {
+    if (!replay_client_can_send(self)) {
+        errno = EBUSY;
+        return -1;
+    }
     Herald__V1__ReplayRequest msg = HERALD__V1__REPLAY_REQUEST__INIT;
     msg.after_seq = request->after_seq > 0 ? (uint64_t) request->after_seq : 0;
     msg.since_ms = request->since_ms;
@@ -129,14 +135,27 @@ int replay_client_send(replay_client_t *self, const replay_request_t *request, i
     if (rc < 0) {
         return -1;
     }
-    self->phase = S_WAITING;
-    self->deadline_ms = now_ms + REPLAY_TIMEOUT_MS;
+    if (self->in_flight++ == 0) {
+        /* a second request does not move the deadline: the first one's answer must move */
+        self->phase = S_WAITING;
+        self->deadline_ms = now_ms + REPLAY_TIMEOUT_MS;
+    }
     return 0;
 }
 
 bool replay_client_busy(replay_client_t *self)
 {
     return self->phase != S_IDLE;
+}
+
+int replay_client_in_flight(replay_client_t *self)
+{
+    return self->in_flight;
+}
+
+bool replay_client_can_send(replay_client_t *self)
+{
+    return self->dealer && self->phase != S_BACKOFF && self->in_flight < REPLAY_MAX_IN_FLIGHT;
 }
 
 void replay_client_progress(replay_client_t *self, int64_t now_ms)
@@ -148,6 +167,12 @@ void replay_client_progress(replay_client_t *self, int64_t now_ms)
 
 void replay_client_done(replay_client_t *self)
 {
+    if (self->in_flight > 0 && --self->in_flight > 0) {
+        self->failures = 0;
+        self->backoff_ms = S_BACKOFF_FIRST_MS;
+        return; /* the next answer follows: its deadline runs on from this message */
+    }
+    self->in_flight = 0;
     self->phase = S_IDLE;
     self->failures = 0;
     self->backoff_ms = S_BACKOFF_FIRST_MS;
@@ -169,6 +194,7 @@ int replay_client_cancel(replay_client_t *self)
         return 0;
     }
     self->phase = S_IDLE;
+    self->in_flight = 0;
     return s_replace(self);
 }
 
@@ -188,6 +214,7 @@ replay_tick_t replay_client_tick(replay_client_t *self, int64_t now_ms)
     if (self->phase == S_WAITING) {
         self->failures++;
         self->phase = S_BACKOFF;
+        self->in_flight = 0; /* the new DEALER never gets their answers */
         self->deadline_ms = now_ms + self->backoff_ms;
         self->backoff_ms *= 2;
         if (self->backoff_ms > S_BACKOFF_MAX_MS) {

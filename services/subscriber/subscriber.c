@@ -52,6 +52,12 @@ typedef struct {
     int64_t unlogged;  /* occurrences since then */
 } s_limiter_t;
 
+/*  A replay request in flight; the answers come in the order of the requests. */
+typedef struct {
+    int64_t after;  /* its after_seq */
+    uint32_t limit; /* its limit */
+} s_request_t;
+
 /*  The highest seq applied per record while a snapshot hands over to changes. */
 typedef struct {
     char *key;   /* "e:<id>" or "p:<id>", NULL for a free slot */
@@ -76,7 +82,12 @@ struct subscriber {
     bool dirty;                               /* applied since the last flush */
 
     s_phase_t phase;       /* live, or which catch-up */
-    int64_t request_after; /* after_seq of the request in flight */
+    s_request_t requests[REPLAY_MAX_IN_FLIGHT]; /* the requests in flight, oldest first */
+    int request_count;     /* how many (replay_client_in_flight's count) */
+    bool answer_started;   /* a message of the oldest request's answer arrived */
+    bool finishing;        /* an answer reached the head: the catch-up ends when none is left */
+    int64_t replay_head;   /* the highest head_seq of a replay.end of this stream, -1: none */
+    int64_t prefetches;    /* pages asked for before the previous one ended */
     int64_t since_ms;      /* --from TIME: the first catch-up starts there */
     int64_t snap_after;    /* snapshot: the next page after this seq */
     int64_t snap_head;     /* snapshot: head_seq of its first page, -1 before */
@@ -404,37 +415,111 @@ static void s_catchup_start(subscriber_t *self, s_phase_t phase, bool quiet)
     self->snap_after = 0;
     self->snap_head = -1;
     self->buffer_dropped = false;
+    self->finishing = false;
     log_emit(quiet ? LOG_DEBUG : LOG_INFO, "sub.replay_started", "{s:s, s:s, s:I}", "endpoint",
              replay_client_endpoint(self->replay), "mode",
              phase == S_SNAPSHOT ? "snapshot" : "changes", "after",
              (json_int_t) (self->last > 0 ? self->last : 0));
 }
 
-/*  Sends the catch-up's next request when none is in flight. */
-static void s_catchup_pump(subscriber_t *self)
+/*  Sends a request of the catch-up: changes or a snapshot page after this seq. 0 or -1. */
+static int s_catchup_send(subscriber_t *self, int64_t after, bool prefetch)
 {
-    if (self->phase == S_LIVE || replay_client_busy(self->replay) ||
-        self->now_ms < self->replay_not_before) {
-        return;
-    }
     replay_request_t request = {0};
     request.topics = self->options->topics;
     request.topic_count = self->options->topic_count;
     request.limit = REPLAY_PAGE;
+    request.after_seq = after;
     if (self->phase == S_SNAPSHOT) {
         request.snapshot = true;
-        request.after_seq = self->snap_after;
     } else {
-        request.after_seq = self->last > 0 ? self->last : 0;
         request.since_ms = self->since_ms;
     }
     if (replay_client_send(self->replay, &request, self->now_ms) != 0) {
+        if (prefetch) {
+            return -1; /* the page is asked for when the current one has ended */
+        }
         log_warn("sub.replay_send_failed", "{s:s, s:s}", "endpoint",
                  replay_client_endpoint(self->replay), "error", zmq_strerror(errno));
         self->replay_not_before = self->now_ms + S_TICK_MS;
+        return -1;
+    }
+    if (self->request_count == 0) {
+        self->answer_started = false;
+    }
+    self->requests[self->request_count++] =
+        (s_request_t) {.after = after, .limit = request.limit};
+    return 0;
+}
+
+/*  The next page asked for before the current one's answer has ended, so that the publisher
+    prepares it while we apply this one (docs/protocol.md, "Replay"). Only for changes without
+    topic filters or since_ms: their seqs are gapless, so the page asked with (after A, limit
+    L) covers A+1..A+L exactly unless it reaches the head; so the next one is (after A+L), when
+    A+L is below the last known head. It leaves when the current page's first announcement
+    arrives (sending it with the current one measured the same). If the current page ends
+    short of A+L all the same, the next one's answer does not follow on from last:
+    s_handle_replay_record and s_handle_replay_end drop it. */
+static void s_catchup_prefetch(subscriber_t *self)
+{
+    if (self->phase != S_CHANGES || self->filtered || self->since_ms > 0 || self->finishing ||
+        self->request_count != 1 || !replay_client_can_send(self->replay) ||
+        self->now_ms < self->replay_not_before) {
         return;
     }
-    self->request_after = request.after_seq;
+    const s_request_t *current = &self->requests[0];
+    if (current->after > self->last || !self->answer_started) {
+        return;
+    }
+    int64_t after = current->after + current->limit;
+    int64_t head = self->hb_head > self->replay_head ? self->hb_head : self->replay_head;
+    if (after >= head || s_catchup_send(self, after, true) != 0) {
+        return;
+    }
+    self->prefetches++;
+    log_debug("sub.replay_prefetch", "{s:I, s:i, s:I, s:I}", "after", (json_int_t) after, "limit",
+              (int) current->limit, "head", (json_int_t) head, "last", (json_int_t) self->last);
+}
+
+/*  Sends the catch-up's next request when none is in flight (s_catchup_prefetch sends the one
+    after it). */
+static void s_catchup_pump(subscriber_t *self)
+{
+    if (self->phase == S_LIVE || self->now_ms < self->replay_not_before) {
+        return;
+    }
+    if (!replay_client_busy(self->replay)) {
+        int64_t after = self->phase == S_SNAPSHOT ? self->snap_after
+                        : self->last > 0          ? self->last
+                                                  : 0;
+        s_catchup_send(self, after, false);
+    }
+}
+
+/*  The oldest request in flight, whose answer is being read; NULL when none. */
+static const s_request_t *s_request_current(subscriber_t *self)
+{
+    return self->request_count > 0 ? &self->requests[0] : NULL;
+}
+
+/*  Its answer ended: the next one's answer comes next. */
+static s_request_t s_request_pop(subscriber_t *self)
+{
+    s_request_t done = self->requests[0];
+    for (int i = 1; i < self->request_count; i++) {
+        self->requests[i - 1] = self->requests[i];
+    }
+    self->request_count--;
+    self->answer_started = false;
+    replay_client_done(self->replay);
+    return done;
+}
+
+/*  Every request in flight is forgotten (the DEALER was replaced). */
+static void s_request_forget(subscriber_t *self)
+{
+    self->request_count = 0;
+    self->answer_started = false;
 }
 
 /*  A catch-up far behind the head would receive the live feed only to drop it: the buffer
@@ -463,6 +548,10 @@ static void s_live_pause(subscriber_t *self, bool pause)
 
 static void s_catchup_done(subscriber_t *self)
 {
+    if (replay_client_busy(self->replay)) {
+        replay_client_cancel(self->replay); /* never: every answer was read */
+    }
+    s_request_forget(self);
     s_live_pause(self, false);
     log_emit(self->quiet ? LOG_DEBUG : LOG_INFO, "sub.replay_done", "{s:I, s:I, s:I}", "count",
              (json_int_t) self->catchup_count, "from", (json_int_t) (self->catchup_from + 1), "to",
@@ -486,6 +575,7 @@ static void s_catchup_abort(subscriber_t *self)
     if (self->replay) {
         replay_client_cancel(self->replay);
     }
+    s_request_forget(self);
     self->phase = S_LIVE;
     self->healing = false;
     s_seen_clear(self);
@@ -509,6 +599,7 @@ static bool s_stream_changed(subscriber_t *self, const char *stream_id)
     }
     snprintf(self->stream_id, sizeof self->stream_id, "%s", stream_id);
     self->since_ms = 0;
+    self->replay_head = -1;
     self->dirty = true;
     if (s_can_replay(self)) {
         self->last = 0;
@@ -641,14 +732,18 @@ static void s_handle_live(subscriber_t *self, zmq_msg_t *body, bool heartbeat_to
 //  ---------------------------------------------------------------------------------------
 //  Replay answers
 
+/*  A replay.end: it closes the oldest request in flight. */
 static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
 {
     const Herald__V1__ReplayEnd *end = a->replay_end;
-    replay_client_done(self->replay);
+    if (self->request_count == 0) {
+        return; /* no request of ours: not an answer to count (cannot happen on our DEALER) */
+    }
+    s_request_t request = s_request_pop(self);
     if (end->error[0]) {
         log_error("sub.replay_error", "{s:s, s:s, s:I}", "endpoint",
                   replay_client_endpoint(self->replay), "error", end->error, "after",
-                  (json_int_t) self->request_after);
+                  (json_int_t) request.after);
         s_catchup_abort(self);
         self->replay_not_before = self->now_ms + S_REPLAY_ERROR_PAUSE;
         s_buffer_drain(self);
@@ -656,7 +751,10 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
     }
     int64_t last_seq = (int64_t) end->last_seq;
     int64_t head_seq = (int64_t) end->head_seq;
-    bool progress = last_seq > self->request_after;
+    if (head_seq > self->replay_head) {
+        self->replay_head = head_seq;
+    }
+    bool progress = last_seq > request.after;
     if (self->phase == S_SNAPSHOT) {
         if (self->snap_head < 0) {
             self->snap_head = head_seq;
@@ -674,19 +772,32 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
         self->phase = S_CHANGES;
         return;
     }
-    if (last_seq > self->last) {
-        self->last = last_seq; /* the range was covered, filtered out or not */
-        self->dirty = true;
+    if (request.after > self->last) {
+        /* A prefetched page whose previous page ended short of its after_seq: what it covered
+           does not follow on from last, so it was not applied; the pump asks again from last. */
+        log_debug("sub.replay_prefetch_dropped", "{s:I, s:I, s:I}", "after",
+                  (json_int_t) request.after, "last", (json_int_t) self->last, "last_seq",
+                  (json_int_t) last_seq);
+    } else {
+        if (last_seq > self->last) {
+            self->last = last_seq; /* the range was covered, filtered out or not */
+            self->dirty = true;
+        }
+        if (last_seq < head_seq && progress) {
+            self->finishing = false;
+            s_live_pause(self, head_seq - last_seq > S_PAUSE_BEHIND);
+        } else {
+            if (!progress && last_seq < head_seq) {
+                log_warn("sub.replay_stalled", "{s:I, s:I, s:I}", "after",
+                         (json_int_t) request.after, "last_seq", (json_int_t) last_seq,
+                         "head_seq", (json_int_t) head_seq);
+            }
+            self->finishing = true; /* once the answers still in flight are read */
+        }
     }
-    if (last_seq < head_seq && progress) {
-        s_live_pause(self, head_seq - last_seq > S_PAUSE_BEHIND);
-        return;
+    if (self->request_count == 0 && (self->finishing || head_seq <= self->last)) {
+        s_catchup_done(self);
     }
-    if (!progress && last_seq < head_seq) {
-        log_warn("sub.replay_stalled", "{s:I, s:I, s:I}", "after", (json_int_t) self->request_after,
-                 "last_seq", (json_int_t) last_seq, "head_seq", (json_int_t) head_seq);
-    }
-    s_catchup_done(self);
 }
 
 static void s_handle_replay_record(subscriber_t *self, const announcement_t *a)
@@ -702,6 +813,10 @@ static void s_handle_replay_record(subscriber_t *self, const announcement_t *a)
         s_apply(self, a);
         self->catchup_count++;
         return;
+    }
+    const s_request_t *request = s_request_current(self);
+    if (request && request->after > self->last) {
+        return; /* a prefetched page that does not follow on from last (s_handle_replay_end) */
     }
     if (seq <= self->last || seq <= s_seen_get(self, a)) {
         return;
@@ -741,8 +856,12 @@ static void s_handle_replay(subscriber_t *self, zmq_msg_t *topic, zmq_msg_t *bod
     }
     if (is_end) {
         s_handle_replay_end(self, a);
-    } else {
-        s_handle_replay_record(self, a);
+        return;
+    }
+    s_handle_replay_record(self, a);
+    if (!self->answer_started) {
+        self->answer_started = true; /* the publisher is answering: ask for the next page */
+        s_catchup_prefetch(self);
     }
 }
 
@@ -874,6 +993,7 @@ static void s_handle_timers(subscriber_t *self)
     if (self->replay) {
         replay_tick_t tick = replay_client_tick(self->replay, self->now_ms);
         if (tick == REPLAY_TICK_TIMEOUT) {
+            s_request_forget(self); /* the catch-up resumes from last with one request */
             log_warn("sub.replay_timeout", "{s:s, s:i}", "endpoint",
                      replay_client_endpoint(self->replay), "failures",
                      replay_client_failures(self->replay));
@@ -1065,6 +1185,7 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     self->snap_head = -1;
     self->sink_due_ms = -1;
     self->hb_head = -1;
+    self->replay_head = -1;
     self->moved_last = -1;
     metrics_set(&self->metrics.last_applied, -1);
     metrics_set(&self->metrics.head_seq, -1);
@@ -1185,8 +1306,9 @@ int subscriber_run(subscriber_t *self)
         s_sink_tick(self);
         s_metrics_turn(self);
     }
-    log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "received",
-             (json_int_t) self->received, "replayed", (json_int_t) self->replayed, "applied",
+    log_info("sub.stopped", "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
+             "received", (json_int_t) self->received, "replayed", (json_int_t) self->replayed,
+             "prefetched", (json_int_t) self->prefetches, "applied",
              (json_int_t) self->applied, "duplicates", (json_int_t) self->duplicates,
              "gaps_detected", (json_int_t) self->gaps_detected, "gaps_healed",
              (json_int_t) self->gaps_healed, "decode_errors", (json_int_t) self->decode_errors,

@@ -75,7 +75,14 @@ def main():
         # So far behind the head, the live feed was paused during the replay, then resumed.
         check(sub.logged("sub.live_paused") and sub.logged("sub.live_resumed"),
               "the live feed paused and resumed around the long replay")
+        # Unfiltered change pages were pipelined: the next one asked before the current ended,
+        # each at the end of the one before it (pages of 1,000 or 2,000, gapless seqs).
+        prefetched = sub.logged("sub.replay_prefetch")
+        check(len(prefetched) >= 3, f"pages asked for ahead of time ({len(prefetched)})")
+        check(all(p["after"] % 1000 == 0 and p["after"] < p["head"] for p in prefetched),
+              f"prefetched pages start on a page boundary below the head: {prefetched[:3]}")
         check(sub.stop() == 0, "sub exits 0")
+        check(sub.logged("sub.stopped")[-1]["prefetched"] == len(prefetched), "prefetches counted")
 
         # --from snapshot: the current catalogue, each record once.
         snap = os.path.join(w, "snap.jsonl")

@@ -443,6 +443,49 @@ def case_gap_healing(case):
         ctx.term()
 
 
+def replay_page():
+    """REPLAY_PAGE of the subscriber's source: the announcements it asks for per request."""
+    src = os.environ.get("HERALD_SRC") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    with open(os.path.join(src, "services", "subscriber", "replay_client.h")) as f:
+        for line in f:
+            if line.startswith("#define REPLAY_PAGE "):
+                return int(line.split()[2])
+    raise AssertionError("REPLAY_PAGE not found")
+
+
+def case_prefetch_head(case):
+    """A replay of exactly 1.5 pages whose head is known: the second page is asked for (after
+    one page) while the first is read, gets the last half page and ends the catch-up complete,
+    without duplicates (with pages of 1,000: 1,500 changes, the second asks after 1000)."""
+    page = replay_page()
+    n = page + page // 2
+    case.store("init")
+    case.start_pub()
+    ctx = zmq.Context()
+    proxy = DroppingProxy(ctx, case.live, 1)  # heartbeats only: every record is a gap
+    try:
+        out = case.path("log.jsonl")
+        sub = case.sub("sub", "--from", "latest", "--sink", "log", "--out", out,
+                       connect=["tcp://127.0.0.1:%d" % proxy.port])
+        wait_for("sub.following", lambda: sub.events("sub.following"))
+        case.store("import", "-", data=ndjson_events("prefetch", n))  # one transaction
+        assert case.head() == n
+        wait_for("the catch-up", lambda: sub.events("sub.replay_done"))
+        assert sub.stop() == 0
+        assert_in_order(read_lines(out), 1, n)
+        prefetched = sub.events("sub.replay_prefetch")
+        assert [(p["after"], p["limit"]) for p in prefetched] == [(page, page)], prefetched
+        done = sub.events("sub.replay_done")
+        assert len(done) == 1 and done[0]["count"] == n and done[0]["to"] == n, done
+        assert not sub.events("sub.replay_prefetch_dropped")
+        stopped = sub.events("sub.stopped")[-1]
+        assert stopped["duplicates"] == 0 and stopped["prefetched"] == 1, stopped
+    finally:
+        proxy.close()
+        ctx.term()
+
+
 def case_new_stream(case):
     """A recreated store (a new stream id) is followed: reset, snapshot, then live."""
     case.store("init", "--sample")
@@ -498,6 +541,7 @@ CASES = [
     ("rogue_peer", case_rogue_peer),
     ("slow_subscriber", case_slow_subscriber),
     ("gap_healing", case_gap_healing),
+    ("prefetch_head", case_prefetch_head),
     ("new_stream", case_new_stream),
     ("publisher_down", case_publisher_down),
 ]
