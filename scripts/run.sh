@@ -25,7 +25,7 @@ echo "herald: try, in another terminal:" >&2
 echo "  $bin/herald-store --db $db add-event --id demo-1 --kind course --title 'Demo course' \\" >&2
 echo "      --start-date 2026-12-01 --end-date 2026-12-03 --city Lyon --country FR" >&2
 sub_args=(--connect "$pub_ep" --replay "$rep_ep" --from start --sink log --format text
-          --log-format text)
+          --log-format text --log-level warn)
 if [ -n "${HERALD_RUN_SECONDS:-}" ]; then
     timeout --signal=TERM "$HERALD_RUN_SECONDS" "$bin/herald-sub" "${sub_args[@]}" || true
 else
