@@ -67,7 +67,8 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, bool mail)
                            METRICS_COUNTER, &m->stream_changes);
     rc |= metrics_register(r, "herald_last_applied_seq", "The last seq applied (-1: none).",
                            METRICS_GAUGE, &m->last_applied);
-    rc |= metrics_register(r, "herald_head_seq", "The publisher's head seq, from heartbeats.",
+    rc |= metrics_register(r, "herald_head_seq",
+                           "The publisher's head seq, from heartbeats and replay answers.",
                            METRICS_GAUGE, &m->head_seq);
     rc |= metrics_register_fn(r, "herald_lag", "Head seq minus the last applied seq.", s_lag, m);
     rc |= metrics_register_fn(r, "herald_heartbeat_age_seconds",

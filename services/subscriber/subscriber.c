@@ -460,6 +460,13 @@ static int s_catchup_send(subscriber_t *self, int64_t after, bool prefetch)
     arrives (sending it with the current one measured the same). If the current page ends
     short of A+L all the same, the next one's answer does not follow on from last:
     s_handle_replay_record and s_handle_replay_end drop it. */
+/*  The publisher's head as far as we know: the newer of the last heartbeat's and the last
+    replay answer's (a catch-up learns it before the next heartbeat comes). */
+static int64_t s_known_head(const subscriber_t *self)
+{
+    return self->hb_head > self->replay_head ? self->hb_head : self->replay_head;
+}
+
 static void s_catchup_prefetch(subscriber_t *self)
 {
     if (self->phase != S_CHANGES || self->filtered || self->since_ms > 0 || self->finishing ||
@@ -472,7 +479,7 @@ static void s_catchup_prefetch(subscriber_t *self)
         return;
     }
     int64_t after = current->after + current->limit;
-    int64_t head = self->hb_head > self->replay_head ? self->hb_head : self->replay_head;
+    int64_t head = s_known_head(self);
     if (after >= head || s_catchup_send(self, after, true) != 0) {
         return;
     }
@@ -1021,10 +1028,11 @@ static void s_metrics_turn(subscriber_t *self)
     metrics_set(&m->bad_frames, self->bad_frames);
     metrics_set(&m->stream_changes, self->stream_changes);
     metrics_set(&m->last_applied, self->last);
-    metrics_set(&m->head_seq, self->hb_head);
+    int64_t head = s_known_head(self);
+    metrics_set(&m->head_seq, head);
     metrics_set(&m->heartbeat_ms, self->hb_ms);
     metrics_set(&m->connected, self->heard && !self->silent);
-    if (self->last != self->moved_last || self->hb_head <= self->last) {
+    if (self->last != self->moved_last || head <= self->last) {
         metrics_set(&m->progress_ms, self->now_ms); /* moving, or caught up */
     }
     self->moved_last = self->last;

@@ -25,10 +25,26 @@ def check(cond, msg):
         fail(msg)
 
 
+_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now, below Linux's ephemeral range (32768-60999): a port the kernel picks
+    for bind(0) is one it may give the next outgoing connection of a parallel test, before
+    the program under test binds it."""
+    import random
+    for _ in range(200):
+        port = random.randrange(20000, 32700)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    fail("no free port below 32700")
 
 
 def tcp():

@@ -88,7 +88,7 @@ def test_compose():
 
 
 def test_topology(w):
-    base = random.randrange(20000, 60000, 100)
+    base = random.randrange(20000, 32600, 100)  # below the ephemeral ports (harness)
     env = dict(os.environ, HERALD_BIN=BIN, HERALD_TOPOLOGY_DIR=os.path.join(w, "topo"),
                HERALD_TOPOLOGY_PORT=str(base))
     script = os.path.join(SRC, "scripts/topology.sh")

@@ -22,7 +22,7 @@ import traceback
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import read_lines  # noqa: E402  (a partial last line is left out)
+from harness import free_port, read_lines  # noqa: E402  (a partial last line is left out)
 
 BIN = os.environ.get("HERALD_BIN") or os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "bin")
@@ -32,10 +32,6 @@ STORE = os.path.join(BIN, "herald-store")
 DEADLINE = 30.0
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(what, cond, timeout=DEADLINE, every=0.05):

@@ -1,0 +1,910 @@
+/*  subscriber_test.c -- tests of the subscriber's state file (state.h) and of its log and
+    mirror sinks (sink.h, sink_log.c, sink_mirror.c), and an example of their use: changes
+    are encoded with the codec as a publisher would, decoded as herald-sub does, and fed to a
+    sink opened by name, apply() per announcement and flush() per batch.
+
+    Each test works on its own files under $HERALD_TEST_TMP (or /tmp), removed at the end.
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "sink.h"
+#include "state.h"
+#include "store.h"
+
+#define STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b"
+#define STREAM2 "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
+#define BUF_SIZE (CODEC_MAX_FRAME + 1024)
+#define MAX_LINES 32
+
+/*  ---- scratch files ---- */
+
+static void s_remove(const char *path)
+{
+    char extra[1100];
+    unlink(path);
+    snprintf(extra, sizeof extra, "%s-wal", path);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s-shm", path);
+    unlink(extra);
+    snprintf(extra, sizeof extra, "%s.1", path);
+    unlink(extra);
+}
+
+/*  A scratch file name, unique per process and test, removed if left by an earlier run. */
+static void s_path(char *out, size_t len, const char *name)
+{
+    const char *tmp = getenv("HERALD_TEST_TMP");
+    if (!tmp || !*tmp) {
+        tmp = "/tmp";
+    }
+    snprintf(out, len, "%s/subscriber_test_%ld_%s", tmp, (long) getpid(), name);
+    s_remove(out);
+}
+
+/*  The whole file as a string (the caller frees), "" when it does not exist. */
+static char *s_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        assert_int_equal(errno, ENOENT);
+        char *empty = calloc(1, 1);
+        assert_non_null(empty);
+        return empty;
+    }
+    assert_int_equal(fseek(f, 0, SEEK_END), 0);
+    long size = ftell(f);
+    assert_true(size >= 0);
+    rewind(f);
+    char *text = malloc((size_t) size + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t) size, f), (size_t) size);
+    text[size] = '\0';
+    fclose(f);
+    return text;
+}
+
+/*  Splits text into its lines in place; each must end with '\n'. Returns how many. */
+static size_t s_lines(char *text, char **lines, size_t cap)
+{
+    size_t count = 0;
+    char *p = text;
+    while (*p) {
+        char *nl = strchr(p, '\n');
+        assert_non_null(nl); /* every line is complete */
+        assert_true(count < cap);
+        *nl = '\0';
+        lines[count++] = p;
+        p = nl + 1;
+    }
+    return count;
+}
+
+/*  ---- records and announcements ---- */
+
+static const store_person_t s_people[] = {
+    {"Jürgen Stock", "INTERPOL Secretary General"},
+    {"Jorge Fernández Díaz", ""},
+};
+
+static store_event_t s_event(const char *id)
+{
+    store_event_t e = {
+        .id = id,
+        .kind = "conference",
+        .title = "Global Counter-Nuclear Smuggling Conference",
+        .start_date = "2016-01-27",
+        .end_date = "2016-01-29",
+        .city = "Lyon",
+        .country = "FR",
+        .summary = "Three days.\nTwo tracks – “quoted”.",
+        .url = "https://www.interpol.int/x",
+        .status = "scheduled",
+        .cancel_reason = "",
+        .people = s_people,
+        .people_count = 2,
+        .version = 1,
+    };
+    return e;
+}
+
+static store_press_t s_press(const char *id, const char *event_id)
+{
+    store_press_t p = {
+        .id = id,
+        .event_id = event_id,
+        .title = "Conference opens in Lyon",
+        .published_on = "2016-01-27",
+        .url = "https://www.interpol.int/pr",
+        .summary = "",
+    };
+    return p;
+}
+
+static store_change_t s_event_change(int64_t seq, store_change_kind_t kind, store_event_t e)
+{
+    store_change_t c = {
+        .seq = seq,
+        .type = STORE_EVENT,
+        .change = kind,
+        .record_id = e.id,
+        .committed_at_ms = 1453900000000 + seq,
+        .topic = "event.conference.FR.",
+        .present = kind != STORE_DELETED,
+        .event = e,
+    };
+    return c;
+}
+
+static store_change_t s_press_change(int64_t seq, store_change_kind_t kind, store_press_t p)
+{
+    store_change_t c = {
+        .seq = seq,
+        .type = STORE_PRESS,
+        .change = kind,
+        .record_id = p.id,
+        .committed_at_ms = 1453900000000 + seq,
+        .topic = "press.",
+        .present = kind != STORE_DELETED,
+        .press = p,
+    };
+    return c;
+}
+
+/*  What a test needs to turn store changes into announcements: a buffer and a decoder. */
+typedef struct {
+    uint8_t *buf;
+    codec_decoder_t *decoder;
+} s_wire_t;
+
+static void s_wire_init(s_wire_t *w)
+{
+    w->buf = malloc(BUF_SIZE);
+    assert_non_null(w->buf);
+    w->decoder = codec_decoder_new();
+    assert_non_null(w->decoder);
+}
+
+static void s_wire_fini(s_wire_t *w)
+{
+    free(w->buf);
+    codec_decoder_destroy(&w->decoder);
+}
+
+/*  Encodes the change as the publisher does and decodes it as herald-sub does. The result
+    lives until the next call. */
+static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c,
+                                        const char *stream)
+{
+    int len = codec_encode_change(c, stream, w->buf, BUF_SIZE);
+    assert_true(len > 0);
+    char why[256] = "";
+    const announcement_t *a = codec_decode(w->decoder, w->buf, (size_t) len, why, sizeof why);
+    if (!a) {
+        fail_msg("codec_decode: %s", why);
+    }
+    return a;
+}
+
+/*  Encodes, decodes and applies one change to sink; the apply must succeed. */
+static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const char *stream)
+{
+    const announcement_t *a = s_announce(w, c, stream);
+    if (sink->apply(sink->self, a) != 0) {
+        fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq,
+                 sink->error(sink->self));
+    }
+}
+
+/*  ---- state.h ---- */
+
+static void test_state_put_get(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "state.db");
+    char err[512] = "";
+    state_t *state = state_new(path, err, sizeof err);
+    if (!state) {
+        fail_msg("state_new: %s", err);
+    }
+    assert_string_equal(state_error(state), "");
+
+    char stream[SINK_MAX_STREAM_ID] = "untouched";
+    int64_t seq = -7;
+    assert_int_equal(state_get(state, stream, sizeof stream, &seq), 0); /* nothing yet */
+
+    assert_int_equal(state_put(state, STREAM, 42, 1000), 0);
+    assert_int_equal(state_get(state, stream, sizeof stream, &seq), 1);
+    assert_string_equal(stream, STREAM);
+    assert_int_equal(seq, 42);
+
+    /* the one row is overwritten, stream and seq together */
+    assert_int_equal(state_put(state, STREAM2, 7, 2000), 0);
+    assert_int_equal(state_get(state, stream, sizeof stream, &seq), 1);
+    assert_string_equal(stream, STREAM2);
+    assert_int_equal(seq, 7);
+
+    /* a small buffer gets a truncated, terminated stream id */
+    char small[9];
+    assert_int_equal(state_get(state, small, sizeof small, &seq), 1);
+    assert_string_equal(small, "9c0d1e2f");
+    assert_string_equal(state_error(state), "");
+
+    state_destroy(&state);
+    assert_null(state);
+    state_destroy(&state); /* twice is safe */
+    state_destroy(NULL);
+    s_remove(path);
+}
+
+static void test_state_reopen(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "state_reopen.db");
+    char err[512] = "";
+    state_t *state = state_new(path, err, sizeof err);
+    assert_non_null(state);
+    assert_int_equal(state_put(state, STREAM, 1234567890123, 1), 0);
+    state_destroy(&state);
+
+    state = state_new(path, err, sizeof err);
+    if (!state) {
+        fail_msg("state_new again: %s", err);
+    }
+    char stream[SINK_MAX_STREAM_ID] = "";
+    int64_t seq = 0;
+    assert_int_equal(state_get(state, stream, sizeof stream, &seq), 1);
+    assert_string_equal(stream, STREAM);
+    assert_int_equal(seq, 1234567890123);
+    state_destroy(&state);
+    s_remove(path);
+}
+
+static void test_state_bad_path(void **unused)
+{
+    (void) unused;
+    char dir[1024];
+    s_path(dir, sizeof dir, "no_such_dir");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/state.db", dir);
+    char err[512] = "";
+    assert_null(state_new(path, err, sizeof err));
+    assert_non_null(strstr(err, path)); /* the reason names the file */
+    assert_true(strlen(err) > strlen(path) + 2);
+
+    /* a file that is not a database is refused, not overwritten */
+    char junk[1024];
+    s_path(junk, sizeof junk, "junk.db");
+    FILE *f = fopen(junk, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100; i++) {
+        fputs("this is not an SQLite database, just text\n", f);
+    }
+    fclose(f);
+    err[0] = '\0';
+    assert_null(state_new(junk, err, sizeof err));
+    assert_non_null(strstr(err, junk));
+    char *text = s_slurp(junk);
+    assert_true(strncmp(text, "this is not", 11) == 0);
+    free(text);
+    s_remove(junk);
+}
+
+/*  ---- sink.c ---- */
+
+static void test_sink_table(void **unused)
+{
+    (void) unused;
+    assert_true(sink_known("log"));
+    assert_true(sink_known("mirror"));
+    assert_true(sink_known("mail"));
+    assert_false(sink_known("Log"));
+    assert_false(sink_known(""));
+    assert_false(sink_known(NULL));
+
+    sink_options_t options = {0};
+    char err[512] = "";
+    assert_null(sink_new("carrier-pigeon", &options, err, sizeof err));
+    assert_non_null(strstr(err, "unknown sink 'carrier-pigeon'"));
+    err[0] = '\0';
+    assert_null(sink_new(NULL, &options, err, sizeof err));
+    assert_non_null(strstr(err, "unknown sink"));
+
+    sink_t *none = NULL;
+    sink_destroy(&none); /* safe on NULL */
+    sink_destroy(NULL);
+}
+
+/*  ---- the log sink ---- */
+
+static void test_log_bad_options(void **unused)
+{
+    (void) unused;
+    char err[512] = "";
+    sink_options_t bad_format = {.format = "xml"};
+    assert_null(sink_new("log", &bad_format, err, sizeof err));
+    assert_non_null(strstr(err, "--format"));
+    assert_non_null(strstr(err, "xml"));
+
+    char dir[1024];
+    s_path(dir, sizeof dir, "no_such_dir");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/out.log", dir);
+    sink_options_t bad_out = {.out = path};
+    err[0] = '\0';
+    assert_null(sink_new("log", &bad_out, err, sizeof err));
+    assert_non_null(strstr(err, "--out"));
+    assert_non_null(strstr(err, path));
+}
+
+static const char *s_str_of(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_string(v)) {
+        fail_msg("key '%s' is not a string", key);
+    }
+    return json_string_value(v);
+}
+
+static json_int_t s_int_of(json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    if (!json_is_integer(v)) {
+        fail_msg("key '%s' is not an integer", key);
+    }
+    return json_integer_value(v);
+}
+
+static json_t *s_parse(const char *line)
+{
+    json_error_t error;
+    json_t *obj = json_loads(line, JSON_REJECT_DUPLICATES, &error);
+    if (!json_is_object(obj)) {
+        fail_msg("not a JSON object (%s): %s", error.text, line);
+    }
+    return obj;
+}
+
+static void test_log_json(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "log.jsonl");
+    sink_options_t options = {.out = path}; /* format defaults to json */
+    char err[512] = "";
+    sink_t *sink = sink_new("log", &options, err, sizeof err);
+    if (!sink) {
+        fail_msg("sink_new log: %s", err);
+    }
+    assert_string_equal(sink->name, "log");
+    assert_null(sink->position); /* a log keeps no position */
+    assert_string_equal(sink->error(sink->self), "");
+
+    s_wire_t w;
+    s_wire_init(&w);
+    store_event_t e1 = s_event("ev-lyon");
+    store_change_t c = s_event_change(1, STORE_CREATED, e1);
+    s_apply(sink, &w, &c, STREAM);
+
+    /* lines are buffered until the batch ends */
+    char *text = s_slurp(path);
+    assert_string_equal(text, "");
+    free(text);
+
+    store_event_t cancelled = e1;
+    cancelled.status = "cancelled";
+    cancelled.cancel_reason = "Venue unavailable";
+    cancelled.version = 2;
+    c = s_event_change(2, STORE_CANCELLED, cancelled);
+    s_apply(sink, &w, &c, STREAM);
+
+    /* the next event line reuses the same JSON tree: no stale reason, no stale people */
+    store_event_t e2 = s_event("ev-paris");
+    e2.title = "Paris Forum";
+    e2.city = "Paris";
+    e2.people = NULL;
+    e2.people_count = 0;
+    c = s_event_change(3, STORE_CREATED, e2);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_press_t p1 = s_press("pr-1", "ev-lyon");
+    c = s_press_change(4, STORE_CREATED, p1);
+    s_apply(sink, &w, &c, STREAM);
+    store_press_t p2 = s_press("pr-2", "");
+    p2.title = "Annual report";
+    c = s_press_change(5, STORE_UPDATED, p2);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_event_t gone = {.id = "ev-lyon"};
+    c = s_event_change(6, STORE_DELETED, gone);
+    s_apply(sink, &w, &c, STREAM);
+
+    /* a line longer than the sink's first line buffer (4096 bytes) */
+    static char long_summary[10001];
+    memset(long_summary, 'x', sizeof long_summary - 1);
+    long_summary[sizeof long_summary - 1] = '\0';
+    store_event_t e3 = s_event("ev-long");
+    e3.summary = long_summary;
+    c = s_event_change(7, STORE_UPDATED, e3);
+    s_apply(sink, &w, &c, STREAM);
+
+    assert_int_equal(sink->flush(sink->self, STREAM, 7), 0);
+    assert_int_equal(sink->reset(sink->self), 0); /* a log keeps what it wrote */
+
+    text = s_slurp(path);
+    char *lines[MAX_LINES];
+    assert_int_equal(s_lines(text, lines, MAX_LINES), 7);
+
+    json_t *o = s_parse(lines[0]);
+    assert_int_equal(s_int_of(o, "seq"), 1);
+    assert_string_equal(s_str_of(o, "stream_id"), STREAM);
+    assert_string_equal(s_str_of(o, "change"), "created");
+    assert_string_equal(s_str_of(o, "type"), "event");
+    assert_int_equal(s_int_of(o, "committed_at_ms"), 1453900000001);
+    assert_string_equal(s_str_of(o, "id"), "ev-lyon");
+    assert_string_equal(s_str_of(o, "kind"), "conference");
+    assert_string_equal(s_str_of(o, "title"), "Global Counter-Nuclear Smuggling Conference");
+    assert_string_equal(s_str_of(o, "start_date"), "2016-01-27");
+    assert_string_equal(s_str_of(o, "end_date"), "2016-01-29");
+    assert_string_equal(s_str_of(o, "city"), "Lyon");
+    assert_string_equal(s_str_of(o, "country"), "FR");
+    assert_string_equal(s_str_of(o, "summary"), "Three days.\nTwo tracks – “quoted”.");
+    assert_string_equal(s_str_of(o, "url"), "https://www.interpol.int/x");
+    assert_string_equal(s_str_of(o, "status"), "scheduled");
+    assert_null(json_object_get(o, "cancel_reason"));
+    assert_int_equal(s_int_of(o, "version"), 1);
+    json_t *people = json_object_get(o, "people");
+    assert_true(json_is_array(people));
+    assert_int_equal(json_array_size(people), 2);
+    assert_string_equal(s_str_of(json_array_get(people, 0), "name"), "Jürgen Stock");
+    assert_string_equal(s_str_of(json_array_get(people, 0), "role"),
+                        "INTERPOL Secretary General");
+    assert_string_equal(s_str_of(json_array_get(people, 1), "name"), "Jorge Fernández Díaz");
+    assert_string_equal(s_str_of(json_array_get(people, 1), "role"), "");
+    json_decref(o);
+    /* UTF-8 is written as is, not as \u escapes */
+    assert_non_null(strstr(lines[0], "\"Jürgen Stock\""));
+
+    o = s_parse(lines[1]);
+    assert_int_equal(s_int_of(o, "seq"), 2);
+    assert_string_equal(s_str_of(o, "change"), "cancelled");
+    assert_string_equal(s_str_of(o, "status"), "cancelled");
+    assert_string_equal(s_str_of(o, "cancel_reason"), "Venue unavailable");
+    assert_int_equal(s_int_of(o, "version"), 2);
+    json_decref(o);
+
+    o = s_parse(lines[2]);
+    assert_int_equal(s_int_of(o, "seq"), 3);
+    assert_string_equal(s_str_of(o, "id"), "ev-paris");
+    assert_string_equal(s_str_of(o, "title"), "Paris Forum");
+    assert_string_equal(s_str_of(o, "status"), "scheduled");
+    assert_null(json_object_get(o, "cancel_reason"));
+    assert_int_equal(json_array_size(json_object_get(o, "people")), 0);
+    json_decref(o);
+
+    o = s_parse(lines[3]);
+    assert_int_equal(s_int_of(o, "seq"), 4);
+    assert_string_equal(s_str_of(o, "type"), "press_release");
+    assert_string_equal(s_str_of(o, "id"), "pr-1");
+    assert_string_equal(s_str_of(o, "event_id"), "ev-lyon");
+    assert_string_equal(s_str_of(o, "title"), "Conference opens in Lyon");
+    assert_string_equal(s_str_of(o, "published_on"), "2016-01-27");
+    assert_string_equal(s_str_of(o, "url"), "https://www.interpol.int/pr");
+    assert_string_equal(s_str_of(o, "summary"), "");
+    assert_null(json_object_get(o, "kind"));
+    json_decref(o);
+
+    o = s_parse(lines[4]);
+    assert_string_equal(s_str_of(o, "change"), "updated");
+    assert_string_equal(s_str_of(o, "id"), "pr-2");
+    assert_true(json_is_null(json_object_get(o, "event_id"))); /* belongs to no event */
+    assert_string_equal(s_str_of(o, "title"), "Annual report");
+    json_decref(o);
+
+    /* a deleted record: the id and the change, nothing else */
+    o = s_parse(lines[5]);
+    assert_int_equal(json_object_size(o), 6);
+    assert_int_equal(s_int_of(o, "seq"), 6);
+    assert_string_equal(s_str_of(o, "stream_id"), STREAM);
+    assert_string_equal(s_str_of(o, "change"), "deleted");
+    assert_string_equal(s_str_of(o, "type"), "event");
+    assert_int_equal(s_int_of(o, "committed_at_ms"), 1453900000006);
+    assert_string_equal(s_str_of(o, "id"), "ev-lyon");
+    json_decref(o);
+
+    o = s_parse(lines[6]);
+    assert_string_equal(s_str_of(o, "id"), "ev-long");
+    assert_string_equal(s_str_of(o, "summary"), long_summary);
+    json_decref(o);
+    free(text);
+
+    s_wire_fini(&w);
+    sink_destroy(&sink);
+    assert_null(sink);
+    sink_destroy(&sink);
+    s_remove(path);
+}
+
+static void test_log_text(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "log.txt");
+    sink_options_t options = {.out = path, .format = "text"};
+    char err[512] = "";
+    sink_t *sink = sink_new("log", &options, err, sizeof err);
+    if (!sink) {
+        fail_msg("sink_new log text: %s", err);
+    }
+    s_wire_t w;
+    s_wire_init(&w);
+
+    store_event_t e = s_event("ev-lyon");
+    e.title = "Title";
+    store_change_t c = s_event_change(1, STORE_CREATED, e);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_event_t one_day = e;
+    one_day.end_date = "2016-01-27";
+    c = s_event_change(2, STORE_UPDATED, one_day);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_event_t across = e;
+    across.start_date = "2016-01-30";
+    across.end_date = "2016-02-02";
+    across.city = "";
+    across.kind = "meeting";
+    c = s_event_change(3, STORE_UPDATED, across);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_press_t p = s_press("pr-1", "ev-lyon");
+    c = s_press_change(4, STORE_CREATED, p);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_event_t gone = {.id = "ev-lyon"};
+    c = s_event_change(5, STORE_DELETED, gone);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 5), 0);
+
+    char *text = s_slurp(path);
+    assert_string_equal(text, "2016-01-27..29  Lyon, FR  conference  Title  [created]\n"
+                              "2016-01-27  Lyon, FR  conference  Title  [updated]\n"
+                              "2016-01-30..2016-02-02  FR  meeting  Title  [updated]\n"
+                              "2016-01-27  press  Conference opens in Lyon  [created]\n"
+                              "ev-lyon  [deleted]\n");
+    free(text);
+    s_wire_fini(&w);
+    sink_destroy(&sink);
+    s_remove(path);
+}
+
+/*  SIGHUP after a rotation: the sink reopens --out and writes to the new file; a new sink on
+    the same file appends. */
+static void test_log_reopen(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "rotate.log");
+    char rotated[1100];
+    snprintf(rotated, sizeof rotated, "%s.1", path);
+    sink_options_t options = {.out = path, .format = "text"};
+    char err[512] = "";
+    sink_t *sink = sink_new("log", &options, err, sizeof err);
+    assert_non_null(sink);
+    assert_non_null(sink->reopen);
+    s_wire_t w;
+    s_wire_init(&w);
+
+    store_event_t e = s_event("ev-lyon");
+    e.title = "Before";
+    store_change_t c = s_event_change(1, STORE_CREATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 1), 0);
+
+    assert_int_equal(rename(path, rotated), 0);
+    assert_int_equal(sink->reopen(sink->self), 0);
+    e.title = "After";
+    c = s_event_change(2, STORE_UPDATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 2), 0);
+    sink_destroy(&sink);
+
+    char *old_text = s_slurp(rotated);
+    assert_string_equal(old_text, "2016-01-27..29  Lyon, FR  conference  Before  [created]\n");
+    free(old_text);
+    char *new_text = s_slurp(path);
+    assert_string_equal(new_text, "2016-01-27..29  Lyon, FR  conference  After  [updated]\n");
+    free(new_text);
+
+    /* a restarted subscriber continues the file */
+    sink = sink_new("log", &options, err, sizeof err);
+    assert_non_null(sink);
+    e.title = "Restarted";
+    c = s_event_change(3, STORE_UPDATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 3), 0);
+    sink_destroy(&sink);
+    new_text = s_slurp(path);
+    assert_string_equal(new_text, "2016-01-27..29  Lyon, FR  conference  After  [updated]\n"
+                                  "2016-01-27..29  Lyon, FR  conference  Restarted  [updated]\n");
+    free(new_text);
+
+    /* on stdout there is nothing to reopen */
+    sink_options_t to_stdout = {0};
+    sink = sink_new("log", &to_stdout, err, sizeof err);
+    assert_non_null(sink);
+    assert_int_equal(sink->reopen(sink->self), 0);
+    assert_int_equal(sink->flush(sink->self, STREAM, 3), 0);
+    sink_destroy(&sink);
+
+    s_wire_fini(&w);
+    s_remove(path);
+}
+
+/*  ---- the mirror sink ---- */
+
+/*  Opens the mirror file with the store library, as a second connection. */
+static store_t *s_open_mirror(const char *path)
+{
+    char err[512] = "";
+    store_t *store = store_new(path, STORE_OPEN, err, sizeof err);
+    if (!store) {
+        fail_msg("store_new(%s): %s", path, err);
+    }
+    return store;
+}
+
+static void s_expect_position(sink_t *sink, int found, const char *stream, int64_t seq)
+{
+    char got_stream[SINK_MAX_STREAM_ID] = "";
+    int64_t got_seq = -1;
+    assert_int_equal(sink->position(sink->self, got_stream, sizeof got_stream, &got_seq), found);
+    if (found == 1) {
+        assert_string_equal(got_stream, stream);
+        assert_int_equal(got_seq, seq);
+    }
+}
+
+static void test_mirror_bad_options(void **unused)
+{
+    (void) unused;
+    char err[512] = "";
+    sink_options_t none = {0};
+    assert_null(sink_new("mirror", &none, err, sizeof err));
+    assert_non_null(strstr(err, "--mirror-db"));
+
+    char dir[1024];
+    s_path(dir, sizeof dir, "no_such_dir");
+    char path[1100];
+    snprintf(path, sizeof path, "%s/mirror.db", dir);
+    sink_options_t bad = {.mirror_db = path};
+    err[0] = '\0';
+    assert_null(sink_new("mirror", &bad, err, sizeof err));
+    assert_non_null(strstr(err, "--mirror-db"));
+    assert_non_null(strstr(err, path));
+}
+
+static void test_mirror_apply(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "mirror.db");
+    sink_options_t options = {.mirror_db = path};
+    char err[512] = "";
+    sink_t *sink = sink_new("mirror", &options, err, sizeof err);
+    if (!sink) {
+        fail_msg("sink_new mirror: %s", err);
+    }
+    assert_string_equal(sink->name, "mirror");
+    assert_non_null(sink->position);
+    s_expect_position(sink, 0, NULL, 0); /* a new mirror has none */
+    s_wire_t w;
+    s_wire_init(&w);
+    store_t *check = s_open_mirror(path);
+    store_event_t got;
+    store_press_t got_press;
+
+    /* batch 1: an event and its press release */
+    store_event_t e = s_event("ev-lyon");
+    store_change_t c = s_event_change(1, STORE_CREATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    store_press_t p = s_press("pr-1", "ev-lyon");
+    c = s_press_change(2, STORE_CREATED, p);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(store_get_event(check, "ev-lyon", &got), 0); /* not before the flush */
+    assert_int_equal(sink->flush(sink->self, STREAM, 2), 0);
+    s_expect_position(sink, 1, STREAM, 2);
+
+    assert_int_equal(store_get_event(check, "ev-lyon", &got), 1);
+    assert_string_equal(got.title, "Global Counter-Nuclear Smuggling Conference");
+    assert_string_equal(got.start_date, "2016-01-27");
+    assert_string_equal(got.end_date, "2016-01-29");
+    assert_string_equal(got.city, "Lyon");
+    assert_string_equal(got.country, "FR");
+    assert_string_equal(got.status, "scheduled");
+    assert_int_equal(got.people_count, 2);
+    assert_string_equal(got.people[0].name, "Jürgen Stock");
+    assert_string_equal(got.people[0].role, "INTERPOL Secretary General");
+    assert_int_equal(store_get_press(check, "pr-1", &got_press), 1);
+    assert_string_equal(got_press.event_id, "ev-lyon");
+
+    /* batch 2: updated, then an older announcement (a replay overlapping) is ignored */
+    e.title = "Renamed Conference";
+    c = s_event_change(3, STORE_UPDATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    store_event_t stale = s_event("ev-lyon");
+    stale.title = "Stale Title";
+    c = s_event_change(1, STORE_CREATED, stale);
+    s_apply(sink, &w, &c, STREAM);
+    c = s_event_change(3, STORE_UPDATED, stale); /* the same seq again: already held */
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 3), 0);
+    s_expect_position(sink, 1, STREAM, 3);
+    assert_int_equal(store_get_event(check, "ev-lyon", &got), 1);
+    assert_string_equal(got.title, "Renamed Conference");
+
+    /* batch 3: cancelled with a reason */
+    store_event_t cancelled = e;
+    cancelled.status = "cancelled";
+    cancelled.cancel_reason = "Venue unavailable";
+    c = s_event_change(4, STORE_CANCELLED, cancelled);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 4), 0);
+    assert_int_equal(store_get_event(check, "ev-lyon", &got), 1);
+    assert_string_equal(got.status, "cancelled");
+    assert_string_equal(got.cancel_reason, "Venue unavailable");
+    assert_string_equal(got.title, "Renamed Conference");
+
+    /* batch 4: the release, then the event deleted; a late create of it stays ignored */
+    store_press_t gone_press = {.id = "pr-1"};
+    c = s_press_change(5, STORE_DELETED, gone_press);
+    s_apply(sink, &w, &c, STREAM);
+    store_event_t gone = {.id = "ev-lyon"};
+    c = s_event_change(6, STORE_DELETED, gone);
+    s_apply(sink, &w, &c, STREAM);
+    c = s_event_change(2, STORE_UPDATED, stale);
+    s_apply(sink, &w, &c, STREAM);
+    /* a replayed change of a record deleted since carries the id alone: skipped */
+    store_change_t ghost = s_event_change(7, STORE_UPDATED, s_event("ev-ghost"));
+    ghost.present = false;
+    const announcement_t *a = s_announce(&w, &ghost, STREAM);
+    assert_true(codec_is_id_only(a));
+    assert_int_equal(sink->apply(sink->self, a), 0);
+    assert_int_equal(sink->flush(sink->self, STREAM, 7), 0);
+    s_expect_position(sink, 1, STREAM, 7);
+    assert_int_equal(store_get_event(check, "ev-lyon", &got), 0);
+    assert_int_equal(store_get_press(check, "pr-1", &got_press), 0);
+    assert_int_equal(store_get_event(check, "ev-ghost", &got), 0);
+
+    store_destroy(&check);
+    s_wire_fini(&w);
+    sink_destroy(&sink);
+    s_remove(path);
+}
+
+/*  A press release that comes before its event (a snapshot's order) waits for it, and the
+    position stays before it until it is written. */
+static void test_mirror_held_press(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "mirror_held.db");
+    sink_options_t options = {.mirror_db = path};
+    char err[512] = "";
+    sink_t *sink = sink_new("mirror", &options, err, sizeof err);
+    assert_non_null(sink);
+    s_wire_t w;
+    s_wire_init(&w);
+    store_t *check = s_open_mirror(path);
+    store_press_t got_press;
+
+    store_press_t p = s_press("pr-9", "ev-late");
+    store_change_t c = s_press_change(4, STORE_CREATED, p);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 4), 0);
+    s_expect_position(sink, 1, STREAM, 3); /* before the held release */
+    assert_int_equal(store_get_press(check, "pr-9", &got_press), 0);
+
+    c = s_event_change(5, STORE_CREATED, s_event("ev-late"));
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 5), 0);
+    s_expect_position(sink, 1, STREAM, 5);
+    assert_int_equal(store_get_press(check, "pr-9", &got_press), 1);
+    assert_string_equal(got_press.event_id, "ev-late");
+    assert_string_equal(got_press.title, "Conference opens in Lyon");
+
+    store_destroy(&check);
+    s_wire_fini(&w);
+    sink_destroy(&sink);
+    s_remove(path);
+}
+
+/*  The mirror survives a restart with its position; a batch never flushed is not kept; reset
+    (a new stream) clears records and position. */
+static void test_mirror_reopen_reset(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "mirror_reset.db");
+    sink_options_t options = {.mirror_db = path};
+    char err[512] = "";
+    sink_t *sink = sink_new("mirror", &options, err, sizeof err);
+    assert_non_null(sink);
+    s_wire_t w;
+    s_wire_init(&w);
+    store_event_t got;
+
+    store_change_t c = s_event_change(10, STORE_CREATED, s_event("ev-a"));
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 10), 0);
+    c = s_event_change(11, STORE_CREATED, s_event("ev-unflushed"));
+    s_apply(sink, &w, &c, STREAM);
+    sink_destroy(&sink); /* killed mid-batch */
+
+    sink = sink_new("mirror", &options, err, sizeof err);
+    if (!sink) {
+        fail_msg("sink_new mirror again: %s", err);
+    }
+    s_expect_position(sink, 1, STREAM, 10);
+    store_t *check = s_open_mirror(path);
+    assert_int_equal(store_get_event(check, "ev-a", &got), 1);
+    assert_int_equal(store_get_event(check, "ev-unflushed", &got), 0);
+
+    /* a batch in progress, then the stream changes */
+    c = s_event_change(11, STORE_CREATED, s_event("ev-b"));
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->reset(sink->self), 0);
+    s_expect_position(sink, 0, NULL, 0);
+    assert_int_equal(store_get_event(check, "ev-a", &got), 0);
+    assert_int_equal(store_get_event(check, "ev-b", &got), 0);
+
+    /* the new stream starts again from seq 1: its changes are not taken for old ones */
+    store_event_t again = s_event("ev-a");
+    again.title = "From the new stream";
+    c = s_event_change(1, STORE_CREATED, again);
+    s_apply(sink, &w, &c, STREAM2);
+    assert_int_equal(sink->flush(sink->self, STREAM2, 1), 0);
+    s_expect_position(sink, 1, STREAM2, 1);
+    assert_int_equal(store_get_event(check, "ev-a", &got), 1);
+    assert_string_equal(got.title, "From the new stream");
+    assert_string_equal(sink->error(sink->self), "");
+
+    store_destroy(&check);
+    s_wire_fini(&w);
+    sink_destroy(&sink);
+    s_remove(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_state_put_get),
+        cmocka_unit_test(test_state_reopen),
+        cmocka_unit_test(test_state_bad_path),
+        cmocka_unit_test(test_sink_table),
+        cmocka_unit_test(test_log_bad_options),
+        cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_log_text),
+        cmocka_unit_test(test_log_reopen),
+        cmocka_unit_test(test_mirror_bad_options),
+        cmocka_unit_test(test_mirror_apply),
+        cmocka_unit_test(test_mirror_held_press),
+        cmocka_unit_test(test_mirror_reopen_reset),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
