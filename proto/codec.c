@@ -503,17 +503,30 @@ static int s_check_record_header(const announcement_t *a, char *why, size_t whyl
     return 0;
 }
 
+/*  A text field of a record and its size limit, checked by s_check_texts. */
+typedef struct {
+    const char *name;  /* for the reason, e.g. "event.title" */
+    const char *value; /* the decoded text */
+    size_t max;        /* bytes at most */
+} s_text_rule_t;
+
+static int s_check_texts(const s_text_rule_t *rules, size_t count, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (s_check_text(rules[i].name, rules[i].value, rules[i].max, why, whylen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int s_check_event(const announcement_t *a, char *why, size_t whylen)
 {
     const Herald__V1__Event *e = a->event;
     if (s_check_record_header(a, why, whylen) != 0) {
         return -1;
     }
-    const struct {
-        const char *name;
-        const char *value;
-        size_t max;
-    } texts[] = {
+    const s_text_rule_t texts[] = {
         {"event.id", e->id, STORE_MAX_FIELD},
         {"event.kind", e->kind, STORE_MAX_FIELD},
         {"event.title", e->title, STORE_MAX_FIELD},
@@ -525,10 +538,8 @@ static int s_check_event(const announcement_t *a, char *why, size_t whylen)
         {"event.url", e->url, STORE_MAX_FIELD},
         {"event.cancel_reason", e->cancel_reason, STORE_MAX_FIELD},
     };
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (s_check_text(texts[i].name, texts[i].value, texts[i].max, why, whylen) != 0) {
-            return -1;
-        }
+    if (s_check_texts(texts, sizeof texts / sizeof texts[0], why, whylen) != 0) {
+        return -1;
     }
     if (e->n_people > STORE_MAX_PEOPLE) {
         s_why(why, whylen, "event.people: %zu people, more than %d", e->n_people, STORE_MAX_PEOPLE);
@@ -596,11 +607,7 @@ static int s_check_press(const announcement_t *a, char *why, size_t whylen)
         s_why(why, whylen, "change: a press release cannot be cancelled");
         return -1;
     }
-    const struct {
-        const char *name;
-        const char *value;
-        size_t max;
-    } texts[] = {
+    const s_text_rule_t texts[] = {
         {"press_release.id", p->id, STORE_MAX_FIELD},
         {"press_release.event_id", p->event_id, STORE_MAX_FIELD},
         {"press_release.title", p->title, STORE_MAX_FIELD},
@@ -608,10 +615,8 @@ static int s_check_press(const announcement_t *a, char *why, size_t whylen)
         {"press_release.url", p->url, STORE_MAX_FIELD},
         {"press_release.summary", p->summary, STORE_MAX_SUMMARY},
     };
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (s_check_text(texts[i].name, texts[i].value, texts[i].max, why, whylen) != 0) {
-            return -1;
-        }
+    if (s_check_texts(texts, sizeof texts / sizeof texts[0], why, whylen) != 0) {
+        return -1;
     }
     if (a->change == HERALD__V1__CHANGE__DELETED || codec_is_id_only(a)) {
         return s_check_id("press_release.id", p->id, why, whylen);
