@@ -33,7 +33,6 @@ struct codec_decoder {
     size_t used;                  /* bytes handed out since the last reset */
     size_t high_water;            /* most bytes one decode has used */
     bool exhausted;               /* an allocation failed during this decode */
-    ProtobufCMessage *message;    /* the last unpacked message, released at the next decode */
 };
 
 static const uint8_t s_empty_input[1] = {0};
@@ -273,6 +272,102 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
 }
 
 //  --------------------------------------------------------------------------
+//  ReplayBatch: a repeated field of length-delimited Announcements, walked by hand so that
+//  each item is decoded (into the arena) only when its turn comes.
+
+#define BATCH_ITEM_KEY 0x0a /* field 1, wire type 2 (length-delimited) */
+
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len)
+{
+    assert(buf && used && (item || len == 0));
+    uint8_t head[1 + 10];
+    size_t n = 0;
+    head[n++] = BATCH_ITEM_KEY;
+    size_t v = len;
+    do {
+        head[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    if (*used > cap || cap - *used < n || cap - *used - n < len) {
+        return -1;
+    }
+    memcpy(buf + *used, head, n);
+    memcpy(buf + *used + n, item, len);
+    *used += n + len;
+    return 0;
+}
+
+/*  Reads a varint at data[*pos..len). 0, or -1 when truncated or longer than 10 bytes. */
+static int s_varint(const uint8_t *data, size_t len, size_t *pos, uint64_t *value)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 70; shift += 7) {
+        if (*pos >= len) {
+            return -1;
+        }
+        uint8_t byte = data[(*pos)++];
+        v |= (uint64_t) (byte & 0x7f) << shift;
+        if (!(byte & 0x80)) {
+            *value = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int s_bad_batch(char *why, size_t whylen, const char *what, size_t at)
+{
+    s_why(why, whylen, "not a ReplayBatch: %s at byte %zu", what, at);
+    return -1;
+}
+
+int codec_batch_next(const uint8_t *data, size_t len, size_t *pos, const uint8_t **item,
+                     size_t *item_len, char *why, size_t whylen)
+{
+    assert(pos && item && item_len && (data || len == 0));
+    while (*pos < len) {
+        size_t at = *pos;
+        uint64_t key, size;
+        if (s_varint(data, len, pos, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff) {
+            return s_bad_batch(why, whylen, "a bad field key", at);
+        }
+        if (key >> 3 == 1 && key != BATCH_ITEM_KEY) {
+            return s_bad_batch(why, whylen, "field 1 not length-delimited", at);
+        }
+        switch (key & 7) {
+        case 0: /* varint */
+            if (s_varint(data, len, pos, &size) != 0) {
+                return s_bad_batch(why, whylen, "a bad varint", at);
+            }
+            break;
+        case 1: /* 64-bit */
+        case 5: /* 32-bit */
+            size = (key & 7) == 1 ? 8 : 4;
+            if (len - *pos < size) {
+                return s_bad_batch(why, whylen, "a truncated field", at);
+            }
+            *pos += (size_t) size;
+            break;
+        case 2: /* length-delimited */
+            if (s_varint(data, len, pos, &size) != 0 || size > len - *pos) {
+                return s_bad_batch(why, whylen, "a bad length", at);
+            }
+            if (key == BATCH_ITEM_KEY) {
+                *item = data + *pos;
+                *item_len = (size_t) size;
+                *pos += (size_t) size;
+                return 1;
+            }
+            *pos += (size_t) size;
+            break;
+        default:
+            return s_bad_batch(why, whylen, "an unknown wire type", at);
+        }
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
 //  The decoder and its arena
 
 static void *s_arena_alloc(void *data, size_t size)
@@ -325,13 +420,10 @@ codec_decoder_t *codec_decoder_new(void)
     return self;
 }
 
-//  Releases the previous message (a walk that frees nothing) and rewinds the arena.
+//  Forgets the previous message and rewinds the arena. protobuf_c_message_free_unpacked
+//  would only walk the message to call our free, which does nothing: the rewind frees all.
 static void s_reset(codec_decoder_t *self)
 {
-    if (self->message != NULL) {
-        protobuf_c_message_free_unpacked(self->message, &self->allocator);
-        self->message = NULL;
-    }
     self->used = 0;
     self->exhausted = false;
 }
@@ -381,7 +473,6 @@ static ProtobufCMessage *s_unpack(codec_decoder_t *self, const ProtobufCMessageD
         s_reset(self);
         return NULL;
     }
-    self->message = m;
     return m;
 }
 
@@ -832,5 +923,17 @@ int codec_fuzz_one(const uint8_t *data, size_t size)
         abort(); // accepted but invalid: a bug in codec_decode
     }
     (void) codec_decode_request(decoder, data, size, why, sizeof(why));
+    size_t pos = 0, item_len = 0;
+    const uint8_t *item = NULL;
+    for (int rc; (rc = codec_batch_next(data, size, &pos, &item, &item_len, why,
+                                        sizeof(why))) == 1;) {
+        if (item < data || item_len > size || item + item_len > data + size || pos > size) {
+            abort(); // an item outside the batch: a bug in codec_batch_next
+        }
+        a = codec_decode(decoder, item, item_len, why, sizeof(why));
+        if (a != NULL && codec_validate(a, why, sizeof(why)) != 0) {
+            abort();
+        }
+    }
     return 0;
 }

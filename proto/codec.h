@@ -19,6 +19,9 @@ extern "C" {
 #define CODEC_MAX_TOPIC 256          /* largest topic frame */
 #define CODEC_HEARTBEAT_TOPIC "hb"
 #define CODEC_REPLAY_END_TOPIC "replay.end" /* topic of the last message of a replay answer */
+#define CODEC_REPLAY_BATCH_TOPIC "replay.batch" /* topic of a ReplayBatch in a replay answer */
+#define CODEC_BATCH_BYTES (64 * 1024)  /* a ReplayBatch fills up to this many bytes */
+#define CODEC_MAX_BATCH (CODEC_MAX_FRAME + 8) /* largest ReplayBatch: one largest Announcement */
 #define CODEC_EVENT_TOPIC "event."          /* prefix of every event topic */
 #define CODEC_PRESS_TOPIC "press."          /* topic of every press release */
 #define CODEC_MAX_TOPICS 64                 /* topic prefixes in one ReplayRequest */
@@ -48,6 +51,17 @@ int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now
                            uint8_t *buf, size_t cap);
 int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
                             const char *error, uint8_t *buf, size_t cap);
+
+/*  Appends an encoded Announcement (item, len bytes) to the ReplayBatch in buf[0..*used),
+    buf holding cap bytes: field 1, length-delimited. Returns 0, or -1 if it does not fit. */
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len);
+
+/*  Walks an encoded ReplayBatch of len bytes from *pos (0 at first): sets *item and *item_len
+    to the next Announcement's bytes (not decoded: give them to codec_decode) and moves *pos
+    past it, skipping fields it does not know. Returns 1 for an item, 0 at the end, or -1 for
+    bytes that are not a ReplayBatch (the reason in why). */
+int codec_batch_next(const uint8_t *data, size_t len, size_t *pos, const uint8_t **item,
+                     size_t *item_len, char *why, size_t whylen);
 
 /*  A decoder: an arena from which decoded messages are allocated; each decode resets it, so
     the previous message's pointers die with the next decode. */
@@ -103,8 +117,8 @@ Herald__V1__Change codec_change_to_wire(store_change_kind_t c);
 /*  The change's name: "created", "updated", "cancelled", "deleted" ("" if none). Static. */
 const char *codec_change_name(Herald__V1__Change c);
 
-/*  A libFuzzer-style entry: decodes data both as an Announcement and as a ReplayRequest with
-    a static decoder, checking that whatever is accepted also validates. Returns 0.
+/*  A libFuzzer-style entry: decodes data as an Announcement, as a ReplayRequest and as a
+    ReplayBatch (and each of its items) with a static decoder, checking that whatever is accepted also validates. Returns 0.
     codec_fuzz_one(NULL, 0) frees the static decoder. Not thread-safe. */
 int codec_fuzz_one(const uint8_t *data, size_t size);
 

@@ -68,15 +68,15 @@ struct store {
 #define S_PRESS_COLS "p.id, p.event_id, p.title, p.published_on, p.url, p.summary"
 #define S_PRESS_NCOLS 6
 
-/*  Scan rows: seq, record_type, change, record_id, committed_at_ms, topic, present, event
-    columns, press columns. */
+/*  Scan rows: seq, record_type, change, record_id, committed_at_ms, topic, event columns,
+    press columns; the record is present when its id column is not NULL. */
 #define S_SCAN_JOINS                                                                               \
     " LEFT JOIN events e ON c.record_type = 'event' AND e.id = c.record_id"                        \
     " LEFT JOIN press_releases p ON c.record_type = 'press_release' AND p.id = c.record_id"
 
 static const char *s_sql_changes =
     "SELECT c.seq, c.record_type, c.change, c.record_id, c.committed_at_ms, c.topic,"
-    " (e.id IS NOT NULL OR p.id IS NOT NULL), " S_EVENT_COLS ", " S_PRESS_COLS
+    " " S_EVENT_COLS ", " S_PRESS_COLS
     " FROM changes c" S_SCAN_JOINS
     /* One lower bound, so that the scan is a rowid range search whichever is higher. */
     " WHERE c.seq > max(?1, CASE WHEN ?2 > 0 THEN coalesce("
@@ -88,7 +88,7 @@ static const char *s_sql_snapshot =
     "SELECT h.seq, h.record_type,"
     " CASE WHEN e.status = 'cancelled' THEN 'cancelled'"
     "  WHEN c.change = 'created' THEN 'created' ELSE 'updated' END,"
-    " h.record_id, c.committed_at_ms, c.topic, 1, " S_EVENT_COLS ", " S_PRESS_COLS
+    " h.record_id, c.committed_at_ms, c.topic, " S_EVENT_COLS ", " S_PRESS_COLS
     " FROM record_heads h JOIN changes c ON c.seq = h.seq" S_SCAN_JOINS
     " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2";
 
@@ -218,9 +218,10 @@ static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
     out->record_id = s_col(stmt, 3);
     out->committed_at_ms = sqlite3_column_int64(stmt, 4);
     out->topic = s_col(stmt, 5);
-    out->present = sqlite3_column_int(stmt, 6) != 0;
-    int ebase = 7;
+    int ebase = 6;
     int pbase = ebase + S_EVENT_NCOLS;
+    out->present = sqlite3_column_type(stmt, out->type == STORE_EVENT ? ebase : pbase) !=
+                   SQLITE_NULL;
     if (out->type == STORE_EVENT) {
         if (s_read_event(self, stmt, ebase, &out->event) != 0) {
             return -1;

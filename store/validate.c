@@ -12,6 +12,53 @@
 
 #define S_MAX_ID 200 /* bytes in a record id */
 
+/*  The length of the UTF-8 sequence that starts at p[0] >= 0x80, avail bytes there, or 0
+    if it is not one: a continuation byte, an overlong form, a surrogate, beyond U+10FFFF. */
+static size_t s_utf8_seq(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0];
+    size_t need;
+    unsigned int cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        need = 1;
+        cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        cp = c & 0x07;
+    } else {
+        return 0; /* continuation byte, overlong lead (C0, C1) or beyond U+10FFFF */
+    }
+    if (avail <= need) {
+        return 0;
+    }
+    for (size_t k = 1; k <= need; k++) {
+        if ((p[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+        cp = (cp << 6) | (p[k] & 0x3F);
+    }
+    if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+        return 0;
+    }
+    return need + 1;
+}
+
+#define S_ONES UINT64_C(0x0101010101010101)
+#define S_HIGH UINT64_C(0x8080808080808080)
+
+/*  true if the eight bytes of w are all printable ASCII (0x20 to 0x7E): none has its high
+    bit, none is below 0x20, none is 0x7F (the classic "has a byte less than n" test). */
+static bool s_printable8(uint64_t w)
+{
+    uint64_t del = w ^ (S_ONES * 0x7F);
+    return ((w & S_HIGH) | ((w - S_ONES * 0x20) & ~w & S_HIGH) | ((del - S_ONES) & ~del & S_HIGH)) ==
+           0;
+}
+
 bool store_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *) s;
@@ -24,7 +71,38 @@ bool store_utf8_valid(const char *s, size_t len)
         while (len - i >= 8) {
             uint64_t word;
             memcpy(&word, p + i, sizeof word);
-            if (word & UINT64_C(0x8080808080808080)) {
+            if (word & S_HIGH) {
+                break;
+            }
+            i += 8;
+        }
+        if (i >= len) {
+            break;
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = s_utf8_seq(p + i, len - i);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+/*  One pass over a text of len bytes: true if it is valid UTF-8 without control characters
+    (but \n and \t when multiline). The common case of a valid text costs this pass alone. */
+static bool s_text_clean(const char *s, size_t len, bool multiline)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i = 0;
+    while (i < len) {
+        while (len - i >= 8) {
+            uint64_t word;
+            memcpy(&word, p + i, sizeof word);
+            if (!s_printable8(word)) {
                 break;
             }
             i += 8;
@@ -33,38 +111,17 @@ bool store_utf8_valid(const char *s, size_t len)
             break;
         }
         unsigned char c = p[i];
-        size_t need;
-        unsigned int cp;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            cp = c & 0x07;
-        } else {
-            return false; /* continuation byte, overlong lead (C0, C1) or beyond U+10FFFF */
-        }
-        if (len - i <= need) {
-            return false;
-        }
-        for (size_t k = 1; k <= need; k++) {
-            if ((p[i + k] & 0xC0) != 0x80) {
+        if (c >= 0x80) {
+            size_t n = s_utf8_seq(p + i, len - i);
+            if (n == 0) {
                 return false;
             }
-            cp = (cp << 6) | (p[i + k] & 0x3F);
-        }
-        if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF)) {
+            i += n;
+        } else if ((c < 0x20 || c == 0x7F) && !(multiline && (c == '\n' || c == '\t'))) {
             return false;
+        } else {
+            i++;
         }
-        i += need + 1;
     }
     return true;
 }
@@ -109,6 +166,10 @@ static int s_text(const char *s, bool required, size_t max, bool multiline, char
         }
         return 0;
     }
+    if (len <= max && s_text_clean(s, len, multiline)) {
+        return 0;
+    }
+    /* something is wrong: the checks one by one, to say what, UTF-8 first */
     if (!store_utf8_valid(s, len)) {
         snprintf(why, whylen, "not valid UTF-8");
         return -1;

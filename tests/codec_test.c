@@ -915,6 +915,157 @@ static void test_decoder_reuse(void **state)
     assert_int_equal(codec_fuzz_one(NULL, 0), 0);
 }
 
+//  A ReplayBatch built with codec_batch_append is what protobuf-c packs for the same
+//  announcements, walks back item by item, and each item decodes to its announcement.
+static void test_batch_round_trip(void **state)
+{
+    (void) state;
+    uint8_t *batch = s_buf();
+    uint8_t *frame = s_buf();
+    size_t used = 0;
+    int lens[3];
+    store_change_t changes[3] = {s_event_change(7, STORE_CREATED, s_event()),
+                                 s_press_change(8, STORE_CREATED, s_press()),
+                                 s_event_change(9, STORE_DELETED, s_event())};
+    changes[2].present = false;
+    Herald__V1__Announcement *unpacked[3];
+    for (int i = 0; i < 3; i++) {
+        lens[i] = codec_encode_change(&changes[i], STREAM, frame, BUF_SIZE);
+        assert_true(lens[i] > 0);
+        assert_int_equal(codec_batch_append(batch, CODEC_MAX_BATCH, &used, frame, (size_t) lens[i]),
+                         0);
+        unpacked[i] = herald__v1__announcement__unpack(NULL, (size_t) lens[i], frame);
+        assert_non_null(unpacked[i]);
+    }
+    //  protobuf-c reads it as a ReplayBatch of the three
+    Herald__V1__ReplayBatch *rb = herald__v1__replay_batch__unpack(NULL, used, batch);
+    assert_non_null(rb);
+    assert_int_equal(rb->n_announcements, 3);
+    assert_int_equal(rb->announcements[1]->seq, 8);
+    Herald__V1__ReplayBatch again = HERALD__V1__REPLAY_BATCH__INIT;
+    again.n_announcements = 3;
+    again.announcements = unpacked;
+    assert_int_equal(herald__v1__replay_batch__get_packed_size(&again), used);
+    herald__v1__replay_batch__pack(&again, frame);
+    assert_memory_equal(frame, batch, used); //  byte for byte what protobuf-c packs
+    herald__v1__replay_batch__free_unpacked(rb, NULL);
+    for (int i = 0; i < 3; i++) {
+        herald__v1__announcement__free_unpacked(unpacked[i], NULL);
+    }
+
+    codec_decoder_t *d = codec_decoder_new();
+    size_t pos = 0, item_len = 0;
+    const uint8_t *item = NULL;
+    char why[256];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why),
+                         1);
+        assert_int_equal(item_len, lens[i]);
+        const announcement_t *a = codec_decode(d, item, item_len, why, sizeof why);
+        if (!a) {
+            fail_msg("item %d refused: %s", i, why);
+        }
+        assert_int_equal(a->seq, 7 + i);
+    }
+    assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 0);
+    assert_int_equal(pos, used);
+    //  an empty batch is a batch of nothing
+    pos = 0;
+    assert_int_equal(codec_batch_next(batch, 0, &pos, &item, &item_len, why, sizeof why), 0);
+    //  a full batch refuses the next item and is left as it was
+    size_t small = 0;
+    assert_int_equal(codec_batch_append(batch, 10, &small, frame, 20), -1);
+    assert_int_equal(small, 0);
+    codec_decoder_destroy(&d);
+    free(batch);
+    free(frame);
+}
+
+//  Fields a newer publisher might add are skipped; anything that is not a ReplayBatch (every
+//  truncation, field 1 with another wire type, field 0, bad lengths) is refused, never read
+//  past its end.
+static void test_batch_malformed(void **state)
+{
+    (void) state;
+    uint8_t frame[512];
+    uint8_t batch[1024];
+    size_t used = 0;
+    store_change_t c = s_press_change(3, STORE_CREATED, s_press());
+    int len = codec_encode_change(&c, STREAM, frame, sizeof frame);
+    assert_true(len > 0);
+    //  unknown fields of every wire type around the item: 2 varint, 3 fixed64, 4 bytes, 5 fixed32
+    const uint8_t before[] = {0x10, 0x96, 0x01, 0x19, 1, 2, 3, 4, 5, 6, 7, 8, 0x22, 0x02, 'h', 'i'};
+    const uint8_t after[] = {0x2d, 1, 2, 3, 4};
+    memcpy(batch, before, sizeof before);
+    used = sizeof before;
+    assert_int_equal(codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len), 0);
+    memcpy(batch + used, after, sizeof after);
+    used += sizeof after;
+    size_t pos = 0, item_len = 0;
+    const uint8_t *item = NULL;
+    char why[256];
+    assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 1);
+    assert_ptr_equal(item, batch + sizeof before + 3); //  key and a two-byte length
+    assert_int_equal(item_len, len);
+    assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 0);
+
+    //  every truncation inside a field is refused; a cut between fields is a shorter batch
+    size_t boundaries[] = {0, 3, 12, 16, 16 + 3 + (size_t) len, used};
+    for (size_t cut = 0; cut < used; cut++) {
+        bool boundary = false;
+        for (size_t b = 0; b < sizeof boundaries / sizeof *boundaries; b++) {
+            boundary = boundary || boundaries[b] == cut;
+        }
+        pos = 0;
+        int rc;
+        while ((rc = codec_batch_next(batch, cut, &pos, &item, &item_len, why, sizeof why)) == 1) {
+            assert_true(item + item_len <= batch + cut);
+        }
+        if (boundary ? rc != 0 : rc != -1) {
+            fail_msg("cut at %zu: %d (%s)", cut, rc, why);
+        }
+    }
+    const struct {
+        uint8_t bytes[8];
+        size_t len;
+        const char *why;
+    } bad[] = {
+        {{0x08, 0x01}, 2, "field 1 not length-delimited"},
+        {{0x0d, 1, 2, 3, 4}, 5, "field 1 not length-delimited"},
+        {{0x02, 0x00}, 2, "bad field key"},
+        {{0x0a, 0x05, 'a'}, 3, "bad length"},
+        {{0x0a, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 8, "bad length"},
+        {{0x13}, 1, "unknown wire type"},
+        {{0x16}, 1, "unknown wire type"},
+        {{0xff, 0xff, 0xff}, 3, "bad field key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pos = 0;
+        why[0] = '\0';
+        assert_int_equal(codec_batch_next(bad[i].bytes, bad[i].len, &pos, &item, &item_len, why,
+                                          sizeof why),
+                         -1);
+        if (!strstr(why, bad[i].why)) {
+            fail_msg("case %zu: expected '%s', got '%s'", i, bad[i].why, why);
+        }
+    }
+    //  random bytes: walked without reading past the end (ASan watches), never a crash
+    uint8_t noise[256];
+    for (int round = 0; round < 20000; round++) {
+        size_t n = s_rand() % sizeof noise;
+        for (size_t i = 0; i < n; i++) {
+            noise[i] = (uint8_t) s_rand();
+        }
+        uint8_t *copy = malloc(n ? n : 1);
+        memcpy(copy, noise, n);
+        pos = 0;
+        while (codec_batch_next(copy, n, &pos, &item, &item_len, why, sizeof why) == 1) {
+            assert_true(item >= copy && item + item_len <= copy + n && pos <= n);
+        }
+        free(copy);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -932,6 +1083,8 @@ int main(void)
         cmocka_unit_test(test_invalid_fields),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_decoder_reuse),
+        cmocka_unit_test(test_batch_round_trip),
+        cmocka_unit_test(test_batch_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,7 @@
 #include "grants.h"
 #include "log.h"
 #include "pub_metrics.h"
+#include "recent.h"
 #include "replay.h"
 #include "watch.h"
 #include "monitor.h"
@@ -68,6 +69,7 @@ struct publisher {
     void *router;                   /* ROUTER: replay requests and their answers */
     watch_t *watch;                 /* inotify on the store's directory (NULL: polling only) */
     replay_t *replay;               /* decoder and buffer for replay answers */
+    recent_t *recent;               /* the last announcements published, for replays */
     replay_stats_t replay_stats;    /* replay requests and announcements answered */
     store_t *store;                 /* our connection; NULL while missing or unusable */
     char stream_id[64];             /* the store's stream id ("" before the first open) */
@@ -246,6 +248,7 @@ static int s_store_open(publisher_t *self)
 
     self->store = store;
     snprintf(self->stream_id, sizeof self->stream_id, "%s", fresh);
+    recent_clear(self->recent); /* they may be of another stream */
     self->dev = st.st_dev;
     self->ino = st.st_ino;
     self->data_version = dv;
@@ -353,6 +356,7 @@ static int s_on_change(const store_change_t *change, void *arg)
     }
     self->cursor = change->seq;
     self->published++;
+    recent_put(self->recent, change->seq, topic, self->frame, (size_t) len);
     return 0;
 }
 
@@ -488,28 +492,39 @@ static void s_between_batches(publisher_t *self)
     s_metrics_turn(self);
 }
 
+/*  Publishes up to max changes after the cursor. Returns the number of rows read, or -1 if
+    the store failed (logged, retried later) or a send failed (fatal). */
+static int64_t s_publish_batch(publisher_t *self, int max)
+{
+    self->send_errno = 0;
+    int64_t n = store_changes(self->store, self->cursor, 0, max, s_on_change, self);
+    if (self->send_errno) {
+        log_error("pub.send_failed", "{s:s}", "error", zmq_strerror(self->send_errno));
+        self->failed = true;
+        return -1;
+    }
+    if (n < 0) {
+        const char *err = store_error(self->store);
+        s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_error", err);
+        self->retry_at = s_now() + S_BUSY_RETRY_MS;
+        return -1;
+    }
+    s_problem_clear(self);
+    return n;
+}
+
 /*  Publishes every change after the cursor. Returns the number of rows published, or -1
     if the store failed (logged, retried later). A signal ends it after the current batch. */
 static int64_t s_publish(publisher_t *self)
 {
     int64_t total = 0;
     while (self->store && !self->stopping && !self->failed) {
-        self->send_errno = 0;
         int64_t before = self->cursor;
-        int64_t n = store_changes(self->store, self->cursor, 0, self->batch, s_on_change, self);
-        if (self->send_errno) {
-            log_error("pub.send_failed", "{s:s}", "error", zmq_strerror(self->send_errno));
-            self->failed = true;
-            break;
-        }
+        int64_t n = s_publish_batch(self, self->batch);
         if (n < 0) {
-            const char *err = store_error(self->store);
-            s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_error", err);
-            self->retry_at = s_now() + S_BUSY_RETRY_MS;
             total = total ? total : -1;
             break;
         }
-        s_problem_clear(self);
         total += n;
         if (n < self->batch || self->cursor == before) {
             break;
@@ -520,6 +535,31 @@ static int64_t s_publish(publisher_t *self)
         s_persist_soon(self);
     }
     return total;
+}
+
+/*  A replay request reaches from `from` to `to` beyond what was published: publish that far
+    first (replay_more_fn), so that the answer comes from the recent ring and the store is
+    read once. Only from within what was published, so one request cannot make it publish a
+    long backlog in one go; the loop publishes the rest batch by batch. */
+static void s_publish_upto(void *arg, int64_t from, int64_t to)
+{
+    publisher_t *self = arg;
+    bool published = false;
+    while (self->store && !self->failed && from <= self->cursor && self->cursor < to) {
+        int64_t before = self->cursor;
+        int want = to - self->cursor < self->batch ? (int) (to - self->cursor) : self->batch;
+        int64_t n = s_publish_batch(self, want);
+        if (n <= 0 || self->cursor == before) {
+            break;
+        }
+        published = true;
+        if (n < want) {
+            break;
+        }
+    }
+    if (published) {
+        s_persist_soon(self);
+    }
 }
 
 /*  A wake: publishes what is there. inotify fires on the write to the -wal, which comes
@@ -727,11 +767,14 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
     self->replay = replay_new();
+    self->recent = recent_new();
     self->ctx = zmq_ctx_new();
-    if (!self->db_path || !self->bind || !self->replay_bind || !self->replay || !self->ctx) {
+    if (!self->db_path || !self->bind || !self->replay_bind || !self->replay || !self->recent ||
+        !self->ctx) {
         log_error("pub.out_of_memory", NULL);
         goto fail;
     }
+    replay_set_recent(self->replay, self->recent, s_publish_upto, self);
     zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
     self->pub = zmq_socket(self->ctx, ZMQ_XPUB);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
@@ -836,10 +879,11 @@ int publisher_run(publisher_t *self)
         store_set_busy_timeout(self->store, S_BUSY_STOP_MS);
     }
     s_persist(self);
-    log_info("pub.stopped", "{s:I,s:I,s:I,s:I,s:I}", "cursor", (json_int_t) self->cursor,
+    log_info("pub.stopped", "{s:I,s:I,s:I,s:I,s:I,s:I}", "cursor", (json_int_t) self->cursor,
              "published", (json_int_t) self->published, "replay_requests",
              (json_int_t) self->replay_stats.requests, "replayed",
-             (json_int_t) self->replay_stats.announcements, "replay_cut",
+             (json_int_t) self->replay_stats.announcements, "replayed_recent",
+             (json_int_t) self->replay_stats.recent, "replay_cut",
              (json_int_t) self->replay_stats.cut);
     return self->failed ? -1 : 0;
 }
@@ -860,6 +904,7 @@ void publisher_destroy(publisher_t **self_p)
     s_store_close(self, true);
     watch_destroy(&self->watch);
     replay_destroy(&self->replay);
+    recent_destroy(&self->recent);
     monitor_destroy(&self->live_monitor);
     monitor_destroy(&self->replay_monitor);
     if (self->pub) {

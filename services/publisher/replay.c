@@ -20,6 +20,7 @@
 #include "codec.h"
 #include "grants.h"
 #include "log.h"
+#include "recent.h"
 
 #define S_PEER_MAX 256 /* ROUTER identities are at most 255 bytes */
 
@@ -49,7 +50,13 @@ struct replay {
     const char *narrowed[CODEC_MAX_TOPICS * CLIENTS_MAX_GRANTS]; /* topics under the grants */
     bool nothing;                      /* the grants leave no topic: send no announcement */
     const char *agency;                /* the requester's User-Id; NULL without CURVE */
+    recent_t *recent;                  /* the publisher's recent announcements (borrowed) */
+    replay_more_fn *more;              /* asks the publisher to publish up to a seq */
+    void *more_arg;                    /* its argument */
+    bool batching;                     /* the request asked for ReplayBatch messages */
+    size_t batch_used;                 /* bytes of the ReplayBatch being filled */
     uint8_t frame[CODEC_MAX_FRAME];    /* the announcement being sent */
+    uint8_t batch[CODEC_MAX_BATCH];    /* the ReplayBatch being filled */
 };
 
 replay_t *replay_new(void)
@@ -124,6 +131,30 @@ static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, cons
     return 0;
 }
 
+/*  Sends the ReplayBatch filled so far, if any. 0, or -1 with errno. */
+static int s_batch_flush(replay_t *self)
+{
+    if (self->batch_used == 0) {
+        return 0;
+    }
+    size_t used = self->batch_used;
+    self->batch_used = 0;
+    return s_send(self, CODEC_REPLAY_BATCH_TOPIC, self->batch, used);
+}
+
+/*  Adds one encoded announcement to the ReplayBatch, sending the batch first when it would
+    grow past CODEC_BATCH_BYTES (a larger announcement goes alone). 0, or -1 with errno. */
+static int s_batch_add(replay_t *self, const uint8_t *item, size_t len)
+{
+    if (codec_batch_append(self->batch, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
+        return 0;
+    }
+    if (s_batch_flush(self) != 0) {
+        return -1;
+    }
+    return codec_batch_append(self->batch, sizeof self->batch, &self->batch_used, item, len);
+}
+
 static bool s_wanted(const replay_t *self, const char *topic)
 {
     if (self->nothing) {
@@ -141,28 +172,72 @@ static bool s_wanted(const replay_t *self, const char *topic)
     return false;
 }
 
-static int s_on_row(const store_change_t *change, void *arg)
+/*  One scanned announcement of seq on topic, already encoded: sent if wanted. Returns 0 to go
+    on, or S_STOP_LIMIT / S_STOP_CUT. */
+static int s_offer(replay_t *self, int64_t seq, const char *topic, const uint8_t *body,
+                   size_t len)
 {
-    replay_t *self = arg;
     self->scanned++;
-    self->last_seq = change->seq;
-    const char *topic = change->topic ? change->topic : "";
+    self->last_seq = seq;
     if (!s_wanted(self, topic)) {
         return 0;
     }
-    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
-    if (len < 0) {
-        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
-                  change->record_id ? change->record_id : "");
-        return 0;
-    }
-    if (s_send(self, topic, self->frame, (size_t) len) == -1) {
+    int rc = self->batching ? s_batch_add(self, body, len) : s_send(self, topic, body, len);
+    if (rc == -1) {
         self->send_errno = errno ? errno : EAGAIN;
         return S_STOP_CUT;
     }
     self->sent++;
     self->stats->announcements++;
     return self->sent >= self->limit ? S_STOP_LIMIT : 0;
+}
+
+static int s_on_row(const store_change_t *change, void *arg)
+{
+    replay_t *self = arg;
+    const char *topic = change->topic ? change->topic : "";
+    if (!s_wanted(self, topic)) {
+        self->scanned++;
+        self->last_seq = change->seq;
+        return 0;
+    }
+    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
+    if (len < 0) {
+        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
+                  change->record_id ? change->record_id : "");
+        self->scanned++;
+        self->last_seq = change->seq;
+        return 0;
+    }
+    return s_offer(self, change->seq, topic, self->frame, (size_t) len);
+}
+
+/*  The changes after `after` that the publisher still holds as published, up to scan rows
+    in all: the whole answer when the requester is near the head. A requester ahead of what
+    was published first makes the publisher publish up to where the answer would end, so
+    that those changes are read from the store once, not once for it and once for the live
+    feed. Returns 0 to go on from the store after last_seq, or S_STOP_LIMIT / S_STOP_CUT. */
+static int s_from_recent(replay_t *self, int64_t after, int scan)
+{
+    if (!self->recent) {
+        return 0;
+    }
+    if (self->more && recent_last(self->recent) < after + scan) {
+        self->more(self->more_arg, after, after + scan);
+    }
+    const char *topic;
+    const uint8_t *body;
+    size_t len;
+    for (int64_t seq = after + 1;
+         self->scanned < scan && recent_get(self->recent, seq, &topic, &body, &len); seq++) {
+        uint64_t sent = self->stats->announcements;
+        int stop = s_offer(self, seq, topic, body, len);
+        self->stats->recent += self->stats->announcements - sent;
+        if (stop) {
+            return stop;
+        }
+    }
+    return 0;
 }
 
 /*  Reads the rest of a request after its identity: keeps the first frame in *body, counts
@@ -228,12 +303,25 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     self->sent = 0;
     self->scanned = 0;
     self->last_seq = after;
+    self->batching = req->batch;
+    self->batch_used = 0;
     int scan = self->limit;
     if (self->n_topics > 0 || self->nothing) {
         scan = self->limit * 4 > REPLAY_MIN_SCAN ? self->limit * 4 : REPLAY_MIN_SCAN;
     }
-    int64_t rc = req->snapshot ? store_snapshot(store, after, scan, s_on_row, self)
-                               : store_changes(store, after, since, scan, s_on_row, self);
+    int64_t rc = 0;
+    if (req->snapshot) {
+        rc = store_snapshot(store, after, scan, s_on_row, self);
+    } else if (since > 0 || (rc = s_from_recent(self, after, scan)) == 0) {
+        if (self->scanned < scan) {
+            rc = store_changes(store, self->last_seq, since, scan - self->scanned, s_on_row, self);
+        }
+    }
+    if (rc == -1) {
+        self->batch_used = 0; /* the answer is an error: what was batched is not sent */
+    } else if (!self->send_errno && s_batch_flush(self) == -1) {
+        self->send_errno = errno ? errno : EAGAIN;
+    }
     if (self->send_errno) {
         self->stats->cut++;
         log_warn("pub.replay_cut", "{s:s,s:s,s:i}", "peer", self->peer_hex, "error",
@@ -263,6 +351,14 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
               "scanned", self->scanned, "sent", self->sent, "last_seq", (json_int_t) last, "head",
               (json_int_t) head);
     s_send_end(self, (uint64_t) last, (uint64_t) head, "");
+}
+
+void replay_set_recent(replay_t *self, recent_t *recent, replay_more_fn *more, void *arg)
+{
+    assert(self);
+    self->recent = recent;
+    self->more = more;
+    self->more_arg = arg;
 }
 
 void replay_set_clients(replay_t *self, const clients_t *clients)
@@ -301,6 +397,8 @@ static void s_begin(replay_t *self, const char *stream_id, const char *agency,
     self->delimiter = false;
     self->send_errno = 0;
     self->sent = 0;
+    self->batching = false;
+    self->batch_used = 0;
     stats->requests++;
 }
 

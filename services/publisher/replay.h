@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "clients.h"
+#include "recent.h"
 #include "store.h"
 
 #define REPLAY_MIN_SCAN 10000 /* rows a filtered request may scan: max(limit * 4, this) */
@@ -27,6 +28,7 @@ typedef struct {
     uint64_t requests;      /* requests received, refused ones included */
     uint64_t refused;       /* requests answered with an error */
     uint64_t announcements; /* announcements sent in answers (ends not counted) */
+    uint64_t recent;        /* of which from the recent ring, not read from the store */
     uint64_t cut;           /* answers cut short: the peer's queue was full or it left */
 } replay_stats_t;
 
@@ -55,6 +57,15 @@ typedef int(replay_send_fn)(void *arg, const char *topic, const uint8_t *body, s
 void replay_answer(replay_t *self, const uint8_t *data, size_t len, store_t *store,
                    const char *stream_id, const char *agency, replay_send_fn *send, void *arg,
                    replay_stats_t *stats);
+
+/*  A request for the changes from..to finds fewer held in recent: the publisher may publish
+    more first. */
+typedef void(replay_more_fn)(void *arg, int64_t from, int64_t to);
+
+/*  Answers change replays (without since_ms) from recent (borrowed; NULL: from the store
+    alone) as far as it holds them, and from the store after that; more (may be NULL) is
+    called first when a request goes beyond what recent holds. */
+void replay_set_recent(replay_t *self, recent_t *recent, replay_more_fn *more, void *arg);
 
 /*  Restricts the topics of requests to the grants of the requesting agency (the request's
     "User-Id" property) in clients (borrowed; NULL: no restriction). A request of an agency

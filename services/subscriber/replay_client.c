@@ -41,7 +41,7 @@ static void *s_open(replay_client_t *self)
     if (!dealer) {
         return NULL;
     }
-    int64_t maxmsg = CODEC_MAX_FRAME + 1024;
+    int64_t maxmsg = CODEC_MAX_BATCH + 1024;
     if (s_set_int(dealer, ZMQ_LINGER, 0) != 0 || s_set_int(dealer, ZMQ_RCVHWM, 0) != 0 ||
         zmq_setsockopt(dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         s_set_int(dealer, ZMQ_RECONNECT_IVL, 100) != 0 ||
@@ -120,6 +120,7 @@ int replay_client_send(replay_client_t *self, const replay_request_t *request, i
     msg.topics = (char **) request->topics;
     msg.limit = request->limit;
     msg.snapshot = request->snapshot;
+    msg.batch = request->batch;
     size_t size = herald__v1__replay_request__get_packed_size(&msg);
     uint8_t stack[4096];
     uint8_t *buf = size <= sizeof stack ? stack : malloc(size);

@@ -36,6 +36,7 @@ typedef struct {
     size_t topic_count;
     uint32_t limit; /* announcements at most, 0 for the publisher's default */
     bool snapshot;  /* current state of every record instead of changes */
+    bool batch;     /* ask for ReplayBatch messages rather than one message per announcement */
 } replay_request_t;
 
 typedef enum {

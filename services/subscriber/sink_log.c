@@ -188,42 +188,92 @@ static int s_write_json(sink_log_t *self, const announcement_t *a)
     return 0;
 }
 
-/*  "2016-01-27..29" within a month, "2016-01-30..2016-02-02" across, "2016-01-27" for a day. */
-static void s_dates(char *buf, size_t cap, const char *start, const char *end)
+/*  A text line is assembled from pieces with memcpy and written with one fwrite. */
+typedef struct {
+    const char *text;
+    size_t len;
+} s_piece_t;
+
+#define S_MAX_PIECES 16
+
+static size_t s_piece(s_piece_t *pieces, size_t n, const char *text)
 {
-    if (strcmp(start, end) == 0 || !end[0]) {
-        snprintf(buf, cap, "%s", start);
-    } else if (strlen(start) == 10 && strlen(end) == 10 && strncmp(start, end, 8) == 0) {
-        snprintf(buf, cap, "%s..%s", start, end + 8);
-    } else {
-        snprintf(buf, cap, "%s..%s", start, end);
-    }
+    pieces[n].text = text;
+    pieces[n].len = strlen(text);
+    return n + 1;
 }
 
-static int s_write_text(sink_log_t *self, const announcement_t *a)
+static int s_write_pieces(sink_log_t *self, const s_piece_t *pieces, size_t n)
 {
-    const char *change = codec_change_name(a->change);
-    int rc;
-    if (codec_is_id_only(a)) {
-        const char *id = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT
-                             ? a->event->id
-                             : a->press_release->id;
-        rc = fprintf(self->out, "%s  [%s]\n", id, change);
-    } else if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
-        const Herald__V1__Event *e = a->event;
-        char dates[64];
-        s_dates(dates, sizeof dates, e->start_date, e->end_date);
-        rc = fprintf(self->out, "%s  %s%s%s  %s  %s  [%s]\n", dates, e->city,
-                     e->city[0] ? ", " : "", e->country, e->kind, e->title, change);
-    } else {
-        const Herald__V1__PressRelease *p = a->press_release;
-        rc = fprintf(self->out, "%s  press  %s  [%s]\n", p->published_on, p->title, change);
+    size_t need = 1;
+    for (size_t i = 0; i < n; i++) {
+        need += pieces[i].len;
     }
-    if (rc < 0) {
+    if (need > self->line_cap) {
+        char *bigger = realloc(self->line, need * 2);
+        if (!bigger) {
+            snprintf(self->error, sizeof self->error, "out of memory");
+            return -1;
+        }
+        self->line = bigger;
+        self->line_cap = need * 2;
+    }
+    char *at = self->line;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(at, pieces[i].text, pieces[i].len);
+        at += pieces[i].len;
+    }
+    *at = '\n';
+    if (fwrite(self->line, 1, need, self->out) != need) {
         snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
         return -1;
     }
     return 0;
+}
+
+/*  "2016-01-27..29" within a month, "2016-01-30..2016-02-02" across, "2016-01-27" for a day. */
+static size_t s_dates(s_piece_t *pieces, size_t n, const char *start, const char *end)
+{
+    n = s_piece(pieces, n, start);
+    if (strcmp(start, end) == 0 || !end[0]) {
+        return n;
+    }
+    n = s_piece(pieces, n, "..");
+    bool same_month = strlen(start) == 10 && strlen(end) == 10 && strncmp(start, end, 8) == 0;
+    return s_piece(pieces, n, same_month ? end + 8 : end);
+}
+
+static int s_write_text(sink_log_t *self, const announcement_t *a)
+{
+    s_piece_t pieces[S_MAX_PIECES];
+    size_t n = 0;
+    if (codec_is_id_only(a)) {
+        n = s_piece(pieces, n, a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT
+                                   ? a->event->id
+                                   : a->press_release->id);
+    } else if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
+        const Herald__V1__Event *e = a->event;
+        n = s_dates(pieces, n, e->start_date, e->end_date);
+        n = s_piece(pieces, n, "  ");
+        if (e->city[0]) {
+            n = s_piece(pieces, n, e->city);
+            n = s_piece(pieces, n, ", ");
+        }
+        n = s_piece(pieces, n, e->country);
+        n = s_piece(pieces, n, "  ");
+        n = s_piece(pieces, n, e->kind);
+        n = s_piece(pieces, n, "  ");
+        n = s_piece(pieces, n, e->title);
+    } else {
+        const Herald__V1__PressRelease *p = a->press_release;
+        n = s_piece(pieces, n, p->published_on);
+        n = s_piece(pieces, n, "  press  ");
+        n = s_piece(pieces, n, p->title);
+    }
+    n = s_piece(pieces, n, "  [");
+    n = s_piece(pieces, n, codec_change_name(a->change));
+    n = s_piece(pieces, n, "]");
+    return s_write_pieces(self, pieces, n);
 }
 
 static int s_apply(void *self_, const announcement_t *a)

@@ -216,11 +216,12 @@ static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char
     }
     delay += (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
     self->mails_failed++;
-    log_warn("sub.mail_retry", "{s:s, s:s, s:I, s:I}", "message_id", box->message_id, "error",
-             error, "attempt", (json_int_t) attempt, "next_in_ms", (json_int_t) delay);
     if (mail_queue_retry_later(self->queue, box, attempt, now_ms + delay, error) != 0) {
         return s_fail(self, "outbox");
     }
+    /* logged once written, so that what the log says is what the outbox holds */
+    log_warn("sub.mail_retry", "{s:s, s:s, s:I, s:I}", "message_id", box->message_id, "error",
+             error, "attempt", (json_int_t) attempt, "next_in_ms", (json_int_t) delay);
     return 0;
 }
 

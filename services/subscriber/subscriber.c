@@ -31,6 +31,7 @@
 #include "sub_metrics.h"
 
 #define S_BATCH 1024              /* messages read per socket per loop turn */
+#define S_REPLAY_BATCH 4096       /* replayed announcements per loop turn (a ReplayBatch more) */
 #define S_BUFFER_MAX 10000        /* live messages buffered during a catch-up, at most */
 #define S_BUFFER_BYTES (4 << 20)  /* and their bytes, at most: memory stays bounded */
 #define S_PAUSE_BEHIND 5000       /* a catch-up this far behind the head pauses the live feed */
@@ -38,7 +39,6 @@
 #define S_LOG_EVERY_MS 1000       /* rate limit of the logs about bad input */
 #define S_REPLAY_ERROR_PAUSE 5000 /* after a refused replay, no new one for this long */
 #define S_TICK_MS 1000            /* the longest poll */
-#define S_REPLAY_END_TOPIC "replay.end"
 
 typedef enum {
     S_LIVE,    /* following the live feed */
@@ -108,6 +108,7 @@ struct subscriber {
     size_t buffered_bytes; /* their bytes */
     size_t buffer_cap;   /* room in buffer */
     bool buffer_dropped; /* the buffer overflowed during this catch-up */
+    int64_t buffer_first; /* seq of the first message in buffer, when there is one */
     bool live_paused;    /* live topics unsubscribed while a long catch-up runs */
 
     int64_t now_ms;            /* monotonic time of this loop turn */
@@ -256,7 +257,7 @@ static void s_buffer_clear(subscriber_t *self)
     self->buffered_bytes = 0;
 }
 
-static void s_buffer_push(subscriber_t *self, zmq_msg_t *body)
+static void s_buffer_push(subscriber_t *self, zmq_msg_t *body, int64_t seq)
 {
     if (self->buffered >= S_BUFFER_MAX || self->buffered_bytes >= S_BUFFER_BYTES) {
         /* memory stays bounded: the catch-up, or the next one, replays what was held */
@@ -284,6 +285,9 @@ static void s_buffer_push(subscriber_t *self, zmq_msg_t *body)
         return; /* out of memory: the message is lost, the replay will bring it */
     }
     memcpy(zmq_msg_data(&self->buffer[self->buffered]), zmq_msg_data(body), size);
+    if (self->buffered == 0) {
+        self->buffer_first = seq;
+    }
     self->buffered_bytes += size;
     self->buffered++;
 }
@@ -430,6 +434,7 @@ static int s_catchup_send(subscriber_t *self, int64_t after, bool prefetch)
     request.topic_count = self->options->topic_count;
     request.limit = REPLAY_PAGE;
     request.after_seq = after;
+    request.batch = true;
     if (self->phase == S_SNAPSHOT) {
         request.snapshot = true;
     } else {
@@ -679,7 +684,7 @@ static void s_handle_live_record(subscriber_t *self, const announcement_t *a, zm
 {
     int64_t seq = (int64_t) a->seq;
     if (self->phase != S_LIVE) {
-        s_buffer_push(self, body);
+        s_buffer_push(self, body, (int64_t) a->seq);
         return;
     }
     if (!self->stream_id[0]) {
@@ -704,7 +709,7 @@ static void s_handle_live_record(subscriber_t *self, const announcement_t *a, zm
     }
     if (s_can_replay(self)) {
         s_gap(self, seq - 1);
-        s_buffer_push(self, body);
+        s_buffer_push(self, body, (int64_t) a->seq);
         return;
     }
     s_gap(self, seq - 1);
@@ -790,9 +795,16 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
             self->last = last_seq; /* the range was covered, filtered out or not */
             self->dirty = true;
         }
-        if (last_seq < head_seq && progress) {
+        /* The Clone handover: the live feed held from where the catch-up now is, so it goes
+           on from there, even while the store's head is further on (a publisher sending a
+           backlog: replaying up to the head would only send everything twice). */
+        bool meets = self->buffered > 0 && self->buffer_first <= self->last + 1;
+        if (meets) {
+            self->finishing = true;
+        } else if (last_seq < head_seq && progress) {
             self->finishing = false;
-            s_live_pause(self, head_seq - last_seq > S_PAUSE_BEHIND);
+            int64_t ahead = self->buffered > 0 ? self->buffer_first : head_seq;
+            s_live_pause(self, ahead - last_seq > S_PAUSE_BEHIND);
         } else {
             if (!progress && last_seq < head_seq) {
                 log_warn("sub.replay_stalled", "{s:I, s:I, s:I}", "after",
@@ -833,22 +845,17 @@ static void s_handle_replay_record(subscriber_t *self, const announcement_t *a)
     self->last = seq;
 }
 
-static void s_handle_replay(subscriber_t *self, zmq_msg_t *topic, zmq_msg_t *body)
+/*  One announcement of a replay answer: a record, or (is_end) the ReplayEnd. */
+static void s_handle_replay_one(subscriber_t *self, const uint8_t *data, size_t len,
+                                bool end_topic)
 {
-    replay_client_progress(self->replay, self->now_ms);
     char why[256];
-    const announcement_t *a =
-        codec_decode(self->decoder, zmq_msg_data(body), zmq_msg_size(body), why, sizeof why);
+    const announcement_t *a = codec_decode(self->decoder, data, len, why, sizeof why);
     if (!a) {
         s_decode_error(self, why);
         return;
     }
-    if (self->phase == S_LIVE) {
-        return; /* an answer nobody waits for any more */
-    }
     bool is_end = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_REPLAY_END;
-    bool end_topic = zmq_msg_size(topic) == strlen(S_REPLAY_END_TOPIC) &&
-                     memcmp(zmq_msg_data(topic), S_REPLAY_END_TOPIC, zmq_msg_size(topic)) == 0;
     if (is_end != end_topic || (!is_end && !s_is_record(a))) {
         s_decode_error(self, "the replay body does not match the topic");
         return;
@@ -870,6 +877,43 @@ static void s_handle_replay(subscriber_t *self, zmq_msg_t *topic, zmq_msg_t *bod
         self->answer_started = true; /* the publisher is answering: ask for the next page */
         s_catchup_prefetch(self);
     }
+}
+
+static bool s_topic_is(zmq_msg_t *topic, const char *name)
+{
+    size_t len = strlen(name);
+    return zmq_msg_size(topic) == len && memcmp(zmq_msg_data(topic), name, len) == 0;
+}
+
+/*  One message of a replay answer. Returns how many announcements it held. */
+static int s_handle_replay(subscriber_t *self, zmq_msg_t *topic, zmq_msg_t *body)
+{
+    replay_client_progress(self->replay, self->now_ms);
+    if (self->phase == S_LIVE) {
+        return 1; /* an answer nobody waits for any more */
+    }
+    const uint8_t *data = zmq_msg_data(body);
+    size_t len = zmq_msg_size(body);
+    if (!s_topic_is(topic, CODEC_REPLAY_BATCH_TOPIC)) {
+        s_handle_replay_one(self, data, len, s_topic_is(topic, CODEC_REPLAY_END_TOPIC));
+        return 1;
+    }
+    /* A ReplayBatch: its announcements one by one, each decoded when its turn comes. Once the
+       catch-up ends or restarts on a new DEALER (a stream change), the rest is for nobody. */
+    void *dealer = replay_client_socket(self->replay);
+    char why[128];
+    size_t pos = 0, item_len = 0;
+    const uint8_t *item = NULL;
+    int rc = 0, count = 0;
+    while (self->phase != S_LIVE && !self->failed && dealer == replay_client_socket(self->replay) &&
+           (rc = codec_batch_next(data, len, &pos, &item, &item_len, why, sizeof why)) == 1) {
+        s_handle_replay_one(self, item, item_len, false);
+        count++;
+    }
+    if (rc == -1) {
+        s_decode_error(self, why);
+    }
+    return count;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -957,9 +1001,11 @@ static void s_handle_dealer(subscriber_t *self)
     zmq_msg_init(&topic);
     zmq_msg_init(&body);
     void *dealer = replay_client_socket(self->replay);
-    /* a stream change or a refused request replaces the socket: stop reading the old one */
-    for (int i = 0; i < S_BATCH && !self->failed && dealer == replay_client_socket(self->replay);
-         i++) {
+    /* A stream change or a refused request replaces the socket: stop reading the old one. A
+       turn ends after S_REPLAY_BATCH announcements, so that the sink's batch stays bounded and
+       signals and timers are seen, however many a ReplayBatch carries. */
+    for (int n = 0; n < S_REPLAY_BATCH && !self->failed &&
+                    dealer == replay_client_socket(self->replay);) {
         int rc = s_recv_two(self, dealer, &topic, &body);
         if (rc == 0) {
             break;
@@ -969,9 +1015,7 @@ static void s_handle_dealer(subscriber_t *self)
             self->failed = true;
             break;
         }
-        if (rc == 1) {
-            s_handle_replay(self, &topic, &body);
-        }
+        n += rc == 1 ? s_handle_replay(self, &topic, &body) : 1;
     }
     zmq_msg_close(&topic);
     zmq_msg_close(&body);

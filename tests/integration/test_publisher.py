@@ -80,8 +80,8 @@ def varint(v):
             return bytes(out)
 
 
-def request(after_seq=0, limit=0, snapshot=False, topics=()):
-    """A ReplayRequest: 1 after_seq, 3 topics, 4 limit, 5 snapshot."""
+def request(after_seq=0, limit=0, snapshot=False, topics=(), batch=False):
+    """A ReplayRequest: 1 after_seq, 3 topics, 4 limit, 5 snapshot, 6 batch."""
     out = b""
     if after_seq:
         out += b"\x08" + varint(after_seq)
@@ -91,6 +91,8 @@ def request(after_seq=0, limit=0, snapshot=False, topics=()):
         out += b"\x20" + varint(limit)
     if snapshot:
         out += b"\x28\x01"
+    if batch:
+        out += b"\x30\x01"
     return out
 
 
@@ -113,8 +115,31 @@ def ask(sock, frames, timeout=5.0):
     fail("an answer without end")
 
 
-def collect(sub, until, timeout, what):
-    """Reads [topic][body] from the SUB until until(messages) is true."""
+def ask_bodies(sock, req, timeout=5.0):
+    """Sends one request and reads its answer: ([announcement bytes], [message topics], end
+    body). A [replay.batch][ReplayBatch] message contributes each of its announcements."""
+    sock.send(req)
+    bodies, topics, deadline = [], [], time.monotonic() + timeout
+    for _ in range(20000):
+        left = deadline - time.monotonic()
+        if left <= 0 or not sock.poll(int(left * 1000)):
+            fail(f"no replay.end within {timeout}s (got {len(bodies)} announcements)")
+        topic, body = sock.recv_multipart()
+        topics.append(topic)
+        if topic == b"replay.end":
+            return bodies, topics, body
+        if topic == b"replay.batch":
+            f = fields(body)
+            check(set(f) <= {1}, f"a ReplayBatch holds field 1 only: {sorted(f)}")
+            bodies.extend(f.get(1, []))
+        else:
+            bodies.append(body)
+    fail("an answer without end")
+
+
+def collect(sub, until, timeout, what, raw=None):
+    """Reads [topic][body] from the SUB until until(messages) is true; the record bodies also
+    go to raw, when given."""
     msgs, deadline = [], time.monotonic() + timeout
     while not until(msgs):
         left = deadline - time.monotonic()
@@ -125,6 +150,8 @@ def collect(sub, until, timeout, what):
             topic, body = sub.recv_multipart()
             stream_id, seq, _ = announcement(body)
             msgs.append((topic, stream_id, seq))
+            if raw is not None and topic != b"hb":
+                raw.append(body)
     return msgs
 
 
@@ -166,8 +193,9 @@ def main():
         store(db, "import", sample_json)
         head = head_of(db)
         check(head >= 10, f"the sample makes at least 10 changes (head {head})")
+        raw = []
         msgs = collect(sub, lambda m: any(t != b"hb" and s >= head for t, _, s in m), 10,
-                       "the sample announcements")
+                       "the sample announcements", raw)
         live = [(t, sid, s) for t, sid, s in msgs if t != b"hb"]
         check([s for _, _, s in live] == list(range(1, head + 1)),
               f"live seqs in order without gap: {[s for _, _, s in live]}")
@@ -206,6 +234,24 @@ def main():
 
         got, end = ask(dealer, [request(snapshot=True)])
         check(0 < len(got) <= head and replay_end(end)[2] == "", f"snapshot: {got}")
+
+        # Batched: the same announcements, byte for byte, packed into ReplayBatch messages;
+        # the publisher still holds them as it published them, so they are the live bytes.
+        plain, _, end = ask_bodies(dealer, request())
+        check(plain == raw, "a replay answer holds the bytes published live")
+        bodies, topics, bend = ask_bodies(dealer, request(batch=True))
+        check(bodies == raw, f"a batched answer holds the same announcements "
+                             f"({len(bodies)} of {len(raw)})")
+        check(topics == [b"replay.batch", b"replay.end"] and replay_end(bend) == replay_end(end),
+              f"one ReplayBatch for a small answer, then the same replay.end: {topics}")
+        bodies, _, bend = ask_bodies(dealer, request(after_seq=2, limit=3, batch=True))
+        check([announcement(b)[1] for b in bodies] == [3, 4, 5] and
+              replay_end(bend)[:3] == (5, head, ""), "a batched page: after_seq 2, limit 3")
+        bodies, _, _ = ask_bodies(dealer, request(topics=[b"press."], batch=True))
+        check(len(bodies) == press and all(6 in announcement(b)[2] for b in bodies),
+              "a batched answer is filtered by topic too")
+        bodies, _, bend = ask_bodies(dealer, request(snapshot=True, batch=True))
+        check(len(bodies) == len(got) and replay_end(bend)[2] == "", "a batched snapshot")
 
         got, end = ask(dealer, [request(limit=20000)])
         check(got == [] and replay_end(end)[2] != "", "a limit above 10000 is refused")
@@ -252,6 +298,8 @@ def main():
         pub.stop()
         stopped = pub.logged("pub.stopped")
         check(stopped and stopped[0]["cursor"] == head, f"pub.stopped: {stopped}")
+        check(stopped[0]["replayed_recent"] > 0, f"replays near the head came from memory: "
+                                                 f"{stopped}")
         print(f"SIGTERM to exit: {took * 1000:.0f} ms")
 
         # Committed while the publisher was down: the restarted one publishes them (its
