@@ -478,6 +478,9 @@ static int s_read_meta(store_t *self)
     return 0;
 }
 
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2(x)
+
 static sqlite3 *s_open_db(const char *path, store_mode_t mode, char *err, size_t errlen)
 {
     int flags = SQLITE_OPEN_NOMUTEX;
@@ -499,8 +502,13 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, char *err, size_t
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);
     char why[S_ERRLEN];
-    const char *pragmas = mode == STORE_READONLY
-                              ? "PRAGMA foreign_keys = ON;"
+    /* A new store gets pages of STORE_PAGE_SIZE before WAL fixes them (an existing one
+       keeps its own: the pragma does nothing on a file that has pages). */
+    const char *pragmas = mode == STORE_READONLY ? "PRAGMA foreign_keys = ON;"
+                          : mode == STORE_CREATE
+                              ? "PRAGMA page_size = " S_STR(STORE_PAGE_SIZE) ";"
+                                " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                " PRAGMA foreign_keys = ON;"
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
                                 " PRAGMA foreign_keys = ON;";
     if (s_exec(db, pragmas, why, sizeof why, "pragmas") != 0) {

@@ -225,7 +225,14 @@ static void s_failure(monitor_t *self, const s_failure_t *f)
     self->stats.handshakes_failed++;
     int64_t now = s_now_ms();
     if (self->logged_ms && now - self->logged_ms < S_LOG_EVERY_MS) {
-        /* The newest is held back; the one it replaces becomes a suppressed one. */
+        /* The newest is held back; the one it replaces becomes a suppressed one. But one
+           that names its peer is kept over one that cannot: an operator can act on it. */
+        bool named = strcmp(self->held.peer, "unknown") != 0;
+        if (self->held.event && named && strcmp(f->peer, "unknown") == 0) {
+            self->suppressed++;
+            self->suppressed_by[s_reason(f->event, f->value)]++;
+            return;
+        }
         if (self->held.event) {
             self->suppressed++;
             self->suppressed_by[s_reason(self->held.event, self->held.value)]++;

@@ -37,6 +37,16 @@ def catalogue(db):
     return doc
 
 
+def published(db):
+    """The publisher's cursor as kept in the store (written within 200 ms of a backlog's end)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+            row = c.execute("SELECT seq FROM cursors WHERE name = 'publisher'").fetchone()
+            return row[0] if row else 0
+    except sqlite3.Error:
+        return 0
+
+
 def check_in_order(lines, first, last, what):
     got = [l["seq"] for l in lines]
     want = list(range(first, last + 1))
@@ -59,6 +69,8 @@ def main():
         pub_args = ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind", rep_ep,
                     "--heartbeat-ms", "200", "--sndhwm", "200"]
         procs.start("pub", pub_args, w)
+        # An idle publisher (its backlog out): the subscriber below is far behind its head.
+        wait_until(lambda: published(db) >= n, 30, "the publisher's backlog")
 
         # --from start: every change in order, then live ones.
         out = os.path.join(w, "start.jsonl")
@@ -158,6 +170,28 @@ def main():
         wait_until(lambda: catalogue(mirror) == catalogue(db), 60, "the mirror of the new store")
         check(m.logged("sub.stream_changed"), "the new stream is logged")
         check(m.stop() == 0, "mirror exits 0")
+
+        # A subscriber that starts with a publisher busy with a backlog of 20,000 changes: its
+        # replay races the live feed (answered from the publisher's recent ring, which it
+        # publishes ahead into) and hands over to it; complete and in order all the same.
+        db3 = os.path.join(w, "backlog.db")
+        store(db3, "init")
+        store(db3, "import", "-", stdin=ndjson("backlog", 20000))
+        n3 = head(db3)
+        pub3_ep, rep3_ep = tcp(), tcp()
+        out3 = os.path.join(w, "backlog.jsonl")
+        s3 = procs.start("sub-backlog", ["herald-sub", "--connect", pub3_ep, "--replay", rep3_ep,
+                                         "--from", "start", "--sink", "log", "--out", out3,
+                                         "--format", "json"], w)
+        p3 = procs.start("pub-backlog", ["herald-pub", "--db", db3, "--bind", pub3_ep,
+                                         "--replay-bind", rep3_ep, "--log-level", "info"], w)
+        wait_until(lambda: len(read_lines(out3)) >= n3, 60, "the backlog")
+        store(db3, "cancel-event", "backlog-000007")
+        wait_until(lambda: len(read_lines(out3)) >= n3 + 1, 20, "a live change after it")
+        check_in_order(read_lines(out3), 1, n3 + 1, "a replay racing a backlog")
+        check(s3.stop() == 0 and p3.stop() == 0, "both exit 0")
+        check(p3.logged("pub.stopped")[-1]["replayed_recent"] > 0,
+              f"replays came from the recent ring: {p3.logged('pub.stopped')}")
     print("ok")
 
 
