@@ -77,7 +77,9 @@ class Client:
 
     def request(self, after_seq):
         """One replay request and its answer: ([(topic, Announcement)], end Announcement)."""
-        req = self.pb.ReplayRequest(after_seq=after_seq, topics=self.topics, limit=PAGE)
+        # batch: the announcements come packed, ~150 to a ReplayBatch message
+        req = self.pb.ReplayRequest(after_seq=after_seq, topics=self.topics, limit=PAGE,
+                                    batch=True)
         for _ in range(RETRIES):
             if self.dealer is None:
                 self.new_dealer()
@@ -85,6 +87,10 @@ class Client:
             out = []
             while self.dealer.poll(TIMEOUT_MS):
                 topic, body = self.dealer.recv_multipart()
+                if topic == b"replay.batch":
+                    out.extend((topic, a) for a in
+                               self.pb.ReplayBatch.FromString(body).announcements)
+                    continue
                 a = self.pb.Announcement.FromString(body)
                 if topic == b"replay.end":
                     return out, a

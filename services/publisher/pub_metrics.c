@@ -32,6 +32,10 @@ int pub_metrics_register(pub_metrics_t *m, metrics_t *r)
     rc |= metrics_register(r, "herald_replay_announcements_total",
                            "Announcements sent in replay answers.", METRICS_COUNTER,
                            &m->replay_announcements);
+    rc |= metrics_register(r, "herald_replay_recent_total",
+                           "Replayed announcements taken from the ring of recent ones, not "
+                           "read from the store.",
+                           METRICS_COUNTER, &m->replay_recent);
     rc |= metrics_register(r, "herald_replay_errors_total",
                            "Replay answers cut short: the peer's queue was full or it left.",
                            METRICS_COUNTER, &m->replay_errors);

@@ -11,6 +11,7 @@ typedef struct {
     metrics_value_t published;            /* announcements published since start */
     metrics_value_t replay_requests;      /* replay requests received */
     metrics_value_t replay_announcements; /* announcements sent in replay answers */
+    metrics_value_t replay_recent;        /* of which from the recent ring, not the store */
     metrics_value_t replay_errors;        /* answers cut short (peer's queue full or gone) */
     metrics_value_t bad_requests;         /* requests refused (undecodable, out of bounds) */
     metrics_value_t head_seq;             /* the store's last seq, at the last look */

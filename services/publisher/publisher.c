@@ -394,6 +394,7 @@ static void s_metrics_turn(publisher_t *self)
     metrics_set(&m->published, (int64_t) self->published);
     metrics_set(&m->replay_requests, (int64_t) self->replay_stats.requests);
     metrics_set(&m->replay_announcements, (int64_t) self->replay_stats.announcements);
+    metrics_set(&m->replay_recent, (int64_t) self->replay_stats.recent);
     metrics_set(&m->replay_errors, (int64_t) self->replay_stats.cut);
     metrics_set(&m->bad_requests, (int64_t) self->replay_stats.refused);
     metrics_set(&m->cursor_seq, self->cursor);

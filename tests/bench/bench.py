@@ -10,6 +10,8 @@ Figures (all in this one run, so they compare as ratios on a noisy machine):
   4. peak memory (VmHWM) of the publisher and the subscriber in 2
   5. replay of N changes from the start to a fresh subscriber (log to /dev/null)
   6. mirror sink apply rate vs SQLite's batched inserts into the same schema
+  7. the publisher's own work without a network: the joined change-log scan, and the scan
+     with each row encoded (bench_scan), the ceiling of one publisher thread
 """
 import argparse
 import json
@@ -134,6 +136,14 @@ def main():
         print(f"1. libzmq PUB/SUB baseline: {base:,.0f} msg/s", file=sys.stderr)
 
         db = make_store(work, n)
+        out = subprocess.run([f"{BIN}/bench_scan", db], check=True, capture_output=True,
+                             text=True).stdout
+        res["scan"] = json.loads(out)
+        for key in ("scan_per_second", "encode_per_second"):
+            res["scan"][key.replace("per_second", "ratio")] = round(res["scan"][key] / base, 3)
+        print(f"7. publisher scan alone: {res['scan']['scan_per_second']:,.0f}/s, with encoding "
+              f"{res['scan']['encode_per_second']:,.0f}/s = "
+              f"{res['scan']['encode_per_second'] / base:.2f} x baseline", file=sys.stderr)
         # Each pipeline run needs a store whose changes no publisher has published yet.
         copies = {}
         for fmt in ("json", "text"):

@@ -21,7 +21,8 @@ from harness import (BIN, SRC, Procs, check, fail, free_port, read_lines, store,
                      wait_until, workdir)
 
 PUB_METRICS = ["herald_announcements_published_total", "herald_replay_requests_total",
-               "herald_replay_announcements_total", "herald_replay_errors_total",
+               "herald_replay_announcements_total", "herald_replay_recent_total",
+               "herald_replay_errors_total",
                "herald_head_seq", "herald_cursor_seq", "herald_subscribers_connected",
                "herald_bad_requests_total"]
 SUB_METRICS = ["herald_received_total", "herald_applied_total", "herald_duplicates_total",
@@ -183,6 +184,8 @@ def test_metrics_and_ready(w, procs):
     p = scrape(pm)
     check(p["herald_replay_requests_total"] >= 2 and p["herald_replay_announcements_total"] > 0,
           str(p))
+    # the gap was near the head: healed from the publisher's ring, not the store
+    check(0 < p["herald_replay_recent_total"] <= p["herald_replay_announcements_total"], str(p))
 
     # A refused replay request is counted.
     import zmq
