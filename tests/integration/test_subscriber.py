@@ -117,9 +117,10 @@ class Case:
     def head(self):
         return int(self.store("head").strip())
 
-    def start_pub(self):
+    def start_pub(self, *extra):
         self.pub = self.start("pub", [PUB, "--db", self.db, "--bind", self.live,
-                                      "--replay-bind", self.replay, "--heartbeat-ms", "200"])
+                                      "--replay-bind", self.replay, "--heartbeat-ms", "200",
+                                      *extra])
         wait_for("pub.started", lambda: self.pub.events("pub.started"))
         return self.pub
 
@@ -457,7 +458,9 @@ def case_prefetch_head(case):
     page = replay_page()
     n = page + page // 2
     case.store("init")
-    case.start_pub()
+    # the import goes out in one scan, so no heartbeat can come between its batches: the
+    # first one after it carries the head, n
+    case.start_pub("--batch", str(10 * n))
     ctx = zmq.Context()
     proxy = DroppingProxy(ctx, case.live, 1)  # heartbeats only: every record is a gap
     try:
