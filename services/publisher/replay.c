@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,8 +220,8 @@ static int s_on_row(const store_change_t *change, void *arg)
     feed. Returns 0 to go on from the store after last_seq, or S_STOP_LIMIT / S_STOP_CUT. */
 static int s_from_recent(replay_t *self, int64_t after, int scan)
 {
-    if (!self->recent) {
-        return 0;
+    if (!self->recent || after > INT64_MAX - scan) {
+        return 0; /* nothing can follow so high a seq: the store says so */
     }
     if (self->more && recent_last(self->recent) < after + scan) {
         self->more(self->more_arg, after, after + scan);
