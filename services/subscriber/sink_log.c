@@ -150,6 +150,20 @@ static void s_set_press(json_t *obj, const Herald__V1__PressRelease *p)
     s_set_text(obj, "summary", p->summary);
 }
 
+/*  Grows the line buffer to hold need bytes (twice that, so that it rarely grows again).
+    0, or -1 when out of memory. */
+static int s_line_room(sink_log_t *self, size_t need)
+{
+    char *bigger = realloc(self->line, need * 2);
+    if (!bigger) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return -1;
+    }
+    self->line = bigger;
+    self->line_cap = need * 2;
+    return 0;
+}
+
 static int s_write_json(sink_log_t *self, const announcement_t *a)
 {
     bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
@@ -171,13 +185,9 @@ static int s_write_json(sink_log_t *self, const announcement_t *a)
     }
     size_t need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
     if (need > self->line_cap) {
-        char *bigger = realloc(self->line, need * 2);
-        if (!bigger) {
-            snprintf(self->error, sizeof self->error, "out of memory");
+        if (s_line_room(self, need) != 0) {
             return -1;
         }
-        self->line = bigger;
-        self->line_cap = need * 2;
         need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
     }
     if (need == 0 || fwrite(self->line, 1, need, self->out) != need ||
@@ -209,14 +219,8 @@ static int s_write_pieces(sink_log_t *self, const s_piece_t *pieces, size_t n)
     for (size_t i = 0; i < n; i++) {
         need += pieces[i].len;
     }
-    if (need > self->line_cap) {
-        char *bigger = realloc(self->line, need * 2);
-        if (!bigger) {
-            snprintf(self->error, sizeof self->error, "out of memory");
-            return -1;
-        }
-        self->line = bigger;
-        self->line_cap = need * 2;
+    if (need > self->line_cap && s_line_room(self, need) != 0) {
+        return -1;
     }
     char *at = self->line;
     for (size_t i = 0; i < n; i++) {
