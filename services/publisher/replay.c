@@ -173,16 +173,10 @@ static bool s_wanted(const replay_t *self, const char *topic)
     return false;
 }
 
-/*  One scanned announcement of seq on topic, already encoded: sent if wanted. Returns 0 to go
-    on, or S_STOP_LIMIT / S_STOP_CUT. */
-static int s_offer(replay_t *self, int64_t seq, const char *topic, const uint8_t *body,
-                   size_t len)
+/*  Sends one wanted announcement, already encoded, alone or into the ReplayBatch. Returns 0 to
+    go on, or S_STOP_LIMIT / S_STOP_CUT. */
+static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t len)
 {
-    self->scanned++;
-    self->last_seq = seq;
-    if (!s_wanted(self, topic)) {
-        return 0;
-    }
     int rc = self->batching ? s_batch_add(self, body, len) : s_send(self, topic, body, len);
     if (rc == -1) {
         self->send_errno = errno ? errno : EAGAIN;
@@ -196,21 +190,19 @@ static int s_offer(replay_t *self, int64_t seq, const char *topic, const uint8_t
 static int s_on_row(const store_change_t *change, void *arg)
 {
     replay_t *self = arg;
+    self->scanned++;
+    self->last_seq = change->seq;
     const char *topic = change->topic ? change->topic : "";
     if (!s_wanted(self, topic)) {
-        self->scanned++;
-        self->last_seq = change->seq;
         return 0;
     }
     int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
     if (len < 0) {
         log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
                   change->record_id ? change->record_id : "");
-        self->scanned++;
-        self->last_seq = change->seq;
         return 0;
     }
-    return s_offer(self, change->seq, topic, self->frame, (size_t) len);
+    return s_emit(self, topic, self->frame, (size_t) len);
 }
 
 /*  The changes after `after` that the publisher still holds as published, up to scan rows
@@ -231,9 +223,16 @@ static int s_from_recent(replay_t *self, int64_t after, int scan)
     size_t len;
     for (int64_t seq = after + 1;
          self->scanned < scan && recent_get(self->recent, seq, &topic, &body, &len); seq++) {
-        uint64_t sent = self->stats->announcements;
-        int stop = s_offer(self, seq, topic, body, len);
-        self->stats->recent += self->stats->announcements - sent;
+        self->scanned++;
+        self->last_seq = seq;
+        if (!s_wanted(self, topic)) {
+            continue;
+        }
+        int stop = s_emit(self, topic, body, len);
+        if (stop == S_STOP_CUT) {
+            return stop;
+        }
+        self->stats->recent++;
         if (stop) {
             return stop;
         }
@@ -345,6 +344,15 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     if (self->scanned == 0 && since > 0 && head > after) {
         /* Nothing committed since since_ms: the answer covers everything up to the head. */
         last = head;
+    }
+    if (last > head) {
+        /* Asked after a seq this stream never reached (a store restored from an older
+           backup?): an end covering beyond the head would contradict itself; say why. */
+        char why[128];
+        snprintf(why, sizeof why, "after_seq %lld is beyond the head %lld of this stream",
+                 (long long) after, (long long) head);
+        s_refuse(self, store, why);
+        return;
     }
     log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:i,s:i,s:i,s:i,s:I,s:I}", "peer", self->peer_hex,
               "after_seq", (json_int_t) after, "since_ms", (json_int_t) since, "snapshot",

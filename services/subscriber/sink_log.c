@@ -252,9 +252,9 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
     s_piece_t pieces[S_MAX_PIECES];
     size_t n = 0;
     if (codec_is_id_only(a)) {
-        n = s_piece(pieces, n, a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT
-                                   ? a->event->id
-                                   : a->press_release->id);
+        n = s_piece(pieces, n,
+                    a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? a->event->id
+                                                                         : a->press_release->id);
     } else if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
         const Herald__V1__Event *e = a->event;
         n = s_dates(pieces, n, e->start_date, e->end_date);
@@ -365,15 +365,14 @@ sink_t *sink_log_new(const sink_options_t *options, char *err, size_t errlen)
         snprintf(err, errlen, "--out %s", self->error);
         goto fail;
     }
-    sink->name = "log";
-    sink->self = self;
-    sink->apply = s_apply;
-    sink->flush = s_flush;
-    sink->position = NULL;
-    sink->reset = s_reset;
-    sink->reopen = s_reopen;
-    sink->error = s_error;
-    sink->destroy = s_destroy;
+    *sink = (sink_t){.name = "log",
+                     .self = self,
+                     .apply = s_apply,
+                     .flush = s_flush,
+                     .reset = s_reset,
+                     .reopen = s_reopen,
+                     .error = s_error,
+                     .destroy = s_destroy};
     return sink;
 fail:
     if (self) {

@@ -456,17 +456,16 @@ sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen)
         self->at_next_ms = s_next_at(config->at_minute, now);
     }
     srandom((unsigned) (now ^ (int64_t) getpid()));
-    sink->name = "mail";
-    sink->self = self;
-    sink->apply = s_apply;
-    sink->flush = s_flush;
-    sink->position = s_position;
-    sink->reset = s_reset;
-    sink->reopen = NULL;
-    sink->tick = s_tick;
-    sink->stats = s_stats;
-    sink->error = s_error;
-    sink->destroy = s_destroy;
+    *sink = (sink_t){.name = "mail",
+                     .self = self,
+                     .apply = s_apply,
+                     .flush = s_flush,
+                     .position = s_position,
+                     .reset = s_reset,
+                     .tick = s_tick,
+                     .stats = s_stats,
+                     .error = s_error,
+                     .destroy = s_destroy};
     return sink;
 fail : {
     void *p = self;

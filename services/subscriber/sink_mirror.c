@@ -324,14 +324,13 @@ sink_t *sink_mirror_new(const sink_options_t *options, char *err, size_t errlen)
         free(self);
         return NULL;
     }
-    sink->name = "mirror";
-    sink->self = self;
-    sink->apply = s_apply;
-    sink->flush = s_flush;
-    sink->position = s_position;
-    sink->reset = s_reset;
-    sink->reopen = NULL;
-    sink->error = s_error;
-    sink->destroy = s_destroy;
+    *sink = (sink_t){.name = "mirror",
+                     .self = self,
+                     .apply = s_apply,
+                     .flush = s_flush,
+                     .position = s_position,
+                     .reset = s_reset,
+                     .error = s_error,
+                     .destroy = s_destroy};
     return sink;
 }

@@ -1,0 +1,337 @@
+/*  replay_test.c -- tests of the publisher's replay answers (services/publisher/replay.h)
+    through replay_answer, the socket-free entry point, on a sample store: batched answers
+    hold exactly the unbatched announcements; answers come from the recent ring where it holds
+    them and from the store before that; a ring short of the page asks the publisher for more;
+    batches split at CODEC_BATCH_BYTES; a send that fails cuts the answer (no replay.end).
+*/
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "log.h"
+#include "recent.h"
+#include "replay.h"
+#include "store.h"
+
+#define S_MAX_MSGS 64
+
+/*  What one answer sent: every message, copied. */
+typedef struct {
+    int count;
+    char topics[S_MAX_MSGS][CODEC_MAX_TOPIC];
+    uint8_t *bodies[S_MAX_MSGS];
+    size_t lens[S_MAX_MSGS];
+    int fail_at; /* the send of this message fails with EAGAIN (-1: none) */
+} s_answer_t;
+
+static int s_send(void *arg, const char *topic, const uint8_t *body, size_t len)
+{
+    s_answer_t *answer = arg;
+    if (answer->count == answer->fail_at) {
+        errno = EAGAIN;
+        return -1;
+    }
+    assert_true(answer->count < S_MAX_MSGS);
+    snprintf(answer->topics[answer->count], CODEC_MAX_TOPIC, "%s", topic);
+    answer->bodies[answer->count] = malloc(len ? len : 1);
+    memcpy(answer->bodies[answer->count], body, len);
+    answer->lens[answer->count] = len;
+    answer->count++;
+    return 0;
+}
+
+static void s_answer_free(s_answer_t *answer)
+{
+    for (int i = 0; i < answer->count; i++) {
+        free(answer->bodies[i]);
+    }
+    memset(answer, 0, sizeof *answer);
+    answer->fail_at = -1;
+}
+
+typedef struct {
+    store_t *store;
+    replay_t *replay;
+    recent_t *recent;
+    int64_t head;
+    int64_t more_from, more_to; /* the last call of s_more */
+    int more_calls;
+} s_world_t;
+
+static void s_more(void *arg, int64_t from, int64_t to)
+{
+    s_world_t *w = arg;
+    w->more_calls++;
+    w->more_from = from;
+    w->more_to = to;
+}
+
+static int s_setup(void **state)
+{
+    s_world_t *w = calloc(1, sizeof *w);
+    char err[512];
+    log_setup(LOG_ERROR, 0);
+    w->store = store_new(":memory:", STORE_CREATE, err, sizeof err);
+    assert_non_null(w->store);
+    assert_int_equal(store_load_sample(w->store), 0);
+    w->head = store_head_seq(w->store);
+    assert_true(w->head >= 10);
+    w->replay = replay_new();
+    w->recent = recent_new();
+    assert_non_null(w->replay);
+    assert_non_null(w->recent);
+    *state = w;
+    return 0;
+}
+
+static int s_teardown(void **state)
+{
+    s_world_t *w = *state;
+    replay_destroy(&w->replay);
+    recent_destroy(&w->recent);
+    store_destroy(&w->store);
+    free(w);
+    return 0;
+}
+
+/*  A ReplayRequest frame. */
+static size_t s_request(uint8_t *buf, size_t cap, uint64_t after, uint32_t limit, bool batch)
+{
+    Herald__V1__ReplayRequest req = HERALD__V1__REPLAY_REQUEST__INIT;
+    req.after_seq = after;
+    req.limit = limit;
+    req.batch = batch;
+    size_t len = herald__v1__replay_request__get_packed_size(&req);
+    assert_true(len <= cap);
+    return herald__v1__replay_request__pack(&req, buf);
+}
+
+static void s_ask(s_world_t *w, s_answer_t *answer, uint64_t after, uint32_t limit, bool batch,
+                  replay_stats_t *stats)
+{
+    uint8_t req[64];
+    size_t len = s_request(req, sizeof req, after, limit, batch);
+    replay_answer(w->replay, req, len, w->store, store_stream_id(w->store), NULL, s_send, answer,
+                  stats);
+}
+
+/*  The announcements of an answer in order, batches opened: their bytes into out[]. */
+static int s_items(const s_answer_t *answer, const uint8_t **out, size_t *lens, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < answer->count; i++) {
+        if (strcmp(answer->topics[i], CODEC_REPLAY_BATCH_TOPIC) == 0) {
+            size_t pos = 0;
+            char why[128];
+            int rc;
+            while ((rc = codec_batch_next(answer->bodies[i], answer->lens[i], &pos, &out[n],
+                                          &lens[n], why, sizeof why)) == 1) {
+                assert_true(++n < cap);
+            }
+            assert_int_equal(rc, 0);
+        } else if (strcmp(answer->topics[i], CODEC_REPLAY_END_TOPIC) != 0) {
+            out[n] = answer->bodies[i];
+            lens[n] = answer->lens[i];
+            assert_true(++n < cap);
+        }
+    }
+    return n;
+}
+
+static const Herald__V1__ReplayEnd *s_end(codec_decoder_t *d, const s_answer_t *answer)
+{
+    assert_true(answer->count > 0);
+    assert_string_equal(answer->topics[answer->count - 1], CODEC_REPLAY_END_TOPIC);
+    char why[128];
+    const announcement_t *a = codec_decode(d, answer->bodies[answer->count - 1],
+                                           answer->lens[answer->count - 1], why, sizeof why);
+    if (!a) {
+        fail_msg("the replay.end does not decode: %s", why);
+    }
+    return a->replay_end;
+}
+
+static void test_batched_equals_plain(void **state)
+{
+    s_world_t *w = *state;
+    codec_decoder_t *d = codec_decoder_new();
+    s_answer_t plain = {.fail_at = -1}, batched = {.fail_at = -1};
+    replay_stats_t stats = {0};
+    s_ask(w, &plain, 0, 0, false, &stats);
+    s_ask(w, &batched, 0, 0, true, &stats);
+    assert_int_equal(plain.count, w->head + 1);
+    assert_int_equal(batched.count, 2); /* one ReplayBatch (the sample is small), the end */
+    assert_string_equal(batched.topics[0], CODEC_REPLAY_BATCH_TOPIC);
+    const uint8_t *a[S_MAX_MSGS * 4], *b[S_MAX_MSGS * 4];
+    size_t alen[S_MAX_MSGS * 4], blen[S_MAX_MSGS * 4];
+    int na = s_items(&plain, a, alen, S_MAX_MSGS * 4);
+    int nb = s_items(&batched, b, blen, S_MAX_MSGS * 4);
+    assert_int_equal(na, w->head);
+    assert_int_equal(nb, na);
+    for (int i = 0; i < na; i++) {
+        assert_int_equal(alen[i], blen[i]);
+        assert_memory_equal(a[i], b[i], alen[i]);
+    }
+    const Herald__V1__ReplayEnd *end = s_end(d, &batched);
+    assert_int_equal(end->last_seq, w->head);
+    assert_int_equal(end->head_seq, w->head);
+    assert_int_equal(stats.announcements, 2 * (uint64_t) w->head);
+    assert_int_equal(stats.recent, 0); /* no ring given: all from the store */
+    s_answer_free(&plain);
+    s_answer_free(&batched);
+    codec_decoder_destroy(&d);
+}
+
+/*  The ring holds seqs 4..head as published (here: marked bodies, to tell them apart from
+    the store's). A page after 3 comes from it alone; a page after 0 starts before it, so the
+    store answers; a request near INT64_MAX finds nothing and no overflow. */
+static void test_from_ring(void **state)
+{
+    s_world_t *w = *state;
+    codec_decoder_t *d = codec_decoder_new();
+    uint8_t marked[8] = {'r', 'i', 'n', 'g'};
+    for (int64_t seq = 4; seq <= w->head; seq++) {
+        memcpy(marked + 4, &seq, 4);
+        recent_put(w->recent, seq, seq % 2 ? "press." : "event.course.FR.", marked,
+                   sizeof marked);
+    }
+    replay_set_recent(w->replay, w->recent, s_more, w);
+    s_answer_t answer = {.fail_at = -1};
+    replay_stats_t stats = {0};
+    s_ask(w, &answer, 3, 0, false, &stats);
+    assert_int_equal(answer.count, w->head - 3 + 1);
+    for (int64_t seq = 4; seq <= w->head; seq++) {
+        int i = (int) (seq - 4);
+        assert_int_equal(answer.lens[i], sizeof marked);
+        assert_memory_equal(answer.bodies[i], "ring", 4);
+        assert_string_equal(answer.topics[i], seq % 2 ? "press." : "event.course.FR.");
+    }
+    assert_int_equal(stats.recent, w->head - 3);
+    assert_int_equal(s_end(d, &answer)->last_seq, w->head);
+    /* the default page (1000) reaches beyond what the ring holds: the publisher was asked */
+    assert_int_equal(w->more_calls, 1);
+    assert_int_equal(w->more_from, 3);
+    assert_int_equal(w->more_to, 3 + CODEC_DEFAULT_LIMIT);
+    s_answer_free(&answer);
+
+    stats = (replay_stats_t) {0};
+    s_ask(w, &answer, 0, 0, true, &stats);
+    assert_int_equal(stats.recent, 0);
+    const uint8_t *items[S_MAX_MSGS * 4];
+    size_t lens[S_MAX_MSGS * 4];
+    assert_int_equal(s_items(&answer, items, lens, S_MAX_MSGS * 4), w->head);
+    for (int i = 0; i < w->head; i++) {
+        assert_memory_not_equal(items[i], "ring", 4); /* encoded from the store */
+    }
+    s_answer_free(&answer);
+
+    /* a page the ring covers entirely does not call the publisher */
+    w->more_calls = 0;
+    s_ask(w, &answer, 4, 2, false, &stats);
+    assert_int_equal(w->more_calls, 0);
+    assert_int_equal(answer.count, 3);
+    assert_int_equal(s_end(d, &answer)->last_seq, 6);
+    s_answer_free(&answer);
+
+    /* after a seq beyond the head (even INT64_MAX: no overflow): refused, saying why */
+    s_ask(w, &answer, INT64_MAX, 0, true, &stats);
+    assert_int_equal(answer.count, 1);
+    assert_non_null(strstr(s_end(d, &answer)->error, "beyond the head"));
+    s_answer_free(&answer);
+    s_ask(w, &answer, (uint64_t) w->head + 1, 0, false, &stats);
+    assert_int_equal(answer.count, 1);
+    assert_non_null(strstr(s_end(d, &answer)->error, "beyond the head"));
+    s_answer_free(&answer);
+    s_ask(w, &answer, (uint64_t) w->head, 0, false, &stats); /* at the head: nothing, no error */
+    assert_int_equal(answer.count, 1);
+    assert_string_equal(s_end(d, &answer)->error, "");
+    assert_int_equal(s_end(d, &answer)->last_seq, w->head);
+    s_answer_free(&answer);
+    replay_set_recent(w->replay, NULL, NULL, NULL);
+    recent_clear(w->recent);
+    codec_decoder_destroy(&d);
+}
+
+/*  Batches fill up to CODEC_BATCH_BYTES; an announcement larger than that goes alone. */
+static void test_batch_split(void **state)
+{
+    s_world_t *w = *state;
+    static uint8_t body[CODEC_BATCH_BYTES + 1000];
+    const size_t sizes[] = {20000, 20000, 20000, 20000, CODEC_BATCH_BYTES + 1000, 300};
+    int64_t first = w->head + 1;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        memset(body, 'a' + (int) i, sizes[i]);
+        recent_put(w->recent, first + (int64_t) i, "press.", body, sizes[i]);
+    }
+    replay_set_recent(w->replay, w->recent, NULL, NULL);
+    s_answer_t answer = {.fail_at = -1};
+    replay_stats_t stats = {0};
+    s_ask(w, &answer, (uint64_t) first - 1, 0, true, &stats);
+    /* 3 x 20000 fill the first batch, the 4th starts the next, the large one goes alone,
+       then the last one, then the end */
+    assert_int_equal(answer.count, 5);
+    size_t expect_items[] = {3, 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(answer.topics[i], CODEC_REPLAY_BATCH_TOPIC);
+        assert_true(answer.lens[i] <= CODEC_MAX_BATCH);
+        assert_true(i == 2 || answer.lens[i] <= CODEC_BATCH_BYTES);
+        size_t pos = 0, n = 0, len;
+        const uint8_t *item;
+        char why[128];
+        while (codec_batch_next(answer.bodies[i], answer.lens[i], &pos, &item, &len, why,
+                                sizeof why) == 1) {
+            n++;
+        }
+        assert_int_equal(n, expect_items[i]);
+    }
+    assert_int_equal(stats.recent, 6);
+    s_answer_free(&answer);
+    replay_set_recent(w->replay, NULL, NULL, NULL);
+    recent_clear(w->recent);
+}
+
+/*  A send that fails (the peer's queue full) cuts the answer: nothing after it, no replay.end,
+    counted; batched or not. */
+static void test_cut(void **state)
+{
+    s_world_t *w = *state;
+    for (int batch = 0; batch < 2; batch++) {
+        s_answer_t answer = {.fail_at = batch ? 0 : 3};
+        replay_stats_t stats = {0};
+        s_ask(w, &answer, 0, 0, batch, &stats);
+        assert_int_equal(answer.count, batch ? 0 : 3);
+        for (int i = 0; i < answer.count; i++) {
+            assert_string_not_equal(answer.topics[i], CODEC_REPLAY_END_TOPIC);
+        }
+        assert_int_equal(stats.cut, 1);
+        assert_int_equal(stats.requests, 1);
+        s_answer_free(&answer);
+    }
+    /* and the next request is answered in full */
+    s_answer_t answer = {.fail_at = -1};
+    replay_stats_t stats = {0};
+    s_ask(w, &answer, 0, 0, true, &stats);
+    assert_int_equal(answer.count, 2);
+    assert_int_equal(stats.cut, 0);
+    s_answer_free(&answer);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_batched_equals_plain),
+        cmocka_unit_test(test_from_ring),
+        cmocka_unit_test(test_batch_split),
+        cmocka_unit_test(test_cut),
+    };
+    return cmocka_run_group_tests(tests, s_setup, s_teardown);
+}
