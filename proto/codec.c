@@ -153,25 +153,31 @@ const char *codec_change_name(Herald__V1__Change c)
 //  --------------------------------------------------------------------------
 //  Encoding
 
-int codec_encode_change(const store_change_t *change, const char *stream_id, uint8_t *buf,
-                        size_t cap)
-{
-    assert(change);
-    assert(buf != NULL || cap == 0);
-    Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
-    Herald__V1__Event event = HERALD__V1__EVENT__INIT;
-    Herald__V1__PressRelease press = HERALD__V1__PRESS_RELEASE__INIT;
+/*  An Announcement of a change, built on the caller's stack and pointing at the change's
+    text, ready to pack. */
+typedef struct {
+    Herald__V1__Announcement a;
+    Herald__V1__Event event;
+    Herald__V1__PressRelease press;
     Herald__V1__Person people[STORE_MAX_PEOPLE];
     Herald__V1__Person *people_p[STORE_MAX_PEOPLE];
+} s_wire_t;
 
+/*  Fills w with change as an Announcement of stream_id. 0, or -1 if it cannot be encoded. */
+static int s_wire_fill(s_wire_t *w, const store_change_t *change, const char *stream_id)
+{
+    w->a = (Herald__V1__Announcement) HERALD__V1__ANNOUNCEMENT__INIT;
+    w->event = (Herald__V1__Event) HERALD__V1__EVENT__INIT;
+    w->press = (Herald__V1__PressRelease) HERALD__V1__PRESS_RELEASE__INIT;
+    Herald__V1__Announcement *a = &w->a;
     if (change->seq < 1) {
         return -1;
     }
-    a.stream_id = s_text(stream_id);
-    a.seq = (uint64_t) change->seq;
-    a.committed_at_ms = change->committed_at_ms;
-    a.change = codec_change_to_wire(change->change);
-    if (a.change == HERALD__V1__CHANGE__CHANGE_UNSPECIFIED) {
+    a->stream_id = s_text(stream_id);
+    a->seq = (uint64_t) change->seq;
+    a->committed_at_ms = change->committed_at_ms;
+    a->change = codec_change_to_wire(change->change);
+    if (a->change == HERALD__V1__CHANGE__CHANGE_UNSPECIFIED) {
         return -1;
     }
     //  The record's state is gone (or is being removed): the id alone says which one.
@@ -179,63 +185,77 @@ int codec_encode_change(const store_change_t *change, const char *stream_id, uin
 
     if (change->type == STORE_EVENT) {
         const store_event_t *e = &change->event;
-        a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
-        a.event = &event;
+        Herald__V1__Event *event = &w->event;
+        a->body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+        a->event = event;
         if (id_only) {
             const char *id = s_str(change->record_id);
-            event.id = s_text(*id != '\0' ? id : e->id);
-            return s_pack(&a.base, buf, cap);
+            event->id = s_text(*id != '\0' ? id : e->id);
+            return 0;
         }
         if (e->people_count > STORE_MAX_PEOPLE) {
             return -1;
         }
         const char *status = s_str(e->status);
         if (strcmp(status, "scheduled") == 0) {
-            event.status = HERALD__V1__EVENT_STATUS__EVENT_STATUS_SCHEDULED;
+            event->status = HERALD__V1__EVENT_STATUS__EVENT_STATUS_SCHEDULED;
         } else if (strcmp(status, "cancelled") == 0) {
-            event.status = HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
+            event->status = HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
         } else {
             return -1;
         }
-        event.id = s_text(e->id);
-        event.kind = s_text(e->kind);
-        event.title = s_text(e->title);
-        event.start_date = s_text(e->start_date);
-        event.end_date = s_text(e->end_date);
-        event.city = s_text(e->city);
-        event.country = s_text(e->country);
-        event.summary = s_text(e->summary);
-        event.url = s_text(e->url);
-        event.cancel_reason = s_text(e->cancel_reason);
-        event.version = e->version;
+        event->id = s_text(e->id);
+        event->kind = s_text(e->kind);
+        event->title = s_text(e->title);
+        event->start_date = s_text(e->start_date);
+        event->end_date = s_text(e->end_date);
+        event->city = s_text(e->city);
+        event->country = s_text(e->country);
+        event->summary = s_text(e->summary);
+        event->url = s_text(e->url);
+        event->cancel_reason = s_text(e->cancel_reason);
+        event->version = e->version;
         for (size_t i = 0; i < e->people_count; i++) {
             Herald__V1__Person person = HERALD__V1__PERSON__INIT;
             person.name = s_text(e->people[i].name);
             person.role = s_text(e->people[i].role);
-            people[i] = person;
-            people_p[i] = &people[i];
+            w->people[i] = person;
+            w->people_p[i] = &w->people[i];
         }
-        event.n_people = e->people_count;
-        event.people = e->people_count > 0 ? people_p : NULL;
+        event->n_people = e->people_count;
+        event->people = e->people_count > 0 ? w->people_p : NULL;
     } else if (change->type == STORE_PRESS) {
         const store_press_t *p = &change->press;
-        a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
-        a.press_release = &press;
+        Herald__V1__PressRelease *press = &w->press;
+        a->body_case = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
+        a->press_release = press;
         if (id_only) {
             const char *id = s_str(change->record_id);
-            press.id = s_text(*id != '\0' ? id : p->id);
-            return s_pack(&a.base, buf, cap);
+            press->id = s_text(*id != '\0' ? id : p->id);
+            return 0;
         }
-        press.id = s_text(p->id);
-        press.event_id = s_text(p->event_id);
-        press.title = s_text(p->title);
-        press.published_on = s_text(p->published_on);
-        press.url = s_text(p->url);
-        press.summary = s_text(p->summary);
+        press->id = s_text(p->id);
+        press->event_id = s_text(p->event_id);
+        press->title = s_text(p->title);
+        press->published_on = s_text(p->published_on);
+        press->url = s_text(p->url);
+        press->summary = s_text(p->summary);
     } else {
         return -1;
     }
-    return s_pack(&a.base, buf, cap);
+    return 0;
+}
+
+int codec_encode_change(const store_change_t *change, const char *stream_id, uint8_t *buf,
+                        size_t cap)
+{
+    assert(change);
+    assert(buf != NULL || cap == 0);
+    s_wire_t w;
+    if (s_wire_fill(&w, change, stream_id) != 0) {
+        return -1;
+    }
+    return s_pack(&w.a.base, buf, cap);
 }
 
 int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms, uint8_t *buf,
@@ -277,10 +297,9 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
 
 #define BATCH_ITEM_KEY 0x0a /* field 1, wire type 2 (length-delimited) */
 
-int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len)
+/*  The key and length of a batch item of len bytes into head (11 bytes); returns their size. */
+static size_t s_batch_head(uint8_t *head, size_t len)
 {
-    assert(buf && used && (item || len == 0));
-    uint8_t head[1 + 10];
     size_t n = 0;
     head[n++] = BATCH_ITEM_KEY;
     size_t v = len;
@@ -288,6 +307,14 @@ int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *it
         head[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
         v >>= 7;
     } while (v);
+    return n;
+}
+
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len)
+{
+    assert(buf && used && (item || len == 0));
+    uint8_t head[1 + 10];
+    size_t n = s_batch_head(head, len);
     if (*used > cap || cap - *used < n || cap - *used - n < len) {
         return -1;
     }
@@ -295,6 +322,29 @@ int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *it
     memcpy(buf + *used + n, item, len);
     *used += n + len;
     return 0;
+}
+
+int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used,
+                              const store_change_t *change, const char *stream_id)
+{
+    assert(buf && used && change);
+    s_wire_t w;
+    if (s_wire_fill(&w, change, stream_id) != 0) {
+        return -1;
+    }
+    size_t size = protobuf_c_message_get_packed_size(&w.a.base);
+    if (size == 0 || size > CODEC_MAX_FRAME) {
+        return -1;
+    }
+    uint8_t head[1 + 10];
+    size_t n = s_batch_head(head, size);
+    if (*used > cap || cap - *used < n || cap - *used - n < size) {
+        return 0;
+    }
+    memcpy(buf + *used, head, n);
+    protobuf_c_message_pack(&w.a.base, buf + *used + n);
+    *used += n + size;
+    return (int) size;
 }
 
 /*  Reads a varint at data[*pos..len). 0, or -1 when truncated or longer than 10 bytes. */
@@ -611,12 +661,9 @@ static int s_check_texts(const s_text_rule_t *rules, size_t count, char *why, si
     return 0;
 }
 
-static int s_check_event(const announcement_t *a, char *why, size_t whylen)
+/*  An event's texts one by one, each naming its field; people included. */
+static int s_check_event_texts(const Herald__V1__Event *e, char *why, size_t whylen)
 {
-    const Herald__V1__Event *e = a->event;
-    if (s_check_record_header(a, why, whylen) != 0) {
-        return -1;
-    }
     const s_text_rule_t texts[] = {
         {"event.id", e->id, STORE_MAX_FIELD},
         {"event.kind", e->kind, STORE_MAX_FIELD},
@@ -632,24 +679,33 @@ static int s_check_event(const announcement_t *a, char *why, size_t whylen)
     if (s_check_texts(texts, sizeof texts / sizeof texts[0], why, whylen) != 0) {
         return -1;
     }
-    if (e->n_people > STORE_MAX_PEOPLE) {
-        s_why(why, whylen, "event.people: %zu people, more than %d", e->n_people, STORE_MAX_PEOPLE);
-        return -1;
-    }
     for (size_t i = 0; i < e->n_people; i++) {
-        char name[48];
+        char inner[200];
         if (e->people[i] == NULL) {
             s_why(why, whylen, "event.people[%zu]: missing", i);
             return -1;
         }
-        snprintf(name, sizeof(name), "event.people[%zu].name", i);
-        if (s_check_text(name, e->people[i]->name, STORE_MAX_FIELD, why, whylen) != 0) {
+        if (s_check_text("name", e->people[i]->name, STORE_MAX_FIELD, inner, sizeof inner) != 0 ||
+            s_check_text("role", e->people[i]->role, STORE_MAX_FIELD, inner, sizeof inner) != 0) {
+            s_why(why, whylen, "event.people[%zu].%s", i, inner);
             return -1;
         }
-        snprintf(name, sizeof(name), "event.people[%zu].role", i);
-        if (s_check_text(name, e->people[i]->role, STORE_MAX_FIELD, why, whylen) != 0) {
-            return -1;
-        }
+    }
+    return 0;
+}
+
+/*  A full event is checked by the store's own rules, which cover every text (UTF-8, length,
+    control characters) in one pass; the field-by-field pass runs first only for an id alone,
+    and after a refusal, to name the field the way the codec does. */
+static int s_check_event(const announcement_t *a, char *why, size_t whylen)
+{
+    const Herald__V1__Event *e = a->event;
+    if (s_check_record_header(a, why, whylen) != 0) {
+        return -1;
+    }
+    if (e->n_people > STORE_MAX_PEOPLE) {
+        s_why(why, whylen, "event.people: %zu people, more than %d", e->n_people, STORE_MAX_PEOPLE);
+        return -1;
     }
     int status = s_enum_value(&e->status);
     if (status < HERALD__V1__EVENT_STATUS__EVENT_STATUS_UNSPECIFIED ||
@@ -658,7 +714,16 @@ static int s_check_event(const announcement_t *a, char *why, size_t whylen)
         return -1;
     }
     if (a->change == HERALD__V1__CHANGE__DELETED || codec_is_id_only(a)) {
+        if (s_check_event_texts(e, why, whylen) != 0) {
+            return -1;
+        }
         return s_check_id("event.id", e->id, why, whylen);
+    }
+    for (size_t i = 0; i < e->n_people; i++) {
+        if (e->people[i] == NULL) {
+            s_why(why, whylen, "event.people[%zu]: missing", i);
+            return -1;
+        }
     }
     if (e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_UNSPECIFIED) {
         s_why(why, whylen, "event.status: unspecified");
@@ -682,10 +747,26 @@ static int s_check_event(const announcement_t *a, char *why, size_t whylen)
     const char *field = NULL;
     char reason[256] = "";
     if (store_event_check(&record, &field, reason, sizeof(reason)) != 0) {
-        s_why(why, whylen, "event.%s: %s", field != NULL ? field : "?", reason);
+        if (s_check_event_texts(e, why, whylen) == 0) {
+            s_why(why, whylen, "event.%s: %s", field != NULL ? field : "?", reason);
+        }
         return -1;
     }
     return 0;
+}
+
+/*  A press release's texts one by one, each naming its field (see s_check_event). */
+static int s_check_press_texts(const Herald__V1__PressRelease *p, char *why, size_t whylen)
+{
+    const s_text_rule_t texts[] = {
+        {"press_release.id", p->id, STORE_MAX_FIELD},
+        {"press_release.event_id", p->event_id, STORE_MAX_FIELD},
+        {"press_release.title", p->title, STORE_MAX_FIELD},
+        {"press_release.published_on", p->published_on, STORE_MAX_FIELD},
+        {"press_release.url", p->url, STORE_MAX_FIELD},
+        {"press_release.summary", p->summary, STORE_MAX_SUMMARY},
+    };
+    return s_check_texts(texts, sizeof texts / sizeof texts[0], why, whylen);
 }
 
 static int s_check_press(const announcement_t *a, char *why, size_t whylen)
@@ -698,18 +779,10 @@ static int s_check_press(const announcement_t *a, char *why, size_t whylen)
         s_why(why, whylen, "change: a press release cannot be cancelled");
         return -1;
     }
-    const s_text_rule_t texts[] = {
-        {"press_release.id", p->id, STORE_MAX_FIELD},
-        {"press_release.event_id", p->event_id, STORE_MAX_FIELD},
-        {"press_release.title", p->title, STORE_MAX_FIELD},
-        {"press_release.published_on", p->published_on, STORE_MAX_FIELD},
-        {"press_release.url", p->url, STORE_MAX_FIELD},
-        {"press_release.summary", p->summary, STORE_MAX_SUMMARY},
-    };
-    if (s_check_texts(texts, sizeof texts / sizeof texts[0], why, whylen) != 0) {
-        return -1;
-    }
     if (a->change == HERALD__V1__CHANGE__DELETED || codec_is_id_only(a)) {
+        if (s_check_press_texts(p, why, whylen) != 0) {
+            return -1;
+        }
         return s_check_id("press_release.id", p->id, why, whylen);
     }
     store_press_t record;
@@ -717,7 +790,9 @@ static int s_check_press(const announcement_t *a, char *why, size_t whylen)
     const char *field = NULL;
     char reason[256] = "";
     if (store_press_check(&record, &field, reason, sizeof(reason)) != 0) {
-        s_why(why, whylen, "press_release.%s: %s", field != NULL ? field : "?", reason);
+        if (s_check_press_texts(p, why, whylen) == 0) {
+            s_why(why, whylen, "press_release.%s: %s", field != NULL ? field : "?", reason);
+        }
         return -1;
     }
     return 0;

@@ -56,6 +56,14 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
     buf holding cap bytes: field 1, length-delimited. Returns 0, or -1 if it does not fit. */
 int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len);
 
+/*  Encodes a change (as codec_encode_change does) straight into the ReplayBatch in
+    buf[0..*used), buf holding cap bytes, saving the copy codec_batch_append makes. Returns the
+    Announcement's length, 0 if it does not fit in what is left (nothing written: send the
+    batch and try again, or send the announcement alone if it never fits), or -1 if it cannot
+    be encoded or is larger than CODEC_MAX_FRAME. Allocates nothing. */
+int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used,
+                              const store_change_t *change, const char *stream_id);
+
 /*  Walks an encoded ReplayBatch of len bytes from *pos (0 at first): sets *item and *item_len
     to the next Announcement's bytes (not decoded: give them to codec_decode) and moves *pos
     past it, skipping fields it does not know. Returns 1 for an item, 0 at the end, or -1 for

@@ -56,8 +56,10 @@ struct replay {
     void *more_arg;                    /* its argument */
     bool batching;                     /* the request asked for ReplayBatch messages */
     size_t batch_used;                 /* bytes of the ReplayBatch being filled */
+    uint8_t *fill;                     /* the ReplayBatch being filled (CODEC_BATCH_BYTES),
+                                          handed to the socket when sent (NULL: none) */
     uint8_t frame[CODEC_MAX_FRAME];    /* the announcement being sent */
-    uint8_t batch[CODEC_MAX_BATCH];    /* the ReplayBatch being filled */
+    uint8_t oversize[CODEC_MAX_BATCH]; /* a ReplayBatch of one announcement too large to fill */
 };
 
 replay_t *replay_new(void)
@@ -67,7 +69,10 @@ replay_t *replay_new(void)
         return NULL;
     }
     self->decoder = codec_decoder_new();
-    if (!self->decoder) {
+    self->fill = malloc(CODEC_BATCH_BYTES);
+    if (!self->decoder || !self->fill) {
+        codec_decoder_destroy(&self->decoder);
+        free(self->fill);
         free(self);
         return NULL;
     }
@@ -82,6 +87,7 @@ void replay_destroy(replay_t **self_p)
         return;
     }
     codec_decoder_destroy(&self->decoder);
+    free(self->fill);
     free(self);
     *self_p = NULL;
 }
@@ -113,6 +119,49 @@ static int s_send(replay_t *self, const char *topic, const uint8_t *body, size_t
     return self->send(self->send_arg, topic, body, len);
 }
 
+static void s_free_sent(void *data, void *hint)
+{
+    (void) hint;
+    free(data); /* in the I/O thread, once the batch is written */
+}
+
+/*  Sends the ReplayBatch in self->fill without copying it: the socket owns the buffer from
+    here on, whatever this returns, and a new one is allocated (one allocation a batch, not
+    one a message). 0, or -1 with errno. */
+static int s_router_send_fill(replay_t *self, size_t len)
+{
+    uint8_t *body = self->fill;
+    self->fill = NULL;
+    zmq_msg_t msg;
+    if (zmq_msg_init_data(&msg, body, len, s_free_sent, NULL) == -1) {
+        free(body);
+        return -1;
+    }
+    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    int rc = zmq_send(self->router, self->peer, self->peer_len, more);
+    if (rc != -1 && self->delimiter) {
+        rc = zmq_send(self->router, "", 0, more);
+    }
+    if (rc != -1) {
+        rc = zmq_send(self->router, CODEC_REPLAY_BATCH_TOPIC,
+                      sizeof CODEC_REPLAY_BATCH_TOPIC - 1, more);
+    }
+    if (rc != -1) {
+        rc = zmq_msg_send(&msg, self->router, ZMQ_DONTWAIT);
+    }
+    int err = errno;
+    if (rc == -1) {
+        zmq_msg_close(&msg); /* frees body */
+    }
+    self->fill = malloc(CODEC_BATCH_BYTES);
+    if (!self->fill && rc != -1) {
+        rc = -1;
+        err = ENOMEM; /* the answer is cut; the next request tries again */
+    }
+    errno = err;
+    return rc == -1 ? -1 : 0;
+}
+
 /*  Sends the ReplayEnd. 0 or -1 (logged). */
 static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, const char *error)
 {
@@ -132,7 +181,8 @@ static int s_send_end(replay_t *self, uint64_t last_seq, uint64_t head_seq, cons
     return 0;
 }
 
-/*  Sends the ReplayBatch filled so far, if any. 0, or -1 with errno. */
+/*  Sends the ReplayBatch filled so far, if any: handed to the ROUTER as it is, or through the
+    caller's send function (which copies). 0, or -1 with errno. */
 static int s_batch_flush(replay_t *self)
 {
     if (self->batch_used == 0) {
@@ -140,20 +190,36 @@ static int s_batch_flush(replay_t *self)
     }
     size_t used = self->batch_used;
     self->batch_used = 0;
-    return s_send(self, CODEC_REPLAY_BATCH_TOPIC, self->batch, used);
+    if (!self->fill) {
+        errno = ENOMEM; /* its replacement could not be allocated */
+        return -1;
+    }
+    if (self->send == s_router_send) {
+        return s_router_send_fill(self, used);
+    }
+    return s_send(self, CODEC_REPLAY_BATCH_TOPIC, self->fill, used);
 }
 
 /*  Adds one encoded announcement to the ReplayBatch, sending the batch first when it would
-    grow past CODEC_BATCH_BYTES (a larger announcement goes alone). 0, or -1 with errno. */
+    grow past CODEC_BATCH_BYTES; one larger than that goes alone. 0, or -1 with errno. */
 static int s_batch_add(replay_t *self, const uint8_t *item, size_t len)
 {
-    if (codec_batch_append(self->batch, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
+    if (self->fill &&
+        codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
         return 0;
     }
     if (s_batch_flush(self) != 0) {
         return -1;
     }
-    return codec_batch_append(self->batch, sizeof self->batch, &self->batch_used, item, len);
+    if (codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
+        return 0;
+    }
+    size_t used = 0;
+    if (codec_batch_append(self->oversize, sizeof self->oversize, &used, item, len) != 0) {
+        errno = EMSGSIZE; /* cannot be: an announcement is at most CODEC_MAX_FRAME bytes */
+        return -1;
+    }
+    return s_send(self, CODEC_REPLAY_BATCH_TOPIC, self->oversize, used);
 }
 
 static bool s_wanted(const replay_t *self, const char *topic)
@@ -173,6 +239,14 @@ static bool s_wanted(const replay_t *self, const char *topic)
     return false;
 }
 
+/*  Counts an announcement sent (or batched). Returns 0 to go on, or S_STOP_LIMIT. */
+static int s_sent(replay_t *self)
+{
+    self->sent++;
+    self->stats->announcements++;
+    return self->sent >= self->limit ? S_STOP_LIMIT : 0;
+}
+
 /*  Sends one wanted announcement, already encoded, alone or into the ReplayBatch. Returns 0 to
     go on, or S_STOP_LIMIT / S_STOP_CUT. */
 static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t len)
@@ -182,9 +256,37 @@ static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t
         self->send_errno = errno ? errno : EAGAIN;
         return S_STOP_CUT;
     }
-    self->sent++;
-    self->stats->announcements++;
-    return self->sent >= self->limit ? S_STOP_LIMIT : 0;
+    return s_sent(self);
+}
+
+/*  Encodes a wanted change straight into the ReplayBatch when it fits there, else as
+    s_emit does. Returns as s_emit. */
+static int s_emit_change(replay_t *self, const store_change_t *change, const char *topic)
+{
+    if (self->batching && self->fill) {
+        int n = codec_batch_append_change(self->fill, CODEC_BATCH_BYTES, &self->batch_used,
+                                          change, self->stream_id);
+        if (n == 0 && self->batch_used > 0) {
+            if (s_batch_flush(self) != 0) {
+                self->send_errno = errno ? errno : EAGAIN;
+                return S_STOP_CUT;
+            }
+            n = self->fill ? codec_batch_append_change(self->fill, CODEC_BATCH_BYTES,
+                                                       &self->batch_used, change, self->stream_id)
+                           : 0;
+        }
+        if (n > 0) {
+            return s_sent(self);
+        }
+        /* -1: fails below as well, and is logged there; 0: too large for a batch */
+    }
+    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
+    if (len < 0) {
+        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
+                  change->record_id ? change->record_id : "");
+        return 0;
+    }
+    return s_emit(self, topic, self->frame, (size_t) len);
 }
 
 static int s_on_row(const store_change_t *change, void *arg)
@@ -196,13 +298,7 @@ static int s_on_row(const store_change_t *change, void *arg)
     if (!s_wanted(self, topic)) {
         return 0;
     }
-    int len = codec_encode_change(change, self->stream_id, self->frame, sizeof self->frame);
-    if (len < 0) {
-        log_error("pub.encode_failed", "{s:I,s:s}", "seq", (json_int_t) change->seq, "record",
-                  change->record_id ? change->record_id : "");
-        return 0;
-    }
-    return s_emit(self, topic, self->frame, (size_t) len);
+    return s_emit_change(self, change, topic);
 }
 
 /*  The changes after `after` that the publisher still holds as published, up to scan rows
