@@ -69,10 +69,14 @@ struct store {
 #define S_PRESS_NCOLS 6
 
 /*  Scan rows: seq, record_type, change, record_id, committed_at_ms, topic, event columns,
-    press columns; the record is present when its id column is not NULL. */
+    press columns; the record is present when its id column is not NULL. The record is reached
+    by the rowid its change noted, an integer seek, and taken only if that row still holds its
+    id; when not, s_read_change looks it up by id (schema.c, s_v4). */
 #define S_SCAN_JOINS                                                                               \
-    " LEFT JOIN events e ON c.record_type = 'event' AND e.id = c.record_id"                        \
-    " LEFT JOIN press_releases p ON c.record_type = 'press_release' AND p.id = c.record_id"
+    " LEFT JOIN events e ON c.record_type = 'event' AND e.rowid = c.record_rowid"                  \
+    "  AND e.id = c.record_id"                                                                     \
+    " LEFT JOIN press_releases p ON c.record_type = 'press_release'"                               \
+    "  AND p.rowid = c.record_rowid AND p.id = c.record_id"
 
 static const char *s_sql_changes =
     "SELECT c.seq, c.record_type, c.change, c.record_id, c.committed_at_ms, c.topic,"
@@ -222,6 +226,18 @@ static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
     int pbase = ebase + S_EVENT_NCOLS;
     out->present = sqlite3_column_type(stmt, out->type == STORE_EVENT ? ebase : pbase) !=
                    SQLITE_NULL;
+    if (!out->present && out->change != STORE_DELETED) {
+        /* Not where its change noted: gone, or moved (see S_SCAN_JOINS). By id, copied. */
+        int found = out->type == STORE_EVENT ? store_get_event(self, out->record_id, &out->event)
+                                             : store_get_press(self, out->record_id, &out->press);
+        if (found == -1) {
+            return -1;
+        }
+        out->present = found == 1;
+        if (out->present) {
+            return 0;
+        }
+    }
     if (out->type == STORE_EVENT) {
         if (s_read_event(self, stmt, ebase, &out->event) != 0) {
             return -1;

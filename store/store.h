@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-#define STORE_SCHEMA_VERSION 3  /* PRAGMA user_version this program writes and understands */
+#define STORE_SCHEMA_VERSION 4  /* PRAGMA user_version this program writes and understands */
 #define STORE_MAX_PEOPLE 64     /* people per event */
 #define STORE_MAX_FIELD 4096    /* bytes in any one-line field */
 #define STORE_MAX_SUMMARY 65536 /* bytes in a summary */

@@ -97,6 +97,7 @@ typedef struct {
     char id[64][128];
     char topic[64][128];
     char first_person[64][128];
+    char title[64][128];
     size_t people_count[64];
     int64_t version[64];
     int64_t ms[64];
@@ -117,6 +118,10 @@ static int s_collect(const store_change_t *c, void *arg)
     snprintf(rows->topic[i], sizeof rows->topic[i], "%s", c->topic);
     rows->people_count[i] = c->type == STORE_EVENT ? c->event.people_count : 0;
     rows->version[i] = c->type == STORE_EVENT ? c->event.version : 0;
+    snprintf(rows->title[i], sizeof rows->title[i], "%s",
+             !c->present                ? ""
+             : c->type == STORE_EVENT ? c->event.title
+                                      : c->press.title);
     snprintf(rows->first_person[i], sizeof rows->first_person[i], "%s",
              c->type == STORE_EVENT && c->event.people_count ? c->event.people[0].name : "");
     if (c->type == STORE_EVENT) {
@@ -631,6 +636,14 @@ static void test_migration(void **state)
     assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 3);
     assert_int_equal(s_count(path, "SELECT seq FROM record_heads WHERE record_id = 'a'"), 4);
+    /* record_rowid backfilled: the record's row, or NULL for the deleted b; still append-only */
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes c WHERE record_rowid IS NOT"
+                                   " CASE record_type WHEN 'event' THEN (SELECT rowid FROM events"
+                                   " WHERE id = c.record_id) ELSE (SELECT rowid FROM"
+                                   " press_releases WHERE id = c.record_id) END"),
+                     0);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NULL"), 2);
+    assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0), SQLITE_CONSTRAINT);
     s_rows_t rows = {0};
     assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
     assert_string_equal(rows.id[0], "c");
@@ -1120,6 +1133,87 @@ static void test_cursors_origins_clear(void **state)
     s_remove(path);
 }
 
+/*  Every change notes the rowid of its record's row, and the scans go there first: a row that
+    moved (as a VACUUM may move rows), a rowid reused by another record, and a record deleted
+    and created again are all found by id all the same, in changes and in snapshots. */
+static void test_scan_rowid_hint(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "rowid");
+    store_t *store = s_create(path);
+    store_event_t a = s_event("a");
+    a.title = "A";
+    store_event_t b = s_event("b");
+    b.title = "B";
+    store_event_t r = s_event("r");
+    r.title = "R1";
+    store_press_t p = s_press("p", "a");
+    assert_int_equal(store_put_event(store, &a), 0);
+    assert_int_equal(store_put_event(store, &b), 0);
+    assert_int_equal(store_put_press(store, &p), 0);
+    assert_int_equal(store_put_event(store, &r), 0);
+    a.title = "A2";
+    assert_int_equal(store_put_event(store, &a), 0); /* 5: updated */
+    p.title = "P2";
+    assert_int_equal(store_put_press(store, &p), 0); /* 6: updated */
+    /* Each of the six triggers notes the row: created, updated and deleted, both types. */
+    const char *wrong =
+        "SELECT count(*) FROM changes c WHERE record_rowid IS NOT CASE record_type"
+        " WHEN 'event' THEN (SELECT rowid FROM events WHERE id = c.record_id)"
+        " ELSE (SELECT rowid FROM press_releases WHERE id = c.record_id) END";
+    assert_int_equal(s_count(path, wrong), 0);
+    int64_t r_rowid = s_count(path, "SELECT rowid FROM events WHERE id = 'r'");
+    assert_int_equal(store_delete_event(store, "r"), 0); /* 7 */
+    assert_int_equal(s_count(path, "SELECT record_rowid FROM changes WHERE seq = 7"), r_rowid);
+    int64_t p_rowid = s_count(path, "SELECT rowid FROM press_releases WHERE id = 'p'");
+    assert_int_equal(store_delete_press(store, "p"), 0); /* 8 */
+    assert_int_equal(s_count(path, "SELECT record_rowid FROM changes WHERE seq = 8"), p_rowid);
+
+    /* r is created again; a's row moves; b's row is taken by c. */
+    r.title = "R2";
+    assert_int_equal(store_put_event(store, &r), 0); /* 9 */
+    assert_int_equal(s_raw(path, "UPDATE events SET rowid = 1000 WHERE id = 'a'", NULL, 0),
+                     SQLITE_OK);
+    int64_t b_rowid = s_count(path, "SELECT rowid FROM events WHERE id = 'b'");
+    assert_int_equal(store_delete_event(store, "b"), 0); /* 10 */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO events (rowid, id, kind, title, start_date, end_date, country)"
+             " VALUES (%lld, 'c', 'course', 'C', '2016-01-01', '2016-01-02', 'US')",
+             (long long) b_rowid);
+    assert_int_equal(s_raw(path, sql, NULL, 0), SQLITE_OK); /* 11 */
+    assert_int_equal(store_head_seq(store), 11);
+
+    s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 11);
+    /* r's deletion too: a change row shows its record as it is now, whatever the change */
+    const char *want_title[] = {"A2", "", "", "R2", "A2", "", "R2", "", "R2", "", "C"};
+    const bool want_present[] = {true, false, false, true, true, false,
+                                 true, false, true, false, true};
+    for (int i = 0; i < 11; i++) {
+        assert_int_equal(rows.seq[i], i + 1);
+        if (rows.present[i] != want_present[i]) {
+            fail_msg("seq %d: present %d", i + 1, rows.present[i]);
+        }
+        assert_string_equal(rows.title[i], want_title[i]);
+    }
+    assert_string_equal(rows.id[1], "b"); /* its rowid holds c now: not taken for b */
+    assert_int_equal(rows.people_count[0], 2);
+    assert_string_equal(rows.first_person[0], "Jürgen Stock");
+
+    s_rows_t snap = {0};
+    assert_int_equal(store_snapshot(store, 0, 100, s_collect, &snap), 3);
+    assert_string_equal(snap.id[0], "a");
+    assert_string_equal(snap.title[0], "A2");
+    assert_string_equal(snap.id[1], "r");
+    assert_string_equal(snap.title[1], "R2");
+    assert_string_equal(snap.id[2], "c");
+    assert_string_equal(snap.title[2], "C");
+    store_destroy(&store);
+    s_remove(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1137,6 +1231,7 @@ int main(void)
         cmocka_unit_test(test_import_file_ndjson),
         cmocka_unit_test(test_changes_snapshot),
         cmocka_unit_test(test_cursors_origins_clear),
+        cmocka_unit_test(test_scan_rowid_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
