@@ -1066,6 +1066,136 @@ static void test_batch_malformed(void **state)
     }
 }
 
+/*  A random text of 0 to max bytes: empty a third of the time, else bytes from a small
+    alphabet with multi-byte UTF-8 in it (the writer copies bytes; it does not look). */
+static const char *s_random_text(char *buf, size_t max, unsigned *seed)
+{
+    static const char *pieces[] = {"a", "Z", "9", "-", " ", "é", "’", "\n", "Jürgen", "."};
+    size_t len = 0;
+    if (rand_r(seed) % 3 != 0) {
+        size_t want = (size_t) rand_r(seed) % max;
+        while (len < want) {
+            const char *piece = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
+            size_t n = strlen(piece);
+            if (len + n >= max) {
+                break;
+            }
+            memcpy(buf + len, piece, n);
+            len += n;
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/*  codec_encode_change writes change announcements by hand: its bytes must be exactly what
+    protobuf-c packs for the same message, for every shape of change (events and press
+    releases, ids alone, empty and long texts, 0 to 64 people, negative and huge numbers),
+    and the batch writer must write the same bytes. A field added to the .proto fails here
+    until the writer knows it. */
+static void test_encode_is_protobuf_c(void **state)
+{
+    (void) state;
+    assert_int_equal(herald__v1__announcement__descriptor.n_fields, 8);
+    assert_int_equal(herald__v1__event__descriptor.n_fields, 13);
+    assert_int_equal(herald__v1__press_release__descriptor.n_fields, 6);
+    assert_int_equal(herald__v1__person__descriptor.n_fields, 2);
+    uint8_t *buf = s_buf();
+    uint8_t *repacked = s_buf();
+    uint8_t *batch = s_buf();
+    static char texts[12][700];
+    static char names[STORE_MAX_PEOPLE][2][40];
+    store_person_t people[STORE_MAX_PEOPLE];
+    unsigned seed = 20261128;
+    const int64_t numbers[] = {0, 1, 127, 128, 16383, 16384, INT64_MAX, -1, INT64_MIN, 1764291723456};
+    for (int round = 0; round < 3000; round++) {
+        store_change_t c = {0};
+        c.seq = round % 7 == 0 ? INT64_MAX - round : 1 + rand_r(&seed) % 100000;
+        c.committed_at_ms = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
+        c.change = (store_change_kind_t) (STORE_CREATED + rand_r(&seed) % 4);
+        c.present = rand_r(&seed) % 5 != 0;
+        c.type = rand_r(&seed) % 3 == 0 ? STORE_PRESS : STORE_EVENT;
+        c.record_id = rand_r(&seed) % 4 == 0 ? "" : s_random_text(texts[11], 60, &seed);
+        if (c.record_id[0] == '\0' && c.type == STORE_EVENT) {
+            c.record_id = "r-1";
+        }
+        if (c.type == STORE_EVENT) {
+            store_event_t *e = &c.event;
+            e->id = c.record_id;
+            e->kind = s_random_text(texts[0], 30, &seed);
+            e->title = s_random_text(texts[1], 300, &seed);
+            e->start_date = s_random_text(texts[2], 11, &seed);
+            e->end_date = s_random_text(texts[3], 11, &seed);
+            e->city = s_random_text(texts[4], 40, &seed);
+            e->country = s_random_text(texts[5], 3, &seed);
+            e->summary = s_random_text(texts[6], 700, &seed);
+            e->url = s_random_text(texts[7], 200, &seed);
+            e->status = rand_r(&seed) % 2 ? "scheduled" : "cancelled";
+            e->cancel_reason = s_random_text(texts[8], 100, &seed);
+            e->version = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
+            e->people_count = rand_r(&seed) % 4 == 0 ? (size_t) rand_r(&seed) % 65 : 0;
+            for (size_t i = 0; i < e->people_count; i++) {
+                people[i].name = s_random_text(names[i][0], 40, &seed);
+                people[i].role = s_random_text(names[i][1], 40, &seed);
+            }
+            e->people = people;
+        } else {
+            store_press_t *p = &c.press;
+            p->id = c.record_id[0] ? c.record_id : "p-1";
+            p->event_id = s_random_text(texts[0], 30, &seed);
+            p->title = s_random_text(texts[1], 300, &seed);
+            p->published_on = s_random_text(texts[2], 11, &seed);
+            p->url = s_random_text(texts[7], 200, &seed);
+            p->summary = s_random_text(texts[6], 700, &seed);
+        }
+        const char *stream = round % 11 == 0 ? "" : STREAM;
+        int len = codec_encode_change(&c, stream, buf, BUF_SIZE);
+        assert_true(len > 0);
+        Herald__V1__Announcement *a =
+            herald__v1__announcement__unpack(NULL, (size_t) len, buf);
+        assert_non_null(a);
+        size_t size = protobuf_c_message_get_packed_size(&a->base);
+        if (size != (size_t) len) {
+            fail_msg("round %d: %d bytes written, protobuf-c packs %zu", round, len, size);
+        }
+        protobuf_c_message_pack(&a->base, repacked);
+        assert_memory_equal(buf, repacked, size);
+        /* what was written is what the change says */
+        assert_int_equal(a->seq, (uint64_t) c.seq);
+        assert_int_equal(a->committed_at_ms, c.committed_at_ms);
+        assert_int_equal(a->change, codec_change_to_wire(c.change));
+        bool id_only = c.change == STORE_DELETED || !c.present;
+        if (c.type == STORE_EVENT) {
+            assert_int_equal(a->body_case, HERALD__V1__ANNOUNCEMENT__BODY_EVENT);
+            assert_string_equal(a->event->id, c.record_id);
+            assert_string_equal(a->event->summary, id_only ? "" : c.event.summary);
+            assert_int_equal(a->event->n_people, id_only ? 0 : c.event.people_count);
+            if (a->event->n_people > 0) {
+                size_t last = a->event->n_people - 1;
+                assert_string_equal(a->event->people[last]->role, c.event.people[last].role);
+            }
+            assert_int_equal(a->event->version, id_only ? 0 : c.event.version);
+        } else {
+            assert_int_equal(a->body_case, HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE);
+            assert_string_equal(a->press_release->event_id, id_only ? "" : c.press.event_id);
+        }
+        herald__v1__announcement__free_unpacked(a, NULL);
+        /* the batch writer writes the same bytes after the item's key and length */
+        size_t used = 0;
+        assert_int_equal(codec_batch_append_change(batch, BUF_SIZE, &used, &c, stream), len);
+        size_t head = used - (size_t) len;
+        assert_true(head >= 2 && head <= 4);
+        assert_memory_equal(batch + head, buf, (size_t) len);
+        /* and writes nothing where it does not fit */
+        size_t full = BUF_SIZE - 1;
+        assert_int_equal(codec_batch_append_change(batch, BUF_SIZE, &full, &c, stream), 0);
+        assert_int_equal(full, BUF_SIZE - 1);
+    }
+    free(buf);
+    free(repacked);
+    free(batch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1085,6 +1215,7 @@ int main(void)
         cmocka_unit_test(test_decoder_reuse),
         cmocka_unit_test(test_batch_round_trip),
         cmocka_unit_test(test_batch_malformed),
+        cmocka_unit_test(test_encode_is_protobuf_c),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
