@@ -796,14 +796,19 @@ static void s_handle_replay_end(subscriber_t *self, const announcement_t *a)
             self->dirty = true;
         }
         /* The Clone handover: the live feed held from where the catch-up now is, so it goes
-           on from there, even while the store's head is further on (a publisher sending a
-           backlog: replaying up to the head would only send everything twice). */
-        bool meets = self->buffered > 0 && self->buffer_first <= self->last + 1;
-        if (meets) {
+           on from there. Only near the store's head, though: far from it, the publisher is
+           sending a backlog faster than it happens, one live message at a time, faster than
+           a subscriber applies them one at a time, and handing over there would fall behind
+           again at the high-water mark, and heal, and fall behind. The replay, in batches and
+           answered from the publisher's ring, carries the backlog instead, the live feed
+           paused, and the handover comes near the head. */
+        bool near_head = head_seq - self->last <= S_PAUSE_BEHIND;
+        bool held_from_last = self->buffered > 0 && self->buffer_first <= self->last + 1;
+        if (held_from_last && near_head) {
             self->finishing = true;
         } else if (last_seq < head_seq && progress) {
             self->finishing = false;
-            int64_t ahead = self->buffered > 0 ? self->buffer_first : head_seq;
+            int64_t ahead = self->buffered > 0 && !held_from_last ? self->buffer_first : head_seq;
             s_live_pause(self, ahead - last_seq > S_PAUSE_BEHIND);
         } else {
             if (!progress && last_seq < head_seq) {

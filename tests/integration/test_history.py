@@ -192,6 +192,10 @@ def main():
         check(s3.stop() == 0 and p3.stop() == 0, "both exit 0")
         check(p3.logged("pub.stopped")[-1]["replayed_recent"] > 0,
               f"replays came from the recent ring: {p3.logged('pub.stopped')}")
+        # The handover waits until the catch-up is near the head (5,000): the backlog came
+        # by replay, not one live message at a time.
+        stopped3 = s3.logged("sub.stopped")[-1]
+        check(stopped3["replayed"] >= n3 - 5000, f"the backlog came by replay: {stopped3}")
     print("ok")
 
 
