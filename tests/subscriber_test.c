@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "json_line.h"
 #include "sink.h"
 #include "state.h"
 #include "store.h"
@@ -890,6 +891,139 @@ static void test_mirror_reopen_reset(void **unused)
     s_remove(path);
 }
 
+/*  ---- the JSON line against jansson ---- */
+
+/*  A random valid UTF-8 text: every control character, quotes, backslashes, slashes, DEL,
+    and two-, three- and four-byte characters among plain ones; empty now and then. */
+static char *s_any_text(char *buf, size_t max, unsigned *seed)
+{
+    static const char *pieces[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\x7f", "é", "€",
+                                   "\xf0\x9d\x84\x9e", "\xe2\x80\xa8", "Jürgen", "<>&'"};
+    size_t len = 0;
+    size_t want = rand_r(seed) % 4 == 0 ? 0 : (size_t) rand_r(seed) % max;
+    while (len + 5 < max && len < want) {
+        int pick = rand_r(seed) % 20;
+        if (pick < 3) {
+            buf[len++] = (char) (1 + rand_r(seed) % 31); /* a control character */
+        } else {
+            const char *piece = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
+            size_t n = strlen(piece);
+            if (len + n >= max) {
+                break;
+            }
+            memcpy(buf + len, piece, n);
+            len += n;
+        }
+    }
+    buf[len] = '\0';
+    return buf;
+}
+
+/*  The line jansson prints for a, built the way json_line.h describes it. */
+static char *s_jansson_line(const announcement_t *a)
+{
+    bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+    json_t *o = json_object();
+    json_object_set_new(o, "seq", json_integer((json_int_t) a->seq));
+    json_object_set_new(o, "stream_id", json_string(a->stream_id));
+    json_object_set_new(o, "change", json_string(codec_change_name(a->change)));
+    json_object_set_new(o, "type", json_string(is_event ? "event" : "press_release"));
+    json_object_set_new(o, "committed_at_ms", json_integer(a->committed_at_ms));
+    json_object_set_new(o, "id", json_string(is_event ? a->event->id : a->press_release->id));
+    if (!codec_is_id_only(a) && is_event) {
+        const Herald__V1__Event *e = a->event;
+        bool cancelled = e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
+        const char *keys[] = {"kind", "title", "start_date", "end_date",
+                              "city", "country", "summary",   "url"};
+        const char *values[] = {e->kind,    e->title,   e->start_date, e->end_date,
+                                e->city,    e->country, e->summary,    e->url};
+        for (size_t i = 0; i < 8; i++) {
+            json_object_set_new(o, keys[i], json_string(values[i]));
+        }
+        json_object_set_new(o, "status", json_string(cancelled ? "cancelled" : "scheduled"));
+        json_t *people = json_array();
+        for (size_t i = 0; i < e->n_people; i++) {
+            json_array_append_new(people, json_pack("{s:s, s:s}", "name", e->people[i]->name,
+                                                    "role", e->people[i]->role));
+        }
+        json_object_set_new(o, "people", people);
+        json_object_set_new(o, "version", json_integer(e->version));
+        if (cancelled && e->cancel_reason[0]) {
+            json_object_set_new(o, "cancel_reason", json_string(e->cancel_reason));
+        }
+    } else if (!codec_is_id_only(a)) {
+        const Herald__V1__PressRelease *p = a->press_release;
+        json_object_set_new(o, "event_id", p->event_id[0] ? json_string(p->event_id) : json_null());
+        json_object_set_new(o, "title", json_string(p->title));
+        json_object_set_new(o, "published_on", json_string(p->published_on));
+        json_object_set_new(o, "url", json_string(p->url));
+        json_object_set_new(o, "summary", json_string(p->summary));
+    }
+    char *line = json_dumps(o, JSON_COMPACT);
+    assert_non_null(line);
+    json_decref(o);
+    return line;
+}
+
+/*  json_line_write prints exactly what jansson prints, within its bound, for thousands of
+    random records of every shape and every character class. */
+static void test_json_line_is_jansson(void **state)
+{
+    (void) state;
+    static char texts[12][600];
+    static char names[8][2][64];
+    Herald__V1__Person people[8];
+    Herald__V1__Person *people_p[8];
+    static char out[1 << 16];
+    unsigned seed = 1128;
+    const int64_t numbers[] = {0, 1, -1, 9, 10, 1764291723456, INT64_MAX, INT64_MIN};
+    for (int round = 0; round < 5000; round++) {
+        Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
+        Herald__V1__Event e = HERALD__V1__EVENT__INIT;
+        Herald__V1__PressRelease p = HERALD__V1__PRESS_RELEASE__INIT;
+        a.stream_id = STREAM;
+        a.seq = (uint64_t) numbers[rand_r(&seed) % 8];
+        a.committed_at_ms = numbers[rand_r(&seed) % 8];
+        a.change = (Herald__V1__Change) (1 + rand_r(&seed) % 4);
+        if (rand_r(&seed) % 3) {
+            a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+            a.event = &e;
+            char **fields[] = {&e.id,  &e.kind,    &e.title,   &e.start_date, &e.end_date,
+                               &e.city, &e.country, &e.summary, &e.url,        &e.cancel_reason};
+            for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+                *fields[i] = s_any_text(texts[i], sizeof texts[i], &seed);
+            }
+            e.status = (Herald__V1__EventStatus) (rand_r(&seed) % 3);
+            e.version = numbers[rand_r(&seed) % 8];
+            e.n_people = (size_t) rand_r(&seed) % 9;
+            for (size_t i = 0; i < e.n_people; i++) {
+                people[i] = (Herald__V1__Person) HERALD__V1__PERSON__INIT;
+                people[i].name = s_any_text(names[i][0], sizeof names[i][0], &seed);
+                people[i].role = s_any_text(names[i][1], sizeof names[i][1], &seed);
+                people_p[i] = &people[i];
+            }
+            e.people = people_p;
+        } else {
+            a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
+            a.press_release = &p;
+            char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url,
+                               &p.summary};
+            for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+                *fields[i] = s_any_text(texts[i], sizeof texts[i], &seed);
+            }
+        }
+        size_t bound = json_line_bound(&a);
+        assert_true(bound <= sizeof out);
+        size_t len = json_line_write(&a, out);
+        assert_true(len <= bound);
+        char *want = s_jansson_line(&a);
+        if (len != strlen(want) || memcmp(out, want, len) != 0) {
+            fail_msg("round %d:\n  json_line %.*s\n  jansson   %s", round, (int) len, out, want);
+        }
+        free(want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -899,6 +1033,7 @@ int main(void)
         cmocka_unit_test(test_sink_table),
         cmocka_unit_test(test_log_bad_options),
         cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_json_line_is_jansson),
         cmocka_unit_test(test_log_text),
         cmocka_unit_test(test_log_reopen),
         cmocka_unit_test(test_mirror_bad_options),

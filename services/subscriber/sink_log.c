@@ -1,15 +1,15 @@
-/*  sink_log.c -- the log sink: one line per change, a JSON object (default) or a short text
-    line for a person at a terminal, on stdout or appended to a file.
+/*  sink_log.c -- the log sink: one line per change, a JSON object (default; json_line.c) or
+    a short text line for a person at a terminal, on stdout or appended to a file.
 
     Lines go into a 1 MiB stdio buffer and are flushed once per batch, so a busy feed costs one
     write() per batch rather than one per change. The file is opened with O_APPEND, so a
     restarted subscriber continues it; SIGHUP reopens it after a log rotation.
 */
+#include "json_line.h"
 #include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +22,7 @@ typedef struct {
     FILE *out;          /* where lines go */
     char *buffer;       /* stdio buffer of out, S_BUFFER_SIZE bytes */
     bool text;          /* --format text */
-    json_t *event_json; /* the JSON line of an event, values overwritten per change */
-    json_t *press_json; /* the same for a press release */
-    json_t *id_json;    /* the same for a record that carries its id alone */
-    char *line;         /* the dumped JSON line, grows to the longest one */
+    char *line;         /* the line being written, grows to the longest one */
     size_t line_cap;    /* bytes at line */
     char error[512];    /* reason of the last failure */
 } sink_log_t;
@@ -58,98 +55,6 @@ static void s_close(sink_log_t *self)
     }
 }
 
-/*  The JSON lines are built by jansson from three object trees made once (an event, a press
-    release, an id alone), whose values are overwritten in place for each announcement, and
-    dumped into a buffer that grows to the largest line seen: per change, no object, key or
-    hashtable is made, and the line costs one fwrite into the stdio buffer. */
-static const char *s_event_keys[] = {
-    "seq",    "stream_id",  "change",   "type", "committed_at_ms", "id",      "kind",
-    "title",  "start_date", "end_date", "city", "country",         "summary", "url",
-    "status", "people",     "version"};
-static const char *s_press_keys[] = {
-    "seq",      "stream_id", "change",       "type", "committed_at_ms", "id",
-    "event_id", "title",     "published_on", "url",  "summary"};
-static const char *s_id_keys[] = {"seq", "stream_id", "change", "type", "committed_at_ms", "id"};
-
-static json_t *s_template(const char **keys, size_t count)
-{
-    json_t *obj = json_object();
-    for (size_t i = 0; obj && i < count; i++) {
-        json_t *value = strcmp(keys[i], "people") == 0 ? json_array()
-                        : strcmp(keys[i], "seq") == 0 || strcmp(keys[i], "version") == 0 ||
-                                strcmp(keys[i], "committed_at_ms") == 0
-                            ? json_integer(0)
-                            : json_string("");
-        if (json_object_set_new(obj, keys[i], value) != 0) {
-            json_decref(obj);
-            return NULL;
-        }
-    }
-    return obj;
-}
-
-/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
-static void s_set_text(json_t *obj, const char *key, const char *text)
-{
-    json_string_setn_nocheck(json_object_get(obj, key), text, strlen(text));
-}
-
-static void s_set_int(json_t *obj, const char *key, json_int_t value)
-{
-    json_integer_set(json_object_get(obj, key), value);
-}
-
-static void s_set_event(json_t *obj, const Herald__V1__Event *e)
-{
-    s_set_text(obj, "kind", e->kind);
-    s_set_text(obj, "title", e->title);
-    s_set_text(obj, "start_date", e->start_date);
-    s_set_text(obj, "end_date", e->end_date);
-    s_set_text(obj, "city", e->city);
-    s_set_text(obj, "country", e->country);
-    s_set_text(obj, "summary", e->summary);
-    s_set_text(obj, "url", e->url);
-    bool cancelled = e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
-    s_set_text(obj, "status", cancelled ? "cancelled" : "scheduled");
-    if (cancelled && e->cancel_reason[0]) {
-        json_object_set_new(obj, "cancel_reason",
-                            json_stringn_nocheck(e->cancel_reason, strlen(e->cancel_reason)));
-    } else {
-        json_object_del(obj, "cancel_reason");
-    }
-    /* people: keep the person objects, add or drop only as the count changes */
-    json_t *people = json_object_get(obj, "people");
-    while (json_array_size(people) > e->n_people) {
-        json_array_remove(people, json_array_size(people) - 1);
-    }
-    while (json_array_size(people) < e->n_people) {
-        json_t *person = json_object();
-        json_object_set_new(person, "name", json_string(""));
-        json_object_set_new(person, "role", json_string(""));
-        json_array_append_new(people, person);
-    }
-    for (size_t i = 0; i < e->n_people; i++) {
-        json_t *person = json_array_get(people, i);
-        s_set_text(person, "name", e->people[i]->name);
-        s_set_text(person, "role", e->people[i]->role);
-    }
-    s_set_int(obj, "version", e->version);
-}
-
-static void s_set_press(json_t *obj, const Herald__V1__PressRelease *p)
-{
-    if (p->event_id[0]) {
-        json_object_set_new(obj, "event_id",
-                            json_stringn_nocheck(p->event_id, strlen(p->event_id)));
-    } else {
-        json_object_set_new(obj, "event_id", json_null());
-    }
-    s_set_text(obj, "title", p->title);
-    s_set_text(obj, "published_on", p->published_on);
-    s_set_text(obj, "url", p->url);
-    s_set_text(obj, "summary", p->summary);
-}
-
 /*  Grows the line buffer to hold need bytes (twice that, so that it rarely grows again).
     0, or -1 when out of memory. */
 static int s_line_room(sink_log_t *self, size_t need)
@@ -166,32 +71,13 @@ static int s_line_room(sink_log_t *self, size_t need)
 
 static int s_write_json(sink_log_t *self, const announcement_t *a)
 {
-    bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
-    /* a deleted record, or one deleted since this change (replayed): the id alone */
-    bool id_only = codec_is_id_only(a);
-    json_t *obj = id_only ? self->id_json : is_event ? self->event_json : self->press_json;
-    s_set_int(obj, "seq", (json_int_t) a->seq);
-    s_set_text(obj, "stream_id", a->stream_id);
-    s_set_text(obj, "change", codec_change_name(a->change));
-    s_set_text(obj, "type", is_event ? "event" : "press_release");
-    s_set_int(obj, "committed_at_ms", a->committed_at_ms);
-    s_set_text(obj, "id", is_event ? a->event->id : a->press_release->id);
-    if (!id_only) {
-        if (is_event) {
-            s_set_event(obj, a->event);
-        } else {
-            s_set_press(obj, a->press_release);
-        }
+    size_t bound = json_line_bound(a) + 1;
+    if (bound > self->line_cap && s_line_room(self, bound) != 0) {
+        return -1;
     }
-    size_t need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
-    if (need > self->line_cap) {
-        if (s_line_room(self, need) != 0) {
-            return -1;
-        }
-        need = json_dumpb(obj, self->line, self->line_cap, JSON_COMPACT);
-    }
-    if (need == 0 || fwrite(self->line, 1, need, self->out) != need ||
-        putc('\n', self->out) == EOF) {
+    size_t len = json_line_write(a, self->line);
+    self->line[len++] = '\n';
+    if (fwrite(self->line, 1, len, self->out) != len) {
         snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
         return -1;
     }
@@ -326,9 +212,6 @@ static void s_destroy(void **self_p)
     if (self_p && *self_p) {
         sink_log_t *self = *self_p;
         s_close(self);
-        json_decref(self->event_json);
-        json_decref(self->press_json);
-        json_decref(self->id_json);
         free(self->line);
         free(self->buffer);
         free(self->path);
@@ -350,13 +233,9 @@ sink_t *sink_log_new(const sink_options_t *options, char *err, size_t errlen)
         self->buffer = malloc(S_BUFFER_SIZE);
         self->line_cap = 4096;
         self->line = malloc(self->line_cap);
-        self->event_json = s_template(s_event_keys, sizeof s_event_keys / sizeof *s_event_keys);
-        self->press_json = s_template(s_press_keys, sizeof s_press_keys / sizeof *s_press_keys);
-        self->id_json = s_template(s_id_keys, sizeof s_id_keys / sizeof *s_id_keys);
         self->path = options->out ? strdup(options->out) : NULL;
     }
-    if (!sink || !self || !self->buffer || !self->line || !self->event_json || !self->press_json ||
-        !self->id_json || (options->out && !self->path)) {
+    if (!sink || !self || !self->buffer || !self->line || (options->out && !self->path)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }

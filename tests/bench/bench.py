@@ -90,12 +90,23 @@ def baseline(count):
     return json.loads(out)
 
 
-def best_of(runs):
-    """The fastest of runs, with every run's rate and the highest peaks of them all."""
+def measured(name, n, base, t0, t1, pub, sub):
+    """One run of n changes from t0 to t1, printed: its rate and both processes' peaks."""
+    rate = n / (t1 - t0)
+    print(f"   {name}: {rate:,.0f}/s", file=sys.stderr)
+    return {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+            "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
+            "sub_peak_kib": peak_kib(sub.pid)}
+
+
+def report(name, runs):
+    """The fastest of runs, with every run's rate and the highest peaks of them all, printed."""
     best = dict(max(runs, key=lambda r: r["per_second"]))
     best["runs"] = [r["per_second"] for r in runs]
     for key in ("pub_peak_kib", "sub_peak_kib"):
         best[key] = max(r[key] for r in runs)
+    print(f"{name}: {best['per_second']:,.0f}/s = {best['ratio']:.2f} x baseline, "
+          f"peak pub {best['pub_peak_kib']} KiB sub {best['sub_peak_kib']} KiB", file=sys.stderr)
     return best
 
 
@@ -180,20 +191,11 @@ def main():
                 time.sleep(0.3)
                 t0 = time.monotonic()
                 pub = publisher(fresh, pub_ep, rep_ep)
-                t1 = wait_seq(state, n, 900, sub)
-                rate = n / (t1 - t0)
-                run = {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
-                       "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
-                       "sub_peak_kib": peak_kib(sub.pid)}
+                runs.append(measured(f"pipeline ({fmt} log) run {k + 1}", n, base, t0,
+                                     wait_seq(state, n, 900, sub), pub, sub))
                 stop(sub)
                 stop(pub)
-                print(f"   pipeline ({fmt} log) run {k + 1}: {rate:,.0f}/s", file=sys.stderr)
-                runs.append(run)
-            best = best_of(runs)
-            res[f"pipeline_{fmt}"] = best
-            print(f"2. pipeline ({fmt} log): {best['per_second']:,.0f}/s = {best['ratio']:.2f} x "
-                  f"baseline, peak pub {best['pub_peak_kib']} KiB sub {best['sub_peak_kib']} KiB",
-                  file=sys.stderr)
+            res[f"pipeline_{fmt}"] = report(f"2. pipeline ({fmt} log)", runs)
 
         pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
         pub = publisher(db, pub_ep, rep_ep)
@@ -215,19 +217,10 @@ def main():
                 t0 = time.monotonic()
                 sub = subscriber(pub_ep, rep_ep, state2, ["--from", "start", "--sink", "log",
                                                           "--format", fmt, "--out", "/dev/null"])
-                t1 = wait_seq(state2, n, 900, sub)
-                rate = n / (t1 - t0)
-                run = {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
-                       "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
-                       "sub_peak_kib": peak_kib(sub.pid)}
+                runs.append(measured(f"replay ({fmt} log) run {k + 1}", n, base, t0,
+                                     wait_seq(state2, n, 900, sub), pub, sub))
                 stop(sub)
-                print(f"   replay ({fmt} log) run {k + 1}: {rate:,.0f}/s", file=sys.stderr)
-                runs.append(run)
-            best = best_of(runs)
-            res[f"replay_{fmt}"] = best
-            print(f"5. replay ({fmt} log): {best['per_second']:,.0f}/s = {best['ratio']:.2f} x "
-                  f"baseline, peak pub {best['pub_peak_kib']} KiB sub {best['sub_peak_kib']} KiB",
-                  file=sys.stderr)
+            res[f"replay_{fmt}"] = report(f"5. replay ({fmt} log)", runs)
 
         mirror = os.path.join(work, "mirror.db")
         state3 = os.path.join(work, "mirror.state")
