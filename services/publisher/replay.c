@@ -125,9 +125,18 @@ static void s_free_sent(void *data, void *hint)
     free(data); /* in the I/O thread, once the batch is written */
 }
 
+/*  The buffer of the ReplayBatch being filled, allocated when the last one was sent (one
+    allocation a batch, not one a message). NULL when out of memory. */
+static uint8_t *s_fill(replay_t *self)
+{
+    if (!self->fill) {
+        self->fill = malloc(CODEC_BATCH_BYTES);
+    }
+    return self->fill;
+}
+
 /*  Sends the ReplayBatch in self->fill without copying it: the socket owns the buffer from
-    here on, whatever this returns, and a new one is allocated (one allocation a batch, not
-    one a message). 0, or -1 with errno. */
+    here on, whatever this returns. 0, or -1 with errno. */
 static int s_router_send_fill(replay_t *self, size_t len)
 {
     uint8_t *body = self->fill;
@@ -149,17 +158,13 @@ static int s_router_send_fill(replay_t *self, size_t len)
     if (rc != -1) {
         rc = zmq_msg_send(&msg, self->router, ZMQ_DONTWAIT);
     }
-    int err = errno;
     if (rc == -1) {
+        int err = errno;
         zmq_msg_close(&msg); /* frees body */
+        errno = err;
+        return -1;
     }
-    self->fill = malloc(CODEC_BATCH_BYTES);
-    if (!self->fill && rc != -1) {
-        rc = -1;
-        err = ENOMEM; /* the answer is cut; the next request tries again */
-    }
-    errno = err;
-    return rc == -1 ? -1 : 0;
+    return 0;
 }
 
 /*  Sends the ReplayEnd. 0 or -1 (logged). */
@@ -190,10 +195,6 @@ static int s_batch_flush(replay_t *self)
     }
     size_t used = self->batch_used;
     self->batch_used = 0;
-    if (!self->fill) {
-        errno = ENOMEM; /* its replacement could not be allocated */
-        return -1;
-    }
     if (self->send == s_router_send) {
         return s_router_send_fill(self, used);
     }
@@ -204,11 +205,15 @@ static int s_batch_flush(replay_t *self)
     grow past CODEC_BATCH_BYTES; one larger than that goes alone. 0, or -1 with errno. */
 static int s_batch_add(replay_t *self, const uint8_t *item, size_t len)
 {
-    if (self->fill &&
+    if (s_fill(self) &&
         codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
         return 0;
     }
     if (s_batch_flush(self) != 0) {
+        return -1;
+    }
+    if (!s_fill(self)) {
+        errno = ENOMEM; /* the answer is cut; the client asks again */
         return -1;
     }
     if (codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
@@ -263,7 +268,7 @@ static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t
     s_emit does. Returns as s_emit. */
 static int s_emit_change(replay_t *self, const store_change_t *change, const char *topic)
 {
-    if (self->batching && self->fill) {
+    if (self->batching && s_fill(self)) {
         int n = codec_batch_append_change(self->fill, CODEC_BATCH_BYTES, &self->batch_used,
                                           change, self->stream_id);
         if (n == 0 && self->batch_used > 0) {
@@ -271,9 +276,10 @@ static int s_emit_change(replay_t *self, const store_change_t *change, const cha
                 self->send_errno = errno ? errno : EAGAIN;
                 return S_STOP_CUT;
             }
-            n = self->fill ? codec_batch_append_change(self->fill, CODEC_BATCH_BYTES,
-                                                       &self->batch_used, change, self->stream_id)
-                           : 0;
+            n = s_fill(self) ? codec_batch_append_change(self->fill, CODEC_BATCH_BYTES,
+                                                         &self->batch_used, change,
+                                                         self->stream_id)
+                             : 0;
         }
         if (n > 0) {
             return s_sent(self);
