@@ -156,7 +156,7 @@ const char *codec_change_name(Herald__V1__Change c)
 /*  A change is the one message on the hot path, so it is written here, straight from the
     store's row, rather than through protobuf-c's generic packer, which walks the message's
     descriptors twice (once to size it, once to write it, sizing each nested message again)
-    and takes every string's strlen both times: a third of the publisher's cost a change.
+    and takes every string's strlen both times: a fifth of the publisher's cost a change.
     The bytes are exactly protobuf-c's (codec_test repacks what this writes with protobuf-c
     and compares, and fails if the .proto gains a field this does not know): fields in number
     order, proto3 defaults (empty texts, zeros) left out, a oneof body and every person
