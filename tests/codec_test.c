@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "random_text.h"
 
 #define STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b"
 #define BUF_SIZE (CODEC_MAX_FRAME + 1024)
@@ -1066,27 +1067,6 @@ static void test_batch_malformed(void **state)
     }
 }
 
-/*  A random text of 0 to max bytes: empty a third of the time, else bytes from a small
-    alphabet with multi-byte UTF-8 in it (the writer copies bytes; it does not look). */
-static const char *s_random_text(char *buf, size_t max, unsigned *seed)
-{
-    static const char *pieces[] = {"a", "Z", "9", "-", " ", "é", "’", "\n", "Jürgen", "."};
-    size_t len = 0;
-    if (rand_r(seed) % 3 != 0) {
-        size_t want = (size_t) rand_r(seed) % max;
-        while (len < want) {
-            const char *piece = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
-            size_t n = strlen(piece);
-            if (len + n >= max) {
-                break;
-            }
-            memcpy(buf + len, piece, n);
-            len += n;
-        }
-    }
-    buf[len] = '\0';
-    return buf;
-}
 
 /*  codec_encode_change writes change announcements by hand: its bytes must be exactly what
     protobuf-c packs for the same message, for every shape of change (events and press
@@ -1115,38 +1095,38 @@ static void test_encode_is_protobuf_c(void **state)
         c.change = (store_change_kind_t) (STORE_CREATED + rand_r(&seed) % 4);
         c.present = rand_r(&seed) % 5 != 0;
         c.type = rand_r(&seed) % 3 == 0 ? STORE_PRESS : STORE_EVENT;
-        c.record_id = rand_r(&seed) % 4 == 0 ? "" : s_random_text(texts[11], 60, &seed);
+        c.record_id = rand_r(&seed) % 4 == 0 ? "" : random_text(texts[11], 60, &seed);
         if (c.record_id[0] == '\0' && c.type == STORE_EVENT) {
             c.record_id = "r-1";
         }
         if (c.type == STORE_EVENT) {
             store_event_t *e = &c.event;
             e->id = c.record_id;
-            e->kind = s_random_text(texts[0], 30, &seed);
-            e->title = s_random_text(texts[1], 300, &seed);
-            e->start_date = s_random_text(texts[2], 11, &seed);
-            e->end_date = s_random_text(texts[3], 11, &seed);
-            e->city = s_random_text(texts[4], 40, &seed);
-            e->country = s_random_text(texts[5], 3, &seed);
-            e->summary = s_random_text(texts[6], 700, &seed);
-            e->url = s_random_text(texts[7], 200, &seed);
+            e->kind = random_text(texts[0], 30, &seed);
+            e->title = random_text(texts[1], 300, &seed);
+            e->start_date = random_text(texts[2], 11, &seed);
+            e->end_date = random_text(texts[3], 11, &seed);
+            e->city = random_text(texts[4], 40, &seed);
+            e->country = random_text(texts[5], 3, &seed);
+            e->summary = random_text(texts[6], 700, &seed);
+            e->url = random_text(texts[7], 200, &seed);
             e->status = rand_r(&seed) % 2 ? "scheduled" : "cancelled";
-            e->cancel_reason = s_random_text(texts[8], 100, &seed);
+            e->cancel_reason = random_text(texts[8], 100, &seed);
             e->version = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
             e->people_count = rand_r(&seed) % 4 == 0 ? (size_t) rand_r(&seed) % 65 : 0;
             for (size_t i = 0; i < e->people_count; i++) {
-                people[i].name = s_random_text(names[i][0], 40, &seed);
-                people[i].role = s_random_text(names[i][1], 40, &seed);
+                people[i].name = random_text(names[i][0], 40, &seed);
+                people[i].role = random_text(names[i][1], 40, &seed);
             }
             e->people = people;
         } else {
             store_press_t *p = &c.press;
             p->id = c.record_id[0] ? c.record_id : "p-1";
-            p->event_id = s_random_text(texts[0], 30, &seed);
-            p->title = s_random_text(texts[1], 300, &seed);
-            p->published_on = s_random_text(texts[2], 11, &seed);
-            p->url = s_random_text(texts[7], 200, &seed);
-            p->summary = s_random_text(texts[6], 700, &seed);
+            p->event_id = random_text(texts[0], 30, &seed);
+            p->title = random_text(texts[1], 300, &seed);
+            p->published_on = random_text(texts[2], 11, &seed);
+            p->url = random_text(texts[7], 200, &seed);
+            p->summary = random_text(texts[6], 700, &seed);
         }
         const char *stream = round % 11 == 0 ? "" : STREAM;
         int len = codec_encode_change(&c, stream, buf, BUF_SIZE);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "codec.h"
+#include "random_text.h"
 #include "json_line.h"
 #include "sink.h"
 #include "state.h"
@@ -893,31 +894,6 @@ static void test_mirror_reopen_reset(void **unused)
 
 /*  ---- the JSON line against jansson ---- */
 
-/*  A random valid UTF-8 text: every control character, quotes, backslashes, slashes, DEL,
-    and two-, three- and four-byte characters among plain ones; empty now and then. */
-static char *s_any_text(char *buf, size_t max, unsigned *seed)
-{
-    static const char *pieces[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\x7f", "é", "€",
-                                   "\xf0\x9d\x84\x9e", "\xe2\x80\xa8", "Jürgen", "<>&'"};
-    size_t len = 0;
-    size_t want = rand_r(seed) % 4 == 0 ? 0 : (size_t) rand_r(seed) % max;
-    while (len + 5 < max && len < want) {
-        int pick = rand_r(seed) % 20;
-        if (pick < 3) {
-            buf[len++] = (char) (1 + rand_r(seed) % 31); /* a control character */
-        } else {
-            const char *piece = pieces[rand_r(seed) % (sizeof pieces / sizeof pieces[0])];
-            size_t n = strlen(piece);
-            if (len + n >= max) {
-                break;
-            }
-            memcpy(buf + len, piece, n);
-            len += n;
-        }
-    }
-    buf[len] = '\0';
-    return buf;
-}
 
 /*  The line jansson prints for a, built the way json_line.h describes it. */
 static char *s_jansson_line(const announcement_t *a)
@@ -991,15 +967,15 @@ static void test_json_line_is_jansson(void **state)
             char **fields[] = {&e.id,  &e.kind,    &e.title,   &e.start_date, &e.end_date,
                                &e.city, &e.country, &e.summary, &e.url,        &e.cancel_reason};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-                *fields[i] = s_any_text(texts[i], sizeof texts[i], &seed);
+                *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }
             e.status = (Herald__V1__EventStatus) (rand_r(&seed) % 3);
             e.version = numbers[rand_r(&seed) % 8];
             e.n_people = (size_t) rand_r(&seed) % 9;
             for (size_t i = 0; i < e.n_people; i++) {
                 people[i] = (Herald__V1__Person) HERALD__V1__PERSON__INIT;
-                people[i].name = s_any_text(names[i][0], sizeof names[i][0], &seed);
-                people[i].role = s_any_text(names[i][1], sizeof names[i][1], &seed);
+                people[i].name = random_text(names[i][0], sizeof names[i][0], &seed);
+                people[i].role = random_text(names[i][1], sizeof names[i][1], &seed);
                 people_p[i] = &people[i];
             }
             e.people = people_p;
@@ -1009,7 +985,7 @@ static void test_json_line_is_jansson(void **state)
             char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url,
                                &p.summary};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-                *fields[i] = s_any_text(texts[i], sizeof texts[i], &seed);
+                *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }
         }
         size_t bound = json_line_bound(&a);
