@@ -236,7 +236,7 @@ typedef struct {
     uint64_t seq;
     uint64_t committed_at_ms; /* int64 on the wire: two's complement, as protobuf does */
     uint64_t change;
-    unsigned body;            /* field of the oneof: 5 (event) or 6 (press release) */
+    unsigned body;            /* field of the oneof: event (5) or press_release (6) */
     const char *texts[S_MAX_TEXTS];
     size_t lens[S_MAX_TEXTS];
     uint64_t status;  /* event field 10 */
@@ -284,7 +284,7 @@ static int s_plan(s_plan_t *plan, const store_change_t *change, const char *stre
 
     if (change->type == STORE_EVENT) {
         const store_event_t *e = &change->event;
-        plan->body = 5;
+        plan->body = HERALD__V1__ANNOUNCEMENT__BODY_EVENT; /* the case is the field number */
         if (id_only) {
             s_plan_text(plan, 1, *record_id ? record_id : e->id);
         } else {
@@ -312,7 +312,7 @@ static int s_plan(s_plan_t *plan, const store_change_t *change, const char *stre
         }
     } else if (change->type == STORE_PRESS) {
         const store_press_t *p = &change->press;
-        plan->body = 6;
+        plan->body = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
         if (id_only) {
             s_plan_text(plan, 1, *record_id ? record_id : p->id);
         } else {

@@ -506,9 +506,34 @@ static void test_encode_small_buffer(void **state)
     e.people_count = STORE_MAX_PEOPLE + 1;
     c = s_event_change(42, STORE_UPDATED, e);
     assert_int_equal(codec_encode_change(&c, STREAM, buf, sizeof(buf)), -1);
+    size_t used = 0;
+    assert_int_equal(codec_batch_append_change(buf, sizeof(buf), &used, &c, STREAM), -1);
     e.people_count = STORE_MAX_PEOPLE;
     c = s_event_change(42, STORE_UPDATED, e);
     assert_true(codec_encode_change(&c, STREAM, buf, sizeof(buf)) > 0);
+
+    //  The batch writer refuses what cannot be encoded, and what is larger than a frame even
+    //  where the batch has room, writing nothing.
+    uint8_t *big = malloc(2 * CODEC_MAX_FRAME);
+    char *summary = malloc(CODEC_MAX_FRAME + 1);
+    assert_non_null(big);
+    assert_non_null(summary);
+    c = s_event_change(0, STORE_UPDATED, s_event()); /* seq 0 */
+    assert_int_equal(codec_batch_append_change(big, 2 * CODEC_MAX_FRAME, &used, &c, STREAM), -1);
+    e = s_event();
+    e.status = "postponed";
+    c = s_event_change(42, STORE_UPDATED, e);
+    assert_int_equal(codec_batch_append_change(big, 2 * CODEC_MAX_FRAME, &used, &c, STREAM), -1);
+    memset(summary, 's', CODEC_MAX_FRAME);
+    summary[CODEC_MAX_FRAME] = '\0';
+    e = s_event();
+    e.summary = summary;
+    c = s_event_change(42, STORE_UPDATED, e);
+    assert_int_equal(codec_batch_append_change(big, 2 * CODEC_MAX_FRAME, &used, &c, STREAM), -1);
+    assert_int_equal(codec_encode_change(&c, STREAM, big, CODEC_MAX_FRAME), -1);
+    assert_int_equal(used, 0);
+    free(summary);
+    free(big);
 }
 
 static void s_check_accepted_is_valid(codec_decoder_t *d, const uint8_t *data, size_t len)

@@ -136,33 +136,29 @@ static store_press_t s_press(const char *id, const char *event_id)
     return p;
 }
 
+static store_change_t s_change(int64_t seq, store_change_kind_t kind, store_type_t type,
+                               const char *id, const char *topic)
+{
+    return (store_change_t) {.seq = seq,
+                             .type = type,
+                             .change = kind,
+                             .record_id = id,
+                             .committed_at_ms = 1453900000000 + seq,
+                             .topic = topic,
+                             .present = kind != STORE_DELETED};
+}
+
 static store_change_t s_event_change(int64_t seq, store_change_kind_t kind, store_event_t e)
 {
-    store_change_t c = {
-        .seq = seq,
-        .type = STORE_EVENT,
-        .change = kind,
-        .record_id = e.id,
-        .committed_at_ms = 1453900000000 + seq,
-        .topic = "event.conference.FR.",
-        .present = kind != STORE_DELETED,
-        .event = e,
-    };
+    store_change_t c = s_change(seq, kind, STORE_EVENT, e.id, "event.conference.FR.");
+    c.event = e;
     return c;
 }
 
 static store_change_t s_press_change(int64_t seq, store_change_kind_t kind, store_press_t p)
 {
-    store_change_t c = {
-        .seq = seq,
-        .type = STORE_PRESS,
-        .change = kind,
-        .record_id = p.id,
-        .committed_at_ms = 1453900000000 + seq,
-        .topic = "press.",
-        .present = kind != STORE_DELETED,
-        .press = p,
-    };
+    store_change_t c = s_change(seq, kind, STORE_PRESS, p.id, "press.");
+    c.press = p;
     return c;
 }
 

@@ -92,12 +92,12 @@ void replay_destroy(replay_t **self_p)
     *self_p = NULL;
 }
 
-/*  Sends one answer message: [identity][(empty)][topic][body]. Never blocks. 0, or -1 with
-    errno (EAGAIN: the peer's queue is full; EHOSTUNREACH: it is gone). A failure after the
-    identity frame makes the ROUTER drop the partial message, so nothing half-sent remains. */
-static int s_router_send(void *arg, const char *topic, const uint8_t *body, size_t len)
+/*  An answer message is [identity][(empty)][topic][body]; this sends all but the body. Never
+    blocks. 0, or -1 with errno (EAGAIN: the peer's queue is full; EHOSTUNREACH: it is gone).
+    A failure after the identity frame makes the ROUTER drop the partial message, so nothing
+    half-sent remains. */
+static int s_router_head(replay_t *self, const char *topic)
 {
-    replay_t *self = arg;
     const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
     if (zmq_send(self->router, self->peer, self->peer_len, more) == -1) {
         return -1;
@@ -105,10 +105,15 @@ static int s_router_send(void *arg, const char *topic, const uint8_t *body, size
     if (self->delimiter && zmq_send(self->router, "", 0, more) == -1) {
         return -1;
     }
-    if (zmq_send(self->router, topic, strlen(topic), more) == -1) {
-        return -1;
-    }
-    if (zmq_send(self->router, body, len, ZMQ_DONTWAIT) == -1) {
+    return zmq_send(self->router, topic, strlen(topic), more) == -1 ? -1 : 0;
+}
+
+/*  Sends one answer message, the body copied. 0, or -1 with errno. */
+static int s_router_send(void *arg, const char *topic, const uint8_t *body, size_t len)
+{
+    replay_t *self = arg;
+    if (s_router_head(self, topic) == -1 ||
+        zmq_send(self->router, body, len, ZMQ_DONTWAIT) == -1) {
         return -1;
     }
     return 0;
@@ -146,19 +151,8 @@ static int s_router_send_fill(replay_t *self, size_t len)
         free(body);
         return -1;
     }
-    const int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
-    int rc = zmq_send(self->router, self->peer, self->peer_len, more);
-    if (rc != -1 && self->delimiter) {
-        rc = zmq_send(self->router, "", 0, more);
-    }
-    if (rc != -1) {
-        rc = zmq_send(self->router, CODEC_REPLAY_BATCH_TOPIC,
-                      sizeof CODEC_REPLAY_BATCH_TOPIC - 1, more);
-    }
-    if (rc != -1) {
-        rc = zmq_msg_send(&msg, self->router, ZMQ_DONTWAIT);
-    }
-    if (rc == -1) {
+    if (s_router_head(self, CODEC_REPLAY_BATCH_TOPIC) == -1 ||
+        zmq_msg_send(&msg, self->router, ZMQ_DONTWAIT) == -1) {
         int err = errno;
         zmq_msg_close(&msg); /* frees body */
         errno = err;
