@@ -9,7 +9,7 @@
 #define HERALD_CODEC_H
 
 #include "herald/v1/announcement.pb-c.h"
-#include "store.h"
+#include "record.h"
 
 #ifdef __cplusplus
 extern "C" {

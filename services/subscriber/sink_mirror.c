@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store.h"
 
 #define S_CURSOR "subscriber"
 

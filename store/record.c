@@ -1,10 +1,10 @@
-/*  validate.c -- record validation shared by the store, the import and the wire codec.
+/*  record.c -- record validation shared by the store, the import and the wire codec.
 
     Every check names the offending field (a static string) and says why in the caller's
     buffer, in words an operator can act on: "must be two upper-case letters (got 'FRA')".
     UTF-8 is checked before anything else so that a value is never echoed back broken.
 */
-#include "store.h"
+#include "record.h"
 
 #include <stdint.h>
 #include <stdio.h>
