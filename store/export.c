@@ -72,7 +72,7 @@ int store_export(store_t *self, FILE *out)
         json_decref(root);
         json_decref(events);
         json_decref(press);
-        store_set_error(self, "export: out of memory");
+        store_set_error(self, STORE_ERR_NOMEM, "export: out of memory");
         return -1;
     }
     json_object_set_new(root, "stream_id", json_string(store_stream_id(self)));
@@ -93,7 +93,7 @@ int store_export(store_t *self, FILE *out)
     }
     if (rc != 0) {
         if (!*store_error(self)) {
-            store_set_error(self, "export: out of memory");
+            store_set_error(self, STORE_ERR_NOMEM, "export: out of memory");
         }
         json_decref(root);
         return -1;
@@ -101,7 +101,7 @@ int store_export(store_t *self, FILE *out)
     rc = json_dumpf(root, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(root);
     if (rc != 0 || fputc('\n', out) == EOF || fflush(out) != 0 || ferror(out)) {
-        store_set_error(self, "export: write error");
+        store_set_error(self, STORE_ERR_IO, "export: write error");
         return -1;
     }
     return 0;

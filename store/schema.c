@@ -1,4 +1,5 @@
-/*  schema.c -- the store's schema as a list of migrations, one per PRAGMA user_version.
+/*  schema.c -- the store's schema as a list of migrations, one per PRAGMA user_version, and
+    opening a store: pragmas, creation, version checks, migration.
 
     The change log is written only by triggers, so that no writer (this library, a script,
     the sqlite3 shell) can change a record without its change row, in the same transaction.
@@ -8,10 +9,19 @@
     Version 3: events.people_flat, the people list flattened for the scans (see
     S_PEOPLE_FLAT), backfilled, and kept right for every writer by a trigger.
     Version 4: changes.record_rowid, where the record's row is, for the scans (see s_v4).
+
+    Opening a store (schema_open) lives here too: the pragmas, creating a new store, checking
+    an existing one's version and migrating it, each failure with its store_err_t.
 */
 #include "store_private.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /*  Milliseconds since the epoch, exact: %s gives whole seconds, %f gives "SS.SSS". */
 #define S_NOW_MS                                                                                   \
@@ -277,4 +287,310 @@ int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+/*  Opening: the pragmas, then a new store's schema, or an existing one's version checked and
+    migrated. Every failure says which kind it is (store_err_t) and names the path. */
+
+#define S_ERRLEN 512
+
+/*  Sets *code to value and err to fmt's words; returns -1. */
+static int s_fail(store_err_t *code, store_err_t value, char *err, size_t errlen, const char *fmt,
+                  ...) __attribute__((format(printf, 5, 6)));
+
+static int s_fail(store_err_t *code, store_err_t value, char *err, size_t errlen, const char *fmt,
+                  ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    *code = value;
+    return -1;
+}
+
+/*  The code of db's last error. */
+static store_err_t s_db_code(sqlite3 *db)
+{
+    return store_err_from_sqlite(sqlite3_extended_errcode(db));
+}
+
+/*  A random UUID version 4 from /dev/urandom into out (37 bytes at least). */
+static int s_uuid4(char *out, size_t outlen)
+{
+    unsigned char b[16];
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    size_t got = 0;
+    while (got < sizeof b) {
+        ssize_t n = read(fd, b + got, sizeof b - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            close(fd);
+            return -1;
+        }
+        got += (size_t) n;
+    }
+    close(fd);
+    b[6] = (unsigned char) ((b[6] & 0x0F) | 0x40);
+    b[8] = (unsigned char) ((b[8] & 0x3F) | 0x80);
+    snprintf(out, outlen, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+    return 0;
+}
+
+/*  Runs sql; on failure "what: sqlite's words" in err and -1 (the code is db's). */
+static int s_exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_user_version(sqlite3 *db, int *version)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK) {
+        return -1;
+    }
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *version = sqlite3_column_int(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/*  true when the database has no table at all (a new or empty file). */
+static int s_is_empty(sqlite3 *db, bool *empty)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &stmt, NULL) !=
+        SQLITE_OK) {
+        return -1;
+    }
+    int rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *empty = sqlite3_column_int(stmt, 0) == 0;
+    }
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/*  Makes a store at schema version `version` on an empty database, in one transaction. */
+static int s_create_schema(sqlite3 *db, const char *path, int version, store_err_t *code, char *err,
+                           size_t errlen)
+{
+    char why[S_ERRLEN];
+    if (s_exec(db, "BEGIN IMMEDIATE", err, errlen, "cannot create store") != 0) {
+        *code = s_db_code(db);
+        return -1;
+    }
+    bool empty = false;
+    if (s_is_empty(db, &empty) != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path,
+               sqlite3_errmsg(db));
+        goto fail;
+    }
+    if (!empty) {
+        s_fail(code, STORE_ERR_EXISTS, err, errlen,
+               "cannot create store %s: the file already holds a database", path);
+        goto fail;
+    }
+    for (int v = 1; v <= version; v++) {
+        if (schema_apply(db, v, why, sizeof why) != 0) {
+            s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
+            goto fail;
+        }
+    }
+    char uuid[40];
+    if (s_uuid4(uuid, sizeof uuid) != 0) {
+        s_fail(code, STORE_ERR_IO, err, errlen, "cannot create store %s: reading /dev/urandom: %s",
+               path, strerror(errno));
+        goto fail;
+    }
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO meta (key, value) VALUES ('stream_id', '%s'),"
+             " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
+             uuid);
+    if (s_exec(db, sql, why, sizeof why, "writing meta") != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
+        goto fail;
+    }
+    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+/*  Brings an existing store up to STORE_SCHEMA_VERSION in one transaction. */
+static int s_migrate(sqlite3 *db, const char *path, store_err_t *code, char *err, size_t errlen)
+{
+    char why[S_ERRLEN];
+    int version = 0;
+    if (s_exec(db, "BEGIN IMMEDIATE", why, sizeof why, "begin") != 0) {
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path, why);
+    }
+    /* Read again inside the transaction: another process may have migrated meanwhile. */
+    if (s_user_version(db, &version) != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+               sqlite3_errmsg(db));
+        goto fail;
+    }
+    for (int v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        if (schema_apply(db, v, why, sizeof why) != 0) {
+            s_fail(code, s_db_code(db), err, errlen, "cannot migrate store %s: %s", path, why);
+            goto fail;
+        }
+    }
+    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot migrate store %s: %s", path, why);
+        goto fail;
+    }
+    return 0;
+fail:
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2(x)
+
+/*  Opens the connection and sets the pragmas. */
+static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_err_t *code, char *err,
+                          size_t errlen)
+{
+    int flags = SQLITE_OPEN_NOMUTEX;
+    if (mode == STORE_READONLY) {
+        flags |= SQLITE_OPEN_READONLY;
+    } else if (mode == STORE_CREATE) {
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    } else {
+        flags |= SQLITE_OPEN_READWRITE;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        s_fail(code, store_err_from_sqlite(db ? sqlite3_extended_errcode(db) : rc), err, errlen,
+               "cannot open store %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, 5000);
+    char why[S_ERRLEN];
+    /* A new store gets pages of STORE_PAGE_SIZE before WAL fixes them (an existing one
+       keeps its own: the pragma does nothing on a file that has pages). */
+    const char *pragmas =
+        mode == STORE_READONLY ? "PRAGMA foreign_keys = ON;"
+        : mode == STORE_CREATE
+            ? "PRAGMA page_size = " S_STR(
+                  STORE_PAGE_SIZE) ";"
+                                   " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                   " PRAGMA foreign_keys = ON;"
+            : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+              " PRAGMA foreign_keys = ON;";
+    if (s_exec(db, pragmas, why, sizeof why, "pragmas") != 0) {
+        s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path, why);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/*  Checks an existing store's schema version; migrates an older one unless read only. */
+static int s_check_version(sqlite3 *db, const char *path, store_mode_t mode, store_err_t *code,
+                           char *err, size_t errlen)
+{
+    int version = 0;
+    if (s_user_version(db, &version) != 0) {
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+                      sqlite3_errmsg(db));
+    }
+    if (version == 0) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                      "cannot open store %s: not a herald store (schema version 0)", path);
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        return s_fail(code, STORE_ERR_NEWER, err, errlen,
+                      "store %s has schema version %d, newer than this program's %d;"
+                      " upgrade herald",
+                      path, version, STORE_SCHEMA_VERSION);
+    }
+    if (version < STORE_SCHEMA_VERSION) {
+        if (mode == STORE_READONLY) {
+            return s_fail(code, STORE_ERR_OLDER, err, errlen,
+                          "store %s has schema version %d, older than this program's %d;"
+                          " open it read-write once to migrate it"
+                          " (herald-pub does, or: herald-store import /dev/null)",
+                          path, version, STORE_SCHEMA_VERSION);
+        }
+        return s_migrate(db, path, code, err, errlen);
+    }
+    return 0;
+}
+
+sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
+                     size_t errlen)
+{
+    if (mode != STORE_CREATE) {
+        struct stat st;
+        if (stat(path, &st) != 0) {
+            s_fail(code,
+                   errno == ENOENT   ? STORE_ERR_NOT_FOUND
+                   : errno == ENOMEM ? STORE_ERR_NOMEM
+                                     : STORE_ERR_IO,
+                   err, errlen, "cannot open store %s: %s", path, strerror(errno));
+            return NULL;
+        }
+    }
+    sqlite3 *db = s_open_db(path, mode, code, err, errlen);
+    if (!db) {
+        return NULL;
+    }
+    int rc = mode == STORE_CREATE
+                 ? s_create_schema(db, path, STORE_SCHEMA_VERSION, code, err, errlen)
+                 : s_check_version(db, path, mode, code, err, errlen);
+    if (rc != 0) {
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+int store_create_at_version(const char *path, int version, char *err, size_t errlen)
+{
+    char scratch[S_ERRLEN];
+    if (!err || errlen == 0) {
+        err = scratch;
+        errlen = sizeof scratch;
+    }
+    err[0] = '\0';
+    if (version < 1 || version > STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "cannot create store %s: no schema version %d", path ? path : "",
+                 version);
+        return -1;
+    }
+    store_err_t code = STORE_ERR_NONE;
+    sqlite3 *db = s_open_db(path, STORE_CREATE, &code, err, errlen);
+    if (!db) {
+        return -1;
+    }
+    int rc = s_create_schema(db, path, version, &code, err, errlen);
+    sqlite3_close(db);
+    return rc;
 }

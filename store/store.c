@@ -1,4 +1,5 @@
-/*  store.c -- the store handle: open and migrate, pragmas, edits, reads, scans, cursors.
+/*  store.c -- the store handle: edits, reads, scans, cursors, and failures as codes
+    (store_err_t) with their messages. Opening a file, its pragmas and migrations: schema.c.
 
     Every statement used more than once is prepared in store_new and finalized in
     store_destroy. The change log is never written here: the triggers in schema.c do it in
@@ -11,16 +12,11 @@
 #include "store_private.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #define S_ERRLEN 512
 #define S_STREAM_ID_MAX 128 /* bytes in a cursor's stream id */
@@ -31,6 +27,7 @@ struct store {
     bool readonly;                           /* opened with STORE_READONLY */
     char stream_id[64];                      /* meta.stream_id */
     char err[S_ERRLEN];                      /* the last error, "" if none */
+    store_err_t code;                        /* its code, STORE_ERR_NONE if none */
     char cursor_stream[S_STREAM_ID_MAX];     /* stream id returned by store_cursor_get */
     store_person_t people[STORE_MAX_PEOPLE]; /* people of the row last read */
     char *people_buf;                        /* their text, split in place */
@@ -96,17 +93,25 @@ static const char *s_sql_snapshot =
     " FROM record_heads h JOIN changes c ON c.seq = h.seq" S_SCAN_JOINS
     " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2";
 
-void store_set_error(store_t *self, const char *fmt, ...)
+void store_set_error(store_t *self, store_err_t code, const char *fmt, ...)
 {
+    self->code = code;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(self->err, sizeof self->err, fmt, ap);
     va_end(ap);
 }
 
+/*  The code of the connection's last error. */
+static store_err_t s_db_code(const store_t *self)
+{
+    return store_err_from_sqlite(sqlite3_extended_errcode(self->db));
+}
+
+/*  Fails with "what: sqlite's words" and the code of the connection's last error. */
 static int s_sql_error(store_t *self, const char *what)
 {
-    store_set_error(self, "%s: %s", what, sqlite3_errmsg(self->db));
+    store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
     return -1;
 }
 
@@ -139,7 +144,7 @@ static int s_read_people(store_t *self, sqlite3_stmt *stmt, int i, store_event_t
         }
         char *buf = realloc(self->people_buf, cap);
         if (!buf) {
-            store_set_error(self, "out of memory");
+            store_set_error(self, STORE_ERR_NOMEM, "out of memory");
             return -1;
         }
         self->people_buf = buf;
@@ -255,157 +260,10 @@ static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
     return 0;
 }
 
-/*  A random UUID version 4 from /dev/urandom into out (37 bytes at least). */
-static int s_uuid4(char *out, size_t outlen)
-{
-    unsigned char b[16];
-    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = read(fd, b + got, sizeof b - got);
-        if (n <= 0) {
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            close(fd);
-            return -1;
-        }
-        got += (size_t) n;
-    }
-    close(fd);
-    b[6] = (unsigned char) ((b[6] & 0x0F) | 0x40);
-    b[8] = (unsigned char) ((b[8] & 0x3F) | 0x80);
-    snprintf(out, outlen, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
-    return 0;
-}
-
-static int s_exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int s_user_version(sqlite3 *db, int *version)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK) {
-        return -1;
-    }
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *version = sqlite3_column_int(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
-/*  true when the database has no table at all (a new or empty file). */
-static int s_is_empty(sqlite3 *db, bool *empty)
-{
-    sqlite3_stmt *stmt = NULL;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &stmt, NULL) !=
-        SQLITE_OK) {
-        return -1;
-    }
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *empty = sqlite3_column_int(stmt, 0) == 0;
-    }
-    sqlite3_finalize(stmt);
-    return rc == SQLITE_ROW ? 0 : -1;
-}
-
-/*  Makes a store at schema version `version` on an empty database, in one transaction. */
-static int s_create_schema(sqlite3 *db, const char *path, int version, char *err, size_t errlen)
-{
-    char why[S_ERRLEN];
-    if (s_exec(db, "BEGIN IMMEDIATE", err, errlen, "cannot create store") != 0) {
-        return -1;
-    }
-    bool empty = false;
-    if (s_is_empty(db, &empty) != 0) {
-        snprintf(err, errlen, "cannot create store %s: %s", path, sqlite3_errmsg(db));
-        goto fail;
-    }
-    if (!empty) {
-        snprintf(err, errlen, "cannot create store %s: the file already holds a database", path);
-        goto fail;
-    }
-    for (int v = 1; v <= version; v++) {
-        if (schema_apply(db, v, why, sizeof why) != 0) {
-            snprintf(err, errlen, "cannot create store %s: %s", path, why);
-            goto fail;
-        }
-    }
-    char uuid[40];
-    if (s_uuid4(uuid, sizeof uuid) != 0) {
-        snprintf(err, errlen, "cannot create store %s: reading /dev/urandom: %s", path,
-                 strerror(errno));
-        goto fail;
-    }
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO meta (key, value) VALUES ('stream_id', '%s'),"
-             " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
-             uuid);
-    if (s_exec(db, sql, why, sizeof why, "writing meta") != 0) {
-        snprintf(err, errlen, "cannot create store %s: %s", path, why);
-        goto fail;
-    }
-    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
-        snprintf(err, errlen, "cannot create store %s: %s", path, why);
-        goto fail;
-    }
-    return 0;
-fail:
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
-}
-
-/*  Brings an existing store up to STORE_SCHEMA_VERSION in one transaction. */
-static int s_migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
-{
-    char why[S_ERRLEN];
-    int version = 0;
-    if (s_exec(db, "BEGIN IMMEDIATE", why, sizeof why, "begin") != 0) {
-        snprintf(err, errlen, "cannot open store %s: %s", path, why);
-        return -1;
-    }
-    /* Read again inside the transaction: another process may have migrated meanwhile. */
-    if (s_user_version(db, &version) != 0) {
-        snprintf(err, errlen, "cannot open store %s: %s", path, sqlite3_errmsg(db));
-        goto fail;
-    }
-    for (int v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        if (schema_apply(db, v, why, sizeof why) != 0) {
-            snprintf(err, errlen, "cannot migrate store %s: %s", path, why);
-            goto fail;
-        }
-    }
-    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
-        snprintf(err, errlen, "cannot migrate store %s: %s", path, why);
-        goto fail;
-    }
-    return 0;
-fail:
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
-}
-
 static int s_prepare(store_t *self, sqlite3_stmt **stmt, const char *sql)
 {
     if (sqlite3_prepare_v3(self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK) {
-        store_set_error(self, "preparing statement: %s", sqlite3_errmsg(self->db));
+        store_set_error(self, s_db_code(self), "preparing statement: %s", sqlite3_errmsg(self->db));
         return -1;
     }
     return 0;
@@ -488,121 +346,39 @@ static int s_read_meta(store_t *self)
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_ROW) {
-        store_set_error(self, "the store has no stream_id in meta");
+        store_set_error(self, STORE_ERR_NOT_STORE, "the store has no stream_id in meta");
         return -1;
     }
     return 0;
 }
 
-#define S_STR2(x) #x
-#define S_STR(x) S_STR2(x)
-
-static sqlite3 *s_open_db(const char *path, store_mode_t mode, char *err, size_t errlen)
-{
-    int flags = SQLITE_OPEN_NOMUTEX;
-    if (mode == STORE_READONLY) {
-        flags |= SQLITE_OPEN_READONLY;
-    } else if (mode == STORE_CREATE) {
-        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    } else {
-        flags |= SQLITE_OPEN_READWRITE;
-    }
-    sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, flags, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open store %s: %s", path,
-                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-        sqlite3_close(db);
-        return NULL;
-    }
-    sqlite3_extended_result_codes(db, 1);
-    sqlite3_busy_timeout(db, 5000);
-    char why[S_ERRLEN];
-    /* A new store gets pages of STORE_PAGE_SIZE before WAL fixes them (an existing one
-       keeps its own: the pragma does nothing on a file that has pages). */
-    const char *pragmas = mode == STORE_READONLY ? "PRAGMA foreign_keys = ON;"
-                          : mode == STORE_CREATE
-                              ? "PRAGMA page_size = " S_STR(STORE_PAGE_SIZE) ";"
-                                " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                " PRAGMA foreign_keys = ON;"
-                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                " PRAGMA foreign_keys = ON;";
-    if (s_exec(db, pragmas, why, sizeof why, "pragmas") != 0) {
-        snprintf(err, errlen, "cannot open store %s: %s", path, why);
-        sqlite3_close(db);
-        return NULL;
-    }
-    return db;
-}
-
-store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen)
+store_t *store_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
+                    size_t errlen)
 {
     char scratch[S_ERRLEN];
+    store_err_t ignored;
     if (!err || errlen == 0) {
         err = scratch;
         errlen = sizeof scratch;
     }
+    if (!code) {
+        code = &ignored;
+    }
     err[0] = '\0';
+    *code = STORE_ERR_NONE;
     if (!path || !*path) {
         snprintf(err, errlen, "cannot open store: no path");
+        *code = STORE_ERR_INVALID;
         return NULL;
     }
-    if (mode != STORE_CREATE) {
-        struct stat st;
-        if (stat(path, &st) != 0) {
-            snprintf(err, errlen, "cannot open store %s: %s", path, strerror(errno));
-            return NULL;
-        }
-    }
-    sqlite3 *db = s_open_db(path, mode, err, errlen);
+    sqlite3 *db = schema_open(path, mode, code, err, errlen);
     if (!db) {
         return NULL;
-    }
-    int version = 0;
-    if (mode == STORE_CREATE) {
-        if (s_create_schema(db, path, STORE_SCHEMA_VERSION, err, errlen) != 0) {
-            sqlite3_close(db);
-            return NULL;
-        }
-    } else {
-        if (s_user_version(db, &version) != 0) {
-            snprintf(err, errlen, "cannot open store %s: %s", path, sqlite3_errmsg(db));
-            sqlite3_close(db);
-            return NULL;
-        }
-        if (version == 0) {
-            snprintf(err, errlen, "cannot open store %s: not a herald store (schema version 0)",
-                     path);
-            sqlite3_close(db);
-            return NULL;
-        }
-        if (version > STORE_SCHEMA_VERSION) {
-            snprintf(err, errlen,
-                     "store %s has schema version %d, newer than this program's %d;"
-                     " upgrade herald",
-                     path, version, STORE_SCHEMA_VERSION);
-            sqlite3_close(db);
-            return NULL;
-        }
-        if (version < STORE_SCHEMA_VERSION) {
-            if (mode == STORE_READONLY) {
-                snprintf(err, errlen,
-                         "store %s has schema version %d, older than this program's %d;"
-                         " open it read-write once to migrate it"
-                         " (herald-pub does, or: herald-store import /dev/null)",
-                         path, version, STORE_SCHEMA_VERSION);
-                sqlite3_close(db);
-                return NULL;
-            }
-            if (s_migrate(db, path, err, errlen) != 0) {
-                sqlite3_close(db);
-                return NULL;
-            }
-        }
     }
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "cannot open store %s: out of memory", path);
+        *code = STORE_ERR_NOMEM;
         sqlite3_close(db);
         return NULL;
     }
@@ -612,10 +388,16 @@ store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen
     if (!self->path || s_prepare_all(self) != 0 || s_read_meta(self) != 0) {
         snprintf(err, errlen, "cannot open store %s: %s", path,
                  self->path ? self->err : "out of memory");
+        *code = self->path ? self->code : STORE_ERR_NOMEM;
         store_destroy(&self);
         return NULL;
     }
     return self;
+}
+
+store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen)
+{
+    return store_open(path, mode, NULL, err, errlen);
 }
 
 void store_destroy(store_t **self_p)
@@ -653,6 +435,63 @@ const char *store_error(store_t *self)
     return self->err;
 }
 
+store_err_t store_errcode(const store_t *self)
+{
+    assert(self);
+    return self->code;
+}
+
+const char *store_err_name(store_err_t code)
+{
+    static const char *const names[] = {
+        [STORE_ERR_NONE] = "none",           [STORE_ERR_BUSY] = "busy",
+        [STORE_ERR_NEWER] = "newer",         [STORE_ERR_OLDER] = "older",
+        [STORE_ERR_NOT_STORE] = "not_store", [STORE_ERR_EXISTS] = "exists",
+        [STORE_ERR_READONLY] = "readonly",   [STORE_ERR_CORRUPT] = "corrupt",
+        [STORE_ERR_FULL] = "full",           [STORE_ERR_NOT_FOUND] = "not_found",
+        [STORE_ERR_INVALID] = "invalid",     [STORE_ERR_IO] = "io",
+        [STORE_ERR_NOMEM] = "nomem",         [STORE_ERR_OTHER] = "other",
+    };
+    size_t i = (size_t) code;
+    return i < sizeof names / sizeof names[0] && names[i] ? names[i] : "unknown";
+}
+
+store_err_t store_err_from_sqlite(int rc)
+{
+    switch (rc & 0xFF) { /* the primary code of an extended one */
+    case SQLITE_OK:
+    case SQLITE_ROW:
+    case SQLITE_DONE:
+        return STORE_ERR_NONE;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return STORE_ERR_BUSY;
+    case SQLITE_READONLY:
+        return STORE_ERR_READONLY;
+    case SQLITE_CORRUPT:
+        return STORE_ERR_CORRUPT;
+    case SQLITE_NOTADB:
+        return STORE_ERR_NOT_STORE;
+    case SQLITE_FULL:
+        return STORE_ERR_FULL;
+    case SQLITE_NOMEM:
+        return STORE_ERR_NOMEM;
+    case SQLITE_IOERR:
+        return rc == SQLITE_IOERR_NOMEM ? STORE_ERR_NOMEM : STORE_ERR_IO;
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+        return STORE_ERR_IO;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+        return STORE_ERR_INVALID;
+    case SQLITE_NOTFOUND:
+    default:
+        return STORE_ERR_OTHER;
+    }
+}
+
 const char *store_stream_id(store_t *self)
 {
     assert(self);
@@ -677,14 +516,12 @@ int store_set_durable(store_t *self, bool durable)
     if (self->readonly) {
         return 0;
     }
-    char why[S_ERRLEN];
     /* Not durable also leaves checkpoints to other writers: a checkpoint of a long WAL
        would stall the writer that happens to cross the threshold. */
     const char *sql = durable ? "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000"
                               : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0";
-    if (s_exec(self->db, sql, why, sizeof why, "synchronous") != 0) {
-        snprintf(self->err, sizeof self->err, "%s", why);
-        return -1;
+    if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        return s_sql_error(self, "synchronous");
     }
     return 0;
 }
@@ -700,7 +537,7 @@ static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
 {
     int rc = sqlite3_step(stmt);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        store_set_error(self, "%s: %s", what, sqlite3_errmsg(self->db));
+        store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
         return -1;
@@ -717,7 +554,7 @@ static int64_t s_int_query(store_t *self, sqlite3_stmt *stmt, const char *what)
     if (rc == SQLITE_ROW) {
         value = sqlite3_column_int64(stmt, 0);
     } else {
-        store_set_error(self, "%s: %s", what, sqlite3_errmsg(self->db));
+        store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
     }
     sqlite3_reset(stmt);
     return value;
@@ -828,14 +665,14 @@ int store_put_event(store_t *self, const store_event_t *event)
     if (store_event_check(event, &field, why, sizeof why) != 0) {
         const char *id =
             event && event->id && store_utf8_valid(event->id, strlen(event->id)) ? event->id : "";
-        store_set_error(self, "event '%.200s': field %s: %s", id, field, why);
+        store_set_error(self, STORE_ERR_INVALID, "event '%.200s': field %s: %s", id, field, why);
         return -1;
     }
     char *people = s_people_json(event);
     char *flat = people ? s_people_flat(event) : NULL;
     if (!flat) {
         free(people);
-        store_set_error(self, "event '%s': out of memory", event->id);
+        store_set_error(self, STORE_ERR_NOMEM, "event '%s': out of memory", event->id);
         return -1;
     }
     sqlite3_stmt *s = self->put_event;
@@ -868,7 +705,8 @@ int store_put_press(store_t *self, const store_press_t *press)
     if (store_press_check(press, &field, why, sizeof why) != 0) {
         const char *id =
             press && press->id && store_utf8_valid(press->id, strlen(press->id)) ? press->id : "";
-        store_set_error(self, "press release '%.200s': field %s: %s", id, field, why);
+        store_set_error(self, STORE_ERR_INVALID, "press release '%.200s': field %s: %s", id, field,
+                        why);
         return -1;
     }
     sqlite3_stmt *s = self->put_press;
@@ -890,10 +728,12 @@ int store_put_press(store_t *self, const store_press_t *press)
         return 0;
     }
     if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        store_set_error(self, "press release '%s': field event_id: no event '%s'", press->id,
+        store_set_error(self, STORE_ERR_INVALID,
+                        "press release '%s': field event_id: no event '%s'", press->id,
                         press->event_id);
     } else {
-        store_set_error(self, "press release '%s': %s", press->id, sqlite3_errmsg(self->db));
+        store_set_error(self, store_err_from_sqlite(ext), "press release '%s': %s", press->id,
+                        sqlite3_errmsg(self->db));
     }
     return -1;
 }
@@ -902,7 +742,7 @@ int store_cancel_event(store_t *self, const char *id, const char *reason)
 {
     assert(self);
     if (!id) {
-        store_set_error(self, "cancel: no id");
+        store_set_error(self, STORE_ERR_INVALID, "cancel: no id");
         return -1;
     }
     char why[256];
@@ -916,7 +756,7 @@ int store_cancel_event(store_t *self, const char *id, const char *reason)
                            .cancel_reason = reason};
     const char *field = NULL;
     if (store_event_check(&probe, &field, why, sizeof why) != 0) {
-        store_set_error(self, "cancel event: field %s: %s", field, why);
+        store_set_error(self, STORE_ERR_INVALID, "cancel event: field %s: %s", field, why);
         return -1;
     }
     s_bind_text(self->cancel_event, 1, id);
@@ -927,7 +767,7 @@ int store_cancel_event(store_t *self, const char *id, const char *reason)
         return -1;
     }
     if (sqlite3_changes(self->db) == 0) {
-        store_set_error(self, "no event '%s'", id);
+        store_set_error(self, STORE_ERR_NOT_FOUND, "no event '%s'", id);
         return -1;
     }
     return 0;
@@ -936,7 +776,7 @@ int store_cancel_event(store_t *self, const char *id, const char *reason)
 static int s_delete(store_t *self, sqlite3_stmt *stmt, const char *what, const char *id)
 {
     if (!id) {
-        store_set_error(self, "delete: no id");
+        store_set_error(self, STORE_ERR_INVALID, "delete: no id");
         return -1;
     }
     s_bind_text(stmt, 1, id);
@@ -946,14 +786,16 @@ static int s_delete(store_t *self, sqlite3_stmt *stmt, const char *what, const c
     sqlite3_clear_bindings(stmt);
     if (rc != SQLITE_DONE) {
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY) {
-            store_set_error(self, "%s '%s' has press releases: delete them first", what, id);
+            store_set_error(self, STORE_ERR_INVALID,
+                            "%s '%s' has press releases: delete them first", what, id);
         } else {
-            store_set_error(self, "delete %s '%s': %s", what, id, sqlite3_errmsg(self->db));
+            store_set_error(self, store_err_from_sqlite(ext), "delete %s '%s': %s", what, id,
+                            sqlite3_errmsg(self->db));
         }
         return -1;
     }
     if (sqlite3_changes(self->db) == 0) {
-        store_set_error(self, "no %s '%s'", what, id);
+        store_set_error(self, STORE_ERR_NOT_FOUND, "no %s '%s'", what, id);
         return -1;
     }
     return 0;
@@ -987,7 +829,7 @@ static int s_hold(store_t *self, const char **fields[], size_t n)
         }
         char *buf = realloc(self->record_buf, cap);
         if (!buf) {
-            store_set_error(self, "out of memory");
+            store_set_error(self, STORE_ERR_NOMEM, "out of memory");
             return -1;
         }
         self->record_buf = buf;
@@ -1075,7 +917,7 @@ static int64_t s_scan(store_t *self, sqlite3_stmt *s, store_change_fn *fn, void 
         }
     }
     if (rc != SQLITE_DONE) {
-        store_set_error(self, "%s: %s", what, sqlite3_errmsg(self->db));
+        store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
         sqlite3_reset(s);
         return -1;
     }
@@ -1175,11 +1017,12 @@ int store_cursor_set(store_t *self, const char *name, int64_t seq, const char *s
 {
     assert(self);
     if (!name || !*name) {
-        store_set_error(self, "cursor set: no name");
+        store_set_error(self, STORE_ERR_INVALID, "cursor set: no name");
         return -1;
     }
     if (stream_id && strlen(stream_id) >= S_STREAM_ID_MAX) {
-        store_set_error(self, "cursor set: stream id longer than %d bytes", S_STREAM_ID_MAX - 1);
+        store_set_error(self, STORE_ERR_INVALID, "cursor set: stream id longer than %d bytes",
+                        S_STREAM_ID_MAX - 1);
         return -1;
     }
     sqlite3_stmt *s = self->cursor_set;
@@ -1218,7 +1061,7 @@ int store_origin_set(store_t *self, store_type_t type, const char *id, int64_t s
 {
     assert(self);
     if (!id || !*id) {
-        store_set_error(self, "origin set: no id");
+        store_set_error(self, STORE_ERR_INVALID, "origin set: no id");
         return -1;
     }
     sqlite3_stmt *s = self->origin_set;
@@ -1240,7 +1083,7 @@ int store_clear(store_t *self)
                      "DELETE FROM press_releases; DELETE FROM events;"
                      " DELETE FROM origins; DELETE FROM cursors;",
                      NULL, NULL, &msg) != SQLITE_OK) {
-        store_set_error(self, "clear: %s", msg ? msg : sqlite3_errmsg(self->db));
+        store_set_error(self, s_db_code(self), "clear: %s", msg ? msg : sqlite3_errmsg(self->db));
         sqlite3_free(msg);
         if (own) {
             store_rollback(self);
@@ -1252,26 +1095,4 @@ int store_clear(store_t *self)
         return -1;
     }
     return 0;
-}
-
-int store_create_at_version(const char *path, int version, char *err, size_t errlen)
-{
-    char scratch[S_ERRLEN];
-    if (!err || errlen == 0) {
-        err = scratch;
-        errlen = sizeof scratch;
-    }
-    err[0] = '\0';
-    if (version < 1 || version > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "cannot create store %s: no schema version %d", path ? path : "",
-                 version);
-        return -1;
-    }
-    sqlite3 *db = s_open_db(path, STORE_CREATE, err, errlen);
-    if (!db) {
-        return -1;
-    }
-    int rc = s_create_schema(db, path, version, err, errlen);
-    sqlite3_close(db);
-    return rc;
 }

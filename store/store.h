@@ -38,9 +38,34 @@ typedef enum {
     (fewer page reads); docs/performance.md. An existing store keeps its page size. */
 #define STORE_PAGE_SIZE 16384
 
-/*  Opens the store at path. Returns NULL on failure with the reason in err (always
-    NUL-terminated, names the path). A store whose user_version is newer than
-    STORE_SCHEMA_VERSION is refused. Sets WAL, synchronous=FULL, foreign_keys, busy_timeout. */
+/*  What kind of failure a call met, beside its message (store_error): callers decide by the
+    code, never by the message's words. Codes that come from SQLite are mapped from its
+    extended result code. */
+typedef enum {
+    STORE_ERR_NONE = 0,  /* no failure */
+    STORE_ERR_BUSY,      /* another connection holds the lock (busy, locked): try again later */
+    STORE_ERR_NEWER,     /* the store's schema is newer than this program's: upgrade herald */
+    STORE_ERR_OLDER,     /* an older schema opened read-only: open it read-write once */
+    STORE_ERR_NOT_STORE, /* not a Herald store: another database, or not a database at all */
+    STORE_ERR_EXISTS,    /* STORE_CREATE on a file that already holds a database */
+    STORE_ERR_READONLY,  /* a write on a read-only handle or file */
+    STORE_ERR_CORRUPT,   /* the database file is damaged */
+    STORE_ERR_FULL,      /* the disk is full */
+    STORE_ERR_NOT_FOUND, /* the file, or the record named, does not exist */
+    STORE_ERR_INVALID,   /* the input breaks a rule: a record's field, a foreign key, no id */
+    STORE_ERR_IO,        /* an I/O error, or the file cannot be opened or read */
+    STORE_ERR_NOMEM,     /* out of memory */
+    STORE_ERR_OTHER,     /* anything else (an SQL error: a store edited by hand, or a bug) */
+} store_err_t;
+
+/*  Opens the store at path. Returns NULL on failure with the failure's code in *code (code
+    may be NULL; STORE_ERR_NONE on success) and the reason in err (always NUL-terminated,
+    names the path). A store whose user_version is newer than STORE_SCHEMA_VERSION is refused
+    (STORE_ERR_NEWER). Sets WAL, synchronous=FULL, foreign_keys, busy_timeout. */
+store_t *store_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
+                    size_t errlen);
+
+/*  store_open without the code. */
 store_t *store_new(const char *path, store_mode_t mode, char *err, size_t errlen);
 
 /*  Closes the store and frees everything; sets *self_p to NULL. Safe on NULL. */
@@ -48,6 +73,13 @@ void store_destroy(store_t **self_p);
 
 /*  The reason the last failed call failed ("" if none). Borrowed. */
 const char *store_error(store_t *self);
+
+/*  The code of the last failed call (STORE_ERR_NONE if none). */
+store_err_t store_errcode(const store_t *self);
+
+/*  A code's name for logs and tests: "busy", "newer", "not_store", ... ("unknown" for a value
+    that is not a store_err_t). Static. */
+const char *store_err_name(store_err_t code);
 
 /*  The store's stream id (a random UUID made at creation). Borrowed. */
 const char *store_stream_id(store_t *self);
@@ -77,7 +109,6 @@ int store_set_durable(store_t *self, bool durable);
 int store_begin(store_t *self);
 int store_commit(store_t *self);
 int store_rollback(store_t *self);
-
 
 /*  Inserts or updates the event (upsert by id). The record is validated first. An update
     that changes nothing writes nothing. 0 or -1. */

@@ -6,6 +6,15 @@
 
 #include <sqlite3.h>
 
+/*  Opens the database at path for mode, ready for the handle's statements: the file must
+    exist unless mode is STORE_CREATE; the pragmas (a new store's page size, WAL,
+    synchronous=FULL, foreign_keys, a busy timeout of 5 s); then a new store's schema and
+    stream id (STORE_CREATE), or the schema version checked and an older one migrated
+    (STORE_OPEN) or refused (STORE_READONLY). Returns the connection, or NULL with the code in
+    *code and the reason, naming the path, in err. */
+sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
+                     size_t errlen);
+
 /*  Runs the migration that takes a store from version - 1 to version (1 creates the schema)
     on db, inside the caller's transaction. 0 or -1 with sqlite's words in err. */
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen);
@@ -17,7 +26,11 @@ bool store_in_transaction(store_t *self);
     End it with store_rollback. 0 or -1. */
 int store_begin_read(store_t *self);
 
-/*  Sets the handle's last error (printf-style). */
-void store_set_error(store_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*  Sets the handle's last error: its code and its message (printf-style). */
+void store_set_error(store_t *self, store_err_t code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*  The code for an SQLite result code (primary or extended). */
+store_err_t store_err_from_sqlite(int rc);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -690,6 +691,135 @@ static void test_newer_schema(void **state)
     s_remove(path);
 }
 
+/*  Opens path with store_open, expecting a failure of code want (the message names the file). */
+static void s_open_fails(const char *path, store_mode_t mode, store_err_t want)
+{
+    char err[1200];
+    store_err_t code = STORE_ERR_NONE;
+    store_t *store = store_open(path, mode, &code, err, sizeof err);
+    assert_null(store);
+    if (code != want) {
+        fail_msg("store_open(%s): code %s, want %s (%s)", path, store_err_name(code),
+                 store_err_name(want), err);
+    }
+    assert_non_null(strstr(err, path));
+}
+
+/*  Expects the handle's last failure to be of code want. */
+static void s_failed_with(store_t *store, store_err_t want)
+{
+    if (store_errcode(store) != want) {
+        fail_msg("code %s, want %s (%s)", store_err_name(store_errcode(store)),
+                 store_err_name(want), store_error(store));
+    }
+    assert_true(strlen(store_error(store)) > 0);
+}
+
+/*  Every failure carries a code beside its message: callers (the publisher) decide by it. */
+static void test_error_codes(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    store_err_t code = STORE_ERR_OTHER;
+    s_path(path, sizeof path, "codes");
+    assert_string_equal(store_err_name(STORE_ERR_BUSY), "busy");
+    assert_string_equal(store_err_name(STORE_ERR_NEWER), "newer");
+    assert_string_equal(store_err_name((store_err_t) 999), "unknown");
+
+    s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_FOUND);
+    assert_null(store_open("", STORE_OPEN, &code, err, sizeof err));
+    assert_int_equal(code, STORE_ERR_INVALID);
+    store_t *store = store_open(path, STORE_CREATE, &code, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(code, STORE_ERR_NONE);
+    assert_int_equal(store_errcode(store), STORE_ERR_NONE);
+    s_open_fails(path, STORE_CREATE, STORE_ERR_EXISTS);
+
+    /* What the caller asked for is wrong: invalid, or not found. */
+    store_event_t bad = s_event("bad id");
+    assert_int_equal(store_put_event(store, &bad), -1);
+    s_failed_with(store, STORE_ERR_INVALID);
+    store_press_t orphan = s_press("p", "no-such-event");
+    assert_int_equal(store_put_press(store, &orphan), -1);
+    s_failed_with(store, STORE_ERR_INVALID);
+    assert_int_equal(store_cancel_event(store, "nope", NULL), -1);
+    s_failed_with(store, STORE_ERR_NOT_FOUND);
+    assert_int_equal(store_delete_press(store, "nope"), -1);
+    s_failed_with(store, STORE_ERR_NOT_FOUND);
+    store_event_t ev = s_event("e");
+    store_press_t pr = s_press("p", "e");
+    assert_int_equal(store_put_event(store, &ev), 0);
+    assert_int_equal(store_put_press(store, &pr), 0);
+    assert_int_equal(store_delete_event(store, "e"), -1);
+    s_failed_with(store, STORE_ERR_INVALID);
+
+    /* A locked store: another connection holds the write lock. */
+    sqlite3 *other = NULL;
+    assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(store_set_busy_timeout(store, 0), 0);
+    store_event_t next = s_event("f");
+    assert_int_equal(store_put_event(store, &next), -1);
+    s_failed_with(store, STORE_ERR_BUSY);
+    assert_int_equal(store_cursor_set(store, "pub", 1, NULL), -1);
+    s_failed_with(store, STORE_ERR_BUSY);
+    assert_int_equal(store_begin(store), -1);
+    s_failed_with(store, STORE_ERR_BUSY);
+    assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(other);
+    assert_int_equal(store_put_event(store, &next), 0);
+    store_destroy(&store);
+
+    /* Read only: a handle opened so, and (not as root, who writes anyway) a file so. */
+    store = store_open(path, STORE_READONLY, &code, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(store_put_event(store, &next), -1);
+    s_failed_with(store, STORE_ERR_READONLY);
+    assert_int_equal(store_cursor_set(store, "pub", 1, NULL), -1);
+    s_failed_with(store, STORE_ERR_READONLY);
+    store_destroy(&store);
+    if (geteuid() != 0) {
+        assert_int_equal(chmod(path, 0444), 0);
+        store = store_open(path, STORE_OPEN, &code, err, sizeof err);
+        if (store) {
+            assert_int_equal(store_put_event(store, &next), -1);
+            code = store_errcode(store);
+            store_destroy(&store);
+        }
+        assert_int_equal(code, STORE_ERR_READONLY);
+        assert_int_equal(chmod(path, 0644), 0);
+    }
+
+    s_remove(path);
+
+    /* A newer schema; an older one opened read only. */
+    store = s_create(path);
+    store_destroy(&store);
+    assert_int_equal(s_raw(path, "PRAGMA user_version = 99", NULL, 0), SQLITE_OK);
+    s_open_fails(path, STORE_OPEN, STORE_ERR_NEWER);
+    s_open_fails(path, STORE_READONLY, STORE_ERR_NEWER);
+    s_remove(path);
+    assert_int_equal(store_create_at_version(path, 1, err, sizeof err), 0);
+    s_open_fails(path, STORE_READONLY, STORE_ERR_OLDER);
+    s_remove(path);
+
+    /* Not a Herald store: someone else's database, and a file that is no database. */
+    assert_int_equal(s_raw(path, "CREATE TABLE t (a)", NULL, 0), SQLITE_OK);
+    s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
+    s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
+    s_remove(path);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 64; i++) {
+        fputs("these are minutes of a meeting, not a database\n", f);
+    }
+    assert_int_equal(fclose(f), 0);
+    s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
+    s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
+    s_remove(path);
+}
+
 /*  A store made at an older version with people written as JSON by raw SQL is migrated to
     the current one with people_flat backfilled, no change row written, no version moved. */
 static void test_migration_people_flat(void **state)
@@ -1225,6 +1355,7 @@ int main(void)
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_migration),
         cmocka_unit_test(test_newer_schema),
+        cmocka_unit_test(test_error_codes),
         cmocka_unit_test(test_migration_people_flat),
         cmocka_unit_test(test_people_flat_writers),
         cmocka_unit_test(test_sample_export_import),

@@ -33,6 +33,7 @@
 #include "pub_metrics.h"
 #include "recent.h"
 #include "replay.h"
+#include "store.h"
 #include "watch.h"
 #include "monitor.h"
 #include "zap.h"
@@ -138,16 +139,10 @@ static void s_problem_clear(publisher_t *self)
     }
 }
 
-/*  true if store_new refused the file because its schema is newer than ours: retrying will
-    not help, so the service stops. */
-static bool s_schema_newer(const char *err)
+/*  true if the store's last failure was another writer's lock: normal under load. */
+static bool s_busy(const store_t *store)
 {
-    return strstr(err, "newer") != NULL;
-}
-
-static bool s_busy(const char *err)
-{
-    return err && (strstr(err, "locked") || strstr(err, "busy"));
+    return store_errcode(store) == STORE_ERR_BUSY;
 }
 
 /*  Writes the cursor to the store if it moved. A failure (a long write holding the lock) is
@@ -162,7 +157,7 @@ static void s_persist(publisher_t *self)
     if (store_cursor_set(self->store, S_CURSOR_NAME, self->cursor, self->stream_id) == -1) {
         /* Locked by another writer: normal under load, so retried soon and not logged, as
            the loop must never wait for a lock (that would delay every announcement). */
-        bool busy = s_busy(store_error(self->store));
+        bool busy = s_busy(self->store);
         if (!busy) {
             s_problem_in(self, self->cursor_problem, sizeof self->cursor_problem, LOG_WARN,
                          "pub.cursor_failed", store_error(self->store));
@@ -206,13 +201,16 @@ static int s_store_open(publisher_t *self)
         return 1;
     }
     char err[512] = "";
-    store_t *store = store_new(self->db_path, STORE_OPEN, err, sizeof err);
+    store_err_t code = STORE_ERR_NONE;
+    store_t *store = store_open(self->db_path, STORE_OPEN, &code, err, sizeof err);
     if (!store) {
-        if (s_schema_newer(err)) {
+        if (code == STORE_ERR_NEWER) {
+            /* Retrying will not help: the service stops. */
             log_error("pub.store_refused", "{s:s,s:s}", "path", self->db_path, "error", err);
             return -1;
         }
-        s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_open_failed", err);
+        s_problem(self, LOG_WARN,
+                  code == STORE_ERR_BUSY ? "pub.store_busy" : "pub.store_open_failed", err);
         return 1;
     }
     /* The loop must stay responsive while an operator holds a long write lock, and the
@@ -505,8 +503,8 @@ static int64_t s_publish_batch(publisher_t *self, int max)
         return -1;
     }
     if (n < 0) {
-        const char *err = store_error(self->store);
-        s_problem(self, LOG_WARN, s_busy(err) ? "pub.store_busy" : "pub.store_error", err);
+        s_problem(self, LOG_WARN, s_busy(self->store) ? "pub.store_busy" : "pub.store_error",
+                  store_error(self->store));
         self->retry_at = s_now() + S_BUSY_RETRY_MS;
         return -1;
     }
