@@ -1,5 +1,6 @@
 /*  codec.h -- store records to Herald announcements and back, topics, and validation of
-    decoded announcements, so that bytes from the network are never trusted.
+    decoded announcements, so that bytes from the network are never trusted (encode.c:
+    topics, encoding, ReplayBatch writing; decode.c: the decoder, validation, batch walking).
 
     Encoding builds the protobuf-c message on the stack, pointing at the caller's text, and
     packs into the caller's buffer: nothing is allocated per message. Decoding unpacks with
@@ -22,6 +23,7 @@ extern "C" {
 #define CODEC_REPLAY_BATCH_TOPIC "replay.batch" /* topic of a ReplayBatch in a replay answer */
 #define CODEC_BATCH_BYTES (64 * 1024)  /* a ReplayBatch fills up to this many bytes */
 #define CODEC_MAX_BATCH (CODEC_MAX_FRAME + 8) /* largest ReplayBatch: one largest Announcement */
+#define CODEC_BATCH_ITEM_KEY 0x0a /* a ReplayBatch item's key: field 1, length-delimited */
 #define CODEC_EVENT_TOPIC "event."          /* prefix of every event topic */
 #define CODEC_PRESS_TOPIC "press."          /* topic of every press release */
 #define CODEC_MAX_TOPICS 64                 /* topic prefixes in one ReplayRequest */
