@@ -70,6 +70,8 @@ struct subscriber {
     void *sub;                    /* SUB socket connected to every live endpoint */
     replay_client_t *replay;      /* replay DEALER, NULL in live-only mode */
     int signal_fd;                /* SIGINT, SIGTERM, SIGHUP (not ours) */
+    const sink_type_t *sink_type; /* the sink's entry in the table of sinks */
+    sink_options_t sink_options;  /* the options' sink options, with the state file */
     sink_t *sink;                 /* where changes go */
     state_t *state;               /* the --state file, NULL without */
     codec_decoder_t *decoder;     /* arena decoder: one message alive at a time */
@@ -1086,17 +1088,10 @@ static void s_metrics_turn(subscriber_t *self)
     }
     self->moved_last = self->last;
     if (self->sink->stats) {
-        sink_stat_t stats[8];
-        size_t n = self->sink->stats(self->sink->self, stats, 8);
-        for (size_t i = 0; i < n; i++) {
-            metrics_value_t *v = !strcmp(stats[i].name, "mails_sent")      ? &m->mails_sent
-                                 : !strcmp(stats[i].name, "mails_failed")  ? &m->mails_failed
-                                 : !strcmp(stats[i].name, "items_waiting") ? &m->mail_waiting
-                                 : !strcmp(stats[i].name, "dead_lettered") ? &m->mail_dead
-                                                                           : NULL;
-            if (v) {
-                metrics_set(v, stats[i].value);
-            }
+        int64_t values[SINK_MAX_METRICS];
+        self->sink->stats(self->sink->self, values);
+        for (size_t i = 0; i < self->sink_type->metric_count; i++) {
+            metrics_set(&m->sink[i], values[i]);
         }
     }
     metrics_set(&m->turn_ms, self->now_ms);
@@ -1196,7 +1191,8 @@ static int s_position_init(subscriber_t *self, char *err, size_t errlen)
     }
     sub_from_t from = o->from;
     if (from == SUB_FROM_DEFAULT) {
-        from = strcmp(o->sink, "mirror") == 0 ? SUB_FROM_SNAPSHOT : SUB_FROM_LATEST;
+        from = strcmp(self->sink_type->default_from, "snapshot") == 0 ? SUB_FROM_SNAPSHOT
+                                                                      : SUB_FROM_LATEST;
     }
     if (from != SUB_FROM_LATEST && !self->replay) {
         log_warn("sub.no_replay", "{s:s}", "reason",
@@ -1248,15 +1244,18 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     metrics_set(&self->metrics.head_seq, -1);
     metrics_set(&self->metrics.progress_ms, metrics_now_ms());
     metrics_set(&self->metrics.turn_ms, metrics_now_ms());
-    self->sink = sink_new(options->sink, &options->sink_options, err, errlen);
-    if (!self->sink) {
-        goto fail;
-    }
+    self->sink_type = sink_type_find(options->sink);
     if (options->state_path) {
         self->state = state_new(options->state_path, err, errlen);
         if (!self->state) {
             goto fail;
         }
+    }
+    self->sink_options = options->sink_options;
+    self->sink_options.state = self->state;
+    self->sink = sink_new(options->sink, &self->sink_options, err, errlen);
+    if (!self->sink) {
+        goto fail;
     }
     self->decoder = codec_decoder_new();
     self->ctx = zmq_ctx_new();
@@ -1296,8 +1295,8 @@ void subscriber_destroy(subscriber_t **self_p)
             zmq_ctx_term(self->ctx);
         }
         codec_decoder_destroy(&self->decoder);
+        sink_destroy(&self->sink); /* before the state file: a sink may use its connection */
         state_destroy(&self->state);
-        sink_destroy(&self->sink);
         free(self);
         *self_p = NULL;
     }
