@@ -45,8 +45,8 @@ static int s_migrate(state_t *self, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(self->db, s_has_mail_cursor, -1, &stmt, NULL);
-    bool has = rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW &&
-               sqlite3_column_int64(stmt, 0) > 0;
+    bool has =
+        rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0;
     sqlite3_finalize(stmt);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", self->path, sqlite3_errmsg(self->db));

@@ -30,8 +30,8 @@ struct state;
 /*  What the sinks are opened from: each sink's own options (next to the sink) and the
     --state file. */
 typedef struct {
-    sink_log_options_t log;       /* log: --out, --format */
-    sink_mirror_options_t mirror; /* mirror: --mirror-db */
+    sink_log_options_t log;         /* log: --out, --format */
+    sink_mirror_options_t mirror;   /* mirror: --mirror-db */
     const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
     struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
 } sink_options_t;
@@ -87,9 +87,9 @@ typedef struct sink_cli {
 
 /*  A subcommand of herald-sub that belongs to a sink: `herald-sub NAME ACTION [options]`. */
 typedef struct {
-    const char *name;            /* "mail-dead" */
-    const char *const *actions;  /* the actions it takes, NULL-terminated ("list", "retry") */
-    bool needs_state;            /* every action needs --state */
+    const char *name;           /* "mail-dead" */
+    const char *const *actions; /* the actions it takes, NULL-terminated ("list", "retry") */
+    bool needs_state;           /* every action needs --state */
     /*  Runs one of its actions. Returns the exit status (0 done, 1 a failure, 2 a usage
         error); the message to print, if any, in err ("" when there is none). */
     int (*run)(const char *action, const sink_cli_t *cli, char *err, size_t errlen);
@@ -103,8 +103,8 @@ typedef struct sink_type {
     /*  Opens the sink. Returns it (the caller's, freed with sink_destroy), or NULL with the
         reason in err. */
     sink_t *(*open)(const sink_options_t *options, char *err, size_t errlen);
-    const sink_metric_t *metrics; /* its metrics, in the order of its stats() */
-    size_t metric_count;          /* at most SINK_MAX_METRICS */
+    const sink_metric_t *metrics;   /* its metrics, in the order of its stats() */
+    size_t metric_count;            /* at most SINK_MAX_METRICS */
     const sink_command_t *commands; /* its subcommands */
     size_t command_count;
 } sink_type_t;
