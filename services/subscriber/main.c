@@ -573,7 +573,7 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
 
 /*  What a sink's subcommand reads of the command line (sink_cli_t's arg). */
 typedef struct {
-    s_args_t *args;     /* the raw values */
+    s_args_t *args;          /* the raw values */
     const sink_type_t *type; /* the sink the command belongs to */
     sub_options_t options;   /* where its options are built */
     mail_config_t *mail;     /* the mail settings built, NULL before */
@@ -599,7 +599,10 @@ static int s_sink_command(const sink_command_t *command, const sink_type_t *type
     for (size_t i = 0; command->actions[i]; i++) {
         size_t used = strlen(actions);
         snprintf(actions + used, sizeof actions - used, "%s%s",
-                 i == 0 ? "" : command->actions[i + 1] ? ", " : " or ", command->actions[i]);
+                 i == 0                    ? ""
+                 : command->actions[i + 1] ? ", "
+                                           : " or ",
+                 command->actions[i]);
         known += strcmp(action, command->actions[i]) == 0;
     }
     if (!known) {
@@ -615,8 +618,7 @@ static int s_sink_command(const sink_command_t *command, const sink_type_t *type
     if (status == 0 && help) {
         fputs(s_usage, stdout);
     } else if (status == 0 && command->needs_state && !s_get(&args, O_STATE)) {
-        status = s_usage_error("%s %s needs --state PATH (or HERALD_STATE)", command->name,
-                               action);
+        status = s_usage_error("%s %s needs --state PATH (or HERALD_STATE)", command->name, action);
     } else if (status == 0) {
         const char *level_name = s_get(&args, O_LOG_LEVEL);
         const char *format = s_get(&args, O_LOG_FORMAT);

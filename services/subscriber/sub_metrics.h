@@ -15,21 +15,21 @@
 
 /*  Written by the subscriber's loop (relaxed stores), read by the metrics thread. */
 typedef struct {
-    metrics_value_t received;       /* messages read from the live feed */
-    metrics_value_t applied;        /* records handed to the sink */
-    metrics_value_t duplicates;     /* records dropped as already applied */
-    metrics_value_t gaps_detected;  /* gaps seen */
-    metrics_value_t gaps_healed;    /* gaps closed by a catch-up */
-    metrics_value_t decode_errors;  /* messages that failed decoding or validation */
-    metrics_value_t bad_frames;     /* messages with the wrong frames */
-    metrics_value_t stream_changes; /* new stream ids seen */
-    metrics_value_t last_applied;   /* the last seq applied, -1 until known */
-    metrics_value_t head_seq;       /* head_seq of the last heartbeat, -1 before one */
-    metrics_value_t heartbeat_ms;   /* monotonic ms of the last heartbeat, 0 before one */
-    metrics_value_t connected;      /* 1 while the live feed is heard (not silent) */
-    metrics_value_t progress_ms;    /* monotonic ms when last moved or caught up */
+    metrics_value_t received;               /* messages read from the live feed */
+    metrics_value_t applied;                /* records handed to the sink */
+    metrics_value_t duplicates;             /* records dropped as already applied */
+    metrics_value_t gaps_detected;          /* gaps seen */
+    metrics_value_t gaps_healed;            /* gaps closed by a catch-up */
+    metrics_value_t decode_errors;          /* messages that failed decoding or validation */
+    metrics_value_t bad_frames;             /* messages with the wrong frames */
+    metrics_value_t stream_changes;         /* new stream ids seen */
+    metrics_value_t last_applied;           /* the last seq applied, -1 until known */
+    metrics_value_t head_seq;               /* head_seq of the last heartbeat, -1 before one */
+    metrics_value_t heartbeat_ms;           /* monotonic ms of the last heartbeat, 0 before one */
+    metrics_value_t connected;              /* 1 while the live feed is heard (not silent) */
+    metrics_value_t progress_ms;            /* monotonic ms when last moved or caught up */
     metrics_value_t sink[SINK_MAX_METRICS]; /* the sink's, in the order of its type's list */
-    metrics_value_t turn_ms;        /* monotonic ms of the loop's last turn */
+    metrics_value_t turn_ms;                /* monotonic ms of the loop's last turn */
 } sub_metrics_t;
 
 /*  Registers every metric of m, those of the sink type (borrowed; NULL: none) after them, and

@@ -36,7 +36,8 @@ typedef struct {
     int64_t from_seq; /* SUB_FROM_SEQ */
     int64_t from_ms;  /* SUB_FROM_TIME, ms since the epoch */
     const char *sink; /* a sink of the table in sinks/sink.c: "log", "mirror", "mail" */
-    sink_options_t sink_options; /* its options (the state field is the subscriber's) */
+    /* its options (each sink's own struct; the state field is the subscriber's) */
+    sink_options_t sink_options;
     int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
     int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
     const curve_client_t *curve; /* CURVE keys of the SUB and the DEALER; NULL: no CURVE */

@@ -61,7 +61,7 @@ typedef struct {
 mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen);
 
 /*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
-    *self_p to NULL. Safe on NULL. */
+ *self_p to NULL. Safe on NULL. */
 void mail_queue_destroy(mail_queue_t **self_p);
 
 /*  The reason of the last failure ("" if none). Borrowed. */

@@ -3,13 +3,13 @@
     --digest-max; the first condition reached sends, and nothing new sends nothing).
 
     apply() queues an item inside the batch's transaction and flush() writes the cursor (the
-    state file's, state_put, on the same connection) and commits, so an item is queued exactly once whatever the crash, and position() resumes
-    after it. Sending happens in tick(), after each flush and at least every second: a digest
-    is first claimed (its outbox row: Message-ID, seq range, recipients), then sent to each
-    recipient in its own SMTP transaction; a recipient that accepts or refuses for good (5xx,
-    dead-lettered) leaves the digest, one that cannot be reached now is retried with backoff
-    (1 s doubling to 5 min, plus up to a quarter of jitter) while announcements keep coming in.
-    The items leave the queue when no recipient is left.
+    state file's, state_put, on the same connection) and commits, so an item is queued exactly once
+   whatever the crash, and position() resumes after it. Sending happens in tick(), after each flush
+   and at least every second: a digest is first claimed (its outbox row: Message-ID, seq range,
+   recipients), then sent to each recipient in its own SMTP transaction; a recipient that accepts or
+   refuses for good (5xx, dead-lettered) leaves the digest, one that cannot be reached now is
+   retried with backoff (1 s doubling to 5 min, plus up to a quarter of jitter) while announcements
+   keep coming in. The items leave the queue when no recipient is left.
 */
 #include "sink_mail.h"
 
