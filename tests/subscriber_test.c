@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,6 +274,52 @@ static void test_state_reopen(void **unused)
     s_remove(path);
 }
 
+/*  A state file of an older herald-sub whose mail sink kept its own cursor: the cursor becomes
+    the state row (it won over it), the old table goes, and the connection is shared. */
+static void test_state_mail_cursor_moved(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "state_old_mail.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db,
+                     "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL,"
+                     " updated_at_ms INTEGER NOT NULL);"
+                     "INSERT INTO state VALUES(1, '" STREAM "', 10, 5);"
+                     "CREATE TABLE mail_cursor(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL);"
+                     "INSERT INTO mail_cursor VALUES(1, '" STREAM "', 12);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close(db);
+
+    char err[512] = "";
+    state_t *state = state_new(path, err, sizeof err);
+    if (!state) {
+        fail_msg("state_new: %s", err);
+    }
+    char stream[SINK_MAX_STREAM_ID] = "";
+    int64_t seq = 0;
+    assert_int_equal(state_get(state, stream, sizeof stream, &seq), 1);
+    assert_string_equal(stream, STREAM);
+    assert_int_equal(seq, 12);
+    assert_string_equal(state_path(state), path);
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_prepare_v2(state_db(state),
+                                        "SELECT COUNT(*) FROM sqlite_master WHERE name ="
+                                        " 'mail_cursor'",
+                                        -1, &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int64(stmt, 0), 0);
+    sqlite3_finalize(stmt);
+    state_destroy(&state);
+    s_remove(path);
+}
+
 static void test_state_bad_path(void **unused)
 {
     (void) unused;
@@ -326,6 +373,37 @@ static void test_sink_table(void **unused)
     sink_t *none = NULL;
     sink_destroy(&none); /* safe on NULL */
     sink_destroy(NULL);
+
+    /* each sink's entry: its default --from, --state, metrics and subcommands */
+    const sink_type_t *log = sink_type_find("log");
+    const sink_type_t *mirror = sink_type_find("mirror");
+    const sink_type_t *mail = sink_type_find("mail");
+    assert_non_null(log);
+    assert_non_null(mirror);
+    assert_non_null(mail);
+    assert_null(sink_type_find("Log"));
+    assert_null(sink_type_find(NULL));
+    assert_string_equal(log->default_from, "latest");
+    assert_string_equal(mirror->default_from, "snapshot");
+    assert_string_equal(mail->default_from, "latest");
+    assert_null(log->needs_state);
+    assert_null(mirror->needs_state);
+    assert_non_null(mail->needs_state);
+    assert_int_equal(log->metric_count, 0);
+    assert_int_equal(mail->metric_count, 4);
+    assert_string_equal(mail->metrics[0].name, "herald_mails_sent_total");
+    assert_true(mail->metric_count <= SINK_MAX_METRICS);
+    const sink_type_t *owner = NULL;
+    const sink_command_t *command = sink_command_find("mail-dead", &owner);
+    assert_non_null(command);
+    assert_ptr_equal(owner, mail);
+    assert_string_equal(command->actions[0], "list");
+    assert_string_equal(command->actions[1], "retry");
+    assert_null(command->actions[2]);
+    assert_null(sink_command_find("health", &owner));
+    char names[64];
+    assert_string_equal(sink_names(names, sizeof names, " or "), "log, mirror or mail");
+    assert_string_equal(sink_names(names, sizeof names, ", "), "log, mirror, mail");
 }
 
 /*  ---- the log sink ---- */
@@ -334,7 +412,7 @@ static void test_log_bad_options(void **unused)
 {
     (void) unused;
     char err[512] = "";
-    sink_options_t bad_format = {.format = "xml"};
+    sink_options_t bad_format = {.log = {.format = "xml"}};
     assert_null(sink_new("log", &bad_format, err, sizeof err));
     assert_non_null(strstr(err, "--format"));
     assert_non_null(strstr(err, "xml"));
@@ -343,7 +421,7 @@ static void test_log_bad_options(void **unused)
     s_path(dir, sizeof dir, "no_such_dir");
     char path[1100];
     snprintf(path, sizeof path, "%s/out.log", dir);
-    sink_options_t bad_out = {.out = path};
+    sink_options_t bad_out = {.log = {.out = path}};
     err[0] = '\0';
     assert_null(sink_new("log", &bad_out, err, sizeof err));
     assert_non_null(strstr(err, "--out"));
@@ -383,7 +461,7 @@ static void test_log_json(void **unused)
     (void) unused;
     char path[1024];
     s_path(path, sizeof path, "log.jsonl");
-    sink_options_t options = {.out = path}; /* format defaults to json */
+    sink_options_t options = {.log = {.out = path}}; /* format defaults to json */
     char err[512] = "";
     sink_t *sink = sink_new("log", &options, err, sizeof err);
     if (!sink) {
@@ -543,7 +621,7 @@ static void test_log_text(void **unused)
     (void) unused;
     char path[1024];
     s_path(path, sizeof path, "log.txt");
-    sink_options_t options = {.out = path, .format = "text"};
+    sink_options_t options = {.log = {.out = path, .format = "text"}};
     char err[512] = "";
     sink_t *sink = sink_new("log", &options, err, sizeof err);
     if (!sink) {
@@ -600,7 +678,7 @@ static void test_log_reopen(void **unused)
     s_path(path, sizeof path, "rotate.log");
     char rotated[1100];
     snprintf(rotated, sizeof rotated, "%s.1", path);
-    sink_options_t options = {.out = path, .format = "text"};
+    sink_options_t options = {.log = {.out = path, .format = "text"}};
     char err[512] = "";
     sink_t *sink = sink_new("log", &options, err, sizeof err);
     assert_non_null(sink);
@@ -690,7 +768,7 @@ static void test_mirror_bad_options(void **unused)
     s_path(dir, sizeof dir, "no_such_dir");
     char path[1100];
     snprintf(path, sizeof path, "%s/mirror.db", dir);
-    sink_options_t bad = {.mirror_db = path};
+    sink_options_t bad = {.mirror = {.db = path}};
     err[0] = '\0';
     assert_null(sink_new("mirror", &bad, err, sizeof err));
     assert_non_null(strstr(err, "--mirror-db"));
@@ -702,7 +780,7 @@ static void test_mirror_apply(void **unused)
     (void) unused;
     char path[1024];
     s_path(path, sizeof path, "mirror.db");
-    sink_options_t options = {.mirror_db = path};
+    sink_options_t options = {.mirror = {.db = path}};
     char err[512] = "";
     sink_t *sink = sink_new("mirror", &options, err, sizeof err);
     if (!sink) {
@@ -802,7 +880,7 @@ static void test_mirror_held_press(void **unused)
     (void) unused;
     char path[1024];
     s_path(path, sizeof path, "mirror_held.db");
-    sink_options_t options = {.mirror_db = path};
+    sink_options_t options = {.mirror = {.db = path}};
     char err[512] = "";
     sink_t *sink = sink_new("mirror", &options, err, sizeof err);
     assert_non_null(sink);
@@ -839,7 +917,7 @@ static void test_mirror_reopen_reset(void **unused)
     (void) unused;
     char path[1024];
     s_path(path, sizeof path, "mirror_reset.db");
-    sink_options_t options = {.mirror_db = path};
+    sink_options_t options = {.mirror = {.db = path}};
     char err[512] = "";
     sink_t *sink = sink_new("mirror", &options, err, sizeof err);
     assert_non_null(sink);
@@ -1001,6 +1079,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_put_get),
         cmocka_unit_test(test_state_reopen),
+        cmocka_unit_test(test_state_mail_cursor_moved),
         cmocka_unit_test(test_state_bad_path),
         cmocka_unit_test(test_sink_table),
         cmocka_unit_test(test_log_bad_options),

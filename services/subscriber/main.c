@@ -22,8 +22,8 @@
 #include "curve.h"
 #include "log.h"
 #include "mail_config.h"
-#include "mail_dead.h"
 #include "metrics.h"
+#include "sink.h"
 #include "subscriber.h"
 
 #define S_EXIT_OK 0
@@ -392,13 +392,44 @@ static int s_mail_options(s_args_t *args, bool no_recipients, mail_config_t **ma
     m.digest_max = s_get(args, O_DIGEST_MAX);
     m.state_path = s_get(args, O_STATE);
     m.no_recipients = no_recipients;
-    if (!m.state_path) {
-        return s_usage_error("mail needs --state PATH (or HERALD_STATE): the queue of waiting "
-                             "items and the dead letters live there");
-    }
     char err[1024];
     *mail = mail_config_new(&m, err, sizeof err);
     return *mail ? 0 : s_usage_error("%s", err);
+}
+
+/*  The options of the sink type (each sink's own struct in sink_options_t) from the raw
+    values, checked; for the mail sink (or its mail-dead retry, no_recipients) *mail is set,
+    the caller's. 0, or the exit status of a usage error.
+
+    Until each sink parses its own options (with the options table), they are read here, and
+    a sink's are told apart by its entry in the table of sinks, never by its name. */
+static int s_sink_options(s_args_t *args, const sink_type_t *type, sub_options_t *o,
+                          bool no_recipients, mail_config_t **mail)
+{
+    o->sink_options.log.out = s_get(args, O_OUT);
+    o->sink_options.log.format = s_get(args, O_FORMAT);
+    o->sink_options.mirror.db = s_get(args, O_MIRROR_DB);
+    if (type == &sink_mirror_type) {
+        if (!o->sink_options.mirror.db) {
+            return s_usage_error("--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
+        }
+        if (o->topic_count) {
+            return s_usage_error("%s: a mirror holds the whole catalogue, it takes no topic",
+                                 args->source[O_TOPIC]);
+        }
+    }
+    if (type->needs_state && !s_get(args, O_STATE)) {
+        return s_usage_error("%s needs --state PATH (or HERALD_STATE): %s", type->name,
+                             type->needs_state);
+    }
+    if (type == &sink_mail_type) {
+        int status = s_mail_options(args, no_recipients, mail);
+        if (status != 0) {
+            return status;
+        }
+        o->sink_options.mail = *mail;
+    }
+    return 0;
 }
 
 /*  Checks the raw values and fills options (*mail: the mail sink's settings, the caller's,
@@ -443,35 +474,23 @@ static int s_options(s_args_t *args, sub_options_t *o, int *log_level, int *log_
                              args->source[O_FROM], from);
     }
     o->sink = s_get(args, O_SINK);
+    char names[128];
     if (!o->sink) {
-        return s_usage_error("--sink (or HERALD_SINK) is required: log, mirror or mail");
+        return s_usage_error("--sink (or HERALD_SINK) is required: %s",
+                             sink_names(names, sizeof names, " or "));
     }
-    if (!sink_known(o->sink)) {
-        return s_usage_error("%s: '%s' is not a sink (log, mirror, mail)", args->source[O_SINK],
-                             o->sink);
+    const sink_type_t *type = sink_type_find(o->sink);
+    if (!type) {
+        return s_usage_error("%s: '%s' is not a sink (%s)", args->source[O_SINK], o->sink,
+                             sink_names(names, sizeof names, ", "));
     }
-    o->sink_options.out = s_get(args, O_OUT);
-    o->sink_options.format = s_get(args, O_FORMAT);
-    o->sink_options.mirror_db = s_get(args, O_MIRROR_DB);
-    const char *format = o->sink_options.format;
+    const char *format = s_get(args, O_FORMAT);
     if (format && strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
         return s_usage_error("%s: '%s' is not json or text", args->source[O_FORMAT], format);
     }
-    if (strcmp(o->sink, "mirror") == 0) {
-        if (!o->sink_options.mirror_db) {
-            return s_usage_error("--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
-        }
-        if (o->topic_count) {
-            return s_usage_error("%s: a mirror holds the whole catalogue, it takes no topic",
-                                 args->source[O_TOPIC]);
-        }
-    }
-    if (strcmp(o->sink, "mail") == 0) {
-        int status = s_mail_options(args, false, mail);
-        if (status != 0) {
-            return status;
-        }
-        o->sink_options.mail = *mail;
+    int status = s_sink_options(args, type, o, false, mail);
+    if (status != 0) {
+        return status;
     }
     o->rcvhwm = 5000;
     const char *hwm = s_get(args, O_RCVHWM);
@@ -535,8 +554,7 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
     }
     json_object_set_new(config, "rcvhwm", json_integer(o->rcvhwm));
     if (!json_object_get(config, "from")) {
-        const char *from = strcmp(o->sink, "mirror") == 0 ? "snapshot" : "latest";
-        json_object_set_new(config, "from", json_string(from));
+        json_object_set_new(config, "from", json_string(sink_type_find(o->sink)->default_from));
     }
     if (!json_object_get(config, "log_level")) {
         json_object_set_new(config, "log_level", json_string("info"));
@@ -553,12 +571,42 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
     return config_print(config) == 0 ? S_EXIT_OK : S_EXIT_FAILURE;
 }
 
-/*  herald-sub mail-dead list|retry [options]: the mail sink's dead letters. */
-static int s_mail_dead(int argc, char **argv)
+/*  What a sink's subcommand reads of the command line (sink_cli_t's arg). */
+typedef struct {
+    s_args_t *args;          /* the raw values */
+    const sink_type_t *type; /* the sink the command belongs to */
+    sub_options_t options;   /* where its options are built */
+    mail_config_t *mail;     /* the mail settings built, NULL before */
+} s_cli_t;
+
+static int s_cli_options(const sink_cli_t *cli, sink_options_t *out)
+{
+    s_cli_t *c = cli->arg;
+    memset(&c->options, 0, sizeof c->options);
+    int status = s_sink_options(c->args, c->type, &c->options, true, &c->mail);
+    *out = c->options.sink_options;
+    return status;
+}
+
+/*  herald-sub COMMAND ACTION [options]: a sink's subcommand (mail-dead list|retry), from the
+    table of sinks. */
+static int s_sink_command(const sink_command_t *command, const sink_type_t *type, int argc,
+                          char **argv)
 {
     const char *action = argc > 2 ? argv[2] : "";
-    if (strcmp(action, "list") != 0 && strcmp(action, "retry") != 0) {
-        return s_usage_error("mail-dead needs list or retry, not '%s'", action);
+    size_t known = 0;
+    char actions[128] = "";
+    for (size_t i = 0; command->actions[i]; i++) {
+        size_t used = strlen(actions);
+        snprintf(actions + used, sizeof actions - used, "%s%s",
+                 i == 0                    ? ""
+                 : command->actions[i + 1] ? ", "
+                                           : " or ",
+                 command->actions[i]);
+        known += strcmp(action, command->actions[i]) == 0;
+    }
+    if (!known) {
+        return s_usage_error("%s needs %s, not '%s'", command->name, actions, action);
     }
     s_args_t args;
     memset(&args, 0, sizeof args);
@@ -569,31 +617,21 @@ static int s_mail_dead(int argc, char **argv)
     }
     if (status == 0 && help) {
         fputs(s_usage, stdout);
-    } else if (status == 0 && !s_get(&args, O_STATE)) {
-        status = s_usage_error("mail-dead %s needs --state PATH (or HERALD_STATE)", action);
+    } else if (status == 0 && command->needs_state && !s_get(&args, O_STATE)) {
+        status = s_usage_error("%s %s needs --state PATH (or HERALD_STATE)", command->name, action);
     } else if (status == 0) {
         const char *level_name = s_get(&args, O_LOG_LEVEL);
         const char *format = s_get(&args, O_LOG_FORMAT);
         int level = level_name ? log_level_parse(level_name) : LOG_INFO;
         log_setup(level < 0 ? LOG_INFO : (log_level_t) level, format && !strcmp(format, "text"));
-        char err[1024];
-        if (strcmp(action, "list") == 0) {
-            if (mail_dead_list(s_get(&args, O_STATE), stdout, err, sizeof err) != 0) {
-                fprintf(stderr, "herald-sub: %s\n", err);
-                status = S_EXIT_FAILURE;
-            }
-        } else {
-            mail_config_t *mail = NULL;
-            status = s_mail_options(&args, true, &mail);
-            int left = status == 0 ? mail_dead_retry(mail, err, sizeof err) : 0;
-            if (left < 0) {
-                fprintf(stderr, "herald-sub: %s\n", err);
-            }
-            if (status == 0 && left != 0) {
-                status = S_EXIT_FAILURE; /* some are still dead (logged), or a failure */
-            }
-            mail_config_destroy(&mail);
+        s_cli_t c = {.args = &args, .type = type};
+        sink_cli_t cli = {.state_path = s_get(&args, O_STATE), .options = s_cli_options, .arg = &c};
+        char err[1024] = "";
+        status = command->run(action, &cli, err, sizeof err);
+        if (err[0]) {
+            fprintf(stderr, "herald-sub: %s\n", err);
         }
+        mail_config_destroy(&c.mail);
     }
     for (int id = 0; id < O_COUNT; id++) {
         free(args.env_copies[id]);
@@ -601,11 +639,13 @@ static int s_mail_dead(int argc, char **argv)
     return status;
 }
 
-/*  Subcommands: herald-sub mail-dead list|retry, herald-sub health. */
+/*  Subcommands: the sinks' (herald-sub mail-dead list|retry), herald-sub health. */
 static int s_command(int argc, char **argv)
 {
-    if (strcmp(argv[1], "mail-dead") == 0) {
-        return s_mail_dead(argc, argv);
+    const sink_type_t *type = NULL;
+    const sink_command_t *command = sink_command_find(argv[1], &type);
+    if (command) {
+        return s_sink_command(command, type, argc, argv);
     }
     if (strcmp(argv[1], "health") == 0) {
         return metrics_health_main("herald-sub", argc - 1, argv + 1);
@@ -619,8 +659,8 @@ static metrics_t *s_metrics_start(subscriber_t *subscriber, const sub_options_t 
 {
     metrics_t *metrics = metrics_new();
     char err[512] = "out of memory";
-    bool mail = strcmp(options->sink, "mail") == 0;
-    if (!metrics || sub_metrics_register(subscriber_metrics(subscriber), metrics, mail) != 0 ||
+    const sink_type_t *type = sink_type_find(options->sink);
+    if (!metrics || sub_metrics_register(subscriber_metrics(subscriber), metrics, type) != 0 ||
         metrics_start(metrics, addr, err, sizeof err) != 0) {
         log_error("sub.metrics_failed", "{s:s, s:s}", "metrics", addr, "error", err);
         metrics_destroy(&metrics);

@@ -42,7 +42,7 @@ static int s_ready(void *arg, char *why, size_t cap)
     return 1;
 }
 
-int sub_metrics_register(sub_metrics_t *m, metrics_t *r, bool mail)
+int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink)
 {
     assert(m && r);
     int rc = 0;
@@ -76,19 +76,13 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, bool mail)
                               s_heartbeat_age, m);
     rc |= metrics_register(r, "herald_connected", "1 while the live feed is heard.",
                            METRICS_GAUGE, &m->connected);
-    if (mail) {
-        rc |= metrics_register(r, "herald_mails_sent_total",
-                               "Mails accepted by the SMTP server (one per recipient).",
-                               METRICS_COUNTER, &m->mails_sent);
-        rc |= metrics_register(r, "herald_mails_failed_total",
-                               "Mail attempts that failed and will be retried.",
-                               METRICS_COUNTER, &m->mails_failed);
-        rc |= metrics_register(r, "herald_mail_items_waiting",
-                               "Announcements waiting for a digest.", METRICS_GAUGE,
-                               &m->mail_waiting);
-        rc |= metrics_register(r, "herald_mail_dead_letters",
-                               "Recipients dead-lettered since start.", METRICS_GAUGE,
-                               &m->mail_dead);
+    size_t count = sink ? sink->metric_count : 0;
+    if (count > SINK_MAX_METRICS) {
+        return -1;
+    }
+    for (size_t i = 0; i < count; i++) {
+        const sink_metric_t *metric = &sink->metrics[i];
+        rc |= metrics_register(r, metric->name, metric->help, metric->type, &m->sink[i]);
     }
     metrics_health(r, &m->turn_ms, s_ready, m);
     return rc ? -1 : 0;

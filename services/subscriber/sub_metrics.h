@@ -1,6 +1,7 @@
 /*  sub_metrics.h -- herald-sub's metrics: the atomics its loop updates every turn, their
     registration for --metrics (names, help, types, the gauges computed at scrape time: lag,
-    heartbeat age) and its readiness (connected, not stuck).
+    heartbeat age), the sink's own metrics (named in its entry of the table of sinks, sink.h)
+    and its readiness (connected, not stuck).
 */
 #ifndef HERALD_SUB_METRICS_H
 #define HERALD_SUB_METRICS_H
@@ -8,34 +9,33 @@
 #include <stdbool.h>
 
 #include "metrics.h"
+#include "sink.h"
 
 #define SUB_METRICS_STUCK_MS 30000 /* behind the head without applying for this long: stuck */
 
 /*  Written by the subscriber's loop (relaxed stores), read by the metrics thread. */
 typedef struct {
-    metrics_value_t received;       /* messages read from the live feed */
-    metrics_value_t applied;        /* records handed to the sink */
-    metrics_value_t duplicates;     /* records dropped as already applied */
-    metrics_value_t gaps_detected;  /* gaps seen */
-    metrics_value_t gaps_healed;    /* gaps closed by a catch-up */
-    metrics_value_t decode_errors;  /* messages that failed decoding or validation */
-    metrics_value_t bad_frames;     /* messages with the wrong frames */
-    metrics_value_t stream_changes; /* new stream ids seen */
-    metrics_value_t last_applied;   /* the last seq applied, -1 until known */
-    metrics_value_t head_seq;       /* head_seq of the last heartbeat, -1 before one */
-    metrics_value_t heartbeat_ms;   /* monotonic ms of the last heartbeat, 0 before one */
-    metrics_value_t connected;      /* 1 while the live feed is heard (not silent) */
-    metrics_value_t progress_ms;    /* monotonic ms when last moved or caught up */
-    metrics_value_t mails_sent;     /* mail sink: messages accepted (one per recipient) */
-    metrics_value_t mails_failed;   /* mail sink: failed attempts */
-    metrics_value_t mail_waiting;   /* mail sink: items waiting for a digest */
-    metrics_value_t mail_dead;      /* mail sink: recipients dead-lettered since start */
-    metrics_value_t turn_ms;        /* monotonic ms of the loop's last turn */
+    metrics_value_t received;               /* messages read from the live feed */
+    metrics_value_t applied;                /* records handed to the sink */
+    metrics_value_t duplicates;             /* records dropped as already applied */
+    metrics_value_t gaps_detected;          /* gaps seen */
+    metrics_value_t gaps_healed;            /* gaps closed by a catch-up */
+    metrics_value_t decode_errors;          /* messages that failed decoding or validation */
+    metrics_value_t bad_frames;             /* messages with the wrong frames */
+    metrics_value_t stream_changes;         /* new stream ids seen */
+    metrics_value_t last_applied;           /* the last seq applied, -1 until known */
+    metrics_value_t head_seq;               /* head_seq of the last heartbeat, -1 before one */
+    metrics_value_t heartbeat_ms;           /* monotonic ms of the last heartbeat, 0 before one */
+    metrics_value_t connected;              /* 1 while the live feed is heard (not silent) */
+    metrics_value_t progress_ms;            /* monotonic ms when last moved or caught up */
+    metrics_value_t sink[SINK_MAX_METRICS]; /* the sink's, in the order of its type's list */
+    metrics_value_t turn_ms;                /* monotonic ms of the loop's last turn */
 } sub_metrics_t;
 
-/*  Registers every metric of m (the mail ones when mail), and /healthz and /readyz (ready
-    when the live feed is heard and the subscriber is not stuck) in registry. m is borrowed
-    and must outlive the server. 0, or -1 if the registry is full. */
-int sub_metrics_register(sub_metrics_t *m, metrics_t *registry, bool mail);
+/*  Registers every metric of m, those of the sink type (borrowed; NULL: none) after them, and
+    /healthz and /readyz (ready when the live feed is heard and the subscriber is not stuck)
+    in registry. m is borrowed and must outlive the server. 0, or -1 if the registry is full
+    or the sink has more than SINK_MAX_METRICS. */
+int sub_metrics_register(sub_metrics_t *m, metrics_t *registry, const sink_type_t *sink);
 
 #endif

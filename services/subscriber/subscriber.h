@@ -16,7 +16,7 @@
 
 /*  Where a subscriber without a position starts (--from). */
 typedef enum {
-    SUB_FROM_DEFAULT = 0, /* the sink's default: snapshot for a mirror, latest otherwise */
+    SUB_FROM_DEFAULT = 0, /* the sink's default_from (sink.h): snapshot for a mirror, ... */
     SUB_FROM_LATEST,      /* what comes next on the live feed */
     SUB_FROM_START,       /* every change from the first */
     SUB_FROM_SNAPSHOT,    /* the current catalogue, then changes */
@@ -35,7 +35,8 @@ typedef struct {
     sub_from_t from;
     int64_t from_seq; /* SUB_FROM_SEQ */
     int64_t from_ms;  /* SUB_FROM_TIME, ms since the epoch */
-    const char *sink; /* "log", "mirror" */
+    const char *sink; /* a sink of the table in sinks/sink.c: "log", "mirror", "mail" */
+    /* its options (each sink's own struct; the state field is the subscriber's) */
     sink_options_t sink_options;
     int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
     int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
@@ -44,7 +45,7 @@ typedef struct {
 
 typedef struct subscriber subscriber_t;
 
-/*  Opens the sink, the state file and the sockets. Returns the subscriber, or NULL with the
+/*  Opens the state file, the sink and the sockets. Returns the subscriber, or NULL with the
     reason in err. The caller has blocked the signals of signal_fd in every thread. */
 subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t errlen);
 

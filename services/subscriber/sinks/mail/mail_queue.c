@@ -1,5 +1,6 @@
-/*  mail_queue.c -- the mail sink's tables in the --state file: queue, cursor, outbox, dead
-    letters. Every statement is prepared once, in mail_queue_new.
+/*  mail_queue.c -- the mail sink's tables in the --state file: queue, outbox, dead letters,
+    on the state file's connection (state.c). Every statement is prepared once, in
+    mail_queue_new.
 */
 #include "mail_queue.h"
 
@@ -10,14 +11,9 @@
 #include <string.h>
 
 static const char *s_schema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
     "CREATE TABLE IF NOT EXISTS mail_queue("
     " stream_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL, change TEXT NOT NULL,"
     " payload TEXT NOT NULL, queued_at_ms INTEGER NOT NULL, PRIMARY KEY(stream_id, seq));"
-    "CREATE TABLE IF NOT EXISTS mail_cursor("
-    " id INTEGER PRIMARY KEY CHECK(id = 1), stream_id TEXT NOT NULL,"
-    " last_seq INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS mail_outbox("
     " message_id TEXT PRIMARY KEY, stream_id TEXT NOT NULL, first_seq INTEGER NOT NULL,"
     " last_seq INTEGER NOT NULL, created_at_ms INTEGER NOT NULL,"
@@ -44,8 +40,6 @@ typedef enum {
     Q_COMMIT,
     Q_ROLLBACK,
     Q_ADD,
-    Q_CURSOR_SET,
-    Q_CURSOR_GET,
     Q_WAITING,
     Q_OUTBOX,
     Q_OLDEST_STREAM,
@@ -74,9 +68,6 @@ static const char *s_sql[Q_COUNT] = {
     [Q_ROLLBACK] = "ROLLBACK",
     [Q_ADD] = "INSERT OR IGNORE INTO mail_queue(stream_id, seq, type, change, payload,"
               " queued_at_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [Q_CURSOR_SET] = "INSERT INTO mail_cursor(id, stream_id, last_seq) VALUES(1, ?1, ?2)"
-                     " ON CONFLICT(id) DO UPDATE SET stream_id = ?1, last_seq = ?2",
-    [Q_CURSOR_GET] = "SELECT stream_id, last_seq FROM mail_cursor WHERE id = 1",
     [Q_WAITING] = "SELECT COUNT(*), COALESCE(MIN(queued_at_ms), 0) FROM mail_queue",
     [Q_OUTBOX] = "SELECT message_id, stream_id, first_seq, last_seq, attempts, next_attempt_ms,"
                  " sent, dead FROM mail_outbox ORDER BY created_at_ms, rowid LIMIT 1",
@@ -106,7 +97,7 @@ static const char *s_sql[Q_COUNT] = {
 };
 
 struct mail_queue {
-    sqlite3 *db;                 /* the --state file, our own connection */
+    sqlite3 *db;                 /* the --state file's connection (borrowed from state.c) */
     sqlite3_stmt *stmt[Q_COUNT]; /* prepared statements, by s_stmt_id_t */
     bool in_txn;                 /* a transaction of ours is open */
     char error[1024];            /* reason of the last failure */
@@ -159,20 +150,15 @@ static int s_migrate(mail_queue_t *self)
     return 0;
 }
 
-mail_queue_t *mail_queue_new(const char *path, char *err, size_t errlen)
+mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen)
 {
+    const char *path = state_path(state);
     mail_queue_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &self->db, flags, NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, self->db ? sqlite3_errmsg(self->db) : "no memory");
-        mail_queue_destroy(&self);
-        return NULL;
-    }
-    sqlite3_busy_timeout(self->db, 5000);
+    self->db = state_db(state);
     char *why = NULL;
     if (sqlite3_exec(self->db, s_schema, NULL, NULL, &why) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, why ? why : sqlite3_errmsg(self->db));
@@ -205,7 +191,6 @@ void mail_queue_destroy(mail_queue_t **self_p)
         for (int i = 0; i < Q_COUNT; i++) {
             sqlite3_finalize(self->stmt[i]);
         }
-        sqlite3_close(self->db);
         free(self);
         *self_p = NULL;
     }
@@ -255,31 +240,6 @@ int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const
     sqlite3_bind_text(stmt, 5, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 6, now_ms);
     return s_exec(self, stmt, "queue item");
-}
-
-int mail_queue_cursor_set(mail_queue_t *self, const char *stream_id, int64_t seq)
-{
-    sqlite3_stmt *stmt = s_use(self, Q_CURSOR_SET);
-    sqlite3_bind_text(stmt, 1, stream_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 2, seq);
-    return s_exec(self, stmt, "write cursor");
-}
-
-int mail_queue_cursor_get(mail_queue_t *self, char *stream_id, size_t cap, int64_t *seq)
-{
-    sqlite3_stmt *stmt = s_use(self, Q_CURSOR_GET);
-    int rc = sqlite3_step(stmt);
-    int found = 0;
-    if (rc == SQLITE_ROW) {
-        const unsigned char *text = sqlite3_column_text(stmt, 0);
-        snprintf(stream_id, cap, "%s", text ? (const char *) text : "");
-        *seq = sqlite3_column_int64(stmt, 1);
-        found = 1;
-    } else if (rc != SQLITE_DONE) {
-        found = s_fail(self, "read cursor");
-    }
-    sqlite3_reset(stmt);
-    return found;
 }
 
 int mail_queue_waiting(mail_queue_t *self, int64_t *count, int64_t *oldest_ms)

@@ -220,8 +220,9 @@ static void s_destroy(void **self_p)
     }
 }
 
-sink_t *sink_log_new(const sink_options_t *options, char *err, size_t errlen)
+static sink_t *s_open_sink(const sink_options_t *sink_options, char *err, size_t errlen)
 {
+    const sink_log_options_t *options = &sink_options->log;
     const char *format = options->format ? options->format : "json";
     if (strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
         snprintf(err, errlen, "--format: '%s' is not json or text", format);
@@ -261,3 +262,9 @@ fail:
     free(sink);
     return NULL;
 }
+
+const sink_type_t sink_log_type = {
+    .name = "log",
+    .default_from = "latest",
+    .open = s_open_sink,
+};

@@ -2,16 +2,16 @@
     and digests of the queue are mailed on a schedule (--digest-every, --digest-at,
     --digest-max; the first condition reached sends, and nothing new sends nothing).
 
-    apply() queues an item inside the batch's transaction and flush() writes the sink's cursor
-    and commits, so an item is queued exactly once whatever the crash, and position() resumes
-    after it. Sending happens in tick(), after each flush and at least every second: a digest
-    is first claimed (its outbox row: Message-ID, seq range, recipients), then sent to each
-    recipient in its own SMTP transaction; a recipient that accepts or refuses for good (5xx,
-    dead-lettered) leaves the digest, one that cannot be reached now is retried with backoff
-    (1 s doubling to 5 min, plus up to a quarter of jitter) while announcements keep coming in.
-    The items leave the queue when no recipient is left.
+    apply() queues an item inside the batch's transaction and flush() writes the cursor (the
+    state file's, state_put, on the same connection) and commits, so an item is queued exactly once
+   whatever the crash, and position() resumes after it. Sending happens in tick(), after each flush
+   and at least every second: a digest is first claimed (its outbox row: Message-ID, seq range,
+   recipients), then sent to each recipient in its own SMTP transaction; a recipient that accepts or
+   refuses for good (5xx, dead-lettered) leaves the digest, one that cannot be reached now is
+   retried with backoff (1 s doubling to 5 min, plus up to a quarter of jitter) while announcements
+   keep coming in. The items leave the queue when no recipient is left.
 */
-#include "sink.h"
+#include "sink_mail.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -22,9 +22,12 @@
 
 #include "log.h"
 #include "mail_config.h"
+#include "mail_dead.h"
 #include "mail_queue.h"
 #include "mail_render.h"
 #include "mail_smtp.h"
+#include "sink.h"
+#include "state.h"
 
 #define S_DIGEST_MAX_ITEMS 500  /* items of one digest at most; more make several */
 #define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
@@ -32,6 +35,7 @@
 
 typedef struct {
     const mail_config_t *config; /* the settings (borrowed from the options) */
+    state_t *state;              /* the --state file: its connection and cursor (borrowed) */
     mail_queue_t *queue;         /* the tables in the --state file */
     mail_smtp_t *smtp;           /* the SMTP client */
     bool in_txn;                 /* a batch's transaction is open */
@@ -170,8 +174,8 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
     if (s_begin(self) != 0) {
         return -1;
     }
-    if (mail_queue_cursor_set(self->queue, stream_id, last_seq) != 0) {
-        s_fail(self, "cursor");
+    if (state_put(self->state, stream_id, last_seq, s_wall_ms()) != 0) {
+        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
         mail_queue_rollback(self->queue);
         self->in_txn = false;
         return -1;
@@ -183,9 +187,10 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
 {
     sink_mail_t *self = self_;
-    int found = mail_queue_cursor_get(self->queue, stream_id_out, cap, seq_out);
+    int found = state_get(self->state, stream_id_out, cap, seq_out);
     if (found < 0) {
-        return s_fail(self, "cursor");
+        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
+        return -1;
     }
     return found == 1 && stream_id_out[0] ? 1 : 0;
 }
@@ -386,19 +391,14 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     return found == 1 ? s_attempt(self, &box, now_ms) : 0;
 }
 
-static size_t s_stats(void *self_, sink_stat_t *out, size_t cap)
+/*  In the order of s_metrics. */
+static void s_stats(void *self_, int64_t *values)
 {
     sink_mail_t *self = self_;
-    sink_stat_t all[] = {
-        {"mails_sent", self->mails_sent},
-        {"mails_failed", self->mails_failed},
-        {"items_waiting", self->items_waiting},
-        {"dead_lettered", self->dead_lettered},
-    };
-    size_t n = sizeof all / sizeof all[0];
-    n = n < cap ? n : cap;
-    memcpy(out, all, n * sizeof *out);
-    return n;
+    values[0] = self->mails_sent;
+    values[1] = self->mails_failed;
+    values[2] = self->items_waiting;
+    values[3] = self->dead_lettered;
 }
 
 static const char *s_error(void *self_)
@@ -424,10 +424,10 @@ static void s_destroy(void **self_p)
     }
 }
 
-sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen)
+static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
 {
     const mail_config_t *config = options->mail;
-    if (!config || !config->state_path) {
+    if (!config || !config->state_path || !options->state) {
         snprintf(err, errlen, "--sink mail needs its settings and --state PATH");
         return NULL;
     }
@@ -440,8 +440,9 @@ sink_t *sink_mail_new(const sink_options_t *options, char *err, size_t errlen)
         return NULL;
     }
     self->config = config;
+    self->state = options->state;
     char why[512];
-    self->queue = mail_queue_new(config->state_path, why, sizeof why);
+    self->queue = mail_queue_new(options->state, why, sizeof why);
     if (!self->queue) {
         snprintf(err, errlen, "--state: %s", why);
         goto fail;
@@ -474,3 +475,47 @@ fail : {
     free(sink);
     return NULL;
 }
+
+//  ---------------------------------------------------------------------------------------
+//  herald-sub mail-dead list|retry
+
+static int s_dead_command(const char *action, const sink_cli_t *cli, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (strcmp(action, "list") == 0) {
+        return mail_dead_list(cli->state_path, stdout, err, errlen) == 0 ? 0 : 1;
+    }
+    sink_options_t options = {0};
+    int status = cli->options(cli, &options);
+    if (status != 0) {
+        return status;
+    }
+    int left = mail_dead_retry(options.mail, err, errlen);
+    return left == 0 ? 0 : 1; /* some are still dead (logged), or a failure (in err) */
+}
+
+static const char *const s_dead_actions[] = {"list", "retry", NULL};
+
+static const sink_command_t s_commands[] = {
+    {.name = "mail-dead", .actions = s_dead_actions, .needs_state = true, .run = s_dead_command},
+};
+
+static const sink_metric_t s_metrics[] = {
+    {"herald_mails_sent_total", "Mails accepted by the SMTP server (one per recipient).",
+     METRICS_COUNTER},
+    {"herald_mails_failed_total", "Mail attempts that failed and will be retried.",
+     METRICS_COUNTER},
+    {"herald_mail_items_waiting", "Announcements waiting for a digest.", METRICS_GAUGE},
+    {"herald_mail_dead_letters", "Recipients dead-lettered since start.", METRICS_GAUGE},
+};
+
+const sink_type_t sink_mail_type = {
+    .name = "mail",
+    .default_from = "latest",
+    .needs_state = "the queue of waiting items and the dead letters live there",
+    .open = s_open_sink,
+    .metrics = s_metrics,
+    .metric_count = sizeof s_metrics / sizeof s_metrics[0],
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+};

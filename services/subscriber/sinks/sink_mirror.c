@@ -301,9 +301,9 @@ static void s_destroy(void **self_p)
     }
 }
 
-sink_t *sink_mirror_new(const sink_options_t *options, char *err, size_t errlen)
+static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
 {
-    if (!options->mirror_db || !options->mirror_db[0]) {
+    if (!options->mirror.db || !options->mirror.db[0]) {
         snprintf(err, errlen, "--sink mirror needs --mirror-db PATH");
         return NULL;
     }
@@ -315,7 +315,7 @@ sink_t *sink_mirror_new(const sink_options_t *options, char *err, size_t errlen)
         free(self);
         return NULL;
     }
-    const char *path = options->mirror_db;
+    const char *path = options->mirror.db;
     store_mode_t mode = access(path, F_OK) == 0 ? STORE_OPEN : STORE_CREATE;
     char why[512];
     self->store = store_new(path, mode, why, sizeof why);
@@ -335,3 +335,9 @@ sink_t *sink_mirror_new(const sink_options_t *options, char *err, size_t errlen)
                      .destroy = s_destroy};
     return sink;
 }
+
+const sink_type_t sink_mirror_type = {
+    .name = "mirror",
+    .default_from = "snapshot",
+    .open = s_open_sink,
+};

@@ -14,6 +14,7 @@
 #include "mail_queue.h"
 #include "mail_render.h"
 #include "mail_smtp.h"
+#include "state.h"
 
 /*  A dead letter copied out of the walk, so the table can change while it is sent. */
 typedef struct {
@@ -57,9 +58,11 @@ int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
         return -1;
     }
     char why[512];
-    mail_queue_t *queue = mail_queue_new(state_path, why, sizeof why);
+    state_t *state = state_new(state_path, why, sizeof why);
+    mail_queue_t *queue = state ? mail_queue_new(state, why, sizeof why) : NULL;
     if (!queue) {
         snprintf(err, errlen, "--state %s", why);
+        state_destroy(&state);
         return -1;
     }
     int rc = mail_queue_dead_each(queue, s_print, out);
@@ -70,6 +73,7 @@ int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
         snprintf(err, errlen, "--state %s: %s", state_path, mail_queue_error(queue));
     }
     mail_queue_destroy(&queue);
+    state_destroy(&state);
     return rc == 0 ? 0 : -1;
 }
 
@@ -141,15 +145,18 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
         return -1;
     }
     char why[512];
-    mail_queue_t *queue = mail_queue_new(config->state_path, why, sizeof why);
+    state_t *state = state_new(config->state_path, why, sizeof why);
+    mail_queue_t *queue = state ? mail_queue_new(state, why, sizeof why) : NULL;
     if (!queue) {
         snprintf(err, errlen, "--state %s", why);
+        state_destroy(&state);
         return -1;
     }
     mail_smtp_t *smtp = mail_smtp_new(config, why, sizeof why);
     if (!smtp) {
         snprintf(err, errlen, "--smtp: %s", why);
         mail_queue_destroy(&queue);
+        state_destroy(&state);
         return -1;
     }
     s_letters_t all = {0};
@@ -177,5 +184,6 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
     free(all.letters);
     mail_smtp_destroy(&smtp);
     mail_queue_destroy(&queue);
+    state_destroy(&state);
     return left;
 }

@@ -1,10 +1,11 @@
 /*  mail_queue.h -- the mail sink's durable state, in tables of the subscriber's --state file
-    (its own SQLite connection, WAL): the items waiting for a digest, the mail sink's cursor,
-    the digest being sent (the outbox, with the recipients it still has to reach) and the dead
-    letters (recipients that refused a digest for good).
+    (on the connection state.c opened): the items waiting for a digest, the digest being sent
+    (the outbox, with the recipients it still has to reach) and the dead letters (recipients
+    that refused a digest for good). The sink's cursor is the state file's own (state_put),
+    written in the batch's transaction.
 
     Tables: mail_queue(stream_id, seq, type, change, payload, queued_at_ms), key (stream_id,
-    seq); mail_cursor(stream_id, last_seq), one row; mail_outbox(message_id, stream_id,
+    seq); mail_outbox(message_id, stream_id,
     first_seq, last_seq, created_at_ms, attempts, next_attempt_ms, last_error, sent, dead:
     how many recipients accepted it / were dead-lettered so far); mail_outbox_rcpt(message_id,
     recipient): those not yet done; mail_dead(id, message_id, recipient, stream_id,
@@ -21,6 +22,8 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "state.h"
 
 #define MAIL_MESSAGE_ID_MAX 512
 
@@ -52,17 +55,19 @@ typedef struct {
     const char *items;    /* the digest's items, a JSON array, to render it again */
 } mail_dead_t;
 
-/*  Opens (creating the tables when missing) the queue in the SQLite file at path. Returns it,
-    or NULL with the reason (naming the path) in err. */
-mail_queue_t *mail_queue_new(const char *path, char *err, size_t errlen);
+/*  Opens (creating the tables when missing) the queue in the state file, on its connection
+    (state is borrowed and must outlive the queue). Returns it, or NULL with the reason (naming
+    the path) in err. */
+mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen);
 
-/*  Closes it (an open transaction is rolled back); sets *self_p to NULL. Safe on NULL. */
+/*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
+ *self_p to NULL. Safe on NULL. */
 void mail_queue_destroy(mail_queue_t **self_p);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
 const char *mail_queue_error(mail_queue_t *self);
 
-/*  A batch: begin, adds and a cursor write, commit (or rollback). 0 or -1. */
+/*  A batch: begin, adds and a cursor write (state_put), commit (or rollback). 0 or -1. */
 int mail_queue_begin(mail_queue_t *self);
 int mail_queue_commit(mail_queue_t *self);
 void mail_queue_rollback(mail_queue_t *self);
@@ -71,10 +76,6 @@ void mail_queue_rollback(mail_queue_t *self);
     it was. 0 or -1. */
 int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const char *type,
                    const char *change, const char *payload, int64_t now_ms);
-
-/*  Writes / reads the cursor. get: 1 with stream_id (cap bytes) and *seq, 0 when none, -1. */
-int mail_queue_cursor_set(mail_queue_t *self, const char *stream_id, int64_t seq);
-int mail_queue_cursor_get(mail_queue_t *self, char *stream_id, size_t cap, int64_t *seq);
 
 /*  Items in the queue (*count) and when the oldest was queued (*oldest_ms, 0 if none). 0/-1. */
 int mail_queue_waiting(mail_queue_t *self, int64_t *count, int64_t *oldest_ms);

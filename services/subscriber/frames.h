@@ -1,0 +1,16 @@
+/*  frames.h -- reading one [topic][body] message of the publisher's without blocking, with
+    every other shape of message drained and named (the SUB and the replay DEALER alike).
+*/
+#ifndef HERALD_SUB_FRAMES_H
+#define HERALD_SUB_FRAMES_H
+
+#include <stddef.h>
+#include <zmq.h>
+
+/*  Reads one message of exactly two frames (a topic of at most CODEC_MAX_TOPIC bytes) from
+    socket without blocking into topic and body (initialized by the caller). Returns 1 read,
+    0 nothing there, -1 a bad message (all its frames dropped, the reason in why), -2 a zmq
+    failure (errno). */
+int frames_recv_two(void *socket, zmq_msg_t *topic, zmq_msg_t *body, char *why, size_t cap);
+
+#endif

@@ -1,0 +1,132 @@
+/*  sink.h -- where a subscriber's changes go: an interface of function pointers over an
+    opaque self, so that the log, the mirror and the mail sinks differ only here, and the table
+    of sinks (sink.c), where each sink is registered once with its name, its default --from,
+    whether it needs --state, its metrics and its subcommands.
+
+    The subscriber streams a batch into a sink: apply() for every record announcement in seq
+    order (the announcement dies at the next decode, so a sink copies what it keeps), then
+    flush() once at the end of the batch with the position reached. A sink that keeps its own
+    durable position (the mirror, the mail sink) returns it from position(), and it wins over
+    the state file. A sink with timed work (the mail sink's digests) has a tick().
+*/
+#ifndef HERALD_SINK_H
+#define HERALD_SINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "metrics.h"
+#include "sink_log.h"
+#include "sink_mail.h"
+#include "sink_mirror.h"
+
+#define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
+#define SINK_MAX_METRICS 8    /* metrics of one sink at most */
+
+struct state;
+
+/*  What the sinks are opened from: each sink's own options (next to the sink) and the
+    --state file. */
+typedef struct {
+    sink_log_options_t log;         /* log: --out, --format */
+    sink_mirror_options_t mirror;   /* mirror: --mirror-db */
+    const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
+    struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
+} sink_options_t;
+
+typedef struct sink sink_t;
+
+struct sink {
+    const char *name; /* "log", "mirror", "mail" */
+    void *self;       /* the sink's own state, passed to every function below */
+    /*  Takes one record announcement (borrowed, valid during the call). 0, or -1 when the
+        sink failed (reason from error()); the subscriber then stops. */
+    int (*apply)(void *self, const announcement_t *a);
+    /*  Ends a batch: makes everything applied since the last flush durable together with
+        the position stream_id / last_seq. 0 or -1. */
+    int (*flush)(void *self, const char *stream_id, int64_t last_seq);
+    /*  Optional (NULL if the sink keeps no position). 1 and the position in stream_id_out
+        (cap bytes) / *seq_out, 0 when the sink has none yet, -1 on error. */
+    int (*position)(void *self, char *stream_id_out, size_t cap, int64_t *seq_out);
+    /*  The stream changed: forget everything held from the old one. 0 or -1. */
+    int (*reset)(void *self);
+    /*  Optional: reopens output files (SIGHUP, after a log rotation). 0 or -1. */
+    int (*reopen)(void *self);
+    /*  Optional: time passes (called after every flush and at least once a second; now_ms is
+        the wall clock, ms since the epoch). The sink does its timed work (the mail sink sends
+        its digests here) and sets *next_ms to the ms after which it wants the next call (0:
+        at once, -1: no wish). 0, or -1 when the sink failed (the subscriber then stops). */
+    int (*tick)(void *self, int64_t now_ms, int64_t *next_ms);
+    /*  Optional: writes the current value of each of its type's metrics to values, in the
+        order of sink_type_t.metrics. */
+    void (*stats)(void *self, int64_t *values);
+    /*  The reason of the last failure ("" if none). Borrowed. */
+    const char *(*error)(void *self);
+    /*  Frees self; sets *self_p to NULL. Safe on NULL. */
+    void (*destroy)(void **self_p);
+};
+
+/*  One metric of a sink, for --metrics; its value comes from the sink's stats(). */
+typedef struct {
+    const char *name; /* Prometheus name, e.g. "herald_mails_sent_total" */
+    const char *help; /* its help line */
+    metrics_type_t type;
+} sink_metric_t;
+
+/*  What a sink's subcommand gets from herald-sub's command line. */
+typedef struct sink_cli {
+    const char *state_path; /* --state (or HERALD_STATE), NULL when not given */
+    /*  Builds the sink's options from the command's flags and variables as the service does,
+        recipients optional; they stay valid until the command returns. 0, or the exit status
+        of a usage error (printed). */
+    int (*options)(const struct sink_cli *cli, sink_options_t *out);
+    void *arg; /* the command line's, for options() */
+} sink_cli_t;
+
+/*  A subcommand of herald-sub that belongs to a sink: `herald-sub NAME ACTION [options]`. */
+typedef struct {
+    const char *name;           /* "mail-dead" */
+    const char *const *actions; /* the actions it takes, NULL-terminated ("list", "retry") */
+    bool needs_state;           /* every action needs --state */
+    /*  Runs one of its actions. Returns the exit status (0 done, 1 a failure, 2 a usage
+        error); the message to print, if any, in err ("" when there is none). */
+    int (*run)(const char *action, const sink_cli_t *cli, char *err, size_t errlen);
+} sink_command_t;
+
+/*  A kind of sink, registered once in sink.c's table. */
+typedef struct sink_type {
+    const char *name;         /* --sink NAME */
+    const char *default_from; /* --from for a subscriber without a position: "latest", ... */
+    const char *needs_state;  /* NULL, or why it needs --state (the usage error says so) */
+    /*  Opens the sink. Returns it (the caller's, freed with sink_destroy), or NULL with the
+        reason in err. */
+    sink_t *(*open)(const sink_options_t *options, char *err, size_t errlen);
+    const sink_metric_t *metrics;   /* its metrics, in the order of its stats() */
+    size_t metric_count;            /* at most SINK_MAX_METRICS */
+    const sink_command_t *commands; /* its subcommands */
+    size_t command_count;
+} sink_type_t;
+
+/*  The sink type called name; NULL when there is none (name may be NULL). Borrowed. */
+const sink_type_t *sink_type_find(const char *name);
+
+/*  The subcommand called name and, in *type_out, the sink it belongs to; NULL if none. */
+const sink_command_t *sink_command_find(const char *name, const sink_type_t **type_out);
+
+/*  Writes the sinks' names to out (cap bytes) as "log, mirror, mail", the last one after
+    last_sep (", " or " or "). Returns out. */
+const char *sink_names(char *out, size_t cap, const char *last_sep);
+
+/*  Opens the sink called name. Returns it (the caller's, freed with sink_destroy), or NULL
+    with the reason in err (an unknown name included). */
+sink_t *sink_new(const char *name, const sink_options_t *options, char *err, size_t errlen);
+
+/*  true if name is a sink this program knows. */
+bool sink_known(const char *name);
+
+/*  Destroys the sink and its self; sets *self_p to NULL. Safe on NULL and twice. */
+void sink_destroy(sink_t **self_p);
+
+#endif
