@@ -413,13 +413,15 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
 //  ReplayBatch: a repeated field of length-delimited Announcements, walked by hand so that
 //  each item is decoded (into the arena) only when its turn comes.
 
-#define BATCH_ITEM_KEY 0x0a /* field 1, wire type 2 (length-delimited) */
+#define BATCH_ITEM_KEY 0x0a  /* field 1 (announcements), wire type 2 (length-delimited) */
+#define BATCH_TOPIC_KEY 0x12 /* field 2 (topics), wire type 2 */
 
-/*  The key and length of a batch item of len bytes into head (11 bytes); returns their size. */
-static size_t s_batch_head(uint8_t *head, size_t len)
+/*  The key and length of a batch entry of len bytes into head (11 bytes); returns their
+    size. */
+static size_t s_batch_key(uint8_t *head, uint8_t key, size_t len)
 {
     size_t n = 0;
-    head[n++] = BATCH_ITEM_KEY;
+    head[n++] = key;
     size_t v = len;
     do {
         head[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
@@ -428,17 +430,31 @@ static size_t s_batch_head(uint8_t *head, size_t len)
     return n;
 }
 
-int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len)
+/*  Writes the topic entry that follows an item (field 2, parallel to field 1) at buf. */
+static size_t s_batch_put_topic(uint8_t *buf, const char *topic, size_t topic_len)
+{
+    size_t n = s_batch_key(buf, BATCH_TOPIC_KEY, topic_len);
+    memcpy(buf + n, topic, topic_len);
+    return n + topic_len;
+}
+
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len,
+                       const char *topic)
 {
     assert(buf && used && (item || len == 0));
+    topic = topic ? topic : "";
+    size_t topic_len = strlen(topic);
     uint8_t head[1 + 10];
-    size_t n = s_batch_head(head, len);
-    if (*used > cap || cap - *used < n || cap - *used - n < len) {
+    size_t n = s_batch_key(head, BATCH_ITEM_KEY, len);
+    size_t tail = 1 + (topic_len > 0x7f ? 2 : 1) + topic_len; /* the topic's key, length, text */
+    if (topic_len > CODEC_MAX_TOPIC || *used > cap || cap - *used < n ||
+        cap - *used - n < len || cap - *used - n - len < tail) {
         return -1;
     }
     memcpy(buf + *used, head, n);
     memcpy(buf + *used + n, item, len);
     *used += n + len;
+    *used += s_batch_put_topic(buf + *used, topic, topic_len);
     return 0;
 }
 
@@ -450,14 +466,22 @@ int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used,
     if (s_plan(&plan, change, stream_id) != 0 || plan.len > CODEC_MAX_FRAME) {
         return -1;
     }
+    const char *topic = change->topic ? change->topic : "";
+    size_t topic_len = strlen(topic);
+    if (topic_len > CODEC_MAX_TOPIC) {
+        return -1;
+    }
     uint8_t head[1 + 10];
-    size_t n = s_batch_head(head, plan.len);
-    if (*used > cap || cap - *used < n || cap - *used - n < plan.len) {
+    size_t n = s_batch_key(head, BATCH_ITEM_KEY, plan.len);
+    size_t tail = 1 + (topic_len > 0x7f ? 2 : 1) + topic_len;
+    if (*used > cap || cap - *used < n || cap - *used - n < plan.len ||
+        cap - *used - n - plan.len < tail) {
         return 0;
     }
     memcpy(buf + *used, head, n);
     s_plan_put(&plan, buf + *used + n);
     *used += n + plan.len;
+    *used += s_batch_put_topic(buf + *used, topic, topic_len);
     return (int) plan.len;
 }
 
@@ -519,6 +543,55 @@ int codec_batch_next(const uint8_t *data, size_t len, size_t *pos, const uint8_t
             if (key == BATCH_ITEM_KEY) {
                 *item = data + *pos;
                 *item_len = (size_t) size;
+                *pos += (size_t) size;
+                return 1;
+            }
+            *pos += (size_t) size;
+            break;
+        default:
+            return s_bad_batch(why, whylen, "an unknown wire type", at);
+        }
+    }
+    return 0;
+}
+
+int codec_batch_topic(const uint8_t *data, size_t len, size_t *pos, const char **topic,
+                      size_t *topic_len, char *why, size_t whylen)
+{
+    assert(pos && topic && topic_len && (data || len == 0));
+    while (*pos < len) {
+        size_t at = *pos;
+        uint64_t key, size;
+        if (s_varint(data, len, pos, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff) {
+            return s_bad_batch(why, whylen, "a bad field key", at);
+        }
+        if (key >> 3 == 2 && key != BATCH_TOPIC_KEY) {
+            return s_bad_batch(why, whylen, "field 2 not length-delimited", at);
+        }
+        switch (key & 7) {
+        case 0:
+            if (s_varint(data, len, pos, &size) != 0) {
+                return s_bad_batch(why, whylen, "a bad varint", at);
+            }
+            break;
+        case 1:
+        case 5:
+            size = (key & 7) == 1 ? 8 : 4;
+            if (len - *pos < size) {
+                return s_bad_batch(why, whylen, "a truncated field", at);
+            }
+            *pos += (size_t) size;
+            break;
+        case 2:
+            if (s_varint(data, len, pos, &size) != 0 || size > len - *pos) {
+                return s_bad_batch(why, whylen, "a bad length", at);
+            }
+            if (key == BATCH_TOPIC_KEY) {
+                if (size > CODEC_MAX_TOPIC) {
+                    return s_bad_batch(why, whylen, "a topic longer than 256 bytes", at);
+                }
+                *topic = (const char *) data + *pos;
+                *topic_len = (size_t) size;
                 *pos += (size_t) size;
                 return 1;
             }
@@ -1122,6 +1195,15 @@ int codec_fuzz_one(const uint8_t *data, size_t size)
         a = codec_decode(decoder, item, item_len, why, sizeof(why));
         if (a != NULL && codec_validate(a, why, sizeof(why)) != 0) {
             abort();
+        }
+    }
+    const char *topic = NULL;
+    size_t topic_len = 0;
+    pos = 0;
+    for (int rc; (rc = codec_batch_topic(data, size, &pos, &topic, &topic_len, why,
+                                         sizeof(why))) == 1;) {
+        if (topic_len > CODEC_MAX_TOPIC || topic + topic_len > (const char *) data + size) {
+            abort(); // a topic outside the batch: a bug in codec_batch_topic
         }
     }
     return 0;
