@@ -343,6 +343,7 @@ class Client:
                 return False  # the publisher cannot read its store now: ask again later
             if self.check_stream(end.stream_id):
                 return self.catch_up(snapshot)  # a new stream: start again from 0
+                # (check_stream dropped our state; the answer is paged again from 0)
             for topic, a in anns:
                 self.emit(a, topic)
             if first_head is None:
@@ -402,11 +403,17 @@ class Client:
         if self.args.count and self.printed >= self.args.count:
             sys.exit(0)
 
+    def resync(self):
+        """Drops every record held and starts again from a snapshot (a new stream, or a store
+        with less history than we applied)."""
+        note("resync", stream_id=self.stream)
+        self.seen, self.last, self.snapshotting = {}, 0, True
+        self.catch_up(snapshot=True)
+        self.snapshotting = False
+
     def run(self):
         if self.args.snapshot and self.args.replay:
-            self.last, self.snapshotting = 0, True
-            self.catch_up(snapshot=True)
-            self.snapshotting = False
+            self.resync()
         elif self.args.from_seq is not None:
             self.last = self.args.from_seq
             if self.args.replay:
@@ -420,15 +427,22 @@ class Client:
                 continue
             if topic == b"hb":
                 if self.check_stream(a.stream_id) and self.args.replay:
-                    self.catch_up()  # a recreated store: everything again from 0
+                    self.resync()  # a recreated store: everything again from 0
                 if self.last is None:
                     self.last = a.heartbeat.head_seq  # from the live head on
                 elif a.heartbeat.head_seq > self.last and self.args.replay:
                     note("gap", last=self.last, head_seq=a.heartbeat.head_seq)
                     self.catch_up()
+                elif a.heartbeat.head_seq < self.last and self.args.replay:
+                    # Same stream, less history than we applied (restored from an older
+                    # backup?): a replay from our last is refused ("beyond the head"); then
+                    # everything we hold is suspect: resync.
+                    note("head_behind", last=self.last, head_seq=a.heartbeat.head_seq)
+                    if not self.catch_up():
+                        self.resync()
                 continue
             if self.check_stream(a.stream_id) and self.args.replay:
-                self.catch_up()
+                self.resync()
                 continue
             if self.last is None:
                 self.last = a.seq - 1
