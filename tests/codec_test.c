@@ -1064,7 +1064,8 @@ static void test_batch_malformed(void **state)
     const uint8_t after[] = {0x2d, 1, 2, 3, 4};
     memcpy(batch, before, sizeof before);
     used = sizeof before;
-    assert_int_equal(codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len, NULL), 0);
+    assert_int_equal(
+        codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len, NULL), 0);
     memcpy(batch + used, after, sizeof after);
     used += sizeof after;
     size_t pos = 0, item_len = 0;

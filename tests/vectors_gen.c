@@ -39,13 +39,13 @@ static json_t *s_event(const Herald__V1__Event *e)
 {
     json_t *people = json_array();
     for (size_t i = 0; i < e->n_people; i++) {
-        json_array_append_new(people, json_pack("{s:s,s:s}", "name", e->people[i]->name,
-                                                "role", e->people[i]->role));
+        json_array_append_new(
+            people, json_pack("{s:s,s:s}", "name", e->people[i]->name, "role", e->people[i]->role));
     }
-    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:I}", "id", e->id,
-                     "kind", e->kind, "title", e->title, "start_date", e->start_date,
-                     "end_date", e->end_date, "city", e->city, "country", e->country, "summary",
-                     e->summary, "url", e->url, "status",
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:I}", "id", e->id, "kind",
+                     e->kind, "title", e->title, "start_date", e->start_date, "end_date",
+                     e->end_date, "city", e->city, "country", e->country, "summary", e->summary,
+                     "url", e->url, "status",
                      s_enum(&herald__v1__event_status__descriptor, e->status), "cancel_reason",
                      e->cancel_reason, "people", people, "version", (json_int_t) e->version);
 }
@@ -53,9 +53,8 @@ static json_t *s_event(const Herald__V1__Event *e)
 static json_t *s_announcement(const Herald__V1__Announcement *a)
 {
     json_t *out = json_pack("{s:s,s:I,s:I,s:o}", "stream_id", a->stream_id, "seq",
-                            (json_int_t) a->seq, "committed_at_ms",
-                            (json_int_t) a->committed_at_ms, "change",
-                            s_enum(&herald__v1__change__descriptor, a->change));
+                            (json_int_t) a->seq, "committed_at_ms", (json_int_t) a->committed_at_ms,
+                            "change", s_enum(&herald__v1__change__descriptor, a->change));
     switch (a->body_case) {
     case HERALD__V1__ANNOUNCEMENT__BODY_EVENT:
         json_object_set_new(out, "event", s_event(a->event));
@@ -74,11 +73,10 @@ static json_t *s_announcement(const Herald__V1__Announcement *a)
                                       "sent_at_ms", (json_int_t) a->heartbeat->sent_at_ms));
         break;
     case HERALD__V1__ANNOUNCEMENT__BODY_REPLAY_END:
-        json_object_set_new(out, "replay_end",
-                            json_pack("{s:I,s:I,s:s}", "last_seq",
-                                      (json_int_t) a->replay_end->last_seq, "head_seq",
-                                      (json_int_t) a->replay_end->head_seq, "error",
-                                      a->replay_end->error));
+        json_object_set_new(
+            out, "replay_end",
+            json_pack("{s:I,s:I,s:s}", "last_seq", (json_int_t) a->replay_end->last_seq, "head_seq",
+                      (json_int_t) a->replay_end->head_seq, "error", a->replay_end->error));
         break;
     default:
         break;
@@ -131,18 +129,18 @@ static void s_valid(const char *name, const char *description, const char *topic
                   checked->body_case == HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
     bool id_only = record && codec_is_id_only(checked);
     Herald__V1__Announcement *a = herald__v1__announcement__unpack(NULL, (size_t) len, data);
-    json_t *doc = json_pack("{s:s,s:s,s:s,s:o,s:o}", "description", description, "message",
-                            "Announcement", "topic", topic, "id_only",
-                            record ? json_boolean(id_only) : json_null(), "decoded",
-                            s_announcement(a));
+    json_t *doc =
+        json_pack("{s:s,s:s,s:s,s:o,s:o}", "description", description, "message", "Announcement",
+                  "topic", topic, "id_only", record ? json_boolean(id_only) : json_null(),
+                  "decoded", s_announcement(a));
     herald__v1__announcement__free_unpacked(a, NULL);
     s_write("", name, "bin", data, (size_t) len);
     s_write_json("", name, doc);
 }
 
 /*  An invalid Announcement: accepted by the codec is a failure of the generator. */
-static void s_invalid(const char *name, const char *rule, const char *topic,
-                      const uint8_t *data, size_t len)
+static void s_invalid(const char *name, const char *rule, const char *topic, const uint8_t *data,
+                      size_t len)
 {
     char why[256] = "";
     if (codec_decode(s_decoder, data, len, why, sizeof why)) {
@@ -152,8 +150,8 @@ static void s_invalid(const char *name, const char *rule, const char *topic,
     }
     s_write("/invalid", name, "bin", data, len);
     s_write_json("/invalid", name,
-                 json_pack("{s:s,s:s,s:s,s:s}", "message", "Announcement", "topic", topic,
-                           "rule", rule, "c_error", why));
+                 json_pack("{s:s,s:s,s:s,s:s}", "message", "Announcement", "topic", topic, "rule",
+                           rule, "c_error", why));
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -166,7 +164,7 @@ static const store_person_t s_people[] = {
 
 static store_event_t s_event_record(void)
 {
-    return (store_event_t) {
+    return (store_event_t){
         .id = "ev-2026-lyon-01",
         .kind = "conference",
         .title = "Global Counter-Nuclear Smuggling Conference",
@@ -186,7 +184,7 @@ static store_event_t s_event_record(void)
 
 static store_press_t s_press_record(void)
 {
-    return (store_press_t) {
+    return (store_press_t){
         .id = "pr-2026-001",
         .event_id = "ev-2026-lyon-01",
         .title = "Countries meet in Lyon against nuclear smuggling",
@@ -198,14 +196,14 @@ static store_press_t s_press_record(void)
 
 static store_change_t s_change(int64_t seq, store_change_kind_t kind, const store_event_t *e)
 {
-    return (store_change_t) {.seq = seq,
-                             .type = STORE_EVENT,
-                             .change = kind,
-                             .record_id = e->id,
-                             .committed_at_ms = AT_MS + seq,
-                             .topic = NULL,
-                             .present = true,
-                             .event = *e};
+    return (store_change_t){.seq = seq,
+                            .type = STORE_EVENT,
+                            .change = kind,
+                            .record_id = e->id,
+                            .committed_at_ms = AT_MS + seq,
+                            .topic = NULL,
+                            .present = true,
+                            .event = *e};
 }
 
 static void s_valid_change(const char *name, const char *description, store_change_t c)
@@ -215,8 +213,7 @@ static void s_valid_change(const char *name, const char *description, store_chan
         snprintf(topic, sizeof topic, "%s", c.type == STORE_PRESS ? "press." : "?");
     }
     c.topic = topic;
-    s_valid(name, description, topic,
-            s_buf, codec_encode_change(&c, STREAM, s_buf, sizeof s_buf));
+    s_valid(name, description, topic, s_buf, codec_encode_change(&c, STREAM, s_buf, sizeof s_buf));
 }
 
 static void s_valid_vectors(void)
@@ -263,9 +260,9 @@ static void s_valid_vectors(void)
     memset(summary, 's', 65536);
     static store_person_t many[STORE_MAX_PEOPLE];
     for (int i = 0; i < STORE_MAX_PEOPLE; i++) {
-        many[i] = (store_person_t) {"A name", "A role"};
+        many[i] = (store_person_t){"A name", "A role"};
     }
-    many[0] = (store_person_t) {line, line};
+    many[0] = (store_person_t){line, line};
     e = s_event_record();
     e.id = id;
     e.kind = kind;
@@ -302,8 +299,8 @@ static void s_valid_vectors(void)
 
     s_valid("heartbeat", "a heartbeat: seq = head_seq", CODEC_HEARTBEAT_TOPIC, s_buf,
             codec_encode_heartbeat(STREAM, 9, AT_MS + 1000, s_buf, sizeof s_buf));
-    s_valid("heartbeat_empty_store", "a heartbeat of an empty store", CODEC_HEARTBEAT_TOPIC,
-            s_buf, codec_encode_heartbeat(STREAM, 0, AT_MS, s_buf, sizeof s_buf));
+    s_valid("heartbeat_empty_store", "a heartbeat of an empty store", CODEC_HEARTBEAT_TOPIC, s_buf,
+            codec_encode_heartbeat(STREAM, 0, AT_MS, s_buf, sizeof s_buf));
     s_valid("replay_end", "the end of a replay answer that covered up to seq 9 of 12",
             CODEC_REPLAY_END_TOPIC, s_buf,
             codec_encode_replay_end(STREAM, 9, 12, "", s_buf, sizeof s_buf));
@@ -357,8 +354,8 @@ static void s_batch_vector(void)
                            "a ReplayBatch of three announcements, each followed by its topic; "
                            "seq 10 was a change in FR of an event in DE now (replayed from the "
                            "store: the topic as of the change, the body as of now)",
-                           "message", "ReplayBatch", "topic", CODEC_REPLAY_BATCH_TOPIC,
-                           "decoded", "announcements", items, "topics", topics));
+                           "message", "ReplayBatch", "topic", CODEC_REPLAY_BATCH_TOPIC, "decoded",
+                           "announcements", items, "topics", topics));
 }
 
 /*  A ReplayRequest as a client would send it: for encoders. */
@@ -378,8 +375,8 @@ static void s_request_vector(void)
                            "a request (one frame from a DEALER): conferences and press releases "
                            "after seq 1200, 500 at most, batched",
                            "message", "ReplayRequest", "topic", "decoded", "after_seq", 1200,
-                           "since_ms", 0, "topics", topics[0], topics[1], "limit", 500,
-                           "snapshot", 0, "batch", 1));
+                           "since_ms", 0, "topics", topics[0], topics[1], "limit", 500, "snapshot",
+                           0, "batch", 1));
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -427,8 +424,7 @@ static void s_invalid_vectors(void)
     s_bad("stream_id_upper_case", "stream_id: a canonical lower-case UUID", ev, &a);
     a = s_bad_event();
     a.stream_id = "";
-    s_bad("stream_id_empty", "stream_id: a canonical UUID (only a refusal may have none)", ev,
-          &a);
+    s_bad("stream_id_empty", "stream_id: a canonical UUID (only a refusal may have none)", ev, &a);
     a = s_bad_event();
     a.body_case = HERALD__V1__ANNOUNCEMENT__BODY__NOT_SET;
     s_bad("no_body", "exactly one body: a record announcement without one", ev, &a);
@@ -454,8 +450,8 @@ static void s_invalid_vectors(void)
     s_bad("status_unspecified_full_body", "status 0 only in an id-only body", ev, &a);
     a = s_bad_event();
     s_ev.title = "";
-    s_bad("title_empty", "event.title is required (a body with more than the id is a record)",
-          ev, &a);
+    s_bad("title_empty", "event.title is required (a body with more than the id is a record)", ev,
+          &a);
     a = s_bad_event();
     s_ev.title = "bad \xc3\x28 UTF-8";
     s_bad("title_bad_utf8", "every string is valid UTF-8", ev, &a);
@@ -473,8 +469,8 @@ static void s_invalid_vectors(void)
     s_bad("title_tab", "only a summary may hold \\n and \\t", ev, &a);
     a = s_bad_event();
     s_ev.summary = "a carriage return\r\nin a summary";
-    s_bad("summary_carriage_return", "a summary may hold \\n and \\t, no other control (\\r)",
-          ev, &a);
+    s_bad("summary_carriage_return", "a summary may hold \\n and \\t, no other control (\\r)", ev,
+          &a);
     static char long_title[4098];
     memset(long_title, 'x', 4097);
     a = s_bad_event();
