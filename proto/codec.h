@@ -22,8 +22,10 @@ extern "C" {
 #define CODEC_REPLAY_END_TOPIC "replay.end" /* topic of the last message of a replay answer */
 #define CODEC_REPLAY_BATCH_TOPIC "replay.batch" /* topic of a ReplayBatch in a replay answer */
 #define CODEC_BATCH_BYTES (64 * 1024)  /* a ReplayBatch fills up to this many bytes */
-#define CODEC_MAX_BATCH (CODEC_MAX_FRAME + 8) /* largest ReplayBatch: one largest Announcement */
-#define CODEC_BATCH_ITEM_KEY 0x0a /* a ReplayBatch item's key: field 1, length-delimited */
+/* largest ReplayBatch: one largest Announcement and its topic (each with key and length) */
+#define CODEC_MAX_BATCH (CODEC_MAX_FRAME + 8 + CODEC_MAX_TOPIC + 3)
+#define CODEC_BATCH_ITEM_KEY 0x0a  /* a ReplayBatch item's key: field 1, length-delimited */
+#define CODEC_BATCH_TOPIC_KEY 0x12 /* its topic's key: field 2, length-delimited */
 #define CODEC_EVENT_TOPIC "event."          /* prefix of every event topic */
 #define CODEC_PRESS_TOPIC "press."          /* topic of every press release */
 #define CODEC_MAX_TOPICS 64                 /* topic prefixes in one ReplayRequest */
@@ -54,12 +56,16 @@ int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now
 int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
                             const char *error, uint8_t *buf, size_t cap);
 
-/*  Appends an encoded Announcement (item, len bytes) to the ReplayBatch in buf[0..*used),
-    buf holding cap bytes: field 1, length-delimited. Returns 0, or -1 if it does not fit. */
-int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len);
+/*  Appends an encoded Announcement (item, len bytes) and its topic (NULL: "") to the
+    ReplayBatch in buf[0..*used), buf holding cap bytes: the item as field 1 followed by the
+    topic as field 2, so that the i-th topic belongs to the i-th announcement. Returns 0, or
+    -1 if they do not fit or the topic is longer than CODEC_MAX_TOPIC (nothing written). */
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len,
+                       const char *topic);
 
-/*  Encodes a change (as codec_encode_change does) straight into the ReplayBatch in
-    buf[0..*used), buf holding cap bytes, saving the copy codec_batch_append makes. Returns the
+/*  Encodes a change (as codec_encode_change does), followed by its topic (change->topic, NULL:
+    ""), straight into the ReplayBatch in buf[0..*used), buf holding cap bytes, saving the
+    copy codec_batch_append makes. Returns the
     Announcement's length, 0 if it does not fit in what is left (nothing written: send the
     batch and try again, or send the announcement alone if it never fits), or -1 if it cannot
     be encoded or is larger than CODEC_MAX_FRAME. Allocates nothing. */
@@ -72,6 +78,15 @@ int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used,
     bytes that are not a ReplayBatch (the reason in why). */
 int codec_batch_next(const uint8_t *data, size_t len, size_t *pos, const uint8_t **item,
                      size_t *item_len, char *why, size_t whylen);
+
+/*  Walks the topics (field 2) of an encoded ReplayBatch with a cursor of its own, *pos (0 at
+    first): sets *topic and *topic_len to the next topic's bytes (not NUL-terminated, inside
+    data) and moves *pos past it. The n-th topic belongs to the n-th announcement, however the
+    two fields are interleaved. Returns 1 for a topic, 0 at the end (a batch of an older
+    publisher has none: derive the topic from the body), or -1 for bytes that are not a
+    ReplayBatch or a topic longer than CODEC_MAX_TOPIC (the reason in why). */
+int codec_batch_topic(const uint8_t *data, size_t len, size_t *pos, const char **topic,
+                      size_t *topic_len, char *why, size_t whylen);
 
 /*  A decoder: an arena from which decoded messages are allocated; each decode resets it, so
     the previous message's pointers die with the next decode. */

@@ -130,6 +130,55 @@ int codec_batch_next(const uint8_t *data, size_t len, size_t *pos, const uint8_t
     return 0;
 }
 
+int codec_batch_topic(const uint8_t *data, size_t len, size_t *pos, const char **topic,
+                      size_t *topic_len, char *why, size_t whylen)
+{
+    assert(pos && topic && topic_len && (data || len == 0));
+    while (*pos < len) {
+        size_t at = *pos;
+        uint64_t key, size;
+        if (s_varint(data, len, pos, &key) != 0 || key >> 3 == 0 || key >> 3 > 0x1fffffff) {
+            return s_bad_batch(why, whylen, "a bad field key", at);
+        }
+        if (key >> 3 == 2 && key != CODEC_BATCH_TOPIC_KEY) {
+            return s_bad_batch(why, whylen, "field 2 not length-delimited", at);
+        }
+        switch (key & 7) {
+        case 0:
+            if (s_varint(data, len, pos, &size) != 0) {
+                return s_bad_batch(why, whylen, "a bad varint", at);
+            }
+            break;
+        case 1:
+        case 5:
+            size = (key & 7) == 1 ? 8 : 4;
+            if (len - *pos < size) {
+                return s_bad_batch(why, whylen, "a truncated field", at);
+            }
+            *pos += (size_t) size;
+            break;
+        case 2:
+            if (s_varint(data, len, pos, &size) != 0 || size > len - *pos) {
+                return s_bad_batch(why, whylen, "a bad length", at);
+            }
+            if (key == CODEC_BATCH_TOPIC_KEY) {
+                if (size > CODEC_MAX_TOPIC) {
+                    return s_bad_batch(why, whylen, "a topic longer than 256 bytes", at);
+                }
+                *topic = (const char *) data + *pos;
+                *topic_len = (size_t) size;
+                *pos += (size_t) size;
+                return 1;
+            }
+            *pos += (size_t) size;
+            break;
+        default:
+            return s_bad_batch(why, whylen, "an unknown wire type", at);
+        }
+    }
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  The decoder and its arena
 
@@ -721,6 +770,15 @@ int codec_fuzz_one(const uint8_t *data, size_t size)
         a = codec_decode(decoder, item, item_len, why, sizeof(why));
         if (a != NULL && codec_validate(a, why, sizeof(why)) != 0) {
             abort();
+        }
+    }
+    const char *topic = NULL;
+    size_t topic_len = 0;
+    pos = 0;
+    for (int rc; (rc = codec_batch_topic(data, size, &pos, &topic, &topic_len, why,
+                                         sizeof(why))) == 1;) {
+        if (topic_len > CODEC_MAX_TOPIC || topic + topic_len > (const char *) data + size) {
+            abort(); // a topic outside the batch: a bug in codec_batch_topic
         }
     }
     return 0;

@@ -372,14 +372,16 @@ int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t h
 }
 
 //  --------------------------------------------------------------------------
-//  ReplayBatch: a repeated field of length-delimited Announcements (CODEC_BATCH_ITEM_KEY),
-//  written by hand so that a change is encoded straight into the batch.
+//  ReplayBatch: length-delimited Announcements (CODEC_BATCH_ITEM_KEY), each followed by its
+//  topic (CODEC_BATCH_TOPIC_KEY), written by hand so that a change is encoded straight into
+//  the batch.
 
-/*  The key and length of a batch item of len bytes into head (11 bytes); returns their size. */
-static size_t s_batch_head(uint8_t *head, size_t len)
+/*  The key and length of a batch entry of len bytes into head (11 bytes); returns their
+    size. */
+static size_t s_batch_key(uint8_t *head, uint8_t key, size_t len)
 {
     size_t n = 0;
-    head[n++] = CODEC_BATCH_ITEM_KEY;
+    head[n++] = key;
     size_t v = len;
     do {
         head[n++] = (uint8_t) ((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
@@ -388,17 +390,31 @@ static size_t s_batch_head(uint8_t *head, size_t len)
     return n;
 }
 
-int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len)
+/*  Writes the topic entry that follows an item (field 2, parallel to field 1) at buf. */
+static size_t s_batch_put_topic(uint8_t *buf, const char *topic, size_t topic_len)
+{
+    size_t n = s_batch_key(buf, CODEC_BATCH_TOPIC_KEY, topic_len);
+    memcpy(buf + n, topic, topic_len);
+    return n + topic_len;
+}
+
+int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *item, size_t len,
+                       const char *topic)
 {
     assert(buf && used && (item || len == 0));
+    topic = topic ? topic : "";
+    size_t topic_len = strlen(topic);
     uint8_t head[1 + 10];
-    size_t n = s_batch_head(head, len);
-    if (*used > cap || cap - *used < n || cap - *used - n < len) {
+    size_t n = s_batch_key(head, CODEC_BATCH_ITEM_KEY, len);
+    size_t tail = 1 + (topic_len > 0x7f ? 2 : 1) + topic_len; /* the topic's key, length, text */
+    if (topic_len > CODEC_MAX_TOPIC || *used > cap || cap - *used < n ||
+        cap - *used - n < len || cap - *used - n - len < tail) {
         return -1;
     }
     memcpy(buf + *used, head, n);
     memcpy(buf + *used + n, item, len);
     *used += n + len;
+    *used += s_batch_put_topic(buf + *used, topic, topic_len);
     return 0;
 }
 
@@ -410,13 +426,21 @@ int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used, const stor
     if (s_plan(&plan, change, stream_id) != 0 || plan.len > CODEC_MAX_FRAME) {
         return -1;
     }
+    const char *topic = change->topic ? change->topic : "";
+    size_t topic_len = strlen(topic);
+    if (topic_len > CODEC_MAX_TOPIC) {
+        return -1;
+    }
     uint8_t head[1 + 10];
-    size_t n = s_batch_head(head, plan.len);
-    if (*used > cap || cap - *used < n || cap - *used - n < plan.len) {
+    size_t n = s_batch_key(head, CODEC_BATCH_ITEM_KEY, plan.len);
+    size_t tail = 1 + (topic_len > 0x7f ? 2 : 1) + topic_len;
+    if (*used > cap || cap - *used < n || cap - *used - n < plan.len ||
+        cap - *used - n - plan.len < tail) {
         return 0;
     }
     memcpy(buf + *used, head, n);
     s_plan_put(&plan, buf + *used + n);
     *used += n + plan.len;
+    *used += s_batch_put_topic(buf + *used, topic, topic_len);
     return (int) plan.len;
 }

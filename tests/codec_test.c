@@ -941,8 +941,10 @@ static void test_decoder_reuse(void **state)
     assert_int_equal(codec_fuzz_one(NULL, 0), 0);
 }
 
-//  A ReplayBatch built with codec_batch_append is what protobuf-c packs for the same
-//  announcements, walks back item by item, and each item decodes to its announcement.
+//  A ReplayBatch built with codec_batch_append (each announcement followed by its topic) is
+//  what protobuf-c reads as the same announcements and topics, and packs again (announcements
+//  first, then topics) into bytes that walk back to the same items and topics; each item decodes
+//  to its announcement.
 static void test_batch_round_trip(void **state)
 {
     (void) state;
@@ -958,7 +960,8 @@ static void test_batch_round_trip(void **state)
     for (int i = 0; i < 3; i++) {
         lens[i] = codec_encode_change(&changes[i], STREAM, frame, BUF_SIZE);
         assert_true(lens[i] > 0);
-        assert_int_equal(codec_batch_append(batch, CODEC_MAX_BATCH, &used, frame, (size_t) lens[i]),
+        assert_int_equal(codec_batch_append(batch, CODEC_MAX_BATCH, &used, frame, (size_t) lens[i],
+                                            changes[i].topic),
                          0);
         unpacked[i] = herald__v1__announcement__unpack(NULL, (size_t) lens[i], frame);
         assert_non_null(unpacked[i]);
@@ -968,12 +971,36 @@ static void test_batch_round_trip(void **state)
     assert_non_null(rb);
     assert_int_equal(rb->n_announcements, 3);
     assert_int_equal(rb->announcements[1]->seq, 8);
+    assert_int_equal(rb->n_topics, 3);
+    for (int i = 0; i < 3; i++) {
+        assert_string_equal(rb->topics[i], changes[i].topic);
+    }
     Herald__V1__ReplayBatch again = HERALD__V1__REPLAY_BATCH__INIT;
     again.n_announcements = 3;
     again.announcements = unpacked;
+    again.n_topics = 3;
+    again.topics = rb->topics;
     assert_int_equal(herald__v1__replay_batch__get_packed_size(&again), used);
-    herald__v1__replay_batch__pack(&again, frame);
-    assert_memory_equal(frame, batch, used); //  byte for byte what protobuf-c packs
+    size_t packed = herald__v1__replay_batch__pack(&again, frame);
+    assert_int_equal(packed, used); //  the same entries, protobuf-c's order
+    size_t item_pos = 0, topic_pos = 0, item_len0 = 0, topic_len = 0;
+    const uint8_t *item0 = NULL;
+    const char *topic = NULL;
+    char why0[256];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(codec_batch_next(frame, packed, &item_pos, &item0, &item_len0, why0,
+                                          sizeof why0),
+                         1);
+        assert_int_equal(item_len0, lens[i]);
+        assert_int_equal(codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0,
+                                           sizeof why0),
+                         1);
+        assert_int_equal(topic_len, strlen(changes[i].topic));
+        assert_memory_equal(topic, changes[i].topic, topic_len);
+    }
+    assert_int_equal(codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0,
+                                       sizeof why0),
+                     0);
     herald__v1__replay_batch__free_unpacked(rb, NULL);
     for (int i = 0; i < 3; i++) {
         herald__v1__announcement__free_unpacked(unpacked[i], NULL);
@@ -995,13 +1022,26 @@ static void test_batch_round_trip(void **state)
     }
     assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 0);
     assert_int_equal(pos, used);
+    //  the topics, walked with a cursor of their own, each right after its item
+    pos = 0;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(codec_batch_topic(batch, used, &pos, &topic, &topic_len, why, sizeof why),
+                         1);
+        assert_memory_equal(topic, changes[i].topic, topic_len);
+    }
+    assert_int_equal(codec_batch_topic(batch, used, &pos, &topic, &topic_len, why, sizeof why), 0);
     //  an empty batch is a batch of nothing
     pos = 0;
     assert_int_equal(codec_batch_next(batch, 0, &pos, &item, &item_len, why, sizeof why), 0);
     //  a full batch refuses the next item and is left as it was
     size_t small = 0;
-    assert_int_equal(codec_batch_append(batch, 10, &small, frame, 20), -1);
+    assert_int_equal(codec_batch_append(batch, 10, &small, frame, 20, "press."), -1);
     assert_int_equal(small, 0);
+    //  the item fits, its topic not: nothing is written
+    assert_int_equal(codec_batch_append(batch, 22 + 6, &small, frame, 20, "press."), -1);
+    assert_int_equal(small, 0);
+    assert_int_equal(codec_batch_append(batch, 22 + 8, &small, frame, 20, "press."), 0);
+    assert_int_equal(small, 22 + 8);
     codec_decoder_destroy(&d);
     free(batch);
     free(frame);
@@ -1024,7 +1064,8 @@ static void test_batch_malformed(void **state)
     const uint8_t after[] = {0x2d, 1, 2, 3, 4};
     memcpy(batch, before, sizeof before);
     used = sizeof before;
-    assert_int_equal(codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len), 0);
+    assert_int_equal(
+        codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len, NULL), 0);
     memcpy(batch + used, after, sizeof after);
     used += sizeof after;
     size_t pos = 0, item_len = 0;
@@ -1036,7 +1077,7 @@ static void test_batch_malformed(void **state)
     assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 0);
 
     //  every truncation inside a field is refused; a cut between fields is a shorter batch
-    size_t boundaries[] = {0, 3, 12, 16, 16 + 3 + (size_t) len, used};
+    size_t boundaries[] = {0, 3, 12, 16, 16 + 3 + (size_t) len, 16 + 3 + (size_t) len + 2, used};
     for (size_t cut = 0; cut < used; cut++) {
         bool boundary = false;
         for (size_t b = 0; b < sizeof boundaries / sizeof *boundaries; b++) {
@@ -1188,8 +1229,12 @@ static void test_encode_is_protobuf_c(void **state)
         /* the batch writer writes the same bytes after the item's key and length */
         size_t used = 0;
         assert_int_equal(codec_batch_append_change(batch, BUF_SIZE, &used, &c, stream), len);
-        size_t head = used - (size_t) len;
+        const char *topic = c.topic ? c.topic : "";
+        size_t topic_entry = 2 + strlen(topic);
+        size_t head = used - (size_t) len - topic_entry;
         assert_true(head >= 2 && head <= 4);
+        assert_int_equal(batch[used - topic_entry], 0x12); /* then the topic, field 2 */
+        assert_memory_equal(batch + used - strlen(topic), topic, strlen(topic));
         assert_memory_equal(batch + head, buf, (size_t) len);
         /* and writes nothing where it does not fit */
         size_t full = BUF_SIZE - 1;

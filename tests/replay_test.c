@@ -4,7 +4,10 @@
     them and from the store before that; a ring short of the page asks the publisher for more;
     batches split at CODEC_BATCH_BYTES; a send that fails cuts the answer (no replay.end).
     One test goes through replay_handle and a real ROUTER, where batches are sent without a
-    copy.
+    copy; another repeats one request there until the loop guard refuses it. Snapshots and
+    filtered replays, paged as docs/protocol.md says, end on stores whose newest change is a
+    deletion, a cancellation or a press release; batched announcements carry the topics the
+    unbatched ones travel on.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -185,6 +188,20 @@ static void test_batched_equals_plain(void **state)
         assert_int_equal(alen[i], blen[i]);
         assert_memory_equal(a[i], b[i], alen[i]);
     }
+    /* each batched announcement carries the topic it travels on alone */
+    size_t pos = 0, topic_len = 0;
+    const char *topic = NULL;
+    char why[128];
+    for (int i = 0; i < na; i++) {
+        assert_int_equal(codec_batch_topic(batched.bodies[0], batched.lens[0], &pos, &topic,
+                                           &topic_len, why, sizeof why),
+                         1);
+        assert_int_equal(topic_len, strlen(plain.topics[i]));
+        assert_memory_equal(topic, plain.topics[i], topic_len);
+    }
+    assert_int_equal(codec_batch_topic(batched.bodies[0], batched.lens[0], &pos, &topic,
+                                       &topic_len, why, sizeof why),
+                     0);
     const Herald__V1__ReplayEnd *end = s_end(d, &batched);
     assert_int_equal(end->last_seq, w->head);
     assert_int_equal(end->head_seq, w->head);
@@ -424,6 +441,172 @@ static void test_router(void **state)
     recent_clear(w->recent);
 }
 
+/*  An event of kind in country, created or updated. */
+static void s_put(store_t *store, const char *id, const char *kind, const char *country)
+{
+    store_event_t e = {.id = id, .kind = kind, .title = "A title", .start_date = "2026-03-01",
+                       .end_date = "2026-03-02", .city = "Lyon", .country = country,
+                       .summary = "", .url = "", .status = "scheduled", .cancel_reason = ""};
+    assert_int_equal(store_put_event(store, &e), 0);
+}
+
+static void s_put_press(store_t *store, const char *id)
+{
+    store_press_t p = {.id = id, .event_id = "", .title = "A release", .published_on =
+                       "2026-03-03", .url = "", .summary = ""};
+    assert_int_equal(store_put_press(store, &p), 0);
+}
+
+/*  Pages a replay as docs/protocol.md says (after_seq = last_seq until last_seq >= head_seq)
+    and returns the number of requests it took, failing past max_requests. */
+static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *topic,
+                  uint32_t limit, bool batch, int max_requests)
+{
+    codec_decoder_t *d = codec_decoder_new();
+    uint64_t after = 0;
+    char *topics[1] = {(char *) topic};
+    for (int requests = 1;; requests++) {
+        if (requests > max_requests) {
+            fail_msg("snapshot %d, topic %s, limit %u, batch %d: no end after %d requests, "
+                     "stuck at after_seq %llu",
+                     snapshot, topic ? topic : "-", limit, batch, max_requests,
+                     (unsigned long long) after);
+        }
+        Herald__V1__ReplayRequest req = HERALD__V1__REPLAY_REQUEST__INIT;
+        req.after_seq = after;
+        req.limit = limit;
+        req.snapshot = snapshot;
+        req.batch = batch;
+        req.topics = topic ? topics : NULL;
+        req.n_topics = topic ? 1 : 0;
+        uint8_t buf[256];
+        size_t len = herald__v1__replay_request__pack(&req, buf);
+        s_answer_t answer = {.fail_at = -1};
+        replay_stats_t stats = {0};
+        replay_answer(replay, buf, len, store, store_stream_id(store), NULL, s_send, &answer,
+                      &stats);
+        const Herald__V1__ReplayEnd *end = s_end(d, &answer);
+        assert_string_equal(end->error, "");
+        assert_true(end->last_seq >= after);
+        assert_true(end->last_seq <= end->head_seq);
+        after = end->last_seq;
+        bool done = end->last_seq >= end->head_seq;
+        s_answer_free(&answer);
+        if (done) {
+            assert_int_equal(after, store_head_seq(store));
+            codec_decoder_destroy(&d);
+            return requests;
+        }
+    }
+}
+
+/*  Snapshots and filtered replays end, paged as documented, whatever the store's newest
+    change: a deletion (event, press release, every record), a cancellation, a press release,
+    an update that moved an event to another country; and an empty store. */
+static void test_paging_ends(void **state)
+{
+    (void) state;
+    const char *shapes[] = {"delete-event", "delete-press", "cancel", "press", "moved",
+                            "delete-all", "empty"};
+    const char *topics[] = {NULL, "event.", "event.course.FR.", "press.", "event.none."};
+    replay_t *replay = replay_new();
+    for (size_t shape = 0; shape < sizeof shapes / sizeof *shapes; shape++) {
+        char err[256];
+        store_t *store = store_new(":memory:", STORE_CREATE, err, sizeof err);
+        assert_non_null(store);
+        const char *what = shapes[shape];
+        if (strcmp(what, "empty") != 0) {
+            s_put(store, "e1", "course", "FR");
+            s_put(store, "e2", "conference", "DE");
+            s_put_press(store, "p1");
+            s_put(store, "e3", "course", "FR");
+            s_put(store, "e4", "symposium", "TH");
+        }
+        if (strcmp(what, "delete-event") == 0) {
+            assert_int_equal(store_delete_event(store, "e4"), 0);
+            assert_int_equal(store_delete_event(store, "e3"), 0);
+        } else if (strcmp(what, "delete-press") == 0) {
+            assert_int_equal(store_delete_press(store, "p1"), 0);
+        } else if (strcmp(what, "cancel") == 0) {
+            assert_int_equal(store_cancel_event(store, "e1", "postponed"), 0);
+        } else if (strcmp(what, "press") == 0) {
+            s_put_press(store, "p2");
+        } else if (strcmp(what, "moved") == 0) {
+            s_put(store, "e1", "course", "DE");
+        } else if (strcmp(what, "delete-all") == 0) {
+            assert_int_equal(store_delete_press(store, "p1"), 0);
+            const char *ids[] = {"e1", "e2", "e3", "e4"};
+            for (int i = 0; i < 4; i++) {
+                assert_int_equal(store_delete_event(store, ids[i]), 0);
+            }
+        }
+        int64_t head = store_head_seq(store);
+        for (int snapshot = 0; snapshot < 2; snapshot++) {
+            for (size_t t = 0; t < sizeof topics / sizeof *topics; t++) {
+                for (uint32_t limit = 1; limit <= 3; limit += 2) {
+                    for (int batch = 0; batch < 2; batch++) {
+                        /* a page covers at least one seq, or reaches the head */
+                        s_page(store, replay, snapshot, topics[t], limit, batch, (int) head + 2);
+                    }
+                }
+            }
+        }
+        store_destroy(&store);
+    }
+    replay_destroy(&replay);
+}
+
+/*  A peer that sends the same request again and again, the head unchanged, is answered
+    REPLAY_LOOP_REPEATS times within the window and then refused, saying why; another peer is
+    answered as usual. */
+static void test_loop_guard(void **state)
+{
+    s_world_t *w = *state;
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    void *looper = zmq_socket(ctx, ZMQ_DEALER);
+    void *other = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    void *sockets[] = {router, looper, other};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(zmq_setsockopt(sockets[i], ZMQ_LINGER, &zero, sizeof zero), 0);
+    }
+    assert_int_equal(zmq_bind(router, "inproc://replay-loop"), 0);
+    assert_int_equal(zmq_connect(looper, "inproc://replay-loop"), 0);
+    assert_int_equal(zmq_connect(other, "inproc://replay-loop"), 0);
+    codec_decoder_t *d = codec_decoder_new();
+    replay_stats_t stats = {0};
+    int answered = 0;
+    bool refused = false;
+    /* at the head: an empty answer, cheap enough to repeat 100 times within a second even
+       under valgrind; a slower machine just needs more rounds */
+    for (int i = 0; i < 50 * REPLAY_LOOP_REPEATS && !refused; i++) {
+        s_answer_t got = {.fail_at = -1};
+        s_ask_router(w, router, looper, (uint64_t) w->head, &got, &stats);
+        const Herald__V1__ReplayEnd *end = s_end(d, &got);
+        if (end->error[0]) {
+            assert_non_null(strstr(end->error, "the same request"));
+            assert_true(answered >= REPLAY_LOOP_REPEATS);
+            assert_int_equal(got.count, 1);
+            refused = true;
+        } else {
+            answered++;
+        }
+        s_answer_free(&got);
+    }
+    assert_true(refused);
+    assert_true(stats.refused >= 1);
+    s_answer_t got = {.fail_at = -1};
+    s_ask_router(w, router, other, (uint64_t) w->head, &got, &stats);
+    assert_string_equal(s_end(d, &got)->error, "");
+    s_answer_free(&got);
+    codec_decoder_destroy(&d);
+    for (int i = 0; i < 3; i++) {
+        zmq_close(sockets[i]);
+    }
+    zmq_ctx_term(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,6 +615,8 @@ int main(void)
         cmocka_unit_test(test_batch_split),
         cmocka_unit_test(test_cut),
         cmocka_unit_test(test_router),
+        cmocka_unit_test(test_paging_ends),
+        cmocka_unit_test(test_loop_guard),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

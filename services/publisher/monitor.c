@@ -13,6 +13,14 @@
     retrying ten times a second is one line a second, and no failure goes uncounted, nor
     hidden by another client's: a client without CURVE that tried once still shows as a
     "mechanism_mismatch" next to the wrong-key client that retries.
+
+    libzmq reports every disconnect of a connection without a ZMTP/3 security handshake as
+    HANDSHAKE_FAILED_NO_DETAIL, including that of a ZMTP/1.0 or 2.0 peer that connected and
+    worked (those versions have no handshake to succeed). On a socket without CURVE (the NULL
+    mechanism, which such peers may use) nothing is ever refused, so that event is not a
+    failure there: it is counted as closed_early and logged at debug (pub.connection_closed),
+    and pub.handshake_failed means a handshake that really failed. With CURVE a ZMTP/2 peer
+    cannot get in, and an early close is logged as a failure as before.
 */
 #include "monitor.h"
 
@@ -305,6 +313,17 @@ static void s_copy_text(char *out, size_t cap, zmq_msg_t *frame)
     out[len] = '\0';
 }
 
+/*  true if the watched socket has no security mechanism (plaintext), where ZMTP/1.0 and 2.0
+    peers work and a NO_DETAIL "failure" is only a connection closed without a ZMTP/3
+    handshake. */
+static bool s_plaintext(monitor_t *self)
+{
+    int mechanism = ZMQ_NULL;
+    size_t size = sizeof mechanism;
+    return zmq_getsockopt(self->watched, ZMQ_MECHANISM, &mechanism, &size) == 0 &&
+           mechanism == ZMQ_NULL;
+}
+
 static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *address)
 {
     if (event == ZMQ_EVENT_ACCEPTED) {
@@ -324,6 +343,14 @@ static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *
     } else if (event == ZMQ_EVENT_DISCONNECTED) {
         self->stats.disconnected++;
         s_peer_t *slot = s_peer_find(self, (int) value);
+        if (self->failed == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL && s_plaintext(self)) {
+            self->stats.closed_early++;
+            log_debug("pub.connection_closed", "{s:s,s:s,s:s}", "socket", self->name, "peer",
+                      slot ? slot->peer : "unknown", "reason",
+                      "closed without a ZMTP/3 handshake (a ZMTP/1.0 or 2.0 peer, or one that "
+                      "left during the greeting)");
+            self->failed = 0;
+        }
         if (self->failed) {
             s_failure_t f = {.event = self->failed, .value = self->failed_value};
             s_copy_text(f.endpoint, sizeof f.endpoint, address);

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t accepted;          /* connections accepted */
     uint64_t disconnected;      /* connections gone (failed handshakes included) */
     uint64_t handshakes_failed; /* handshakes failed (mechanism, keys, refused by ZAP) */
+    uint64_t closed_early;      /* plaintext: closed without a ZMTP/3 handshake (not failed) */
     uint64_t lines;             /* pub.handshake_failed lines written */
 } monitor_stats_t;
 

@@ -4,7 +4,15 @@
     so the work per request is bounded: at most limit announcements (CODEC_MAX_LIMIT), and
     with a topic filter at most max(limit * 4, REPLAY_MIN_SCAN) rows scanned, so that a
     narrow filter cannot make one request walk the whole history. The ReplayEnd's last_seq
-    tells the client where the scan stopped, so it can ask again from there.
+    tells the client where the scan stopped, so it can ask again from there; a scan that runs
+    out of rows covered everything up to the head read before it, and says so, so that paging
+    as docs/protocol.md says ends on every store (a snapshot of a store whose newest change is
+    a deletion has no row at the head).
+
+    A client that loops anyway (the same request again and again, the head unchanged) is
+    answered normally REPLAY_LOOP_REPEATS times within REPLAY_LOOP_WINDOW_MS, and then with a
+    refusal, which costs no scan, until the window has passed or the head moves; the first
+    refusal of a run is logged (pub.replay_loop).
 */
 #include "replay.h"
 
@@ -16,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #include "codec.h"
@@ -25,9 +34,20 @@
 
 #define S_PEER_MAX 256 /* ROUTER identities are at most 255 bytes */
 
+#define S_LOOP_PEERS 16 /* peers whose last request is remembered (by hash of the identity) */
+
 /* Why a scan callback stopped the scan. */
 #define S_STOP_LIMIT 1
 #define S_STOP_CUT 2
+
+/*  A peer's run of identical requests answered while the head did not move. */
+typedef struct {
+    uint64_t peer;    /* FNV-1a of the identity; 0: free */
+    uint64_t request; /* FNV-1a of the request frame */
+    int64_t head;     /* the head when the run began */
+    int64_t since_ms; /* monotonic ms when the run began */
+    int count;        /* requests in the run */
+} s_run_t;
 
 struct replay {
     codec_decoder_t *decoder;          /* arena decoder for requests, reset per request */
@@ -60,6 +80,7 @@ struct replay {
                                           handed to the socket when sent (NULL: none) */
     uint8_t frame[CODEC_MAX_FRAME];    /* the announcement being sent */
     uint8_t oversize[CODEC_MAX_BATCH]; /* a ReplayBatch of one announcement too large to fill */
+    s_run_t runs[S_LOOP_PEERS];        /* identical requests per peer, for the loop guard */
 };
 
 replay_t *replay_new(void)
@@ -197,10 +218,10 @@ static int s_batch_flush(replay_t *self)
 
 /*  Adds one encoded announcement to the ReplayBatch, sending the batch first when it would
     grow past CODEC_BATCH_BYTES; one larger than that goes alone. 0, or -1 with errno. */
-static int s_batch_add(replay_t *self, const uint8_t *item, size_t len)
+static int s_batch_add(replay_t *self, const uint8_t *item, size_t len, const char *topic)
 {
-    if (s_fill(self) &&
-        codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
+    if (s_fill(self) && codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used,
+                                           item, len, topic) == 0) {
         return 0;
     }
     if (s_batch_flush(self) != 0) {
@@ -210,11 +231,12 @@ static int s_batch_add(replay_t *self, const uint8_t *item, size_t len)
         errno = ENOMEM; /* the answer is cut; the client asks again */
         return -1;
     }
-    if (codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len) == 0) {
+    if (codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item, len, topic) ==
+        0) {
         return 0;
     }
     size_t used = 0;
-    if (codec_batch_append(self->oversize, sizeof self->oversize, &used, item, len) != 0) {
+    if (codec_batch_append(self->oversize, sizeof self->oversize, &used, item, len, topic) != 0) {
         errno = EMSGSIZE; /* cannot be: an announcement is at most CODEC_MAX_FRAME bytes */
         return -1;
     }
@@ -250,7 +272,7 @@ static int s_sent(replay_t *self)
     go on, or S_STOP_LIMIT / S_STOP_CUT. */
 static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t len)
 {
-    int rc = self->batching ? s_batch_add(self, body, len) : s_send(self, topic, body, len);
+    int rc = self->batching ? s_batch_add(self, body, len, topic) : s_send(self, topic, body, len);
     if (rc == -1) {
         self->send_errno = errno ? errno : EAGAIN;
         return S_STOP_CUT;
@@ -405,6 +427,8 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     if (self->n_topics > 0 || self->nothing) {
         scan = self->limit * 4 > REPLAY_MIN_SCAN ? self->limit * 4 : REPLAY_MIN_SCAN;
     }
+    /* Read before the scan: a scan that runs out of rows has covered at least this far. */
+    int64_t head_before = store_head_seq(store);
     int64_t rc = 0;
     if (req->snapshot) {
         rc = store_snapshot(store, after, scan, s_on_row, self);
@@ -437,9 +461,12 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
         head = 0;
     }
     int64_t last = self->last_seq;
-    if (self->scanned == 0 && since > 0 && head > after) {
-        /* Nothing committed since since_ms: the answer covers everything up to the head. */
-        last = head;
+    if (self->scanned < scan && self->sent < self->limit && head_before > last) {
+        /* The scan ran out of rows: nothing after last_seq up to the head it started from
+           (a snapshot after the newest record, whose later changes are deletions; nothing
+           committed since since_ms; nothing more in the topics asked). Say so, or a client
+           paging until last_seq >= head_seq asks the same page for ever. */
+        last = head_before;
     }
     if (last > head) {
         /* Asked after a seq this stream never reached (a store restored from an older
@@ -522,6 +549,59 @@ void replay_answer(replay_t *self, const uint8_t *data, size_t len, store_t *sto
     s_answer_body(self, store, data, len);
 }
 
+static uint64_t s_fnv(const uint8_t *data, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (size_t i = 0; i < len; i++) {
+        h = (h ^ data[i]) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+static int64_t s_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*  The loop guard: true if this peer sent this very request more than REPLAY_LOOP_REPEATS
+    times within REPLAY_LOOP_WINDOW_MS while the head stayed where it was; it is then refused
+    here (the first refusal of a run logged), without a scan. A client polling now and then,
+    or paging, never meets it: its requests differ or the head moves. */
+static bool s_looping(replay_t *self, store_t *store, const uint8_t *data, size_t len)
+{
+    if (!store) {
+        return false;
+    }
+    uint64_t peer = s_fnv(self->peer, self->peer_len);
+    uint64_t request = s_fnv(data, len);
+    int64_t head = store_head_seq(store);
+    int64_t now = s_now_ms();
+    s_run_t *run = &self->runs[peer % S_LOOP_PEERS];
+    if (run->peer != peer || run->request != request || run->head != head ||
+        now - run->since_ms >= REPLAY_LOOP_WINDOW_MS) {
+        *run = (s_run_t) {.peer = peer, .request = request, .head = head, .since_ms = now};
+    }
+    if (++run->count <= REPLAY_LOOP_REPEATS) {
+        return false;
+    }
+    if (run->count == REPLAY_LOOP_REPEATS + 1) {
+        log_warn("pub.replay_loop", "{s:s,s:i,s:i,s:I}", "peer", self->peer_hex, "repeats",
+                 REPLAY_LOOP_REPEATS, "window_ms", REPLAY_LOOP_WINDOW_MS, "head",
+                 (json_int_t) head);
+    }
+    self->stats->refused++;
+    self->delimiter = false;
+    char why[160];
+    snprintf(why, sizeof why,
+             "the same request %d times within %d ms, the head unchanged: page with "
+             "after_seq = last_seq until last_seq >= head_seq",
+             REPLAY_LOOP_REPEATS, REPLAY_LOOP_WINDOW_MS);
+    s_send_end(self, 0, head > 0 ? (uint64_t) head : 0, why);
+    return true;
+}
+
 int replay_handle(replay_t *self, void *router, store_t *store, const char *stream_id,
                   replay_stats_t *stats)
 {
@@ -560,7 +640,7 @@ int replay_handle(replay_t *self, void *router, store_t *store, const char *stre
         snprintf(why, sizeof why, "expected one ReplayRequest frame, got %d frames", frames);
         self->delimiter = false;
         s_refuse(self, store, why);
-    } else {
+    } else if (!s_looping(self, store, zmq_msg_data(&body), zmq_msg_size(&body))) {
         self->delimiter = false;
         s_answer_body(self, store, zmq_msg_data(&body), zmq_msg_size(&body));
     }

@@ -130,7 +130,9 @@ def ask_bodies(sock, req, timeout=5.0):
             return bodies, topics, body
         if topic == b"replay.batch":
             f = fields(body)
-            check(set(f) <= {1}, f"a ReplayBatch holds field 1 only: {sorted(f)}")
+            check(set(f) <= {1, 2}, f"a ReplayBatch holds fields 1 and 2 only: {sorted(f)}")
+            check(len(f.get(2, [])) == len(f.get(1, [])),
+                  "a ReplayBatch holds one topic per announcement")
             bodies.extend(f.get(1, []))
         else:
             bodies.append(body)
