@@ -29,7 +29,9 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "clock.h"
 #include "curve.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -912,17 +914,17 @@ static void test_metrics_server(void **state)
 
     /* the probe, the health subcommand's client */
     char body[128];
-    assert_int_equal(metrics_probe(addr, "/readyz", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/readyz", 2000, body, sizeof body), 200);
     assert_string_equal(body, "ready");
     atomic_store(&ready.ready, 0);
-    assert_int_equal(metrics_probe(addr, "/readyz", 2000, body, sizeof body), 503);
+    assert_int_equal(health_probe(addr, "/readyz", 2000, body, sizeof body), 503);
     assert_string_equal(body, "store not open");
-    assert_int_equal(metrics_probe(addr, "/healthz", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/healthz", 2000, body, sizeof body), 200);
     assert_string_equal(body, "ok");
-    assert_int_equal(metrics_probe(addr, "/metrics", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/metrics", 2000, body, sizeof body), 200);
     assert_string_equal(body, "# HELP herald_events_total Events sent.");
     char tiny[6];
-    assert_int_equal(metrics_probe(addr, "/healthz", 2000, tiny, sizeof tiny), 200);
+    assert_int_equal(health_probe(addr, "/healthz", 2000, tiny, sizeof tiny), 200);
     assert_string_equal(tiny, "ok");
 
     /* the same port again: in use */
@@ -937,7 +939,7 @@ static void test_metrics_server(void **state)
     metrics_destroy(&metrics);
     assert_null(metrics);
     /* stopped: nobody answers */
-    assert_int_equal(metrics_probe(addr, "/healthz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/healthz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, addr));
 }
 
@@ -966,7 +968,7 @@ static void *s_rogue(void *arg)
     return NULL;
 }
 
-static void test_metrics_probe_failures(void **state)
+static void test_health_probe_failures(void **state)
 {
     (void) state;
     char body[256];
@@ -977,7 +979,7 @@ static void test_metrics_probe_failures(void **state)
     int fd = s_listener(&port);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     int64_t start = metrics_now_ms();
-    assert_int_equal(metrics_probe(addr, "/readyz", 300, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/readyz", 300, body, sizeof body), -1);
     int64_t took = metrics_now_ms() - start;
     assert_true(took >= 250 && took < 2500);
     assert_non_null(strstr(body, "no answer"));
@@ -990,16 +992,16 @@ static void test_metrics_probe_failures(void **state)
     snprintf(rogue_addr, sizeof rogue_addr, "127.0.0.1:%d", port);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, s_rogue, &rogue), 0);
-    int status = metrics_probe(rogue_addr, "/readyz", 3000, body, sizeof body);
+    int status = health_probe(rogue_addr, "/readyz", 3000, body, sizeof body);
     pthread_join(thread, NULL);
     close(rogue.fd);
     assert_int_equal(status, -1);
     assert_non_null(strstr(body, "did not answer HTTP"));
 
     /* nobody there; not an address */
-    assert_int_equal(metrics_probe(addr, "/readyz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/readyz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, "connect"));
-    assert_int_equal(metrics_probe("nope:x", "/readyz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe("nope:x", "/readyz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, "nope:x"));
 }
 
@@ -1007,12 +1009,12 @@ static int s_health(char **argv, int argc, char **out)
 {
     s_capture_t cap;
     s_capture_begin(&cap, STDOUT_FILENO, NULL);
-    int rc = metrics_health_main("herald-test", argc, argv);
+    int rc = health_main("herald-test", argc, argv);
     *out = s_capture_end(&cap);
     return rc;
 }
 
-static void test_metrics_health_main(void **state)
+static void test_health_main(void **state)
 {
     (void) state;
     unsetenv(METRICS_ENV);
@@ -1088,8 +1090,8 @@ int main(void)
     };
     const struct CMUnitTest metrics_tests[] = {
         cmocka_unit_test(test_metrics_parse_addr),  cmocka_unit_test(test_metrics_registry),
-        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_metrics_probe_failures),
-        cmocka_unit_test(test_metrics_health_main),
+        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_health_probe_failures),
+        cmocka_unit_test(test_health_main),
     };
     unsetenv(CURVE_SECRET_VAR);
     unsetenv(CURVE_SECRET_VAR "_FILE");
