@@ -780,7 +780,7 @@ static void s_help_details(const s_slot_t *slot, char *out, size_t cap)
     if (opt->flags & OPTION_REQUIRED) {
         S_ADD("required");
     }
-    if (opt->def && opt->kind != OPTION_BOOL) {
+    if (opt->def && opt->def[0] && opt->kind != OPTION_BOOL) {
         S_ADD("default %s", opt->def);
     }
 #undef S_ADD
@@ -799,6 +799,9 @@ void options_help(const options_t *self, FILE *out)
     }
     size_t i = 0;
     for (const option_group_t *g = spec->groups; g->options; g++) {
+        if (!g->options[0].name) {
+            continue;
+        }
         fprintf(out, "\n");
         if (g->title) {
             fprintf(out, "%s\n", g->title);
@@ -818,10 +821,15 @@ void options_help(const options_t *self, FILE *out)
                 fputc('\n', out);
                 used = 0;
             }
-            s_help_text(out, used, o->help ? o->help : "");
-            char details[512];
-            s_help_details(slot, details, sizeof details);
-            s_help_text(out, 0, details);
+            char text[1024];
+            int n = snprintf(text, sizeof text, "%s%s", o->help ? o->help : "",
+                             o->help && o->help[0] ? "\n" : "");
+            s_help_details(slot, text + n, sizeof text - (size_t) n);
+            if (text[0]) {
+                s_help_text(out, used, text);
+            } else {
+                fputc('\n', out);
+            }
         }
     }
     fprintf(out, "\n");
