@@ -115,13 +115,18 @@ static int s_cmd_init(int argc, char **argv, const char *db)
     typedef struct {
         bool sample; /* --sample */
     } s_args_t;
-    static const option_t table[] = {
-        {.name = "sample", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, sample),
-         .help = "load the five events of the seed page"},
-        OPTION_END};
+    static const option_t table[] = {{.name = "sample",
+                                      .kind = OPTION_BOOL,
+                                      .offset = offsetof(s_args_t, sample),
+                                      .help = "load the five events of the seed page"},
+                                     OPTION_END};
     static const s_command_spec_t cmd = {
-        "init [--sample]", "Creates a new store at PATH; fails if a store is already there.",
-        table, 0, 0, NULL};
+        "init [--sample]",
+        "Creates a new store at PATH; fails if a store is already there.",
+        table,
+        0,
+        0,
+        NULL};
     s_args_t args;
     int first = 0;
     int rc = s_parse(&cmd, &args, argc, argv, &first);
@@ -147,7 +152,10 @@ static int s_cmd_import(int argc, char **argv, const char *db)
         "document in the shape 'export' prints, or NDJSON, one object per line with\n"
         "\"type\": \"event\" or \"press_release\". Records are created or replaced by id.\n"
         "On the first bad record nothing is imported and the record is named.",
-        s_none, 0, 1, NULL};
+        s_none,
+        0,
+        1,
+        NULL};
     int first = 0;
     int rc = s_parse(&cmd, NULL, argc, argv, &first);
     if (rc != -1) {
@@ -188,7 +196,10 @@ static int s_cmd_export(int argc, char **argv, const char *db)
         "export",
         "Prints the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed\n"
         "order), which 'import' reads back.",
-        s_none, 0, 0, NULL};
+        s_none,
+        0,
+        0,
+        NULL};
     int first = 0;
     int rc = s_parse(&cmd, NULL, argc, argv, &first);
     if (rc != -1) {
@@ -214,20 +225,35 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
 #define S_EV(field) .kind = OPTION_STRING, .offset = offsetof(s_args_t, ev.field)
     static const option_t table[] = {
         {.name = "id", S_EV(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
-        {.name = "kind", S_EV(kind), .arg = "KIND", .flags = OPTION_REQUIRED,
+        {.name = "kind",
+         S_EV(kind),
+         .arg = "KIND",
+         .flags = OPTION_REQUIRED,
          .help = "a lower-case token: conference, symposium, course, ..."},
         {.name = "title", S_EV(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "start-date", S_EV(start_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+        {.name = "start-date",
+         S_EV(start_date),
+         .arg = "DATE",
+         .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD"},
-        {.name = "end-date", S_EV(end_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+        {.name = "end-date",
+         S_EV(end_date),
+         .arg = "DATE",
+         .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD, not before --start-date"},
         {.name = "city", S_EV(city), .arg = "CITY", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "country", S_EV(country), .arg = "CC", .flags = OPTION_REQUIRED,
+        {.name = "country",
+         S_EV(country),
+         .arg = "CC",
+         .flags = OPTION_REQUIRED,
          .help = "ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)"},
         {.name = "summary", S_EV(summary), .arg = "TEXT", .def = "", .help = ""},
         {.name = "url", S_EV(url), .arg = "URL", .def = "", .help = ""},
-        {.name = "person", .kind = OPTION_LIST, .offset = offsetof(s_args_t, people),
-         .arg = "'NAME|ROLE'", .max = STORE_MAX_PEOPLE,
+        {.name = "person",
+         .kind = OPTION_LIST,
+         .offset = offsetof(s_args_t, people),
+         .arg = "'NAME|ROLE'",
+         .max = STORE_MAX_PEOPLE,
          .help = "the role may be empty; repeat for more people"},
         OPTION_END};
 #undef S_EV
@@ -239,7 +265,10 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
         "Creates the event, or edits it if the id exists: the record is replaced by what the\n"
         "options say (omitted summary, url and people become empty), except its status and\n"
         "cancel reason, which only cancel-event changes.",
-        table, 0, 0, NULL};
+        table,
+        0,
+        0,
+        NULL};
     const char *cmd = argv[0];
     s_args_t args = {.ev = {.status = "scheduled", .cancel_reason = ""}};
     int first = 0;
@@ -317,9 +346,15 @@ static int s_cmd_put_press(int argc, char **argv, const char *db)
     static const option_t table[] = {
         {.name = "id", S_PR(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
         {.name = "title", S_PR(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "published-on", S_PR(published_on), .arg = "DATE", .flags = OPTION_REQUIRED,
+        {.name = "published-on",
+         S_PR(published_on),
+         .arg = "DATE",
+         .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD"},
-        {.name = "event-id", S_PR(event_id), .arg = "ID", .def = "",
+        {.name = "event-id",
+         S_PR(event_id),
+         .arg = "ID",
+         .def = "",
          .help = "the event it is about (must exist)"},
         {.name = "url", S_PR(url), .arg = "URL", .def = "", .help = ""},
         {.name = "summary", S_PR(summary), .arg = "TEXT", .def = "", .help = ""},
@@ -329,7 +364,11 @@ static int s_cmd_put_press(int argc, char **argv, const char *db)
         "add-press-release --id ID --title TEXT\n"
         "           --published-on DATE [--event-id ID] [--url URL] [--summary TEXT]\n"
         "       (also spelled put-press-release)",
-        "Creates the press release, or replaces it if the id exists.", table, 0, 0, NULL};
+        "Creates the press release, or replaces it if the id exists.",
+        table,
+        0,
+        0,
+        NULL};
     const char *cmd = argv[0];
     store_press_t pr;
     int first = 0;
@@ -363,24 +402,37 @@ static int s_cmd_by_id(int argc, char **argv, const char *db)
     typedef struct {
         const char *reason; /* --reason */
     } s_args_t;
-    static const option_t cancel_table[] = {
-        {.name = "reason", .kind = OPTION_STRING, .offset = offsetof(s_args_t, reason),
-         .arg = "TEXT", .def = "", .help = "why, for the announcement"},
-        OPTION_END};
+    static const option_t cancel_table[] = {{.name = "reason",
+                                             .kind = OPTION_STRING,
+                                             .offset = offsetof(s_args_t, reason),
+                                             .arg = "TEXT",
+                                             .def = "",
+                                             .help = "why, for the announcement"},
+                                            OPTION_END};
     static const s_command_spec_t cancel_spec = {
         "cancel-event ID [--reason TEXT]",
         "Marks the event cancelled (a 'cancelled' change), with an optional reason.",
-        cancel_table, 1, 1, "ID"};
+        cancel_table,
+        1,
+        1,
+        "ID"};
     static const s_command_spec_t delete_event_spec = {
         "delete-event ID",
         "Deletes the event (a 'deleted' change). Its press releases must be deleted first.",
-        s_none, 1, 1, "ID"};
+        s_none,
+        1,
+        1,
+        "ID"};
     static const s_command_spec_t delete_press_spec = {
-        "delete-press-release ID", "Deletes the press release (a 'deleted' change).", s_none,
-        1, 1, "ID"};
+        "delete-press-release ID",
+        "Deletes the press release (a 'deleted' change).",
+        s_none,
+        1,
+        1,
+        "ID"};
     s_args_t args = {""};
     int first = 0;
-    int rc = s_parse(cancel   ? &cancel_spec
+    int rc = s_parse(cancel  ? &cancel_spec
                      : press ? &delete_press_spec
                              : &delete_event_spec,
                      &args, argc, argv, &first);
@@ -451,19 +503,32 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
         int64_t since; /* --since */
         int64_t limit; /* --limit, 0: all */
     } s_args_t;
-    static const option_t table[] = {
-        {.name = "since", .kind = OPTION_INT64, .offset = offsetof(s_args_t, since),
-         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
-         .help = "the changes after SEQ"},
-        {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_args_t, limit), .arg = "N",
-         .min = 1, .max = INT32_MAX, .what = "a positive number",
-         .help = "at most N lines (default: all)"},
-        OPTION_END};
+    static const option_t table[] = {{.name = "since",
+                                      .kind = OPTION_INT64,
+                                      .offset = offsetof(s_args_t, since),
+                                      .arg = "SEQ",
+                                      .min = 0,
+                                      .max = INT64_MAX,
+                                      .def = "0",
+                                      .what = "a seq",
+                                      .help = "the changes after SEQ"},
+                                     {.name = "limit",
+                                      .kind = OPTION_INT64,
+                                      .offset = offsetof(s_args_t, limit),
+                                      .arg = "N",
+                                      .min = 1,
+                                      .max = INT32_MAX,
+                                      .what = "a positive number",
+                                      .help = "at most N lines (default: all)"},
+                                     OPTION_END};
     static const s_command_spec_t cmd = {
         "changes [--since SEQ] [--limit N]",
         "Prints the change log after SEQ, one JSON object per line:\n"
         "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}",
-        table, 0, 0, NULL};
+        table,
+        0,
+        0,
+        NULL};
     s_args_t args;
     int first = 0;
     int rc = s_parse(&cmd, &args, argc, argv, &first);
@@ -487,8 +552,7 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
 static int s_cmd_head(int argc, char **argv, const char *db)
 {
     static const s_command_spec_t cmd = {
-        "head", "Prints the seq of the latest change (0 when there is none).", s_none, 0, 0,
-        NULL};
+        "head", "Prints the seq of the latest change (0 when there is none).", s_none, 0, 0, NULL};
     int first = 0;
     int rc = s_parse(&cmd, NULL, argc, argv, &first);
     if (rc != -1) {
@@ -532,10 +596,13 @@ int main(int argc, char **argv)
     typedef struct {
         const char *db; /* --db */
     } s_args_t;
-    static const option_t table[] = {
-        {.name = "db", .kind = OPTION_STRING, .offset = offsetof(s_args_t, db), .arg = "PATH",
-         .def = "herald.db", .help = "the store file"},
-        OPTION_END};
+    static const option_t table[] = {{.name = "db",
+                                      .kind = OPTION_STRING,
+                                      .offset = offsetof(s_args_t, db),
+                                      .arg = "PATH",
+                                      .def = "herald.db",
+                                      .help = "the store file"},
+                                     OPTION_END};
     s_args_t args;
     const option_group_t groups[] = {{"Global options:", table, &args}, {NULL, NULL, NULL}};
     const options_spec_t spec = {

@@ -19,23 +19,23 @@
 
 #include "config.h"
 
-#define S_NAME_MAX 64         /* a flag's name, a variable's name */
-#define S_HELP_COLUMN 28      /* where --help's descriptions start */
-#define S_HELP_WIDTH 90       /* and where they end, at the latest */
-#define S_VAL_FIRST 256       /* getopt_long's val of the first slot */
+#define S_NAME_MAX 64          /* a flag's name, a variable's name */
+#define S_HELP_COLUMN 28       /* where --help's descriptions start */
+#define S_HELP_WIDTH 90        /* and where they end, at the latest */
+#define S_VAL_FIRST 256        /* getopt_long's val of the first slot */
 #define S_VAL_PRINT_CONFIG 255 /* --print-config */
 
 typedef struct {
-    const option_t *opt;          /* its table entry */
-    void *field;                  /* where its value goes */
-    char env[S_NAME_MAX];         /* its variable, "" for none */
+    const option_t *opt;           /* its table entry */
+    void *field;                   /* where its value goes */
+    char env[S_NAME_MAX];          /* its variable, "" for none */
     char file_env[S_NAME_MAX + 8]; /* a secret's: HERALD_X_FILE */
     char flag[S_NAME_MAX + 8];     /* its flag for getopt_long (a secret's: "x-file") */
     char source[S_NAME_MAX + 16];  /* where the value came from: "--flag", "-f", the variable */
-    bool by_flag;                 /* a flag gave it */
-    bool by_env;                  /* its variable gave it */
-    const char *secret_file;      /* a secret's file (a flag's or a variable's value) */
-    char *owned;                  /* a variable's list split, or the secret (wiped) */
+    bool by_flag;                  /* a flag gave it */
+    bool by_env;                   /* its variable gave it */
+    const char *secret_file;       /* a secret's file (a flag's or a variable's value) */
+    char *owned;                   /* a variable's list split, or the secret (wiped) */
 } s_slot_t;
 
 struct options {
@@ -172,8 +172,7 @@ static int s_value(s_slot_t *slot, const char *value, char *why, size_t cap)
             if (opt->what) {
                 snprintf(why, cap, "not %s (%s)", opt->what, value);
             } else {
-                snprintf(why, cap, "'%s' is not a number in %lld..%lld", value, opt->min,
-                         opt->max);
+                snprintf(why, cap, "'%s' is not a number in %lld..%lld", value, opt->min, opt->max);
             }
             return -1;
         }
@@ -188,8 +187,8 @@ static int s_value(s_slot_t *slot, const char *value, char *why, size_t cap)
             char lo[32], hi[32];
             s_duration_text(opt->min, lo, sizeof lo);
             s_duration_text(opt->max, hi, sizeof hi);
-            snprintf(why, cap, "'%s' is not a duration (250ms, 30s, 15m, 1h, 1d) in %s..%s",
-                     value, lo, hi);
+            snprintf(why, cap, "'%s' is not a duration (250ms, 30s, 15m, 1h, 1d) in %s..%s", value,
+                     lo, hi);
             return -1;
         }
         *(int64_t *) field = ms;
@@ -219,8 +218,8 @@ static int s_value(s_slot_t *slot, const char *value, char *why, size_t cap)
     }
     case OPTION_LIST: {
         option_list_t *list = field;
-        size_t max = opt->max > 0 && opt->max < OPTION_LIST_MAX ? (size_t) opt->max
-                                                                : OPTION_LIST_MAX;
+        size_t max =
+            opt->max > 0 && opt->max < OPTION_LIST_MAX ? (size_t) opt->max : OPTION_LIST_MAX;
         if (list->count == max) {
             snprintf(why, cap, "more than %zu values", max);
             return -1;
@@ -415,7 +414,8 @@ static int s_secret(options_t *self, s_slot_t *slot)
 {
     const char *value = getenv(slot->env);
     value = value && value[0] ? value : NULL;
-    const char *file_source = slot->by_flag ? slot->source : slot->file_env;
+    char file_source[sizeof slot->source];
+    snprintf(file_source, sizeof file_source, "%s", slot->by_flag ? slot->source : slot->file_env);
     if (!slot->by_flag) {
         const char *file = getenv(slot->file_env);
         slot->secret_file = file && file[0] ? file : NULL;
@@ -444,8 +444,7 @@ static int s_secret(options_t *self, s_slot_t *slot)
         fclose(f);
         line[strcspn(line, "\r\n")] = '\0';
         if (!line[0]) {
-            return s_refuse(self, "%s %s: the first line is empty", file_source,
-                            slot->secret_file);
+            return s_refuse(self, "%s %s: the first line is empty", file_source, slot->secret_file);
         }
         slot->owned = strdup(line);
         memset(line, 0, sizeof line);
@@ -564,7 +563,12 @@ static int s_flags(options_t *self, int argc, char **argv, int *first_arg)
         } else if (c == S_VAL_PRINT_CONFIG) {
             self->want_config = true;
         } else {
-            rc = s_flag(self, &self->slots[c - S_VAL_FIRST], optarg, name);
+            size_t i = c >= S_VAL_FIRST ? (size_t) (c - S_VAL_FIRST) : 0;
+            while (c < S_VAL_FIRST && i < self->count && self->slots[i].opt->short_name != c) {
+                i++; /* a short option: its slot */
+            }
+            assert(i < self->count);
+            rc = s_flag(self, &self->slots[i], optarg, name);
         }
     }
     if (rc == OPTIONS_RUN && optind < argc && !first_arg) {
@@ -699,9 +703,8 @@ json_t *options_config(const options_t *self)
         if (slot->opt->kind == OPTION_SECRET) {
             char file_key[S_NAME_MAX + 8];
             snprintf(file_key, sizeof file_key, "%s_file", key);
-            json_object_set_new(config, file_key, slot->secret_file
-                                                      ? json_string(slot->secret_file)
-                                                      : json_null());
+            json_object_set_new(config, file_key,
+                                slot->secret_file ? json_string(slot->secret_file) : json_null());
         }
         json_t *value = s_json(slot);
         if (!value || json_object_set_new(config, key, value) != 0) {
@@ -733,8 +736,7 @@ static void s_help_text(FILE *out, int used, const char *text)
             }
             cut = cut ? cut : len;
         }
-        fprintf(out, "%*s%.*s\n", used < S_HELP_COLUMN ? S_HELP_COLUMN - used : 0, "", cut,
-                text);
+        fprintf(out, "%*s%.*s\n", used < S_HELP_COLUMN ? S_HELP_COLUMN - used : 0, "", cut, text);
         used = 0;
         text += cut;
         text += *text == '\n' || *text == ' ';
@@ -748,11 +750,11 @@ static void s_help_details(const s_slot_t *slot, char *out, size_t cap)
     char part[256];
     size_t used = 0;
     out[0] = '\0';
-#define S_ADD(...)                                                                            \
-    do {                                                                                      \
-        snprintf(part, sizeof part, __VA_ARGS__);                                             \
-        int n_ = snprintf(out + used, cap - used, "%s%s", used ? "; " : "[", part);           \
-        used = n_ > 0 && (size_t) n_ < cap - used ? used + (size_t) n_ : cap - 1;             \
+#define S_ADD(...)                                                                                 \
+    do {                                                                                           \
+        snprintf(part, sizeof part, __VA_ARGS__);                                                  \
+        int n_ = snprintf(out + used, cap - used, "%s%s", used ? "; " : "[", part);                \
+        used = n_ > 0 && (size_t) n_ < cap - used ? used + (size_t) n_ : cap - 1;                  \
     } while (0)
     if (opt->kind == OPTION_SECRET) {
         S_ADD("%s, or the secret itself in %s; never on the command line", slot->file_env,
@@ -815,7 +817,9 @@ void options_help(const options_t *self, FILE *out)
             }
             int used = snprintf(left, sizeof left, "  %s--%s%s%s", shortname, slot->flag,
                                 o->kind == OPTION_BOOL ? "" : " ",
-                                o->kind == OPTION_BOOL ? "" : o->arg ? o->arg : "VALUE");
+                                o->kind == OPTION_BOOL ? ""
+                                : o->arg               ? o->arg
+                                                       : "VALUE");
             fputs(left, out);
             if (used >= S_HELP_COLUMN - 1) {
                 fputc('\n', out);

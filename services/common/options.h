@@ -91,11 +91,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define OPTIONS_EXIT_USAGE 2   /* the exit status of a usage error */
-#define OPTION_LIST_MAX 64     /* values of a repeatable option at most */
-#define OPTION_NO_ENV ""       /* .env of an option without a variable */
-#define OPTION_REQUIRED 1u     /* .flags: refused when neither the flag nor its variable */
-#define OPTION_END {.name = NULL}
+#define OPTIONS_EXIT_USAGE 2 /* the exit status of a usage error */
+#define OPTION_LIST_MAX 64   /* values of a repeatable option at most */
+#define OPTION_NO_ENV ""     /* .env of an option without a variable */
+#define OPTION_REQUIRED 1u   /* .flags: refused when neither the flag nor its variable */
+/* clang-format off */
+#define OPTION_END {.name = NULL} /* the end of a table */
+/* clang-format on */
 
 /*  What an option's value is, and the type of the field it goes to. */
 typedef enum {
@@ -166,10 +168,10 @@ typedef struct options options_t;
 
 /*  What options_parse says. */
 typedef enum {
-    OPTIONS_RUN = 0,     /* go on */
-    OPTIONS_HELP = 1,    /* --help was printed: exit 0 */
-    OPTIONS_USAGE = -1,  /* a usage error was printed: exit OPTIONS_EXIT_USAGE */
-    OPTIONS_FAILED = -2  /* out of memory (printed): exit 1 */
+    OPTIONS_RUN = 0,    /* go on */
+    OPTIONS_HELP = 1,   /* --help was printed: exit 0 */
+    OPTIONS_USAGE = -1, /* a usage error was printed: exit OPTIONS_EXIT_USAGE */
+    OPTIONS_FAILED = -2 /* out of memory (printed): exit 1 */
 } options_result_t;
 
 /*  Returns the options object of spec (borrowed: it must outlive the object), or NULL if out

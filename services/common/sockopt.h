@@ -1,5 +1,5 @@
 /*  sockopt.h -- the integer options of ZeroMQ sockets (HWMs, linger, heartbeats) in one call.
-*/
+ */
 #ifndef HERALD_SOCKOPT_H
 #define HERALD_SOCKOPT_H
 
