@@ -36,6 +36,7 @@ typedef struct {
     bool by_env;                   /* its variable gave it */
     const char *secret_file;       /* a secret's file (a flag's or a variable's value) */
     char *owned;                   /* a variable's list split, or the secret (wiped) */
+    size_t owned_len;              /* the secret's length as read (a check may cut it) */
 } s_slot_t;
 
 struct options {
@@ -48,7 +49,8 @@ struct options {
 //  ---------------------------------------------------------------------------------------
 //  Messages
 
-static void s_vusage(const options_t *self, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void s_vusage(const options_t *self, const char *fmt,
+                                                           va_list ap)
 {
     const options_spec_t *spec = self->spec;
     if (spec->command) {
@@ -327,6 +329,7 @@ options_t *options_new(const options_spec_t *spec)
         for (const option_t *o = g->options; o->name; o++) {
             assert(strlen(o->name) + 8 < S_NAME_MAX);
             assert(o->kind != OPTION_ENUM || o->words);
+            assert(o->kind != OPTION_SECRET || !spec->no_env); /* it comes from a variable */
             s_slot_t *slot = &self->slots[self->count++];
             slot->opt = o;
             slot->field = (char *) g->base + o->offset;
@@ -360,9 +363,12 @@ void options_destroy(options_t **self_p)
     }
     for (size_t i = 0; i < self->count; i++) {
         s_slot_t *slot = &self->slots[i];
-        if (slot->opt->kind == OPTION_SECRET) {
+        if (slot->opt->kind == OPTION_SECRET && slot->owned) {
             *(const char **) slot->field = NULL;
-            config_secret_free(&slot->owned);
+            volatile char *p = slot->owned;
+            for (size_t n = 0; n < slot->owned_len; n++) {
+                p[n] = '\0';
+            }
         }
         free(slot->owned);
     }
@@ -457,6 +463,7 @@ static int s_secret(options_t *self, s_slot_t *slot)
         fprintf(stderr, "%s: out of memory\n", self->spec->program);
         return OPTIONS_FAILED;
     }
+    slot->owned_len = strlen(slot->owned);
     *(const char **) slot->field = slot->owned;
     char why[512] = "";
     if (slot->opt->check && slot->opt->check(slot->field, why, sizeof why) != 0) {

@@ -77,8 +77,19 @@
             ... run with config; config.secret lives until options_destroy, which wipes it.
         }
 
-    A plug-in adds its group: {"mail sink", mail_options, &mail_config} before the {NULL}
-    that ends the list. The values of strings point into argv, the environment or the
+    A plug-in adds its group: {"mail sink:", mail_options, &mail_config} before the {NULL}
+    that ends the list.
+
+    herald-sub's second step, rule by rule: --connect, --topic, --mail-to are OPTION_LIST
+    (OPTION_LIST_MAX is SUB_MAX_LIST); --smtp-password is the OPTION_SECRET "smtp-password"
+    (--smtp-password-file, HERALD_SMTP_PASSWORD[_FILE]) and --curve-secret the one of
+    herald-pub's table (its check: curve_key_valid once trailing blanks are cut);
+    --format, --sink, --smtp-starttls, --log-level (log_levels) and --log-format
+    (log_formats) are OPTION_ENUM; --digest-every is an OPTION_DURATION; --from TIME is an
+    OPTION_STRING whose check reads it with clock_parse_rfc3339 (clock.h); a default that
+    depends on another option (--from: latest for the log, snapshot for the mirror) is
+    decided after options_parse with options_given() and added to options_config()'s JSON;
+    `herald-sub health` is health_main (health.h); each sink brings its group. The values of strings point into argv, the environment or the
     table's defaults (they outlive the options object); lists from a variable and secrets
     are the options object's and live until options_destroy.
 */

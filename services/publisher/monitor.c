@@ -30,6 +30,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "sockopt.h"
 
 #define S_PEERS 64          /* accepted connections remembered */
 #define S_PEER_LEN 64       /* "address:port" */
@@ -110,8 +111,7 @@ monitor_t *monitor_new(void *ctx, void *socket, const char *name)
     }
     self->watched = socket;
     self->pair = zmq_socket(ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (!self->pair || zmq_setsockopt(self->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+    if (!self->pair || sockopt_set_int(self->pair, ZMQ_LINGER, 0) != 0 ||
         zmq_connect(self->pair, endpoint) != 0) {
         int saved = errno;
         monitor_destroy(&self);
