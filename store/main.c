@@ -115,11 +115,12 @@ static int s_cmd_init(int argc, char **argv, const char *db)
     typedef struct {
         bool sample; /* --sample */
     } s_args_t;
-    static const option_t table[] = {{.name = "sample",
-                                      .kind = OPTION_BOOL,
-                                      .offset = offsetof(s_args_t, sample),
-                                      .help = "load the five events of the seed page"},
-                                     OPTION_END};
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "sample", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, sample),
+         .help = "load the five events of the seed page"},
+        OPTION_END};
+    /* clang-format on */
     static const s_command_spec_t cmd = {
         "init [--sample]",
         "Creates a new store at PATH; fails if a store is already there.",
@@ -223,39 +224,26 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
         option_list_t people; /* --person NAME|ROLE */
     } s_args_t;
 #define S_EV(field) .kind = OPTION_STRING, .offset = offsetof(s_args_t, ev.field)
+    /* clang-format off */
     static const option_t table[] = {
         {.name = "id", S_EV(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
-        {.name = "kind",
-         S_EV(kind),
-         .arg = "KIND",
-         .flags = OPTION_REQUIRED,
+        {.name = "kind", S_EV(kind), .arg = "KIND", .flags = OPTION_REQUIRED,
          .help = "a lower-case token: conference, symposium, course, ..."},
         {.name = "title", S_EV(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "start-date",
-         S_EV(start_date),
-         .arg = "DATE",
-         .flags = OPTION_REQUIRED,
+        {.name = "start-date", S_EV(start_date), .arg = "DATE", .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD"},
-        {.name = "end-date",
-         S_EV(end_date),
-         .arg = "DATE",
-         .flags = OPTION_REQUIRED,
+        {.name = "end-date", S_EV(end_date), .arg = "DATE", .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD, not before --start-date"},
         {.name = "city", S_EV(city), .arg = "CITY", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "country",
-         S_EV(country),
-         .arg = "CC",
-         .flags = OPTION_REQUIRED,
+        {.name = "country", S_EV(country), .arg = "CC", .flags = OPTION_REQUIRED,
          .help = "ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)"},
         {.name = "summary", S_EV(summary), .arg = "TEXT", .def = "", .help = ""},
         {.name = "url", S_EV(url), .arg = "URL", .def = "", .help = ""},
-        {.name = "person",
-         .kind = OPTION_LIST,
-         .offset = offsetof(s_args_t, people),
-         .arg = "'NAME|ROLE'",
-         .max = STORE_MAX_PEOPLE,
+        {.name = "person", .kind = OPTION_LIST, .offset = offsetof(s_args_t, people),
+         .arg = "'NAME|ROLE'", .max = STORE_MAX_PEOPLE,
          .help = "the role may be empty; repeat for more people"},
         OPTION_END};
+    /* clang-format on */
 #undef S_EV
     static const s_command_spec_t spec = {
         "put-event --id ID --kind KIND --title TEXT\n"
@@ -343,22 +331,18 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
 static int s_cmd_put_press(int argc, char **argv, const char *db)
 {
 #define S_PR(field) .kind = OPTION_STRING, .offset = offsetof(store_press_t, field)
+    /* clang-format off */
     static const option_t table[] = {
         {.name = "id", S_PR(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
         {.name = "title", S_PR(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "published-on",
-         S_PR(published_on),
-         .arg = "DATE",
-         .flags = OPTION_REQUIRED,
+        {.name = "published-on", S_PR(published_on), .arg = "DATE", .flags = OPTION_REQUIRED,
          .help = "YYYY-MM-DD"},
-        {.name = "event-id",
-         S_PR(event_id),
-         .arg = "ID",
-         .def = "",
+        {.name = "event-id", S_PR(event_id), .arg = "ID", .def = "",
          .help = "the event it is about (must exist)"},
         {.name = "url", S_PR(url), .arg = "URL", .def = "", .help = ""},
         {.name = "summary", S_PR(summary), .arg = "TEXT", .def = "", .help = ""},
         OPTION_END};
+    /* clang-format on */
 #undef S_PR
     static const s_command_spec_t spec = {
         "add-press-release --id ID --title TEXT\n"
@@ -402,13 +386,12 @@ static int s_cmd_by_id(int argc, char **argv, const char *db)
     typedef struct {
         const char *reason; /* --reason */
     } s_args_t;
-    static const option_t cancel_table[] = {{.name = "reason",
-                                             .kind = OPTION_STRING,
-                                             .offset = offsetof(s_args_t, reason),
-                                             .arg = "TEXT",
-                                             .def = "",
-                                             .help = "why, for the announcement"},
-                                            OPTION_END};
+    /* clang-format off */
+    static const option_t cancel_table[] = {
+        {.name = "reason", .kind = OPTION_STRING, .offset = offsetof(s_args_t, reason),
+         .arg = "TEXT", .def = "", .help = "why, for the announcement"},
+        OPTION_END};
+    /* clang-format on */
     static const s_command_spec_t cancel_spec = {
         "cancel-event ID [--reason TEXT]",
         "Marks the event cancelled (a 'cancelled' change), with an optional reason.",
@@ -503,24 +486,16 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
         int64_t since; /* --since */
         int64_t limit; /* --limit, 0: all */
     } s_args_t;
-    static const option_t table[] = {{.name = "since",
-                                      .kind = OPTION_INT64,
-                                      .offset = offsetof(s_args_t, since),
-                                      .arg = "SEQ",
-                                      .min = 0,
-                                      .max = INT64_MAX,
-                                      .def = "0",
-                                      .what = "a seq",
-                                      .help = "the changes after SEQ"},
-                                     {.name = "limit",
-                                      .kind = OPTION_INT64,
-                                      .offset = offsetof(s_args_t, limit),
-                                      .arg = "N",
-                                      .min = 1,
-                                      .max = INT32_MAX,
-                                      .what = "a positive number",
-                                      .help = "at most N lines (default: all)"},
-                                     OPTION_END};
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "since", .kind = OPTION_INT64, .offset = offsetof(s_args_t, since),
+         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
+         .help = "the changes after SEQ"},
+        {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_args_t, limit), .arg = "N",
+         .min = 1, .max = INT32_MAX, .what = "a positive number",
+         .help = "at most N lines (default: all)"},
+        OPTION_END};
+    /* clang-format on */
     static const s_command_spec_t cmd = {
         "changes [--since SEQ] [--limit N]",
         "Prints the change log after SEQ, one JSON object per line:\n"
@@ -596,13 +571,12 @@ int main(int argc, char **argv)
     typedef struct {
         const char *db; /* --db */
     } s_args_t;
-    static const option_t table[] = {{.name = "db",
-                                      .kind = OPTION_STRING,
-                                      .offset = offsetof(s_args_t, db),
-                                      .arg = "PATH",
-                                      .def = "herald.db",
-                                      .help = "the store file"},
-                                     OPTION_END};
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "db", .kind = OPTION_STRING, .offset = offsetof(s_args_t, db), .arg = "PATH",
+         .def = "herald.db", .help = "the store file"},
+        OPTION_END};
+    /* clang-format on */
     s_args_t args;
     const option_group_t groups[] = {{"Global options:", table, &args}, {NULL, NULL, NULL}};
     const options_spec_t spec = {

@@ -116,16 +116,13 @@ typedef struct {
     const char *metrics; /* --metrics */
 } s_health_t;
 
+/* clang-format off */
 static const option_t s_options[] = {
-    {.name = "metrics",
-     .kind = OPTION_STRING,
-     .offset = offsetof(s_health_t, metrics),
-     .arg = "ADDR",
-     .env = METRICS_ENV,
-     .check = s_check_addr,
-     .flags = OPTION_REQUIRED,
+    {.name = "metrics", .kind = OPTION_STRING, .offset = offsetof(s_health_t, metrics),
+     .arg = "ADDR", .env = METRICS_ENV, .check = s_check_addr, .flags = OPTION_REQUIRED,
      .help = "the running service's --metrics: HOST:PORT, or PORT for 127.0.0.1:PORT"},
     OPTION_END};
+/* clang-format on */
 
 int health_main(const char *program, int argc, char **argv)
 {
