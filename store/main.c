@@ -1,12 +1,12 @@
 /*  main.c -- herald-store, the command-line tool that creates, edits and dumps a store.
 
-    One function per command, each parsing its own options with getopt_long. Exit status:
-    0 success, 1 failure (the store said no, a file could not be read), 2 usage error.
+    One function per command, each with its table of options (options.h); the global --db
+    also comes from HERALD_DB. Exit status: 0 success, 1 failure (the store said no, a file
+    could not be read), 2 usage error.
 */
 #include "store.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -14,21 +14,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "options.h"
+
 #define S_OK 0
 #define S_FAIL 1
 #define S_USAGE 2
 
 static const char *s_prog = "herald-store";
 
-static const char *s_global_help =
-    "usage: herald-store [--db PATH] COMMAND [OPTIONS]\n"
-    "\n"
-    "Creates, edits and dumps a Herald event store (an SQLite file).\n"
-    "\n"
-    "Global options:\n"
-    "  --db PATH   the store file (default: $HERALD_DB, else herald.db)\n"
-    "  -h, --help  this help\n"
-    "\n"
+static const char *s_commands_help =
     "Commands:\n"
     "  init [--sample]           create a new store (optionally with the seed page's events)\n"
     "  import [FILE|-]           import JSON (export shape) or NDJSON, all or nothing\n"
@@ -60,45 +54,43 @@ static void s_err(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
-static int s_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*  A command's options: the table (its values go to base; none: s_none) and min..max
+    arguments after them (args names them in "missing ARGS"). Parses argv (argv[0] is the
+    command) and returns -1 to go on with *first the index of the first argument, or the exit
+    status after --help or a usage error. */
+typedef struct {
+    const char *usage;      /* after "usage: herald-store [--db PATH] " */
+    const char *about;      /* --help's paragraph */
+    const option_t *table;  /* the command's options */
+    int min_args, max_args; /* arguments after the options */
+    const char *args;       /* their name for "missing ...", e.g. "ID" */
+} s_command_spec_t;
 
-static int s_usage(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "%s: %s: ", s_prog, cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\nTry '%s %s --help'.\n", s_prog, cmd);
-    va_end(ap);
-    return S_USAGE;
-}
+static const option_t s_none[] = {OPTION_END};
 
-/*  The usage error for the option getopt_long just refused. */
-static int s_bad_option(const char *cmd, int c, char **argv)
+static int s_parse(const s_command_spec_t *cmd, void *base, int argc, char **argv, int *first)
 {
-    const char *arg = argv[optind - 1];
-    if (c == ':') {
-        return s_usage(cmd, "option '%s' needs a value", arg);
+    char usage[512];
+    snprintf(usage, sizeof usage, "%s [--db PATH] %s", s_prog, cmd->usage);
+    const option_group_t groups[] = {{NULL, cmd->table, base}, {NULL, NULL, NULL}};
+    const options_spec_t spec = {.program = s_prog,
+                                 .command = argv[0],
+                                 .usage = usage,
+                                 .about = cmd->about,
+                                 .groups = groups,
+                                 .no_env = true};
+    options_t *options = options_new(&spec);
+    int rc = options ? options_parse(options, argc, argv, first) : OPTIONS_FAILED;
+    int args = argc - *first;
+    if (rc == OPTIONS_RUN && args < cmd->min_args) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "missing %s", cmd->args);
+    } else if (rc == OPTIONS_RUN && args > cmd->max_args) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "unexpected argument '%s'", argv[*first + cmd->max_args]);
     }
-    if (optopt && optopt != '?') {
-        return s_usage(cmd, "unknown option '-%c'", optopt);
-    }
-    return s_usage(cmd, "unknown option '%s'", arg);
-}
-
-static int s_parse_int64(const char *s, int64_t *out)
-{
-    if (!s || !*s) {
-        return -1;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || *end != '\0') {
-        return -1;
-    }
-    *out = (int64_t) v;
-    return 0;
+    options_destroy(&options); /* the values are argv's */
+    return rc == OPTIONS_RUN ? -1 : options_exit_status(rc);
 }
 
 static store_t *s_open(const char *cmd, const char *db, store_mode_t mode)
@@ -120,34 +112,33 @@ static int s_done(store_t **store, int rc)
 
 static int s_cmd_init(int argc, char **argv, const char *db)
 {
-    static const char *help = "usage: herald-store [--db PATH] init [--sample]\n"
-                              "\n"
-                              "Creates a new store at PATH; fails if a store is already there.\n"
-                              "  --sample   load the five events of the seed page\n";
-    static const struct option opts[] = {
-        {"sample", no_argument, NULL, 's'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    bool sample = false;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            sample = true;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return S_OK;
-        default:
-            return s_bad_option("init", c, argv);
-        }
-    }
-    if (optind < argc) {
-        return s_usage("init", "unexpected argument '%s'", argv[optind]);
+    typedef struct {
+        bool sample; /* --sample */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "sample", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, sample),
+         .help = "load the five events of the seed page"},
+        OPTION_END};
+    /* clang-format on */
+    static const s_command_spec_t cmd = {
+        "init [--sample]",
+        "Creates a new store at PATH; fails if a store is already there.",
+        table,
+        0,
+        0,
+        NULL};
+    s_args_t args;
+    int first = 0;
+    int rc = s_parse(&cmd, &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
     }
     store_t *store = s_open("init", db, STORE_CREATE);
     if (!store) {
         return S_FAIL;
     }
-    if (sample && store_load_sample(store) != 0) {
+    if (args.sample && store_load_sample(store) != 0) {
         s_err("init", "loading the sample: %s", store_error(store));
         return s_done(&store, S_FAIL);
     }
@@ -156,26 +147,22 @@ static int s_cmd_init(int argc, char **argv, const char *db)
 
 static int s_cmd_import(int argc, char **argv, const char *db)
 {
-    static const char *help =
-        "usage: herald-store [--db PATH] import [FILE|-]\n"
-        "\n"
+    static const s_command_spec_t cmd = {
+        "import [FILE|-]",
         "Imports records from FILE (default: standard input) in one transaction: either a\n"
         "document in the shape 'export' prints, or NDJSON, one object per line with\n"
         "\"type\": \"event\" or \"press_release\". Records are created or replaced by id.\n"
-        "On the first bad record nothing is imported and the record is named.\n";
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return S_OK;
-        }
-        return s_bad_option("import", c, argv);
+        "On the first bad record nothing is imported and the record is named.",
+        s_none,
+        0,
+        1,
+        NULL};
+    int first = 0;
+    int rc = s_parse(&cmd, NULL, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
     }
-    if (argc - optind > 1) {
-        return s_usage("import", "unexpected argument '%s'", argv[optind + 1]);
-    }
-    const char *file = optind < argc ? argv[optind] : "-";
+    const char *file = first < argc ? argv[first] : "-";
     FILE *in = stdin;
     if (strcmp(file, "-") != 0) {
         in = fopen(file, "rb");
@@ -204,32 +191,18 @@ static int s_cmd_import(int argc, char **argv, const char *db)
     return s_done(&store, S_OK);
 }
 
-/*  Parses the options of a command that takes none but --help. Returns -1 to go on, or the
-    exit status (after printing the help or a usage error). */
-static int s_no_options(const char *cmd, const char *help, int argc, char **argv)
-{
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            fputs(help, stdout);
-            return S_OK;
-        }
-        return s_bad_option(cmd, c, argv);
-    }
-    if (optind < argc) {
-        return s_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    }
-    return -1;
-}
-
 static int s_cmd_export(int argc, char **argv, const char *db)
 {
-    static const char *help = "usage: herald-store [--db PATH] export\n"
-                              "\n"
-                              "Prints the whole catalogue as canonical JSON (lists sorted by "
-                              "id, keys in a fixed\norder), which 'import' reads back.\n";
-    int rc = s_no_options("export", help, argc, argv);
+    static const s_command_spec_t cmd = {
+        "export",
+        "Prints the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed\n"
+        "order), which 'import' reads back.",
+        s_none,
+        0,
+        0,
+        NULL};
+    int first = 0;
+    int rc = s_parse(&cmd, NULL, argc, argv, &first);
     if (rc != -1) {
         return rc;
     }
@@ -246,109 +219,71 @@ static int s_cmd_export(int argc, char **argv, const char *db)
 
 static int s_cmd_put_event(int argc, char **argv, const char *db)
 {
-    static const char *help =
-        "usage: herald-store [--db PATH] put-event --id ID --kind KIND --title TEXT\n"
+    typedef struct {
+        store_event_t ev;     /* the record, but its people */
+        option_list_t people; /* --person NAME|ROLE */
+    } s_args_t;
+#define S_EV(field) .kind = OPTION_STRING, .offset = offsetof(s_args_t, ev.field)
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "id", S_EV(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
+        {.name = "kind", S_EV(kind), .arg = "KIND", .flags = OPTION_REQUIRED,
+         .help = "a lower-case token: conference, symposium, course, ..."},
+        {.name = "title", S_EV(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
+        {.name = "start-date", S_EV(start_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+         .help = "YYYY-MM-DD"},
+        {.name = "end-date", S_EV(end_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+         .help = "YYYY-MM-DD, not before --start-date"},
+        {.name = "city", S_EV(city), .arg = "CITY", .flags = OPTION_REQUIRED, .help = ""},
+        {.name = "country", S_EV(country), .arg = "CC", .flags = OPTION_REQUIRED,
+         .help = "ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)"},
+        {.name = "summary", S_EV(summary), .arg = "TEXT", .def = "", .help = ""},
+        {.name = "url", S_EV(url), .arg = "URL", .def = "", .help = ""},
+        {.name = "person", .kind = OPTION_LIST, .offset = offsetof(s_args_t, people),
+         .arg = "'NAME|ROLE'", .max = STORE_MAX_PEOPLE,
+         .help = "the role may be empty; repeat for more people"},
+        OPTION_END};
+    /* clang-format on */
+#undef S_EV
+    static const s_command_spec_t spec = {
+        "put-event --id ID --kind KIND --title TEXT\n"
         "           --start-date DATE --end-date DATE --city CITY --country CC\n"
         "           [--summary TEXT] [--url URL] [--person 'NAME|ROLE' ...]\n"
-        "       (also spelled add-event)\n"
-        "\n"
+        "       (also spelled add-event)",
         "Creates the event, or edits it if the id exists: the record is replaced by what the\n"
         "options say (omitted summary, url and people become empty), except its status and\n"
-        "cancel reason, which only cancel-event changes.\n"
-        "  --kind KIND      a lower-case token: conference, symposium, course, ...\n"
-        "  --start-date     YYYY-MM-DD; --end-date is not before it\n"
-        "  --country CC     ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)\n"
-        "  --person         NAME|ROLE (the role may be empty); repeat for more people\n";
-    static const struct option opts[] = {
-        {"id", required_argument, NULL, 'i'},       {"kind", required_argument, NULL, 'k'},
-        {"title", required_argument, NULL, 't'},    {"start-date", required_argument, NULL, 's'},
-        {"end-date", required_argument, NULL, 'e'}, {"city", required_argument, NULL, 'c'},
-        {"country", required_argument, NULL, 'C'},  {"summary", required_argument, NULL, 'S'},
-        {"url", required_argument, NULL, 'u'},      {"person", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+        "cancel reason, which only cancel-event changes.",
+        table,
+        0,
+        0,
+        NULL};
     const char *cmd = argv[0];
-    store_event_t ev = {.status = "scheduled", .cancel_reason = "", .summary = "", .url = ""};
+    s_args_t args = {.ev = {.status = "scheduled", .cancel_reason = ""}};
+    int first = 0;
+    int rc = s_parse(&spec, &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    rc = S_OK;
+    store_event_t ev = args.ev;
     store_person_t people[STORE_MAX_PEOPLE];
     char *people_text[STORE_MAX_PEOPLE];
     size_t npeople = 0;
-    int rc = S_OK;
-    int c;
-    while (rc == S_OK && (c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            ev.id = optarg;
-            break;
-        case 'k':
-            ev.kind = optarg;
-            break;
-        case 't':
-            ev.title = optarg;
-            break;
-        case 's':
-            ev.start_date = optarg;
-            break;
-        case 'e':
-            ev.end_date = optarg;
-            break;
-        case 'c':
-            ev.city = optarg;
-            break;
-        case 'C':
-            ev.country = optarg;
-            break;
-        case 'S':
-            ev.summary = optarg;
-            break;
-        case 'u':
-            ev.url = optarg;
-            break;
-        case 'p': {
-            if (npeople == STORE_MAX_PEOPLE) {
-                rc = s_usage(cmd, "more than %d --person options", STORE_MAX_PEOPLE);
-                break;
-            }
-            char *text = strdup(optarg);
-            if (!text) {
-                s_err(cmd, "out of memory");
-                rc = S_FAIL;
-                break;
-            }
-            char *bar = strchr(text, '|');
-            if (bar) {
-                *bar = '\0';
-            }
-            people_text[npeople] = text;
-            people[npeople].name = text;
-            people[npeople].role = bar ? bar + 1 : "";
-            npeople++;
+    for (size_t i = 0; rc == S_OK && i < args.people.count; i++) {
+        char *text = strdup(args.people.items[i]);
+        if (!text) {
+            s_err(cmd, "out of memory");
+            rc = S_FAIL;
             break;
         }
-        case 'h':
-            fputs(help, stdout);
-            rc = -1;
-            break;
-        default:
-            rc = s_bad_option(cmd, c, argv);
-            break;
+        char *bar = strchr(text, '|');
+        if (bar) {
+            *bar = '\0';
         }
-    }
-    struct {
-        const char *value;
-        const char *flag;
-    } required[] = {{ev.id, "--id"},
-                    {ev.kind, "--kind"},
-                    {ev.title, "--title"},
-                    {ev.start_date, "--start-date"},
-                    {ev.end_date, "--end-date"},
-                    {ev.city, "--city"},
-                    {ev.country, "--country"}};
-    if (rc == S_OK && optind < argc) {
-        rc = s_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    }
-    for (size_t i = 0; rc == S_OK && i < sizeof required / sizeof required[0]; i++) {
-        if (!required[i].value) {
-            rc = s_usage(cmd, "missing %s", required[i].flag);
-        }
+        people_text[npeople] = text;
+        people[npeople].name = text;
+        people[npeople].role = bar ? bar + 1 : "";
+        npeople++;
     }
     ev.people = people;
     ev.people_count = npeople;
@@ -390,67 +325,40 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
     for (size_t i = 0; i < npeople; i++) {
         free(people_text[i]);
     }
-    return rc == -1 ? S_OK : rc;
+    return rc;
 }
 
 static int s_cmd_put_press(int argc, char **argv, const char *db)
 {
-    static const char *help =
-        "usage: herald-store [--db PATH] add-press-release --id ID --title TEXT\n"
+#define S_PR(field) .kind = OPTION_STRING, .offset = offsetof(store_press_t, field)
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "id", S_PR(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
+        {.name = "title", S_PR(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
+        {.name = "published-on", S_PR(published_on), .arg = "DATE", .flags = OPTION_REQUIRED,
+         .help = "YYYY-MM-DD"},
+        {.name = "event-id", S_PR(event_id), .arg = "ID", .def = "",
+         .help = "the event it is about (must exist)"},
+        {.name = "url", S_PR(url), .arg = "URL", .def = "", .help = ""},
+        {.name = "summary", S_PR(summary), .arg = "TEXT", .def = "", .help = ""},
+        OPTION_END};
+    /* clang-format on */
+#undef S_PR
+    static const s_command_spec_t spec = {
+        "add-press-release --id ID --title TEXT\n"
         "           --published-on DATE [--event-id ID] [--url URL] [--summary TEXT]\n"
-        "       (also spelled put-press-release)\n"
-        "\n"
-        "Creates the press release, or replaces it if the id exists.\n"
-        "  --event-id ID    the event it is about (must exist)\n";
-    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-                                         {"title", required_argument, NULL, 't'},
-                                         {"published-on", required_argument, NULL, 'p'},
-                                         {"event-id", required_argument, NULL, 'e'},
-                                         {"url", required_argument, NULL, 'u'},
-                                         {"summary", required_argument, NULL, 'S'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+        "       (also spelled put-press-release)",
+        "Creates the press release, or replaces it if the id exists.",
+        table,
+        0,
+        0,
+        NULL};
     const char *cmd = argv[0];
-    store_press_t pr = {.event_id = "", .url = "", .summary = ""};
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            pr.id = optarg;
-            break;
-        case 't':
-            pr.title = optarg;
-            break;
-        case 'p':
-            pr.published_on = optarg;
-            break;
-        case 'e':
-            pr.event_id = optarg;
-            break;
-        case 'u':
-            pr.url = optarg;
-            break;
-        case 'S':
-            pr.summary = optarg;
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return S_OK;
-        default:
-            return s_bad_option(cmd, c, argv);
-        }
-    }
-    if (optind < argc) {
-        return s_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    }
-    if (!pr.id) {
-        return s_usage(cmd, "missing --id");
-    }
-    if (!pr.title) {
-        return s_usage(cmd, "missing --title");
-    }
-    if (!pr.published_on) {
-        return s_usage(cmd, "missing --published-on");
+    store_press_t pr;
+    int first = 0;
+    int rc = s_parse(&spec, &pr, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
     }
     const char *field = NULL;
     char why[512];
@@ -475,48 +383,51 @@ static int s_cmd_by_id(int argc, char **argv, const char *db)
     const char *cmd = argv[0];
     bool cancel = strcmp(cmd, "cancel-event") == 0;
     bool press = strcmp(cmd, "delete-press-release") == 0;
-    static const struct option cancel_opts[] = {{"reason", required_argument, NULL, 'r'},
-                                                {"help", no_argument, NULL, 'h'},
-                                                {NULL, 0, NULL, 0}};
-    static const struct option delete_opts[] = {{"help", no_argument, NULL, 'h'},
-                                                {NULL, 0, NULL, 0}};
-    const char *reason = "";
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", cancel ? cancel_opts : delete_opts, NULL)) != -1) {
-        switch (c) {
-        case 'r':
-            reason = optarg;
-            break;
-        case 'h':
-            if (cancel) {
-                fputs("usage: herald-store [--db PATH] cancel-event ID [--reason TEXT]\n"
-                      "\nMarks the event cancelled (a 'cancelled' change), with an optional "
-                      "reason.\n",
-                      stdout);
-            } else {
-                fprintf(stdout,
-                        "usage: herald-store [--db PATH] %s ID\n\nDeletes the %s (a 'deleted' "
-                        "change).%s\n",
-                        cmd, press ? "press release" : "event",
-                        press ? "" : " Its press releases must be deleted first.");
-            }
-            return S_OK;
-        default:
-            return s_bad_option(cmd, c, argv);
-        }
+    typedef struct {
+        const char *reason; /* --reason */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t cancel_table[] = {
+        {.name = "reason", .kind = OPTION_STRING, .offset = offsetof(s_args_t, reason),
+         .arg = "TEXT", .def = "", .help = "why, for the announcement"},
+        OPTION_END};
+    /* clang-format on */
+    static const s_command_spec_t cancel_spec = {
+        "cancel-event ID [--reason TEXT]",
+        "Marks the event cancelled (a 'cancelled' change), with an optional reason.",
+        cancel_table,
+        1,
+        1,
+        "ID"};
+    static const s_command_spec_t delete_event_spec = {
+        "delete-event ID",
+        "Deletes the event (a 'deleted' change). Its press releases must be deleted first.",
+        s_none,
+        1,
+        1,
+        "ID"};
+    static const s_command_spec_t delete_press_spec = {
+        "delete-press-release ID",
+        "Deletes the press release (a 'deleted' change).",
+        s_none,
+        1,
+        1,
+        "ID"};
+    s_args_t args = {""};
+    int first = 0;
+    int rc = s_parse(cancel  ? &cancel_spec
+                     : press ? &delete_press_spec
+                             : &delete_event_spec,
+                     &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
     }
-    if (optind >= argc) {
-        return s_usage(cmd, "missing ID");
-    }
-    if (argc - optind > 1) {
-        return s_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    }
-    const char *id = argv[optind];
+    const char *reason = args.reason;
+    const char *id = argv[first];
     store_t *store = s_open(cmd, db, STORE_OPEN);
     if (!store) {
         return S_FAIL;
     }
-    int rc;
     if (cancel) {
         rc = store_cancel_event(store, id, reason);
     } else if (press) {
@@ -571,41 +482,36 @@ static int s_print_change(const store_change_t *change, void *arg)
 
 static int s_cmd_changes(int argc, char **argv, const char *db)
 {
-    static const char *help =
-        "usage: herald-store [--db PATH] changes [--since SEQ] [--limit N]\n"
-        "\n"
-        "Prints the change log after SEQ (default 0), one JSON object per line:\n"
-        "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}\n"
-        "  --limit N   at most N lines (default: all)\n";
-    static const struct option opts[] = {{"since", required_argument, NULL, 's'},
-                                         {"limit", required_argument, NULL, 'l'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    int64_t since = 0;
-    int64_t limit = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case 's':
-            if (s_parse_int64(optarg, &since) != 0 || since < 0) {
-                return s_usage("changes", "--since: not a seq (%s)", optarg);
-            }
-            break;
-        case 'l':
-            if (s_parse_int64(optarg, &limit) != 0 || limit <= 0 || limit > INT32_MAX) {
-                return s_usage("changes", "--limit: not a positive number (%s)", optarg);
-            }
-            break;
-        case 'h':
-            fputs(help, stdout);
-            return S_OK;
-        default:
-            return s_bad_option("changes", c, argv);
-        }
+    typedef struct {
+        int64_t since; /* --since */
+        int64_t limit; /* --limit, 0: all */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "since", .kind = OPTION_INT64, .offset = offsetof(s_args_t, since),
+         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
+         .help = "the changes after SEQ"},
+        {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_args_t, limit), .arg = "N",
+         .min = 1, .max = INT32_MAX, .what = "a positive number",
+         .help = "at most N lines (default: all)"},
+        OPTION_END};
+    /* clang-format on */
+    static const s_command_spec_t cmd = {
+        "changes [--since SEQ] [--limit N]",
+        "Prints the change log after SEQ, one JSON object per line:\n"
+        "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}",
+        table,
+        0,
+        0,
+        NULL};
+    s_args_t args;
+    int first = 0;
+    int rc = s_parse(&cmd, &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
     }
-    if (optind < argc) {
-        return s_usage("changes", "unexpected argument '%s'", argv[optind]);
-    }
+    int64_t since = args.since;
+    int64_t limit = args.limit;
     store_t *store = s_open("changes", db, STORE_READONLY);
     if (!store) {
         return S_FAIL;
@@ -620,10 +526,10 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
 
 static int s_cmd_head(int argc, char **argv, const char *db)
 {
-    static const char *help = "usage: herald-store [--db PATH] head\n"
-                              "\n"
-                              "Prints the seq of the latest change (0 when there is none).\n";
-    int rc = s_no_options("head", help, argc, argv);
+    static const s_command_spec_t cmd = {
+        "head", "Prints the seq of the latest change (0 when there is none).", s_none, 0, 0, NULL};
+    int first = 0;
+    int rc = s_parse(&cmd, NULL, argc, argv, &first);
     if (rc != -1) {
         return rc;
     }
@@ -662,43 +568,48 @@ static const struct {
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    const char *db = getenv("HERALD_DB");
-    if (!db || !*db) {
-        db = "herald.db";
+    typedef struct {
+        const char *db; /* --db */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "db", .kind = OPTION_STRING, .offset = offsetof(s_args_t, db), .arg = "PATH",
+         .def = "herald.db", .help = "the store file"},
+        OPTION_END};
+    /* clang-format on */
+    s_args_t args;
+    const option_group_t groups[] = {{"Global options:", table, &args}, {NULL, NULL, NULL}};
+    const options_spec_t spec = {
+        .program = s_prog,
+        .usage = "herald-store [--db PATH] COMMAND [OPTIONS]",
+        .about = "Creates, edits and dumps a Herald event store (an SQLite file).",
+        .epilog = s_commands_help,
+        .groups = groups,
+        .print_config = true,
+        .stop_at_command = true,
+    };
+    options_t *options = options_new(&spec);
+    int first = argc;
+    int rc = options ? options_parse(options, argc, argv, &first) : OPTIONS_FAILED;
+    if (rc == OPTIONS_RUN && options_want_config(options)) {
+        rc = options_print_config(options);
+        options_destroy(&options);
+        return rc;
     }
-    int c;
-    /* "+": stop at the command; its options are its own. */
-    while ((c = getopt_long(argc, argv, "+:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd':
-            db = optarg;
-            break;
-        case 'h':
-            fputs(s_global_help, stdout);
-            return S_OK;
-        case ':':
-            s_err(NULL, "option '%s' needs a value\nTry '%s --help'.", argv[optind - 1], s_prog);
-            return S_USAGE;
-        default:
-            s_err(NULL, "unknown option '%s'\nTry '%s --help'.", argv[optind - 1], s_prog);
-            return S_USAGE;
+    if (rc == OPTIONS_RUN && first >= argc) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "missing command");
+    }
+    for (size_t i = 0; rc == OPTIONS_RUN && i < sizeof s_commands / sizeof s_commands[0]; i++) {
+        if (strcmp(argv[first], s_commands[i].name) == 0) {
+            options_destroy(&options); /* args.db is argv's, the environment's or the table's */
+            return s_commands[i].fn(argc - first, argv + first, args.db);
         }
     }
-    if (optind >= argc) {
-        s_err(NULL, "missing command\nTry '%s --help'.", s_prog);
-        return S_USAGE;
+    if (rc == OPTIONS_RUN) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "unknown command '%s'", argv[first]);
     }
-    const char *name = argv[optind];
-    for (size_t i = 0; i < sizeof s_commands / sizeof s_commands[0]; i++) {
-        if (strcmp(name, s_commands[i].name) == 0) {
-            char **sub = argv + optind;
-            int subc = argc - optind;
-            optind = 0; /* glibc: start over on the command's own arguments */
-            return s_commands[i].fn(subc, sub, db);
-        }
-    }
-    s_err(NULL, "unknown command '%s'\nTry '%s --help'.", name, s_prog);
-    return S_USAGE;
+    options_destroy(&options);
+    return options_exit_status(rc);
 }

@@ -1,6 +1,8 @@
-/*  common_test.c -- what both services share (services/common): the logger (log.h), secrets
-    and --print-config (config.h), CURVE keys and socket options (curve.h), and the metrics
-    and health server with its probe client (metrics.h). One group per module, each calling
+/*  common_test.c -- what both services share (services/common): the logger and its rate
+    limit (log.h), secrets and --print-config (config.h), CURVE keys and socket options
+    (curve.h), the metrics and health server (metrics.h) with its probe client (health.h),
+    the clock and RFC 3339 times (clock.h), int socket options (sockopt.h) and the options
+    tables (options.h). One group per module, each calling
     every public function of it; files go to a scratch directory under HERALD_TEST_TMP, the
     network is 127.0.0.1 only.
 */
@@ -29,9 +31,13 @@
 #include <zmq.h>
 
 #include "config.h"
+#include "clock.h"
 #include "curve.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
+#include "options.h"
+#include "sockopt.h"
 
 //  ---------------------------------------------------------------------------------------
 //  Helpers: a scratch directory, capturing stdout or stderr, a plain HTTP client
@@ -912,17 +918,17 @@ static void test_metrics_server(void **state)
 
     /* the probe, the health subcommand's client */
     char body[128];
-    assert_int_equal(metrics_probe(addr, "/readyz", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/readyz", 2000, body, sizeof body), 200);
     assert_string_equal(body, "ready");
     atomic_store(&ready.ready, 0);
-    assert_int_equal(metrics_probe(addr, "/readyz", 2000, body, sizeof body), 503);
+    assert_int_equal(health_probe(addr, "/readyz", 2000, body, sizeof body), 503);
     assert_string_equal(body, "store not open");
-    assert_int_equal(metrics_probe(addr, "/healthz", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/healthz", 2000, body, sizeof body), 200);
     assert_string_equal(body, "ok");
-    assert_int_equal(metrics_probe(addr, "/metrics", 2000, body, sizeof body), 200);
+    assert_int_equal(health_probe(addr, "/metrics", 2000, body, sizeof body), 200);
     assert_string_equal(body, "# HELP herald_events_total Events sent.");
     char tiny[6];
-    assert_int_equal(metrics_probe(addr, "/healthz", 2000, tiny, sizeof tiny), 200);
+    assert_int_equal(health_probe(addr, "/healthz", 2000, tiny, sizeof tiny), 200);
     assert_string_equal(tiny, "ok");
 
     /* the same port again: in use */
@@ -937,7 +943,7 @@ static void test_metrics_server(void **state)
     metrics_destroy(&metrics);
     assert_null(metrics);
     /* stopped: nobody answers */
-    assert_int_equal(metrics_probe(addr, "/healthz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/healthz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, addr));
 }
 
@@ -966,7 +972,7 @@ static void *s_rogue(void *arg)
     return NULL;
 }
 
-static void test_metrics_probe_failures(void **state)
+static void test_health_probe_failures(void **state)
 {
     (void) state;
     char body[256];
@@ -977,7 +983,7 @@ static void test_metrics_probe_failures(void **state)
     int fd = s_listener(&port);
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     int64_t start = metrics_now_ms();
-    assert_int_equal(metrics_probe(addr, "/readyz", 300, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/readyz", 300, body, sizeof body), -1);
     int64_t took = metrics_now_ms() - start;
     assert_true(took >= 250 && took < 2500);
     assert_non_null(strstr(body, "no answer"));
@@ -990,16 +996,16 @@ static void test_metrics_probe_failures(void **state)
     snprintf(rogue_addr, sizeof rogue_addr, "127.0.0.1:%d", port);
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, s_rogue, &rogue), 0);
-    int status = metrics_probe(rogue_addr, "/readyz", 3000, body, sizeof body);
+    int status = health_probe(rogue_addr, "/readyz", 3000, body, sizeof body);
     pthread_join(thread, NULL);
     close(rogue.fd);
     assert_int_equal(status, -1);
     assert_non_null(strstr(body, "did not answer HTTP"));
 
     /* nobody there; not an address */
-    assert_int_equal(metrics_probe(addr, "/readyz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe(addr, "/readyz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, "connect"));
-    assert_int_equal(metrics_probe("nope:x", "/readyz", 1000, body, sizeof body), -1);
+    assert_int_equal(health_probe("nope:x", "/readyz", 1000, body, sizeof body), -1);
     assert_non_null(strstr(body, "nope:x"));
 }
 
@@ -1007,12 +1013,12 @@ static int s_health(char **argv, int argc, char **out)
 {
     s_capture_t cap;
     s_capture_begin(&cap, STDOUT_FILENO, NULL);
-    int rc = metrics_health_main("herald-test", argc, argv);
+    int rc = health_main("herald-test", argc, argv);
     *out = s_capture_end(&cap);
     return rc;
 }
 
-static void test_metrics_health_main(void **state)
+static void test_health_main(void **state)
 {
     (void) state;
     unsetenv(METRICS_ENV);
@@ -1068,6 +1074,636 @@ static void test_metrics_health_main(void **state)
     unsetenv(METRICS_ENV);
 }
 
+//  ---------------------------------------------------------------------------------------
+//  clock.h
+
+static void test_clock_ms(void **state)
+{
+    (void) state;
+    int64_t a = clock_ms(CLOCK_MONOTONIC);
+    struct timespec pause = {0, 20 * 1000000L};
+    nanosleep(&pause, NULL);
+    int64_t b = clock_ms(CLOCK_MONOTONIC);
+    assert_true(b - a >= 19 && b - a < 5000);
+    int64_t now = clock_ms(CLOCK_REALTIME);
+    int64_t secs = (int64_t) time(NULL);
+    assert_true(now / 1000 >= secs - 1 && now / 1000 <= secs + 1);
+}
+
+static void test_clock_parse_rfc3339(void **state)
+{
+    (void) state;
+    const struct {
+        const char *text;
+        int64_t ms;
+    } valid[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"2026-11-28T10:00:00Z", 1795860000000},
+        {"2026-11-28t10:00:00z", 1795860000000},
+        {"2026-11-28 10:00:00Z", 1795860000000},
+        {"2026-11-28T10:00:00.5Z", 1795860000500},
+        {"2026-11-28T10:00:00.123456Z", 1795860000123},
+        {"2026-11-28T11:30:00+01:30", 1795860000000},
+        {"2026-11-28T05:00:00-05:00", 1795860000000},
+        {"2024-02-29T00:00:00Z", 1709164800000},
+    };
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        int64_t ms = -1;
+        assert_int_equal(clock_parse_rfc3339(valid[i].text, &ms), 0);
+        assert_int_equal(ms, valid[i].ms);
+    }
+    const char *refused[] = {
+        "",
+        "2026-11-28",
+        "2026-11-28T10:00:00",      /* no offset */
+        "2026-11-28T10:00Z",        /* no seconds */
+        "2026-11-28T10:00:00.Z",    /* an empty fraction */
+        "2026-11-28T10:00:00+0100", /* the offset without its colon */
+        "2026-11-28T10:00:00+24:00",
+        "2026-11-28T10:00:00Zjunk",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-02-30T00:00:00Z", /* does not exist */
+        "2025-02-29T00:00:00Z",
+        "2026-11-28T24:00:00Z",
+        "2026-11-28T10:60:00Z",
+        "2026-11-28X10:00:00Z",
+        "26-11-28T10:00:00Z",
+        "latest",
+        "12345",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        int64_t ms = 42;
+        assert_int_equal(clock_parse_rfc3339(refused[i], &ms), -1);
+        assert_int_equal(ms, 42);
+    }
+}
+
+//  ---------------------------------------------------------------------------------------
+//  log.h: the rate limit
+
+static void test_log_limit(void **state)
+{
+    (void) state;
+    log_limit_t limit = {0};
+    int64_t count = 0;
+    assert_true(log_limit_pass(&limit, 5000, 1000, &count)); /* the first one */
+    assert_int_equal(count, 1);
+    assert_false(log_limit_pass(&limit, 5100, 1000, &count));
+    assert_false(log_limit_pass(&limit, 5999, 1000, &count));
+    assert_true(log_limit_quiet(&limit, 5999, 1000));
+    assert_false(log_limit_quiet(&limit, 6000, 1000));
+    assert_true(log_limit_pass(&limit, 6000, 1000, &count)); /* stands for three */
+    assert_int_equal(count, 3);
+    assert_false(log_limit_pass(&limit, 6500, 1000, &count));
+    log_limit_wrote(&limit, 6600); /* a line of the caller's own */
+    assert_int_equal(limit.unlogged, 0);
+    assert_true(log_limit_quiet(&limit, 7599, 1000));
+    assert_true(log_limit_pass(&limit, 7600, 1000, &count));
+    assert_int_equal(count, 1);
+    log_limit_t fresh = {0};
+    assert_false(log_limit_quiet(&fresh, 1, 1000));
+}
+
+//  ---------------------------------------------------------------------------------------
+//  sockopt.h
+
+static void test_sockopt_set_int(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    void *socket = zmq_socket(ctx, ZMQ_SUB);
+    assert_int_equal(sockopt_set_int(socket, ZMQ_RCVHWM, 1234), 0);
+    int value = 0;
+    size_t size = sizeof value;
+    assert_int_equal(zmq_getsockopt(socket, ZMQ_RCVHWM, &value, &size), 0);
+    assert_int_equal(value, 1234);
+    assert_int_equal(sockopt_set_int(socket, ZMQ_LINGER, 0), 0);
+    assert_int_equal(sockopt_set_int(socket, -12345, 1), -1);
+    assert_int_equal(errno, EINVAL);
+    zmq_close(socket);
+    zmq_ctx_term(ctx);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  options.h
+
+typedef struct {
+    const char *name;   /* --name */
+    int count;          /* --count */
+    int64_t big;        /* --big */
+    bool loud;          /* --loud, -l */
+    option_list_t tags; /* --tag */
+    int level;          /* --level */
+    int64_t every_ms;   /* --every */
+    const char *secret; /* HERALD_T_SECRET, --t-secret-file */
+    const char *port;   /* --port, HERALD_T_PORT_NUMBER */
+} s_opts_t;
+
+typedef struct {
+    const char *where; /* --where, a plug-in's */
+} s_plugin_t;
+
+static int s_check_port(void *field, char *why, size_t cap)
+{
+    const char *port = *(const char **) field;
+    if (strspn(port, "0123456789") != strlen(port)) {
+        snprintf(why, cap, "'%s' is not a port", port);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_check_secret(void *field, char *why, size_t cap)
+{
+    char *secret = *(char **) field;
+    secret[strcspn(secret, " ")] = '\0'; /* normalized in place */
+    if (strlen(secret) < 4) {
+        snprintf(why, cap, "too short");
+        return -1;
+    }
+    return 0;
+}
+
+static const char *const s_levels_words[] = {"low", "mid", "high", NULL};
+
+#define S_F(field) .offset = offsetof(s_opts_t, field)
+static const option_t s_table[] = {
+    {.name = "name", .kind = OPTION_STRING, S_F(name), .arg = "NAME", .short_name = 'n',
+     .env = "HERALD_T_NAME", .flags = OPTION_REQUIRED, .help = "a name"},
+    {.name = "count", .kind = OPTION_INT, S_F(count), .arg = "N", .env = "HERALD_T_COUNT",
+     .min = 1, .max = 10, .def = "3", .help = "how many"},
+    {.name = "big", .kind = OPTION_INT64, S_F(big), .arg = "N", .env = "HERALD_T_BIG", .min = 0,
+     .max = INT64_MAX, .what = "a big number", .help = "a big one"},
+    {.name = "loud", .kind = OPTION_BOOL, S_F(loud), .short_name = 'l', .env = "HERALD_T_LOUD",
+     .help = "shout"},
+    {.name = "tag", .kind = OPTION_LIST, S_F(tags), .arg = "TAG", .env = "HERALD_T_TAG",
+     .max = 3, .help = "tags\nmore than one line"},
+    {.name = "level", .kind = OPTION_ENUM, S_F(level), .arg = "L", .env = "HERALD_T_LEVEL",
+     .words = s_levels_words, .def = "mid", .help = "a level"},
+    {.name = "every", .kind = OPTION_DURATION, S_F(every_ms), .arg = "D", .env = "HERALD_T_EVERY",
+     .min = 0, .max = 86400000, .def = "15m", .help = "how often"},
+    {.name = "t-secret", .kind = OPTION_SECRET, S_F(secret), .arg = "FILE",
+     .check = s_check_secret, .help = "the secret"},
+    {.name = "port", .kind = OPTION_STRING, S_F(port), .arg = "PORT",
+     .env = "HERALD_T_PORT_NUMBER", .check = s_check_port, .help = "a port"},
+    OPTION_END};
+#undef S_F
+
+static const option_t s_plugin_table[] = {
+    {.name = "where", .kind = OPTION_STRING, .offset = offsetof(s_plugin_t, where),
+     .arg = "W", .def = "here", .help = "a plug-in's option"},
+    OPTION_END};
+
+static const char *const s_test_vars[] = {
+    "HERALD_T_NAME", "HERALD_T_COUNT",  "HERALD_T_BIG",         "HERALD_T_LOUD",
+    "HERALD_T_TAG",  "HERALD_T_LEVEL",  "HERALD_T_EVERY",       "HERALD_T_SECRET",
+    "HERALD_T_SECRET_FILE", "HERALD_T_PORT_NUMBER", "HERALD_WHERE", NULL};
+
+static int s_options_clean(void **state)
+{
+    (void) state;
+    for (size_t i = 0; s_test_vars[i]; i++) {
+        unsetenv(s_test_vars[i]);
+    }
+    return 0;
+}
+
+/*  One parse of argv (NULL-terminated) with both groups; the result, stderr in *err (the
+    caller frees it), the object in *out (NULL: destroyed here). */
+typedef struct {
+    s_opts_t opts;
+    s_plugin_t plugin;
+    option_group_t groups[3];
+    options_spec_t spec;
+} s_fixture_t;
+
+static void s_fixture(s_fixture_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->groups[0] = (option_group_t){NULL, s_table, &f->opts};
+    f->groups[1] = (option_group_t){"plug-in:", s_plugin_table, &f->plugin};
+    f->spec = (options_spec_t){.program = "herald-test",
+                               .usage = "herald-test --name NAME [OPTIONS]",
+                               .about = "Tests options.",
+                               .epilog = "Exit status: 0, 1, 2.",
+                               .groups = f->groups,
+                               .print_config = true};
+}
+
+static int s_parse_args(s_fixture_t *f, char **argv, int *first, options_t **out, char **err)
+{
+    int argc = 0;
+    while (argv[argc]) {
+        argc++;
+    }
+    options_t *options = options_new(&f->spec);
+    assert_non_null(options);
+    s_capture_t cap;
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    int rc = options_parse(options, argc, argv, first);
+    *err = s_capture_end(&cap);
+    if (out) {
+        *out = options;
+    } else {
+        options_destroy(&options);
+    }
+    return rc;
+}
+
+static void test_options_values(void **state)
+{
+    (void) state;
+    s_fixture_t f;
+    s_fixture(&f);
+    char *err = NULL;
+    options_t *options = NULL;
+    char *argv[] = {"herald-test", "--name", "one", "--count=7", "--big", "9000000000", "-l",
+                    "--tag", "a", "--tag=b", "--level", "high", "--every", "30s", "--port",
+                    "80", "--where", "there", NULL};
+    assert_int_equal(s_parse_args(&f, argv, NULL, &options, &err), OPTIONS_RUN);
+    assert_string_equal(err, "");
+    free(err);
+    assert_string_equal(f.opts.name, "one");
+    assert_int_equal(f.opts.count, 7);
+    assert_int_equal(f.opts.big, 9000000000LL);
+    assert_true(f.opts.loud);
+    assert_int_equal(f.opts.tags.count, 2);
+    assert_string_equal(f.opts.tags.items[0], "a");
+    assert_string_equal(f.opts.tags.items[1], "b");
+    assert_int_equal(f.opts.level, 2);
+    assert_int_equal(f.opts.every_ms, 30000);
+    assert_null(f.opts.secret);
+    assert_string_equal(f.opts.port, "80");
+    assert_string_equal(f.plugin.where, "there");
+    assert_string_equal(options_source(options, "count"), "--count");
+    assert_string_equal(options_source(options, "loud"), "-l");
+    assert_null(options_source(options, "nope"));
+    assert_true(options_given(options, "name"));
+    assert_false(options_given(options, "t-secret"));
+    assert_false(options_given(options, "nope"));
+    assert_false(options_want_config(options));
+    options_destroy(&options);
+    assert_null(options);
+    options_destroy(&options); /* twice */
+
+    /* defaults, set by options_new already */
+    s_fixture(&f);
+    options = options_new(&f.spec);
+    assert_int_equal(f.opts.count, 3);
+    assert_int_equal(f.opts.level, 1);
+    assert_int_equal(f.opts.every_ms, 900000);
+    assert_string_equal(f.plugin.where, "here");
+    assert_null(f.opts.name);
+    assert_false(f.opts.loud);
+    options_destroy(&options);
+
+    /* the environment; flags win, a list's flags replace its variable's list */
+    setenv("HERALD_T_NAME", "env-name", 1);
+    setenv("HERALD_T_COUNT", "5", 1);
+    setenv("HERALD_T_LOUD", "yes", 1);
+    setenv("HERALD_T_TAG", "x,y,,z", 1);
+    setenv("HERALD_T_EVERY", "0", 1);
+    setenv("HERALD_WHERE", "env-where", 1);
+    setenv("HERALD_T_PORT_NUMBER", "", 1); /* empty is unset */
+    s_fixture(&f);
+    char *env_only[] = {"herald-test", NULL};
+    assert_int_equal(s_parse_args(&f, env_only, NULL, &options, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(f.opts.name, "env-name");
+    assert_int_equal(f.opts.count, 5);
+    assert_true(f.opts.loud);
+    assert_int_equal(f.opts.tags.count, 3);
+    assert_string_equal(f.opts.tags.items[2], "z");
+    assert_int_equal(f.opts.every_ms, 0);
+    assert_string_equal(f.plugin.where, "env-where");
+    assert_null(f.opts.port);
+    assert_string_equal(options_source(options, "name"), "HERALD_T_NAME");
+    assert_true(options_given(options, "tag"));
+    assert_false(options_given(options, "port"));
+    options_destroy(&options);
+    s_fixture(&f);
+    char *flags_win[] = {"herald-test", "-n", "flag-name", "--tag", "only", "--loud=no", NULL};
+    assert_int_equal(s_parse_args(&f, flags_win, NULL, NULL, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(f.opts.name, "flag-name");
+    assert_int_equal(f.opts.tags.count, 1);
+    assert_string_equal(f.opts.tags.items[0], "only");
+    assert_false(f.opts.loud);
+    s_options_clean(NULL);
+
+    /* arguments after the options */
+    s_fixture(&f);
+    char *args[] = {"herald-test", "first", "--name", "n", "second", NULL};
+    int first = 0;
+    assert_int_equal(s_parse_args(&f, args, &first, NULL, &err), OPTIONS_RUN);
+    free(err);
+    assert_int_equal(first, 3);
+    assert_string_equal(args[first], "first");
+    assert_string_equal(args[first + 1], "second");
+    assert_string_equal(f.opts.name, "n");
+    s_fixture(&f);
+    char *args2[] = {"herald-test", "--name", "n", "--", "--count", NULL};
+    assert_int_equal(s_parse_args(&f, args2, &first, NULL, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(args2[first], "--count");
+    assert_int_equal(f.opts.count, 3);
+
+    /* stop_at_command: the first argument ends the options */
+    s_fixture(&f);
+    f.spec.stop_at_command = true;
+    char *command[] = {"herald-test", "--name", "n", "run", "--count", "99", NULL};
+    assert_int_equal(s_parse_args(&f, command, &first, NULL, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(command[first], "run");
+    assert_int_equal(f.opts.count, 3);
+}
+
+/*  Parses argv and expects a usage error whose message has each of needles and none of
+    the words in hidden. */
+static void s_refused(char **argv, const char *const *needles, const char *hidden)
+{
+    s_fixture_t f;
+    s_fixture(&f);
+    char *err = NULL;
+    assert_int_equal(s_parse_args(&f, argv, NULL, NULL, &err), OPTIONS_USAGE);
+    for (size_t i = 0; needles[i]; i++) {
+        if (!strstr(err, needles[i])) {
+            fail_msg("'%s' lacks '%s'", err, needles[i]);
+        }
+    }
+    assert_non_null(strstr(err, "herald-test: "));
+    assert_non_null(strstr(err, "Try 'herald-test --help'."));
+    if (hidden) {
+        assert_null(strstr(err, hidden));
+    }
+    free(err);
+}
+
+static void test_options_refusals(void **state)
+{
+    (void) state;
+#define S_REFUSED(hidden, ...)                                                                \
+    do {                                                                                      \
+        char *argv_[] = {"herald-test", __VA_ARGS__, NULL};                                   \
+        const char *const needles_[] = {S_NEEDLES, NULL};                                     \
+        s_refused(argv_, needles_, hidden);                                                   \
+    } while (0)
+#define S_NEEDLES "missing --name (or HERALD_T_NAME)"
+    S_REFUSED(NULL, "--count", "2");
+#undef S_NEEDLES
+#define S_NEEDLES "--count: '11' is not a number in 1..10"
+    S_REFUSED(NULL, "-n", "x", "--count", "11");
+#undef S_NEEDLES
+#define S_NEEDLES "--big: not a big number (-1)"
+    S_REFUSED(NULL, "-n", "x", "--big=-1");
+#undef S_NEEDLES
+#define S_NEEDLES "--level: 'top' is not one of low, mid, high"
+    S_REFUSED(NULL, "-n", "x", "--level", "top");
+#undef S_NEEDLES
+#define S_NEEDLES "--every: '5' is not a duration"
+    S_REFUSED(NULL, "-n", "x", "--every", "5");
+#undef S_NEEDLES
+#define S_NEEDLES "--every: '2d' is not a duration (250ms, 30s, 15m, 1h, 1d) in 0..1d"
+    S_REFUSED(NULL, "-n", "x", "--every", "2d");
+#undef S_NEEDLES
+#define S_NEEDLES "--loud: 'maybe' is not 1/0, true/false or yes/no"
+    S_REFUSED(NULL, "-n", "x", "--loud=maybe");
+#undef S_NEEDLES
+#define S_NEEDLES "--tag: more than 3 values"
+    S_REFUSED(NULL, "-n", "x", "--tag", "1", "--tag", "2", "--tag", "3", "--tag", "4");
+#undef S_NEEDLES
+#define S_NEEDLES "--port: 'http' is not a port"
+    S_REFUSED(NULL, "-n", "x", "--port", "http");
+#undef S_NEEDLES
+#define S_NEEDLES "--count needs a value"
+    S_REFUSED(NULL, "-n", "x", "--count");
+#undef S_NEEDLES
+#define S_NEEDLES "-n needs a value"
+    S_REFUSED(NULL, "-n");
+#undef S_NEEDLES
+#define S_NEEDLES "unknown option '--colour'"
+    S_REFUSED("hush", "-n", "x", "--colour=hush");
+#undef S_NEEDLES
+#define S_NEEDLES "unknown option '-z'"
+    S_REFUSED(NULL, "-n", "x", "-z");
+#undef S_NEEDLES
+#define S_NEEDLES "unknown option '--cou'" /* an abbreviation */
+    S_REFUSED(NULL, "-n", "x", "--cou", "4");
+#undef S_NEEDLES
+#define S_NEEDLES "unexpected argument 'extra'"
+    S_REFUSED(NULL, "-n", "x", "extra");
+#undef S_NEEDLES
+    /* a secret on the command line: refused, never echoed, also as a flag's prefix */
+#define S_NEEDLES "--t-secret is not taken on the command line", "HERALD_T_SECRET"
+    S_REFUSED("hunter2", "-n", "x", "--t-secret=hunter2");
+    S_REFUSED("hunter2", "-n", "x", "--t-secret", "hunter2");
+#undef S_NEEDLES
+
+    /* the variables, named */
+    setenv("HERALD_T_COUNT", "many", 1);
+#define S_NEEDLES "HERALD_T_COUNT: 'many' is not a number in 1..10"
+    S_REFUSED(NULL, "-n", "x");
+#undef S_NEEDLES
+    unsetenv("HERALD_T_COUNT");
+    setenv("HERALD_T_TAG", "a,b,c,d", 1);
+#define S_NEEDLES "HERALD_T_TAG: more than 3 values"
+    S_REFUSED(NULL, "-n", "x");
+#undef S_NEEDLES
+    unsetenv("HERALD_T_TAG");
+    setenv("HERALD_T_PORT_NUMBER", "http", 1);
+#define S_NEEDLES "HERALD_T_PORT_NUMBER: 'http' is not a port"
+    S_REFUSED(NULL, "-n", "x");
+#undef S_NEEDLES
+    s_options_clean(NULL);
+#undef S_REFUSED
+}
+
+static void test_options_secret(void **state)
+{
+    (void) state;
+    s_fixture_t f;
+    char *err = NULL;
+    options_t *options = NULL;
+
+    /* from the variable, normalized by the check */
+    setenv("HERALD_T_SECRET", "hunter2 trailing", 1);
+    s_fixture(&f);
+    char *plain[] = {"herald-test", "-n", "x", NULL};
+    assert_int_equal(s_parse_args(&f, plain, NULL, &options, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(f.opts.secret, "hunter2");
+    assert_string_equal(options_source(options, "t-secret"), "HERALD_T_SECRET");
+    assert_true(options_given(options, "t-secret"));
+    options_destroy(&options);
+
+    /* from a file, by the flag or by the variable */
+    unsetenv("HERALD_T_SECRET");
+    s_write("t.secret", "from-file\nsecond line\n");
+    char path[600];
+    snprintf(path, sizeof path, "%s", s_path("t.secret"));
+    s_fixture(&f);
+    char *by_flag[] = {"herald-test", "-n", "x", "--t-secret-file", path, NULL};
+    assert_int_equal(s_parse_args(&f, by_flag, NULL, &options, &err), OPTIONS_RUN);
+    free(err);
+    assert_string_equal(f.opts.secret, "from-file");
+    assert_string_equal(options_source(options, "t-secret"), "--t-secret-file");
+    json_t *config = options_config(options);
+    assert_string_equal(json_string_value(json_object_get(config, "t_secret")), "***");
+    assert_string_equal(json_string_value(json_object_get(config, "t_secret_file")), path);
+    json_decref(config);
+    options_destroy(&options);
+    setenv("HERALD_T_SECRET_FILE", path, 1);
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, plain, NULL, NULL, &err), OPTIONS_RUN);
+    free(err);
+
+    /* both ways: refused naming both variables (and the flag), never showing the secret */
+    setenv("HERALD_T_SECRET", "hunter2", 1);
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, plain, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "HERALD_T_SECRET and HERALD_T_SECRET_FILE are both set"));
+    assert_null(strstr(err, "hunter2"));
+    free(err);
+    unsetenv("HERALD_T_SECRET_FILE");
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, by_flag, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "HERALD_T_SECRET and HERALD_T_SECRET_FILE (or --t-secret-file)"));
+    assert_null(strstr(err, "hunter2"));
+    free(err);
+
+    /* refused by its check: named, not shown */
+    setenv("HERALD_T_SECRET", "abc", 1);
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, plain, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "HERALD_T_SECRET: too short"));
+    assert_null(strstr(err, "abc"));
+    free(err);
+    unsetenv("HERALD_T_SECRET");
+    s_write("short.secret", "abc\n");
+    char short_path[600];
+    snprintf(short_path, sizeof short_path, "%s", s_path("short.secret"));
+    char *short_flag[] = {"herald-test", "-n", "x", "--t-secret-file", short_path, NULL};
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, short_flag, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "--t-secret-file"));
+    assert_non_null(strstr(err, "too short"));
+    free(err);
+
+    /* a missing file, an empty first line */
+    char *missing[] = {"herald-test", "-n", "x", "--t-secret-file", "/nonexistent/s", NULL};
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, missing, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "--t-secret-file /nonexistent/s: No such file"));
+    free(err);
+    s_write("empty.secret", "\nsecond\n");
+    snprintf(short_path, sizeof short_path, "%s", s_path("empty.secret"));
+    s_fixture(&f);
+    assert_int_equal(s_parse_args(&f, short_flag, NULL, NULL, &err), OPTIONS_USAGE);
+    assert_non_null(strstr(err, "the first line is empty"));
+    free(err);
+    s_options_clean(NULL);
+}
+
+static void test_options_help_and_config(void **state)
+{
+    (void) state;
+    s_fixture_t f;
+    s_fixture(&f);
+    char *err = NULL;
+    options_t *options = NULL;
+
+    /* --help: exit 0, every option, its variable, range, words and default, the groups */
+    s_capture_t cap;
+    char out_path[600];
+    snprintf(out_path, sizeof out_path, "%s", s_path("help.out"));
+    s_write("help.out", "");
+    s_capture_begin(&cap, STDOUT_FILENO, out_path); /* s_parse_args captures stderr */
+    char *help_argv[] = {"herald-test", "--count", "1", "--help", NULL};
+    assert_int_equal(s_parse_args(&f, help_argv, NULL, NULL, &err), OPTIONS_HELP);
+    s_capture_end(&cap);
+    char *help = s_slurp(out_path);
+    assert_non_null(help);
+    free(err);
+    assert_int_equal(options_exit_status(OPTIONS_HELP), 0);
+    const char *expected[] = {"usage: herald-test --name NAME [OPTIONS]",
+                              "Tests options.",
+                              "  -n, --name NAME",
+                              "[HERALD_T_NAME; required]",
+                              "[HERALD_T_COUNT; 1..10; default 3]",
+                              "  -l, --loud",
+                              "[HERALD_T_LOUD=1]",
+                              "tags\n                            more than one line",
+                              "[HERALD_T_TAG; repeatable, a comma-separated list",
+                              "[HERALD_T_LEVEL; low|mid|high; default mid]",
+                              "[HERALD_T_EVERY; 0..1d; default 15m]",
+                              "  --t-secret-file FILE",
+                              "[HERALD_T_SECRET_FILE, or the secret itself in\n",
+                              "HERALD_T_SECRET; never on the command line]",
+                              "[HERALD_T_PORT_NUMBER]",
+                              "plug-in:\n  --where W",
+                              "[HERALD_WHERE; default here]",
+                              "  -h, --help",
+                              "  --print-config",
+                              "Exit status: 0, 1, 2.\n"};
+    for (size_t i = 0; i < sizeof expected / sizeof expected[0]; i++) {
+        if (!strstr(help, expected[i])) {
+            fprintf(stderr, "%s", help);
+            fail_msg("--help lacks '%s'", expected[i]);
+        }
+    }
+    char *line = help;
+    while (line && *line) {
+        size_t len = strcspn(line, "\n");
+        assert_true(len <= 100);
+        line += len + (line[len] == '\n');
+    }
+    free(help);
+
+    /* --print-config: every effective value, defaults included, the secret as "***" */
+    setenv("HERALD_T_SECRET", "hunter2", 1);
+    s_fixture(&f);
+    char *config_argv[] = {"herald-test", "-n", "x", "--tag", "a", "--print-config", NULL};
+    assert_int_equal(s_parse_args(&f, config_argv, NULL, &options, &err), OPTIONS_RUN);
+    free(err);
+    assert_true(options_want_config(options));
+    s_capture_begin(&cap, STDOUT_FILENO, NULL);
+    assert_int_equal(options_print_config(options), 0);
+    char *printed = s_capture_end(&cap);
+    assert_null(strstr(printed, "hunter2"));
+    json_error_t error;
+    json_t *config = json_loads(printed, 0, &error);
+    free(printed);
+    assert_non_null(config);
+    json_t *want = json_pack("{s:s,s:i,s:i,s:b,s:[s],s:s,s:s,s:n,s:s,s:n,s:s}", "name", "x",
+                             "count", 3, "big", 0, "loud", 0, "tag", "a", "level", "mid",
+                             "every", "15m", "t_secret_file", "t_secret", "***", "port",
+                             "where", "here");
+    assert_true(json_equal(config, want));
+    json_decref(want);
+    json_decref(config);
+    options_destroy(&options);
+    s_options_clean(NULL);
+
+    /* options_usage, options_exit_status */
+    s_fixture(&f);
+    f.spec.command = "sub";
+    options = options_new(&f.spec);
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    assert_int_equal(options_usage(options, "a %s problem", "big"), OPTIONS_EXIT_USAGE);
+    char *usage = s_capture_end(&cap);
+    assert_string_equal(usage, "herald-test: sub: a big problem\nTry 'herald-test sub --help'.\n");
+    free(usage);
+    FILE *sink = fopen("/dev/null", "w");
+    assert_non_null(sink);
+    options_help(options, sink);
+    fclose(sink);
+    options_destroy(&options);
+    assert_int_equal(options_exit_status(OPTIONS_RUN), 0);
+    assert_int_equal(options_exit_status(OPTIONS_USAGE), 2);
+    assert_int_equal(options_exit_status(OPTIONS_FAILED), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest log_tests[] = {
@@ -1088,8 +1724,22 @@ int main(void)
     };
     const struct CMUnitTest metrics_tests[] = {
         cmocka_unit_test(test_metrics_parse_addr),  cmocka_unit_test(test_metrics_registry),
-        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_metrics_probe_failures),
-        cmocka_unit_test(test_metrics_health_main),
+        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_health_probe_failures),
+        cmocka_unit_test(test_health_main),
+    };
+    const struct CMUnitTest helper_tests[] = {
+        cmocka_unit_test(test_clock_ms),
+        cmocka_unit_test(test_clock_parse_rfc3339),
+        cmocka_unit_test(test_log_limit),
+        cmocka_unit_test(test_sockopt_set_int),
+    };
+    const struct CMUnitTest options_tests[] = {
+        cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_refusals, s_options_clean,
+                                        s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_secret, s_options_clean, s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
+                                        s_options_clean),
     };
     unsetenv(CURVE_SECRET_VAR);
     unsetenv(CURVE_SECRET_VAR "_FILE");
@@ -1097,5 +1747,7 @@ int main(void)
     failed += cmocka_run_group_tests_name("config", config_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("curve", curve_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("metrics", metrics_tests, s_setup_dir, s_teardown_dir);
+    failed += cmocka_run_group_tests_name("helpers", helper_tests, s_setup_dir, s_teardown_dir);
+    failed += cmocka_run_group_tests_name("options", options_tests, s_setup_dir, s_teardown_dir);
     return failed ? 1 : 0;
 }

@@ -1,6 +1,8 @@
 /*  log.c -- JSON-line (or plain text) logging to stderr for Herald's services. */
 #include "log.h"
 
+#include "clock.h"
+
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +13,9 @@
 
 static log_level_t s_level = LOG_INFO;
 static int s_text = 0;
-static const char *s_names[] = {"debug", "info", "warn", "error"};
+const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+const char *const log_formats[] = {"json", "text", NULL};
+static const char *const *s_names = log_levels;
 
 void log_setup(log_level_t level, int text)
 {
@@ -31,12 +35,12 @@ int log_level_parse(const char *name)
 
 static void s_timestamp(char *buf, size_t cap)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ms = clock_ms(CLOCK_REALTIME);
+    time_t sec = (time_t) (ms / 1000);
     struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
+    gmtime_r(&sec, &tm);
     size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, cap - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    snprintf(buf + n, cap - n, ".%03dZ", (int) (ms % 1000));
 }
 
 void log_emit(log_level_t level, const char *event, const char *fmt, ...)
@@ -100,4 +104,26 @@ void log_emit(log_level_t level, const char *event, const char *fmt, ...)
         (void) rc;
         free(out);
     }
+}
+
+bool log_limit_quiet(const log_limit_t *self, int64_t now_ms, int64_t every_ms)
+{
+    return self->logged_ms && now_ms - self->logged_ms < every_ms;
+}
+
+void log_limit_wrote(log_limit_t *self, int64_t now_ms)
+{
+    self->logged_ms = now_ms;
+    self->unlogged = 0;
+}
+
+bool log_limit_pass(log_limit_t *self, int64_t now_ms, int64_t every_ms, int64_t *count)
+{
+    self->unlogged++;
+    if (log_limit_quiet(self, now_ms, every_ms)) {
+        return false;
+    }
+    *count = self->unlogged;
+    log_limit_wrote(self, now_ms);
+    return true;
 }

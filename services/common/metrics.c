@@ -1,5 +1,4 @@
-/*  metrics.c -- Prometheus metrics, /healthz and /readyz over libmicrohttpd, and the tiny
-    HTTP client of the `health` subcommands.
+/*  metrics.c -- Prometheus metrics, /healthz and /readyz over libmicrohttpd.
 
     The server thread only reads: atomics registered by the service, callbacks that read
     atomics. A scrape allocates its text (a memstream); the service's loop never does.
@@ -11,7 +10,6 @@
 #include <microhttpd.h>
 #include <arpa/inet.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 
 typedef struct {
@@ -43,9 +42,7 @@ struct metrics {
 
 int64_t metrics_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 metrics_t *metrics_new(void)
@@ -257,9 +254,8 @@ int metrics_parse_addr(const char *addr, char *host, size_t cap, int *port, char
     return 0;
 }
 
-/*  Resolves addr to one socket address. 0, or -1 with the reason. */
-static int s_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
-                     socklen_t *out_len, char *err, size_t errlen)
+int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
+                    socklen_t *out_len, char *err, size_t errlen)
 {
     char host[256];
     int port = 0;
@@ -289,7 +285,7 @@ int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)
     assert(self);
     struct sockaddr_storage sa;
     socklen_t sa_len = 0;
-    if (s_resolve(addr, true, &sa, &sa_len, err, errlen) != 0) {
+    if (metrics_resolve(addr, true, &sa, &sa_len, err, errlen) != 0) {
         return -1;
     }
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
@@ -309,137 +305,4 @@ int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)
         return -1;
     }
     return 0;
-}
-
-//  ---------------------------------------------------------------------------------------
-//  The client side: one GET, a deadline for everything
-
-static int s_wait(int fd, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = deadline - metrics_now_ms();
-        if (left <= 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        struct pollfd p = {fd, events, 0};
-        int rc = poll(&p, 1, (int) left);
-        if (rc > 0) {
-            return 0;
-        }
-        if (rc < 0 && errno != EINTR) {
-            return -1;
-        }
-    }
-}
-
-int metrics_probe(const char *addr, const char *path, int timeout_ms, char *body, size_t cap)
-{
-    int64_t deadline = metrics_now_ms() + timeout_ms;
-    struct sockaddr_storage sa;
-    socklen_t sa_len = 0;
-    if (s_resolve(addr, false, &sa, &sa_len, body, cap) != 0) {
-        return -1;
-    }
-    int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(body, cap, "socket: %s", strerror(errno));
-        return -1;
-    }
-    int status = -1;
-    char request[512];
-    int n = snprintf(request, sizeof request, "GET %s HTTP/1.0\r\nHost: herald\r\n\r\n", path);
-    char reply[4096];
-    size_t got = 0;
-    int soerr = 0;
-    socklen_t soerr_len = sizeof soerr;
-    if (connect(fd, (struct sockaddr *) &sa, sa_len) != 0 && errno != EINPROGRESS) {
-        snprintf(body, cap, "connect %s: %s", addr, strerror(errno));
-        goto done;
-    }
-    if (s_wait(fd, POLLOUT, deadline) != 0 ||
-        getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &soerr_len) != 0 || soerr != 0) {
-        snprintf(body, cap, "connect %s: %s", addr, strerror(soerr ? soerr : errno));
-        goto done;
-    }
-    if (send(fd, request, (size_t) n, MSG_NOSIGNAL) != n) {
-        snprintf(body, cap, "send to %s: %s", addr, strerror(errno));
-        goto done;
-    }
-    for (;;) {
-        if (s_wait(fd, POLLIN, deadline) != 0) {
-            snprintf(body, cap, "no answer from %s: %s", addr, strerror(errno));
-            goto done;
-        }
-        ssize_t r = recv(fd, reply + got, sizeof reply - 1 - got, 0);
-        if (r < 0 && (errno == EINTR || errno == EAGAIN)) {
-            continue;
-        }
-        if (r < 0) {
-            snprintf(body, cap, "recv from %s: %s", addr, strerror(errno));
-            goto done;
-        }
-        got += (size_t) r;
-        if (r == 0 || got == sizeof reply - 1) {
-            break;
-        }
-    }
-    reply[got] = '\0';
-    int code = 0;
-    if (sscanf(reply, "HTTP/%*d.%*d %3d", &code) != 1 || code < 100) {
-        snprintf(body, cap, "%s did not answer HTTP", addr);
-        goto done;
-    }
-    const char *text = strstr(reply, "\r\n\r\n");
-    text = text ? text + 4 : "";
-    snprintf(body, cap, "%.*s", (int) strcspn(text, "\r\n"), text);
-    status = code;
-done:
-    close(fd);
-    return status;
-}
-
-int metrics_health_main(const char *program, int argc, char **argv)
-{
-    const char *addr = getenv(METRICS_ENV);
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            printf("usage: %s health [--metrics ADDR]\n\n"
-                   "Asks the running service's /readyz (ADDR as given to --metrics, also from\n"
-                   "%s): exit status 0 ready, 1 not ready or unreachable, 2 usage.\n",
-                   program, METRICS_ENV);
-            return 0;
-        }
-        if (strncmp(arg, "--metrics=", 10) == 0) {
-            addr = arg + 10;
-        } else if (strcmp(arg, "--metrics") == 0 && i + 1 < argc) {
-            addr = argv[++i];
-        } else {
-            fprintf(stderr, "%s health: unknown option '%s'\n", program, arg);
-            return 2;
-        }
-    }
-    if (!addr || !addr[0]) {
-        fprintf(stderr, "%s health: needs --metrics ADDR (or %s)\n", program, METRICS_ENV);
-        return 2;
-    }
-    char host[256], err[256];
-    int port = 0;
-    if (metrics_parse_addr(addr, host, sizeof host, &port, err, sizeof err) != 0) {
-        fprintf(stderr, "%s health: --metrics %s\n", program, err);
-        return 2;
-    }
-    char body[512];
-    int status = metrics_probe(addr, "/readyz", 2000, body, sizeof body);
-    if (status == 200) {
-        printf("%s\n", body[0] ? body : "ready");
-        return 0;
-    }
-    if (status < 0) {
-        fprintf(stderr, "%s health: %s\n", program, body);
-    } else {
-        fprintf(stderr, "%s health: %d %s\n", program, status, body);
-    }
-    return 1;
 }

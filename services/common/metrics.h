@@ -10,15 +10,18 @@
     /healthz answers 200 "ok" while that stamp is at most METRICS_STALE_MS old, and /readyz
     asks the service's readiness callback.
 
-    metrics_probe() is the other end, for the `health` subcommands: a tiny HTTP/1.0 GET over
-    a TCP socket, for images that have no curl.
+    The other end, the `health` subcommands' probe, is health.h.
 */
 #ifndef HERALD_METRICS_H
 #define HERALD_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#include "health.h"
 
 #define METRICS_STALE_MS 10000 /* /healthz fails when the loop has not turned for this long */
 #define METRICS_MAX 64         /* metrics in a registry at most */
@@ -89,14 +92,15 @@ int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen);
     out of memory. */
 char *metrics_render(metrics_t *self);
 
-/*  GETs path (e.g. "/readyz") from addr with an HTTP/1.0 request over TCP, within timeout_ms
-    in all. Returns the HTTP status (200, 503, ...) with the first line of the body in body
-    (cap bytes), or -1 with the reason in body (no connection, timeout, not HTTP). */
-int metrics_probe(const char *addr, const char *path, int timeout_ms, char *body, size_t cap);
+/*  Resolves addr (metrics_parse_addr's syntax) to one socket address, for a server
+    (passive) or a client. 0 with *out and *out_len set, or -1 with the reason in err. */
+int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
+                    socklen_t *out_len, char *err, size_t errlen);
 
-/*  The `health` subcommand of program: argv after "health" ([--metrics ADDR], ADDR also from
-    HERALD_METRICS). Prints the answer of /readyz, returns the exit status: 0 ready, 1 not
-    ready or unreachable, 2 usage. */
-int metrics_health_main(const char *program, int argc, char **argv);
+/*  Kept for herald-sub, which moves to health_main when it adopts options.h. */
+static inline int metrics_health_main(const char *program, int argc, char **argv)
+{
+    return health_main(program, argc, argv);
+}
 
 #endif

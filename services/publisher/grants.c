@@ -20,9 +20,9 @@
 #include <errno.h>
 #include <jansson.h>
 #include <string.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "log.h"
 
@@ -88,21 +88,13 @@ static void s_printable(char *out, size_t cap, const char *data, size_t len)
     out[n] = '\0';
 }
 
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void s_bad(grants_live_t *live, const char *why, const char *agency)
 {
     live->bad++;
-    int64_t now = s_now_ms();
-    if (live->logged_ms && now - live->logged_ms < S_LOG_EVERY_MS) {
+    int64_t lines = 0;
+    if (!log_limit_pass(&live->bad_log, clock_ms(CLOCK_MONOTONIC), S_LOG_EVERY_MS, &lines)) {
         return;
     }
-    live->logged_ms = now;
     log_warn("pub.bad_subscription", "{s:s,s:s,s:I}", "reason", why, "agency",
              agency ? agency : "", "count", (json_int_t) live->bad);
 }

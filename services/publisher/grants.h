@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "clients.h"
+#include "log.h"
 
 #define GRANTS_MAX_SUBSCRIPTION 1024 /* ZMQ_MAXMSGSIZE of the live socket: subscriptions */
 
@@ -35,7 +36,7 @@ typedef struct {
     uint64_t refused;      /* subscriptions that mapped to nothing */
     uint64_t bad;          /* messages that were not subscriptions, or skipped (see .c) */
     bool misaligned;       /* see grants_handle_xpub in grants.c */
-    int64_t logged_ms;     /* rate limit of pub.bad_subscription */
+    log_limit_t bad_log;   /* rate limit of pub.bad_subscription */
 } grants_live_t;
 
 /*  Reads up to max waiting subscription messages from xpub (an XPUB with ZMQ_XPUB_MANUAL)

@@ -34,10 +34,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "log.h"
+#include "sockopt.h"
 
 #define S_PEERS 64          /* accepted connections remembered */
 #define S_PEER_LEN 64       /* "address:port" */
@@ -89,20 +90,13 @@ struct monitor {
     int next;                  /* the slot to reuse when full */
     uint16_t failed;           /* the handshake failure event waiting for its disconnect */
     uint32_t failed_value;     /* its value */
-    int64_t logged_ms;         /* monotonic ms of the last line, 0: none yet */
+    log_limit_t limit;         /* when the last line was written */
     s_failure_t held;          /* the newest failure since the last line (event 0: none),
                                   written when the second has passed */
     uint64_t suppressed;       /* older ones since the last line: they get no line */
     uint64_t suppressed_by[S_REASONS]; /* the same by reason */
     monitor_stats_t stats;     /* counters */
 };
-
-static int64_t s_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 monitor_t *monitor_new(void *ctx, void *socket, const char *name)
 {
@@ -125,8 +119,7 @@ monitor_t *monitor_new(void *ctx, void *socket, const char *name)
     }
     self->watched = socket;
     self->pair = zmq_socket(ctx, ZMQ_PAIR);
-    int linger = 0;
-    if (!self->pair || zmq_setsockopt(self->pair, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+    if (!self->pair || sockopt_set_int(self->pair, ZMQ_LINGER, 0) != 0 ||
         zmq_connect(self->pair, endpoint) != 0) {
         int saved = errno;
         monitor_destroy(&self);
@@ -179,7 +172,7 @@ int64_t monitor_due_ms(const monitor_t *self)
     if (!self || self->held.event == 0) {
         return 0;
     }
-    return self->logged_ms + S_LOG_EVERY_MS;
+    return self->limit.logged_ms + S_LOG_EVERY_MS;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -223,7 +216,7 @@ static void s_log(monitor_t *self, const s_failure_t *f, int64_t now)
              (json_int_t) self->suppressed, "suppressed_reasons", reasons);
     json_decref(reasons); /* O: packed with a reference of its own, or not at all */
     self->stats.lines++;
-    self->logged_ms = now;
+    log_limit_wrote(&self->limit, now);
     self->suppressed = 0;
     memset(self->suppressed_by, 0, sizeof self->suppressed_by);
 }
@@ -231,8 +224,8 @@ static void s_log(monitor_t *self, const s_failure_t *f, int64_t now)
 static void s_failure(monitor_t *self, const s_failure_t *f)
 {
     self->stats.handshakes_failed++;
-    int64_t now = s_now_ms();
-    if (self->logged_ms && now - self->logged_ms < S_LOG_EVERY_MS) {
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (log_limit_quiet(&self->limit, now, S_LOG_EVERY_MS)) {
         /* The newest is held back; the one it replaces becomes a suppressed one. But one
            that names its peer is kept over one that cannot: an operator can act on it. */
         bool named = strcmp(self->held.peer, "unknown") != 0;
@@ -260,8 +253,8 @@ static void s_failure(monitor_t *self, const s_failure_t *f)
 /*  The held-back line, once its second has passed. */
 static void s_flush(monitor_t *self)
 {
-    int64_t now = s_now_ms();
-    if (self->held.event && now - self->logged_ms >= S_LOG_EVERY_MS) {
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (self->held.event && !log_limit_quiet(&self->limit, now, S_LOG_EVERY_MS)) {
         s_failure_t held = self->held;
         self->held.event = 0;
         s_log(self, &held, now);

@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "clients.h"
+#include "clock.h"
 #include "codec.h"
 #include "curve.h"
 #include "grants.h"
@@ -34,6 +35,7 @@
 #include "recent.h"
 #include "replay.h"
 #include "store.h"
+#include "sockopt.h"
 #include "watch.h"
 #include "monitor.h"
 #include "zap.h"
@@ -100,16 +102,9 @@ struct publisher {
     monitor_t *replay_monitor;      /* the replay socket's: failed handshakes */
 };
 
-static int64_t s_clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t s_now(void)
 {
-    return s_clock_ms(CLOCK_MONOTONIC);
+    return clock_ms(CLOCK_MONOTONIC);
 }
 
 /*  Logs a store problem once: the same event with the same message is not repeated until
@@ -371,7 +366,7 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     /* head_seq is what we have published, not the store's head: while a backlog is going
        out the store is ahead, and a subscriber must not think it missed those. */
     int len = codec_encode_heartbeat(self->stream_id, (uint64_t) self->cursor,
-                                     s_clock_ms(CLOCK_REALTIME), self->frame, sizeof self->frame);
+                                     clock_ms(CLOCK_REALTIME), self->frame, sizeof self->frame);
     if (len < 0) {
         return;
     }
@@ -676,21 +671,16 @@ static long s_timeout(const publisher_t *self)
     return next <= now ? 0 : (long) (next - now);
 }
 
-static int s_setopt(void *socket, int option, int value)
-{
-    return zmq_setsockopt(socket, option, &value, sizeof value);
-}
-
 /*  Sets the options of a socket and binds it. 0, or -1 logged. */
 static int s_bind(void *socket, const char *endpoint, int sndhwm)
 {
-    int rc = s_setopt(socket, ZMQ_SNDHWM, sndhwm);
-    rc = rc ? rc : s_setopt(socket, ZMQ_LINGER, S_LINGER_MS);
-    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_IVL, 2000);
-    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_TIMEOUT, 6000);
-    rc = rc ? rc : s_setopt(socket, ZMQ_HEARTBEAT_TTL, 6000);
+    int rc = sockopt_set_int(socket, ZMQ_SNDHWM, sndhwm);
+    rc = rc ? rc : sockopt_set_int(socket, ZMQ_LINGER, S_LINGER_MS);
+    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_IVL, 2000);
+    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, 6000);
+    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TTL, 6000);
     if (strchr(endpoint, '[')) {
-        rc = rc ? rc : s_setopt(socket, ZMQ_IPV6, 1);
+        rc = rc ? rc : sockopt_set_int(socket, ZMQ_IPV6, 1);
     }
     if (rc == 0) {
         rc = zmq_bind(socket, endpoint);
@@ -708,7 +698,7 @@ static int s_bind(void *socket, const char *endpoint, int sndhwm)
 static int s_access_new(publisher_t *self, const publisher_config_t *config)
 {
     int64_t maxsub = GRANTS_MAX_SUBSCRIPTION;
-    if (s_setopt(self->pub, ZMQ_XPUB_MANUAL, 1) == -1 ||
+    if (sockopt_set_int(self->pub, ZMQ_XPUB_MANUAL, 1) == -1 ||
         zmq_setsockopt(self->pub, ZMQ_MAXMSGSIZE, &maxsub, sizeof maxsub) == -1) {
         log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
         return -1;
@@ -783,7 +773,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     }
     int64_t maxmsg = CODEC_MAX_FRAME + 1024;
     if (zmq_setsockopt(self->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) == -1 ||
-        s_setopt(self->router, ZMQ_ROUTER_MANDATORY, 1) == -1) {
+        sockopt_set_int(self->router, ZMQ_ROUTER_MANDATORY, 1) == -1) {
         log_error("pub.socket_failed", "{s:s}", "error", zmq_strerror(errno));
         goto fail;
     }

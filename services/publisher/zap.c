@@ -16,6 +16,7 @@
 
 #include "curve.h"
 #include "log.h"
+#include "sockopt.h"
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define S_MAX_FRAMES 16  /* frames of a ZAP request we look at */
@@ -39,8 +40,7 @@ zap_t *zap_new(void *ctx, const clients_t *clients)
     self->ctx = ctx;
     self->clients = clients;
     self->rep = zmq_socket(ctx, ZMQ_REP);
-    int linger = 0;
-    if (!self->rep || zmq_setsockopt(self->rep, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
+    if (!self->rep || sockopt_set_int(self->rep, ZMQ_LINGER, 0) != 0 ||
         zmq_bind(self->rep, S_ZAP_ENDPOINT) != 0) {
         log_error("pub.zap_failed", "{s:s,s:s}", "endpoint", S_ZAP_ENDPOINT, "error",
                   zmq_strerror(errno));
