@@ -96,7 +96,7 @@ static void s_time(int64_t ms, char *out, size_t cap)
 
 char *webhook_event_body(const announcement_t *a)
 {
-    char id[WEBHOOK_ID_MAX], type[WEBHOOK_TYPE_MAX], when[40], source[96];
+    char id[WEBHOOK_ID_MAX], type[WEBHOOK_TYPE_MAX], when[96], source[96];
     if (webhook_event_type(a, type, sizeof type) < 0 ||
         webhook_event_id(a->stream_id, (int64_t) a->seq, id, sizeof id) < 0 ||
         a->committed_at_ms < 0) {
