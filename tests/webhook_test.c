@@ -87,7 +87,7 @@ static void test_sign_spec_vector(void **unused)
     webhook_signer_destroy(&signer);
 
     /* without the whsec_ prefix: the same key */
-    signer = webhook_signer_new(SPEC_SECRET + 6, err, sizeof err);
+    signer = webhook_signer_new(&SPEC_SECRET[6], err, sizeof err);
     assert_non_null(signer);
     webhook_signer_sign(signer, SPEC_ID, SPEC_TS, SPEC_BODY, strlen(SPEC_BODY), out, sizeof out);
     assert_string_equal(out, SPEC_SIGNATURE);
