@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang
       libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
-      libjansson-dev libcurl4-openssl-dev libcmocka-dev
+      libjansson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       python3 python3-zmq python3-aiosmtpd valgrind
       libmicrohttpd-dev docker-compose python3-prometheus-client python3-protobuf
       protobuf-compiler openssl)

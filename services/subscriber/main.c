@@ -33,14 +33,16 @@
 static const char *s_usage =
     "usage: herald-sub --connect ENDPOINT [--connect ...] [--replay ENDPOINT]\n"
     "                  [--topic PREFIX ...] [--state PATH]\n"
-    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror|mail\n"
+    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror|mail|webhook\n"
     "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
-    "                  [mail options] [--log-level debug|info|warn|error]\n"
+    "                  [mail options] [webhook options] [--log-level debug|info|warn|error]\n"
     "                  [--log-format json|text] [--help]\n"
     "                  [--metrics ADDR] [--print-config]\n"
     "       herald-sub health [--metrics ADDR]\n"
     "       herald-sub mail-dead list --state PATH\n"
     "       herald-sub mail-dead retry --state PATH --smtp URL --mail-from ADDR [...]\n"
+    "       herald-sub webhook-dead list --state PATH\n"
+    "       herald-sub webhook-dead retry --state PATH --webhook-url URL [...]\n"
     "\n"
     "Follows a Herald publisher's live feed and hands every change, in order and once, to a\n"
     "sink; gaps and history are fetched from the publisher's replay endpoint.\n"
@@ -55,7 +57,8 @@ static const char *s_usage =
     "                      log), snapshot (default for mirror), SEQ (changes after SEQ),\n"
     "                      TIME (RFC 3339, e.g. 2026-11-28T10:00:00Z)\n"
     "  --sink log|mirror|mail  log: one line per change; mirror: a copy of the catalogue;\n"
-    "                      mail: digests by e-mail (needs --state)\n"
+    "                      mail: digests by e-mail (needs --state); webhook: one signed\n"
+    "                      HTTP POST per change (needs --state)\n"
     "  --out FILE          log: append to FILE (default stdout)\n"
     "  --format json|text  log: line format (default json)\n"
     "  --mirror-db PATH    mirror: the store file (created when missing)\n"
@@ -76,6 +79,14 @@ static const char *s_usage =
     "                      per announcement\n"
     "  --digest-at HH:MM   send what waits every day at HH:MM (local time, TZ)\n"
     "  --digest-max N      send as soon as N items wait\n"
+    "webhook:\n"
+    "  --webhook-url URL   http(s)://... receiving a CloudEvents JSON POST per change\n"
+    "  --webhook-secret-file FILE  Standard Webhooks signing secret(s), whsec_..., space-\n"
+    "                      separated during a rotation (first line); or HERALD_WEBHOOK_SECRET,\n"
+    "                      never on the command line\n"
+    "  --webhook-ca-file FILE  CA certificates (PEM) to trust for the receiver instead of\n"
+    "                      the system's (verification always on)\n"
+    "  --webhook-timeout S seconds one request may take (default 10)\n"
     "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen), or the key\n"
     "                      itself in HERALD_CURVE_SECRET (never on the command line); with\n"
     "  --server-key FILE   CURVE: the publisher's public key file (its NAME.pub)\n"
@@ -121,6 +132,10 @@ typedef enum {
     O_METRICS,
     O_CURVE_SECRET_FILE,
     O_SERVER_KEY,
+    O_WEBHOOK_URL,
+    O_WEBHOOK_SECRET_FILE,
+    O_WEBHOOK_CA_FILE,
+    O_WEBHOOK_TIMEOUT,
     O_COUNT
 } s_opt_id_t;
 
@@ -157,6 +172,10 @@ static const struct {
     [O_METRICS] = {"--metrics", "HERALD_METRICS", false},
     [O_CURVE_SECRET_FILE] = {"--curve-secret-file", "HERALD_CURVE_SECRET_FILE", false},
     [O_SERVER_KEY] = {"--server-key", "HERALD_SERVER_KEY", false},
+    [O_WEBHOOK_URL] = {"--webhook-url", "HERALD_WEBHOOK_URL", false},
+    [O_WEBHOOK_SECRET_FILE] = {"--webhook-secret-file", "HERALD_WEBHOOK_SECRET_FILE", false},
+    [O_WEBHOOK_CA_FILE] = {"--webhook-ca-file", "HERALD_WEBHOOK_CA_FILE", false},
+    [O_WEBHOOK_TIMEOUT] = {"--webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", false},
 };
 
 static bool s_print_config_flag; /* --print-config was given */
@@ -250,6 +269,12 @@ static int s_read_flags(s_args_t *args, int argc, char **argv, bool *help)
             return s_usage_error("--curve-secret is not taken on the command line (others "
                                  "could read it): set HERALD_CURVE_SECRET or use "
                                  "--curve-secret-file FILE");
+        }
+        if (id == O_COUNT && name_len == strlen("--webhook-secret") &&
+            strncmp(arg, "--webhook-secret", name_len) == 0) {
+            return s_usage_error("--webhook-secret is not taken on the command line (others "
+                                 "could read it): set HERALD_WEBHOOK_SECRET or use "
+                                 "--webhook-secret-file FILE");
         }
         if (id == O_COUNT) {
             return s_usage_error("unknown option '%s'", arg);
@@ -409,6 +434,12 @@ static int s_sink_options(s_args_t *args, const sink_type_t *type, sub_options_t
     o->sink_options.log.out = s_get(args, O_OUT);
     o->sink_options.log.format = s_get(args, O_FORMAT);
     o->sink_options.mirror.db = s_get(args, O_MIRROR_DB);
+    o->sink_options.webhook = (sink_webhook_options_t){
+        .url = s_get(args, O_WEBHOOK_URL),
+        .secret_file = s_get(args, O_WEBHOOK_SECRET_FILE),
+        .ca_file = s_get(args, O_WEBHOOK_CA_FILE),
+        .timeout = s_get(args, O_WEBHOOK_TIMEOUT),
+    };
     if (type == &sink_mirror_type) {
         if (!o->sink_options.mirror.db) {
             return s_usage_error("--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
@@ -428,6 +459,10 @@ static int s_sink_options(s_args_t *args, const sink_type_t *type, sub_options_t
             return status;
         }
         o->sink_options.mail = *mail;
+    }
+    char err[1024];
+    if (type->check && type->check(&o->sink_options, err, sizeof err) != 0) {
+        return s_usage_error("%s", err);
     }
     return 0;
 }
@@ -564,6 +599,9 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
     }
     if (config_secret_set("HERALD_SMTP_PASSWORD") || args->count[O_SMTP_PASSWORD_FILE]) {
         json_object_set_new(config, "smtp_password", json_string(CONFIG_REDACTED));
+    }
+    if (config_secret_set(SINK_WEBHOOK_SECRET_VAR) || args->count[O_WEBHOOK_SECRET_FILE]) {
+        json_object_set_new(config, "webhook_secret", json_string(CONFIG_REDACTED));
     }
     if (o->curve) {
         json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));

@@ -15,6 +15,10 @@ slows a run down):
   6. mirror sink apply rate vs SQLite's batched inserts into the same schema
   7. the publisher's own work without a network: the joined change-log scan, and the scan
      with each row encoded (bench_scan), the ceiling of one publisher thread
+  8. webhook deliveries: --webhook-changes changes from the start to a webhook sink POSTing
+     to a local receiver (tests/integration/webhook_receiver.py, Python's http.server) over
+     plain HTTP with keep-alive, each request signed and verified; the floor is 1,000/s
+     (--webhook-only runs this one alone)
 """
 import argparse
 import json
@@ -146,12 +150,69 @@ def subscriber(pub_ep, rep_ep, state, extra):
                              "--state", state, "--log-level", "warn"] + extra)
 
 
+WEBHOOK_SECRET = "whsec_" + "aGVyYWxkLWJlbmNoLXNlY3JldC0wMTIzNDU2Nzg5YWI="
+
+
+def webhook(work, m):
+    """Figure 8: m changes delivered by the webhook sink, one signed POST each, in order."""
+    wdir = os.path.join(work, "webhook")
+    os.makedirs(wdir)
+    db = make_store(wdir, m)
+    pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    pub = publisher(db, pub_ep, rep_ep)
+    port = free_port()
+    here = os.path.dirname(os.path.abspath(__file__))
+    rx = subprocess.Popen([sys.executable, os.path.join(here, "..", "integration",
+                                                         "webhook_receiver.py"),
+                           "--port", str(port), "--dir", wdir, "--secret", WEBHOOK_SECRET,
+                           "--quiet"], stdout=subprocess.PIPE)
+    if rx.stdout.readline().strip() != b"ready":
+        raise SystemExit("bench: webhook_receiver.py did not start")
+    count_path = os.path.join(wdir, "count")
+
+    def received():
+        try:
+            with open(count_path) as f:
+                return int(f.read() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    env = dict(os.environ, HERALD_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    t0 = time.monotonic()
+    sub = subprocess.Popen([f"{BIN}/herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                            "--state", os.path.join(wdir, "sub.state"), "--log-level", "warn",
+                            "--sink", "webhook", "--from", "start", "--webhook-url",
+                            f"http://127.0.0.1:{port}/hook"], env=env)
+    deadline = time.monotonic() + 600
+    while received() < m // 100 * 100:
+        if sub.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit("bench: webhook subscriber exited or timed out")
+        time.sleep(0.02)
+    t1 = time.monotonic()
+    done = received()
+    sub_peak = peak_kib(sub.pid)
+    for p in (sub, rx, pub):
+        stop(p)
+    rx.stdout.close()
+    rate = done / (t1 - t0)
+    print(f"8. webhook: {rate:,.0f} deliveries/s (floor 1,000/s), {done} signed POSTs with "
+          f"keep-alive, sub peak {sub_peak} KiB", file=sys.stderr)
+    return {"deliveries": done, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+            "floor": 1000, "sub_peak_kib": sub_peak}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--changes", type=int, default=1_000_000)
     ap.add_argument("--latency-count", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs of each throughput, best kept")
+    ap.add_argument("--webhook-changes", type=int, default=20_000)
+    ap.add_argument("--webhook-only", action="store_true", help="figure 8 alone")
     args = ap.parse_args()
+    if args.webhook_only:
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+            print(json.dumps({"webhook": webhook(work, args.webhook_changes)}, indent=2))
+        return
     repeat = max(1, args.repeat)
     n = args.changes
     res = {}
@@ -264,6 +325,7 @@ def main():
         stop(pub)
         res["latency"] = json.loads(out)
         print(f"3. latency at 1000/s: {res['latency']}", file=sys.stderr)
+        res["webhook"] = webhook(work, args.webhook_changes)
     print(json.dumps(res, indent=2))
 
 

@@ -11,6 +11,7 @@ static const sink_type_t *const s_types[] = {
     &sink_log_type,
     &sink_mirror_type,
     &sink_mail_type,
+    &sink_webhook_type,
 };
 
 #define S_TYPE_COUNT (sizeof s_types / sizeof s_types[0])

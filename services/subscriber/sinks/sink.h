@@ -21,6 +21,7 @@
 #include "sink_log.h"
 #include "sink_mail.h"
 #include "sink_mirror.h"
+#include "sink_webhook.h"
 
 #define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
 #define SINK_MAX_METRICS 8    /* metrics of one sink at most */
@@ -33,6 +34,7 @@ typedef struct {
     sink_log_options_t log;         /* log: --out, --format */
     sink_mirror_options_t mirror;   /* mirror: --mirror-db */
     const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
+    sink_webhook_options_t webhook; /* webhook: --webhook-url, --webhook-secret-file, ... */
     struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
 } sink_options_t;
 
@@ -107,6 +109,9 @@ typedef struct sink_type {
     size_t metric_count;            /* at most SINK_MAX_METRICS */
     const sink_command_t *commands; /* its subcommands */
     size_t command_count;
+    /*  Optional: checks the sink's options before anything starts (a usage error). 0, or -1
+        with the message, naming the flag or variable, in err. */
+    int (*check)(const sink_options_t *options, char *err, size_t errlen);
 } sink_type_t;
 
 /*  The sink type called name; NULL when there is none (name may be NULL). Borrowed. */

@@ -1,0 +1,445 @@
+/*  sink_webhook.c -- the webhook sink: announcements become requests of an outbox in the
+    --state file, POSTed one by one in seq order.
+
+    apply() queues the request (its CloudEvents body, built once, so every attempt sends the
+    same bytes) inside the batch's transaction and flush() writes the cursor (the state
+    file's, state_put, on the same connection) and commits, so a request is queued exactly
+    once whatever the crash, and position() resumes after it. Delivery happens in tick(),
+    after each flush and at least every second: the oldest request is sent; a 2xx removes it,
+    a refusal for good (410, other 4xx) makes it a dead letter, and anything else (408, 429,
+    5xx, timeout, no connection) leaves it at the head, retried after the backoff (1 s
+    doubling to 5 min, plus up to a quarter of jitter) or the receiver's Retry-After, while
+    announcements keep being queued behind it. A request is removed only after its 2xx, so a
+    crash in between sends it again with the same webhook-id (at least once; the receiver
+    drops the duplicate by that id). One tick sends for S_TICK_BUDGET_MS at most, then lets
+    the subscriber read its sockets.
+*/
+#include "sink_webhook.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+#include "sink.h"
+#include "state.h"
+#include "webhook_dead.h"
+#include "webhook_event.h"
+#include "webhook_http.h"
+#include "webhook_queue.h"
+#include "webhook_sign.h"
+
+#define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
+#define S_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define S_RETRY_AFTER_MAX_S 3600 /* a receiver's Retry-After is honoured up to an hour */
+#define S_TICK_BUDGET_MS 100     /* sending time of one tick at most */
+#define S_TIMEOUT_MAX_S 600
+
+typedef struct {
+    state_t *state;         /* the --state file: its connection and cursor (borrowed) */
+    webhook_queue_t *queue; /* the tables in the --state file */
+    webhook_http_t *http;   /* the client, its connection kept */
+    bool in_txn;            /* a batch's transaction is open */
+    int64_t delivered;      /* requests answered with a 2xx */
+    int64_t retried;        /* attempts that failed and will be retried */
+    int64_t dead_lettered;  /* requests refused for good */
+    int64_t waiting;        /* requests in the outbox */
+    char error[512];        /* reason of the last failure */
+} sink_webhook_t;
+
+int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, char *err,
+                       size_t errlen)
+{
+    if (!o->url || !o->url[0]) {
+        snprintf(err, errlen, "--sink webhook needs --webhook-url URL (or HERALD_WEBHOOK_URL)");
+        return -1;
+    }
+    if (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0) {
+        snprintf(err, errlen, "--webhook-url: '%s' is not http://... or https://...", o->url);
+        return -1;
+    }
+    int64_t timeout = SINK_WEBHOOK_TIMEOUT_S;
+    if (o->timeout) {
+        char *end = NULL;
+        errno = 0;
+        long long n = strtoll(o->timeout, &end, 10);
+        if (errno || end == o->timeout || *end || n < 1 || n > S_TIMEOUT_MAX_S) {
+            snprintf(err, errlen, "--webhook-timeout: '%s' is not a number of seconds (1 to %d)",
+                     o->timeout, S_TIMEOUT_MAX_S);
+            return -1;
+        }
+        timeout = n;
+    }
+    if (timeout_ms) {
+        *timeout_ms = timeout * 1000;
+    }
+    if (o->ca_file && access(o->ca_file, R_OK) != 0) {
+        snprintf(err, errlen, "--webhook-ca-file %s: %s", o->ca_file, strerror(errno));
+        return -1;
+    }
+    char *secret = NULL;
+    char why[512];
+    int given = config_secret(SINK_WEBHOOK_SECRET_VAR, o->secret_file, &secret, why, sizeof why);
+    if (given <= 0) {
+        snprintf(err, errlen, "%s",
+                 given < 0 ? why
+                           : "--sink webhook needs its signing secret: HERALD_WEBHOOK_SECRET or "
+                             "--webhook-secret-file FILE (whsec_ and base64)");
+        return -1;
+    }
+    webhook_signer_t *signer = webhook_signer_new(secret, why, sizeof why);
+    config_secret_free(&secret);
+    if (!signer) {
+        snprintf(err, errlen, "%s: %s",
+                 o->secret_file ? "--webhook-secret-file" : SINK_WEBHOOK_SECRET_VAR, why);
+        return -1;
+    }
+    webhook_signer_destroy(&signer);
+    return 0;
+}
+
+static int s_fail(sink_webhook_t *self, const char *what)
+{
+    snprintf(self->error, sizeof self->error, "%s: %s", what, webhook_queue_error(self->queue));
+    return -1;
+}
+
+static int64_t s_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t s_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int s_begin(sink_webhook_t *self)
+{
+    if (!self->in_txn) {
+        if (webhook_queue_begin(self->queue) != 0) {
+            return s_fail(self, "begin");
+        }
+        self->in_txn = true;
+    }
+    return 0;
+}
+
+static int s_apply(void *self_, const announcement_t *a)
+{
+    sink_webhook_t *self = self_;
+    char type[WEBHOOK_TYPE_MAX];
+    if (webhook_event_type(a, type, sizeof type) < 0) {
+        return 0; /* not a record change: nothing to announce */
+    }
+    if (s_begin(self) != 0) {
+        return -1;
+    }
+    char *body = webhook_event_body(a);
+    if (!body) {
+        snprintf(self->error, sizeof self->error, "out of memory");
+        return -1;
+    }
+    int rc =
+        webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body, s_wall_ms());
+    free(body);
+    if (rc < 0) {
+        return s_fail(self, "queue");
+    }
+    self->waiting += rc;
+    return 0;
+}
+
+static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
+{
+    sink_webhook_t *self = self_;
+    if (s_begin(self) != 0) {
+        return -1;
+    }
+    if (state_put(self->state, stream_id, last_seq, s_wall_ms()) != 0) {
+        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
+        webhook_queue_rollback(self->queue);
+        self->in_txn = false;
+        return -1;
+    }
+    self->in_txn = false;
+    return webhook_queue_commit(self->queue) == 0 ? 0 : s_fail(self, "commit");
+}
+
+static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
+{
+    sink_webhook_t *self = self_;
+    int found = state_get(self->state, stream_id_out, cap, seq_out);
+    if (found < 0) {
+        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
+        return -1;
+    }
+    return found == 1 && stream_id_out[0] ? 1 : 0;
+}
+
+static int s_reset(void *self_)
+{
+    /*  The requests queued from the old stream happened: they are still delivered, first, and
+        the cursor moves to the new stream at the next flush. */
+    sink_webhook_t *self = self_;
+    if (self->in_txn) {
+        self->in_txn = false;
+        if (webhook_queue_commit(self->queue) != 0) {
+            return s_fail(self, "commit");
+        }
+    }
+    return 0;
+}
+
+/*  The delay before attempt number attempt + 1: the backoff, or the receiver's Retry-After. */
+static int64_t s_delay_ms(int64_t attempt, int64_t retry_after_s)
+{
+    if (retry_after_s > 0) {
+        return (retry_after_s > S_RETRY_AFTER_MAX_S ? S_RETRY_AFTER_MAX_S : retry_after_s) * 1000;
+    }
+    int64_t delay = S_BACKOFF_MAX_MS;
+    if (attempt < 20) {
+        delay = (int64_t) S_BACKOFF_FIRST_MS << (attempt - 1);
+        delay = delay > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : delay;
+    }
+    return delay + (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
+}
+
+/*  One attempt at the head request. 1 delivered or dead-lettered (go on), 0 to be retried
+    (*next_ms set), -1 a database failure. */
+static int s_attempt(sink_webhook_t *self, const webhook_item_t *item, int64_t now_ms,
+                     int64_t *next_ms)
+{
+    char id[WEBHOOK_ID_MAX];
+    webhook_event_id(item->stream_id, item->seq, id, sizeof id);
+    long code = 0;
+    int64_t retry_after = -1;
+    char err[512];
+    webhook_result_t result =
+        webhook_http_post(self->http, id, item->body, item->body_len, now_ms / 1000, &code,
+                          &retry_after, err, sizeof err);
+    if (result == WEBHOOK_DELIVERED) {
+        if (webhook_queue_done(self->queue, item->id) != 0) {
+            return s_fail(self, "outbox");
+        }
+        self->delivered++;
+        self->waiting--;
+        log_debug("sub.webhook_delivered", "{s:s, s:I, s:i, s:I}", "webhook_id", id, "seq",
+                  (json_int_t) item->seq, "code", (int) code, "attempts",
+                  (json_int_t) item->attempts + 1);
+        return 1;
+    }
+    if (result == WEBHOOK_REJECTED) {
+        if (webhook_queue_dead(self->queue, item, id, code, err, s_wall_ms()) != 0) {
+            return s_fail(self, "dead letter");
+        }
+        self->dead_lettered++;
+        self->waiting--;
+        log_error("sub.webhook_dead", "{s:s, s:I, s:s, s:i, s:s}", "webhook_id", id, "seq",
+                  (json_int_t) item->seq, "type", item->type, "code", (int) code, "error", err);
+        return 1;
+    }
+    int64_t attempt = item->attempts + 1;
+    int64_t delay = s_delay_ms(attempt, retry_after);
+    self->retried++;
+    if (webhook_queue_retry_later(self->queue, item->id, attempt, now_ms + delay, err) != 0) {
+        return s_fail(self, "outbox");
+    }
+    log_warn("sub.webhook_retry", "{s:s, s:I, s:i, s:s, s:I, s:I, s:I}", "webhook_id", id, "seq",
+             (json_int_t) item->seq, "code", (int) code, "error", err, "attempt",
+             (json_int_t) attempt, "next_in_ms", (json_int_t) delay, "retry_after_s",
+             (json_int_t) retry_after);
+    *next_ms = delay;
+    return 0;
+}
+
+static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
+{
+    sink_webhook_t *self = self_;
+    *next_ms = -1;
+    if (self->in_txn) {
+        *next_ms = 0; /* a batch is open: its flush comes first */
+        return 0;
+    }
+    int64_t until = s_mono_ms() + S_TICK_BUDGET_MS;
+    for (;;) {
+        webhook_item_t item;
+        int found = webhook_queue_head(self->queue, &item);
+        if (found < 0) {
+            return s_fail(self, "outbox");
+        }
+        if (found == 0) {
+            self->waiting = 0;
+            return 0;
+        }
+        if (now_ms < item.next_attempt_ms) {
+            *next_ms = item.next_attempt_ms - now_ms;
+            return 0;
+        }
+        int rc = s_attempt(self, &item, now_ms, next_ms);
+        if (rc <= 0) {
+            return rc;
+        }
+        if (s_mono_ms() >= until) {
+            *next_ms = 0; /* more to send: after the subscriber had a look at its sockets */
+            return 0;
+        }
+        now_ms = s_wall_ms();
+    }
+}
+
+/*  In the order of s_metrics. */
+static void s_stats(void *self_, int64_t *values)
+{
+    sink_webhook_t *self = self_;
+    values[0] = self->delivered;
+    values[1] = self->retried;
+    values[2] = self->waiting;
+    values[3] = self->dead_lettered;
+}
+
+static const char *s_error(void *self_)
+{
+    sink_webhook_t *self = self_;
+    return self->error;
+}
+
+static void s_destroy(void **self_p)
+{
+    if (self_p && *self_p) {
+        sink_webhook_t *self = *self_p;
+        if (self->queue) {
+            log_info("sub.webhook_stopped", "{s:I, s:I, s:I, s:I}", "delivered",
+                     (json_int_t) self->delivered, "retried", (json_int_t) self->retried, "waiting",
+                     (json_int_t) self->waiting, "dead_lettered", (json_int_t) self->dead_lettered);
+        }
+        webhook_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
+        webhook_http_destroy(&self->http);
+        free(self);
+        *self_p = NULL;
+    }
+}
+
+struct webhook_http *sink_webhook_client(const sink_webhook_options_t *o, char *err, size_t errlen)
+{
+    int64_t timeout_ms = 0;
+    if (sink_webhook_check(o, &timeout_ms, err, errlen) != 0) {
+        return NULL;
+    }
+    char *secret = NULL;
+    if (config_secret(SINK_WEBHOOK_SECRET_VAR, o->secret_file, &secret, err, errlen) != 1) {
+        return NULL;
+    }
+    webhook_http_t *http = webhook_http_new(o->url, secret, o->ca_file, timeout_ms, err, errlen);
+    config_secret_free(&secret);
+    return http;
+}
+
+static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
+{
+    if (!options->state) {
+        snprintf(err, errlen, "--sink webhook needs --state PATH");
+        return NULL;
+    }
+    sink_t *sink = calloc(1, sizeof *sink);
+    sink_webhook_t *self = calloc(1, sizeof *self);
+    if (!sink || !self) {
+        snprintf(err, errlen, "out of memory");
+        free(sink);
+        free(self);
+        return NULL;
+    }
+    self->state = options->state;
+    char why[512];
+    self->http = sink_webhook_client(&options->webhook, why, sizeof why);
+    if (!self->http) {
+        snprintf(err, errlen, "--sink webhook: %s", why);
+        goto fail;
+    }
+    self->queue = webhook_queue_new(options->state, why, sizeof why);
+    if (!self->queue) {
+        snprintf(err, errlen, "--state: %s", why);
+        goto fail;
+    }
+    if (webhook_queue_count(self->queue, &self->waiting) != 0) {
+        snprintf(err, errlen, "--state: %s", webhook_queue_error(self->queue));
+        goto fail;
+    }
+    srandom((unsigned) (s_wall_ms() ^ (int64_t) getpid()));
+    *sink = (sink_t){.name = "webhook",
+                     .self = self,
+                     .apply = s_apply,
+                     .flush = s_flush,
+                     .position = s_position,
+                     .reset = s_reset,
+                     .tick = s_tick,
+                     .stats = s_stats,
+                     .error = s_error,
+                     .destroy = s_destroy};
+    return sink;
+fail : {
+    void *p = self;
+    s_destroy(&p);
+}
+    free(sink);
+    return NULL;
+}
+
+static int s_check(const sink_options_t *options, char *err, size_t errlen)
+{
+    return sink_webhook_check(&options->webhook, NULL, err, errlen);
+}
+
+//  ---------------------------------------------------------------------------------------
+//  herald-sub webhook-dead list|retry
+
+static int s_dead_command(const char *action, const sink_cli_t *cli, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (strcmp(action, "list") == 0) {
+        return webhook_dead_list(cli->state_path, stdout, err, errlen) == 0 ? 0 : 1;
+    }
+    sink_options_t options;
+    memset(&options, 0, sizeof options);
+    int status = cli->options(cli, &options);
+    if (status != 0) {
+        return status;
+    }
+    int left = webhook_dead_retry(cli->state_path, &options.webhook, err, errlen);
+    return left == 0 ? 0 : 1; /* some are still dead (logged), or a failure (in err) */
+}
+
+static const char *const s_dead_actions[] = {"list", "retry", NULL};
+
+static const sink_command_t s_commands[] = {
+    {.name = "webhook-dead", .actions = s_dead_actions, .needs_state = true, .run = s_dead_command},
+};
+
+static const sink_metric_t s_metrics[] = {
+    {"herald_webhooks_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER},
+    {"herald_webhooks_retried_total", "Webhook attempts that failed and will be retried.",
+     METRICS_COUNTER},
+    {"herald_webhooks_waiting", "Webhook requests in the outbox.", METRICS_GAUGE},
+    {"herald_webhook_dead_letters", "Webhook requests dead-lettered since start.", METRICS_GAUGE},
+};
+
+const sink_type_t sink_webhook_type = {
+    .name = "webhook",
+    .default_from = "latest",
+    .needs_state = "the outbox of requests and the dead letters live there",
+    .open = s_open_sink,
+    .metrics = s_metrics,
+    .metric_count = sizeof s_metrics / sizeof s_metrics[0],
+    .commands = s_commands,
+    .command_count = sizeof s_commands / sizeof s_commands[0],
+    .check = s_check,
+};

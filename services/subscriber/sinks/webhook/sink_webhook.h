@@ -1,0 +1,44 @@
+/*  sink_webhook.h -- the webhook sink (sinks/webhook/): one signed HTTP POST per announcement,
+    in seq order, to an agency's endpoint; the body a CloudEvents event (webhook_event.h),
+    signed per Standard Webhooks (webhook_sign.h), queued in the --state file
+    (webhook_queue.h) and delivered with retries (webhook_http.h); `herald-sub webhook-dead
+    list|retry` (webhook_dead.h) is its subcommand. Opened through the table of sinks (sink.h).
+*/
+#ifndef HERALD_SINK_WEBHOOK_H
+#define HERALD_SINK_WEBHOOK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SINK_WEBHOOK_TIMEOUT_S 10 /* --webhook-timeout's default */
+#define SINK_WEBHOOK_SECRET_VAR "HERALD_WEBHOOK_SECRET"
+
+/*  The webhook sink's options, as given (flags or HERALD_* variables; strings borrowed, NULL
+    when not given). The secrets never come from the command line: HERALD_WEBHOOK_SECRET, or
+    the first line of --webhook-secret-file (HERALD_WEBHOOK_SECRET_FILE), not both; either
+    holds one whsec_ secret or several space-separated (a rotation: each signs). */
+typedef struct {
+    const char *url;         /* --webhook-url: http://... or https://..., required */
+    const char *secret_file; /* --webhook-secret-file FILE */
+    const char *ca_file;     /* --webhook-ca-file FILE: PEM CAs trusted instead of the system's */
+    const char *timeout;     /* --webhook-timeout SECONDS for one request (default 10) */
+} sink_webhook_options_t;
+
+/*  Checks the options as the sink will use them: the URL, the secrets (read and parsed), the
+    CA file, the timeout (*timeout_ms, may be NULL). 0, or -1 with a message naming the flag
+    or variable in err (never a secret). */
+int sink_webhook_check(const sink_webhook_options_t *options, int64_t *timeout_ms, char *err,
+                       size_t errlen);
+
+/*  The HTTP client (webhook_http.h) for the options, checked as sink_webhook_check does; the
+    secrets are read, handed to it and cleared. Returns it (the caller's, freed with
+    webhook_http_destroy), or NULL with the reason in err. */
+struct webhook_http *sink_webhook_client(const sink_webhook_options_t *options, char *err,
+                                         size_t errlen);
+
+/*  Its entry in the table of sinks (sink.c): name "webhook", --from latest by default, needs
+    --state, four metrics (deliveries, failed attempts, requests waiting, dead letters) and
+    the webhook-dead subcommand. */
+extern const struct sink_type sink_webhook_type;
+
+#endif

@@ -1,0 +1,449 @@
+"""test_webhook.py -- herald-sub --sink webhook against a real HTTP receiver on loopback
+(webhook_receiver.py, Python's http.server) that verifies every request's Standard Webhooks
+signature with its own implementation: CloudEvents content in seq order, a secret rotation,
+500s, a 429 with Retry-After, a receiver that hangs, a 410 and its dead letter (webhook-dead
+list|retry), a kill -9 of the subscriber (the resend carries the same webhook-id), and TLS
+with a private CA made here by openssl.
+
+One store and one publisher serve every case; each case has its own subscriber, state file and
+receiver. Run one case: test_webhook.py content; HERALD_KEEP=1 keeps the directory."""
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import BIN, Procs, check, free_port, store, tcp, wait_until  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
+NEW_SECRET = "whsec_" + base64.b64encode(b"herald-rotated-secret-98765432").decode()
+
+
+class Receiver:
+    """webhook_receiver.py on a port of its own; its requests read back from its directory."""
+
+    def __init__(self, workdir, name, secret=SECRET, port=None, tls=None):
+        self.dir = os.path.join(workdir, name)
+        self.err = os.path.join(workdir, name + ".err")
+        self.port = port or free_port()
+        self.secret = secret
+        self.tls = tls
+        self.proc = None
+        os.makedirs(self.dir, exist_ok=True)
+
+    @property
+    def url(self):
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/hooks/herald"
+
+    def start(self):
+        extra = ["--cert", self.tls[0], "--key", self.tls[1]] if self.tls else []
+        with open(self.err, "ab") as err:
+            self.proc = subprocess.Popen(
+                [PY, os.path.join(HERE, "webhook_receiver.py"), "--port", str(self.port),
+                 "--dir", self.dir, "--secret", self.secret] + extra,
+                stdout=subprocess.PIPE, stderr=err)
+        check(self.proc.stdout.readline().strip() == b"ready",
+              f"webhook_receiver.py did not start (see {self.err})")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+
+    def control(self, **kw):
+        path = os.path.join(self.dir, "control.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(dict(kw, at=time.monotonic()), f)
+        os.rename(path + ".tmp", path)
+
+    def requests(self):
+        path = os.path.join(self.dir, "requests.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def delivered(self):
+        """The requests answered with a 2xx, in the order received."""
+        return [r for r in self.requests() if 200 <= r["status"] <= 299]
+
+
+class World:
+    """The shared store and publisher, and what every case starts."""
+
+    def __init__(self, workdir, procs):
+        self.w = workdir
+        self.procs = procs
+        self.db = os.path.join(workdir, "h.db")
+        store(self.db, "init")
+        self.live, self.replay = tcp(), tcp()
+        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
+                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
+        self.receivers = []
+        self.n = 0
+
+    def receiver(self, name, **kw):
+        r = Receiver(self.w, name, **kw).start()
+        self.receivers.append(r)
+        return r
+
+    def sub(self, name, state, url, *extra, secret=SECRET, wait=True):
+        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state", state,
+                "--sink", "webhook", "--webhook-url", url] + list(extra)
+        p = self.procs.start(name, args, self.w, env={"HERALD_WEBHOOK_SECRET": secret})
+        if wait:
+            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
+                       f"{name} to follow the publisher")
+        return p
+
+    def event(self, eid, title, *extra, kind="conference"):
+        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
+              "--start-date", "2026-12-01", "--end-date", "2026-12-03", "--city", "Lyon",
+              "--country", "FR", *extra)
+
+    def events(self, prefix, count):
+        """count new events; returns their seqs."""
+        first = self.head() + 1
+        for i in range(count):
+            self.event(f"{prefix}-{i}", f"{prefix} number {i}")
+        return list(range(first, first + count))
+
+    def head(self):
+        return int(store(self.db, "head").stdout)
+
+    def close(self):
+        for r in self.receivers:
+            r.stop()
+
+
+def seq_of(req):
+    return req["body"]["seq"]
+
+
+def check_in_order(reqs, seqs, what):
+    """Every seq of seqs delivered, in order; a duplicate only right after itself (a resend
+    whose 2xx was lost) and with the same webhook-id."""
+    got = [seq_of(r) for r in reqs]
+    dedup = [s for i, s in enumerate(got) if i == 0 or got[i - 1] != s]
+    check(dedup == seqs, f"{what}: delivered in seq order, each once: {got} != {seqs}")
+    by_seq = {}
+    for r in reqs:
+        check(by_seq.setdefault(seq_of(r), r["id"]) == r["id"], f"{what}: same webhook-id")
+
+
+def check_signed(reqs, what, signatures=1):
+    for r in reqs:
+        check(r["signature_ok"] and r["fresh"], f"{what}: the receiver verified {r['id']}")
+        check(r["signatures"] == signatures, f"{what}: {signatures} signature(s): {r}")
+        check(r["content_type"] == "application/cloudevents+json",
+              f"{what}: Content-Type {r['content_type']}")
+
+
+def case_usage(world):
+    """Usage errors exit 2 and say what; the secret never on the command line nor printed."""
+    sub = os.path.join(BIN, "herald-sub")
+    st = os.path.join(world.w, "usage.state")
+    base = [sub, "--connect", world.live, "--sink", "webhook"]
+    sf = os.path.join(world.w, "secret")
+    with open(sf, "w") as f:
+        f.write(SECRET + "\n")
+    ok = {"HERALD_WEBHOOK_SECRET": SECRET}
+    for args, env, word in [
+        (base + ["--state", st], ok, "--webhook-url"),
+        (base + ["--webhook-url", "http://127.0.0.1:1/"], ok, "--state"),
+        (base + ["--state", st, "--webhook-url", "ftp://x/"], ok, "--webhook-url"),
+        (base + ["--state", st, "--webhook-url", "http://127.0.0.1:1/"], {},
+         "HERALD_WEBHOOK_SECRET"),
+        (base + ["--state", st, "--webhook-url", "http://x/", "--webhook-secret", SECRET], {},
+         "HERALD_WEBHOOK_SECRET"),
+        (base + ["--state", st, "--webhook-url", "http://x/"],
+         {"HERALD_WEBHOOK_SECRET": "whsec_notbase64!"}, "HERALD_WEBHOOK_SECRET"),
+        (base + ["--state", st, "--webhook-url", "http://x/", "--webhook-secret-file", sf], ok,
+         "HERALD_WEBHOOK_SECRET"),
+        (base + ["--state", st, "--webhook-url", "http://x/", "--webhook-timeout", "0"], ok,
+         "--webhook-timeout"),
+        (base + ["--state", st, "--webhook-url", "http://x/", "--webhook-ca-file", sf + ".no"],
+         ok, "--webhook-ca-file"),
+        ([sub, "webhook-dead", "list"], {}, "--state"),
+    ]:
+        full = dict(os.environ)
+        full.pop("HERALD_WEBHOOK_SECRET", None)
+        full.update(env)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=10, env=full)
+        check(r.returncode == 2 and word in r.stderr, f"{args[3:]} {env}: {r.returncode} "
+              f"{r.stderr!r}")
+        check(SECRET[6:] not in r.stderr, "the secret is never printed")
+    r = subprocess.run(base + ["--state", st, "--webhook-url", "http://x/", "--webhook-secret-file",
+                               sf, "--print-config"], capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, f"--print-config: {r.stderr}")
+    config = json.loads(r.stdout)
+    check(config["webhook_secret"] == "***" and SECRET[6:] not in r.stdout,
+          f"--print-config hides the secret: {config}")
+
+
+def case_content(world):
+    """Every kind of change as a CloudEvents event, in seq order, signed; data in the export's
+    form; an id alone for a gone record."""
+    rx = world.receiver("rx-content")
+    st = os.path.join(world.w, "content.state")
+    sub = world.sub("sub-content", st, rx.url)
+    first = world.head() + 1
+    world.event("c-1", "Meeting with Jürgen Stock", "--summary", "Line one\nLine two",
+                "--person", "Jürgen Stock|INTERPOL Secretary General")
+    world.event("c-1", "Meeting with Jürgen Stock, moved", "--person",
+                "Jürgen Stock|INTERPOL Secretary General")
+    store(world.db, "cancel-event", "c-1", "--reason", "venue closed")
+    store(world.db, "add-press-release", "--id", "pr-c1", "--title", "Press release über Lyon",
+          "--published-on", "2026-12-02", "--event-id", "c-1", "--summary", "Said in Lyon")
+    store(world.db, "add-press-release", "--id", "pr-c2", "--title", "No event",
+          "--published-on", "2026-12-03")
+    export = json.loads(store(world.db, "export").stdout)
+    store(world.db, "delete-press-release", "pr-c2")
+    store(world.db, "delete-press-release", "pr-c1")
+    store(world.db, "delete-event", "c-1")
+    last = world.head()
+    seqs = list(range(first, last + 1))
+    check(len(seqs) == 8, "8 changes committed")
+    wait_until(lambda: len(rx.delivered()) >= 8, 15, "eight deliveries")
+    reqs = rx.delivered()
+    check_in_order(reqs, seqs, "content")
+    check_signed(reqs, "content")
+    stream = sub.logged("sub.following")[0]["stream_id"]
+    changes = {c["seq"]: c for c in
+               (json.loads(line) for line in store(world.db, "changes").stdout.splitlines())
+               if c["seq"] >= first}
+    types = ["event.created", "event.updated", "event.cancelled", "press_release.created",
+             "press_release.created", "press_release.deleted", "press_release.deleted",
+             "event.deleted"]
+    for req, seq, t in zip(reqs, seqs, types):
+        e = req["body"]
+        check(e["specversion"] == "1.0" and e["id"] == req["id"] and
+              e["id"] == f"herald_{stream}_{seq}", f"id: {e}")
+        check(e["source"] == f"urn:herald:stream:{stream}", f"source: {e['source']}")
+        check(e["type"] == f"org.herald.{t}", f"type {e['type']} != {t}")
+        check(e["datacontenttype"] == "application/json", "datacontenttype")
+        ms = changes[seq]["committed_at_ms"]
+        want = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+        check(e["time"] == want, f"time {e['time']} != {want}")
+        check(e["subject"] == e["data"]["id"], "subject is the record id")
+    ev = {e["id"]: e for e in export["events"]}
+    pr = {p["id"]: p for p in export["press_releases"]}
+    check(reqs[2]["body"]["data"] == ev["c-1"], f"cancelled: the export's form: "
+          f"{reqs[2]['body']['data']} != {ev['c-1']}")
+    check(reqs[2]["body"]["data"]["cancel_reason"] == "venue closed", "cancel reason")
+    check(reqs[3]["body"]["data"] == pr["pr-c1"], f"press release: {reqs[3]['body']['data']}")
+    check(reqs[4]["body"]["data"] == pr["pr-c2"] and reqs[4]["body"]["data"]["event_id"] is None,
+          f"press release without event: {reqs[4]['body']['data']}")
+    check(reqs[0]["body"]["data"]["people"] == [{"name": "Jürgen Stock",
+                                                 "role": "INTERPOL Secretary General"}], "people")
+    check(reqs[5]["body"]["data"] == {"id": "pr-c2"} and reqs[7]["body"]["data"] == {"id": "c-1"},
+          "a gone record: its id alone")
+    check(len(rx.requests()) == 8, "no request but these")
+    check(sub.stop() == 0, "herald-sub exits 0")
+
+
+def case_rotation(world):
+    """Two secrets during a rotation: two signatures; a receiver knowing either accepts."""
+    both = SECRET + " " + NEW_SECRET
+    for name, known in [("rx-old", SECRET), ("rx-new", NEW_SECRET)]:
+        rx = world.receiver(name, secret=known)
+        st = os.path.join(world.w, name + ".state")
+        sub = world.sub("sub-" + name, st, rx.url, secret=both)
+        seqs = world.events(name, 2)
+        wait_until(lambda: len(rx.delivered()) >= 2, 15, f"{name}: two deliveries")
+        check_in_order(rx.delivered(), seqs, name)
+        check_signed(rx.delivered(), name, signatures=2)
+        check(sub.stop() == 0, "herald-sub exits 0")
+
+
+def case_faults(world):
+    """500s, a 429 with Retry-After, a hang and a 410: every announcement delivered in order
+    but the refused one, which is a dead letter, listed, and delivered by webhook-dead retry."""
+    rx = world.receiver("rx-faults")
+    st = os.path.join(world.w, "faults.state")
+    rx.control(script=[{"hang": 4}, {"status": 500}, {"status": 503},
+                       {"status": 429, "retry_after": 2}],
+               gone=["f-2"])
+    sub = world.sub("sub-faults", st, rx.url, "--webhook-timeout", "1")
+    seqs = world.events("f", 5)
+    gone_seq = seqs[2]
+    want = [s for s in seqs if s != gone_seq]
+    wait_until(lambda: len(rx.delivered()) >= 4, 40, "the four accepted deliveries")
+    reqs = rx.delivered()
+    check_in_order(reqs, want, "faults")
+    check_signed(rx.requests(), "faults")
+    retries = sub.logged("sub.webhook_retry")
+    check([r["code"] for r in retries] == [0, 500, 503, 429], f"retries: {retries}")
+    check([r["attempt"] for r in retries] == [1, 2, 3, 4], "attempts counted")
+    check("timed out" in retries[0]["error"].lower() or "timeout" in retries[0]["error"].lower(),
+          f"the hang timed out: {retries[0]}")
+    check(1000 <= retries[0]["next_in_ms"] <= 1250 and 2000 <= retries[1]["next_in_ms"] <= 2500
+          and 4000 <= retries[2]["next_in_ms"] <= 5000,
+          f"exponential backoff with jitter: {retries[:3]}")
+    check(retries[3]["next_in_ms"] == 2000 and retries[3]["retry_after_s"] == 2,
+          f"Retry-After honoured: {retries[3]}")
+    first_attempts = [r for r in rx.requests() if seq_of(r) == seqs[0]]
+    check(len(first_attempts) == 5 and len({r["id"] for r in first_attempts}) == 1,
+          "the head retried, under one webhook-id")
+    gap = first_attempts[4]["received_at"] - first_attempts[3]["received_at"]
+    check(gap >= 1.9, f"the 429's Retry-After waited: {gap:.2f}s")
+    dead = sub.logged("sub.webhook_dead")
+    check(len(dead) == 1 and dead[0]["seq"] == gone_seq and dead[0]["code"] == 410,
+          f"the 410 dead-lettered: {dead}")
+    check(sub.stop() == 0, "herald-sub exits 0")
+    listed = dead_list(st)
+    gone_id = [r["id"] for r in rx.requests() if seq_of(r) == gone_seq][0]
+    check(len(listed) == 1 and listed[0]["webhook_id"] == gone_id and listed[0]["code"] == 410
+          and listed[0]["seq"] == gone_seq and listed[0]["type"] == "org.herald.event.created",
+          f"webhook-dead list: {listed}")
+    retry = [os.path.join(BIN, "herald-sub"), "webhook-dead", "retry", "--state", st,
+             "--webhook-url", rx.url]
+    env = dict(os.environ, HERALD_WEBHOOK_SECRET=SECRET)
+    r = subprocess.run(retry, capture_output=True, text=True, timeout=60, env=env)
+    check(r.returncode == 1 and "sub.webhook_dead" in r.stderr, f"still gone: {r.stderr}")
+    check(len(dead_list(st)) == 1, "still listed")
+    rx.control()
+    r = subprocess.run(retry, capture_output=True, text=True, timeout=60, env=env)
+    check(r.returncode == 0, f"webhook-dead retry exits 0: {r.stderr}")
+    last = rx.delivered()[-1]
+    check(last["id"] == gone_id and seq_of(last) == gone_seq and last["signature_ok"],
+          f"the dead letter delivered under its webhook-id: {last}")
+    check(dead_list(st) == [], "the list is empty")
+
+
+def dead_list(st):
+    r = subprocess.run([os.path.join(BIN, "herald-sub"), "webhook-dead", "list", "--state", st],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"webhook-dead list exits 0: {r.stderr}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def outbox(st):
+    with sqlite3.connect(f"file:{st}?mode=ro", uri=True) as db:
+        return db.execute("SELECT seq FROM webhook_outbox ORDER BY id").fetchall()
+
+
+def case_crash(world):
+    """kill -9 while the receiver fails: after the restart the head is sent again with the same
+    webhook-id, and everything, what was committed meanwhile too, arrives in order."""
+    rx = world.receiver("rx-crash")
+    rx.control(status=500)
+    st = os.path.join(world.w, "crash.state")
+    sub = world.sub("sub-crash", st, rx.url)
+    seqs = world.events("k", 3)
+    wait_until(lambda: sub.logged("sub.webhook_retry"), 10, "a failed attempt")
+    wait_until(lambda: len(outbox(st)) == 3, 10, "three requests in the outbox")
+    head_id = sub.logged("sub.webhook_retry")[0]["webhook_id"]
+    sub.kill9()
+    seqs += world.events("k-dead", 2)
+    rx.control()
+    sub2 = world.sub("sub-crash2", st, rx.url)
+    wait_until(lambda: len(rx.delivered()) >= 5, 20, "five deliveries after the restart")
+    time.sleep(0.5)
+    reqs = rx.delivered()
+    check_in_order(reqs, seqs, "crash")
+    check(reqs[0]["id"] == head_id, f"the resend carries the same webhook-id {head_id}")
+    tried = {r["id"] for r in rx.requests() if seq_of(r) == seqs[0]}
+    check(tried == {head_id}, f"every attempt under one id: {tried}")
+    check(outbox(st) == [], "the outbox is empty")
+    check(sub2.stop() == 0, "herald-sub exits 0")
+
+
+def private_ca(workdir):
+    """A private CA and a server certificate it signed for 127.0.0.1: (ca, cert, key)."""
+    ca_key, ca = os.path.join(workdir, "ca.key"), os.path.join(workdir, "ca.crt")
+    key, csr = os.path.join(workdir, "srv.key"), os.path.join(workdir, "srv.csr")
+    cert, ext = os.path.join(workdir, "srv.crt"), os.path.join(workdir, "srv.ext")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for cmd in [
+        ["openssl", "req", "-x509"] + ec + ["-keyout", ca_key, "-out", ca, "-days", "2",
+                                           "-subj", "/CN=Herald test private CA"],
+        ["openssl", "req"] + ec + ["-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"],
+        ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+         "-out", cert, "-days", "2", "-extfile", ext],
+    ]:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        check(r.returncode == 0, f"{' '.join(cmd[:3])}: {r.stderr}")
+    return ca, cert, key
+
+
+def case_tls(world):
+    """https:// with a certificate of a private CA: refused (retried, kept) without
+    --webhook-ca-file, delivered with it."""
+    ca, cert, key = private_ca(world.w)
+    rx = world.receiver("rx-tls", tls=(cert, key))
+    st = os.path.join(world.w, "tls.state")
+    sub = world.sub("sub-tls-noca", st, rx.url)
+    seqs = world.events("t", 2)
+    wait_until(lambda: sub.logged("sub.webhook_retry"), 15, "a refused certificate")
+    r = sub.logged("sub.webhook_retry")[0]
+    check(r["code"] == 0 and re.search(r"certificate|SSL", r["error"]), f"why: {r}")
+    check(rx.requests() == [], "nothing sent to an unverified server")
+    check(sub.stop() == 0, "herald-sub exits 0")
+    sub = world.sub("sub-tls", st, rx.url, "--webhook-ca-file", ca)
+    wait_until(lambda: len(rx.delivered()) >= 2, 15, "two deliveries over TLS")
+    check_in_order(rx.delivered(), seqs, "tls")
+    check_signed(rx.delivered(), "tls")
+    check(sub.stop() == 0, "herald-sub exits 0")
+
+
+CASES = [case_usage, case_content, case_rotation, case_faults, case_crash, case_tls]
+
+
+def main():
+    only = sys.argv[1:]
+    w = tempfile.mkdtemp(prefix="herald-webhook-")
+    ok = False
+    world = None
+    try:
+        with Procs() as procs:
+            world = World(w, procs)
+            for case in CASES:
+                name = case.__name__[5:]
+                if only and name not in only:
+                    continue
+                t0 = time.monotonic()
+                case(world)
+                print(f"  {name}: ok ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
+            world.close()
+            for p in procs.procs:
+                if p.alive():
+                    check(p.stop() == 0, f"{p.name} exits 0")
+            for p in procs.procs:
+                with open(p.log_path, "rb") as f:
+                    log = f.read()
+                check(b"Sanitizer" not in log and b"runtime error" not in log,
+                      f"no sanitizer report in {p.log_path}")
+                for secret in (SECRET[6:], NEW_SECRET[6:]):
+                    check(secret.encode() not in log, f"no secret in the logs ({p.log_path})")
+        ok = True
+    finally:
+        if world:
+            world.close()
+        if ok and not os.environ.get("HERALD_KEEP"):
+            shutil.rmtree(w, ignore_errors=True)
+        else:
+            print(f"  kept {w}", file=sys.stderr)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
