@@ -13,10 +13,8 @@ RUN apt-get update \
         libcurl4-openssl-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY proto proto
-COPY store store
-COPY services services
+# The whole source tree, less what .dockerignore leaves out (tests, docs, scripts, ...).
+COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
  && install -m 0755 /build/bin/herald-* /usr/local/bin/
@@ -25,7 +23,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libzmq5 libprotobuf-c1 libsqlite3-0 \
         libjansson4 libcurl4 libmicrohttpd12 ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 herald \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/herald --no-create-home \
         --shell /usr/sbin/nologin herald \
