@@ -4,7 +4,10 @@
 # store is baked in: compose.yaml makes them in volumes on first start.
 #
 #   docker build -t herald .
+#   podman build --format docker -t herald .        # podman: OCI format drops HEALTHCHECK
 #   docker run --rm herald --help                    # herald-pub is the default program
+#
+# scripts/container-test.sh builds it and runs compose.yaml with it in the test suite.
 
 FROM debian:bookworm AS build
 RUN apt-get update \
