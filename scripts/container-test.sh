@@ -43,7 +43,8 @@ pkgs=(podman docker-compose debootstrap catatonit netavark aardvark-dns iptables
       debian-archive-keyring python3)
 missing=()
 for p in "${pkgs[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
@@ -60,7 +61,8 @@ export CONTAINERS_CONF=$state/conf/containers.conf
 export CONTAINERS_REGISTRIES_CONF=$state/conf/registries.conf
 export CONTAINERS_STORAGE_CONF=$state/conf/storage.conf
 # default_ulimits: runc/crun cannot raise the open-files limit here ("error setting rlimit
-# type 7"). runc: crun refuses this machine's hybrid cgroups. No systemd: cgroupfs, file events, k8s-file logs; init: true needs catatonit.
+# type 7"). runc: crun refuses this machine's hybrid cgroups. No systemd: cgroupfs, file
+# events, k8s-file logs. init: true needs catatonit.
 cat >"$CONTAINERS_CONF" <<EOF
 [containers]
 default_ulimits = []
@@ -97,7 +99,7 @@ driver = "overlay"
 graphroot = "$state/storage"
 runroot = "$state/run/storage"
 EOF
-pm() { podman "$@"; }
+
 
 # --- base images: debootstrap minbase from apt's own mirror -------------------------------
 mirror() {
@@ -108,8 +110,8 @@ mirror() {
         grep -v security | head -n 1 || true)
     echo "${uri:-http://deb.debian.org/debian}"
 }
-if ! pm image exists docker.io/library/debian:bookworm ||
-    ! pm image exists docker.io/library/debian:bookworm-slim; then
+if ! podman image exists docker.io/library/debian:bookworm ||
+    ! podman image exists docker.io/library/debian:bookworm-slim; then
     fs=$state/rootfs
     if [ ! -f "$fs.done" ]; then
         say "debootstrap bookworm from $(mirror) (a few minutes, once)"
@@ -129,7 +131,7 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 EOF
-    tar -C "$fs" -c . | pm import -q - docker.io/library/debian:bookworm >/dev/null
+    tar -C "$fs" -c . | podman import -q - docker.io/library/debian:bookworm >/dev/null
     # slim: as Debian's own, no manual pages, documentation or translations, now or later
     slim=$state/rootfs-slim
     rm -rf "$slim"
@@ -144,7 +146,7 @@ path-exclude /usr/share/lintian/*
 EOF
     find "$slim/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
     rm -rf "$slim"/usr/share/man/* "$slim"/usr/share/info/* "$slim"/usr/share/locale/*
-    tar -C "$slim" -c . | pm import -q - docker.io/library/debian:bookworm-slim >/dev/null
+    tar -C "$slim" -c . | podman import -q - docker.io/library/debian:bookworm-slim >/dev/null
     rm -rf "$slim"
     say "base images made"
 fi
@@ -152,7 +154,7 @@ fi
 # --- the images --------------------------------------------------------------------------
 # docker format: podman's default OCI format silently drops the HEALTHCHECK.
 build() {
-    pm build -q --format docker --network host --pull=never "$@" >"$state/build.log" 2>&1 || {
+    podman build -q --format docker --network host --pull=never "$@" >"$state/build.log" 2>&1 || {
         tail -n 30 "$state/build.log" >&2
         die "podman build $*"
     }
@@ -161,9 +163,9 @@ say "building herald:latest"
 build -t docker.io/library/herald:latest -f Dockerfile .
 build -t docker.io/library/herald-smtp-sink:test -f deploy/compose/smtp-sink.Dockerfile \
     deploy/compose
-size=$(pm image inspect docker.io/library/herald:latest --format '{{.Size}}')
+size=$(podman image inspect docker.io/library/herald:latest --format '{{.Size}}')
 say "image herald:latest: $((size / 1000000)) MB"
-cfg=$(pm image inspect docker.io/library/herald:latest \
+cfg=$(podman image inspect docker.io/library/herald:latest \
     --format '{{.Config.User}} {{json .Config.Healthcheck}}')
 case $cfg in
 10001* | herald*) ;;
@@ -175,6 +177,28 @@ echo "$cfg" | grep -q 'herald-pub' || die "the image lost its HEALTHCHECK: $cfg"
 sock=$state/run/podman-$project.sock
 api_pid=''
 health_pid=''
+cids=() # the project's containers (full ids), for the cleanup
+# Without systemd podman cannot schedule healthchecks: this loop is the timer, paused while
+# compose stops the containers (an exec racing a stop can leave its conmon behind).
+health_start() {
+    (
+        while :; do
+            for c in $(podman ps -q --filter "label=com.docker.compose.project=$project"); do
+                podman healthcheck run "$c" >/dev/null 2>&1 || true
+            done
+            sleep 2
+        done
+    ) &
+    health_pid=$!
+}
+health_stop() {
+    if [ -n "$health_pid" ]; then
+        kill "$health_pid" 2>/dev/null || true
+        wait "$health_pid" 2>/dev/null || true
+        health_pid=''
+        sleep 1 # the check in flight, if any, ends
+    fi
+}
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -184,14 +208,24 @@ cleanup() {
                 dc logs --no-color --tail 15 "$s" >&2 2>/dev/null || true
             done
         fi
+        health_stop
         timeout 120 docker-compose -p "$project" "${files[@]}" "${profiles[@]}" \
             down -v --remove-orphans -t 5 >/dev/null 2>&1 || true
     fi
-    [ -z "$health_pid" ] || kill "$health_pid" 2>/dev/null || true
+    health_stop
     local label=label=com.docker.compose.project=$project
-    pm ps -aq --filter "$label" | xargs -r podman rm -f >/dev/null 2>&1 || true
-    pm volume ls -q --filter "$label" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
-    pm network ls -q --filter "$label" | xargs -r podman network rm -f >/dev/null 2>&1 || true
+    podman ps -aq --filter "$label" | xargs -r podman rm -f >/dev/null 2>&1 || true
+    # conmon of an exec that met its container stopping can outlive it: ours, by container
+    local p id
+    for p in $(pgrep -x conmon || true); do
+        for id in "${cids[@]}"; do
+            if tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline" | grep -q -- "-c $id "; then
+                kill "$p" 2>/dev/null || true
+            fi
+        done
+    done
+    podman volume ls -q --filter "$label" | xargs -r podman volume rm -f >/dev/null 2>&1 || true
+    podman network ls -q --filter "$label" | xargs -r podman network rm -f >/dev/null 2>&1 || true
     if [ -n "$api_pid" ]; then
         kill "$api_pid" 2>/dev/null || true
         wait "$api_pid" 2>/dev/null || true
@@ -203,7 +237,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-pm system service --time=0 "unix://$sock" >"$state/api.log" 2>&1 &
+podman system service --time=0 "unix://$sock" >"$state/api.log" 2>&1 &
 api_pid=$!
 export DOCKER_HOST=unix://$sock
 for _ in $(seq 1 100); do
@@ -212,29 +246,22 @@ for _ in $(seq 1 100); do
 done
 [ -S "$sock" ] || die "podman system service did not start; see $state/api.log"
 
-# Without systemd podman cannot schedule healthchecks: this loop is the timer.
-(
-    while :; do
-        for c in $(podman ps -q --filter "label=com.docker.compose.project=$project"); do
-            podman healthcheck run "$c" >/dev/null 2>&1 || true
-        done
-        sleep 2
-    done
-) &
-health_pid=$!
+health_start
 
 export HERALD_SMTP=smtp://smtp-sink:1025 HERALD_SMTP_STARTTLS=off HERALD_DIGEST_EVERY=2s
 # host ports: loopback only (compose.yaml) and free ones, so that no other run is disturbed
-free_port() { "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+free_port() {
+    "$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
 HERALD_PUB_PORT=$(free_port)
 HERALD_REPLAY_PORT=$(free_port)
 export HERALD_PUB_PORT HERALD_REPLAY_PORT
 dc() { timeout 300 docker-compose -p "$project" "${files[@]}" "${profiles[@]}" "$@"; }
 
 # cid SERVICE: the container of SERVICE.
-cid() { pm ps -aq --filter "label=com.docker.compose.project=$project" \
+cid() { podman ps -aq --filter "label=com.docker.compose.project=$project" \
     --filter "label=com.docker.compose.service=$1"; }
-health() { pm inspect --format '{{.State.Health.Status}}' "$(cid "$1")" 2>/dev/null || true; }
+health() { podman inspect --format '{{.State.Health.Status}}' "$(cid "$1")" 2>/dev/null || true; }
 # wait_for SECONDS WHAT CMD...: until CMD succeeds, or fail naming WHAT.
 wait_for() {
     local limit=$1 what=$2
@@ -255,7 +282,7 @@ all_healthy() {
 # announced SERVICE [TYPE]: the ids of the announcements (of TYPE) in SERVICE's logs, one a
 # line: stdout lines with an "id" and no "event" (the log lines on stderr all have one).
 announced() {
-    pm logs "$(cid "$1")" 2>/dev/null | "$py" -c '
+    podman logs "$(cid "$1")" 2>/dev/null | "$py" -c '
 import json, sys
 for line in sys.stdin:
     try:
@@ -298,12 +325,14 @@ wait_for 120 "healthy services ($(for s in "${long_running[@]}"; do
     echo -n "$s "
 done))" all_healthy
 say "every long-running service is healthy"
+mapfile -t cids < <(podman ps -aq --no-trunc \
+    --filter "label=com.docker.compose.project=$project")
 for s in "${long_running[@]}"; do
-    how=$(pm inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}' "$(cid "$s")")
+    how=$(podman inspect --format '{{.HostConfig.ReadonlyRootfs}} {{.Config.User}}' "$(cid "$s")")
     [ "$how" = "true 10001:10001" ] || die "$s runs with: $how (want a read-only root, 10001)"
 done
 for s in store-init keygen; do
-    code=$(pm inspect --format '{{.State.ExitCode}}' "$(cid "$s")")
+    code=$(podman inspect --format '{{.State.ExitCode}}' "$(cid "$s")")
     [ "$code" = 0 ] || die "$s exited $code"
 done
 
@@ -329,28 +358,30 @@ say "herald-pub/herald-sub health pass inside"
 # --- stop: every service exits 0 within the grace period, after SIGTERM -----------------
 before=$(announced sub-log | sort)
 log_cid=$(cid sub-log)
+health_stop
 start=$SECONDS
 dc stop >/dev/null 2>&1 || die "docker-compose stop"
 took=$((SECONDS - start))
 for s in "${long_running[@]}"; do
-    code=$(pm inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$(cid "$s")")
+    code=$(podman inspect --format '{{.State.Status}} {{.State.ExitCode}}' "$(cid "$s")")
     [ "$code" = "exited 0" ] || die "$s after stop: $code"
     case $s in
     publisher | relay-pub) want='"pub.stopping"' ;;
     *) want='"sub.stopping"' ;;
     esac
-    pm logs "$(cid "$s")" 2>&1 | grep "$want" | grep -q '"SIGTERM"' ||
+    podman logs "$(cid "$s")" 2>&1 | grep "$want" | grep -q '"SIGTERM"' ||
         die "$s did not log its stop on SIGTERM"
 done
 # exit 0, not 137: each one stopped by itself within its grace period (15 s), never killed;
 # compose stops them one dependency level after another (sub-internal, relay-pub, ...).
 for s in "${long_running[@]}"; do
-    pm inspect --format "$s {{.State.StartedAt}} {{.State.FinishedAt}}" "$(cid "$s")"
+    podman inspect --format "$s {{.State.StartedAt}} {{.State.FinishedAt}}" "$(cid "$s")"
 done >"$state/stop.times"
 [ $took -lt 30 ] || die "stop took $took s"
 say "stop: every service exited 0 after SIGTERM ($took s)"
 
 # --- restart: the state is kept, nothing announced twice --------------------------------
+health_start
 dc up -d --no-build >"$state/up.log" 2>&1 || {
     cat "$state/up.log" >&2
     die "docker-compose up (restart)"
@@ -372,9 +403,11 @@ dups=$(announced sub-internal | sort | uniq -d)
 say "restart: state kept, ct-2 announced once, nothing twice"
 
 # --- down -v: nothing left ----------------------------------------------------------------
+health_stop
 dc down -v >/dev/null 2>&1 || die "docker-compose down -v"
 label=label=com.docker.compose.project=$project
-left="$(pm ps -aq --filter "$label") $(pm volume ls -q --filter "$label")"
-left="$left $(pm network ls -q --filter "$label") $(pm volume ls -q | grep "^${project}_" || true)"
+left="$(podman ps -aq --filter "$label") $(podman volume ls -q --filter "$label")"
+left="$left $(podman network ls -q --filter "$label")"
+left="$left $(podman volume ls -q | grep "^${project}_" || true)"
 [ -z "${left// /}" ] || die "left behind by down -v: $left"
 say "down -v: no container, volume or network left"
