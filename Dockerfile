@@ -4,7 +4,10 @@
 # store is baked in: compose.yaml makes them in volumes on first start.
 #
 #   docker build -t herald .
+#   podman build --format docker -t herald .        # podman: OCI format drops HEALTHCHECK
 #   docker run --rm herald --help                    # herald-pub is the default program
+#
+# scripts/container-test.sh builds it and runs compose.yaml with it in the test suite.
 
 FROM debian:bookworm AS build
 RUN apt-get update \
@@ -13,10 +16,8 @@ RUN apt-get update \
         libcurl4-openssl-dev libssl-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY CMakeLists.txt ./
-COPY proto proto
-COPY store store
-COPY services services
+# The whole source tree, less what .dockerignore leaves out (tests, docs, scripts, ...).
+COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
  && install -m 0755 /build/bin/herald-* /usr/local/bin/
@@ -25,7 +26,8 @@ FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libzmq5 libprotobuf-c1 libsqlite3-0 \
         libjansson4 libcurl4 libssl3 libmicrohttpd12 ca-certificates \
- && rm -rf /var/lib/apt/lists/* \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 herald \
  && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/herald --no-create-home \
         --shell /usr/sbin/nologin herald \

@@ -28,3 +28,11 @@ if [ $# -eq 0 ] && [ "${HERALD_SKIP_FUZZ:-0}" != 1 ]; then
     cmake --build "$fbuild" -j"$(nproc)" # the whole tree: clang's warnings, not only gcc's
     ctest --test-dir "$fbuild" --output-on-failure -j3 -R '^fuzz_'
 fi
+
+# The containers, for real: the image built from the Dockerfile and compose.yaml's topology
+# brought up, checked end to end and taken down (scripts/container-test.sh; podman's Docker
+# API and docker-compose, state cached in build-containers/). HERALD_SKIP_CONTAINERS=1 skips
+# it for a quick local run; never in CI.
+if [ $# -eq 0 ] && { [ "${CI:-}" = true ] || [ "${HERALD_SKIP_CONTAINERS:-0}" != 1 ]; }; then
+    bash scripts/container-test.sh
+fi

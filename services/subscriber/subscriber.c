@@ -415,7 +415,8 @@ static void s_handle_signal(subscriber_t *self)
                 self->failed = true;
             }
         } else {
-            log_info("sub.stopping", "{s:s}", "signal", strsignal((int) info.ssi_signo));
+            log_info("sub.stopping", "{s:s}", "signal",
+                     info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
             self->stopping = true;
         }
     }

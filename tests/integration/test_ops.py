@@ -86,6 +86,43 @@ def test_compose():
     for s in ("store-init", "keygen", "publisher", "sub-log", "sub-mirror", "sub-mail",
               "mailpit", "relay-mirror", "relay-pub", "sub-internal"):
         check(s in services, f"compose service {s}: {services}")
+    # The default topology works as it is: no service without a profile names one that has
+    # one (sub-mail's mailpit).
+    import yaml  # docker-compose's own dependency
+    with open(os.path.join(SRC, "compose.yaml")) as f:
+        spec = yaml.safe_load(f)["services"]
+    default = {n for n, v in spec.items() if not v.get("profiles")}
+    check(default == {"store-init", "keygen", "publisher", "sub-log", "sub-mirror"},
+          f"default services: {default}")
+    for name in default:
+        for other in set(spec) - default:
+            check(other not in json.dumps(spec[name]), f"{name} needs {other}'s profile")
+    # The container test's own override (scripts/container-test.sh runs it for real).
+    r = subprocess.run([dc, "-f", os.path.join(SRC, "compose.yaml"), "-f",
+                        os.path.join(SRC, "deploy/compose/test.yaml"), "--profile", "mail",
+                        "--profile", "relay", "config", "-q"], capture_output=True, text=True,
+                       cwd=SRC)
+    check(r.returncode == 0, f"docker-compose config with test.yaml: {r.stderr}")
+    with open(os.path.join(SRC, "compose.yaml")) as f:
+        text = f.read()
+    # `docker compose logs -f sub-log` shows the announcements: the log sink on stdout.
+    sub_log = text[text.index("  sub-log:"):text.index("  sub-mirror:")]
+    check("--out" not in sub_log, "sub-log writes its announcements to stdout")
+    # The one-shots do not inherit the image's healthcheck (they are no publisher).
+    for one_shot, after in (("  store-init:", "  keygen:"), ("  keygen:", "  publisher:")):
+        part = text[text.index(one_shot):text.index(after)]
+        check("disable: true" in part, f"{one_shot.strip()} healthcheck disabled")
+    in_ports, published = False, 0
+    for line in text.splitlines():
+        item = line.strip()
+        if item == "ports:":
+            in_ports = True
+        elif in_ports and item.startswith("- "):
+            published += 1
+            check(item.startswith('- "127.0.0.1:'), f"a port published on loopback: {line}")
+        else:
+            in_ports = False
+    check(published >= 3, f"the publisher's and mailpit's ports: {published}")
 
 
 def test_topology(w):
