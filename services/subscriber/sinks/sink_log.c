@@ -35,6 +35,7 @@ typedef struct {
     char *buffer;    /* stdio buffer of out, S_BUFFER_SIZE bytes */
     size_t buffered; /* bytes in buffer not yet written */
     state_t *state;  /* the --state file (borrowed), NULL without: no length kept */
+    bool regular;    /* out is a regular file (not a pipe, a terminal, /dev/null) */
     bool text;       /* --format text */
     char *line;      /* the line being written, grows to the longest one */
     size_t line_cap; /* bytes at line */
@@ -92,7 +93,14 @@ static int s_open(sink_log_t *self, bool cut)
         snprintf(self->error, sizeof self->error, "%s: %s", name, strerror(errno));
         return -1;
     }
-    if (cut && self->path && self->state && s_cut_back(self, fd) != 0) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(self->error, sizeof self->error, "%s: %s", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    self->regular = S_ISREG(st.st_mode);
+    if (cut && self->path && self->regular && self->state && s_cut_back(self, fd) != 0) {
         close(fd);
         return -1;
     }
@@ -254,8 +262,8 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
         snprintf(self->error, sizeof self->error, "write %s: %s", name, strerror(errno));
         return -1;
     }
-    if (!self->path || !self->state) {
-        return 0;
+    if (!self->path || !self->regular || !self->state) {
+        return 0; /* a pipe or a device has no length to come back to */
     }
     /* the lines reach the disk before the position that covers them (a power cut included) */
     int fd = fileno(self->out);
