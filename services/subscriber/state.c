@@ -38,7 +38,10 @@ static const char *s_schema =
     " stream_id TEXT NOT NULL,"
     " last_seq INTEGER NOT NULL,"
     " updated_at_ms INTEGER NOT NULL,"
-    " out_dev INTEGER, out_ino INTEGER, out_length INTEGER, out_seq INTEGER);";
+    " out_dev INTEGER, out_ino INTEGER, out_length INTEGER, out_seq INTEGER);"
+    "CREATE TABLE IF NOT EXISTS out_base("
+    " id INTEGER PRIMARY KEY CHECK(id = 1), dev INTEGER NOT NULL,"
+    " ino INTEGER NOT NULL, length INTEGER NOT NULL);";
 
 /*  A file of an older herald-sub has no out columns: they are added (NULL: no out file).
     out_seq is the last_seq they were written with: an older herald-sub that writes the
@@ -243,6 +246,48 @@ int state_get_out(state_t *self, state_out_t *out)
         found = -1;
     }
     sqlite3_reset(self->get_out);
+    return found;
+}
+
+int state_put_out_base(state_t *self, const state_out_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db,
+                                "INSERT OR REPLACE INTO out_base(id, dev, ino, length)"
+                                " VALUES(1, ?1, ?2, ?3)",
+                                -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 1, out->dev);
+        sqlite3_bind_int64(stmt, 2, out->ino);
+        sqlite3_bind_int64(stmt, 3, out->length);
+        rc = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        s_set_error(self, "write out_base");
+        return -1;
+    }
+    return 0;
+}
+
+int state_get_out_base(state_t *self, state_out_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "SELECT dev, ino, length FROM out_base WHERE id = 1", -1,
+                                &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (found == 1) {
+        out->dev = sqlite3_column_int64(stmt, 0);
+        out->ino = sqlite3_column_int64(stmt, 1);
+        out->length = sqlite3_column_int64(stmt, 2);
+    }
+    sqlite3_finalize(stmt);
+    if (found < 0) {
+        s_set_error(self, "read out_base");
+    }
     return found;
 }
 

@@ -54,6 +54,13 @@ void state_note_out(state_t *self, const state_out_t *out);
     older herald-sub that did not write them), -1 on error (reason from state_error). */
 int state_get_out(state_t *self, state_out_t *out);
 
+/*  The out file as it stood before anything was written to it while the state file had no
+    position yet (a first start): the length to cut back to if the first position never
+    commits. state_put_out_base writes it in a transaction of its own (0 or -1);
+    state_get_out_base reads it (1, 0 when none, -1 on error; reasons from state_error). */
+int state_put_out_base(state_t *self, const state_out_t *out);
+int state_get_out_base(state_t *self, state_out_t *out);
+
 /*  Checkpoints the file's write-ahead log and truncates it to zero bytes (when no reader
     holds it; otherwise as much as it can). Call it when idle. 0 or -1 (reason from
     state_error); a busy log is not an error. */

@@ -55,7 +55,23 @@ static int s_cut_back(sink_log_t *self, int fd)
         return -1;
     }
     if (found == 0) {
-        return 0;
+        /* no position committed with a length: on a first start (no position at all), cut
+           back to the file as it was before this subscriber's first lines, noted here */
+        char stream_id[64];
+        int64_t seq = 0;
+        int has_position = state_get(self->state, stream_id, sizeof stream_id, &seq);
+        found = has_position == 0 ? state_get_out_base(self->state, &committed) : has_position;
+        state_out_t now = {
+            .dev = (int64_t) st.st_dev, .ino = (int64_t) st.st_ino, .length = (int64_t) st.st_size};
+        if (found < 0 ||
+            (has_position == 0 && found == 0 && state_put_out_base(self->state, &now) != 0)) {
+            snprintf(self->error, sizeof self->error, "%s: %s", self->path,
+                     state_error(self->state));
+            return -1;
+        }
+        if (found == 0 || has_position == 1) {
+            return 0;
+        }
     }
     if ((int64_t) st.st_dev != committed.dev || (int64_t) st.st_ino != committed.ino) {
         log_info("sub.log_other_file", "{s:s, s:s}", "path", self->path, "reason",
