@@ -671,6 +671,76 @@ static void test_log_text(void **unused)
 
 /*  SIGHUP after a rotation: the sink reopens --out and writes to the new file; a new sink on
     the same file appends. */
+/*  With --state, the file's length is committed with the position (state_note_out, then
+    state_put); on start, lines beyond it (a batch whose position never committed, a torn
+    line) are cut off, as they come again from the replay. An older row without the length,
+    or one whose out_seq is not the position's, cuts nothing. */
+static void test_log_cut_back(void **unused)
+{
+    (void) unused;
+    char path[1024], state_file[1024];
+    s_path(path, sizeof path, "cut.log");
+    s_path(state_file, sizeof state_file, "cut.state");
+    char err[512] = "";
+    state_t *state = state_new(state_file, err, sizeof err);
+    assert_non_null(state);
+    state_out_t out = {0};
+    assert_int_equal(state_get_out(state, &out), 0); /* nothing committed yet */
+    sink_options_t options = {.log = {.out = path, .format = "text"}, .state = state};
+    sink_t *sink = sink_new("log", &options, err, sizeof err);
+    assert_non_null(sink);
+    s_wire_t w;
+    s_wire_init(&w);
+    store_event_t e = s_event("ev-lyon");
+    e.title = "Committed";
+    store_change_t c = s_event_change(1, STORE_CREATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 1), 0);
+    assert_int_equal(state_put(state, STREAM, 1, 1000), 0);
+    assert_int_equal(state_get_out(state, &out), 1);
+    const char *kept = "2016-01-27..29  Lyon, FR  conference  Committed  [created]\n";
+    assert_int_equal(out.length, (int64_t) strlen(kept));
+
+    /* a second batch flushed, its position never committed, then a torn line (a crash) */
+    e.title = "Lost position";
+    c = s_event_change(2, STORE_UPDATED, e);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 2), 0);
+    sink_destroy(&sink);
+    FILE *f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("2016-01-27..29  Lyon, FR  conf", f);
+    fclose(f);
+
+    sink = sink_new("log", &options, err, sizeof err);
+    assert_non_null(sink);
+    char *text = s_slurp(path);
+    assert_string_equal(text, kept);
+    free(text);
+    sink_destroy(&sink);
+
+    /* a position written without the length (as an older herald-sub does): nothing is cut */
+    assert_int_equal(sqlite3_exec(state_db(state), "UPDATE state SET last_seq = 5", NULL, NULL,
+                                  NULL),
+                     SQLITE_OK);
+    assert_int_equal(state_get_out(state, &out), 0);
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fputs("tail\n", f);
+    fclose(f);
+    sink = sink_new("log", &options, err, sizeof err);
+    assert_non_null(sink);
+    sink_destroy(&sink);
+    text = s_slurp(path);
+    assert_int_equal(strlen(text), strlen(kept) + 5);
+    free(text);
+    assert_int_equal(state_checkpoint(state), 0);
+    s_wire_fini(&w);
+    state_destroy(&state);
+    s_remove(path);
+    s_remove(state_file);
+}
+
 static void test_log_reopen(void **unused)
 {
     (void) unused;
@@ -1087,6 +1157,7 @@ int main(void)
         cmocka_unit_test(test_json_line_is_jansson),
         cmocka_unit_test(test_log_text),
         cmocka_unit_test(test_log_reopen),
+        cmocka_unit_test(test_log_cut_back),
         cmocka_unit_test(test_mirror_bad_options),
         cmocka_unit_test(test_mirror_apply),
         cmocka_unit_test(test_mirror_held_press),

@@ -1,6 +1,10 @@
 /*  state.c -- the subscriber's position in a small SQLite file (WAL, synchronous=NORMAL: a
     power cut may lose the last few positions, never corrupt them; the replay covers the rest).
     The only opener of the file: a sink's tables there use this connection (state_db).
+
+    The write-ahead log is bounded: checkpointed every S_WAL_PAGES pages and cut back to
+    S_WAL_LIMIT bytes after each checkpoint that restarts it, and truncated when idle
+    (state_checkpoint), so a busy mail queue cannot grow it without end.
 */
 #include "state.h"
 
@@ -11,20 +15,43 @@
 #include <string.h>
 
 struct state {
-    sqlite3 *db;       /* the state file */
-    char *path;        /* its path */
-    sqlite3_stmt *get; /* SELECT of the one row */
-    sqlite3_stmt *put; /* upsert of the one row */
-    char error[512];   /* reason of the last failure */
+    sqlite3 *db;           /* the state file */
+    char *path;            /* its path */
+    sqlite3_stmt *get;     /* SELECT of the one row */
+    sqlite3_stmt *get_out; /* SELECT of its out columns */
+    sqlite3_stmt *put;     /* upsert of the one row */
+    state_out_t out;       /* the out file noted for the next put */
+    bool out_noted;        /* out holds a note */
+    char error[512];       /* reason of the last failure */
 };
 
-static const char *s_schema = "PRAGMA journal_mode=WAL;"
-                              "PRAGMA synchronous=NORMAL;"
-                              "CREATE TABLE IF NOT EXISTS state("
-                              " id INTEGER PRIMARY KEY CHECK(id = 1),"
-                              " stream_id TEXT NOT NULL,"
-                              " last_seq INTEGER NOT NULL,"
-                              " updated_at_ms INTEGER NOT NULL);";
+#define S_WAL_PAGES "256"     /* checkpoint after this many pages of 4 KiB (1 MiB) */
+#define S_WAL_LIMIT "1048576" /* bytes the -wal file keeps after a checkpoint */
+
+static const char *s_schema =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "PRAGMA wal_autocheckpoint=" S_WAL_PAGES ";"
+    "PRAGMA journal_size_limit=" S_WAL_LIMIT ";"
+    "CREATE TABLE IF NOT EXISTS state("
+    " id INTEGER PRIMARY KEY CHECK(id = 1),"
+    " stream_id TEXT NOT NULL,"
+    " last_seq INTEGER NOT NULL,"
+    " updated_at_ms INTEGER NOT NULL,"
+    " out_dev INTEGER, out_ino INTEGER, out_length INTEGER, out_seq INTEGER);"
+    "CREATE TABLE IF NOT EXISTS out_base("
+    " id INTEGER PRIMARY KEY CHECK(id = 1), dev INTEGER NOT NULL,"
+    " ino INTEGER NOT NULL, length INTEGER NOT NULL);";
+
+/*  A file of an older herald-sub has no out columns: they are added (NULL: no out file).
+    out_seq is the last_seq they were written with: an older herald-sub that writes the
+    position without them leaves them behind, and they no longer count. */
+static const char *s_has_out = "SELECT COUNT(*) FROM pragma_table_info('state')"
+                               " WHERE name = 'out_length'";
+static const char *s_add_out = "ALTER TABLE state ADD COLUMN out_dev INTEGER;"
+                               "ALTER TABLE state ADD COLUMN out_ino INTEGER;"
+                               "ALTER TABLE state ADD COLUMN out_length INTEGER;"
+                               "ALTER TABLE state ADD COLUMN out_seq INTEGER;";
 
 /*  The mail sink of an older herald-sub kept its own cursor, written in its batch's
     transaction, and it won over the state row: it becomes the state row, in one transaction. */
@@ -40,19 +67,39 @@ static const char *s_move_mail_cursor =
     "DROP TABLE mail_cursor;"
     "COMMIT;";
 
-/*  Moves an older file's mail_cursor into state. 0 or -1 (the reason in err). */
-static int s_migrate(state_t *self, char *err, size_t errlen)
+/*  Runs a COUNT(*) query: its count in *count. 0 or -1 (the reason in err). */
+static int s_count(state_t *self, const char *sql, int64_t *count, char *err, size_t errlen)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(self->db, s_has_mail_cursor, -1, &stmt, NULL);
-    bool has =
-        rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_int64(stmt, 0) > 0;
+    int rc = sqlite3_prepare_v2(self->db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    *count = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
     sqlite3_finalize(stmt);
-    if (rc != SQLITE_OK) {
+    if (rc != SQLITE_ROW) {
         snprintf(err, errlen, "%s: %s", self->path, sqlite3_errmsg(self->db));
         return -1;
     }
+    return 0;
+}
+
+/*  Brings an older file up to date: the out columns added, a mail_cursor moved into state.
+    0 or -1 (the reason in err). */
+static int s_migrate(state_t *self, char *err, size_t errlen)
+{
+    int64_t out = 0, has = 0;
+    if (s_count(self, s_has_out, &out, err, errlen) != 0 ||
+        s_count(self, s_has_mail_cursor, &has, err, errlen) != 0) {
+        return -1;
+    }
     char *why = NULL;
+    if (!out && sqlite3_exec(self->db, s_add_out, NULL, NULL, &why) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: add out columns: %s", self->path,
+                 why ? why : sqlite3_errmsg(self->db));
+        sqlite3_free(why);
+        return -1;
+    }
     if (has && sqlite3_exec(self->db, s_move_mail_cursor, NULL, NULL, &why) != SQLITE_OK) {
         snprintf(err, errlen, "%s: move mail_cursor: %s", self->path,
                  why ? why : sqlite3_errmsg(self->db));
@@ -105,9 +152,15 @@ state_t *state_new(const char *path, char *err, size_t errlen)
     if (sqlite3_prepare_v2(self->db, "SELECT stream_id, last_seq FROM state WHERE id = 1", -1,
                            &self->get, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(self->db,
-                           "INSERT INTO state(id, stream_id, last_seq, updated_at_ms)"
-                           " VALUES(1, ?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET"
-                           " stream_id = ?1, last_seq = ?2, updated_at_ms = ?3",
+                           "SELECT out_dev, out_ino, out_length FROM state"
+                           " WHERE id = 1 AND out_length IS NOT NULL AND out_seq = last_seq",
+                           -1, &self->get_out, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(self->db,
+                           "INSERT INTO state(id, stream_id, last_seq, updated_at_ms, out_dev,"
+                           " out_ino, out_length, out_seq) VALUES(1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+                           " ON CONFLICT(id) DO UPDATE SET stream_id = ?1, last_seq = ?2,"
+                           " updated_at_ms = ?3, out_dev = ?4, out_ino = ?5, out_length = ?6,"
+                           " out_seq = ?7",
                            -1, &self->put, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(self->db));
         state_destroy(&self);
@@ -121,6 +174,7 @@ void state_destroy(state_t **self_p)
     if (self_p && *self_p) {
         state_t *self = *self_p;
         sqlite3_finalize(self->get);
+        sqlite3_finalize(self->get_out);
         sqlite3_finalize(self->put);
         sqlite3_close(self->db);
         free(self->path);
@@ -154,11 +208,94 @@ int state_put(state_t *self, const char *stream_id, int64_t seq, int64_t now_ms)
     sqlite3_bind_text(self->put, 1, stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(self->put, 2, seq);
     sqlite3_bind_int64(self->put, 3, now_ms);
+    if (self->out_noted) {
+        sqlite3_bind_int64(self->put, 4, self->out.dev);
+        sqlite3_bind_int64(self->put, 5, self->out.ino);
+        sqlite3_bind_int64(self->put, 6, self->out.length);
+        sqlite3_bind_int64(self->put, 7, seq);
+    }
     int rc = sqlite3_step(self->put);
     sqlite3_reset(self->put);
     sqlite3_clear_bindings(self->put);
     if (rc != SQLITE_DONE) {
         s_set_error(self, "write state");
+        return -1;
+    }
+    self->out_noted = false;
+    return 0;
+}
+
+void state_note_out(state_t *self, const state_out_t *out)
+{
+    self->out = *out;
+    self->out_noted = true;
+}
+
+int state_get_out(state_t *self, state_out_t *out)
+{
+    sqlite3_reset(self->get_out);
+    int rc = sqlite3_step(self->get_out);
+    int found = 0;
+    if (rc == SQLITE_ROW) {
+        out->dev = sqlite3_column_int64(self->get_out, 0);
+        out->ino = sqlite3_column_int64(self->get_out, 1);
+        out->length = sqlite3_column_int64(self->get_out, 2);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        s_set_error(self, "read state");
+        found = -1;
+    }
+    sqlite3_reset(self->get_out);
+    return found;
+}
+
+int state_put_out_base(state_t *self, const state_out_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db,
+                                "INSERT OR REPLACE INTO out_base(id, dev, ino, length)"
+                                " VALUES(1, ?1, ?2, ?3)",
+                                -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_int64(stmt, 1, out->dev);
+        sqlite3_bind_int64(stmt, 2, out->ino);
+        sqlite3_bind_int64(stmt, 3, out->length);
+        rc = sqlite3_step(stmt);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        s_set_error(self, "write out_base");
+        return -1;
+    }
+    return 0;
+}
+
+int state_get_out_base(state_t *self, state_out_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(self->db, "SELECT dev, ino, length FROM out_base WHERE id = 1", -1,
+                                &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    int found = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    if (found == 1) {
+        out->dev = sqlite3_column_int64(stmt, 0);
+        out->ino = sqlite3_column_int64(stmt, 1);
+        out->length = sqlite3_column_int64(stmt, 2);
+    }
+    sqlite3_finalize(stmt);
+    if (found < 0) {
+        s_set_error(self, "read out_base");
+    }
+    return found;
+}
+
+int state_checkpoint(state_t *self)
+{
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED) {
+        s_set_error(self, "checkpoint");
         return -1;
     }
     return 0;

@@ -2,32 +2,104 @@
     a short text line for a person at a terminal, on stdout or appended to a file.
 
     Lines go into a 1 MiB stdio buffer and are flushed once per batch, so a busy feed costs one
-    write() per batch rather than one per change. The file is opened with O_APPEND, so a
-    restarted subscriber continues it; SIGHUP reopens it after a log rotation.
+    write() per batch rather than one per change; the buffer is only ever written at a line's
+    end, so a write() carries whole lines. The file is opened with O_APPEND, so a restarted
+    subscriber continues it; SIGHUP reopens it after a log rotation.
+
+    With --state, a file is written exactly once across crashes: each batch's lines are
+    flushed and fdatasync'ed, and the file's identity and length noted for the state file
+    (state_note_out), which commits them in the row of the batch's position. On start, a file
+    that is longer than its committed length (lines of a batch whose position never committed,
+    or a torn line) is cut back to it: those changes come again from the replay.
 */
 #include "json_line.h"
 #include "sink.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
+#include "state.h"
 
 #define S_BUFFER_SIZE (1024 * 1024)
 
 typedef struct {
-    char *path;         /* --out, NULL for stdout */
-    FILE *out;          /* where lines go */
-    char *buffer;       /* stdio buffer of out, S_BUFFER_SIZE bytes */
-    bool text;          /* --format text */
-    char *line;         /* the line being written, grows to the longest one */
-    size_t line_cap;    /* bytes at line */
-    char error[512];    /* reason of the last failure */
+    char *path;      /* --out, NULL for stdout */
+    FILE *out;       /* where lines go */
+    char *buffer;    /* stdio buffer of out, S_BUFFER_SIZE bytes */
+    size_t buffered; /* bytes in buffer not yet written */
+    state_t *state;  /* the --state file (borrowed), NULL without: no length kept */
+    bool regular;    /* out is a regular file (not a pipe, a terminal, /dev/null) */
+    bool text;       /* --format text */
+    char *line;      /* the line being written, grows to the longest one */
+    size_t line_cap; /* bytes at line */
+    char error[512]; /* reason of the last failure */
 } sink_log_t;
 
-static int s_open(sink_log_t *self)
+/*  Cuts the file back to the length committed with the position in the state file, when it
+    is the same file (device and inode) and longer. 0 or -1 (reason in self->error). */
+static int s_cut_back(sink_log_t *self, int fd)
+{
+    state_out_t committed;
+    int found = state_get_out(self->state, &committed);
+    struct stat st;
+    if (found < 0 || fstat(fd, &st) != 0) {
+        snprintf(self->error, sizeof self->error, "%s: %s", self->path,
+                 found < 0 ? state_error(self->state) : strerror(errno));
+        return -1;
+    }
+    if (found == 0) {
+        /* no position committed with a length: on a first start (no position at all), cut
+           back to the file as it was before this subscriber's first lines, noted here */
+        char stream_id[64];
+        int64_t seq = 0;
+        int has_position = state_get(self->state, stream_id, sizeof stream_id, &seq);
+        found = has_position == 0 ? state_get_out_base(self->state, &committed) : has_position;
+        state_out_t now = {
+            .dev = (int64_t) st.st_dev, .ino = (int64_t) st.st_ino, .length = (int64_t) st.st_size};
+        if (found < 0 ||
+            (has_position == 0 && found == 0 && state_put_out_base(self->state, &now) != 0)) {
+            snprintf(self->error, sizeof self->error, "%s: %s", self->path,
+                     state_error(self->state));
+            return -1;
+        }
+        if (found == 0 || has_position == 1) {
+            return 0;
+        }
+    }
+    if ((int64_t) st.st_dev != committed.dev || (int64_t) st.st_ino != committed.ino) {
+        log_info("sub.log_other_file", "{s:s, s:s}", "path", self->path, "reason",
+                 "not the file of the committed position (rotated or replaced): kept as is");
+        return 0;
+    }
+    if ((int64_t) st.st_size < committed.length) {
+        log_warn("sub.log_short", "{s:s, s:I, s:I}", "path", self->path, "length",
+                 (json_int_t) st.st_size, "committed", (json_int_t) committed.length);
+        return 0;
+    }
+    if ((int64_t) st.st_size == committed.length) {
+        return 0;
+    }
+    if (ftruncate(fd, (off_t) committed.length) != 0) {
+        snprintf(self->error, sizeof self->error, "%s: cut back to %lld bytes: %s", self->path,
+                 (long long) committed.length, strerror(errno));
+        return -1;
+    }
+    log_info("sub.log_cut_back", "{s:s, s:I, s:I}", "path", self->path, "length",
+             (json_int_t) committed.length, "bytes_cut",
+             (json_int_t) (st.st_size - committed.length));
+    return 0;
+}
+
+/*  Opens --out (or stdout); cut: cut the file back to its committed length first (on start,
+    not on a reopen, where lines beyond it are this process's own). 0 or -1. */
+static int s_open(sink_log_t *self, bool cut)
 {
     /* stdout is used through a stream of our own, so that our buffer dies with it */
     const char *name = self->path ? self->path : "stdout";
@@ -37,6 +109,17 @@ static int s_open(sink_log_t *self)
         snprintf(self->error, sizeof self->error, "%s: %s", name, strerror(errno));
         return -1;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(self->error, sizeof self->error, "%s: %s", name, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    self->regular = S_ISREG(st.st_mode);
+    if (cut && self->path && self->regular && self->state && s_cut_back(self, fd) != 0) {
+        close(fd);
+        return -1;
+    }
     self->out = fdopen(fd, "a");
     if (!self->out) {
         snprintf(self->error, sizeof self->error, "%s: %s", name, strerror(errno));
@@ -44,6 +127,26 @@ static int s_open(sink_log_t *self)
         return -1;
     }
     setvbuf(self->out, self->buffer, _IOFBF, S_BUFFER_SIZE);
+    self->buffered = 0;
+    return 0;
+}
+
+/*  Writes one whole line (len bytes with its newline) through the buffer, flushing the buffer
+    first when the line would not fit, so that stdio never writes part of a line. 0 or -1. */
+static int s_put(sink_log_t *self, const char *line, size_t len)
+{
+    if (self->buffered > 0 && self->buffered + len > S_BUFFER_SIZE) {
+        if (fflush(self->out) != 0) {
+            snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
+            return -1;
+        }
+        self->buffered = 0;
+    }
+    if (fwrite(line, 1, len, self->out) != len) {
+        snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
+        return -1;
+    }
+    self->buffered = len >= S_BUFFER_SIZE ? 0 : self->buffered + len;
     return 0;
 }
 
@@ -77,11 +180,7 @@ static int s_write_json(sink_log_t *self, const announcement_t *a)
     }
     size_t len = json_line_write(a, self->line);
     self->line[len++] = '\n';
-    if (fwrite(self->line, 1, len, self->out) != len) {
-        snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
+    return s_put(self, self->line, len);
 }
 
 /*  A text line is assembled from pieces with memcpy and written with one fwrite. */
@@ -114,11 +213,7 @@ static int s_write_pieces(sink_log_t *self, const s_piece_t *pieces, size_t n)
         at += pieces[i].len;
     }
     *at = '\n';
-    if (fwrite(self->line, 1, need, self->out) != need) {
-        snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
+    return s_put(self, self->line, need);
 }
 
 /*  "2016-01-27..29" within a month, "2016-01-30..2016-02-02" across, "2016-01-27" for a day. */
@@ -177,11 +272,25 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
     sink_log_t *self = self_;
     (void) stream_id;
     (void) last_seq;
+    const char *name = self->path ? self->path : "stdout";
+    self->buffered = 0;
     if (fflush(self->out) != 0) {
-        snprintf(self->error, sizeof self->error, "write %s: %s",
-                 self->path ? self->path : "stdout", strerror(errno));
+        snprintf(self->error, sizeof self->error, "write %s: %s", name, strerror(errno));
         return -1;
     }
+    if (!self->path || !self->regular || !self->state) {
+        return 0; /* a pipe or a device has no length to come back to */
+    }
+    /* the lines reach the disk before the position that covers them (a power cut included) */
+    int fd = fileno(self->out);
+    struct stat st;
+    if (fdatasync(fd) != 0 || fstat(fd, &st) != 0) {
+        snprintf(self->error, sizeof self->error, "sync %s: %s", name, strerror(errno));
+        return -1;
+    }
+    state_out_t out = {
+        .dev = (int64_t) st.st_dev, .ino = (int64_t) st.st_ino, .length = (int64_t) st.st_size};
+    state_note_out(self->state, &out);
     return 0;
 }
 
@@ -198,7 +307,7 @@ static int s_reopen(void *self_)
         return 0;
     }
     s_close(self);
-    return s_open(self);
+    return s_open(self, false);
 }
 
 static const char *s_error(void *self_)
@@ -235,13 +344,14 @@ static sink_t *s_open_sink(const sink_options_t *sink_options, char *err, size_t
         self->line_cap = 4096;
         self->line = malloc(self->line_cap);
         self->path = options->out ? strdup(options->out) : NULL;
+        self->state = sink_options->state;
     }
     if (!sink || !self || !self->buffer || !self->line || (options->out && !self->path)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     self->text = strcmp(format, "text") == 0;
-    if (s_open(self) != 0) {
+    if (s_open(self, true) != 0) {
         snprintf(err, errlen, "--out %s", self->error);
         goto fail;
     }

@@ -209,10 +209,11 @@ static int s_reset(void *self_)
     return 0;
 }
 
-/*  A failed attempt: the digest is tried again after the backoff. */
-static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char *error,
-                         int64_t now_ms)
+/*  A failed attempt: the digest is tried again after the backoff, counted from the end of the
+    attempt (the clock read now), not from its start: an attempt that timed out took seconds. */
+static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char *error)
 {
+    int64_t now_ms = s_wall_ms();
     int64_t attempt = box->attempts + 1;
     int64_t delay = S_BACKOFF_MAX_MS;
     if (attempt < 20) {
@@ -231,7 +232,7 @@ static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char
 }
 
 /*  One attempt at the digest box: every recipient still on its list. */
-static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms)
+static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
 {
     json_t *items = mail_queue_items(self->queue, box);
     if (!items) {
@@ -299,7 +300,7 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box, int64_t now_ms
     }
     free(still);
     if (left > 0) {
-        rc = s_retry_later(self, box, last_error[0] ? last_error : "not sent", now_ms);
+        rc = s_retry_later(self, box, last_error[0] ? last_error : "not sent");
         goto done;
     }
     if (mail_queue_finish(self->queue, box) != 0) {
@@ -355,7 +356,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
             return 0;
         }
         *next_ms = 0; /* look again at once: a next digest, or the retry's time */
-        return s_attempt(self, &box, now_ms);
+        return s_attempt(self, &box);
     }
     int64_t count = 0, oldest_ms = 0;
     if (mail_queue_waiting(self->queue, &count, &oldest_ms) != 0) {
@@ -388,7 +389,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         self->at_due = false;
     }
     *next_ms = 0;
-    return found == 1 ? s_attempt(self, &box, now_ms) : 0;
+    return found == 1 ? s_attempt(self, &box) : 0;
 }
 
 /*  In the order of s_metrics. */
