@@ -553,6 +553,10 @@ static int s_check_version(sqlite3 *db, const char *path, store_mode_t mode, sto
 sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
                      size_t errlen)
 {
+    bool blank_ok = mode == STORE_OPEN_OR_CREATE;
+    if (blank_ok) {
+        mode = access(path, F_OK) == 0 ? STORE_OPEN : STORE_CREATE;
+    }
     if (mode != STORE_CREATE) {
         struct stat st;
         if (stat(path, &st) != 0) {
@@ -568,7 +572,13 @@ sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, cha
     if (!db) {
         return NULL;
     }
-    int rc = mode == STORE_CREATE
+    /* A file without a single table holds nothing: with blank_ok it is a creation that was
+       cut short (s_create_schema checks again, inside its transaction). */
+    bool blank = false;
+    if (mode == STORE_OPEN && blank_ok && s_is_empty(db, &blank) != 0) {
+        blank = false;
+    }
+    int rc = mode == STORE_CREATE || blank
                  ? s_create_schema(db, path, STORE_SCHEMA_VERSION, code, err, errlen)
                  : s_check_version(db, path, mode, code, err, errlen);
     if (rc != 0) {

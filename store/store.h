@@ -31,6 +31,8 @@ typedef enum {
     STORE_OPEN = 0,     /* an existing store, migrated to STORE_SCHEMA_VERSION if older */
     STORE_CREATE = 1,   /* a new store; fails if the file already holds a store */
     STORE_READONLY = 2, /* an existing store, read only, never migrated */
+    STORE_OPEN_OR_CREATE = 3, /* STORE_OPEN, or STORE_CREATE when the file is missing or holds
+                                 no table at all (a creation cut short, by a full disk say) */
 } store_mode_t;
 
 /*  The page size of a new store: a replay or a backlog reads the change log joined to the

@@ -715,6 +715,36 @@ static void s_failed_with(store_t *store, store_err_t want)
     assert_true(strlen(store_error(store)) > 0);
 }
 
+/*  STORE_OPEN_OR_CREATE (the mirror's mode): a missing file or one without a single table (a
+    creation cut short by a full disk) becomes a store; a file with tables is never touched. */
+static void test_open_or_create(void **state)
+{
+    (void) state;
+    char path[1024];
+    char err[512];
+    s_path(path, sizeof path, "blank");
+    store_t *store = store_new(path, STORE_OPEN_OR_CREATE, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(store_head_seq(store), 0);
+    store_destroy(&store);
+    store = store_new(path, STORE_OPEN_OR_CREATE, err, sizeof err); /* the same store again */
+    assert_non_null(store);
+    store_destroy(&store);
+
+    s_remove(path);
+    assert_int_equal(s_raw(path, "PRAGMA journal_mode = WAL", NULL, 0), 0); /* header, no table */
+    s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
+    store = store_new(path, STORE_OPEN_OR_CREATE, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+
+    s_remove(path);
+    assert_int_equal(s_raw(path, "CREATE TABLE other (x)", NULL, 0), 0);
+    s_open_fails(path, STORE_OPEN_OR_CREATE, STORE_ERR_NOT_STORE);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM sqlite_master"), 1);
+    s_remove(path);
+}
+
 /*  Every failure carries a code beside its message: callers (the publisher) decide by it. */
 static void test_error_codes(void **state)
 {
@@ -1356,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_migration),
         cmocka_unit_test(test_newer_schema),
         cmocka_unit_test(test_error_codes),
+        cmocka_unit_test(test_open_or_create),
         cmocka_unit_test(test_migration_people_flat),
         cmocka_unit_test(test_people_flat_writers),
         cmocka_unit_test(test_sample_export_import),

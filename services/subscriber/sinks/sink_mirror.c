@@ -316,9 +316,8 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         return NULL;
     }
     const char *path = options->mirror.db;
-    store_mode_t mode = access(path, F_OK) == 0 ? STORE_OPEN : STORE_CREATE;
     char why[512];
-    self->store = store_new(path, mode, why, sizeof why);
+    self->store = store_new(path, STORE_OPEN_OR_CREATE, why, sizeof why);
     if (!self->store) {
         snprintf(err, errlen, "--mirror-db: %s", why);
         free(sink);
