@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define STORE_SCHEMA_VERSION 4 /* PRAGMA user_version this program writes and understands */
+#define STORE_SCHEMA_VERSION 5 /* PRAGMA user_version this program writes and understands */
 
 typedef struct store store_t;
 
@@ -128,7 +128,7 @@ int store_get_event(store_t *self, const char *id, store_event_t *out);
 int store_get_press(store_t *self, const char *id, store_press_t *out);
 
 /*  Scans the change log after after_seq in seq order, at most limit rows (limit > 0),
-    each joined to its record's current state. If since_ms > 0 the scan starts at the first
+    each with the image of its record as that change left it (store_change_t.present). If since_ms > 0 the scan starts at the first
     change committed at or after since_ms instead (after_seq still bounds it below).
     Returns the number of rows visited, the callback's non-zero value if it stopped the
     scan, or -1 on error. No allocation per row. */
@@ -137,7 +137,8 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
 
 /*  Scans the current catalogue: every existing record whose latest change has seq >
     after_seq, in the order of that seq, at most limit rows. Each row's seq and change are
-    those of the record's latest change (cancelled events as STORE_CANCELLED). */
+    those of the record's latest change (cancelled events as STORE_CANCELLED); its image is
+    the record's current state. */
 int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
                        void *arg);
 
