@@ -128,8 +128,9 @@ int store_get_event(store_t *self, const char *id, store_event_t *out);
 int store_get_press(store_t *self, const char *id, store_press_t *out);
 
 /*  Scans the change log after after_seq in seq order, at most limit rows (limit > 0),
-    each with the image of its record as that change left it (store_change_t.present). If since_ms > 0 the scan starts at the first
-    change committed at or after since_ms instead (after_seq still bounds it below).
+    each with the image of its record as that change left it (store_change_t.present). If
+    since_ms > 0 the scan starts at the first change committed at or after since_ms instead
+    (after_seq still bounds it below).
     Returns the number of rows visited, the callback's non-zero value if it stopped the
     scan, or -1 on error. No allocation per row. */
 int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int limit,

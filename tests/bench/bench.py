@@ -13,8 +13,8 @@ slows a run down):
   4. peak memory (VmHWM) of the publisher and the subscriber in 2
   5. replay of N changes from the start to a fresh subscriber (log to /dev/null)
   6. mirror sink apply rate vs SQLite's batched inserts into the same schema
-  7. the publisher's own work without a network: the joined change-log scan, and the scan
-     with each row encoded (bench_scan), the ceiling of one publisher thread
+  7. the publisher's own work without a network: the change-log scan (images, no join), and
+     the scan with each row encoded (bench_scan), the ceiling of one publisher thread
 """
 import argparse
 import json
