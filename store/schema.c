@@ -353,7 +353,10 @@ static const char *s_v5 =
     "CREATE TRIGGER press_releases_ad AFTER DELETE ON press_releases BEGIN"
     " INSERT INTO changes (" S_CHANGE_COLS ")"
     " VALUES ('press_release', old.id, 'deleted', " S_NOW_MS ", 'press.');"
-    " END;";
+    " END;"
+    /* Each record's changes in order, so that a snapshot as of a seq finds whether a change
+       was superseded by then with one seek (store_snapshot_at). */
+    "CREATE INDEX changes_record ON changes(record_id, seq);";
 /* clang-format on */
 
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)

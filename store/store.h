@@ -143,6 +143,15 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
 int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
                        void *arg);
 
+/*  Scans the catalogue as it stood at at_seq: for every record, its latest change with
+    seq <= at_seq unless that is a deletion, with the image that change left, in the order of
+    that seq after after_seq, at most limit rows (page with after_seq = the last seq seen and
+    the same at_seq). Each row's change is as in store_snapshot. A record whose state at
+    at_seq was not kept (a change a schema 4 store had superseded when it was migrated) comes
+    with present false. Returns as store_changes does. */
+int64_t store_snapshot_at(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
+                          store_change_fn *fn, void *arg);
+
 /*  Called once per record by store_list_events / store_list_press (text borrowed until
     the callback returns). Return 0 to go on, non-zero to stop the listing. */
 typedef int(store_event_fn)(const store_event_t *event, void *arg);

@@ -661,6 +661,13 @@ static void test_migration(void **state)
         assert_string_equal(rows.title[i], want_title[i]);
     }
     assert_int_equal(rows.version[3], 2);
+    /* As of 3, a and b were as they were created, which the old store did not keep. */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot_at(store, 3, 0, 100, s_collect, &rows), 3);
+    assert_false(rows.present[0]);
+    assert_false(rows.present[1]);
+    assert_true(rows.present[2]);
+    assert_string_equal(rows.title[2], "C");
     memset(&rows, 0, sizeof rows);
     assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
     assert_string_equal(rows.id[0], "c");
@@ -1377,6 +1384,37 @@ static void test_scan_images(void **state)
     assert_string_equal(snap.title[2], "C3");
     assert_int_equal(snap.change[2], STORE_CANCELLED);
     assert_int_equal(snap.version[2], 3);
+
+    /* As of a seq: the catalogue as it stood then, from the images. */
+    memset(&snap, 0, sizeof snap);
+    assert_int_equal(store_snapshot_at(store, 6, 0, 100, s_collect, &snap), 4);
+    const char *at6_id[] = {"b", "r", "a", "p"};
+    const char *at6_title[] = {"B", "R1", "A2", "P2"};
+    const int64_t at6_seq[] = {2, 4, 5, 6};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(snap.id[i], at6_id[i]);
+        assert_string_equal(snap.title[i], at6_title[i]);
+        assert_int_equal(snap.seq[i], at6_seq[i]);
+        assert_true(snap.present[i]);
+    }
+    assert_int_equal(snap.change[0], STORE_CREATED);
+    assert_int_equal(snap.change[2], STORE_UPDATED);
+    assert_int_equal(snap.type[3], STORE_PRESS);
+    memset(&snap, 0, sizeof snap); /* paged */
+    assert_int_equal(store_snapshot_at(store, 6, 2, 2, s_collect, &snap), 2);
+    assert_string_equal(snap.id[0], "r");
+    assert_string_equal(snap.id[1], "a");
+    memset(&snap, 0, sizeof snap); /* r and p deleted by 8 */
+    assert_int_equal(store_snapshot_at(store, 8, 0, 100, s_collect, &snap), 2);
+    assert_string_equal(snap.id[0], "b");
+    assert_string_equal(snap.id[1], "a");
+    memset(&snap, 0, sizeof snap); /* at the head: the current catalogue */
+    assert_int_equal(store_snapshot_at(store, 13, 0, 100, s_collect, &snap), 3);
+    assert_string_equal(snap.title[0], "A2");
+    assert_string_equal(snap.title[1], "R2");
+    assert_string_equal(snap.title[2], "C3");
+    assert_int_equal(snap.change[2], STORE_CANCELLED);
+    assert_int_equal(store_snapshot_at(store, 0, 0, 100, s_collect, &snap), 0);
     store_destroy(&store);
     s_remove(path);
 }

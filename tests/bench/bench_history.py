@@ -6,7 +6,7 @@ Usage: HERALD_BIN=build-bench/bin python3 tests/bench/bench_history.py \\
            --before /path/to/old/build-bench/bin [--changes N] [--repeat N]
 
 For each build, alternately (--repeat times, best kept): the store of N events built by
-`herald-store import` (the insert rate), its size and the change log's share of it (dbstat),
+`herald-store import` (the insert rate; SQLite's own too, bench_sqlite), its size and the change log's share of it (dbstat),
 the publisher's scan alone with and without encoding (bench_scan), and the replay of the N
 changes to a new subscriber with a JSON log, as a ratio of the raw libzmq baseline measured in
 the same run. Prints one JSON document on stdout, progress on stderr.
@@ -99,6 +99,20 @@ def main():
                 best[name]["insert_per_second"] = max(best[name]["insert_per_second"],
                                                       round(rate))
                 print(f"{name}: store of {n} built at {rate:,.0f}/s", file=sys.stderr)
+        # SQLite's own insert rate into each schema (an SQL writer, triggers included).
+        for k in range(args.repeat):
+            for name, binp in builds.items():
+                path = os.path.join(work, f"sqlite-{name}.db")
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(path + suffix):
+                        os.unlink(path + suffix)
+                out = subprocess.run([f"{binp}/bench_sqlite", path, str(n), "1000"], check=True,
+                                     capture_output=True, text=True).stdout
+                rate = json.loads(out)["per_second"]
+                runs = best[name].setdefault("sql_insert_runs", [])
+                runs.append(rate)
+                best[name]["sql_insert_per_second"] = max(runs)
+                print(f"{name}: SQL inserts at {rate:,.0f}/s", file=sys.stderr)
         for name, binp in builds.items():
             best[name]["size"] = sizes(dbs[name])
             out = subprocess.run([f"{binp}/bench_scan", dbs[name]], check=True,
@@ -114,13 +128,16 @@ def main():
         res.update(best)
         res["insert_ratio_after_before"] = round(
             best["after"]["insert_per_second"] / best["before"]["insert_per_second"], 3)
+        res["sql_insert_ratio_after_before"] = round(
+            best["after"]["sql_insert_per_second"] / best["before"]["sql_insert_per_second"], 3)
         for name in builds:
             s = best[name]
             print(f"{name}: insert {s['insert_per_second']:,}/s, file {s['size']['file']:,} B,"
                   f" changes {s['size']['changes']:,} B, scan {s['scan']}, replay"
                   f" {s['replay_per_second']:,}/s = {s['replay_ratio']} x baseline",
                   file=sys.stderr)
-        print(f"insert rate after/before: {res['insert_ratio_after_before']}", file=sys.stderr)
+        print(f"insert rate after/before: {res['insert_ratio_after_before']} (herald-store),"
+              f" {res['sql_insert_ratio_after_before']} (SQL)", file=sys.stderr)
     print(json.dumps(res, indent=2))
 
 
