@@ -408,8 +408,13 @@ static void test_triggers(void **state)
     store_type_t types[] = {STORE_EVENT, STORE_EVENT, STORE_EVENT, STORE_PRESS,
                             STORE_PRESS, STORE_PRESS, STORE_EVENT};
     /* Each change carries its record as it left it, though both records are gone now. */
-    const char *titles[] = {"Global Counter-Nuclear Smuggling Conference", "Renamed", "Renamed",
-                            "Press release", "New title", "", ""};
+    const char *titles[] = {"Global Counter-Nuclear Smuggling Conference",
+                            "Renamed",
+                            "Renamed",
+                            "Press release",
+                            "New title",
+                            "",
+                            ""};
     for (int i = 0; i < 7; i++) {
         assert_int_equal(rows.seq[i], i + 1);
         assert_int_equal(rows.change[i], want[i]);
@@ -1313,8 +1318,8 @@ static void test_scan_images(void **state)
     assert_int_equal(store_put_event(store, &a), 0); /* 5: updated */
     p.title = "P2";
     assert_int_equal(store_put_press(store, &p), 0); /* 6: updated */
-    assert_int_equal(store_delete_event(store, "r"), 0);  /* 7 */
-    assert_int_equal(store_delete_press(store, "p"), 0);  /* 8 */
+    assert_int_equal(store_delete_event(store, "r"), 0); /* 7 */
+    assert_int_equal(store_delete_press(store, "p"), 0); /* 8 */
     /* Schema 5 no longer notes rowids. */
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NOT NULL"),
                      0);
@@ -1355,8 +1360,8 @@ static void test_scan_images(void **state)
 
     s_rows_t rows = {0};
     assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 13);
-    const char *want_title[] = {"A",  "B", "Press release", "R1", "A2", "P2", "",
-                                "",   "R2", "",             "C",  "C2", "C3"};
+    const char *want_title[] = {"A",  "B", "Press release", "R1", "A2", "P2", "", "", "R2", "", "C",
+                                "C2", "C3"};
     const int64_t want_version[] = {1, 1, 0, 1, 2, 0, 0, 0, 1, 0, 1, 2, 3};
     for (int i = 0; i < 13; i++) {
         assert_int_equal(rows.seq[i], i + 1);
