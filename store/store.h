@@ -33,8 +33,8 @@ typedef enum {
     STORE_READONLY = 2, /* an existing store, read only, never migrated */
 } store_mode_t;
 
-/*  The page size of a new store: a replay or a backlog reads the change log joined to the
-    records, and 16 KiB pages make that scan about 12 % cheaper than SQLite's default 4 KiB
+/*  The page size of a new store: a replay or a backlog reads the change log (joined to the
+    records before schema 5, with their images since), and 16 KiB pages make that scan about 12 % cheaper than SQLite's default 4 KiB
     (fewer page reads); docs/performance.md. An existing store keeps its page size. */
 #define STORE_PAGE_SIZE 16384
 
