@@ -41,7 +41,8 @@ typedef Herald__V1__Announcement announcement_t;
 int codec_topic(char *buf, size_t cap, store_type_t type, const char *kind, const char *country);
 
 /*  Encodes a change (from store_changes or store_snapshot) as an Announcement of stream_id
-    into buf. A change whose record is gone (or a DELETED one) carries the id alone.
+    into buf. A change without an image (change->present false: a DELETED one, or one whose
+    state was not kept) carries the id alone.
     The record is not validated (the store did that); the encoder only maps it.
     Returns the encoded length, or -1 if it does not fit in cap or cannot be encoded (seq < 1,
     unknown type or change, an event status other than "scheduled"/"cancelled", more than

@@ -64,9 +64,11 @@ typedef struct {
     const char *summary;
 } store_press_t;
 
-/*  One row of the change log joined to the record's current state.
-    present is false when the record no longer exists (deleted since); then only the
-    change fields are meaningful, and event/press carry the id alone. */
+/*  One row of the change log with the record's image as that change left it (its state right
+    after the change committed, whatever happened to the record since). present is false when
+    the row holds no image: always for STORE_DELETED, and for the changes a store migrated
+    from schema 4 had already superseded (their state was never kept); then only the change
+    fields are meaningful, and event/press carry the id alone. */
 typedef struct {
     int64_t seq;
     store_type_t type;

@@ -9,6 +9,8 @@
     Version 3: events.people_flat, the people list flattened for the scans (see
     S_PEOPLE_FLAT), backfilled, and kept right for every writer by a trigger.
     Version 4: changes.record_rowid, where the record's row is, for the scans (see s_v4).
+    Version 5: every change row holds its record's image as that change left it (see s_v5);
+    the scans read the log alone, and record_rowid is no longer written.
 
     Opening a store (schema_open) lives here too: the pragmas, creating a new store, checking
     an existing one's version and migrating it, each failure with its store_err_t.
@@ -251,6 +253,112 @@ static const char *s_v4 =
     S_PRESS_AD_SQL(", record_rowid", ", old.rowid");
 /* clang-format on */
 
+/*  The image: the record's columns copied into its change row by the trigger that writes
+    the row, in the same statement as the edit, so that every writer (this library, a
+    script, the sqlite3 shell) leaves the change as it was for the live feed and every replay
+    (the outbox pattern). The event and press columns share title, url and summary; a change
+    has an image when its title is not NULL (a record's title never is): DELETED rows have
+    none, nor do the changes a version 4 store had already superseded when it was migrated
+    (their state was never kept; the protocol sends them id-only).
+
+    An event's image is read back from its row after the trigger's own fix-ups (the version
+    the store keeps, people_flat for writers that do not set it), which are folded into the
+    same trigger so that the image is right whatever order SQLite fires triggers in: version
+    3's people_flat triggers are gone, events_au covers a people_flat written alone. A press
+    release has no fix-up: its image is new.*. */
+#define S_IMAGE_EVENT_COLS                                                                         \
+    "kind, title, start_date, end_date, city, country, summary, url, status, cancel_reason,"       \
+    " people_flat, version"
+#define S_IMAGE_PRESS_COLS "event_id, title, published_on, url, summary"
+#define S_CHANGE_COLS "record_type, record_id, change, committed_at_ms, topic"
+
+/* clang-format off */
+static const char *s_v5 =
+    "ALTER TABLE changes ADD COLUMN kind TEXT;"
+    "ALTER TABLE changes ADD COLUMN title TEXT;"
+    "ALTER TABLE changes ADD COLUMN start_date TEXT;"
+    "ALTER TABLE changes ADD COLUMN end_date TEXT;"
+    "ALTER TABLE changes ADD COLUMN city TEXT;"
+    "ALTER TABLE changes ADD COLUMN country TEXT;"
+    "ALTER TABLE changes ADD COLUMN summary TEXT;"
+    "ALTER TABLE changes ADD COLUMN url TEXT;"
+    "ALTER TABLE changes ADD COLUMN status TEXT;"
+    "ALTER TABLE changes ADD COLUMN cancel_reason TEXT;"
+    "ALTER TABLE changes ADD COLUMN people_flat TEXT;"
+    "ALTER TABLE changes ADD COLUMN version INTEGER;"
+    "ALTER TABLE changes ADD COLUMN event_id TEXT;"
+    "ALTER TABLE changes ADD COLUMN published_on TEXT;"
+    /* The latest change of each existing record left it as it is now; older ones are lost. */
+    "DROP TRIGGER changes_no_update;"
+    "UPDATE changes SET (" S_IMAGE_EVENT_COLS ") = (SELECT " S_IMAGE_EVENT_COLS
+    " FROM events e WHERE e.id = changes.record_id)"
+    " WHERE seq IN (SELECT seq FROM record_heads WHERE record_type = 'event');"
+    "UPDATE changes SET (" S_IMAGE_PRESS_COLS ") = (SELECT " S_IMAGE_PRESS_COLS
+    " FROM press_releases p WHERE p.id = changes.record_id)"
+    " WHERE seq IN (SELECT seq FROM record_heads WHERE record_type = 'press_release');"
+    S_CHANGES_NO_UPDATE
+    "DROP TRIGGER events_ai; DROP TRIGGER events_au; DROP TRIGGER events_ad;"
+    "DROP TRIGGER press_releases_ai; DROP TRIGGER press_releases_au;"
+    "DROP TRIGGER press_releases_ad;"
+    "DROP TRIGGER events_people_flat_ai; DROP TRIGGER events_people_flat_au;"
+
+    /* The version is the store's (1 on insert whatever the writer said), people_flat is
+       derived from people; the WHERE leaves the row alone when both are right already (the
+       library writes them right). */
+    "CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN"
+    " UPDATE events SET version = 1, people_flat = " S_PEOPLE_FLAT("new.people")
+    "  WHERE rowid = new.rowid AND (new.version IS NOT 1"
+    "  OR new.people_flat IS NOT " S_PEOPLE_FLAT("new.people") ");"
+    " INSERT INTO changes (" S_CHANGE_COLS ", " S_IMAGE_EVENT_COLS ")"
+    " SELECT 'event', id, 'created', " S_NOW_MS ", " S_EVENT_TOPIC("e") ", " S_IMAGE_EVENT_COLS
+    "  FROM events e WHERE rowid = new.rowid;"
+    " END;"
+    /* Content, version and people_flat in one trigger: its own UPDATE does not fire it again
+       (recursive_triggers is off, and even on, the second pass changes nothing). A version
+       of 1 is let through because events_ai writes it (its UPDATE may fire this trigger
+       for people_flat); people_flat is derived, not content:
+       writing it alone writes no change row, it is only set right. */
+    "CREATE TRIGGER events_au AFTER UPDATE ON events"
+    " WHEN " S_EVENT_DIFFERS " OR (new.version IS NOT old.version AND new.version IS NOT 1)"
+    "  OR new.people_flat IS NOT old.people_flat"
+    " BEGIN"
+    " UPDATE events SET version = CASE WHEN " S_EVENT_DIFFERS
+    "  THEN old.version + 1 WHEN new.version IS 1 THEN 1 ELSE old.version END,"
+    "  people_flat = CASE WHEN new.people IS NOT old.people"
+    "  OR new.people_flat IS NOT old.people_flat"
+    "  THEN " S_PEOPLE_FLAT("new.people") " ELSE old.people_flat END"
+    "  WHERE rowid = new.rowid;"
+    " INSERT INTO changes (" S_CHANGE_COLS ", " S_IMAGE_EVENT_COLS ")"
+    " SELECT 'event', id,"
+    "  CASE WHEN old.status = 'scheduled' AND new.status = 'cancelled'"
+    "  THEN 'cancelled' ELSE 'updated' END,"
+    "  " S_NOW_MS ", " S_EVENT_TOPIC("e") ", " S_IMAGE_EVENT_COLS
+    "  FROM events e WHERE rowid = new.rowid AND " S_EVENT_DIFFERS ";"
+    " END;"
+    "CREATE TRIGGER events_ad AFTER DELETE ON events BEGIN"
+    " INSERT INTO changes (" S_CHANGE_COLS ")"
+    " VALUES ('event', old.id, 'deleted', " S_NOW_MS ", " S_EVENT_TOPIC("old") ");"
+    " END;"
+    "CREATE TRIGGER press_releases_ai AFTER INSERT ON press_releases BEGIN"
+    " INSERT INTO changes (" S_CHANGE_COLS ", " S_IMAGE_PRESS_COLS ")"
+    " VALUES ('press_release', new.id, 'created', " S_NOW_MS ", 'press.', new.event_id,"
+    "  new.title, new.published_on, new.url, new.summary);"
+    " END;"
+    "CREATE TRIGGER press_releases_au AFTER UPDATE ON press_releases"
+    " WHEN " S_PRESS_DIFFERS " BEGIN"
+    " INSERT INTO changes (" S_CHANGE_COLS ", " S_IMAGE_PRESS_COLS ")"
+    " VALUES ('press_release', new.id, 'updated', " S_NOW_MS ", 'press.', new.event_id,"
+    "  new.title, new.published_on, new.url, new.summary);"
+    " END;"
+    "CREATE TRIGGER press_releases_ad AFTER DELETE ON press_releases BEGIN"
+    " INSERT INTO changes (" S_CHANGE_COLS ")"
+    " VALUES ('press_release', old.id, 'deleted', " S_NOW_MS ", 'press.');"
+    " END;"
+    /* Each record's changes in order, so that a snapshot as of a seq finds whether a change
+       was superseded by then with one seek (store_snapshot_at). */
+    "CREATE INDEX changes_record ON changes(record_id, seq);";
+/* clang-format on */
+
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
 {
     const char *sql = NULL;
@@ -266,6 +374,9 @@ int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
         break;
     case 4:
         sql = s_v4;
+        break;
+    case 5:
+        sql = s_v5;
         break;
     default:
         snprintf(err, errlen, "no migration to schema version %d", version);

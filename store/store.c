@@ -3,11 +3,12 @@
 
     Every statement used more than once is prepared in store_new and finalized in
     store_destroy. The change log is never written here: the triggers in schema.c do it in
-    the same statement as the edit. The scans join each change row to the record's current
-    state, with the people list read from events.people_flat, one string (names and roles
-    separated by the ASCII unit separator, persons by the record separator; validation keeps
-    control characters out of both) written with the record (by store_put_event, or by a
-    trigger for other writers) and split in place into a buffer owned by the handle.
+    the same statement as the edit, each row with its record's image as that change left it.
+    The scans read those images from the log alone, with the people list as people_flat, one
+    string (names and roles separated by the ASCII unit separator, persons by the record
+    separator; validation keeps control characters out of both) written with the record (by
+    store_put_event, or by a trigger for other writers), copied into the change row, and split
+    in place into a buffer owned by the handle.
 */
 #include "store_private.h"
 
@@ -43,8 +44,9 @@ struct store {
     sqlite3_stmt *cancel_event;              /* status = cancelled */
     sqlite3_stmt *delete_event;              /* delete an event */
     sqlite3_stmt *delete_press;              /* delete a press release */
-    sqlite3_stmt *changes;                   /* the log after a seq or time, joined */
-    sqlite3_stmt *snapshot;                  /* record heads after a seq, joined */
+    sqlite3_stmt *changes;                   /* the log after a seq or time, with images */
+    sqlite3_stmt *snapshot;                  /* record heads after a seq, their images */
+    sqlite3_stmt *snapshot_at;               /* the latest images as of a seq */
     sqlite3_stmt *cursor_get;                /* a named cursor */
     sqlite3_stmt *cursor_set;                /* upsert a named cursor */
     sqlite3_stmt *origin_get;                /* a record's origin seq */
@@ -65,33 +67,46 @@ struct store {
 #define S_PRESS_COLS "p.id, p.event_id, p.title, p.published_on, p.url, p.summary"
 #define S_PRESS_NCOLS 6
 
-/*  Scan rows: seq, record_type, change, record_id, committed_at_ms, topic, event columns,
-    press columns; the record is present when its id column is not NULL. The record is reached
-    by the rowid its change noted, an integer seek, and taken only if that row still holds its
-    id; when not, s_read_change looks it up by id (schema.c, s_v4). */
-#define S_SCAN_JOINS                                                                               \
-    " LEFT JOIN events e ON c.record_type = 'event' AND e.rowid = c.record_rowid"                  \
-    "  AND e.id = c.record_id"                                                                     \
-    " LEFT JOIN press_releases p ON c.record_type = 'press_release'"                               \
-    "  AND p.rowid = c.record_rowid AND p.id = c.record_id"
+/*  Scan rows: seq, record_type, change, record_id, committed_at_ms, topic, then the image
+    the change row holds (schema.c, s_v5): the event columns after id in store_event_t order
+    (people flattened), then press's event_id and published_on (title, url and summary are
+    shared). A row has an image when its title is not NULL. The scans read the log alone: one
+    b-tree in seq order, no join. */
+#define S_IMAGE_COLS                                                                               \
+    "c.kind, c.title, c.start_date, c.end_date, c.city, c.country, c.summary, c.url,"              \
+    " c.status, c.cancel_reason, c.people_flat, c.version, c.event_id, c.published_on"
+#define S_IMG_BASE 6 /* first image column */
 
 static const char *s_sql_changes =
     "SELECT c.seq, c.record_type, c.change, c.record_id, c.committed_at_ms, c.topic,"
-    " " S_EVENT_COLS ", " S_PRESS_COLS
-    " FROM changes c" S_SCAN_JOINS
+    " " S_IMAGE_COLS " FROM changes c"
     /* One lower bound, so that the scan is a rowid range search whichever is higher. */
     " WHERE c.seq > max(?1, CASE WHEN ?2 > 0 THEN coalesce("
     "  (SELECT seq FROM changes WHERE committed_at_ms >= ?2"
     "   ORDER BY committed_at_ms, seq LIMIT 1), 9223372036854775807) - 1 ELSE 0 END)"
     " ORDER BY c.seq LIMIT ?3";
 
-static const char *s_sql_snapshot =
-    "SELECT h.seq, h.record_type,"
-    " CASE WHEN e.status = 'cancelled' THEN 'cancelled'"
+/*  A record's latest change holds the record as it is now: its image is the current state. */
+static const char *s_sql_snapshot = "SELECT h.seq, h.record_type,"
+                                    " CASE WHEN c.status = 'cancelled' THEN 'cancelled'"
+                                    "  WHEN c.change = 'created' THEN 'created' ELSE 'updated' END,"
+                                    " h.record_id, c.committed_at_ms, c.topic, " S_IMAGE_COLS
+                                    " FROM record_heads h JOIN changes c ON c.seq = h.seq"
+                                    " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2";
+
+/*  The snapshot as of ?2: the latest change of each record with seq <= ?2, unless a deletion;
+    superseded by then when a later change of the same record has seq <= ?2 (one seek in
+    changes_record). The rows are read in seq order after ?1, like the log. */
+static const char *s_sql_snapshot_at =
+    "SELECT c.seq, c.record_type,"
+    " CASE WHEN c.status = 'cancelled' THEN 'cancelled'"
     "  WHEN c.change = 'created' THEN 'created' ELSE 'updated' END,"
-    " h.record_id, c.committed_at_ms, c.topic, " S_EVENT_COLS ", " S_PRESS_COLS
-    " FROM record_heads h JOIN changes c ON c.seq = h.seq" S_SCAN_JOINS
-    " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2";
+    " c.record_id, c.committed_at_ms, c.topic, " S_IMAGE_COLS " FROM changes c"
+    " WHERE c.seq > ?1 AND c.seq <= ?2 AND c.change <> 'deleted'"
+    " AND NOT EXISTS (SELECT 1 FROM changes d INDEXED BY changes_record"
+    "  WHERE d.record_id = c.record_id"
+    "  AND d.seq > c.seq AND d.seq <= ?2 AND d.record_type = c.record_type)"
+    " ORDER BY c.seq LIMIT ?3";
 
 void store_set_error(store_t *self, store_err_t code, const char *fmt, ...)
 {
@@ -217,7 +232,8 @@ static const char *s_type_name(store_type_t type)
     return type == STORE_PRESS ? "press_release" : "event";
 }
 
-/*  Reads one scan row into *out (text borrowed from the statement and the handle). */
+/*  Reads one scan row into *out (text borrowed from the statement and the handle): the
+    change and the image its row holds, or the id alone when it holds none. */
 static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -227,37 +243,36 @@ static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
     out->record_id = s_col(stmt, 3);
     out->committed_at_ms = sqlite3_column_int64(stmt, 4);
     out->topic = s_col(stmt, 5);
-    int ebase = 6;
-    int pbase = ebase + S_EVENT_NCOLS;
-    out->present = sqlite3_column_type(stmt, out->type == STORE_EVENT ? ebase : pbase) !=
-                   SQLITE_NULL;
-    if (!out->present && out->change != STORE_DELETED) {
-        /* Not where its change noted: gone, or moved (see S_SCAN_JOINS). By id, copied. */
-        int found = out->type == STORE_EVENT ? store_get_event(self, out->record_id, &out->event)
-                                             : store_get_press(self, out->record_id, &out->press);
-        if (found == -1) {
-            return -1;
-        }
-        out->present = found == 1;
+    out->present = sqlite3_column_type(stmt, S_IMG_BASE + 1) != SQLITE_NULL;
+    if (out->type == STORE_PRESS) {
+        out->press.id = out->record_id;
         if (out->present) {
-            return 0;
+            out->press.event_id = s_col(stmt, S_IMG_BASE + 12);
+            out->press.title = s_col(stmt, S_IMG_BASE + 1);
+            out->press.published_on = s_col(stmt, S_IMG_BASE + 13);
+            out->press.url = s_col(stmt, S_IMG_BASE + 7);
+            out->press.summary = s_col(stmt, S_IMG_BASE + 6);
         }
+        return 0;
     }
-    if (out->type == STORE_EVENT) {
-        if (s_read_event(self, stmt, ebase, &out->event) != 0) {
-            return -1;
-        }
-        if (!out->present) {
-            out->event.id = out->record_id;
-        }
-        out->event.status = out->present ? out->event.status : "";
-    } else {
-        s_read_press(stmt, pbase, &out->press);
-        if (!out->present) {
-            out->press.id = out->record_id;
-        }
+    store_event_t *e = &out->event;
+    e->id = out->record_id;
+    e->status = "";
+    if (!out->present) {
+        return 0;
     }
-    return 0;
+    e->kind = s_col(stmt, S_IMG_BASE + 0);
+    e->title = s_col(stmt, S_IMG_BASE + 1);
+    e->start_date = s_col(stmt, S_IMG_BASE + 2);
+    e->end_date = s_col(stmt, S_IMG_BASE + 3);
+    e->city = s_col(stmt, S_IMG_BASE + 4);
+    e->country = s_col(stmt, S_IMG_BASE + 5);
+    e->summary = s_col(stmt, S_IMG_BASE + 6);
+    e->url = s_col(stmt, S_IMG_BASE + 7);
+    e->status = s_col(stmt, S_IMG_BASE + 8);
+    e->cancel_reason = s_col(stmt, S_IMG_BASE + 9);
+    e->version = sqlite3_column_int64(stmt, S_IMG_BASE + 11);
+    return s_read_people(self, stmt, S_IMG_BASE + 10, e);
 }
 
 static int s_prepare(store_t *self, sqlite3_stmt **stmt, const char *sql)
@@ -304,6 +319,7 @@ static int s_prepare_all(store_t *self)
         {&self->delete_press, "DELETE FROM press_releases WHERE id = ?1", true},
         {&self->changes, s_sql_changes, false},
         {&self->snapshot, s_sql_snapshot, false},
+        {&self->snapshot_at, s_sql_snapshot_at, false},
         {&self->cursor_get, "SELECT seq, stream_id FROM cursors WHERE name = ?1", false},
         {&self->cursor_set,
          "INSERT INTO cursors (name, seq, stream_id) VALUES (?1, ?2, ?3)"
@@ -407,12 +423,12 @@ void store_destroy(store_t **self_p)
     }
     store_t *self = *self_p;
     sqlite3_stmt **all[] = {
-        &self->put_event,    &self->put_press,  &self->get_event,    &self->get_press,
-        &self->list_events,  &self->list_press, &self->cancel_event, &self->delete_event,
-        &self->delete_press, &self->changes,    &self->snapshot,     &self->cursor_get,
-        &self->cursor_set,   &self->origin_get, &self->origin_set,   &self->head_seq,
-        &self->data_version, &self->begin,      &self->begin_read,   &self->commit,
-        &self->rollback,
+        &self->put_event,    &self->put_press,    &self->get_event,    &self->get_press,
+        &self->list_events,  &self->list_press,   &self->cancel_event, &self->delete_event,
+        &self->delete_press, &self->changes,      &self->snapshot,     &self->snapshot_at,
+        &self->cursor_get,   &self->cursor_set,   &self->origin_get,   &self->origin_set,
+        &self->head_seq,     &self->data_version, &self->begin,        &self->begin_read,
+        &self->commit,       &self->rollback,
     };
     if (self->db && !sqlite3_get_autocommit(self->db)) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
@@ -945,6 +961,18 @@ int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change
     sqlite3_bind_int64(s, 1, after_seq);
     sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
     return s_scan(self, s, fn, arg, "snapshot");
+}
+
+int64_t store_snapshot_at(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
+                          store_change_fn *fn, void *arg)
+{
+    assert(self);
+    sqlite3_stmt *s = self->snapshot_at;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, after_seq);
+    sqlite3_bind_int64(s, 2, at_seq);
+    sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+    return s_scan(self, s, fn, arg, "snapshot as of a seq");
 }
 
 int store_list_events(store_t *self, store_event_fn *fn, void *arg)

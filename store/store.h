@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define STORE_SCHEMA_VERSION 4 /* PRAGMA user_version this program writes and understands */
+#define STORE_SCHEMA_VERSION 5 /* PRAGMA user_version this program writes and understands */
 
 typedef struct store store_t;
 
@@ -35,8 +35,8 @@ typedef enum {
                                  no table at all (a creation cut short, by a full disk say) */
 } store_mode_t;
 
-/*  The page size of a new store: a replay or a backlog reads the change log joined to the
-    records, and 16 KiB pages make that scan about 12 % cheaper than SQLite's default 4 KiB
+/*  The page size of a new store: a replay or a backlog reads the change log (joined to the
+    records before schema 5, with their images since), and 16 KiB pages make that scan about 12 % cheaper than SQLite's default 4 KiB
     (fewer page reads); docs/performance.md. An existing store keeps its page size. */
 #define STORE_PAGE_SIZE 16384
 
@@ -130,8 +130,9 @@ int store_get_event(store_t *self, const char *id, store_event_t *out);
 int store_get_press(store_t *self, const char *id, store_press_t *out);
 
 /*  Scans the change log after after_seq in seq order, at most limit rows (limit > 0),
-    each joined to its record's current state. If since_ms > 0 the scan starts at the first
-    change committed at or after since_ms instead (after_seq still bounds it below).
+    each with the image of its record as that change left it (store_change_t.present). If
+    since_ms > 0 the scan starts at the first change committed at or after since_ms instead
+    (after_seq still bounds it below).
     Returns the number of rows visited, the callback's non-zero value if it stopped the
     scan, or -1 on error. No allocation per row. */
 int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int limit,
@@ -139,9 +140,19 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
 
 /*  Scans the current catalogue: every existing record whose latest change has seq >
     after_seq, in the order of that seq, at most limit rows. Each row's seq and change are
-    those of the record's latest change (cancelled events as STORE_CANCELLED). */
+    those of the record's latest change (cancelled events as STORE_CANCELLED); its image is
+    the record's current state. */
 int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
                        void *arg);
+
+/*  Scans the catalogue as it stood at at_seq: for every record, its latest change with
+    seq <= at_seq unless that is a deletion, with the image that change left, in the order of
+    that seq after after_seq, at most limit rows (page with after_seq = the last seq seen and
+    the same at_seq). Each row's change is as in store_snapshot. A record whose state at
+    at_seq was not kept (a change a schema 4 store had superseded when it was migrated) comes
+    with present false. Returns as store_changes does. */
+int64_t store_snapshot_at(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
+                          store_change_fn *fn, void *arg);
 
 /*  Called once per record by store_list_events / store_list_press (text borrowed until
     the callback returns). Return 0 to go on, non-zero to stop the listing. */

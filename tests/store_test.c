@@ -407,11 +407,21 @@ static void test_triggers(void **state)
                                   STORE_UPDATED, STORE_DELETED, STORE_DELETED};
     store_type_t types[] = {STORE_EVENT, STORE_EVENT, STORE_EVENT, STORE_PRESS,
                             STORE_PRESS, STORE_PRESS, STORE_EVENT};
+    /* Each change carries its record as it left it, though both records are gone now. */
+    const char *titles[] = {"Global Counter-Nuclear Smuggling Conference",
+                            "Renamed",
+                            "Renamed",
+                            "Press release",
+                            "New title",
+                            "",
+                            ""};
     for (int i = 0; i < 7; i++) {
         assert_int_equal(rows.seq[i], i + 1);
         assert_int_equal(rows.change[i], want[i]);
         assert_int_equal(rows.type[i], types[i]);
-        assert_false(rows.present[i]); /* both records are gone now */
+        assert_int_equal(rows.present[i], want[i] != STORE_DELETED);
+        assert_string_equal(rows.title[i], titles[i]);
+        assert_int_equal(rows.version[i], i < 3 ? i + 1 : 0);
     }
     assert_string_equal(rows.topic[0], "event.conference.FR.");
     assert_string_equal(rows.topic[3], "press.");
@@ -645,7 +655,25 @@ static void test_migration(void **state)
                      0);
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NULL"), 2);
     assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0), SQLITE_CONSTRAINT);
+    /* Images: the latest change of each existing record gets the record as it is (its state
+       then); the superseded and deleted ones get none and scan as id-only. */
     s_rows_t rows = {0};
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 6);
+    const bool want_present[] = {false, false, true, true, false, true};
+    const char *want_title[] = {"", "", "C", "A2", "", "P"};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(rows.present[i], want_present[i]);
+        assert_string_equal(rows.title[i], want_title[i]);
+    }
+    assert_int_equal(rows.version[3], 2);
+    /* As of 3, a and b were as they were created, which the old store did not keep. */
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot_at(store, 3, 0, 100, s_collect, &rows), 3);
+    assert_false(rows.present[0]);
+    assert_false(rows.present[1]);
+    assert_true(rows.present[2]);
+    assert_string_equal(rows.title[2], "C");
+    memset(&rows, 0, sizeof rows);
     assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
     assert_string_equal(rows.id[0], "c");
     assert_int_equal(rows.change[0], STORE_CREATED);
@@ -1176,7 +1204,9 @@ static void test_changes_snapshot(void **state)
     assert_int_equal(rows.change[11], STORE_DELETED);
     assert_false(rows.present[11]);
     assert_true(rows.present[0]);
-    assert_int_equal(rows.version[0], 2); /* joined to the current state */
+    assert_int_equal(rows.version[0], 1); /* as the change left it */
+    assert_int_equal(rows.version[12], 2);
+    assert_string_equal(rows.id[12], lyon);
     assert_string_equal(rows.first_person[0], "Jürgen Stock");
     assert_int_equal(rows.people_count[0], 2);
 
@@ -1293,14 +1323,15 @@ static void test_cursors_origins_clear(void **state)
     s_remove(path);
 }
 
-/*  Every change notes the rowid of its record's row, and the scans go there first: a row that
-    moved (as a VACUUM may move rows), a rowid reused by another record, and a record deleted
-    and created again are all found by id all the same, in changes and in snapshots. */
-static void test_scan_rowid_hint(void **state)
+/*  Every change row holds its record as that change left it, whoever wrote it and whatever
+    happened to the record since: rows that move (as a VACUUM may move them), a rowid reused
+    by another record, and a record deleted and created again change no image. A deletion
+    holds none. The snapshot sends the current state: the images of the heads. */
+static void test_scan_images(void **state)
 {
     (void) state;
     char path[1024];
-    s_path(path, sizeof path, "rowid");
+    s_path(path, sizeof path, "images");
     store_t *store = s_create(path);
     store_event_t a = s_event("a");
     a.title = "A";
@@ -1317,20 +1348,14 @@ static void test_scan_rowid_hint(void **state)
     assert_int_equal(store_put_event(store, &a), 0); /* 5: updated */
     p.title = "P2";
     assert_int_equal(store_put_press(store, &p), 0); /* 6: updated */
-    /* Each of the six triggers notes the row: created, updated and deleted, both types. */
-    const char *wrong =
-        "SELECT count(*) FROM changes c WHERE record_rowid IS NOT CASE record_type"
-        " WHEN 'event' THEN (SELECT rowid FROM events WHERE id = c.record_id)"
-        " ELSE (SELECT rowid FROM press_releases WHERE id = c.record_id) END";
-    assert_int_equal(s_count(path, wrong), 0);
-    int64_t r_rowid = s_count(path, "SELECT rowid FROM events WHERE id = 'r'");
     assert_int_equal(store_delete_event(store, "r"), 0); /* 7 */
-    assert_int_equal(s_count(path, "SELECT record_rowid FROM changes WHERE seq = 7"), r_rowid);
-    int64_t p_rowid = s_count(path, "SELECT rowid FROM press_releases WHERE id = 'p'");
     assert_int_equal(store_delete_press(store, "p"), 0); /* 8 */
-    assert_int_equal(s_count(path, "SELECT record_rowid FROM changes WHERE seq = 8"), p_rowid);
+    /* Schema 5 no longer notes rowids. */
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NOT NULL"),
+                     0);
 
-    /* r is created again; a's row moves; b's row is taken by c. */
+    /* r is created again; a's row moves; b's row is taken by c, written by raw SQL with its
+       people as JSON only (people_flat and the image's people come from the trigger). */
     r.title = "R2";
     assert_int_equal(store_put_event(store, &r), 0); /* 9 */
     assert_int_equal(s_raw(path, "UPDATE events SET rowid = 1000 WHERE id = 'a'", NULL, 0),
@@ -1339,28 +1364,50 @@ static void test_scan_rowid_hint(void **state)
     assert_int_equal(store_delete_event(store, "b"), 0); /* 10 */
     char sql[512];
     snprintf(sql, sizeof sql,
-             "INSERT INTO events (rowid, id, kind, title, start_date, end_date, country)"
-             " VALUES (%lld, 'c', 'course', 'C', '2016-01-01', '2016-01-02', 'US')",
+             "INSERT INTO events (rowid, id, kind, title, start_date, end_date, country, people,"
+             " version) VALUES (%lld, 'c', 'course', 'C', '2016-01-01', '2016-01-02', 'US',"
+             " '[{\"name\":\"Ann\",\"role\":\"chair\"}]', 7)",
              (long long) b_rowid);
     assert_int_equal(s_raw(path, sql, NULL, 0), SQLITE_OK); /* 11 */
-    assert_int_equal(store_head_seq(store), 11);
+    /* Two quick updates of one record in one transaction: two changes, each its own. */
+    assert_int_equal(s_raw(path,
+                           "BEGIN; UPDATE events SET title = 'C2' WHERE id = 'c';"
+                           " UPDATE events SET title = 'C3', status = 'cancelled' WHERE id = 'c';"
+                           " COMMIT;",
+                           NULL, 0),
+                     SQLITE_OK); /* 12, 13 */
+    /* people_flat alone written wrong by hand: set right, no change row. */
+    assert_int_equal(s_raw(path, "UPDATE events SET people_flat = 'x' WHERE id = 'c'", NULL, 0),
+                     SQLITE_OK);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM events WHERE people_flat = 'x'"), 0);
+    assert_int_equal(store_head_seq(store), 13);
+    /* The image is the row as the change left it, the trigger's fix-ups included. */
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes c JOIN events e"
+                                   " ON e.id = c.record_id AND c.seq = 13"
+                                   " WHERE c.people_flat IS e.people_flat"
+                                   " AND c.version IS e.version AND c.title IS e.title"),
+                     1);
 
     s_rows_t rows = {0};
-    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 11);
-    /* r's deletion too: a change row shows its record as it is now, whatever the change */
-    const char *want_title[] = {"A2", "", "", "R2", "A2", "", "R2", "", "R2", "", "C"};
-    const bool want_present[] = {true, false, false, true, true, false,
-                                 true, false, true, false, true};
-    for (int i = 0; i < 11; i++) {
+    assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 13);
+    const char *want_title[] = {"A",  "B", "Press release", "R1", "A2", "P2", "", "", "R2", "", "C",
+                                "C2", "C3"};
+    const int64_t want_version[] = {1, 1, 0, 1, 2, 0, 0, 0, 1, 0, 1, 2, 3};
+    for (int i = 0; i < 13; i++) {
         assert_int_equal(rows.seq[i], i + 1);
-        if (rows.present[i] != want_present[i]) {
+        bool deleted = i == 6 || i == 7 || i == 9;
+        if (rows.present[i] != !deleted) {
             fail_msg("seq %d: present %d", i + 1, rows.present[i]);
         }
         assert_string_equal(rows.title[i], want_title[i]);
+        assert_int_equal(rows.version[i], want_version[i]);
     }
-    assert_string_equal(rows.id[1], "b"); /* its rowid holds c now: not taken for b */
+    assert_string_equal(rows.id[1], "b");
     assert_int_equal(rows.people_count[0], 2);
     assert_string_equal(rows.first_person[0], "Jürgen Stock");
+    assert_string_equal(rows.first_person[10], "Ann");
+    assert_int_equal(rows.change[11], STORE_UPDATED);
+    assert_int_equal(rows.change[12], STORE_CANCELLED);
 
     s_rows_t snap = {0};
     assert_int_equal(store_snapshot(store, 0, 100, s_collect, &snap), 3);
@@ -1369,7 +1416,40 @@ static void test_scan_rowid_hint(void **state)
     assert_string_equal(snap.id[1], "r");
     assert_string_equal(snap.title[1], "R2");
     assert_string_equal(snap.id[2], "c");
-    assert_string_equal(snap.title[2], "C");
+    assert_string_equal(snap.title[2], "C3");
+    assert_int_equal(snap.change[2], STORE_CANCELLED);
+    assert_int_equal(snap.version[2], 3);
+
+    /* As of a seq: the catalogue as it stood then, from the images. */
+    memset(&snap, 0, sizeof snap);
+    assert_int_equal(store_snapshot_at(store, 6, 0, 100, s_collect, &snap), 4);
+    const char *at6_id[] = {"b", "r", "a", "p"};
+    const char *at6_title[] = {"B", "R1", "A2", "P2"};
+    const int64_t at6_seq[] = {2, 4, 5, 6};
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(snap.id[i], at6_id[i]);
+        assert_string_equal(snap.title[i], at6_title[i]);
+        assert_int_equal(snap.seq[i], at6_seq[i]);
+        assert_true(snap.present[i]);
+    }
+    assert_int_equal(snap.change[0], STORE_CREATED);
+    assert_int_equal(snap.change[2], STORE_UPDATED);
+    assert_int_equal(snap.type[3], STORE_PRESS);
+    memset(&snap, 0, sizeof snap); /* paged */
+    assert_int_equal(store_snapshot_at(store, 6, 2, 2, s_collect, &snap), 2);
+    assert_string_equal(snap.id[0], "r");
+    assert_string_equal(snap.id[1], "a");
+    memset(&snap, 0, sizeof snap); /* r and p deleted by 8 */
+    assert_int_equal(store_snapshot_at(store, 8, 0, 100, s_collect, &snap), 2);
+    assert_string_equal(snap.id[0], "b");
+    assert_string_equal(snap.id[1], "a");
+    memset(&snap, 0, sizeof snap); /* at the head: the current catalogue */
+    assert_int_equal(store_snapshot_at(store, 13, 0, 100, s_collect, &snap), 3);
+    assert_string_equal(snap.title[0], "A2");
+    assert_string_equal(snap.title[1], "R2");
+    assert_string_equal(snap.title[2], "C3");
+    assert_int_equal(snap.change[2], STORE_CANCELLED);
+    assert_int_equal(store_snapshot_at(store, 0, 0, 100, s_collect, &snap), 0);
     store_destroy(&store);
     s_remove(path);
 }
@@ -1393,7 +1473,7 @@ int main(void)
         cmocka_unit_test(test_import_file_ndjson),
         cmocka_unit_test(test_changes_snapshot),
         cmocka_unit_test(test_cursors_origins_clear),
-        cmocka_unit_test(test_scan_rowid_hint),
+        cmocka_unit_test(test_scan_images),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

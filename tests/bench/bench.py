@@ -13,8 +13,8 @@ slows a run down):
   4. peak memory (VmHWM) of the publisher and the subscriber in 2
   5. replay of N changes from the start to a fresh subscriber (log to /dev/null)
   6. mirror sink apply rate vs SQLite's batched inserts into the same schema
-  7. the publisher's own work without a network: the joined change-log scan, and the scan
-     with each row encoded (bench_scan), the ceiling of one publisher thread
+  7. the publisher's own work without a network: the change-log scan (images, no join), and
+     the scan with each row encoded (bench_scan), the ceiling of one publisher thread
   8. webhook deliveries: --webhook-changes changes from the start to a webhook sink POSTing
      to a local receiver (tests/integration/webhook_receiver.py, Python's http.server) over
      plain HTTP with keep-alive, each request signed and verified; the floor is 1,000/s

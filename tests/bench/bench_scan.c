@@ -1,5 +1,5 @@
 /*  bench_scan.c -- the publisher's own work per announcement, without any network: the
-    change-log scan joined to the records (store_changes, pages of 2,000 as a replay reads
+    change-log scan with its images (store_changes, pages of 2,000 as a replay reads
     them), then the same scan with each row encoded as an Announcement. The ceiling of what
     one publisher thread can announce, whatever the transport.
 

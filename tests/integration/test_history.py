@@ -2,7 +2,9 @@
 order then follows live ones; a snapshot gives the current catalogue; a mirror killed with
 kill -9 five times during 20,000 changes ends equal to the store; a subscriber with a receive
 high-water mark of 10 behind a fast publisher ends complete through gap recovery; a recreated
-store is followed by a mirror, which then holds exactly the new catalogue."""
+store is followed by a mirror, which then holds exactly the new catalogue; two quick updates of
+one event committed while the publisher is held back are both announced, each with its own
+state, live and by replay (from the publisher's ring and from the store)."""
 import json
 import os
 import signal
@@ -56,8 +58,69 @@ def check_in_order(lines, first, last, what):
         check(False, f"{what}: {len(got)} lines, {dups} duplicates, missing {missing}...")
 
 
+def one_event(i, title, status="scheduled"):
+    return json.dumps({"type": "event", "id": "quick", "kind": "conference", "title": title,
+                       "start_date": "2026-05-04", "end_date": "2026-05-06", "city": "Lyon",
+                       "country": "FR", "status": status, "summary": f"state {i}"}) + "\n"
+
+
+def check_quick(lines, want, what):
+    """The lines of the event 'quick' are exactly want: (change, title, version) per change."""
+    got = [(l["change"], l.get("title", ""), l.get("version", 0)) for l in lines
+           if l["id"] == "quick"]
+    check(got == want, f"{what}: each change as it left the event: {got} != {want}")
+
+
+def held_back(w, procs):
+    """Two quick updates of one event committed while the publisher is stopped: it then reads
+    both at once, and announces each with the state that change left, live and by replay."""
+    db = os.path.join(w, "quick.db")
+    store(db, "init", "--sample")
+    pub_ep, rep_ep = tcp(), tcp()
+    pub_args = ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind", rep_ep,
+                "--heartbeat-ms", "200"]
+    pub = procs.start("pub-quick", pub_args, w)
+    live = os.path.join(w, "quick-live.jsonl")
+    sub = procs.start("sub-quick", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                    "--from", "latest", "--sink", "log", "--out", live,
+                                    "--format", "json"], w)
+    wait_until(lambda: sub.logged("sub.following"), 20, "the live subscriber to follow")
+    store(db, "import", "-", stdin=one_event(1, "First"))
+    wait_until(lambda: len(read_lines(live)) >= 1, 20, "the creation")
+    os.kill(pub.pid, signal.SIGSTOP)
+    try:
+        store(db, "import", "-", stdin=one_event(2, "Second"))
+        store(db, "import", "-", stdin=one_event(3, "Third", "cancelled"))
+    finally:
+        os.kill(pub.pid, signal.SIGCONT)
+    store(db, "delete-event", "quick")
+    n = head(db)
+    wait_until(lambda: len(read_lines(live)) >= 4, 20, "the three changes after the creation")
+    want = [("created", "First", 1), ("updated", "Second", 2), ("cancelled", "Third", 3),
+            ("deleted", "", 0)]
+    check_quick(read_lines(live), want, "live")
+    # Replayed from the publisher's ring (what it published) ...
+    ring = os.path.join(w, "quick-ring.jsonl")
+    s = procs.start("sub-ring", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                 "--from", "start", "--sink", "log", "--out", ring], w)
+    wait_until(lambda: len(read_lines(ring)) >= n, 20, "the replay from the ring")
+    check_in_order(read_lines(ring), 1, n, "replay from the ring")
+    check_quick(read_lines(ring), want, "replay from the ring")
+    check(s.stop() == 0 and pub.stop() == 0, "both exit 0")
+    # ... and from the store by a new publisher, whose ring is empty.
+    pub = procs.start("pub-quick2", pub_args, w)
+    old = os.path.join(w, "quick-store.jsonl")
+    s = procs.start("sub-store", ["herald-sub", "--connect", pub_ep, "--replay", rep_ep,
+                                  "--from", "start", "--sink", "log", "--out", old], w)
+    wait_until(lambda: len(read_lines(old)) >= n, 20, "the replay from the store")
+    check_in_order(read_lines(old), 1, n, "replay from the store")
+    check_quick(read_lines(old), want, "replay from the store")
+    check(s.stop() == 0 and pub.stop() == 0, "both exit 0")
+
+
 def main():
     with workdir() as w, Procs() as procs:
+        held_back(w, procs)
         db = os.path.join(w, "h.db")
         store(db, "init", "--sample")
         store(db, "import", "-", stdin=ndjson("bulk", 9990))

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""bench_history.py -- what history images cost and save: two builds of Herald compared in one
+run (docs/performance.md, "History images"), so that their figures compare on a noisy machine.
+
+Usage: HERALD_BIN=build-bench/bin python3 tests/bench/bench_history.py \\
+           --before /path/to/old/build-bench/bin [--changes N] [--repeat N]
+
+For each build, alternately (--repeat times, best kept): the store of N events built by
+`herald-store import` (the insert rate; SQLite's own too, bench_sqlite), its size and the change log's share of it (dbstat),
+the publisher's scan alone with and without encoding (bench_scan), and the replay of the N
+changes to a new subscriber with a JSON log, as a ratio of the raw libzmq baseline measured in
+the same run. Prints one JSON document on stdout, progress on stderr.
+"""
+import argparse
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import bench  # noqa: E402
+
+
+def build_store(binp, work, name, n):
+    """The benchmark's store of n events made with binp's herald-store; (path, seconds)."""
+    bench.BIN = binp
+    sub = os.path.join(work, name)
+    os.makedirs(sub, exist_ok=True)
+    for f in os.listdir(sub):
+        os.unlink(os.path.join(sub, f))
+    t = time.monotonic()
+    db = bench.make_store(sub, n)
+    return db, time.monotonic() - t
+
+
+def sizes(db):
+    """The file's bytes and the bytes of each table and index (dbstat), after a checkpoint."""
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    per = dict(c.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
+    c.close()
+    return {"file": os.path.getsize(db), "changes": per.get("changes", 0),
+            "events": per.get("events", 0), "tables": per}
+
+
+def replay(binp, db, n, base):
+    """Replay of the n changes to a new JSON-log subscriber against an idle publisher."""
+    bench.BIN = binp
+    pub_ep, rep_ep = f"tcp://127.0.0.1:{bench.free_port()}", f"tcp://127.0.0.1:{bench.free_port()}"
+    pub = bench.publisher(db, pub_ep, rep_ep)
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+                r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
+            if r is not None and r[0] >= n:
+                break
+            time.sleep(0.1)
+        state = db + ".state"
+        if os.path.exists(state):
+            os.unlink(state)
+        t0 = time.monotonic()
+        sub = bench.subscriber(pub_ep, rep_ep, state, ["--from", "start", "--sink", "log",
+                                                       "--format", "json", "--out", "/dev/null"])
+        r = bench.measured("replay (json log)", n, base, t0, bench.wait_seq(state, n, 900, sub),
+                           pub, sub)
+        bench.stop(sub)
+        return r
+    finally:
+        bench.stop(pub)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--before", required=True, help="bin directory of the build compared with")
+    ap.add_argument("--changes", type=int, default=1_000_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    after = bench.BIN
+    builds = {"before": os.path.abspath(args.before), "after": os.path.abspath(after)}
+    n = args.changes
+    res = {"changes": n}
+    with tempfile.TemporaryDirectory(prefix="herald-bench-history-") as work:
+        runs = [bench.baseline(max(n, 1_000_000)) for _ in range(args.repeat)]
+        base = max(r["per_second"] for r in runs)
+        res["baseline"] = {"per_second": base, "runs": [r["per_second"] for r in runs]}
+        print(f"libzmq baseline: {base:,.0f} msg/s", file=sys.stderr)
+        best = {k: {"insert_per_second": 0, "insert_runs": []} for k in builds}
+        dbs = {}
+        for k in range(args.repeat):
+            for name, binp in builds.items():
+                db, secs = build_store(binp, work, name, n)
+                dbs[name] = db
+                rate = n / secs
+                best[name]["insert_runs"].append(round(rate))
+                best[name]["insert_per_second"] = max(best[name]["insert_per_second"],
+                                                      round(rate))
+                print(f"{name}: store of {n} built at {rate:,.0f}/s", file=sys.stderr)
+        # SQLite's own insert rate into each schema (an SQL writer, triggers included).
+        for k in range(args.repeat):
+            for name, binp in builds.items():
+                path = os.path.join(work, f"sqlite-{name}.db")
+                for suffix in ("", "-wal", "-shm"):
+                    if os.path.exists(path + suffix):
+                        os.unlink(path + suffix)
+                out = subprocess.run([f"{binp}/bench_sqlite", path, str(n), "1000"], check=True,
+                                     capture_output=True, text=True).stdout
+                rate = json.loads(out)["per_second"]
+                runs = best[name].setdefault("sql_insert_runs", [])
+                runs.append(rate)
+                best[name]["sql_insert_per_second"] = max(runs)
+                print(f"{name}: SQL inserts at {rate:,.0f}/s", file=sys.stderr)
+        for name, binp in builds.items():
+            best[name]["size"] = sizes(dbs[name])
+            out = subprocess.run([f"{binp}/bench_scan", dbs[name]], check=True,
+                                 capture_output=True, text=True).stdout
+            best[name]["scan"] = json.loads(out)
+        for k in range(args.repeat):
+            for name, binp in builds.items():
+                r = replay(binp, dbs[name], n, base)
+                runs = best[name].setdefault("replay_runs", [])
+                runs.append(r["per_second"])
+                best[name]["replay_per_second"] = max(runs)
+                best[name]["replay_ratio"] = round(max(runs) / base, 3)
+        res.update(best)
+        res["insert_ratio_after_before"] = round(
+            best["after"]["insert_per_second"] / best["before"]["insert_per_second"], 3)
+        res["sql_insert_ratio_after_before"] = round(
+            best["after"]["sql_insert_per_second"] / best["before"]["sql_insert_per_second"], 3)
+        for name in builds:
+            s = best[name]
+            print(f"{name}: insert {s['insert_per_second']:,}/s, file {s['size']['file']:,} B,"
+                  f" changes {s['size']['changes']:,} B, scan {s['scan']}, replay"
+                  f" {s['replay_per_second']:,}/s = {s['replay_ratio']} x baseline",
+                  file=sys.stderr)
+        print(f"insert rate after/before: {res['insert_ratio_after_before']} (herald-store),"
+              f" {res['sql_insert_ratio_after_before']} (SQL)", file=sys.stderr)
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
