@@ -45,6 +45,14 @@ int main(int argc, char **argv)
         return 1;
     }
     int errors = icalcomponent_count_errors(cal);
+    if (errors) {
+        char *text = icalcomponent_as_ical_string_r(cal);
+        for (char *line = strstr(text, "X-LIC-ERROR"); line;
+             line = strstr(line + 1, "X-LIC-ERROR")) {
+            fprintf(stderr, "ical_check: %.*s\n", (int) strcspn(line, "\r\n"), line);
+        }
+        free(text);
+    }
     const char *calname = "";
     for (icalproperty *p = icalcomponent_get_first_property(cal, ICAL_X_PROPERTY); p;
          p = icalcomponent_get_next_property(cal, ICAL_X_PROPERTY)) {

@@ -126,7 +126,9 @@ int feed_ical_add(feed_ical_t *self, const feed_ical_event_t *e)
     if (e->url[0]) {
         icalcomponent_add_property(ev, icalproperty_new_url(e->url));
     }
-    icalcomponent_add_property(ev, icalproperty_new_description(description));
+    if (description[0]) {
+        icalcomponent_add_property(ev, icalproperty_new_description(description)); /* no "" */
+    }
     icalcomponent_add_property(
         ev, icalproperty_new_status(e->cancelled ? ICAL_STATUS_CANCELLED : ICAL_STATUS_CONFIRMED));
     icalcomponent_add_property(ev, icalproperty_new_transp(ICAL_TRANSP_TRANSPARENT));
