@@ -272,7 +272,9 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     return s_document(self, c, blob);
 }
 
-static void s_mhd_log(void *cls, const char *fmt, va_list ap)
+/*  libmicrohttpd's error logger: fmt is its own printf format, forwarded as such (the
+    attribute lets the compilers check that, -Wformat-nonliteral). */
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void) cls;
     char text[512];
