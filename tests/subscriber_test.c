@@ -402,8 +402,10 @@ static void test_sink_table(void **unused)
     assert_null(command->actions[2]);
     assert_null(sink_command_find("health", &owner));
     char names[64];
-    assert_string_equal(sink_names(names, sizeof names, " or "), "log, mirror, mail or webhook");
-    assert_string_equal(sink_names(names, sizeof names, ", "), "log, mirror, mail, webhook");
+    assert_string_equal(sink_names(names, sizeof names, " or "),
+                        "log, mirror, mail, webhook, calendar or atom");
+    assert_string_equal(sink_names(names, sizeof names, ", "),
+                        "log, mirror, mail, webhook, calendar, atom");
 }
 
 /*  ---- the log sink ---- */

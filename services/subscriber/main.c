@@ -33,9 +33,11 @@
 static const char *s_usage =
     "usage: herald-sub --connect ENDPOINT [--connect ...] [--replay ENDPOINT]\n"
     "                  [--topic PREFIX ...] [--state PATH]\n"
-    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror|mail|webhook\n"
+    "                  [--from start|latest|snapshot|SEQ|TIME]\n"
+    "                  --sink log|mirror|mail|webhook|calendar|atom\n"
     "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
-    "                  [mail options] [webhook options] [--log-level debug|info|warn|error]\n"
+    "                  [mail options] [webhook options] [feed options]\n"
+    "                  [--log-level debug|info|warn|error]\n"
     "                  [--log-format json|text] [--help]\n"
     "                  [--metrics ADDR] [--print-config]\n"
     "       herald-sub health [--metrics ADDR]\n"
@@ -54,11 +56,14 @@ static const char *s_usage =
     "                      event.<kind>.<country>. or press.\n"
     "  --state PATH        SQLite file keeping the position across restarts\n"
     "  --from WHERE        without a position: start (every change), latest (default for\n"
-    "                      log), snapshot (default for mirror), SEQ (changes after SEQ),\n"
-    "                      TIME (RFC 3339, e.g. 2026-11-28T10:00:00Z)\n"
-    "  --sink log|mirror|mail  log: one line per change; mirror: a copy of the catalogue;\n"
-    "                      mail: digests by e-mail (needs --state); webhook: one signed\n"
-    "                      HTTP POST per change (needs --state)\n"
+    "                      log, mail, webhook), snapshot (default for mirror, calendar,\n"
+    "                      atom), SEQ (changes after SEQ), TIME (RFC 3339, e.g.\n"
+    "                      2026-11-28T10:00:00Z)\n"
+    "  --sink NAME         log: one line per change; mirror: a copy of the catalogue;\n"
+    "                      mail: digests by e-mail; webhook: one signed HTTP POST per\n"
+    "                      change; calendar: an RFC 5545 calendar of the events; atom:\n"
+    "                      an Atom feed of the latest announcements (mail, webhook,\n"
+    "                      calendar and atom need --state)\n"
     "  --out FILE          log: append to FILE (default stdout)\n"
     "  --format json|text  log: line format (default json)\n"
     "  --mirror-db PATH    mirror: the store file (created when missing)\n"
@@ -87,6 +92,17 @@ static const char *s_usage =
     "  --webhook-ca-file FILE  CA certificates (PEM) to trust for the receiver instead of\n"
     "                      the system's (verification always on)\n"
     "  --webhook-timeout S seconds one request may take (default 10)\n"
+    "calendar, atom:\n"
+    "  --feed-out FILE     the file written (atomically, rewritten at most once a second)\n"
+    "  --feed-name NAME    the calendar's X-WR-CALNAME, the feed's title (default Herald\n"
+    "                      events)\n"
+    "  --feed-url URL      where readers fetch the feed (Atom: its id and self link)\n"
+    "  --atom-entries N    atom: entries in the feed (default 100)\n"
+    "  --http ADDR         serve the file at /NAME (its base name) on HOST:PORT (a bare\n"
+    "                      PORT is 127.0.0.1:PORT), with ETag, Last-Modified, HEAD\n"
+    "  --http-tokens FILE  readers allowed, \"AGENCY TOKEN\" a line: bearer token on /NAME\n"
+    "                      or secret URL /TOKEN/NAME (re-read on SIGHUP)\n"
+    "  --http-insecure 1   serve beyond loopback without tokens (a public feed)\n"
     "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen), or the key\n"
     "                      itself in HERALD_CURVE_SECRET (never on the command line); with\n"
     "  --server-key FILE   CURVE: the publisher's public key file (its NAME.pub)\n"
@@ -136,6 +152,13 @@ typedef enum {
     O_WEBHOOK_SECRET_FILE,
     O_WEBHOOK_CA_FILE,
     O_WEBHOOK_TIMEOUT,
+    O_FEED_OUT,
+    O_FEED_NAME,
+    O_FEED_URL,
+    O_ATOM_ENTRIES,
+    O_HTTP,
+    O_HTTP_TOKENS,
+    O_HTTP_INSECURE,
     O_COUNT
 } s_opt_id_t;
 
@@ -176,6 +199,13 @@ static const struct {
     [O_WEBHOOK_SECRET_FILE] = {"--webhook-secret-file", "HERALD_WEBHOOK_SECRET_FILE", false},
     [O_WEBHOOK_CA_FILE] = {"--webhook-ca-file", "HERALD_WEBHOOK_CA_FILE", false},
     [O_WEBHOOK_TIMEOUT] = {"--webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", false},
+    [O_FEED_OUT] = {"--feed-out", "HERALD_FEED_OUT", false},
+    [O_FEED_NAME] = {"--feed-name", "HERALD_FEED_NAME", false},
+    [O_FEED_URL] = {"--feed-url", "HERALD_FEED_URL", false},
+    [O_ATOM_ENTRIES] = {"--atom-entries", "HERALD_ATOM_ENTRIES", false},
+    [O_HTTP] = {"--http", "HERALD_HTTP", false},
+    [O_HTTP_TOKENS] = {"--http-tokens", "HERALD_HTTP_TOKENS", false},
+    [O_HTTP_INSECURE] = {"--http-insecure", "HERALD_HTTP_INSECURE", false},
 };
 
 static bool s_print_config_flag; /* --print-config was given */
@@ -448,6 +478,19 @@ static int s_sink_options(s_args_t *args, const sink_type_t *type, sub_options_t
             return s_usage_error("%s: a mirror holds the whole catalogue, it takes no topic",
                                  args->source[O_TOPIC]);
         }
+    }
+    sink_feed_options_t *feed = &o->sink_options.feed;
+    feed->out = s_get(args, O_FEED_OUT);
+    feed->name = s_get(args, O_FEED_NAME);
+    feed->url = s_get(args, O_FEED_URL);
+    feed->entries = s_get(args, O_ATOM_ENTRIES);
+    feed->http = s_get(args, O_HTTP);
+    feed->http_tokens = s_get(args, O_HTTP_TOKENS);
+    feed->http_insecure = s_get(args, O_HTTP_INSECURE);
+    char why[512];
+    if ((type == &sink_calendar_type || type == &sink_atom_type) &&
+        sink_feed_options_check(feed, type->name, why, sizeof why) != 0) {
+        return s_usage_error("%s", why);
     }
     if (type->needs_state && !s_get(args, O_STATE)) {
         return s_usage_error("%s needs --state PATH (or HERALD_STATE): %s", type->name,

@@ -18,6 +18,7 @@
 
 #include "codec.h"
 #include "metrics.h"
+#include "sink_feeds.h"
 #include "sink_log.h"
 #include "sink_mail.h"
 #include "sink_mirror.h"
@@ -35,6 +36,7 @@ typedef struct {
     sink_mirror_options_t mirror;   /* mirror: --mirror-db */
     const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
     sink_webhook_options_t webhook; /* webhook: --webhook-url, --webhook-secret-file, ... */
+    sink_feed_options_t feed;       /* calendar, atom: --feed-out, --http, ... */
     struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
 } sink_options_t;
 
