@@ -355,89 +355,6 @@ static void test_log_threads(void **state)
 //  ---------------------------------------------------------------------------------------
 //  config.h
 
-#define VAR "HERALD_UT_SECRET"
-
-static int s_config_clean(void **state)
-{
-    (void) state;
-    unsetenv(VAR);
-    unsetenv(VAR "_FILE");
-    return 0;
-}
-
-static void test_config_secret_value(void **state)
-{
-    (void) state;
-    char err[256] = "";
-    char *secret = (char *) "junk";
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 0);
-    assert_null(secret);
-    assert_false(config_secret_set(VAR));
-
-    setenv(VAR, "", 1); /* empty is unset */
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 0);
-    assert_false(config_secret_set(VAR));
-
-    setenv(VAR, "s3cret value", 1);
-    assert_true(config_secret_set(VAR));
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "s3cret value");
-    config_secret_free(&secret);
-    assert_null(secret);
-    config_secret_free(&secret); /* twice, and on NULL */
-    config_secret_free(NULL);
-
-    /* the value and a file flag: an error naming both variables */
-    s_write("secret", "from file\n");
-    assert_int_equal(config_secret(VAR, s_path("secret"), &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, VAR " and " VAR "_FILE"));
-    assert_null(strstr(err, "s3cret"));
-    setenv(VAR "_FILE", s_path("secret"), 1);
-    err[0] = '\0';
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), -1);
-    assert_non_null(strstr(err, VAR " and " VAR "_FILE"));
-}
-
-static void test_config_secret_file(void **state)
-{
-    (void) state;
-    char err[256] = "";
-    char *secret = NULL;
-    s_write("secret", "first line\r\nsecond line\n");
-    setenv(VAR "_FILE", s_path("secret"), 1);
-    assert_true(config_secret_set(VAR));
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "first line");
-    config_secret_free(&secret);
-
-    /* the flag's file wins over VAR_FILE */
-    s_write("other", "other line");
-    setenv(VAR "_FILE", s_path("missing"), 1);
-    assert_int_equal(config_secret(VAR, s_path("other"), &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "other line");
-    config_secret_free(&secret);
-
-    /* unreadable, empty, an empty first line: refused, naming the variable and the file */
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, VAR "_FILE"));
-    assert_non_null(strstr(err, s_path("missing")));
-    assert_non_null(strstr(err, strerror(ENOENT)));
-    s_write("empty", "");
-    assert_int_equal(config_secret(VAR, s_path("empty"), &secret, err, sizeof err), -1);
-    assert_non_null(strstr(err, "empty"));
-    s_write("blank", "\nsecond\n");
-    assert_int_equal(config_secret(VAR, s_path("blank"), &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, s_path("blank")));
-
-    /* an empty flag means no file */
-    unsetenv(VAR "_FILE");
-    assert_int_equal(config_secret(VAR, "", &secret, err, sizeof err), 0);
-    assert_null(secret);
-}
-
 static void test_config_print(void **state)
 {
     (void) state;
@@ -521,62 +438,6 @@ static void test_curve_key_read(void **state)
     assert_int_equal(curve_key_read(s_path("short.pub"), key, err, sizeof err), -1);
     assert_non_null(strstr(err, s_path("short.pub")));
     assert_non_null(strstr(err, "not a CURVE key"));
-}
-
-static void test_curve_secret_load(void **state)
-{
-    (void) state;
-    char public_key[CURVE_Z85_LEN + 1];
-    char secret[CURVE_Z85_LEN + 1];
-    assert_int_equal(zmq_curve_keypair(public_key, secret), 0);
-    char key[CURVE_Z85_LEN + 1] = "x";
-    char err[512] = "";
-
-    /* none given */
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 0);
-    assert_string_equal(key, "");
-
-    /* the value, trailing blanks ignored */
-    char value[64];
-    snprintf(value, sizeof value, "%s  ", secret);
-    setenv(CURVE_SECRET_VAR, value, 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-
-    /* a value that is not a key: named, never shown */
-    setenv(CURVE_SECRET_VAR, "not-a-key-but-a-secret-all-the-same", 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), -1);
-    assert_non_null(strstr(err, CURVE_SECRET_VAR));
-    assert_null(strstr(err, "not-a-key"));
-    assert_string_equal(key, "");
-
-    /* both the value and a file */
-    setenv(CURVE_SECRET_VAR, secret, 1);
-    s_write("me.key", secret);
-    assert_int_equal(curve_secret_load(s_path("me.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, CURVE_SECRET_VAR "_FILE"));
-    assert_null(strstr(err, secret));
-    unsetenv(CURVE_SECRET_VAR);
-
-    /* the file of the flag, then of the variable */
-    assert_int_equal(curve_secret_load(s_path("me.key"), key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-    memset(key, 0, sizeof key);
-    setenv(CURVE_SECRET_VAR "_FILE", s_path("me.key"), 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-
-    /* a file whose first line is not a key: the file named, the line not shown */
-    s_write("bad.key", "hunter2-hunter2\n");
-    setenv(CURVE_SECRET_VAR "_FILE", s_path("bad.key"), 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("bad.key")));
-    assert_null(strstr(err, "hunter2"));
-    assert_int_equal(curve_secret_load(s_path("bad.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("bad.key")));
-    unsetenv(CURVE_SECRET_VAR "_FILE");
-    assert_int_equal(curve_secret_load(s_path("missing.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("missing.key")));
 }
 
 static void test_curve_client_load(void **state)
@@ -1713,13 +1574,11 @@ int main(void)
         cmocka_unit_test(test_log_threads),
     };
     const struct CMUnitTest config_tests[] = {
-        cmocka_unit_test_setup_teardown(test_config_secret_value, s_config_clean, s_config_clean),
-        cmocka_unit_test_setup_teardown(test_config_secret_file, s_config_clean, s_config_clean),
         cmocka_unit_test(test_config_print),
     };
     const struct CMUnitTest curve_tests[] = {
         cmocka_unit_test(test_curve_key_valid),   cmocka_unit_test(test_curve_key_read),
-        cmocka_unit_test(test_curve_secret_load), cmocka_unit_test(test_curve_client_load),
+        cmocka_unit_test(test_curve_client_load),
         cmocka_unit_test(test_curve_apply),       cmocka_unit_test(test_curve_keygen),
     };
     const struct CMUnitTest metrics_tests[] = {
@@ -1741,8 +1600,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),
     };
-    unsetenv(CURVE_SECRET_VAR);
-    unsetenv(CURVE_SECRET_VAR "_FILE");
+    unsetenv("HERALD_CURVE_SECRET");
+    unsetenv("HERALD_CURVE_SECRET_FILE");
     int failed = cmocka_run_group_tests_name("log", log_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("config", config_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("curve", curve_tests, s_setup_dir, s_teardown_dir);

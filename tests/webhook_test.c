@@ -358,18 +358,16 @@ static void test_options(void **unused)
     (void) unused;
     char err[512];
     int64_t timeout_ms = 0;
-    unsetenv("HERALD_WEBHOOK_SECRET_FILE");
-    setenv("HERALD_WEBHOOK_SECRET", SPEC_SECRET, 1);
-    sink_webhook_options_t o = {.url = "https://hooks.example.org/herald"};
+    sink_webhook_options_t o = {.url = "https://hooks.example.org/herald", .secret = SPEC_SECRET};
     assert_int_equal(sink_webhook_check(&o, &timeout_ms, err, sizeof err), 0);
     assert_int_equal(timeout_ms, SINK_WEBHOOK_TIMEOUT_S * 1000);
-    o.timeout = "3";
+    o.timeout = 3;
     assert_int_equal(sink_webhook_check(&o, &timeout_ms, err, sizeof err), 0);
     assert_int_equal(timeout_ms, 3000);
-    o.timeout = "3s";
+    o.timeout = 601;
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-timeout"));
-    o.timeout = NULL;
+    o.timeout = 0;
     o.url = "ftp://example.org/";
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-url"));
@@ -377,10 +375,10 @@ static void test_options(void **unused)
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-url"));
     o.url = "http://127.0.0.1:1/";
-    setenv("HERALD_WEBHOOK_SECRET", "whsec_c2hvcnQ=", 1);
+    o.secret = "whsec_c2hvcnQ=";
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "HERALD_WEBHOOK_SECRET"));
-    unsetenv("HERALD_WEBHOOK_SECRET");
+    o.secret = NULL;
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "HERALD_WEBHOOK_SECRET"));
 

@@ -97,10 +97,4 @@ char *metrics_render(metrics_t *self);
 int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
                     socklen_t *out_len, char *err, size_t errlen);
 
-/*  Kept for herald-sub, which moves to health_main when it adopts options.h. */
-static inline int metrics_health_main(const char *program, int argc, char **argv)
-{
-    return health_main(program, argc, argv);
-}
-
 #endif

@@ -16,6 +16,12 @@ static const sink_type_t *const s_types[] = {
 
 #define S_TYPE_COUNT (sizeof s_types / sizeof s_types[0])
 
+const sink_type_t *const *sink_types(size_t *count)
+{
+    *count = S_TYPE_COUNT;
+    return s_types;
+}
+
 const sink_type_t *sink_type_find(const char *name)
 {
     for (size_t i = 0; name && i < S_TYPE_COUNT; i++) {
