@@ -453,6 +453,13 @@ static void test_curve_client_load(void **state)
 
     curve_client_t keys;
     char err[512] = "";
+    char secret_field[64] = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7  ";
+    char *field = secret_field; /* the option check of a CURVE secret: blanks cut */
+    assert_int_equal(curve_check_secret(&field, err, sizeof err), 0);
+    assert_string_equal(secret_field, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    snprintf(secret_field, sizeof secret_field, "not a key");
+    assert_int_equal(curve_check_secret(&field, err, sizeof err), -1);
+    assert_null(strstr(err, "not a key"));
     assert_int_equal(curve_client_load(&keys, my_secret, s_path("server.pub"), err, sizeof err), 0);
     assert_string_equal(keys.secret, my_secret);
     assert_string_equal(keys.public_key, my_public); /* derived */
@@ -598,6 +605,10 @@ static void test_metrics_parse_addr(void **state)
     char host[64];
     int port = 0;
     char err[256] = "";
+    const char *addr = "127.0.0.1:9100"; /* the option check of --metrics */
+    assert_int_equal(metrics_check_addr(&addr, err, sizeof err), 0);
+    addr = "nowhere:port";
+    assert_int_equal(metrics_check_addr(&addr, err, sizeof err), -1);
     assert_int_equal(metrics_parse_addr("9100", host, sizeof host, &port, err, sizeof err), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 9100);

@@ -18,30 +18,14 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "test_fixtures.h"
+
 /*  A scratch store file name, unique per test. */
 static void s_path(char *out, size_t len, const char *name)
 {
-    const char *tmp = getenv("HERALD_TEST_TMP");
-    if (!tmp || !*tmp) {
-        tmp = "/tmp";
-    }
-    snprintf(out, len, "%s/store_test_%ld_%s.db", tmp, (long) getpid(), name);
-    char extra[1100];
-    unlink(out);
-    snprintf(extra, sizeof extra, "%s-wal", out);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", out);
-    unlink(extra);
-}
-
-static void s_remove(const char *path)
-{
-    char extra[1100];
-    unlink(path);
-    snprintf(extra, sizeof extra, "%s-wal", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", path);
-    unlink(extra);
+    char file[256];
+    snprintf(file, sizeof file, "%s.db", name);
+    fixture_path(out, len, "store_test", file);
 }
 
 static store_t *s_create(const char *path)
@@ -338,7 +322,7 @@ static void test_open_create(void **state)
     assert_true(strlen(store_error(store)) > 0);
     assert_int_equal(store_head_seq(store), 0);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_triggers(void **state)
@@ -461,7 +445,7 @@ static void test_triggers(void **state)
                      SQLITE_CONSTRAINT);
     assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 11);
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_gapless(void **state)
@@ -497,7 +481,7 @@ static void test_gapless(void **state)
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 4);
     assert_int_equal(s_count(path, "SELECT max(seq) - min(seq) + 1 FROM changes"), 4);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_import_bad(void **state)
@@ -567,7 +551,7 @@ static void test_import_bad(void **state)
     assert_non_null(strstr(err, "field event_id"));
     assert_int_equal(store_head_seq(store), head);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_utf8(void **state)
@@ -605,7 +589,7 @@ static void test_utf8(void **state)
     assert_non_null(strstr(store_error(store), "field summary"));
     assert_int_equal(store_head_seq(store), 1);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_migration(void **state)
@@ -658,7 +642,7 @@ static void test_migration(void **state)
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
     assert_int_equal(store_cursor_set(store, "pub", 5, NULL), 0);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_newer_schema(void **state)
@@ -688,7 +672,7 @@ static void test_newer_schema(void **state)
              STORE_SCHEMA_VERSION + 1, STORE_SCHEMA_VERSION);
     assert_string_equal(err, want);
     assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  Opens path with store_open, expecting a failure of code want (the message names the file). */
@@ -791,7 +775,7 @@ static void test_error_codes(void **state)
         assert_int_equal(chmod(path, 0644), 0);
     }
 
-    s_remove(path);
+    fixture_remove(path);
 
     /* A newer schema; an older one opened read only. */
     store = s_create(path);
@@ -799,16 +783,16 @@ static void test_error_codes(void **state)
     assert_int_equal(s_raw(path, "PRAGMA user_version = 99", NULL, 0), SQLITE_OK);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NEWER);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NEWER);
-    s_remove(path);
+    fixture_remove(path);
     assert_int_equal(store_create_at_version(path, 1, err, sizeof err), 0);
     s_open_fails(path, STORE_READONLY, STORE_ERR_OLDER);
-    s_remove(path);
+    fixture_remove(path);
 
     /* Not a Herald store: someone else's database, and a file that is no database. */
     assert_int_equal(s_raw(path, "CREATE TABLE t (a)", NULL, 0), SQLITE_OK);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
-    s_remove(path);
+    fixture_remove(path);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     for (int i = 0; i < 64; i++) {
@@ -817,7 +801,7 @@ static void test_error_codes(void **state)
     assert_int_equal(fclose(f), 0);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A store made at an older version with people written as JSON by raw SQL is migrated to
@@ -894,7 +878,7 @@ static void test_migration_people_flat(void **state)
         assert_non_null(store);
         assert_int_equal(store_head_seq(store), head);
         store_destroy(&store);
-        s_remove(path);
+        fixture_remove(path);
     }
 }
 
@@ -987,7 +971,7 @@ static void test_people_flat_writers(void **state)
     assert_int_equal(rows.people_count[1], 2);
     assert_string_equal(rows.first_person[1], "Jürgen Stock");
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 __attribute__((noinline)) static char *s_export(store_t *store, size_t *len)
@@ -1084,8 +1068,8 @@ static void test_sample_export_import(void **state)
     free(text2);
     store_destroy(&copy);
     store_destroy(&store);
-    s_remove(path);
-    s_remove(path2);
+    fixture_remove(path);
+    fixture_remove(path2);
 }
 
 static void test_import_file_ndjson(void **state)
@@ -1118,7 +1102,7 @@ static void test_import_file_ndjson(void **state)
     assert_non_null(strstr(err, "line 2: event 'z': field kind: missing"));
     free(buf);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_changes_snapshot(void **state)
@@ -1208,7 +1192,7 @@ static void test_changes_snapshot(void **state)
     assert_true(store_data_version(store) != dv);
     assert_int_equal(store_head_seq(store), 15);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_cursors_origins_clear(void **state)
@@ -1260,7 +1244,7 @@ static void test_cursors_origins_clear(void **state)
         assert_int_equal(rows.change[i], STORE_DELETED);
     }
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  Every change notes the rowid of its record's row, and the scans go there first: a row that
@@ -1341,7 +1325,7 @@ static void test_scan_rowid_hint(void **state)
     assert_string_equal(snap.id[2], "c");
     assert_string_equal(snap.title[2], "C");
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 int main(void)

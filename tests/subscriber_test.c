@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_fixtures.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -28,34 +30,16 @@
 #include "state.h"
 #include "store.h"
 
-#define STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b"
+#define STREAM FIXTURE_STREAM
 #define STREAM2 "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
 #define BUF_SIZE (CODEC_MAX_FRAME + 1024)
 #define MAX_LINES 32
 
 /*  ---- scratch files ---- */
 
-static void s_remove(const char *path)
-{
-    char extra[1100];
-    unlink(path);
-    snprintf(extra, sizeof extra, "%s-wal", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s.1", path);
-    unlink(extra);
-}
-
-/*  A scratch file name, unique per process and test, removed if left by an earlier run. */
 static void s_path(char *out, size_t len, const char *name)
 {
-    const char *tmp = getenv("HERALD_TEST_TMP");
-    if (!tmp || !*tmp) {
-        tmp = "/tmp";
-    }
-    snprintf(out, len, "%s/subscriber_test_%ld_%s", tmp, (long) getpid(), name);
-    s_remove(out);
+    fixture_path(out, len, "subscriber_test", name);
 }
 
 /*  The whole file as a string (the caller frees), "" when it does not exist. */
@@ -247,7 +231,7 @@ static void test_state_put_get(void **unused)
     assert_null(state);
     state_destroy(&state); /* twice is safe */
     state_destroy(NULL);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_state_reopen(void **unused)
@@ -271,7 +255,7 @@ static void test_state_reopen(void **unused)
     assert_string_equal(stream, STREAM);
     assert_int_equal(seq, 1234567890123);
     state_destroy(&state);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A state file of an older herald-sub whose mail sink kept its own cursor: the cursor becomes
@@ -317,7 +301,7 @@ static void test_state_mail_cursor_moved(void **unused)
     assert_int_equal(sqlite3_column_int64(stmt, 0), 0);
     sqlite3_finalize(stmt);
     state_destroy(&state);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_state_bad_path(void **unused)
@@ -347,7 +331,7 @@ static void test_state_bad_path(void **unused)
     char *text = s_slurp(junk);
     assert_true(strncmp(text, "this is not", 11) == 0);
     free(text);
-    s_remove(junk);
+    fixture_remove(junk);
 }
 
 /*  ---- sink.c ---- */
@@ -613,7 +597,7 @@ static void test_log_json(void **unused)
     sink_destroy(&sink);
     assert_null(sink);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_log_text(void **unused)
@@ -666,7 +650,7 @@ static void test_log_text(void **unused)
     free(text);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  SIGHUP after a rotation: the sink reopens --out and writes to the new file; a new sink on
@@ -737,8 +721,8 @@ static void test_log_cut_back(void **unused)
     assert_int_equal(state_checkpoint(state), 0);
     s_wire_fini(&w);
     state_destroy(&state);
-    s_remove(path);
-    s_remove(state_file);
+    fixture_remove(path);
+    fixture_remove(state_file);
 }
 
 static void test_log_reopen(void **unused)
@@ -799,7 +783,7 @@ static void test_log_reopen(void **unused)
     sink_destroy(&sink);
 
     s_wire_fini(&w);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  ---- the mirror sink ---- */
@@ -940,7 +924,7 @@ static void test_mirror_apply(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A press release that comes before its event (a snapshot's order) waits for it, and the
@@ -977,7 +961,7 @@ static void test_mirror_held_press(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  The mirror survives a restart with its position; a batch never flushed is not kept; reset
@@ -1033,7 +1017,7 @@ static void test_mirror_reopen_reset(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  ---- the JSON line against jansson ---- */

@@ -30,6 +30,20 @@ bool curve_key_valid(const char *text)
     return zmq_z85_decode(bin, text) != NULL;
 }
 
+int curve_check_secret(void *field, char *why, size_t cap)
+{
+    char *secret = *(char **) field;
+    size_t len = strlen(secret);
+    while (len > 0 && (secret[len - 1] == ' ' || secret[len - 1] == '\t')) {
+        secret[--len] = '\0';
+    }
+    if (!curve_key_valid(secret)) {
+        snprintf(why, cap, "not a CURVE secret key (40 characters of Z85)");
+        return -1;
+    }
+    return 0;
+}
+
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");

@@ -25,6 +25,11 @@ typedef struct {
 /*  true if text is exactly a Z85 key: 40 characters of the Z85 alphabet. */
 bool curve_key_valid(const char *text);
 
+/*  An option_check_fn (options.h) for a CURVE secret key option: field is the char ** of
+    the secret (writable); trailing blanks are cut, the rest must be a Z85 key. 0, or -1
+    with the reason (never the key) in why. */
+int curve_check_secret(void *field, char *why, size_t cap);
+
 /*  Reads the first line of the file at path as a Z85 key into key (trailing blanks and CR
     ignored). Returns 0, or -1 with the reason, naming the file, in err. */
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);

@@ -280,6 +280,13 @@ int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out
     return 0;
 }
 
+int metrics_check_addr(void *field, char *why, size_t cap)
+{
+    char host[256];
+    int port = 0;
+    return metrics_parse_addr(*(const char **) field, host, sizeof host, &port, why, cap);
+}
+
 int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)
 {
     assert(self);

@@ -84,6 +84,10 @@ void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_
 int metrics_parse_addr(const char *addr, char *host, size_t cap, int *port, char *err,
                        size_t errlen);
 
+/*  An option_check_fn (options.h) for --metrics: field is a const char ** holding an ADDR
+    metrics_parse_addr reads. 0, or -1 with the reason in why. */
+int metrics_check_addr(void *field, char *why, size_t cap);
+
 /*  Starts serving on addr (its own thread). Call after the signals are blocked, so that the
     thread inherits the mask. 0, or -1 with the reason in err (a bad address, a port in use). */
 int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen);

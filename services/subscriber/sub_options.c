@@ -92,29 +92,6 @@ static int s_check_sink(void *field, char *why, size_t cap)
     return 0;
 }
 
-/*  --metrics: an address metrics_parse_addr reads. */
-static int s_check_metrics(void *field, char *why, size_t cap)
-{
-    char host[256];
-    int port = 0;
-    return metrics_parse_addr(*(const char **) field, host, sizeof host, &port, why, cap);
-}
-
-/*  The CURVE secret: 40 characters of Z85 once trailing blanks are cut (never shown). */
-static int s_check_secret(void *field, char *why, size_t cap)
-{
-    char *secret = *(char **) field;
-    size_t len = strlen(secret);
-    while (len > 0 && (secret[len - 1] == ' ' || secret[len - 1] == '\t')) {
-        secret[--len] = '\0';
-    }
-    if (!curve_key_valid(secret)) {
-        snprintf(why, cap, "not a CURVE secret key (40 characters of Z85)");
-        return -1;
-    }
-    return 0;
-}
-
 #define S_FIELD(name) .offset = offsetof(sub_config_t, name)
 
 /* clang-format off */
@@ -145,11 +122,11 @@ static const option_t s_service_options[] = {
      .def = "5000", .what = "a number of messages (0 or more)",
      .help = "live messages queued at most"},
     {.name = "metrics", .kind = OPTION_STRING, S_FIELD(metrics), .arg = "ADDR",
-     .check = s_check_metrics,
+     .check = metrics_check_addr,
      .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"
              "is 127.0.0.1:PORT); off by default"},
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
-     .check = s_check_secret,
+     .check = curve_check_secret,
      .help = "CURVE: our secret key (from herald-keygen); with --server-key"},
     {.name = "server-key", .kind = OPTION_STRING, S_FIELD(server_key), .arg = "FILE",
      .help = "CURVE: the publisher's public key file (its NAME.pub)"},

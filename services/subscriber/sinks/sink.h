@@ -46,7 +46,7 @@ typedef struct {
 typedef struct sink sink_t;
 
 struct sink {
-    const char *name; /* "log", "mirror", "mail" */
+    const char *name; /* "log", "mirror", "mail", "webhook" */
     void *self;       /* the sink's own state, passed to every function below */
     /*  Takes one record announcement (borrowed, valid during the call). 0, or -1 when the
         sink failed (reason from error()); the subscriber then stops. */
