@@ -77,8 +77,7 @@ struct store {
 
 static const char *s_sql_changes =
     "SELECT c.seq, c.record_type, c.change, c.record_id, c.committed_at_ms, c.topic,"
-    " " S_EVENT_COLS ", " S_PRESS_COLS
-    " FROM changes c" S_SCAN_JOINS
+    " " S_EVENT_COLS ", " S_PRESS_COLS " FROM changes c" S_SCAN_JOINS
     /* One lower bound, so that the scan is a rowid range search whichever is higher. */
     " WHERE c.seq > max(?1, CASE WHEN ?2 > 0 THEN coalesce("
     "  (SELECT seq FROM changes WHERE committed_at_ms >= ?2"
@@ -229,8 +228,8 @@ static int s_read_change(store_t *self, sqlite3_stmt *stmt, store_change_t *out)
     out->topic = s_col(stmt, 5);
     int ebase = 6;
     int pbase = ebase + S_EVENT_NCOLS;
-    out->present = sqlite3_column_type(stmt, out->type == STORE_EVENT ? ebase : pbase) !=
-                   SQLITE_NULL;
+    out->present =
+        sqlite3_column_type(stmt, out->type == STORE_EVENT ? ebase : pbase) != SQLITE_NULL;
     if (!out->present && out->change != STORE_DELETED) {
         /* Not where its change noted: gone, or moved (see S_SCAN_JOINS). By id, copied. */
         int found = out->type == STORE_EVENT ? store_get_event(self, out->record_id, &out->event)

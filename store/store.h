@@ -138,8 +138,7 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
 /*  Scans the current catalogue: every existing record whose latest change has seq >
     after_seq, in the order of that seq, at most limit rows. Each row's seq and change are
     those of the record's latest change (cancelled events as STORE_CANCELLED). */
-int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
-                       void *arg);
+int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn, void *arg);
 
 /*  Called once per record by store_list_events / store_list_press (text borrowed until
     the callback returns). Return 0 to go on, non-zero to stop the listing. */

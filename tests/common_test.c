@@ -30,8 +30,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "config.h"
 #include "clock.h"
+#include "config.h"
 #include "curve.h"
 #include "health.h"
 #include "log.h"
@@ -1100,37 +1100,90 @@ static int s_check_secret(void *field, char *why, size_t cap)
 static const char *const s_levels_words[] = {"low", "mid", "high", NULL};
 
 #define S_F(field) .offset = offsetof(s_opts_t, field)
-static const option_t s_table[] = {
-    {.name = "name", .kind = OPTION_STRING, S_F(name), .arg = "NAME", .short_name = 'n',
-     .env = "HERALD_T_NAME", .flags = OPTION_REQUIRED, .help = "a name"},
-    {.name = "count", .kind = OPTION_INT, S_F(count), .arg = "N", .env = "HERALD_T_COUNT",
-     .min = 1, .max = 10, .def = "3", .help = "how many"},
-    {.name = "big", .kind = OPTION_INT64, S_F(big), .arg = "N", .env = "HERALD_T_BIG", .min = 0,
-     .max = INT64_MAX, .what = "a big number", .help = "a big one"},
-    {.name = "loud", .kind = OPTION_BOOL, S_F(loud), .short_name = 'l', .env = "HERALD_T_LOUD",
-     .help = "shout"},
-    {.name = "tag", .kind = OPTION_LIST, S_F(tags), .arg = "TAG", .env = "HERALD_T_TAG",
-     .max = 3, .help = "tags\nmore than one line"},
-    {.name = "level", .kind = OPTION_ENUM, S_F(level), .arg = "L", .env = "HERALD_T_LEVEL",
-     .words = s_levels_words, .def = "mid", .help = "a level"},
-    {.name = "every", .kind = OPTION_DURATION, S_F(every_ms), .arg = "D", .env = "HERALD_T_EVERY",
-     .min = 0, .max = 86400000, .def = "15m", .help = "how often"},
-    {.name = "t-secret", .kind = OPTION_SECRET, S_F(secret), .arg = "FILE",
-     .check = s_check_secret, .help = "the secret"},
-    {.name = "port", .kind = OPTION_STRING, S_F(port), .arg = "PORT",
-     .env = "HERALD_T_PORT_NUMBER", .check = s_check_port, .help = "a port"},
-    OPTION_END};
+static const option_t s_table[] = {{.name = "name",
+                                    .kind = OPTION_STRING,
+                                    S_F(name),
+                                    .arg = "NAME",
+                                    .short_name = 'n',
+                                    .env = "HERALD_T_NAME",
+                                    .flags = OPTION_REQUIRED,
+                                    .help = "a name"},
+                                   {.name = "count",
+                                    .kind = OPTION_INT,
+                                    S_F(count),
+                                    .arg = "N",
+                                    .env = "HERALD_T_COUNT",
+                                    .min = 1,
+                                    .max = 10,
+                                    .def = "3",
+                                    .help = "how many"},
+                                   {.name = "big",
+                                    .kind = OPTION_INT64,
+                                    S_F(big),
+                                    .arg = "N",
+                                    .env = "HERALD_T_BIG",
+                                    .min = 0,
+                                    .max = INT64_MAX,
+                                    .what = "a big number",
+                                    .help = "a big one"},
+                                   {.name = "loud",
+                                    .kind = OPTION_BOOL,
+                                    S_F(loud),
+                                    .short_name = 'l',
+                                    .env = "HERALD_T_LOUD",
+                                    .help = "shout"},
+                                   {.name = "tag",
+                                    .kind = OPTION_LIST,
+                                    S_F(tags),
+                                    .arg = "TAG",
+                                    .env = "HERALD_T_TAG",
+                                    .max = 3,
+                                    .help = "tags\nmore than one line"},
+                                   {.name = "level",
+                                    .kind = OPTION_ENUM,
+                                    S_F(level),
+                                    .arg = "L",
+                                    .env = "HERALD_T_LEVEL",
+                                    .words = s_levels_words,
+                                    .def = "mid",
+                                    .help = "a level"},
+                                   {.name = "every",
+                                    .kind = OPTION_DURATION,
+                                    S_F(every_ms),
+                                    .arg = "D",
+                                    .env = "HERALD_T_EVERY",
+                                    .min = 0,
+                                    .max = 86400000,
+                                    .def = "15m",
+                                    .help = "how often"},
+                                   {.name = "t-secret",
+                                    .kind = OPTION_SECRET,
+                                    S_F(secret),
+                                    .arg = "FILE",
+                                    .check = s_check_secret,
+                                    .help = "the secret"},
+                                   {.name = "port",
+                                    .kind = OPTION_STRING,
+                                    S_F(port),
+                                    .arg = "PORT",
+                                    .env = "HERALD_T_PORT_NUMBER",
+                                    .check = s_check_port,
+                                    .help = "a port"},
+                                   OPTION_END};
 #undef S_F
 
-static const option_t s_plugin_table[] = {
-    {.name = "where", .kind = OPTION_STRING, .offset = offsetof(s_plugin_t, where),
-     .arg = "W", .def = "here", .help = "a plug-in's option"},
-    OPTION_END};
+static const option_t s_plugin_table[] = {{.name = "where",
+                                           .kind = OPTION_STRING,
+                                           .offset = offsetof(s_plugin_t, where),
+                                           .arg = "W",
+                                           .def = "here",
+                                           .help = "a plug-in's option"},
+                                          OPTION_END};
 
 static const char *const s_test_vars[] = {
-    "HERALD_T_NAME", "HERALD_T_COUNT",  "HERALD_T_BIG",         "HERALD_T_LOUD",
-    "HERALD_T_TAG",  "HERALD_T_LEVEL",  "HERALD_T_EVERY",       "HERALD_T_SECRET",
-    "HERALD_T_SECRET_FILE", "HERALD_T_PORT_NUMBER", "HERALD_WHERE", NULL};
+    "HERALD_T_NAME",        "HERALD_T_COUNT",       "HERALD_T_BIG",   "HERALD_T_LOUD",
+    "HERALD_T_TAG",         "HERALD_T_LEVEL",       "HERALD_T_EVERY", "HERALD_T_SECRET",
+    "HERALD_T_SECRET_FILE", "HERALD_T_PORT_NUMBER", "HERALD_WHERE",   NULL};
 
 static int s_options_clean(void **state)
 {
@@ -1190,9 +1243,9 @@ static void test_options_values(void **state)
     s_fixture(&f);
     char *err = NULL;
     options_t *options = NULL;
-    char *argv[] = {"herald-test", "--name", "one", "--count=7", "--big", "9000000000", "-l",
-                    "--tag", "a", "--tag=b", "--level", "high", "--every", "30s", "--port",
-                    "80", "--where", "there", NULL};
+    char *argv[] = {"herald-test", "--name", "one",     "--count=7", "--big", "9000000000", "-l",
+                    "--tag",       "a",      "--tag=b", "--level",   "high",  "--every",    "30s",
+                    "--port",      "80",     "--where", "there",     NULL};
     assert_int_equal(s_parse_args(&f, argv, NULL, &options, &err), OPTIONS_RUN);
     assert_string_equal(err, "");
     free(err);
@@ -1315,11 +1368,11 @@ static void s_refused(char **argv, const char *const *needles, const char *hidde
 static void test_options_refusals(void **state)
 {
     (void) state;
-#define S_REFUSED(hidden, ...)                                                                \
-    do {                                                                                      \
-        char *argv_[] = {"herald-test", __VA_ARGS__, NULL};                                   \
-        const char *const needles_[] = {S_NEEDLES, NULL};                                     \
-        s_refused(argv_, needles_, hidden);                                                   \
+#define S_REFUSED(hidden, ...)                                                                     \
+    do {                                                                                           \
+        char *argv_[] = {"herald-test", __VA_ARGS__, NULL};                                        \
+        const char *const needles_[] = {S_NEEDLES, NULL};                                          \
+        s_refused(argv_, needles_, hidden);                                                        \
     } while (0)
 #define S_NEEDLES "missing --name (or HERALD_T_NAME)"
     S_REFUSED(NULL, "--count", "2");
@@ -1548,9 +1601,8 @@ static void test_options_help_and_config(void **state)
     free(printed);
     assert_non_null(config);
     json_t *want = json_pack("{s:s,s:i,s:i,s:b,s:[s],s:s,s:s,s:n,s:s,s:n,s:s}", "name", "x",
-                             "count", 3, "big", 0, "loud", 0, "tag", "a", "level", "mid",
-                             "every", "15m", "t_secret_file", "t_secret", "***", "port",
-                             "where", "here");
+                             "count", 3, "big", 0, "loud", 0, "tag", "a", "level", "mid", "every",
+                             "15m", "t_secret_file", "t_secret", "***", "port", "where", "here");
     assert_true(json_equal(config, want));
     json_decref(want);
     json_decref(config);
@@ -1589,12 +1641,12 @@ int main(void)
     };
     const struct CMUnitTest curve_tests[] = {
         cmocka_unit_test(test_curve_key_valid),   cmocka_unit_test(test_curve_key_read),
-        cmocka_unit_test(test_curve_client_load),
-        cmocka_unit_test(test_curve_apply),       cmocka_unit_test(test_curve_keygen),
+        cmocka_unit_test(test_curve_client_load), cmocka_unit_test(test_curve_apply),
+        cmocka_unit_test(test_curve_keygen),
     };
     const struct CMUnitTest metrics_tests[] = {
-        cmocka_unit_test(test_metrics_parse_addr),  cmocka_unit_test(test_metrics_registry),
-        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_health_probe_failures),
+        cmocka_unit_test(test_metrics_parse_addr), cmocka_unit_test(test_metrics_registry),
+        cmocka_unit_test(test_metrics_server),     cmocka_unit_test(test_health_probe_failures),
         cmocka_unit_test(test_health_main),
     };
     const struct CMUnitTest helper_tests[] = {
@@ -1605,8 +1657,7 @@ int main(void)
     };
     const struct CMUnitTest options_tests[] = {
         cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),
-        cmocka_unit_test_setup_teardown(test_options_refusals, s_options_clean,
-                                        s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_refusals, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_secret, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),

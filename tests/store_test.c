@@ -104,7 +104,7 @@ static int s_collect(const store_change_t *c, void *arg)
     rows->people_count[i] = c->type == STORE_EVENT ? c->event.people_count : 0;
     rows->version[i] = c->type == STORE_EVENT ? c->event.version : 0;
     snprintf(rows->title[i], sizeof rows->title[i], "%s",
-             !c->present                ? ""
+             !c->present              ? ""
              : c->type == STORE_EVENT ? c->event.title
                                       : c->press.title);
     snprintf(rows->first_person[i], sizeof rows->first_person[i], "%s",
@@ -628,7 +628,8 @@ static void test_migration(void **state)
                                    " press_releases WHERE id = c.record_id) END"),
                      0);
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NULL"), 2);
-    assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0), SQLITE_CONSTRAINT);
+    assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0),
+                     SQLITE_CONSTRAINT);
     s_rows_t rows = {0};
     assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 3);
     assert_string_equal(rows.id[0], "c");
@@ -1272,10 +1273,9 @@ static void test_scan_rowid_hint(void **state)
     p.title = "P2";
     assert_int_equal(store_put_press(store, &p), 0); /* 6: updated */
     /* Each of the six triggers notes the row: created, updated and deleted, both types. */
-    const char *wrong =
-        "SELECT count(*) FROM changes c WHERE record_rowid IS NOT CASE record_type"
-        " WHEN 'event' THEN (SELECT rowid FROM events WHERE id = c.record_id)"
-        " ELSE (SELECT rowid FROM press_releases WHERE id = c.record_id) END";
+    const char *wrong = "SELECT count(*) FROM changes c WHERE record_rowid IS NOT CASE record_type"
+                        " WHEN 'event' THEN (SELECT rowid FROM events WHERE id = c.record_id)"
+                        " ELSE (SELECT rowid FROM press_releases WHERE id = c.record_id) END";
     assert_int_equal(s_count(path, wrong), 0);
     int64_t r_rowid = s_count(path, "SELECT rowid FROM events WHERE id = 'r'");
     assert_int_equal(store_delete_event(store, "r"), 0); /* 7 */
@@ -1303,8 +1303,8 @@ static void test_scan_rowid_hint(void **state)
     assert_int_equal(store_changes(store, 0, 0, 100, s_collect, &rows), 11);
     /* r's deletion too: a change row shows its record as it is now, whatever the change */
     const char *want_title[] = {"A2", "", "", "R2", "A2", "", "R2", "", "R2", "", "C"};
-    const bool want_present[] = {true, false, false, true, true, false,
-                                 true, false, true, false, true};
+    const bool want_present[] = {true, false, false, true,  true, false,
+                                 true, false, true,  false, true};
     for (int i = 0; i < 11; i++) {
         assert_int_equal(rows.seq[i], i + 1);
         if (rows.present[i] != want_present[i]) {

@@ -24,8 +24,8 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "random_text.h"
 #include "json_line.h"
+#include "random_text.h"
 #include "sink.h"
 #include "state.h"
 #include "store.h"
@@ -124,13 +124,13 @@ static store_press_t s_press(const char *id, const char *event_id)
 static store_change_t s_change(int64_t seq, store_change_kind_t kind, store_type_t type,
                                const char *id, const char *topic)
 {
-    return (store_change_t) {.seq = seq,
-                             .type = type,
-                             .change = kind,
-                             .record_id = id,
-                             .committed_at_ms = 1453900000000 + seq,
-                             .topic = topic,
-                             .present = kind != STORE_DELETED};
+    return (store_change_t){.seq = seq,
+                            .type = type,
+                            .change = kind,
+                            .record_id = id,
+                            .committed_at_ms = 1453900000000 + seq,
+                            .topic = topic,
+                            .present = kind != STORE_DELETED};
 }
 
 static store_change_t s_event_change(int64_t seq, store_change_kind_t kind, store_event_t e)
@@ -169,8 +169,7 @@ static void s_wire_fini(s_wire_t *w)
 
 /*  Encodes the change as the publisher does and decodes it as herald-sub does. The result
     lives until the next call. */
-static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c,
-                                        const char *stream)
+static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c, const char *stream)
 {
     int len = codec_encode_change(c, stream, w->buf, BUF_SIZE);
     assert_true(len > 0);
@@ -187,8 +186,7 @@ static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const ch
 {
     const announcement_t *a = s_announce(w, c, stream);
     if (sink->apply(sink->self, a) != 0) {
-        fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq,
-                 sink->error(sink->self));
+        fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq, sink->error(sink->self));
     }
 }
 
@@ -267,17 +265,16 @@ static void test_state_mail_cursor_moved(void **unused)
     s_path(path, sizeof path, "state_old_mail.db");
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1),"
-                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL,"
-                     " updated_at_ms INTEGER NOT NULL);"
-                     "INSERT INTO state VALUES(1, '" STREAM "', 10, 5);"
-                     "CREATE TABLE mail_cursor(id INTEGER PRIMARY KEY CHECK(id = 1),"
-                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL);"
-                     "INSERT INTO mail_cursor VALUES(1, '" STREAM "', 12);",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                  " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL,"
+                                  " updated_at_ms INTEGER NOT NULL);"
+                                  "INSERT INTO state VALUES(1, '" STREAM "', 10, 5);"
+                                  "CREATE TABLE mail_cursor(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                  " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL);"
+                                  "INSERT INTO mail_cursor VALUES(1, '" STREAM "', 12);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
 
     char err[512] = "";
@@ -532,8 +529,7 @@ static void test_log_json(void **unused)
     assert_true(json_is_array(people));
     assert_int_equal(json_array_size(people), 2);
     assert_string_equal(s_str_of(json_array_get(people, 0), "name"), "Jürgen Stock");
-    assert_string_equal(s_str_of(json_array_get(people, 0), "role"),
-                        "INTERPOL Secretary General");
+    assert_string_equal(s_str_of(json_array_get(people, 0), "role"), "INTERPOL Secretary General");
     assert_string_equal(s_str_of(json_array_get(people, 1), "name"), "Jorge Fernández Díaz");
     assert_string_equal(s_str_of(json_array_get(people, 1), "role"), "");
     json_decref(o);
@@ -704,9 +700,9 @@ static void test_log_cut_back(void **unused)
     sink_destroy(&sink);
 
     /* a position written without the length (as an older herald-sub does): nothing is cut */
-    assert_int_equal(sqlite3_exec(state_db(state), "UPDATE state SET last_seq = 5", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(state_db(state), "UPDATE state SET last_seq = 5", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(state_get_out(state, &out), 0);
     f = fopen(path, "a");
     assert_non_null(f);
@@ -1022,7 +1018,6 @@ static void test_mirror_reopen_reset(void **unused)
 
 /*  ---- the JSON line against jansson ---- */
 
-
 /*  The line jansson prints for a, built the way json_line.h describes it. */
 static char *s_jansson_line(const announcement_t *a)
 {
@@ -1037,10 +1032,10 @@ static char *s_jansson_line(const announcement_t *a)
     if (!codec_is_id_only(a) && is_event) {
         const Herald__V1__Event *e = a->event;
         bool cancelled = e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
-        const char *keys[] = {"kind", "title", "start_date", "end_date",
-                              "city", "country", "summary",   "url"};
-        const char *values[] = {e->kind,    e->title,   e->start_date, e->end_date,
-                                e->city,    e->country, e->summary,    e->url};
+        const char *keys[] = {"kind", "title",   "start_date", "end_date",
+                              "city", "country", "summary",    "url"};
+        const char *values[] = {e->kind, e->title,   e->start_date, e->end_date,
+                                e->city, e->country, e->summary,    e->url};
         for (size_t i = 0; i < 8; i++) {
             json_object_set_new(o, keys[i], json_string(values[i]));
         }
@@ -1092,7 +1087,7 @@ static void test_json_line_is_jansson(void **state)
         if (rand_r(&seed) % 3) {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
             a.event = &e;
-            char **fields[] = {&e.id,  &e.kind,    &e.title,   &e.start_date, &e.end_date,
+            char **fields[] = {&e.id,   &e.kind,    &e.title,   &e.start_date, &e.end_date,
                                &e.city, &e.country, &e.summary, &e.url,        &e.cancel_reason};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
@@ -1110,8 +1105,7 @@ static void test_json_line_is_jansson(void **state)
         } else {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
             a.press_release = &p;
-            char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url,
-                               &p.summary};
+            char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url, &p.summary};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }

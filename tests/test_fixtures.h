@@ -29,8 +29,7 @@ static inline void fixture_remove(const char *path)
 static inline void fixture_path(char *out, size_t len, const char *program, const char *name)
 {
     const char *tmp = getenv("HERALD_TEST_TMP");
-    snprintf(out, len, "%s/%s_%ld_%s", tmp && *tmp ? tmp : "/tmp", program, (long) getpid(),
-             name);
+    snprintf(out, len, "%s/%s_%ld_%s", tmp && *tmp ? tmp : "/tmp", program, (long) getpid(), name);
     fixture_remove(out);
 }
 

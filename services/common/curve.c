@@ -12,7 +12,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-
 static const char s_z85_alphabet[] =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
 
@@ -64,16 +63,15 @@ int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, siz
     }
     line[len] = '\0';
     if (!curve_key_valid(line)) {
-        snprintf(err, errlen, "%s: the first line is not a CURVE key (40 characters of Z85)",
-                 path);
+        snprintf(err, errlen, "%s: the first line is not a CURVE key (40 characters of Z85)", path);
         return -1;
     }
     memcpy(key, line, CURVE_Z85_LEN + 1);
     return 0;
 }
 
-int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,
-                      char *err, size_t errlen)
+int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path, char *err,
+                      size_t errlen)
 {
     memset(keys, 0, sizeof *keys);
     if (!curve_key_valid(secret)) {

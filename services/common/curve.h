@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CURVE_Z85_LEN 40                  /* a key in Z85 */
-#define CURVE_KEY_SIZE 32                 /* a key in binary */
-#define CURVE_ZAP_DOMAIN "herald"         /* ZMQ_ZAP_DOMAIN of the publisher's sockets */
+#define CURVE_Z85_LEN 40          /* a key in Z85 */
+#define CURVE_KEY_SIZE 32         /* a key in binary */
+#define CURVE_ZAP_DOMAIN "herald" /* ZMQ_ZAP_DOMAIN of the publisher's sockets */
 
 /*  A client's keys, Z85 text with its NUL. */
 typedef struct {
@@ -34,10 +34,11 @@ int curve_check_secret(void *field, char *why, size_t cap);
     ignored). Returns 0, or -1 with the reason, naming the file, in err. */
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
 
-/*  Fills keys from our Z85 secret key (HERALD_CURVE_SECRET, read by options.h) and the server's public key
-    file (our public key is derived with zmq_curve_public). 0, or -1 with the reason in err. */
-int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,
-                      char *err, size_t errlen);
+/*  Fills keys from our Z85 secret key (HERALD_CURVE_SECRET, read by options.h) and the
+    server's public key file (our public key is derived with zmq_curve_public). 0, or -1 with
+    the reason in err. */
+int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path, char *err,
+                      size_t errlen);
 
 /*  Makes socket a CURVE server with the Z85 secret, in the ZAP domain CURVE_ZAP_DOMAIN.
     Call before bind. 0, or -1 with errno set by zmq. */

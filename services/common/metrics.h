@@ -76,8 +76,7 @@ int metrics_register_fn(metrics_t *self, const char *name, const char *help, met
 
 /*  Sets what /healthz and /readyz look at: *turn_ms (the loop's last turn, metrics_now_ms;
     borrowed) and ready(arg) (NULL: ready when alive). */
-void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready,
-                    void *arg);
+void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready, void *arg);
 
 /*  Parses ADDR: HOST:PORT, [IPV6]:PORT, or a bare PORT meaning 127.0.0.1:PORT. Fills host
     (cap bytes, without brackets) and *port. 0, or -1 with the reason in err. */

@@ -306,8 +306,8 @@ static int s_sink_command(const sink_command_t *command, const sink_type_t *type
     int rc = options ? options_parse(options, argc - 2, argv + 2, NULL) : OPTIONS_FAILED;
     int status = options_exit_status(rc);
     if (rc == OPTIONS_RUN && command->needs_state && !config.state) {
-        status = options_usage(options, "%s %s needs --state PATH (or HERALD_STATE)",
-                               command->name, action);
+        status = options_usage(options, "%s %s needs --state PATH (or HERALD_STATE)", command->name,
+                               action);
     } else if (rc == OPTIONS_RUN) {
         log_setup((log_level_t) config.log_level, config.log_format == 1);
         config.service.sink_options.state_path = config.state;

@@ -493,7 +493,8 @@ static void *s_sub_open(subscriber_t *self, char *err, size_t errlen)
         return NULL;
     }
     int64_t maxmsg = CODEC_MAX_FRAME + 1024;
-    if (sockopt_set_int(sub, ZMQ_LINGER, 0) != 0 || sockopt_set_int(sub, ZMQ_RCVHWM, o->rcvhwm) != 0 ||
+    if (sockopt_set_int(sub, ZMQ_LINGER, 0) != 0 ||
+        sockopt_set_int(sub, ZMQ_RCVHWM, o->rcvhwm) != 0 ||
         zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
         sockopt_set_int(sub, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
         sockopt_set_int(sub, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||

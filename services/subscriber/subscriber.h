@@ -38,8 +38,8 @@ typedef struct {
     const char *sink; /* a sink of the table in sinks/sink.c: log, mirror, mail, webhook */
     /* its options (each sink's own struct; the state field is the subscriber's) */
     sink_options_t sink_options;
-    int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
-    int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
+    int rcvhwm;                  /* ZMQ_RCVHWM of the SUB socket */
+    int signal_fd;               /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
     const curve_client_t *curve; /* CURVE keys of the SUB and the DEALER; NULL: no CURVE */
 } sub_options_t;
 

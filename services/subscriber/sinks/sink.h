@@ -86,7 +86,7 @@ typedef struct {
     --log-format and the sink's own options, read through its table as the service reads
     them (the sink's check() is not applied: a command checks what it uses). */
 typedef struct sink_cli {
-    const char *state_path;       /* --state (or HERALD_STATE), NULL when not given */
+    const char *state_path;        /* --state (or HERALD_STATE), NULL when not given */
     const sink_options_t *options; /* the sink's options, state_path and given set */
 } sink_cli_t;
 

@@ -19,22 +19,22 @@
 
 /*  The options as read (strings borrowed, NULL when not given). */
 typedef struct {
-    const char *smtp;         /* --smtp smtp://host:port or smtps://host:port */
-    int starttls;             /* --smtp-starttls: a mail_tls_t (default opportunistic) */
-    const char *user;         /* --smtp-user */
-    const char *password;     /* HERALD_SMTP_PASSWORD or --smtp-password-file's first line */
-    const char *ca_file;      /* --smtp-ca-file: PEM certificates to trust */
-    const char *from;         /* --mail-from */
-    option_list_t to;         /* --mail-to (repeatable, MAIL_MAX_LIST at most) */
-    const char *to_file;      /* --mail-to-file: one address a line, # comments */
-    const char *list_id;      /* --list-id */
-    const char *unsubscribe;  /* --unsubscribe mailto:... */
-    int64_t digest_every;     /* --digest-every in ms, 0: one mail per announcement */
-    bool digest_every_given;  /* it was given (else 15m, or none with --digest-at) */
-    const char *digest_at;    /* --digest-at HH:MM */
-    int digest_max;           /* --digest-max N, 0: none */
-    const char *state_path;   /* --state: where the queue lives (not an option of the table) */
-    bool no_recipients;       /* --mail-to may be missing (mail-dead retry) */
+    const char *smtp;        /* --smtp smtp://host:port or smtps://host:port */
+    int starttls;            /* --smtp-starttls: a mail_tls_t (default opportunistic) */
+    const char *user;        /* --smtp-user */
+    const char *password;    /* HERALD_SMTP_PASSWORD or --smtp-password-file's first line */
+    const char *ca_file;     /* --smtp-ca-file: PEM certificates to trust */
+    const char *from;        /* --mail-from */
+    option_list_t to;        /* --mail-to (repeatable, MAIL_MAX_LIST at most) */
+    const char *to_file;     /* --mail-to-file: one address a line, # comments */
+    const char *list_id;     /* --list-id */
+    const char *unsubscribe; /* --unsubscribe mailto:... */
+    int64_t digest_every;    /* --digest-every in ms, 0: one mail per announcement */
+    bool digest_every_given; /* it was given (else 15m, or none with --digest-at) */
+    const char *digest_at;   /* --digest-at HH:MM */
+    int digest_max;          /* --digest-max N, 0: none */
+    const char *state_path;  /* --state: where the queue lives (not an option of the table) */
+    bool no_recipients;      /* --mail-to may be missing (mail-dead retry) */
 } mail_args_t;
 
 /*  The mail sink's options table (options.h), its offsets into mail_args_t. */

@@ -38,17 +38,17 @@
 
 typedef struct {
     mail_config_t *config; /* the settings, built from the options at open */
-    state_t *state;              /* the --state file: its connection and cursor (borrowed) */
-    mail_queue_t *queue;         /* the tables in the --state file */
-    mail_smtp_t *smtp;           /* the SMTP client */
-    bool in_txn;                 /* a batch's transaction is open */
-    int64_t at_next_ms;          /* the next --digest-at moment (wall clock), 0 if unused */
-    bool at_due;                 /* that moment passed with items waiting: send them */
-    int64_t mails_sent;          /* messages accepted (one per recipient) */
-    int64_t mails_failed;        /* attempts that failed and will be retried */
-    int64_t dead_lettered;       /* recipients that refused a digest for good */
-    int64_t items_waiting;       /* items in the queue at the last look */
-    char error[512];             /* reason of the last failure */
+    state_t *state;        /* the --state file: its connection and cursor (borrowed) */
+    mail_queue_t *queue;   /* the tables in the --state file */
+    mail_smtp_t *smtp;     /* the SMTP client */
+    bool in_txn;           /* a batch's transaction is open */
+    int64_t at_next_ms;    /* the next --digest-at moment (wall clock), 0 if unused */
+    bool at_due;           /* that moment passed with items waiting: send them */
+    int64_t mails_sent;    /* messages accepted (one per recipient) */
+    int64_t mails_failed;  /* attempts that failed and will be retried */
+    int64_t dead_lettered; /* recipients that refused a digest for good */
+    int64_t items_waiting; /* items in the queue at the last look */
+    char error[512];       /* reason of the last failure */
 } sink_mail_t;
 
 static int s_fail(sink_mail_t *self, const char *what)

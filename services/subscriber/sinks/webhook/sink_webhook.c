@@ -17,8 +17,8 @@
 #include "sink_webhook.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +77,9 @@ int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, cha
         return -1;
     }
     if (!o->secret) {
-        snprintf(err, errlen, "--sink webhook needs its signing secret: " SINK_WEBHOOK_SECRET_VAR
-                              " or --webhook-secret-file FILE (whsec_ and base64)");
+        snprintf(err, errlen,
+                 "--sink webhook needs its signing secret: " SINK_WEBHOOK_SECRET_VAR
+                 " or --webhook-secret-file FILE (whsec_ and base64)");
         return -1;
     }
     char why[512];
@@ -123,8 +124,8 @@ static int s_apply(void *self_, const announcement_t *a)
         snprintf(self->error, sizeof self->error, "out of memory");
         return -1;
     }
-    int rc =
-        webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body, clock_ms(CLOCK_REALTIME));
+    int rc = webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body,
+                               clock_ms(CLOCK_REALTIME));
     free(body);
     if (rc < 0) {
         return s_fail(self, "queue");

@@ -30,8 +30,9 @@ typedef struct {
 int sink_webhook_check(const sink_webhook_options_t *options, int64_t *timeout_ms, char *err,
                        size_t errlen);
 
-/*  The HTTP client (webhook_http.h) for the options, checked as sink_webhook_check does. Returns it (the caller's, freed with
-    webhook_http_destroy), or NULL with the reason in err. */
+/*  The HTTP client (webhook_http.h) for the options, checked as sink_webhook_check does.
+    Returns it (the caller's, freed with webhook_http_destroy), or NULL with the reason in
+    err. */
 struct webhook_http *sink_webhook_client(const sink_webhook_options_t *options, char *err,
                                          size_t errlen);
 
