@@ -19,18 +19,18 @@ extern "C" {
 #define CODEC_MAX_FRAME (256 * 1024) /* largest Announcement accepted from the network */
 #define CODEC_MAX_TOPIC 256          /* largest topic frame */
 #define CODEC_HEARTBEAT_TOPIC "hb"
-#define CODEC_REPLAY_END_TOPIC "replay.end" /* topic of the last message of a replay answer */
+#define CODEC_REPLAY_END_TOPIC "replay.end"     /* topic of the last message of a replay answer */
 #define CODEC_REPLAY_BATCH_TOPIC "replay.batch" /* topic of a ReplayBatch in a replay answer */
-#define CODEC_BATCH_BYTES (64 * 1024)  /* a ReplayBatch fills up to this many bytes */
+#define CODEC_BATCH_BYTES (64 * 1024)           /* a ReplayBatch fills up to this many bytes */
 /* largest ReplayBatch: one largest Announcement and its topic (each with key and length) */
 #define CODEC_MAX_BATCH (CODEC_MAX_FRAME + 8 + CODEC_MAX_TOPIC + 3)
 #define CODEC_BATCH_ITEM_KEY 0x0a  /* a ReplayBatch item's key: field 1, length-delimited */
 #define CODEC_BATCH_TOPIC_KEY 0x12 /* its topic's key: field 2, length-delimited */
-#define CODEC_EVENT_TOPIC "event."          /* prefix of every event topic */
-#define CODEC_PRESS_TOPIC "press."          /* topic of every press release */
-#define CODEC_MAX_TOPICS 64                 /* topic prefixes in one ReplayRequest */
-#define CODEC_DEFAULT_LIMIT 1000            /* ReplayRequest.limit 0 means this many */
-#define CODEC_MAX_LIMIT 10000               /* largest ReplayRequest.limit accepted */
+#define CODEC_EVENT_TOPIC "event." /* prefix of every event topic */
+#define CODEC_PRESS_TOPIC "press." /* topic of every press release */
+#define CODEC_MAX_TOPICS 64        /* topic prefixes in one ReplayRequest */
+#define CODEC_DEFAULT_LIMIT 1000   /* ReplayRequest.limit 0 means this many */
+#define CODEC_MAX_LIMIT 10000      /* largest ReplayRequest.limit accepted */
 
 typedef Herald__V1__Announcement announcement_t;
 
@@ -52,8 +52,8 @@ int codec_encode_change(const store_change_t *change, const char *stream_id, uin
 
 /*  Encodes a Heartbeat / ReplayEnd announcement (change CHANGE_UNSPECIFIED, seq = head_seq
     / last_seq; error NULL or "" when none). Returns the length or -1 if it does not fit. */
-int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms,
-                           uint8_t *buf, size_t cap);
+int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms, uint8_t *buf,
+                           size_t cap);
 int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
                             const char *error, uint8_t *buf, size_t cap);
 
@@ -70,8 +70,8 @@ int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *it
     Announcement's length, 0 if it does not fit in what is left (nothing written: send the
     batch and try again, or send the announcement alone if it never fits), or -1 if it cannot
     be encoded or is larger than CODEC_MAX_FRAME. Allocates nothing. */
-int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used,
-                              const store_change_t *change, const char *stream_id);
+int codec_batch_append_change(uint8_t *buf, size_t cap, size_t *used, const store_change_t *change,
+                              const char *stream_id);
 
 /*  Walks an encoded ReplayBatch of len bytes from *pos (0 at first): sets *item and *item_len
     to the next Announcement's bytes (not decoded: give them to codec_decode) and moves *pos
@@ -144,8 +144,9 @@ Herald__V1__Change codec_change_to_wire(store_change_kind_t c);
 const char *codec_change_name(Herald__V1__Change c);
 
 /*  A libFuzzer-style entry: decodes data as an Announcement, as a ReplayRequest and as a
-    ReplayBatch (and each of its items) with a static decoder, checking that whatever is accepted also validates. Returns 0.
-    codec_fuzz_one(NULL, 0) frees the static decoder. Not thread-safe. */
+    ReplayBatch (and each of its items) with a static decoder, checking that whatever is
+    accepted also validates. Returns 0. codec_fuzz_one(NULL, 0) frees the static decoder. Not
+    thread-safe. */
 int codec_fuzz_one(const uint8_t *data, size_t size);
 
 #ifdef __cplusplus

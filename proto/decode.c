@@ -775,8 +775,8 @@ int codec_fuzz_one(const uint8_t *data, size_t size)
     const char *topic = NULL;
     size_t topic_len = 0;
     pos = 0;
-    for (int rc; (rc = codec_batch_topic(data, size, &pos, &topic, &topic_len, why,
-                                         sizeof(why))) == 1;) {
+    for (int rc;
+         (rc = codec_batch_topic(data, size, &pos, &topic, &topic_len, why, sizeof(why))) == 1;) {
         if (topic_len > CODEC_MAX_TOPIC || topic + topic_len > (const char *) data + size) {
             abort(); // a topic outside the batch: a bug in codec_batch_topic
         }

@@ -407,8 +407,8 @@ int codec_batch_append(uint8_t *buf, size_t cap, size_t *used, const uint8_t *it
     uint8_t head[1 + 10];
     size_t n = s_batch_key(head, CODEC_BATCH_ITEM_KEY, len);
     size_t tail = 1 + (topic_len > 0x7f ? 2 : 1) + topic_len; /* the topic's key, length, text */
-    if (topic_len > CODEC_MAX_TOPIC || *used > cap || cap - *used < n ||
-        cap - *used - n < len || cap - *used - n - len < tail) {
+    if (topic_len > CODEC_MAX_TOPIC || *used > cap || cap - *used < n || cap - *used - n < len ||
+        cap - *used - n - len < tail) {
         return -1;
     }
     memcpy(buf + *used, head, n);

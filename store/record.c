@@ -55,8 +55,8 @@ static size_t s_utf8_seq(const unsigned char *p, size_t avail)
 static bool s_printable8(uint64_t w)
 {
     uint64_t del = w ^ (S_ONES * 0x7F);
-    return ((w & S_HIGH) | ((w - S_ONES * 0x20) & ~w & S_HIGH) | ((del - S_ONES) & ~del & S_HIGH)) ==
-           0;
+    return ((w & S_HIGH) | ((w - S_ONES * 0x20) & ~w & S_HIGH) |
+            ((del - S_ONES) & ~del & S_HIGH)) == 0;
 }
 
 bool store_utf8_valid(const char *s, size_t len)

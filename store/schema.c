@@ -60,8 +60,8 @@
     "CREATE TRIGGER events_ai AFTER INSERT ON events BEGIN"                                        \
     " UPDATE events SET version = 1 WHERE rowid = new.rowid AND version IS NOT 1;"                 \
     " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic" col ")"         \
-    " VALUES ('event', new.id, 'created', " S_NOW_MS ", " S_EVENT_TOPIC("new") new_rowid ");"       \
-    " END;"
+    " VALUES ('event', new.id, 'created', " S_NOW_MS ", " S_EVENT_TOPIC("new") new_rowid ");"      \
+                                                                                         " END;"
 #define S_EVENTS_AU_SQL(col, new_rowid)                                                            \
     "CREATE TRIGGER events_au AFTER UPDATE ON events"                                              \
     " WHEN " S_EVENT_DIFFERS " OR (new.version IS NOT old.version AND new.version IS NOT 1)"       \
@@ -73,14 +73,14 @@
     "  CASE WHEN old.status = 'scheduled' AND new.status = 'cancelled'"                            \
     "  THEN 'cancelled' ELSE 'updated' END,"                                                       \
     "  " S_NOW_MS ", " S_EVENT_TOPIC("new") new_rowid " WHERE " S_EVENT_DIFFERS ";"                \
-    " END;"
+                                                      " END;"
 #define S_EVENTS_AD_SQL(col, old_rowid)                                                            \
     "CREATE TRIGGER events_ad AFTER DELETE ON events BEGIN"                                        \
     " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic" col ")"         \
-    " VALUES ('event', old.id, 'deleted', " S_NOW_MS ", " S_EVENT_TOPIC("old") old_rowid ");"       \
-    " END;"
+    " VALUES ('event', old.id, 'deleted', " S_NOW_MS ", " S_EVENT_TOPIC("old") old_rowid ");"      \
+                                                                                         " END;"
 #define S_PRESS_AI_SQL(col, new_rowid)                                                             \
-    "CREATE TRIGGER press_releases_ai AFTER INSERT ON press_releases BEGIN"                         \
+    "CREATE TRIGGER press_releases_ai AFTER INSERT ON press_releases BEGIN"                        \
     " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic" col ")"         \
     " VALUES ('press_release', new.id, 'created', " S_NOW_MS ", 'press.'" new_rowid ");"           \
     " END;"
@@ -91,7 +91,7 @@
     " VALUES ('press_release', new.id, 'updated', " S_NOW_MS ", 'press.'" new_rowid ");"           \
     " END;"
 #define S_PRESS_AD_SQL(col, old_rowid)                                                             \
-    "CREATE TRIGGER press_releases_ad AFTER DELETE ON press_releases BEGIN"                         \
+    "CREATE TRIGGER press_releases_ad AFTER DELETE ON press_releases BEGIN"                        \
     " INSERT INTO changes (record_type, record_id, change, committed_at_ms, topic" col ")"         \
     " VALUES ('press_release', old.id, 'deleted', " S_NOW_MS ", 'press.'" old_rowid ");"           \
     " END;"
@@ -139,9 +139,7 @@ static const char *s_v1 =
     " change TEXT NOT NULL CHECK (change IN ('created', 'updated', 'cancelled', 'deleted')),"
     " committed_at_ms INTEGER NOT NULL,"
     " topic TEXT NOT NULL"
-    ");"
-    S_CHANGES_NO_UPDATE
-    "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN"
+    ");" S_CHANGES_NO_UPDATE "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN"
     " SELECT RAISE(ABORT, 'the change log is append-only: DELETE on changes refused');"
     " END;"
 
@@ -160,11 +158,8 @@ static const char *s_v1 =
     /* One trigger for content and version: its own UPDATE does not fire it again
        (recursive_triggers is off, and even on, the second pass changes nothing). A
        version of 1 is let through because events_ai writes it. */
-    S_EVENTS_AU_SQL("", "")
-    S_EVENTS_AD_SQL("", "")
-    S_PRESS_AI_SQL("", "")
-    S_PRESS_AU_SQL("", "")
-    S_PRESS_AD_SQL("", "");
+    S_EVENTS_AU_SQL("", "") S_EVENTS_AD_SQL("", "") S_PRESS_AI_SQL("", "") S_PRESS_AU_SQL("", "")
+        S_PRESS_AD_SQL("", "");
 
 static const char *s_v2 =
     "CREATE TABLE record_heads ("

@@ -28,16 +28,17 @@ typedef struct store store_t;
 typedef int(store_change_fn)(const store_change_t *change, void *arg);
 
 typedef enum {
-    STORE_OPEN = 0,     /* an existing store, migrated to STORE_SCHEMA_VERSION if older */
-    STORE_CREATE = 1,   /* a new store; fails if the file already holds a store */
-    STORE_READONLY = 2, /* an existing store, read only, never migrated */
+    STORE_OPEN = 0,           /* an existing store, migrated to STORE_SCHEMA_VERSION if older */
+    STORE_CREATE = 1,         /* a new store; fails if the file already holds a store */
+    STORE_READONLY = 2,       /* an existing store, read only, never migrated */
     STORE_OPEN_OR_CREATE = 3, /* STORE_OPEN, or STORE_CREATE when the file is missing or holds
                                  no table at all (a creation cut short, by a full disk say) */
 } store_mode_t;
 
 /*  The page size of a new store: a replay or a backlog reads the change log (joined to the
-    records before schema 5, with their images since), and 16 KiB pages make that scan about 12 % cheaper than SQLite's default 4 KiB
-    (fewer page reads); docs/performance.md. An existing store keeps its page size. */
+    records before schema 5, with their images since), and 16 KiB pages make that scan about 12 %
+   cheaper than SQLite's default 4 KiB (fewer page reads); docs/performance.md. An existing store
+   keeps its page size. */
 #define STORE_PAGE_SIZE 16384
 
 /*  What kind of failure a call met, beside its message (store_error): callers decide by the
@@ -142,8 +143,7 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
     after_seq, in the order of that seq, at most limit rows. Each row's seq and change are
     those of the record's latest change (cancelled events as STORE_CANCELLED); its image is
     the record's current state. */
-int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn,
-                       void *arg);
+int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn, void *arg);
 
 /*  Scans the catalogue as it stood at at_seq: for every record, its latest change with
     seq <= at_seq unless that is a deletion, with the image that change left, in the order of

@@ -988,19 +988,16 @@ static void test_batch_round_trip(void **state)
     const char *topic = NULL;
     char why0[256];
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(codec_batch_next(frame, packed, &item_pos, &item0, &item_len0, why0,
-                                          sizeof why0),
-                         1);
+        assert_int_equal(
+            codec_batch_next(frame, packed, &item_pos, &item0, &item_len0, why0, sizeof why0), 1);
         assert_int_equal(item_len0, lens[i]);
-        assert_int_equal(codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0,
-                                           sizeof why0),
-                         1);
+        assert_int_equal(
+            codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0, sizeof why0), 1);
         assert_int_equal(topic_len, strlen(changes[i].topic));
         assert_memory_equal(topic, changes[i].topic, topic_len);
     }
-    assert_int_equal(codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0,
-                                       sizeof why0),
-                     0);
+    assert_int_equal(
+        codec_batch_topic(frame, packed, &topic_pos, &topic, &topic_len, why0, sizeof why0), 0);
     herald__v1__replay_batch__free_unpacked(rb, NULL);
     for (int i = 0; i < 3; i++) {
         herald__v1__announcement__free_unpacked(unpacked[i], NULL);
@@ -1011,8 +1008,7 @@ static void test_batch_round_trip(void **state)
     const uint8_t *item = NULL;
     char why[256];
     for (int i = 0; i < 3; i++) {
-        assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why),
-                         1);
+        assert_int_equal(codec_batch_next(batch, used, &pos, &item, &item_len, why, sizeof why), 1);
         assert_int_equal(item_len, lens[i]);
         const announcement_t *a = codec_decode(d, item, item_len, why, sizeof why);
         if (!a) {
@@ -1064,8 +1060,7 @@ static void test_batch_malformed(void **state)
     const uint8_t after[] = {0x2d, 1, 2, 3, 4};
     memcpy(batch, before, sizeof before);
     used = sizeof before;
-    assert_int_equal(
-        codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len, NULL), 0);
+    assert_int_equal(codec_batch_append(batch, sizeof batch, &used, frame, (size_t) len, NULL), 0);
     memcpy(batch + used, after, sizeof after);
     used += sizeof after;
     size_t pos = 0, item_len = 0;
@@ -1109,9 +1104,9 @@ static void test_batch_malformed(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         pos = 0;
         why[0] = '\0';
-        assert_int_equal(codec_batch_next(bad[i].bytes, bad[i].len, &pos, &item, &item_len, why,
-                                          sizeof why),
-                         -1);
+        assert_int_equal(
+            codec_batch_next(bad[i].bytes, bad[i].len, &pos, &item, &item_len, why, sizeof why),
+            -1);
         if (!strstr(why, bad[i].why)) {
             fail_msg("case %zu: expected '%s', got '%s'", i, bad[i].why, why);
         }
@@ -1133,7 +1128,6 @@ static void test_batch_malformed(void **state)
     }
 }
 
-
 /*  codec_encode_change writes change announcements by hand: its bytes must be exactly what
     protobuf-c packs for the same message, for every shape of change (events and press
     releases, ids alone, empty and long texts, 0 to 64 people, negative and huge numbers),
@@ -1153,7 +1147,8 @@ static void test_encode_is_protobuf_c(void **state)
     static char names[STORE_MAX_PEOPLE][2][40];
     store_person_t people[STORE_MAX_PEOPLE];
     unsigned seed = 20261128;
-    const int64_t numbers[] = {0, 1, 127, 128, 16383, 16384, INT64_MAX, -1, INT64_MIN, 1764291723456};
+    const int64_t numbers[] = {0,     1,         127, 128,       16383,
+                               16384, INT64_MAX, -1,  INT64_MIN, 1764291723456};
     for (int round = 0; round < 3000; round++) {
         store_change_t c = {0};
         c.seq = round % 7 == 0 ? INT64_MAX - round : 1 + rand_r(&seed) % 100000;
@@ -1197,8 +1192,7 @@ static void test_encode_is_protobuf_c(void **state)
         const char *stream = round % 11 == 0 ? "" : STREAM;
         int len = codec_encode_change(&c, stream, buf, BUF_SIZE);
         assert_true(len > 0);
-        Herald__V1__Announcement *a =
-            herald__v1__announcement__unpack(NULL, (size_t) len, buf);
+        Herald__V1__Announcement *a = herald__v1__announcement__unpack(NULL, (size_t) len, buf);
         assert_non_null(a);
         size_t size = protobuf_c_message_get_packed_size(&a->base);
         if (size != (size_t) len) {

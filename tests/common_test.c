@@ -30,8 +30,8 @@
 #include <unistd.h>
 #include <zmq.h>
 
-#include "config.h"
 #include "clock.h"
+#include "config.h"
 #include "curve.h"
 #include "health.h"
 #include "log.h"
@@ -355,89 +355,6 @@ static void test_log_threads(void **state)
 //  ---------------------------------------------------------------------------------------
 //  config.h
 
-#define VAR "HERALD_UT_SECRET"
-
-static int s_config_clean(void **state)
-{
-    (void) state;
-    unsetenv(VAR);
-    unsetenv(VAR "_FILE");
-    return 0;
-}
-
-static void test_config_secret_value(void **state)
-{
-    (void) state;
-    char err[256] = "";
-    char *secret = (char *) "junk";
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 0);
-    assert_null(secret);
-    assert_false(config_secret_set(VAR));
-
-    setenv(VAR, "", 1); /* empty is unset */
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 0);
-    assert_false(config_secret_set(VAR));
-
-    setenv(VAR, "s3cret value", 1);
-    assert_true(config_secret_set(VAR));
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "s3cret value");
-    config_secret_free(&secret);
-    assert_null(secret);
-    config_secret_free(&secret); /* twice, and on NULL */
-    config_secret_free(NULL);
-
-    /* the value and a file flag: an error naming both variables */
-    s_write("secret", "from file\n");
-    assert_int_equal(config_secret(VAR, s_path("secret"), &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, VAR " and " VAR "_FILE"));
-    assert_null(strstr(err, "s3cret"));
-    setenv(VAR "_FILE", s_path("secret"), 1);
-    err[0] = '\0';
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), -1);
-    assert_non_null(strstr(err, VAR " and " VAR "_FILE"));
-}
-
-static void test_config_secret_file(void **state)
-{
-    (void) state;
-    char err[256] = "";
-    char *secret = NULL;
-    s_write("secret", "first line\r\nsecond line\n");
-    setenv(VAR "_FILE", s_path("secret"), 1);
-    assert_true(config_secret_set(VAR));
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "first line");
-    config_secret_free(&secret);
-
-    /* the flag's file wins over VAR_FILE */
-    s_write("other", "other line");
-    setenv(VAR "_FILE", s_path("missing"), 1);
-    assert_int_equal(config_secret(VAR, s_path("other"), &secret, err, sizeof err), 1);
-    assert_string_equal(secret, "other line");
-    config_secret_free(&secret);
-
-    /* unreadable, empty, an empty first line: refused, naming the variable and the file */
-    assert_int_equal(config_secret(VAR, NULL, &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, VAR "_FILE"));
-    assert_non_null(strstr(err, s_path("missing")));
-    assert_non_null(strstr(err, strerror(ENOENT)));
-    s_write("empty", "");
-    assert_int_equal(config_secret(VAR, s_path("empty"), &secret, err, sizeof err), -1);
-    assert_non_null(strstr(err, "empty"));
-    s_write("blank", "\nsecond\n");
-    assert_int_equal(config_secret(VAR, s_path("blank"), &secret, err, sizeof err), -1);
-    assert_null(secret);
-    assert_non_null(strstr(err, s_path("blank")));
-
-    /* an empty flag means no file */
-    unsetenv(VAR "_FILE");
-    assert_int_equal(config_secret(VAR, "", &secret, err, sizeof err), 0);
-    assert_null(secret);
-}
-
 static void test_config_print(void **state)
 {
     (void) state;
@@ -523,62 +440,6 @@ static void test_curve_key_read(void **state)
     assert_non_null(strstr(err, "not a CURVE key"));
 }
 
-static void test_curve_secret_load(void **state)
-{
-    (void) state;
-    char public_key[CURVE_Z85_LEN + 1];
-    char secret[CURVE_Z85_LEN + 1];
-    assert_int_equal(zmq_curve_keypair(public_key, secret), 0);
-    char key[CURVE_Z85_LEN + 1] = "x";
-    char err[512] = "";
-
-    /* none given */
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 0);
-    assert_string_equal(key, "");
-
-    /* the value, trailing blanks ignored */
-    char value[64];
-    snprintf(value, sizeof value, "%s  ", secret);
-    setenv(CURVE_SECRET_VAR, value, 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-
-    /* a value that is not a key: named, never shown */
-    setenv(CURVE_SECRET_VAR, "not-a-key-but-a-secret-all-the-same", 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), -1);
-    assert_non_null(strstr(err, CURVE_SECRET_VAR));
-    assert_null(strstr(err, "not-a-key"));
-    assert_string_equal(key, "");
-
-    /* both the value and a file */
-    setenv(CURVE_SECRET_VAR, secret, 1);
-    s_write("me.key", secret);
-    assert_int_equal(curve_secret_load(s_path("me.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, CURVE_SECRET_VAR "_FILE"));
-    assert_null(strstr(err, secret));
-    unsetenv(CURVE_SECRET_VAR);
-
-    /* the file of the flag, then of the variable */
-    assert_int_equal(curve_secret_load(s_path("me.key"), key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-    memset(key, 0, sizeof key);
-    setenv(CURVE_SECRET_VAR "_FILE", s_path("me.key"), 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), 1);
-    assert_string_equal(key, secret);
-
-    /* a file whose first line is not a key: the file named, the line not shown */
-    s_write("bad.key", "hunter2-hunter2\n");
-    setenv(CURVE_SECRET_VAR "_FILE", s_path("bad.key"), 1);
-    assert_int_equal(curve_secret_load(NULL, key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("bad.key")));
-    assert_null(strstr(err, "hunter2"));
-    assert_int_equal(curve_secret_load(s_path("bad.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("bad.key")));
-    unsetenv(CURVE_SECRET_VAR "_FILE");
-    assert_int_equal(curve_secret_load(s_path("missing.key"), key, err, sizeof err), -1);
-    assert_non_null(strstr(err, s_path("missing.key")));
-}
-
 static void test_curve_client_load(void **state)
 {
     (void) state;
@@ -592,6 +453,13 @@ static void test_curve_client_load(void **state)
 
     curve_client_t keys;
     char err[512] = "";
+    char secret_field[64] = "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7  ";
+    char *field = secret_field; /* the option check of a CURVE secret: blanks cut */
+    assert_int_equal(curve_check_secret(&field, err, sizeof err), 0);
+    assert_string_equal(secret_field, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    snprintf(secret_field, sizeof secret_field, "not a key");
+    assert_int_equal(curve_check_secret(&field, err, sizeof err), -1);
+    assert_null(strstr(err, "not a key"));
     assert_int_equal(curve_client_load(&keys, my_secret, s_path("server.pub"), err, sizeof err), 0);
     assert_string_equal(keys.secret, my_secret);
     assert_string_equal(keys.public_key, my_public); /* derived */
@@ -737,6 +605,10 @@ static void test_metrics_parse_addr(void **state)
     char host[64];
     int port = 0;
     char err[256] = "";
+    const char *addr = "127.0.0.1:9100"; /* the option check of --metrics */
+    assert_int_equal(metrics_check_addr(&addr, err, sizeof err), 0);
+    addr = "nowhere:port";
+    assert_int_equal(metrics_check_addr(&addr, err, sizeof err), -1);
     assert_int_equal(metrics_parse_addr("9100", host, sizeof host, &port, err, sizeof err), 0);
     assert_string_equal(host, "127.0.0.1");
     assert_int_equal(port, 9100);
@@ -1228,37 +1100,90 @@ static int s_check_secret(void *field, char *why, size_t cap)
 static const char *const s_levels_words[] = {"low", "mid", "high", NULL};
 
 #define S_F(field) .offset = offsetof(s_opts_t, field)
-static const option_t s_table[] = {
-    {.name = "name", .kind = OPTION_STRING, S_F(name), .arg = "NAME", .short_name = 'n',
-     .env = "HERALD_T_NAME", .flags = OPTION_REQUIRED, .help = "a name"},
-    {.name = "count", .kind = OPTION_INT, S_F(count), .arg = "N", .env = "HERALD_T_COUNT",
-     .min = 1, .max = 10, .def = "3", .help = "how many"},
-    {.name = "big", .kind = OPTION_INT64, S_F(big), .arg = "N", .env = "HERALD_T_BIG", .min = 0,
-     .max = INT64_MAX, .what = "a big number", .help = "a big one"},
-    {.name = "loud", .kind = OPTION_BOOL, S_F(loud), .short_name = 'l', .env = "HERALD_T_LOUD",
-     .help = "shout"},
-    {.name = "tag", .kind = OPTION_LIST, S_F(tags), .arg = "TAG", .env = "HERALD_T_TAG",
-     .max = 3, .help = "tags\nmore than one line"},
-    {.name = "level", .kind = OPTION_ENUM, S_F(level), .arg = "L", .env = "HERALD_T_LEVEL",
-     .words = s_levels_words, .def = "mid", .help = "a level"},
-    {.name = "every", .kind = OPTION_DURATION, S_F(every_ms), .arg = "D", .env = "HERALD_T_EVERY",
-     .min = 0, .max = 86400000, .def = "15m", .help = "how often"},
-    {.name = "t-secret", .kind = OPTION_SECRET, S_F(secret), .arg = "FILE",
-     .check = s_check_secret, .help = "the secret"},
-    {.name = "port", .kind = OPTION_STRING, S_F(port), .arg = "PORT",
-     .env = "HERALD_T_PORT_NUMBER", .check = s_check_port, .help = "a port"},
-    OPTION_END};
+static const option_t s_table[] = {{.name = "name",
+                                    .kind = OPTION_STRING,
+                                    S_F(name),
+                                    .arg = "NAME",
+                                    .short_name = 'n',
+                                    .env = "HERALD_T_NAME",
+                                    .flags = OPTION_REQUIRED,
+                                    .help = "a name"},
+                                   {.name = "count",
+                                    .kind = OPTION_INT,
+                                    S_F(count),
+                                    .arg = "N",
+                                    .env = "HERALD_T_COUNT",
+                                    .min = 1,
+                                    .max = 10,
+                                    .def = "3",
+                                    .help = "how many"},
+                                   {.name = "big",
+                                    .kind = OPTION_INT64,
+                                    S_F(big),
+                                    .arg = "N",
+                                    .env = "HERALD_T_BIG",
+                                    .min = 0,
+                                    .max = INT64_MAX,
+                                    .what = "a big number",
+                                    .help = "a big one"},
+                                   {.name = "loud",
+                                    .kind = OPTION_BOOL,
+                                    S_F(loud),
+                                    .short_name = 'l',
+                                    .env = "HERALD_T_LOUD",
+                                    .help = "shout"},
+                                   {.name = "tag",
+                                    .kind = OPTION_LIST,
+                                    S_F(tags),
+                                    .arg = "TAG",
+                                    .env = "HERALD_T_TAG",
+                                    .max = 3,
+                                    .help = "tags\nmore than one line"},
+                                   {.name = "level",
+                                    .kind = OPTION_ENUM,
+                                    S_F(level),
+                                    .arg = "L",
+                                    .env = "HERALD_T_LEVEL",
+                                    .words = s_levels_words,
+                                    .def = "mid",
+                                    .help = "a level"},
+                                   {.name = "every",
+                                    .kind = OPTION_DURATION,
+                                    S_F(every_ms),
+                                    .arg = "D",
+                                    .env = "HERALD_T_EVERY",
+                                    .min = 0,
+                                    .max = 86400000,
+                                    .def = "15m",
+                                    .help = "how often"},
+                                   {.name = "t-secret",
+                                    .kind = OPTION_SECRET,
+                                    S_F(secret),
+                                    .arg = "FILE",
+                                    .check = s_check_secret,
+                                    .help = "the secret"},
+                                   {.name = "port",
+                                    .kind = OPTION_STRING,
+                                    S_F(port),
+                                    .arg = "PORT",
+                                    .env = "HERALD_T_PORT_NUMBER",
+                                    .check = s_check_port,
+                                    .help = "a port"},
+                                   OPTION_END};
 #undef S_F
 
-static const option_t s_plugin_table[] = {
-    {.name = "where", .kind = OPTION_STRING, .offset = offsetof(s_plugin_t, where),
-     .arg = "W", .def = "here", .help = "a plug-in's option"},
-    OPTION_END};
+static const option_t s_plugin_table[] = {{.name = "where",
+                                           .kind = OPTION_STRING,
+                                           .offset = offsetof(s_plugin_t, where),
+                                           .arg = "W",
+                                           .def = "here",
+                                           .help = "a plug-in's option"},
+                                          OPTION_END};
 
 static const char *const s_test_vars[] = {
-    "HERALD_T_NAME", "HERALD_T_COUNT",  "HERALD_T_BIG",         "HERALD_T_LOUD",
-    "HERALD_T_TAG",  "HERALD_T_LEVEL",  "HERALD_T_EVERY",       "HERALD_T_SECRET",
-    "HERALD_T_SECRET_FILE", "HERALD_T_PORT_NUMBER", "HERALD_WHERE", NULL};
+    "HERALD_T_NAME",        "HERALD_T_COUNT",       "HERALD_T_BIG",   "HERALD_T_LOUD",
+    "HERALD_T_TAG",         "HERALD_T_LEVEL",       "HERALD_T_EVERY", "HERALD_T_SECRET",
+    "HERALD_T_SECRET_FILE", "HERALD_T_PORT_NUMBER", "HERALD_WHERE",   NULL};
 
 static int s_options_clean(void **state)
 {
@@ -1318,9 +1243,9 @@ static void test_options_values(void **state)
     s_fixture(&f);
     char *err = NULL;
     options_t *options = NULL;
-    char *argv[] = {"herald-test", "--name", "one", "--count=7", "--big", "9000000000", "-l",
-                    "--tag", "a", "--tag=b", "--level", "high", "--every", "30s", "--port",
-                    "80", "--where", "there", NULL};
+    char *argv[] = {"herald-test", "--name", "one",     "--count=7", "--big", "9000000000", "-l",
+                    "--tag",       "a",      "--tag=b", "--level",   "high",  "--every",    "30s",
+                    "--port",      "80",     "--where", "there",     NULL};
     assert_int_equal(s_parse_args(&f, argv, NULL, &options, &err), OPTIONS_RUN);
     assert_string_equal(err, "");
     free(err);
@@ -1443,11 +1368,11 @@ static void s_refused(char **argv, const char *const *needles, const char *hidde
 static void test_options_refusals(void **state)
 {
     (void) state;
-#define S_REFUSED(hidden, ...)                                                                \
-    do {                                                                                      \
-        char *argv_[] = {"herald-test", __VA_ARGS__, NULL};                                   \
-        const char *const needles_[] = {S_NEEDLES, NULL};                                     \
-        s_refused(argv_, needles_, hidden);                                                   \
+#define S_REFUSED(hidden, ...)                                                                     \
+    do {                                                                                           \
+        char *argv_[] = {"herald-test", __VA_ARGS__, NULL};                                        \
+        const char *const needles_[] = {S_NEEDLES, NULL};                                          \
+        s_refused(argv_, needles_, hidden);                                                        \
     } while (0)
 #define S_NEEDLES "missing --name (or HERALD_T_NAME)"
     S_REFUSED(NULL, "--count", "2");
@@ -1676,9 +1601,8 @@ static void test_options_help_and_config(void **state)
     free(printed);
     assert_non_null(config);
     json_t *want = json_pack("{s:s,s:i,s:i,s:b,s:[s],s:s,s:s,s:n,s:s,s:n,s:s}", "name", "x",
-                             "count", 3, "big", 0, "loud", 0, "tag", "a", "level", "mid",
-                             "every", "15m", "t_secret_file", "t_secret", "***", "port",
-                             "where", "here");
+                             "count", 3, "big", 0, "loud", 0, "tag", "a", "level", "mid", "every",
+                             "15m", "t_secret_file", "t_secret", "***", "port", "where", "here");
     assert_true(json_equal(config, want));
     json_decref(want);
     json_decref(config);
@@ -1713,18 +1637,16 @@ int main(void)
         cmocka_unit_test(test_log_threads),
     };
     const struct CMUnitTest config_tests[] = {
-        cmocka_unit_test_setup_teardown(test_config_secret_value, s_config_clean, s_config_clean),
-        cmocka_unit_test_setup_teardown(test_config_secret_file, s_config_clean, s_config_clean),
         cmocka_unit_test(test_config_print),
     };
     const struct CMUnitTest curve_tests[] = {
         cmocka_unit_test(test_curve_key_valid),   cmocka_unit_test(test_curve_key_read),
-        cmocka_unit_test(test_curve_secret_load), cmocka_unit_test(test_curve_client_load),
-        cmocka_unit_test(test_curve_apply),       cmocka_unit_test(test_curve_keygen),
+        cmocka_unit_test(test_curve_client_load), cmocka_unit_test(test_curve_apply),
+        cmocka_unit_test(test_curve_keygen),
     };
     const struct CMUnitTest metrics_tests[] = {
-        cmocka_unit_test(test_metrics_parse_addr),  cmocka_unit_test(test_metrics_registry),
-        cmocka_unit_test(test_metrics_server),      cmocka_unit_test(test_health_probe_failures),
+        cmocka_unit_test(test_metrics_parse_addr), cmocka_unit_test(test_metrics_registry),
+        cmocka_unit_test(test_metrics_server),     cmocka_unit_test(test_health_probe_failures),
         cmocka_unit_test(test_health_main),
     };
     const struct CMUnitTest helper_tests[] = {
@@ -1735,14 +1657,13 @@ int main(void)
     };
     const struct CMUnitTest options_tests[] = {
         cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),
-        cmocka_unit_test_setup_teardown(test_options_refusals, s_options_clean,
-                                        s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_refusals, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_secret, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),
     };
-    unsetenv(CURVE_SECRET_VAR);
-    unsetenv(CURVE_SECRET_VAR "_FILE");
+    unsetenv("HERALD_CURVE_SECRET");
+    unsetenv("HERALD_CURVE_SECRET_FILE");
     int failed = cmocka_run_group_tests_name("log", log_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("config", config_tests, s_setup_dir, s_teardown_dir);
     failed += cmocka_run_group_tests_name("curve", curve_tests, s_setup_dir, s_teardown_dir);

@@ -206,8 +206,8 @@ static void test_http(void **state)
     assert_int_equal(health_probe(addr, "/0123456789abcdef0123/cal.ics", 2000, body, sizeof body),
                      200);
     assert_string_equal(body, "BEGIN:VCALENDAR");
-    assert_int_equal(
-        health_probe(addr, "/wrong-token-0000000000/cal.ics", 2000, body, sizeof body), 404);
+    assert_int_equal(health_probe(addr, "/wrong-token-0000000000/cal.ics", 2000, body, sizeof body),
+                     404);
     assert_int_equal(health_probe(addr, "/other.ics", 2000, body, sizeof body), 404);
     assert_int_equal(feed_http_reload(http, err, sizeof err), 0);
     int64_t served, not_modified, refused;

@@ -78,9 +78,9 @@ static void test_clients(void **state)
     snprintf(text, sizeof text, "%s\n# comment\n\ngrant press.\ngrant event.conference.\n", pub_b);
     s_write("press.pub", text);
     snprintf(text, sizeof text, "%s\ngrnat press.\n", pub_b);
-    s_write("typo.pub", text);                 /* a bad line: refused whole */
-    s_write("short.pub", "not a key\n");      /* a bad key */
-    s_write("ignored.txt", "whatever\n");     /* not a .pub */
+    s_write("typo.pub", text);            /* a bad line: refused whole */
+    s_write("short.pub", "not a key\n");  /* a bad key */
+    s_write("ignored.txt", "whatever\n"); /* not a .pub */
     char err[256];
     clients_t *clients = clients_new(s_dir, err, sizeof err);
     assert_non_null(clients);

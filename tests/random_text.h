@@ -11,8 +11,20 @@
     two-, three- and four-byte characters among plain ones. */
 static inline char *random_text(char *buf, size_t max, unsigned *seed)
 {
-    static const char *pieces[] = {"a", "Z", "0", " ", "\"", "\\", "/", "\x7f", "é", "€",
-                                   "\xf0\x9d\x84\x9e", "\xe2\x80\xa8", "Jürgen", "<>&'"};
+    static const char *pieces[] = {"a",
+                                   "Z",
+                                   "0",
+                                   " ",
+                                   "\"",
+                                   "\\",
+                                   "/",
+                                   "\x7f",
+                                   "é",
+                                   "€",
+                                   "\xf0\x9d\x84\x9e",
+                                   "\xe2\x80\xa8",
+                                   "Jürgen",
+                                   "<>&'"};
     size_t len = 0;
     size_t want = rand_r(seed) % 4 == 0 ? 0 : (size_t) rand_r(seed) % max;
     while (len < want) {

@@ -199,8 +199,8 @@ static void test_batched_equals_plain(void **state)
         assert_int_equal(topic_len, strlen(plain.topics[i]));
         assert_memory_equal(topic, plain.topics[i], topic_len);
     }
-    assert_int_equal(codec_batch_topic(batched.bodies[0], batched.lens[0], &pos, &topic,
-                                       &topic_len, why, sizeof why),
+    assert_int_equal(codec_batch_topic(batched.bodies[0], batched.lens[0], &pos, &topic, &topic_len,
+                                       why, sizeof why),
                      0);
     const Herald__V1__ReplayEnd *end = s_end(d, &batched);
     assert_int_equal(end->last_seq, w->head);
@@ -222,8 +222,7 @@ static void test_from_ring(void **state)
     uint8_t marked[8] = {'r', 'i', 'n', 'g'};
     for (int64_t seq = 4; seq <= w->head; seq++) {
         memcpy(marked + 4, &seq, 4);
-        recent_put(w->recent, seq, seq % 2 ? "press." : "event.course.FR.", marked,
-                   sizeof marked);
+        recent_put(w->recent, seq, seq % 2 ? "press." : "event.course.FR.", marked, sizeof marked);
     }
     replay_set_recent(w->replay, w->recent, s_more, w);
     s_answer_t answer = {.fail_at = -1};
@@ -244,7 +243,7 @@ static void test_from_ring(void **state)
     assert_int_equal(w->more_to, 3 + CODEC_DEFAULT_LIMIT);
     s_answer_free(&answer);
 
-    stats = (replay_stats_t) {0};
+    stats = (replay_stats_t){0};
     s_ask(w, &answer, 0, 0, true, &stats);
     assert_int_equal(stats.recent, 0);
     const uint8_t *items[S_MAX_MSGS * 4];
@@ -365,8 +364,8 @@ static void s_ask_router(s_world_t *w, void *router, void *dealer, uint64_t afte
         assert_true(zmq_msg_more(&topic));
         assert_true(zmq_msg_recv(&body, dealer, ZMQ_DONTWAIT) >= 0);
         assert_true(answer->count < S_MAX_MSGS);
-        snprintf(answer->topics[answer->count], CODEC_MAX_TOPIC, "%.*s",
-                 (int) zmq_msg_size(&topic), (const char *) zmq_msg_data(&topic));
+        snprintf(answer->topics[answer->count], CODEC_MAX_TOPIC, "%.*s", (int) zmq_msg_size(&topic),
+                 (const char *) zmq_msg_data(&topic));
         answer->lens[answer->count] = zmq_msg_size(&body);
         answer->bodies[answer->count] = malloc(zmq_msg_size(&body) + 1);
         memcpy(answer->bodies[answer->count], zmq_msg_data(&body), zmq_msg_size(&body));
@@ -411,7 +410,7 @@ static void test_router(void **state)
     assert_int_equal(zmq_connect(tight, "inproc://replay-test"), 0);
 
     s_answer_t got = {.fail_at = -1};
-    stats = (replay_stats_t) {0};
+    stats = (replay_stats_t){0};
     s_ask_router(w, router, roomy, (uint64_t) first - 1, &got, &stats);
     assert_int_equal(got.count, want.count);
     for (int i = 0; i < want.count; i++) {
@@ -423,7 +422,7 @@ static void test_router(void **state)
     s_answer_free(&got);
 
     /* a queue of two messages (the ROUTER's one and the DEALER's one): the third is cut */
-    stats = (replay_stats_t) {0};
+    stats = (replay_stats_t){0};
     s_ask_router(w, router, tight, (uint64_t) first - 1, &got, &stats);
     assert_int_equal(stats.cut, 1);
     assert_true(got.count >= 1 && got.count < want.count);
@@ -444,16 +443,28 @@ static void test_router(void **state)
 /*  An event of kind in country, created or updated. */
 static void s_put(store_t *store, const char *id, const char *kind, const char *country)
 {
-    store_event_t e = {.id = id, .kind = kind, .title = "A title", .start_date = "2026-03-01",
-                       .end_date = "2026-03-02", .city = "Lyon", .country = country,
-                       .summary = "", .url = "", .status = "scheduled", .cancel_reason = ""};
+    store_event_t e = {.id = id,
+                       .kind = kind,
+                       .title = "A title",
+                       .start_date = "2026-03-01",
+                       .end_date = "2026-03-02",
+                       .city = "Lyon",
+                       .country = country,
+                       .summary = "",
+                       .url = "",
+                       .status = "scheduled",
+                       .cancel_reason = ""};
     assert_int_equal(store_put_event(store, &e), 0);
 }
 
 static void s_put_press(store_t *store, const char *id)
 {
-    store_press_t p = {.id = id, .event_id = "", .title = "A release", .published_on =
-                       "2026-03-03", .url = "", .summary = ""};
+    store_press_t p = {.id = id,
+                       .event_id = "",
+                       .title = "A release",
+                       .published_on = "2026-03-03",
+                       .url = "",
+                       .summary = ""};
     assert_int_equal(store_put_press(store, &p), 0);
 }
 
@@ -506,8 +517,8 @@ static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *t
 static void test_paging_ends(void **state)
 {
     (void) state;
-    const char *shapes[] = {"delete-event", "delete-press", "cancel", "press", "moved",
-                            "delete-all", "empty"};
+    const char *shapes[] = {"delete-event", "delete-press", "cancel", "press",
+                            "moved",        "delete-all",   "empty"};
     const char *topics[] = {NULL, "event.", "event.course.FR.", "press.", "event.none."};
     replay_t *replay = replay_new();
     for (size_t shape = 0; shape < sizeof shapes / sizeof *shapes; shape++) {

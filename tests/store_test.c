@@ -18,30 +18,14 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "test_fixtures.h"
+
 /*  A scratch store file name, unique per test. */
 static void s_path(char *out, size_t len, const char *name)
 {
-    const char *tmp = getenv("HERALD_TEST_TMP");
-    if (!tmp || !*tmp) {
-        tmp = "/tmp";
-    }
-    snprintf(out, len, "%s/store_test_%ld_%s.db", tmp, (long) getpid(), name);
-    char extra[1100];
-    unlink(out);
-    snprintf(extra, sizeof extra, "%s-wal", out);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", out);
-    unlink(extra);
-}
-
-static void s_remove(const char *path)
-{
-    char extra[1100];
-    unlink(path);
-    snprintf(extra, sizeof extra, "%s-wal", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", path);
-    unlink(extra);
+    char file[256];
+    snprintf(file, sizeof file, "%s.db", name);
+    fixture_path(out, len, "store_test", file);
 }
 
 static store_t *s_create(const char *path)
@@ -120,7 +104,7 @@ static int s_collect(const store_change_t *c, void *arg)
     rows->people_count[i] = c->type == STORE_EVENT ? c->event.people_count : 0;
     rows->version[i] = c->type == STORE_EVENT ? c->event.version : 0;
     snprintf(rows->title[i], sizeof rows->title[i], "%s",
-             !c->present                ? ""
+             !c->present              ? ""
              : c->type == STORE_EVENT ? c->event.title
                                       : c->press.title);
     snprintf(rows->first_person[i], sizeof rows->first_person[i], "%s",
@@ -338,7 +322,7 @@ static void test_open_create(void **state)
     assert_true(strlen(store_error(store)) > 0);
     assert_int_equal(store_head_seq(store), 0);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_triggers(void **state)
@@ -471,7 +455,7 @@ static void test_triggers(void **state)
                      SQLITE_CONSTRAINT);
     assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 11);
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_gapless(void **state)
@@ -507,7 +491,7 @@ static void test_gapless(void **state)
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 4);
     assert_int_equal(s_count(path, "SELECT max(seq) - min(seq) + 1 FROM changes"), 4);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_import_bad(void **state)
@@ -577,7 +561,7 @@ static void test_import_bad(void **state)
     assert_non_null(strstr(err, "field event_id"));
     assert_int_equal(store_head_seq(store), head);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_utf8(void **state)
@@ -615,7 +599,7 @@ static void test_utf8(void **state)
     assert_non_null(strstr(store_error(store), "field summary"));
     assert_int_equal(store_head_seq(store), 1);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_migration(void **state)
@@ -654,7 +638,8 @@ static void test_migration(void **state)
                                    " press_releases WHERE id = c.record_id) END"),
                      0);
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes WHERE record_rowid IS NULL"), 2);
-    assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0), SQLITE_CONSTRAINT);
+    assert_int_equal(s_raw(path, "UPDATE changes SET record_rowid = 1", NULL, 0),
+                     SQLITE_CONSTRAINT);
     /* Images: the latest change of each existing record gets the record as it is (its state
        then); the superseded and deleted ones get none and scan as id-only. */
     s_rows_t rows = {0};
@@ -686,7 +671,7 @@ static void test_migration(void **state)
     assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
     assert_int_equal(store_cursor_set(store, "pub", 5, NULL), 0);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_newer_schema(void **state)
@@ -716,7 +701,7 @@ static void test_newer_schema(void **state)
              STORE_SCHEMA_VERSION + 1, STORE_SCHEMA_VERSION);
     assert_string_equal(err, want);
     assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION + 1);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  Opens path with store_open, expecting a failure of code want (the message names the file). */
@@ -759,18 +744,18 @@ static void test_open_or_create(void **state)
     assert_non_null(store);
     store_destroy(&store);
 
-    s_remove(path);
+    fixture_remove(path);
     assert_int_equal(s_raw(path, "PRAGMA journal_mode = WAL", NULL, 0), 0); /* header, no table */
     s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
     store = store_new(path, STORE_OPEN_OR_CREATE, err, sizeof err);
     assert_non_null(store);
     store_destroy(&store);
 
-    s_remove(path);
+    fixture_remove(path);
     assert_int_equal(s_raw(path, "CREATE TABLE other (x)", NULL, 0), 0);
     s_open_fails(path, STORE_OPEN_OR_CREATE, STORE_ERR_NOT_STORE);
     assert_int_equal(s_count(path, "SELECT count(*) FROM sqlite_master"), 1);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  Every failure carries a code beside its message: callers (the publisher) decide by it. */
@@ -849,7 +834,7 @@ static void test_error_codes(void **state)
         assert_int_equal(chmod(path, 0644), 0);
     }
 
-    s_remove(path);
+    fixture_remove(path);
 
     /* A newer schema; an older one opened read only. */
     store = s_create(path);
@@ -857,16 +842,16 @@ static void test_error_codes(void **state)
     assert_int_equal(s_raw(path, "PRAGMA user_version = 99", NULL, 0), SQLITE_OK);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NEWER);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NEWER);
-    s_remove(path);
+    fixture_remove(path);
     assert_int_equal(store_create_at_version(path, 1, err, sizeof err), 0);
     s_open_fails(path, STORE_READONLY, STORE_ERR_OLDER);
-    s_remove(path);
+    fixture_remove(path);
 
     /* Not a Herald store: someone else's database, and a file that is no database. */
     assert_int_equal(s_raw(path, "CREATE TABLE t (a)", NULL, 0), SQLITE_OK);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
-    s_remove(path);
+    fixture_remove(path);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
     for (int i = 0; i < 64; i++) {
@@ -875,7 +860,7 @@ static void test_error_codes(void **state)
     assert_int_equal(fclose(f), 0);
     s_open_fails(path, STORE_OPEN, STORE_ERR_NOT_STORE);
     s_open_fails(path, STORE_READONLY, STORE_ERR_NOT_STORE);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A store made at an older version with people written as JSON by raw SQL is migrated to
@@ -952,7 +937,7 @@ static void test_migration_people_flat(void **state)
         assert_non_null(store);
         assert_int_equal(store_head_seq(store), head);
         store_destroy(&store);
-        s_remove(path);
+        fixture_remove(path);
     }
 }
 
@@ -1045,7 +1030,7 @@ static void test_people_flat_writers(void **state)
     assert_int_equal(rows.people_count[1], 2);
     assert_string_equal(rows.first_person[1], "Jürgen Stock");
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 __attribute__((noinline)) static char *s_export(store_t *store, size_t *len)
@@ -1142,8 +1127,8 @@ static void test_sample_export_import(void **state)
     free(text2);
     store_destroy(&copy);
     store_destroy(&store);
-    s_remove(path);
-    s_remove(path2);
+    fixture_remove(path);
+    fixture_remove(path2);
 }
 
 static void test_import_file_ndjson(void **state)
@@ -1176,7 +1161,7 @@ static void test_import_file_ndjson(void **state)
     assert_non_null(strstr(err, "line 2: event 'z': field kind: missing"));
     free(buf);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_changes_snapshot(void **state)
@@ -1268,7 +1253,7 @@ static void test_changes_snapshot(void **state)
     assert_true(store_data_version(store) != dv);
     assert_int_equal(store_head_seq(store), 15);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_cursors_origins_clear(void **state)
@@ -1320,7 +1305,7 @@ static void test_cursors_origins_clear(void **state)
         assert_int_equal(rows.change[i], STORE_DELETED);
     }
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  Every change row holds its record as that change left it, whoever wrote it and whatever
@@ -1347,7 +1332,7 @@ static void test_scan_images(void **state)
     a.title = "A2";
     assert_int_equal(store_put_event(store, &a), 0); /* 5: updated */
     p.title = "P2";
-    assert_int_equal(store_put_press(store, &p), 0); /* 6: updated */
+    assert_int_equal(store_put_press(store, &p), 0);     /* 6: updated */
     assert_int_equal(store_delete_event(store, "r"), 0); /* 7 */
     assert_int_equal(store_delete_press(store, "p"), 0); /* 8 */
     /* Schema 5 no longer notes rowids. */
@@ -1451,7 +1436,7 @@ static void test_scan_images(void **state)
     assert_int_equal(snap.change[2], STORE_CANCELLED);
     assert_int_equal(store_snapshot_at(store, 0, 0, 100, s_collect, &snap), 0);
     store_destroy(&store);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 int main(void)

@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include "test_fixtures.h"
+
 #include <errno.h>
 #include <jansson.h>
 #include <sqlite3.h>
@@ -22,40 +24,22 @@
 #include <unistd.h>
 
 #include "codec.h"
-#include "random_text.h"
 #include "json_line.h"
+#include "random_text.h"
 #include "sink.h"
 #include "state.h"
 #include "store.h"
 
-#define STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b"
+#define STREAM FIXTURE_STREAM
 #define STREAM2 "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
 #define BUF_SIZE (CODEC_MAX_FRAME + 1024)
 #define MAX_LINES 32
 
 /*  ---- scratch files ---- */
 
-static void s_remove(const char *path)
-{
-    char extra[1100];
-    unlink(path);
-    snprintf(extra, sizeof extra, "%s-wal", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s.1", path);
-    unlink(extra);
-}
-
-/*  A scratch file name, unique per process and test, removed if left by an earlier run. */
 static void s_path(char *out, size_t len, const char *name)
 {
-    const char *tmp = getenv("HERALD_TEST_TMP");
-    if (!tmp || !*tmp) {
-        tmp = "/tmp";
-    }
-    snprintf(out, len, "%s/subscriber_test_%ld_%s", tmp, (long) getpid(), name);
-    s_remove(out);
+    fixture_path(out, len, "subscriber_test", name);
 }
 
 /*  The whole file as a string (the caller frees), "" when it does not exist. */
@@ -140,13 +124,13 @@ static store_press_t s_press(const char *id, const char *event_id)
 static store_change_t s_change(int64_t seq, store_change_kind_t kind, store_type_t type,
                                const char *id, const char *topic)
 {
-    return (store_change_t) {.seq = seq,
-                             .type = type,
-                             .change = kind,
-                             .record_id = id,
-                             .committed_at_ms = 1453900000000 + seq,
-                             .topic = topic,
-                             .present = kind != STORE_DELETED};
+    return (store_change_t){.seq = seq,
+                            .type = type,
+                            .change = kind,
+                            .record_id = id,
+                            .committed_at_ms = 1453900000000 + seq,
+                            .topic = topic,
+                            .present = kind != STORE_DELETED};
 }
 
 static store_change_t s_event_change(int64_t seq, store_change_kind_t kind, store_event_t e)
@@ -185,8 +169,7 @@ static void s_wire_fini(s_wire_t *w)
 
 /*  Encodes the change as the publisher does and decodes it as herald-sub does. The result
     lives until the next call. */
-static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c,
-                                        const char *stream)
+static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c, const char *stream)
 {
     int len = codec_encode_change(c, stream, w->buf, BUF_SIZE);
     assert_true(len > 0);
@@ -203,8 +186,7 @@ static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const ch
 {
     const announcement_t *a = s_announce(w, c, stream);
     if (sink->apply(sink->self, a) != 0) {
-        fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq,
-                 sink->error(sink->self));
+        fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq, sink->error(sink->self));
     }
 }
 
@@ -247,7 +229,7 @@ static void test_state_put_get(void **unused)
     assert_null(state);
     state_destroy(&state); /* twice is safe */
     state_destroy(NULL);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_state_reopen(void **unused)
@@ -271,7 +253,7 @@ static void test_state_reopen(void **unused)
     assert_string_equal(stream, STREAM);
     assert_int_equal(seq, 1234567890123);
     state_destroy(&state);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A state file of an older herald-sub whose mail sink kept its own cursor: the cursor becomes
@@ -283,17 +265,16 @@ static void test_state_mail_cursor_moved(void **unused)
     s_path(path, sizeof path, "state_old_mail.db");
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db,
-                     "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1),"
-                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL,"
-                     " updated_at_ms INTEGER NOT NULL);"
-                     "INSERT INTO state VALUES(1, '" STREAM "', 10, 5);"
-                     "CREATE TABLE mail_cursor(id INTEGER PRIMARY KEY CHECK(id = 1),"
-                     " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL);"
-                     "INSERT INTO mail_cursor VALUES(1, '" STREAM "', 12);",
-                     NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE state(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                  " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL,"
+                                  " updated_at_ms INTEGER NOT NULL);"
+                                  "INSERT INTO state VALUES(1, '" STREAM "', 10, 5);"
+                                  "CREATE TABLE mail_cursor(id INTEGER PRIMARY KEY CHECK(id = 1),"
+                                  " stream_id TEXT NOT NULL, last_seq INTEGER NOT NULL);"
+                                  "INSERT INTO mail_cursor VALUES(1, '" STREAM "', 12);",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
 
     char err[512] = "";
@@ -317,7 +298,7 @@ static void test_state_mail_cursor_moved(void **unused)
     assert_int_equal(sqlite3_column_int64(stmt, 0), 0);
     sqlite3_finalize(stmt);
     state_destroy(&state);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_state_bad_path(void **unused)
@@ -347,7 +328,7 @@ static void test_state_bad_path(void **unused)
     char *text = s_slurp(junk);
     assert_true(strncmp(text, "this is not", 11) == 0);
     free(text);
-    s_remove(junk);
+    fixture_remove(junk);
 }
 
 /*  ---- sink.c ---- */
@@ -550,8 +531,7 @@ static void test_log_json(void **unused)
     assert_true(json_is_array(people));
     assert_int_equal(json_array_size(people), 2);
     assert_string_equal(s_str_of(json_array_get(people, 0), "name"), "Jürgen Stock");
-    assert_string_equal(s_str_of(json_array_get(people, 0), "role"),
-                        "INTERPOL Secretary General");
+    assert_string_equal(s_str_of(json_array_get(people, 0), "role"), "INTERPOL Secretary General");
     assert_string_equal(s_str_of(json_array_get(people, 1), "name"), "Jorge Fernández Díaz");
     assert_string_equal(s_str_of(json_array_get(people, 1), "role"), "");
     json_decref(o);
@@ -615,7 +595,7 @@ static void test_log_json(void **unused)
     sink_destroy(&sink);
     assert_null(sink);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_log_text(void **unused)
@@ -668,7 +648,7 @@ static void test_log_text(void **unused)
     free(text);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  SIGHUP after a rotation: the sink reopens --out and writes to the new file; a new sink on
@@ -722,9 +702,9 @@ static void test_log_cut_back(void **unused)
     sink_destroy(&sink);
 
     /* a position written without the length (as an older herald-sub does): nothing is cut */
-    assert_int_equal(sqlite3_exec(state_db(state), "UPDATE state SET last_seq = 5", NULL, NULL,
-                                  NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(state_db(state), "UPDATE state SET last_seq = 5", NULL, NULL, NULL),
+        SQLITE_OK);
     assert_int_equal(state_get_out(state, &out), 0);
     f = fopen(path, "a");
     assert_non_null(f);
@@ -739,8 +719,8 @@ static void test_log_cut_back(void **unused)
     assert_int_equal(state_checkpoint(state), 0);
     s_wire_fini(&w);
     state_destroy(&state);
-    s_remove(path);
-    s_remove(state_file);
+    fixture_remove(path);
+    fixture_remove(state_file);
 }
 
 static void test_log_reopen(void **unused)
@@ -801,7 +781,7 @@ static void test_log_reopen(void **unused)
     sink_destroy(&sink);
 
     s_wire_fini(&w);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  ---- the mirror sink ---- */
@@ -942,7 +922,7 @@ static void test_mirror_apply(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  A press release that comes before its event (a snapshot's order) waits for it, and the
@@ -979,7 +959,7 @@ static void test_mirror_held_press(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  The mirror survives a restart with its position; a batch never flushed is not kept; reset
@@ -1035,11 +1015,10 @@ static void test_mirror_reopen_reset(void **unused)
     store_destroy(&check);
     s_wire_fini(&w);
     sink_destroy(&sink);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 /*  ---- the JSON line against jansson ---- */
-
 
 /*  The line jansson prints for a, built the way json_line.h describes it. */
 static char *s_jansson_line(const announcement_t *a)
@@ -1055,10 +1034,10 @@ static char *s_jansson_line(const announcement_t *a)
     if (!codec_is_id_only(a) && is_event) {
         const Herald__V1__Event *e = a->event;
         bool cancelled = e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED;
-        const char *keys[] = {"kind", "title", "start_date", "end_date",
-                              "city", "country", "summary",   "url"};
-        const char *values[] = {e->kind,    e->title,   e->start_date, e->end_date,
-                                e->city,    e->country, e->summary,    e->url};
+        const char *keys[] = {"kind", "title",   "start_date", "end_date",
+                              "city", "country", "summary",    "url"};
+        const char *values[] = {e->kind, e->title,   e->start_date, e->end_date,
+                                e->city, e->country, e->summary,    e->url};
         for (size_t i = 0; i < 8; i++) {
             json_object_set_new(o, keys[i], json_string(values[i]));
         }
@@ -1110,7 +1089,7 @@ static void test_json_line_is_jansson(void **state)
         if (rand_r(&seed) % 3) {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
             a.event = &e;
-            char **fields[] = {&e.id,  &e.kind,    &e.title,   &e.start_date, &e.end_date,
+            char **fields[] = {&e.id,   &e.kind,    &e.title,   &e.start_date, &e.end_date,
                                &e.city, &e.country, &e.summary, &e.url,        &e.cancel_reason};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
@@ -1128,8 +1107,7 @@ static void test_json_line_is_jansson(void **state)
         } else {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE;
             a.press_release = &p;
-            char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url,
-                               &p.summary};
+            char **fields[] = {&p.id, &p.event_id, &p.title, &p.published_on, &p.url, &p.summary};
             for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }

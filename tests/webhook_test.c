@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_fixtures.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,7 +29,7 @@
 #include "webhook_queue.h"
 #include "webhook_sign.h"
 
-#define STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b"
+#define STREAM FIXTURE_STREAM
 
 /*  The Standard Webhooks specification's example (and its reference libraries' test). */
 #define SPEC_SECRET "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -43,19 +45,7 @@
 
 static void s_path(char *out, size_t len, const char *name)
 {
-    const char *tmp = getenv("HERALD_TEST_TMP");
-    snprintf(out, len, "%s/webhook_test_%ld_%s", tmp && *tmp ? tmp : "/tmp", (long) getpid(), name);
-    unlink(out);
-}
-
-static void s_remove(const char *path)
-{
-    char extra[1100];
-    unlink(path);
-    snprintf(extra, sizeof extra, "%s-wal", path);
-    unlink(extra);
-    snprintf(extra, sizeof extra, "%s-shm", path);
-    unlink(extra);
+    fixture_path(out, len, "webhook_test", name);
 }
 
 static void test_sign_spec_vector(void **unused)
@@ -350,7 +340,7 @@ static void test_queue(void **unused)
     assert_null(q);
     webhook_queue_destroy(&q);
     state_destroy(&state);
-    s_remove(path);
+    fixture_remove(path);
 }
 
 static void test_options(void **unused)
@@ -358,18 +348,16 @@ static void test_options(void **unused)
     (void) unused;
     char err[512];
     int64_t timeout_ms = 0;
-    unsetenv("HERALD_WEBHOOK_SECRET_FILE");
-    setenv("HERALD_WEBHOOK_SECRET", SPEC_SECRET, 1);
-    sink_webhook_options_t o = {.url = "https://hooks.example.org/herald"};
+    sink_webhook_options_t o = {.url = "https://hooks.example.org/herald", .secret = SPEC_SECRET};
     assert_int_equal(sink_webhook_check(&o, &timeout_ms, err, sizeof err), 0);
     assert_int_equal(timeout_ms, SINK_WEBHOOK_TIMEOUT_S * 1000);
-    o.timeout = "3";
+    o.timeout = 3;
     assert_int_equal(sink_webhook_check(&o, &timeout_ms, err, sizeof err), 0);
     assert_int_equal(timeout_ms, 3000);
-    o.timeout = "3s";
+    o.timeout = 601;
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-timeout"));
-    o.timeout = NULL;
+    o.timeout = 0;
     o.url = "ftp://example.org/";
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-url"));
@@ -377,10 +365,10 @@ static void test_options(void **unused)
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "--webhook-url"));
     o.url = "http://127.0.0.1:1/";
-    setenv("HERALD_WEBHOOK_SECRET", "whsec_c2hvcnQ=", 1);
+    o.secret = "whsec_c2hvcnQ=";
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "HERALD_WEBHOOK_SECRET"));
-    unsetenv("HERALD_WEBHOOK_SECRET");
+    o.secret = NULL;
     assert_int_equal(sink_webhook_check(&o, NULL, err, sizeof err), -1);
     assert_non_null(strstr(err, "HERALD_WEBHOOK_SECRET"));
 

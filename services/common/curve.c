@@ -1,6 +1,5 @@
-/*  curve.c -- CURVE key files (Z85 on the first line), our secret key (HERALD_CURVE_SECRET
-    or a file, by config_secret's rule) and the socket options that make a socket a CURVE
-    server or client.
+/*  curve.c -- CURVE key files (Z85 on the first line), our keys, and the socket options that
+    make a socket a CURVE server or client.
 */
 #include "curve.h"
 
@@ -12,8 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
-
-#include "config.h"
 
 static const char s_z85_alphabet[] =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
@@ -30,6 +27,20 @@ bool curve_key_valid(const char *text)
     }
     uint8_t bin[CURVE_KEY_SIZE];
     return zmq_z85_decode(bin, text) != NULL;
+}
+
+int curve_check_secret(void *field, char *why, size_t cap)
+{
+    char *secret = *(char **) field;
+    size_t len = strlen(secret);
+    while (len > 0 && (secret[len - 1] == ' ' || secret[len - 1] == '\t')) {
+        secret[--len] = '\0';
+    }
+    if (!curve_key_valid(secret)) {
+        snprintf(why, cap, "not a CURVE secret key (40 characters of Z85)");
+        return -1;
+    }
+    return 0;
 }
 
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen)
@@ -52,47 +63,15 @@ int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, siz
     }
     line[len] = '\0';
     if (!curve_key_valid(line)) {
-        snprintf(err, errlen, "%s: the first line is not a CURVE key (40 characters of Z85)",
-                 path);
+        snprintf(err, errlen, "%s: the first line is not a CURVE key (40 characters of Z85)", path);
         return -1;
     }
     memcpy(key, line, CURVE_Z85_LEN + 1);
     return 0;
 }
 
-int curve_secret_load(const char *file, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen)
-{
-    key[0] = '\0';
-    char *secret = NULL;
-    int rc = config_secret(CURVE_SECRET_VAR, file, &secret, err, errlen);
-    if (rc != 1) {
-        return rc;
-    }
-    size_t len = strlen(secret);
-    while (len > 0 && (secret[len - 1] == ' ' || secret[len - 1] == '\t')) {
-        secret[--len] = '\0';
-    }
-    const char *value = getenv(CURVE_SECRET_VAR);
-    bool from_value = value && value[0];
-    if (!curve_key_valid(secret)) {
-        if (from_value) {
-            snprintf(err, errlen, "%s: not a CURVE secret key (40 characters of Z85)",
-                     CURVE_SECRET_VAR);
-        } else {
-            snprintf(err, errlen,
-                     "%s_FILE %s: the first line is not a CURVE key (40 characters of Z85)",
-                     CURVE_SECRET_VAR, file ? file : getenv(CURVE_SECRET_VAR "_FILE"));
-        }
-        config_secret_free(&secret);
-        return -1;
-    }
-    memcpy(key, secret, CURVE_Z85_LEN + 1);
-    config_secret_free(&secret);
-    return 1;
-}
-
-int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,
-                      char *err, size_t errlen)
+int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path, char *err,
+                      size_t errlen)
 {
     memset(keys, 0, sizeof *keys);
     if (!curve_key_valid(secret)) {

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define CURVE_Z85_LEN 40                  /* a key in Z85 */
-#define CURVE_KEY_SIZE 32                 /* a key in binary */
-#define CURVE_ZAP_DOMAIN "herald"         /* ZMQ_ZAP_DOMAIN of the publisher's sockets */
+#define CURVE_Z85_LEN 40          /* a key in Z85 */
+#define CURVE_KEY_SIZE 32         /* a key in binary */
+#define CURVE_ZAP_DOMAIN "herald" /* ZMQ_ZAP_DOMAIN of the publisher's sockets */
 
 /*  A client's keys, Z85 text with its NUL. */
 typedef struct {
@@ -25,24 +25,20 @@ typedef struct {
 /*  true if text is exactly a Z85 key: 40 characters of the Z85 alphabet. */
 bool curve_key_valid(const char *text);
 
+/*  An option_check_fn (options.h) for a CURVE secret key option: field is the char ** of
+    the secret (writable); trailing blanks are cut, the rest must be a Z85 key. 0, or -1
+    with the reason (never the key) in why. */
+int curve_check_secret(void *field, char *why, size_t cap);
+
 /*  Reads the first line of the file at path as a Z85 key into key (trailing blanks and CR
     ignored). Returns 0, or -1 with the reason, naming the file, in err. */
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
 
-#define CURVE_SECRET_VAR "HERALD_CURVE_SECRET" /* the secret's variable; + "_FILE": its file */
-
-/*  Our secret key, from where a secret comes (config_secret's rule): the value of
-    HERALD_CURVE_SECRET (the Z85 text itself), or the first line of the file named by file
-    (the --curve-secret-file flag's value, NULL for none) or else by HERALD_CURVE_SECRET_FILE.
-    Trailing blanks are ignored; the key must be 40 characters of Z85. Returns 1 with key
-    filled, 0 if no secret is given (key ""), -1 with the reason in err, naming the variable
-    or the file but never showing the secret: both given, an unreadable file, not a key. */
-int curve_secret_load(const char *file, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
-
-/*  Fills keys from our Z85 secret key (from curve_secret_load) and the server's public key
-    file (our public key is derived with zmq_curve_public). 0, or -1 with the reason in err. */
-int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,
-                      char *err, size_t errlen);
+/*  Fills keys from our Z85 secret key (HERALD_CURVE_SECRET, read by options.h) and the
+    server's public key file (our public key is derived with zmq_curve_public). 0, or -1 with
+    the reason in err. */
+int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path, char *err,
+                      size_t errlen);
 
 /*  Makes socket a CURVE server with the Z85 secret, in the ZAP domain CURVE_ZAP_DOMAIN.
     Call before bind. 0, or -1 with errno set by zmq. */

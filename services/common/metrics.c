@@ -5,10 +5,10 @@
 */
 #include "metrics.h"
 
+#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -88,8 +88,7 @@ int metrics_register_fn(metrics_t *self, const char *name, const char *help, met
     return s_add(self, &metric);
 }
 
-void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready,
-                    void *arg)
+void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready, void *arg)
 {
     assert(self);
     self->turn_ms = turn_ms;
@@ -205,8 +204,7 @@ static enum MHD_Result s_handle_request(void *cls, struct MHD_Connection *connec
 
 /*  libmicrohttpd's error logger: fmt is its own printf format, forwarded as such. The
     attribute says so, so that the compilers check the forwarding (-Wformat-nonliteral). */
-__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt,
-                                                            va_list ap)
+__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void) cls;
     char text[512];
@@ -278,6 +276,13 @@ int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out
     *out_len = found->ai_addrlen;
     freeaddrinfo(found);
     return 0;
+}
+
+int metrics_check_addr(void *field, char *why, size_t cap)
+{
+    char host[256];
+    int port = 0;
+    return metrics_parse_addr(*(const char **) field, host, sizeof host, &port, why, cap);
 }
 
 int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)

@@ -76,13 +76,16 @@ int metrics_register_fn(metrics_t *self, const char *name, const char *help, met
 
 /*  Sets what /healthz and /readyz look at: *turn_ms (the loop's last turn, metrics_now_ms;
     borrowed) and ready(arg) (NULL: ready when alive). */
-void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready,
-                    void *arg);
+void metrics_health(metrics_t *self, metrics_value_t *turn_ms, metrics_ready_fn_t ready, void *arg);
 
 /*  Parses ADDR: HOST:PORT, [IPV6]:PORT, or a bare PORT meaning 127.0.0.1:PORT. Fills host
     (cap bytes, without brackets) and *port. 0, or -1 with the reason in err. */
 int metrics_parse_addr(const char *addr, char *host, size_t cap, int *port, char *err,
                        size_t errlen);
+
+/*  An option_check_fn (options.h) for --metrics: field is a const char ** holding an ADDR
+    metrics_parse_addr reads. 0, or -1 with the reason in why. */
+int metrics_check_addr(void *field, char *why, size_t cap);
 
 /*  Starts serving on addr (its own thread). Call after the signals are blocked, so that the
     thread inherits the mask. 0, or -1 with the reason in err (a bad address, a port in use). */
@@ -96,11 +99,5 @@ char *metrics_render(metrics_t *self);
     (passive) or a client. 0 with *out and *out_len set, or -1 with the reason in err. */
 int metrics_resolve(const char *addr, bool passive, struct sockaddr_storage *out,
                     socklen_t *out_len, char *err, size_t errlen);
-
-/*  Kept for herald-sub, which moves to health_main when it adopts options.h. */
-static inline int metrics_health_main(const char *program, int argc, char **argv)
-{
-    return health_main(program, argc, argv);
-}
 
 #endif

@@ -89,9 +89,10 @@
     OPTION_STRING whose check reads it with clock_parse_rfc3339 (clock.h); a default that
     depends on another option (--from: latest for the log, snapshot for the mirror) is
     decided after options_parse with options_given() and added to options_config()'s JSON;
-    `herald-sub health` is health_main (health.h); each sink brings its group. The values of strings point into argv, the environment or the
-    table's defaults (they outlive the options object); lists from a variable and secrets
-    are the options object's and live until options_destroy.
+    `herald-sub health` is health_main (health.h); each sink brings its group. The values of
+    strings point into argv, the environment or the table's defaults (they outlive the
+    options object); lists from a variable and secrets are the options object's and live until
+    options_destroy.
 */
 #ifndef HERALD_OPTIONS_H
 #define HERALD_OPTIONS_H

@@ -128,8 +128,10 @@ static int s_parse(s_client_t *client, const char *path, char *why, size_t whyle
         } else if (strncmp(line, "grant ", 6) == 0) {
             const char *prefix = line + 6 + strspn(line + 6, " \t");
             if (!s_prefix_valid(prefix)) {
-                snprintf(why, whylen, "line %d: a grant needs a prefix of 1..%d printable "
-                         "characters without blanks", number, CLIENTS_MAX_PREFIX);
+                snprintf(why, whylen,
+                         "line %d: a grant needs a prefix of 1..%d printable "
+                         "characters without blanks",
+                         number, CLIENTS_MAX_PREFIX);
                 rc = -1;
             } else if (s_add_grant(client, prefix) != 0) {
                 snprintf(why, whylen, "line %d: more than %d grants (or out of memory)", number,
@@ -137,8 +139,7 @@ static int s_parse(s_client_t *client, const char *path, char *why, size_t whyle
                 rc = -1;
             }
         } else {
-            snprintf(why, whylen, "line %d: expected 'grant PREFIX', a comment or nothing",
-                     number);
+            snprintf(why, whylen, "line %d: expected 'grant PREFIX', a comment or nothing", number);
             rc = -1;
         }
     }
@@ -198,8 +199,10 @@ static int s_load(const char *dir, s_client_t **set_p, size_t *count_p, char *er
         memset(client, 0, sizeof *client);
         char why[256] = "";
         if (!s_name_valid(file, len - 4)) {
-            snprintf(why, sizeof why, "the agency name (the file name without .pub) must be "
-                     "1..%d letters, digits, '.', '_' or '-'", CLIENTS_MAX_NAME);
+            snprintf(why, sizeof why,
+                     "the agency name (the file name without .pub) must be "
+                     "1..%d letters, digits, '.', '_' or '-'",
+                     CLIENTS_MAX_NAME);
         } else {
             memcpy(client->name, file, len - 4);
             client->name[len - 4] = '\0';

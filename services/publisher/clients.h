@@ -14,10 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CLIENTS_MAX_NAME 64     /* bytes of an agency's name */
-#define CLIENTS_MAX_GRANTS 64   /* grant lines per agency */
-#define CLIENTS_MAX_PREFIX 255  /* bytes of a granted prefix */
-#define CLIENTS_MAX_FILE 65536  /* bytes of one .pub file */
+#define CLIENTS_MAX_NAME 64    /* bytes of an agency's name */
+#define CLIENTS_MAX_GRANTS 64  /* grant lines per agency */
+#define CLIENTS_MAX_PREFIX 255 /* bytes of a granted prefix */
+#define CLIENTS_MAX_FILE 65536 /* bytes of one .pub file */
 
 typedef struct clients clients_t;
 

@@ -33,8 +33,8 @@ static bool s_starts_with(const char *text, size_t len, const char *prefix, size
     return len >= plen && memcmp(text, prefix, plen) == 0;
 }
 
-size_t grants_map(const char *const *granted, size_t n, const char *req, size_t len,
-                  grants_fn *fn, void *arg)
+size_t grants_map(const char *const *granted, size_t n, const char *req, size_t len, grants_fn *fn,
+                  void *arg)
 {
     if (n == 0) {
         fn(req, len, arg);
@@ -58,10 +58,10 @@ size_t grants_map(const char *const *granted, size_t n, const char *req, size_t 
 }
 
 typedef struct {
-    void *xpub;     /* the socket */
-    int option;     /* ZMQ_SUBSCRIBE or ZMQ_UNSUBSCRIBE */
-    int failed;     /* a setsockopt failed */
-    bool narrowed;  /* a prefix other than the requested one was applied */
+    void *xpub;      /* the socket */
+    int option;      /* ZMQ_SUBSCRIBE or ZMQ_UNSUBSCRIBE */
+    int failed;      /* a setsockopt failed */
+    bool narrowed;   /* a prefix other than the requested one was applied */
     const char *req; /* the request, to tell narrowed ones */
     size_t req_len;
 } s_apply_t;
@@ -95,8 +95,8 @@ static void s_bad(grants_live_t *live, const char *why, const char *agency)
     if (!log_limit_pass(&live->bad_log, clock_ms(CLOCK_MONOTONIC), S_LOG_EVERY_MS, &lines)) {
         return;
     }
-    log_warn("pub.bad_subscription", "{s:s,s:s,s:I}", "reason", why, "agency",
-             agency ? agency : "", "count", (json_int_t) live->bad);
+    log_warn("pub.bad_subscription", "{s:s,s:s,s:I}", "reason", why, "agency", agency ? agency : "",
+             "count", (json_int_t) live->bad);
 }
 
 /*  Applies one subscription message (first byte 1 subscribe, 0 unsubscribe). */
@@ -138,13 +138,13 @@ static void s_subscription(void *xpub, const clients_t *clients, grants_live_t *
                   shown, "applied", inside && !exact);
     } else if (grants_map(granted, restricted ? count : 0, req, len, s_apply, &a) == 0) {
         live->refused++;
-        log_info("pub.subscription_refused", "{s:s,s:s}", "agency", agency ? agency : "",
-                 "prefix", shown);
+        log_info("pub.subscription_refused", "{s:s,s:s}", "agency", agency ? agency : "", "prefix",
+                 shown);
     } else {
         live->subscribed++;
         live->narrowed += a.narrowed;
-        log_debug("pub.subscribe", "{s:s,s:s,s:b}", "agency", agency ? agency : "", "prefix",
-                  shown, "narrowed", a.narrowed);
+        log_debug("pub.subscribe", "{s:s,s:s,s:b}", "agency", agency ? agency : "", "prefix", shown,
+                  "narrowed", a.narrowed);
     }
     if (a.failed) {
         log_warn("pub.subscribe_failed", "{s:s,s:s}", "prefix", shown, "error",

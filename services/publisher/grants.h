@@ -25,8 +25,8 @@ typedef void(grants_fn)(const char *prefix, size_t len, void *arg);
 /*  Maps the requested prefix req (len bytes) against granted[0..n) as described above and
     calls fn for each resulting prefix; n == 0 maps req to itself. Returns the number of
     calls. */
-size_t grants_map(const char *const *granted, size_t n, const char *req, size_t len,
-                  grants_fn *fn, void *arg);
+size_t grants_map(const char *const *granted, size_t n, const char *req, size_t len, grants_fn *fn,
+                  void *arg);
 
 /*  The live socket's subscription handling: counters and the state kept between calls. */
 typedef struct {

@@ -36,29 +36,6 @@ typedef struct {
     const char *clients;      /* --clients: the agencies' public keys and grants */
 } s_config_t;
 
-/*  --metrics: an address metrics_parse_addr reads. */
-static int s_check_metrics(void *field, char *why, size_t cap)
-{
-    char host[256];
-    int port = 0;
-    return metrics_parse_addr(*(const char **) field, host, sizeof host, &port, why, cap);
-}
-
-/*  The CURVE secret: 40 characters of Z85 once trailing blanks are cut (never shown). */
-static int s_check_secret(void *field, char *why, size_t cap)
-{
-    char *secret = *(char **) field;
-    size_t len = strlen(secret);
-    while (len > 0 && (secret[len - 1] == ' ' || secret[len - 1] == '\t')) {
-        secret[--len] = '\0';
-    }
-    if (!curve_key_valid(secret)) {
-        snprintf(why, cap, "not a CURVE secret key (40 characters of Z85)");
-        return -1;
-    }
-    return 0;
-}
-
 #define S_FIELD(name) .offset = offsetof(s_config_t, name)
 
 /* clang-format off */
@@ -84,11 +61,11 @@ static const option_t s_option_table[] = {
     {.name = "insecure", .kind = OPTION_BOOL, S_FIELD(insecure),
      .help = "allow tcp binds to non-loopback addresses without CURVE"},
     {.name = "metrics", .kind = OPTION_STRING, S_FIELD(metrics), .arg = "ADDR",
-     .check = s_check_metrics,
+     .check = metrics_check_addr,
      .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"
              "is 127.0.0.1:PORT); off by default"},
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
-     .check = s_check_secret,
+     .check = curve_check_secret,
      .help = "CURVE: the publisher's secret key file, from herald-keygen;\n"
              "with --clients"},
     {.name = "clients", .kind = OPTION_STRING, S_FIELD(clients), .arg = "DIR",

@@ -40,10 +40,10 @@
 #include "log.h"
 #include "sockopt.h"
 
-#define S_PEERS 64          /* accepted connections remembered */
-#define S_PEER_LEN 64       /* "address:port" */
-#define S_ENDPOINT_LEN 256  /* the monitored endpoint as the event names it */
-#define S_LOG_EVERY_MS 1000 /* rate limit of pub.handshake_failed, per socket */
+#define S_PEERS 64             /* accepted connections remembered */
+#define S_PEER_LEN 64          /* "address:port" */
+#define S_ENDPOINT_LEN 256     /* the monitored endpoint as the event names it */
+#define S_LOG_EVERY_MS 1000    /* rate limit of pub.handshake_failed, per socket */
 #define S_EVENTS_PER_CALL 1000 /* events read per monitor_handle */
 
 /*  Why a handshake failed, as the monitor tells. */
@@ -83,19 +83,19 @@ typedef struct {
 } s_failure_t;
 
 struct monitor {
-    void *watched;             /* the monitored socket (borrowed) */
-    void *pair;                /* our end of the monitor */
-    char name[16];             /* "live", "replay" */
-    s_peer_t peers[S_PEERS];   /* accepted, not yet disconnected */
-    int next;                  /* the slot to reuse when full */
-    uint16_t failed;           /* the handshake failure event waiting for its disconnect */
-    uint32_t failed_value;     /* its value */
-    log_limit_t limit;         /* when the last line was written */
-    s_failure_t held;          /* the newest failure since the last line (event 0: none),
-                                  written when the second has passed */
-    uint64_t suppressed;       /* older ones since the last line: they get no line */
+    void *watched;                     /* the monitored socket (borrowed) */
+    void *pair;                        /* our end of the monitor */
+    char name[16];                     /* "live", "replay" */
+    s_peer_t peers[S_PEERS];           /* accepted, not yet disconnected */
+    int next;                          /* the slot to reuse when full */
+    uint16_t failed;                   /* the handshake failure event waiting for its disconnect */
+    uint32_t failed_value;             /* its value */
+    log_limit_t limit;                 /* when the last line was written */
+    s_failure_t held;                  /* the newest failure since the last line (event 0: none),
+                                          written when the second has passed */
+    uint64_t suppressed;               /* older ones since the last line: they get no line */
     uint64_t suppressed_by[S_REASONS]; /* the same by reason */
-    monitor_stats_t stats;     /* counters */
+    monitor_stats_t stats;             /* counters */
 };
 
 monitor_t *monitor_new(void *ctx, void *socket, const char *name)
@@ -211,8 +211,8 @@ static void s_log(monitor_t *self, const s_failure_t *f, int64_t now)
     }
     log_warn("pub.handshake_failed", "{s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:O*}", "socket", self->name,
              "endpoint", f->endpoint, "peer", f->peer, "reason",
-             s_reasons[s_reason(f->event, f->value)].text, "code", (json_int_t) f->value,
-             "count", (json_int_t) self->stats.handshakes_failed, "suppressed",
+             s_reasons[s_reason(f->event, f->value)].text, "code", (json_int_t) f->value, "count",
+             (json_int_t) self->stats.handshakes_failed, "suppressed",
              (json_int_t) self->suppressed, "suppressed_reasons", reasons);
     json_decref(reasons); /* O: packed with a reference of its own, or not at all */
     self->stats.lines++;

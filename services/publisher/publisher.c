@@ -31,29 +31,29 @@
 #include "curve.h"
 #include "grants.h"
 #include "log.h"
+#include "monitor.h"
 #include "pub_metrics.h"
 #include "recent.h"
 #include "replay.h"
-#include "store.h"
 #include "sockopt.h"
+#include "store.h"
 #include "watch.h"
-#include "monitor.h"
 #include "zap.h"
 
-#define S_CURSOR_NAME "publisher" /* the store cursor holding the last published seq */
-#define S_SAFETY_MS 500           /* look at the store even when inotify said nothing */
-#define S_PERSIST_MS 200          /* write the cursor back at most this often */
-#define S_MISSING_RETRY_MS 1000   /* look for a missing store this often */
-#define S_BUSY_RETRY_MS 100       /* retry a busy store after this */
-#define S_SETTLE_RETRY_MS 200     /* open a store this long after its file appeared */
-#define S_RECHECK_FIRST_MS 2      /* first re-check of a commit inotify announced */
-#define S_RECHECK_LAST_MS 128     /* ... doubling up to this; then the safety poll */
-#define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
-#define S_LINGER_MS 500           /* bounded linger of both sockets at close */
+#define S_CURSOR_NAME "publisher"     /* the store cursor holding the last published seq */
+#define S_SAFETY_MS 500               /* look at the store even when inotify said nothing */
+#define S_PERSIST_MS 200              /* write the cursor back at most this often */
+#define S_MISSING_RETRY_MS 1000       /* look for a missing store this often */
+#define S_BUSY_RETRY_MS 100           /* retry a busy store after this */
+#define S_SETTLE_RETRY_MS 200         /* open a store this long after its file appeared */
+#define S_RECHECK_FIRST_MS 2          /* first re-check of a commit inotify announced */
+#define S_RECHECK_LAST_MS 128         /* ... doubling up to this; then the safety poll */
+#define S_REPLAYS_PER_WAKE 16         /* replay requests answered per wake before publishing */
+#define S_LINGER_MS 500               /* bounded linger of both sockets at close */
 #define S_SUBSCRIPTIONS_PER_WAKE 1024 /* subscription messages read per wake */
-#define S_BUSY_MS 0               /* never wait for another writer's lock in the loop */
-#define S_CURSOR_RETRY_MS 10       /* a cursor write that found the store locked retries */
-#define S_BUSY_STOP_MS 2000       /* the last cursor write, at exit, may wait this long */
+#define S_BUSY_MS 0                   /* never wait for another writer's lock in the loop */
+#define S_CURSOR_RETRY_MS 10          /* a cursor write that found the store locked retries */
+#define S_BUSY_STOP_MS 2000           /* the last cursor write, at exit, may wait this long */
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
@@ -732,8 +732,7 @@ static monitor_t *s_monitor_new(publisher_t *self, void *socket, const char *nam
 {
     monitor_t *monitor = monitor_new(self->ctx, socket, name);
     if (!monitor) {
-        log_warn("pub.monitor_failed", "{s:s,s:s}", "socket", name, "error",
-                 zmq_strerror(errno));
+        log_warn("pub.monitor_failed", "{s:s,s:s}", "socket", name, "error", zmq_strerror(errno));
     }
     return monitor;
 }

@@ -14,13 +14,13 @@
 typedef struct publisher publisher_t;
 
 typedef struct {
-    const char *db_path;     /* the store file */
-    const char *bind;        /* PUB endpoint */
-    const char *replay_bind; /* replay ROUTER endpoint */
-    int heartbeat_ms;        /* heartbeat interval, > 0 */
-    int batch;               /* change rows per store scan, > 0 */
-    int sndhwm;              /* live messages queued per subscriber before dropping (0: 10000) */
-    int signal_fd;           /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
+    const char *db_path;      /* the store file */
+    const char *bind;         /* PUB endpoint */
+    const char *replay_bind;  /* replay ROUTER endpoint */
+    int heartbeat_ms;         /* heartbeat interval, > 0 */
+    int batch;                /* change rows per store scan, > 0 */
+    int sndhwm;               /* live messages queued per subscriber before dropping (0: 10000) */
+    int signal_fd;            /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
     const char *curve_secret; /* CURVE: the publisher's Z85 secret key; NULL: no CURVE */
     const char *clients_dir;  /* CURVE: the client directory (clients.h), with curve_secret */
 } publisher_config_t;

@@ -133,8 +133,7 @@ static int s_router_head(replay_t *self, const char *topic)
 static int s_router_send(void *arg, const char *topic, const uint8_t *body, size_t len)
 {
     replay_t *self = arg;
-    if (s_router_head(self, topic) == -1 ||
-        zmq_send(self->router, body, len, ZMQ_DONTWAIT) == -1) {
+    if (s_router_head(self, topic) == -1 || zmq_send(self->router, body, len, ZMQ_DONTWAIT) == -1) {
         return -1;
     }
     return 0;
@@ -220,8 +219,8 @@ static int s_batch_flush(replay_t *self)
     grow past CODEC_BATCH_BYTES; one larger than that goes alone. 0, or -1 with errno. */
 static int s_batch_add(replay_t *self, const uint8_t *item, size_t len, const char *topic)
 {
-    if (s_fill(self) && codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used,
-                                           item, len, topic) == 0) {
+    if (s_fill(self) && codec_batch_append(self->fill, CODEC_BATCH_BYTES, &self->batch_used, item,
+                                           len, topic) == 0) {
         return 0;
     }
     if (s_batch_flush(self) != 0) {
@@ -285,16 +284,15 @@ static int s_emit(replay_t *self, const char *topic, const uint8_t *body, size_t
 static int s_emit_change(replay_t *self, const store_change_t *change, const char *topic)
 {
     if (self->batching && s_fill(self)) {
-        int n = codec_batch_append_change(self->fill, CODEC_BATCH_BYTES, &self->batch_used,
-                                          change, self->stream_id);
+        int n = codec_batch_append_change(self->fill, CODEC_BATCH_BYTES, &self->batch_used, change,
+                                          self->stream_id);
         if (n == 0 && self->batch_used > 0) {
             if (s_batch_flush(self) != 0) {
                 self->send_errno = errno ? errno : EAGAIN;
                 return S_STOP_CUT;
             }
             n = s_fill(self) ? codec_batch_append_change(self->fill, CODEC_BATCH_BYTES,
-                                                         &self->batch_used, change,
-                                                         self->stream_id)
+                                                         &self->batch_used, change, self->stream_id)
                              : 0;
         }
         if (n > 0) {
@@ -406,9 +404,9 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     self->n_topics = req->n_topics;
     self->nothing = false;
     size_t narrowed = 0;
-    int restricted = grants_narrow(self->clients, self->agency, req->topics, req->n_topics,
-                                   self->narrowed, sizeof self->narrowed / sizeof *self->narrowed,
-                                   &narrowed);
+    int restricted =
+        grants_narrow(self->clients, self->agency, req->topics, req->n_topics, self->narrowed,
+                      sizeof self->narrowed / sizeof *self->narrowed, &narrowed);
     if (restricted == -1) {
         s_refuse(self, store, "this agency is not admitted any more");
         return;
@@ -581,7 +579,7 @@ static bool s_looping(replay_t *self, store_t *store, const uint8_t *data, size_
     s_run_t *run = &self->runs[peer % S_LOOP_PEERS];
     if (run->peer != peer || run->request != request || run->head != head ||
         now - run->since_ms >= REPLAY_LOOP_WINDOW_MS) {
-        *run = (s_run_t) {.peer = peer, .request = request, .head = head, .since_ms = now};
+        *run = (s_run_t){.peer = peer, .request = request, .head = head, .since_ms = now};
     }
     if (++run->count <= REPLAY_LOOP_REPEATS) {
         return false;

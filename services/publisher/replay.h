@@ -19,7 +19,7 @@
 #include "recent.h"
 #include "store.h"
 
-#define REPLAY_MIN_SCAN 10000 /* rows a filtered request may scan: max(limit * 4, this) */
+#define REPLAY_MIN_SCAN 10000      /* rows a filtered request may scan: max(limit * 4, this) */
 #define REPLAY_LOOP_REPEATS 100    /* the same request from one peer, the head unchanged, ... */
 #define REPLAY_LOOP_WINDOW_MS 1000 /* ... more often than that within this: refused (a loop) */
 

@@ -19,13 +19,13 @@
 #include "sockopt.h"
 
 #define S_ZAP_ENDPOINT "inproc://zeromq.zap.01"
-#define S_MAX_FRAMES 16  /* frames of a ZAP request we look at */
+#define S_MAX_FRAMES 16 /* frames of a ZAP request we look at */
 
 struct zap {
-    void *ctx;                          /* the publisher's context (borrowed) */
-    void *rep;                          /* the ZAP handler */
-    const clients_t *clients;           /* the directory (borrowed) */
-    zap_stats_t stats;                  /* counters */
+    void *ctx;                /* the publisher's context (borrowed) */
+    void *rep;                /* the ZAP handler */
+    const clients_t *clients; /* the directory (borrowed) */
+    zap_stats_t stats;        /* counters */
 };
 
 zap_t *zap_new(void *ctx, const clients_t *clients)

@@ -23,8 +23,8 @@ typedef struct zap zap_t;
 
 /*  What the handler did since the start. */
 typedef struct {
-    uint64_t admitted;          /* handshakes answered 200 */
-    uint64_t refused;           /* handshakes answered 400 (or 500 for a bad request) */
+    uint64_t admitted; /* handshakes answered 200 */
+    uint64_t refused;  /* handshakes answered 400 (or 500 for a bad request) */
 } zap_stats_t;
 
 /*  Binds the handler in ctx, answering from clients (borrowed; it may be reloaded in place).

@@ -11,6 +11,7 @@
 #include <zmq.h>
 
 #include "codec.h"
+#include "sockopt.h"
 
 #define S_BACKOFF_FIRST_MS 100
 #define S_BACKOFF_MAX_MS 5000
@@ -18,22 +19,17 @@
 typedef enum { S_IDLE, S_WAITING, S_BACKOFF } s_phase_t;
 
 struct replay_client {
-    void *ctx;           /* the context sockets are made in (not ours) */
-    char *endpoint;      /* the publisher's replay ROUTER */
-    void *dealer;        /* the current DEALER */
-    s_phase_t phase;     /* idle, waiting for answers, or waiting to resend */
-    int in_flight;       /* WAITING: requests sent on dealer whose replay.end has not come */
-    int64_t deadline_ms; /* WAITING: time out then; BACKOFF: resend then */
-    int64_t backoff_ms;  /* the next backoff */
-    int failures;        /* attempts timed out since the last complete answer */
+    void *ctx;            /* the context sockets are made in (not ours) */
+    char *endpoint;       /* the publisher's replay ROUTER */
+    void *dealer;         /* the current DEALER */
+    s_phase_t phase;      /* idle, waiting for answers, or waiting to resend */
+    int in_flight;        /* WAITING: requests sent on dealer whose replay.end has not come */
+    int64_t deadline_ms;  /* WAITING: time out then; BACKOFF: resend then */
+    int64_t backoff_ms;   /* the next backoff */
+    int failures;         /* attempts timed out since the last complete answer */
     curve_client_t curve; /* CURVE keys for every new DEALER */
     bool has_curve;       /* curve is set */
 };
-
-static int s_set_int(void *socket, int option, int value)
-{
-    return zmq_setsockopt(socket, option, &value, sizeof value);
-}
 
 static void *s_open(replay_client_t *self)
 {
@@ -42,12 +38,13 @@ static void *s_open(replay_client_t *self)
         return NULL;
     }
     int64_t maxmsg = CODEC_MAX_BATCH + 1024;
-    if (s_set_int(dealer, ZMQ_LINGER, 0) != 0 || s_set_int(dealer, ZMQ_RCVHWM, 0) != 0 ||
+    if (sockopt_set_int(dealer, ZMQ_LINGER, 0) != 0 ||
+        sockopt_set_int(dealer, ZMQ_RCVHWM, 0) != 0 ||
         zmq_setsockopt(dealer, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        s_set_int(dealer, ZMQ_RECONNECT_IVL, 100) != 0 ||
-        s_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
-        s_set_int(dealer, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
-        s_set_int(dealer, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
+        sockopt_set_int(dealer, ZMQ_RECONNECT_IVL, 100) != 0 ||
+        sockopt_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
+        sockopt_set_int(dealer, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
+        sockopt_set_int(dealer, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
         (self->has_curve && curve_client_apply(dealer, &self->curve) != 0) ||
         zmq_connect(dealer, self->endpoint) != 0) {
         int saved = errno;

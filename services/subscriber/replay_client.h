@@ -9,9 +9,10 @@
 
     Reliability is the Guide's Lazy Pirate: when no message of the answer arrives within the
     timeout, the DEALER is closed (dropping whatever late answers it would get: every request
-    in flight is forgotten) and a new one is opened; after a backoff that doubles up to a cap, the caller sends its request again,
-    rebuilt from where it got to. The caller polls replay_client_socket() (which changes after
-    a retry), reads the answer itself, and reports progress and the answer's end.
+    in flight is forgotten) and a new one is opened; after a backoff that doubles up to a cap,
+    the caller sends its request again, rebuilt from where it got to. The caller polls
+    replay_client_socket() (which changes after a retry), reads the answer itself, and reports
+    progress and the answer's end.
 */
 #ifndef HERALD_SUB_REPLAY_CLIENT_H
 #define HERALD_SUB_REPLAY_CLIENT_H

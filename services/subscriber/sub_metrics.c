@@ -63,19 +63,19 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
     rc |= metrics_register(r, "herald_bad_frames_total", "Messages with the wrong frames.",
                            METRICS_COUNTER, &m->bad_frames);
     rc |= metrics_register(r, "herald_stream_changes_total",
-                           "New stream ids seen (the origin store was recreated).",
-                           METRICS_COUNTER, &m->stream_changes);
+                           "New stream ids seen (the origin store was recreated).", METRICS_COUNTER,
+                           &m->stream_changes);
     rc |= metrics_register(r, "herald_last_applied_seq", "The last seq applied (-1: none).",
                            METRICS_GAUGE, &m->last_applied);
     rc |= metrics_register(r, "herald_head_seq",
                            "The publisher's head seq, from heartbeats and replay answers.",
                            METRICS_GAUGE, &m->head_seq);
     rc |= metrics_register_fn(r, "herald_lag", "Head seq minus the last applied seq.", s_lag, m);
-    rc |= metrics_register_fn(r, "herald_heartbeat_age_seconds",
-                              "Seconds since the last heartbeat (-1: none yet).",
-                              s_heartbeat_age, m);
-    rc |= metrics_register(r, "herald_connected", "1 while the live feed is heard.",
-                           METRICS_GAUGE, &m->connected);
+    rc |=
+        metrics_register_fn(r, "herald_heartbeat_age_seconds",
+                            "Seconds since the last heartbeat (-1: none yet).", s_heartbeat_age, m);
+    rc |= metrics_register(r, "herald_connected", "1 while the live feed is heard.", METRICS_GAUGE,
+                           &m->connected);
     size_t count = sink ? sink->metric_count : 0;
     if (count > SINK_MAX_METRICS) {
         return -1;

@@ -26,9 +26,11 @@
 #include <zmq.h>
 
 #include "catchup.h"
+#include "clock.h"
 #include "codec.h"
 #include "frames.h"
 #include "log.h"
+#include "sockopt.h"
 #include "state.h"
 #include "sub_metrics.h"
 
@@ -36,12 +38,6 @@
 #define S_SILENT_MS 3000    /* no traffic for this long: the publisher is silent */
 #define S_LOG_EVERY_MS 1000 /* rate limit of the logs about bad input */
 #define S_TICK_MS 1000      /* the longest poll */
-
-/*  Rate-limited logging of repeated bad input: one line a second at most, with the count. */
-typedef struct {
-    int64_t logged_ms; /* when the last line was written */
-    int64_t unlogged;  /* occurrences since then */
-} s_limiter_t;
 
 struct subscriber {
     const sub_options_t *options; /* the options (borrowed) */
@@ -65,8 +61,8 @@ struct subscriber {
     int64_t last_traffic_ms;   /* when the live feed last said anything */
     bool heard;                /* the live feed said something once */
     bool silent;               /* publisher_silent was logged */
-    s_limiter_t bad_frame_log; /* rate limit of sub.bad_frame */
-    s_limiter_t decode_log;    /* rate limit of sub.decode_error */
+    log_limit_t bad_frame_log; /* rate limit of sub.bad_frame */
+    log_limit_t decode_log;    /* rate limit of sub.decode_error */
     bool stopping;             /* a signal asked us to stop */
     bool failed;               /* a sink, state or zmq failure: stop with an error */
 
@@ -83,18 +79,6 @@ struct subscriber {
     sub_metrics_t metrics; /* what --metrics shows, updated every loop turn */
 };
 
-static int64_t s_clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int s_set_int(void *socket, int option, int value)
-{
-    return zmq_setsockopt(socket, option, &value, sizeof value);
-}
-
 static bool s_is_record(const announcement_t *a)
 {
     return a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ||
@@ -104,17 +88,15 @@ static bool s_is_record(const announcement_t *a)
 //  ---------------------------------------------------------------------------------------
 //  Logs of bad input
 
-static void s_log_limited(subscriber_t *self, s_limiter_t *limiter, const char *event,
+/*  Rate-limited logging of repeated bad input: one line a second at most, with the count. */
+static void s_log_limited(subscriber_t *self, log_limit_t *limiter, const char *event,
                           int64_t total, const char *why)
 {
-    limiter->unlogged++;
-    if (limiter->logged_ms && self->now_ms - limiter->logged_ms < S_LOG_EVERY_MS) {
-        return;
+    int64_t unlogged = 0;
+    if (log_limit_pass(limiter, self->now_ms, S_LOG_EVERY_MS, &unlogged)) {
+        log_warn(event, "{s:s, s:I, s:I}", "reason", why, "count", (json_int_t) total,
+                 "since_last_log", (json_int_t) unlogged);
     }
-    log_warn(event, "{s:s, s:I, s:I}", "reason", why, "count", (json_int_t) total, "since_last_log",
-             (json_int_t) limiter->unlogged);
-    limiter->logged_ms = self->now_ms;
-    limiter->unlogged = 0;
 }
 
 static void s_bad_frame(subscriber_t *self, const char *why)
@@ -165,7 +147,7 @@ static void s_flush(subscriber_t *self)
     const sub_position_t *pos = &self->pos;
     bool snapshotting = self->catchup && catchup_snapshotting(self->catchup);
     if (self->state && !snapshotting &&
-        state_put(self->state, pos->stream_id, pos->last, s_clock_ms(CLOCK_REALTIME)) != 0) {
+        state_put(self->state, pos->stream_id, pos->last, clock_ms(CLOCK_REALTIME)) != 0) {
         log_error("sub.state_failed", "{s:s, s:s}", "path", self->options->state_path, "error",
                   state_error(self->state));
         self->failed = true;
@@ -183,13 +165,13 @@ static void s_sink_tick(subscriber_t *self)
         return;
     }
     int64_t next = -1;
-    if (self->sink->tick(self->sink->self, s_clock_ms(CLOCK_REALTIME), &next) != 0) {
+    if (self->sink->tick(self->sink->self, clock_ms(CLOCK_REALTIME), &next) != 0) {
         log_error("sub.sink_failed", "{s:s, s:s}", "sink", self->sink->name, "error",
                   self->sink->error(self->sink->self));
         self->failed = true;
         return;
     }
-    self->now_ms = s_clock_ms(CLOCK_MONOTONIC); /* sending may have taken a while */
+    self->now_ms = clock_ms(CLOCK_MONOTONIC); /* sending may have taken a while */
     self->sink_due_ms = next >= 0 ? self->now_ms + next : -1;
 }
 
@@ -511,12 +493,13 @@ static void *s_sub_open(subscriber_t *self, char *err, size_t errlen)
         return NULL;
     }
     int64_t maxmsg = CODEC_MAX_FRAME + 1024;
-    if (s_set_int(sub, ZMQ_LINGER, 0) != 0 || s_set_int(sub, ZMQ_RCVHWM, o->rcvhwm) != 0 ||
+    if (sockopt_set_int(sub, ZMQ_LINGER, 0) != 0 ||
+        sockopt_set_int(sub, ZMQ_RCVHWM, o->rcvhwm) != 0 ||
         zmq_setsockopt(sub, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) != 0 ||
-        s_set_int(sub, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
-        s_set_int(sub, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
-        s_set_int(sub, ZMQ_RECONNECT_IVL, 100) != 0 ||
-        s_set_int(sub, ZMQ_RECONNECT_IVL_MAX, 2000) != 0) {
+        sockopt_set_int(sub, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
+        sockopt_set_int(sub, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
+        sockopt_set_int(sub, ZMQ_RECONNECT_IVL, 100) != 0 ||
+        sockopt_set_int(sub, ZMQ_RECONNECT_IVL_MAX, 2000) != 0) {
         snprintf(err, errlen, "SUB socket options: %s", zmq_strerror(errno));
         zmq_close(sub);
         return NULL;
@@ -704,7 +687,7 @@ void subscriber_destroy(subscriber_t **self_p)
 int subscriber_run(subscriber_t *self)
 {
     const sub_options_t *o = self->options;
-    self->now_ms = s_clock_ms(CLOCK_MONOTONIC);
+    self->now_ms = clock_ms(CLOCK_MONOTONIC);
     self->last_traffic_ms = self->now_ms;
     log_info("sub.started", "{s:s, s:s?, s:s, s:i, s:i}", "connect", o->connect[0], "replay",
              o->replay, "sink", o->sink, "topics", (int) o->topic_count, "rcvhwm", o->rcvhwm);
@@ -745,7 +728,7 @@ int subscriber_run(subscriber_t *self)
             self->failed = true;
             break;
         }
-        self->now_ms = s_clock_ms(CLOCK_MONOTONIC);
+        self->now_ms = clock_ms(CLOCK_MONOTONIC);
         if (items[1].revents & ZMQ_POLLIN) {
             s_handle_signal(self);
         }

@@ -35,11 +35,11 @@ typedef struct {
     sub_from_t from;
     int64_t from_seq; /* SUB_FROM_SEQ */
     int64_t from_ms;  /* SUB_FROM_TIME, ms since the epoch */
-    const char *sink; /* a sink of the table in sinks/sink.c: "log", "mirror", "mail" */
+    const char *sink; /* a sink of the table in sinks/sink.c: log, mirror, mail, webhook */
     /* its options (each sink's own struct; the state field is the subscriber's) */
     sink_options_t sink_options;
-    int rcvhwm;    /* ZMQ_RCVHWM of the SUB socket */
-    int signal_fd; /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
+    int rcvhwm;                  /* ZMQ_RCVHWM of the SUB socket */
+    int signal_fd;               /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
     const curve_client_t *curve; /* CURVE keys of the SUB and the DEALER; NULL: no CURVE */
 } sub_options_t;
 

@@ -24,11 +24,11 @@ typedef struct {
     store_t *store;
     long rate;
     long count;
-    int64_t first_seq;   /* seq of the first measured commit */
-    double *committed;   /* [count] commit times by seq - first_seq */
-    double *arrived;     /* [count] arrival times */
-    int warm;            /* set by the reader when the warm-up commits arrived */
-    pid_t subscriber;    /* the subscriber's pid: stopped 5 s after the last commit */
+    int64_t first_seq; /* seq of the first measured commit */
+    double *committed; /* [count] commit times by seq - first_seq */
+    double *arrived;   /* [count] arrival times */
+    int warm;          /* set by the reader when the warm-up commits arrived */
+    pid_t subscriber;  /* the subscriber's pid: stopped 5 s after the last commit */
 } bench_t;
 
 static double s_now(void)
@@ -43,9 +43,16 @@ static int s_commit(bench_t *self, long i)
     char id[64], title[96];
     snprintf(id, sizeof id, "lat-%ld", i);
     snprintf(title, sizeof title, "Latency probe %ld", i);
-    store_event_t e = {.id = id, .kind = "conference", .title = title,
-                       .start_date = "2026-01-01", .end_date = "2026-01-02", .city = "Lyon",
-                       .country = "FR", .summary = "", .url = "", .status = "scheduled",
+    store_event_t e = {.id = id,
+                       .kind = "conference",
+                       .title = title,
+                       .start_date = "2026-01-01",
+                       .end_date = "2026-01-02",
+                       .city = "Lyon",
+                       .country = "FR",
+                       .summary = "",
+                       .url = "",
+                       .status = "scheduled",
                        .cancel_reason = ""};
     if (store_put_event(self->store, &e) != 0) {
         fprintf(stderr, "bench_latency: commit: %s\n", store_error(self->store));

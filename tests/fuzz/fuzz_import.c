@@ -20,8 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n >= 0) {
         FILE *out = fopen("/dev/null", "w");
         if (!out || store_export(store, out) != 0) {
-            fprintf(stderr, "fuzz: an imported store does not export: %s\n",
-                    store_error(store));
+            fprintf(stderr, "fuzz: an imported store does not export: %s\n", store_error(store));
             abort();
         }
         fclose(out);

@@ -30,8 +30,8 @@ static codec_decoder_t *s_decoder;
 static clients_t *s_clients;
 
 typedef struct {
-    int ends;       /* replay.end messages */
-    int after_end;  /* messages after the replay.end */
+    int ends;        /* replay.end messages */
+    int after_end;   /* messages after the replay.end */
     bool press_only; /* the asker is granted press. and event.conference. only */
 } s_answer_t;
 
@@ -162,8 +162,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     replay_set_recent(s_replay, data[0] & 4 ? s_recent : NULL, NULL, NULL);
     s_answer_t answer = {0, 0, who == 2};
     replay_stats_t stats = {0};
-    replay_answer(s_replay, data + 1, size - 1, s_store, store_stream_id(s_store),
-                  agencies[who], s_send, &answer, &stats);
+    replay_answer(s_replay, data + 1, size - 1, s_store, store_stream_id(s_store), agencies[who],
+                  s_send, &answer, &stats);
     if (answer.ends != 1 || answer.after_end != 0 || stats.requests != 1) {
         fprintf(stderr, "fuzz: %d replay.end, %d after it\n", answer.ends, answer.after_end);
         abort();

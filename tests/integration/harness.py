@@ -2,6 +2,7 @@
 real processes and stopped by PID, waits on conditions with deadlines, the store CLI."""
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -162,3 +163,44 @@ def read_lines(path):
 
 def workdir():
     return tempfile.TemporaryDirectory(prefix="herald-it-")
+
+
+def run_cases(prefix, make_world, cases, secrets=()):
+    """Runs the cases (those named on the command line only, if any: case_NAME as NAME) in
+    one world, make_world(workdir, procs), which has a close(); then every program must
+    exit 0, with no sanitizer report and none of secrets (bytes) in its log. The workdir
+    (prefix...) is removed unless a check failed or HERALD_KEEP is set."""
+    only = sys.argv[1:]
+    w = tempfile.mkdtemp(prefix=prefix)
+    ok = False
+    world = None
+    try:
+        with Procs() as procs:
+            world = make_world(w, procs)
+            for case in cases:
+                name = case.__name__[5:]
+                if only and name not in only:
+                    continue
+                t0 = time.monotonic()
+                case(world)
+                print(f"  {name}: ok ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
+            world.close()
+            for p in procs.procs:
+                if p.alive():
+                    check(p.stop() == 0, f"{p.name} exits 0")
+            for p in procs.procs:
+                with open(p.log_path, "rb") as f:
+                    log = f.read()
+                check(b"Sanitizer" not in log and b"runtime error" not in log,
+                      f"no sanitizer report in {p.log_path}")
+                for secret in secrets:
+                    check(secret not in log, f"no secret in the logs ({p.log_path})")
+        ok = True
+    finally:
+        if world:
+            world.close()
+        if ok and not os.environ.get("HERALD_KEEP"):
+            shutil.rmtree(w, ignore_errors=True)
+        else:
+            print(f"  kept {w}", file=sys.stderr)
+    print("ok")

@@ -11,16 +11,15 @@ import base64
 import json
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Procs, check, free_port, store, tcp, wait_until  # noqa: E402
+from harness import (BIN, Procs, check, free_port, run_cases, store, tcp,  # noqa: E402
+                     wait_until)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
@@ -409,40 +408,7 @@ CASES = [case_usage, case_content, case_rotation, case_faults, case_crash, case_
 
 
 def main():
-    only = sys.argv[1:]
-    w = tempfile.mkdtemp(prefix="herald-webhook-")
-    ok = False
-    world = None
-    try:
-        with Procs() as procs:
-            world = World(w, procs)
-            for case in CASES:
-                name = case.__name__[5:]
-                if only and name not in only:
-                    continue
-                t0 = time.monotonic()
-                case(world)
-                print(f"  {name}: ok ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
-            world.close()
-            for p in procs.procs:
-                if p.alive():
-                    check(p.stop() == 0, f"{p.name} exits 0")
-            for p in procs.procs:
-                with open(p.log_path, "rb") as f:
-                    log = f.read()
-                check(b"Sanitizer" not in log and b"runtime error" not in log,
-                      f"no sanitizer report in {p.log_path}")
-                for secret in (SECRET[6:], NEW_SECRET[6:]):
-                    check(secret.encode() not in log, f"no secret in the logs ({p.log_path})")
-        ok = True
-    finally:
-        if world:
-            world.close()
-        if ok and not os.environ.get("HERALD_KEEP"):
-            shutil.rmtree(w, ignore_errors=True)
-        else:
-            print(f"  kept {w}", file=sys.stderr)
-    print("ok")
+    run_cases("herald-webhook-", World, CASES, (SECRET[6:].encode(), NEW_SECRET[6:].encode()))
 
 
 if __name__ == "__main__":

@@ -111,9 +111,8 @@ size_t json_line_bound(const announcement_t *a)
                s_text_bound(a->stream_id);
     if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
         const Herald__V1__Event *e = a->event;
-        const char *texts[] = {e->id,      e->kind,    e->title,   e->start_date,
-                               e->end_date, e->city,   e->country, e->summary,
-                               e->url,      e->cancel_reason};
+        const char *texts[] = {e->id,   e->kind,    e->title,   e->start_date, e->end_date,
+                               e->city, e->country, e->summary, e->url,        e->cancel_reason};
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             n += s_text_bound(texts[i]);
         }

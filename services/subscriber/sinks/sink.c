@@ -8,15 +8,17 @@
 #include <string.h>
 
 static const sink_type_t *const s_types[] = {
-    &sink_log_type,
-    &sink_mirror_type,
-    &sink_mail_type,
-    &sink_webhook_type,
-    &sink_calendar_type,
-    &sink_atom_type,
+    &sink_log_type,     &sink_mirror_type,   &sink_mail_type,
+    &sink_webhook_type, &sink_calendar_type, &sink_atom_type,
 };
 
 #define S_TYPE_COUNT (sizeof s_types / sizeof s_types[0])
+
+const sink_type_t *const *sink_types(size_t *count)
+{
+    *count = S_TYPE_COUNT;
+    return s_types;
+}
 
 const sink_type_t *sink_type_find(const char *name)
 {

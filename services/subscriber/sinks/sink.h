@@ -1,7 +1,8 @@
 /*  sink.h -- where a subscriber's changes go: an interface of function pointers over an
-    opaque self, so that the log, the mirror and the mail sinks differ only here, and the table
-    of sinks (sink.c), where each sink is registered once with its name, its default --from,
-    whether it needs --state, its metrics and its subcommands.
+    opaque self, so that the log, the mirror, the mail and the webhook sinks differ only here,
+    and the table of sinks (sink.c), where each sink is registered once with its name, its
+    options (a table of options.h and the struct it fills, a field of sink_options_t), its
+    default --from, whether it needs --state, its checks, its metrics and its subcommands.
 
     The subscriber streams a batch into a sink: apply() for every record announcement in seq
     order (the announcement dies at the next decode, so a sink copies what it keeps), then
@@ -18,6 +19,7 @@
 
 #include "codec.h"
 #include "metrics.h"
+#include "options.h"
 #include "sink_feeds.h"
 #include "sink_log.h"
 #include "sink_mail.h"
@@ -29,21 +31,24 @@
 
 struct state;
 
-/*  What the sinks are opened from: each sink's own options (next to the sink) and the
-    --state file. */
+/*  What the sinks are opened from: each sink's own options (the struct its options table
+    fills, declared next to the sink), the --state path and file. */
 typedef struct {
     sink_log_options_t log;         /* log: --out, --format */
     sink_mirror_options_t mirror;   /* mirror: --mirror-db */
-    const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
-    sink_webhook_options_t webhook; /* webhook: --webhook-url, --webhook-secret-file, ... */
+    mail_args_t mail;               /* mail: --smtp, --mail-from, ... (mail_config.h) */
+    sink_webhook_options_t webhook; /* webhook: --webhook-url, the secret, ... */
     sink_feed_options_t feed;       /* calendar, atom: --feed-out, --http, ... */
+    const char *state_path;         /* --state, NULL without */
+    /* what was given rather than defaulted (options_given), NULL: every value as set */
+    const struct options *given;
     struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
 } sink_options_t;
 
 typedef struct sink sink_t;
 
 struct sink {
-    const char *name; /* "log", "mirror", "mail" */
+    const char *name; /* "log", "mirror", "mail", "webhook" */
     void *self;       /* the sink's own state, passed to every function below */
     /*  Takes one record announcement (borrowed, valid during the call). 0, or -1 when the
         sink failed (reason from error()); the subscriber then stops. */
@@ -79,14 +84,12 @@ typedef struct {
     metrics_type_t type;
 } sink_metric_t;
 
-/*  What a sink's subcommand gets from herald-sub's command line. */
+/*  What a sink's subcommand gets from herald-sub's command line: --state, --log-level,
+    --log-format and the sink's own options, read through its table as the service reads
+    them (the sink's check() is not applied: a command checks what it uses). */
 typedef struct sink_cli {
-    const char *state_path; /* --state (or HERALD_STATE), NULL when not given */
-    /*  Builds the sink's options from the command's flags and variables as the service does,
-        recipients optional; they stay valid until the command returns. 0, or the exit status
-        of a usage error (printed). */
-    int (*options)(const struct sink_cli *cli, sink_options_t *out);
-    void *arg; /* the command line's, for options() */
+    const char *state_path;        /* --state (or HERALD_STATE), NULL when not given */
+    const sink_options_t *options; /* the sink's options, state_path and given set */
 } sink_cli_t;
 
 /*  A subcommand of herald-sub that belongs to a sink: `herald-sub NAME ACTION [options]`. */
@@ -99,11 +102,17 @@ typedef struct {
     int (*run)(const char *action, const sink_cli_t *cli, char *err, size_t errlen);
 } sink_command_t;
 
-/*  A kind of sink, registered once in sink.c's table. */
+/*  A kind of sink, registered once in sink.c's table. Its options: a table of options.h
+    (option_t, ending with OPTION_END) whose offsets point into the sink's own struct, the
+    field at options_offset of sink_options_t; herald-sub reads them for every sink (each a
+    group of --help and --print-config), and only the chosen sink's check() judges them. */
 typedef struct sink_type {
     const char *name;         /* --sink NAME */
+    const option_t *options;  /* its options table, NULL: none */
+    size_t options_offset;    /* offsetof(sink_options_t, <its struct>) */
     const char *default_from; /* --from for a subscriber without a position: "latest", ... */
     const char *needs_state;  /* NULL, or why it needs --state (the usage error says so) */
+    const char *no_topic;     /* NULL, or why it takes no --topic (the usage error says so) */
     /*  Opens the sink. Returns it (the caller's, freed with sink_destroy), or NULL with the
         reason in err. */
     sink_t *(*open)(const sink_options_t *options, char *err, size_t errlen);
@@ -111,10 +120,18 @@ typedef struct sink_type {
     size_t metric_count;            /* at most SINK_MAX_METRICS */
     const sink_command_t *commands; /* its subcommands */
     size_t command_count;
-    /*  Optional: checks the sink's options before anything starts (a usage error). 0, or -1
-        with the message, naming the flag or variable, in err. */
+    /*  Optional: checks the sink's options before anything starts (a usage error): what one
+        option's table row cannot say (a required option, options that go together, files
+        that must be readable). 0, or -1 with the message, naming the flag or variable, in
+        err. */
     int (*check)(const sink_options_t *options, char *err, size_t errlen);
+    /*  Optional: adds to --print-config's JSON (config) the effective values that are
+        decided from several options (a default made of another option). 0 or -1. */
+    int (*print_config)(const sink_options_t *options, json_t *config);
 } sink_type_t;
+
+/*  The sinks of the table, in its order, *count of them. Borrowed. */
+const sink_type_t *const *sink_types(size_t *count);
 
 /*  The sink type called name; NULL when there is none (name may be NULL). Borrowed. */
 const sink_type_t *sink_type_find(const char *name);

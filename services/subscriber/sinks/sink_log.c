@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,12 +330,24 @@ static void s_destroy(void **self_p)
     }
 }
 
+/*  --format: json or text (NULL: json). 0, or -1 with the reason in why. */
+static int s_check_format(void *field, char *why, size_t cap)
+{
+    const char *format = *(const char **) field;
+    if (format && strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
+        snprintf(why, cap, "'%s' is not json or text", format);
+        return -1;
+    }
+    return 0;
+}
+
 static sink_t *s_open_sink(const sink_options_t *sink_options, char *err, size_t errlen)
 {
     const sink_log_options_t *options = &sink_options->log;
     const char *format = options->format ? options->format : "json";
-    if (strcmp(format, "json") != 0 && strcmp(format, "text") != 0) {
-        snprintf(err, errlen, "--format: '%s' is not json or text", format);
+    char why[128];
+    if (s_check_format(&format, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--format: %s", why);
         return NULL;
     }
     sink_t *sink = calloc(1, sizeof *sink);
@@ -373,8 +386,21 @@ fail:
     return NULL;
 }
 
+#define S_FIELD(name) .offset = offsetof(sink_log_options_t, name)
+
+/* clang-format off */
+static const option_t s_options[] = {
+    {.name = "out", .kind = OPTION_STRING, S_FIELD(out), .arg = "FILE",
+     .help = "append to FILE (default stdout)"},
+    {.name = "format", .kind = OPTION_STRING, S_FIELD(format), .arg = "json|text", .def = "json",
+     .check = s_check_format, .help = "the lines' format"},
+    OPTION_END};
+/* clang-format on */
+
 const sink_type_t sink_log_type = {
     .name = "log",
+    .options = s_options,
+    .options_offset = offsetof(sink_options_t, log),
     .default_from = "latest",
     .open = s_open_sink,
 };

@@ -14,6 +14,7 @@
 #include "sink.h"
 
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,8 +336,29 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     return sink;
 }
 
+/*  --mirror-db is required with --sink mirror (only: the table is read for every sink). */
+static int s_check(const sink_options_t *options, char *err, size_t errlen)
+{
+    if (!options->mirror.db || !options->mirror.db[0]) {
+        snprintf(err, errlen, "--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
+        return -1;
+    }
+    return 0;
+}
+
+/* clang-format off */
+static const option_t s_options[] = {
+    {.name = "mirror-db", .kind = OPTION_STRING, .offset = offsetof(sink_mirror_options_t, db),
+     .arg = "PATH", .help = "the store file (created when missing)"},
+    OPTION_END};
+/* clang-format on */
+
 const sink_type_t sink_mirror_type = {
     .name = "mirror",
+    .options = s_options,
+    .options_offset = offsetof(sink_options_t, mirror),
     .default_from = "snapshot",
+    .no_topic = "a mirror holds the whole catalogue, it takes no topic",
     .open = s_open_sink,
+    .check = s_check,
 };

@@ -45,4 +45,12 @@ sink_t *feed_sink_open(const feed_kind_t *kind, const sink_options_t *options, c
 /*  The metrics of every feed sink, in the order of its stats(). */
 extern const sink_metric_t feed_sink_metrics[FEED_SINK_METRIC_COUNT];
 
+/*  The options both feed sinks take (sink_feed_options_t, in sink_options_t.feed): one table,
+    registered by both entries of the table of sinks, read once. */
+extern const option_t feed_sink_options[];
+
+/*  The feed sinks' check() (sink_type_t): sink_feed_options_check on a copy of options->feed
+    for the sink called sink_name. 0, or -1 with the usage error in err. */
+int feed_sink_check(const sink_options_t *options, const char *sink_name, char *err, size_t errlen);
+
 #endif

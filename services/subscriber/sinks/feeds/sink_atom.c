@@ -7,6 +7,7 @@
     twice, as a snapshot and a replay overlap, is one entry); each batch prunes it to N.
 */
 #include <libxml/xmlwriter.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,8 +341,16 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     return feed_sink_open(&s_kind, options, err, errlen);
 }
 
+static int s_check(const sink_options_t *options, char *err, size_t errlen)
+{
+    return feed_sink_check(options, "atom", err, errlen);
+}
+
 const sink_type_t sink_atom_type = {
     .name = "atom",
+    .options = feed_sink_options,
+    .options_offset = offsetof(sink_options_t, feed),
+    .check = s_check,
     .default_from = "snapshot",
     .needs_state = "the feed's entries are kept there, next to the position",
     .open = s_open_sink,

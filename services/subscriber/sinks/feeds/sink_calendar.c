@@ -4,6 +4,7 @@
     seq of its latest change: a snapshot and a replay overlap, and an older change never
     overwrites a newer one; a deletion leaves a row marked deleted for the same reason).
 */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,8 +239,16 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     return feed_sink_open(&s_kind, options, err, errlen);
 }
 
+static int s_check(const sink_options_t *options, char *err, size_t errlen)
+{
+    return feed_sink_check(options, "calendar", err, errlen);
+}
+
 const sink_type_t sink_calendar_type = {
     .name = "calendar",
+    .options = feed_sink_options,
+    .options_offset = offsetof(sink_options_t, feed),
+    .check = s_check,
     .default_from = "snapshot",
     .needs_state = "the calendar's events are kept there, next to the position",
     .open = s_open_sink,

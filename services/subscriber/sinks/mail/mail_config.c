@@ -3,52 +3,11 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#define S_ENV_PASSWORD "HERALD_SMTP_PASSWORD"
-#define S_ENV_PASSWORD_FILE "HERALD_SMTP_PASSWORD_FILE"
-
-int mail_config_duration(const char *text, int64_t *ms)
-{
-    if (!text || !text[0]) {
-        return -1;
-    }
-    if (strcmp(text, "0") == 0) {
-        *ms = 0;
-        return 0;
-    }
-    char *end = NULL;
-    errno = 0;
-    long long n = strtoll(text, &end, 10);
-    if (errno || end == text || n <= 0 || text[0] == '-' || text[0] == '+' || strlen(end) != 1) {
-        return -1;
-    }
-    int64_t unit;
-    switch (*end) {
-    case 's':
-        unit = 1000;
-        break;
-    case 'm':
-        unit = 60 * 1000;
-        break;
-    case 'h':
-        unit = 3600 * 1000;
-        break;
-    case 'd':
-        unit = 86400 * 1000;
-        break;
-    default:
-        return -1;
-    }
-    if (n > 366LL * 86400 * 1000 / unit) {
-        return -1; /* more than a year: surely a typo */
-    }
-    *ms = (int64_t) n * unit;
-    return 0;
-}
 
 /*  An address as SMTP and a header take it: local@domain, printable ASCII or UTF-8, no
     space, no control, no <>(),;:"\ that would need quoting. */
@@ -131,43 +90,6 @@ static int s_read_to_file(mail_config_t *self, const char *path, char *err, size
     return rc;
 }
 
-static int s_read_password(mail_config_t *self, const mail_args_t *args, char *err, size_t errlen)
-{
-    const char *value = getenv(S_ENV_PASSWORD);
-    const char *file = args->password_file;
-    if (value && value[0] && file && file[0]) {
-        snprintf(err, errlen,
-                 "%s and %s (--smtp-password-file) are both set: give the password one way",
-                 S_ENV_PASSWORD, S_ENV_PASSWORD_FILE);
-        return -1;
-    }
-    if (value && value[0]) {
-        self->password = strdup(value);
-    } else if (file && file[0]) {
-        FILE *f = fopen(file, "r");
-        if (!f) {
-            snprintf(err, errlen, "--smtp-password-file %s: %s", file, strerror(errno));
-            return -1;
-        }
-        char line[1024] = "";
-        if (!fgets(line, sizeof line, f)) {
-            line[0] = '\0';
-        }
-        fclose(f);
-        size_t n = strcspn(line, "\r\n");
-        line[n] = '\0';
-        self->password = strdup(line);
-        memset(line, 0, sizeof line);
-    } else {
-        return 0;
-    }
-    if (!self->password) {
-        snprintf(err, errlen, "out of memory");
-        return -1;
-    }
-    return 0;
-}
-
 static int s_parse_at(const char *text, int *minute)
 {
     int h, m, used = 0;
@@ -201,20 +123,7 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
                  "(or HERALD_SMTP)");
         goto fail;
     }
-    self->tls = MAIL_TLS_OPPORTUNISTIC;
-    if (args->starttls) {
-        if (strcmp(args->starttls, "required") == 0) {
-            self->tls = MAIL_TLS_REQUIRED;
-        } else if (strcmp(args->starttls, "opportunistic") == 0) {
-            self->tls = MAIL_TLS_OPPORTUNISTIC;
-        } else if (strcmp(args->starttls, "off") == 0) {
-            self->tls = MAIL_TLS_OFF;
-        } else {
-            snprintf(err, errlen, "--smtp-starttls: '%s' is not required, opportunistic or off",
-                     args->starttls);
-            goto fail;
-        }
-    }
+    self->tls = (mail_tls_t) args->starttls;
     if (args->ca_file && args->ca_file[0]) {
         /* read now, so a typo is a usage error rather than a retry loop at the first send */
         FILE *f = fopen(args->ca_file, "r");
@@ -233,8 +142,8 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
                  args->from ? ": not an address: " : "", args->from ? args->from : "");
         goto fail;
     }
-    for (size_t i = 0; i < args->to_count; i++) {
-        if (s_add_to(self, args->to[i], "--mail-to", err, errlen) != 0) {
+    for (size_t i = 0; i < args->to.count; i++) {
+        if (s_add_to(self, args->to.items[i], "--mail-to", err, errlen) != 0) {
             goto fail;
         }
     }
@@ -251,26 +160,14 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
         snprintf(err, errlen, "--unsubscribe: '%s' is not a mailto: URL", args->unsubscribe);
         goto fail;
     }
-    if (args->digest_every && mail_config_duration(args->digest_every, &self->every_ms) != 0) {
-        snprintf(err, errlen, "--digest-every: '%s' is not 0 or a duration like 30s, 15m, 1h, 1d",
-                 args->digest_every);
-        goto fail;
+    if (args->digest_every_given) {
+        self->every_ms = args->digest_every;
     }
     if (args->digest_at && s_parse_at(args->digest_at, &self->at_minute) != 0) {
         snprintf(err, errlen, "--digest-at: '%s' is not a time of day HH:MM", args->digest_at);
         goto fail;
     }
-    if (args->digest_max) {
-        char *end = NULL;
-        errno = 0;
-        long long n = strtoll(args->digest_max, &end, 10);
-        if (errno || end == args->digest_max || *end || n < 1 || n > 100000) {
-            snprintf(err, errlen, "--digest-max: '%s' is not a number of items (1 to 100000)",
-                     args->digest_max);
-            goto fail;
-        }
-        self->max_items = n;
-    }
+    self->max_items = args->digest_max;
     if (self->every_ms < 0 && self->at_minute < 0) {
         self->every_ms = 15 * 60 * 1000; /* the default schedule */
     }
@@ -296,7 +193,8 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
-    if (s_read_password(self, args, err, errlen) != 0) {
+    if (args->password && !(self->password = strdup(args->password))) {
+        snprintf(err, errlen, "out of memory");
         goto fail;
     }
     return self;
@@ -304,6 +202,46 @@ fail:
     mail_config_destroy(&self);
     return NULL;
 }
+
+static const char *const s_starttls[] = {"opportunistic", "required", "off", NULL};
+
+#define S_FIELD(name) .offset = offsetof(mail_args_t, name)
+
+/* clang-format off */
+const option_t mail_config_options[] = {
+    {.name = "smtp", .kind = OPTION_STRING, S_FIELD(smtp), .arg = "URL",
+     .help = "smtp://HOST:PORT or smtps://HOST:PORT"},
+    {.name = "smtp-starttls", .kind = OPTION_ENUM, S_FIELD(starttls), .arg = "M",
+     .words = s_starttls, .def = "opportunistic", .help = "STARTTLS on smtp://"},
+    {.name = "smtp-user", .kind = OPTION_STRING, S_FIELD(user), .arg = "USER",
+     .help = "SMTP AUTH user"},
+    {.name = "smtp-password", .kind = OPTION_SECRET, S_FIELD(password), .arg = "FILE",
+     .help = "SMTP AUTH password"},
+    {.name = "smtp-ca-file", .kind = OPTION_STRING, S_FIELD(ca_file), .arg = "FILE",
+     .help = "CA certificates (PEM) to trust for the server's certificate\n"
+             "instead of the system's (verification always on)"},
+    {.name = "mail-from", .kind = OPTION_STRING, S_FIELD(from), .arg = "ADDR",
+     .help = "sender (envelope and From:)"},
+    {.name = "mail-to", .kind = OPTION_LIST, S_FIELD(to), .arg = "ADDR", .max = MAIL_MAX_LIST,
+     .help = "recipient (repeatable)"},
+    {.name = "mail-to-file", .kind = OPTION_STRING, S_FIELD(to_file), .arg = "FILE",
+     .help = "recipients, one a line, # comments"},
+    {.name = "list-id", .kind = OPTION_STRING, S_FIELD(list_id), .arg = "ID",
+     .help = "List-Id (default herald.<hostname>)"},
+    {.name = "unsubscribe", .kind = OPTION_STRING, S_FIELD(unsubscribe), .arg = "URL",
+     .help = "List-Unsubscribe (default mailto:<mail-from>?subject=\n"
+             "unsubscribe)"},
+    {.name = "digest-every", .kind = OPTION_DURATION, S_FIELD(digest_every), .arg = "D",
+     .min = 0, .max = 366LL * 86400 * 1000, .def = "15m",
+     .help = "send what waits every D; 0: one mail per announcement;\n"
+             "with --digest-at, only when given"},
+    {.name = "digest-at", .kind = OPTION_STRING, S_FIELD(digest_at), .arg = "HH:MM",
+     .help = "send what waits every day at HH:MM (local time, TZ)"},
+    {.name = "digest-max", .kind = OPTION_INT, S_FIELD(digest_max), .arg = "N", .min = 1,
+     .max = 100000, .what = "a number of items (1 to 100000)",
+     .help = "send as soon as N items wait"},
+    OPTION_END};
+/* clang-format on */
 
 void mail_config_destroy(mail_config_t **self_p)
 {

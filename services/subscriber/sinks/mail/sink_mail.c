@@ -14,12 +14,15 @@
 #include "sink_mail.h"
 
 #include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mail_config.h"
 #include "mail_dead.h"
@@ -34,31 +37,24 @@
 #define S_BACKOFF_MAX_MS (5 * 60 * 1000)
 
 typedef struct {
-    const mail_config_t *config; /* the settings (borrowed from the options) */
-    state_t *state;              /* the --state file: its connection and cursor (borrowed) */
-    mail_queue_t *queue;         /* the tables in the --state file */
-    mail_smtp_t *smtp;           /* the SMTP client */
-    bool in_txn;                 /* a batch's transaction is open */
-    int64_t at_next_ms;          /* the next --digest-at moment (wall clock), 0 if unused */
-    bool at_due;                 /* that moment passed with items waiting: send them */
-    int64_t mails_sent;          /* messages accepted (one per recipient) */
-    int64_t mails_failed;        /* attempts that failed and will be retried */
-    int64_t dead_lettered;       /* recipients that refused a digest for good */
-    int64_t items_waiting;       /* items in the queue at the last look */
-    char error[512];             /* reason of the last failure */
+    mail_config_t *config; /* the settings, built from the options at open */
+    state_t *state;        /* the --state file: its connection and cursor (borrowed) */
+    mail_queue_t *queue;   /* the tables in the --state file */
+    mail_smtp_t *smtp;     /* the SMTP client */
+    bool in_txn;           /* a batch's transaction is open */
+    int64_t at_next_ms;    /* the next --digest-at moment (wall clock), 0 if unused */
+    bool at_due;           /* that moment passed with items waiting: send them */
+    int64_t mails_sent;    /* messages accepted (one per recipient) */
+    int64_t mails_failed;  /* attempts that failed and will be retried */
+    int64_t dead_lettered; /* recipients that refused a digest for good */
+    int64_t items_waiting; /* items in the queue at the last look */
+    char error[512];       /* reason of the last failure */
 } sink_mail_t;
 
 static int s_fail(sink_mail_t *self, const char *what)
 {
     snprintf(self->error, sizeof self->error, "%s: %s", what, mail_queue_error(self->queue));
     return -1;
-}
-
-static int64_t s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /*  The first moment at minute (of the local day) strictly after now_ms. */
@@ -163,7 +159,7 @@ static int s_apply(void *self_, const announcement_t *a)
     const char *type =
         a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? "event" : "press_release";
     int rc = mail_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type,
-                            codec_change_name(a->change), payload, s_wall_ms());
+                            codec_change_name(a->change), payload, clock_ms(CLOCK_REALTIME));
     free(payload);
     return rc == 0 ? 0 : s_fail(self, "queue");
 }
@@ -174,7 +170,7 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
     if (s_begin(self) != 0) {
         return -1;
     }
-    if (state_put(self->state, stream_id, last_seq, s_wall_ms()) != 0) {
+    if (state_put(self->state, stream_id, last_seq, clock_ms(CLOCK_REALTIME)) != 0) {
         snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
         mail_queue_rollback(self->queue);
         self->in_txn = false;
@@ -213,7 +209,7 @@ static int s_reset(void *self_)
     attempt (the clock read now), not from its start: an attempt that timed out took seconds. */
 static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char *error)
 {
-    int64_t now_ms = s_wall_ms();
+    int64_t now_ms = clock_ms(CLOCK_REALTIME);
     int64_t attempt = box->attempts + 1;
     int64_t delay = S_BACKOFF_MAX_MS;
     if (attempt < 20) {
@@ -276,7 +272,7 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
                       "first_seq", (json_int_t) box->first_seq, "last_seq",
                       (json_int_t) box->last_seq);
             if (mail_queue_rcpt_dead(self->queue, box, pending[i], code, err, items_text,
-                                     s_wall_ms()) != 0) {
+                                     clock_ms(CLOCK_REALTIME)) != 0) {
                 rc = s_fail(self, "dead letter");
             }
         } else {
@@ -420,22 +416,39 @@ static void s_destroy(void **self_p)
         }
         mail_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
         mail_smtp_destroy(&self->smtp);
+        mail_config_destroy(&self->config);
         free(self);
         *self_p = NULL;
     }
 }
 
+/*  The settings of the options (mail_config_new; recipients optional for no_recipients).
+    Returns them (the caller's), or NULL with the reason in err. */
+static mail_config_t *s_config(const sink_options_t *options, bool no_recipients, char *err,
+                               size_t errlen)
+{
+    mail_args_t args = options->mail;
+    args.state_path = options->state_path;
+    args.no_recipients = no_recipients;
+    args.digest_every_given = !options->given || options_given(options->given, "digest-every");
+    return mail_config_new(&args, err, errlen);
+}
+
 static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
 {
-    const mail_config_t *config = options->mail;
-    if (!config || !config->state_path || !options->state) {
-        snprintf(err, errlen, "--sink mail needs its settings and --state PATH");
+    if (!options->state_path || !options->state) {
+        snprintf(err, errlen, "--sink mail needs --state PATH");
+        return NULL;
+    }
+    mail_config_t *config = s_config(options, false, err, errlen);
+    if (!config) {
         return NULL;
     }
     sink_t *sink = calloc(1, sizeof *sink);
     sink_mail_t *self = calloc(1, sizeof *self);
     if (!sink || !self) {
         snprintf(err, errlen, "out of memory");
+        mail_config_destroy(&config);
         free(sink);
         free(self);
         return NULL;
@@ -453,7 +466,7 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         snprintf(err, errlen, "--smtp: %s", why);
         goto fail;
     }
-    int64_t now = s_wall_ms();
+    int64_t now = clock_ms(CLOCK_REALTIME);
     if (config->at_minute >= 0) {
         self->at_next_ms = s_next_at(config->at_minute, now);
     }
@@ -486,13 +499,40 @@ static int s_dead_command(const char *action, const sink_cli_t *cli, char *err, 
     if (strcmp(action, "list") == 0) {
         return mail_dead_list(cli->state_path, stdout, err, errlen) == 0 ? 0 : 1;
     }
-    sink_options_t options = {0};
-    int status = cli->options(cli, &options);
-    if (status != 0) {
-        return status;
+    mail_config_t *config = s_config(cli->options, true, err, errlen);
+    if (!config) {
+        return 2; /* a usage error */
     }
-    int left = mail_dead_retry(options.mail, err, errlen);
+    int left = mail_dead_retry(config, err, errlen);
+    mail_config_destroy(&config);
     return left == 0 ? 0 : 1; /* some are still dead (logged), or a failure (in err) */
+}
+
+/*  The settings checked as the sink will open them (the files they name read). */
+static int s_check(const sink_options_t *options, char *err, size_t errlen)
+{
+    mail_config_t *config = s_config(options, false, err, errlen);
+    int rc = config ? 0 : -1;
+    mail_config_destroy(&config);
+    return rc;
+}
+
+/*  The defaults made of other options: List-Id (the host name), List-Unsubscribe (the
+    sender), --digest-every (none with --digest-at alone). */
+static int s_print_config(const sink_options_t *options, json_t *config)
+{
+    char err[512];
+    mail_config_t *c = s_config(options, false, err, sizeof err);
+    if (!c) {
+        return 0; /* a sink not chosen, or refused by its check already */
+    }
+    int rc = json_object_set_new(config, "list_id", json_string(c->list_id)) |
+             json_object_set_new(config, "unsubscribe", json_string(c->unsubscribe));
+    if (c->every_ms < 0) {
+        rc |= json_object_set_new(config, "digest_every", json_null());
+    }
+    mail_config_destroy(&c);
+    return rc == 0 ? 0 : -1;
 }
 
 static const char *const s_dead_actions[] = {"list", "retry", NULL};
@@ -512,9 +552,13 @@ static const sink_metric_t s_metrics[] = {
 
 const sink_type_t sink_mail_type = {
     .name = "mail",
+    .options = mail_config_options,
+    .options_offset = offsetof(sink_options_t, mail),
     .default_from = "latest",
     .needs_state = "the queue of waiting items and the dead letters live there",
     .open = s_open_sink,
+    .check = s_check,
+    .print_config = s_print_config,
     .metrics = s_metrics,
     .metric_count = sizeof s_metrics / sizeof s_metrics[0],
     .commands = s_commands,

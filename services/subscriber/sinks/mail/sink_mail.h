@@ -6,6 +6,8 @@
 #ifndef HERALD_SINK_MAIL_H
 #define HERALD_SINK_MAIL_H
 
+#include "mail_config.h" /* mail_args_t: the sink's options */
+
 /*  Its entry in the table of sinks (sink.c): name "mail", --from latest by default, needs
     --state, four metrics (mails sent and failed, items waiting, dead letters) and the
     mail-dead subcommand. */

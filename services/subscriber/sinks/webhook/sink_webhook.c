@@ -18,13 +18,14 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "sink.h"
 #include "state.h"
@@ -63,40 +64,28 @@ int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, cha
         snprintf(err, errlen, "--webhook-url: '%s' is not http://... or https://...", o->url);
         return -1;
     }
-    int64_t timeout = SINK_WEBHOOK_TIMEOUT_S;
-    if (o->timeout) {
-        char *end = NULL;
-        errno = 0;
-        long long n = strtoll(o->timeout, &end, 10);
-        if (errno || end == o->timeout || *end || n < 1 || n > S_TIMEOUT_MAX_S) {
-            snprintf(err, errlen, "--webhook-timeout: '%s' is not a number of seconds (1 to %d)",
-                     o->timeout, S_TIMEOUT_MAX_S);
-            return -1;
-        }
-        timeout = n;
+    if (o->timeout < 0 || o->timeout > S_TIMEOUT_MAX_S) {
+        snprintf(err, errlen, "--webhook-timeout: '%d' is not a number of seconds (1 to %d)",
+                 o->timeout, S_TIMEOUT_MAX_S);
+        return -1;
     }
     if (timeout_ms) {
-        *timeout_ms = timeout * 1000;
+        *timeout_ms = (int64_t) (o->timeout ? o->timeout : SINK_WEBHOOK_TIMEOUT_S) * 1000;
     }
     if (o->ca_file && access(o->ca_file, R_OK) != 0) {
         snprintf(err, errlen, "--webhook-ca-file %s: %s", o->ca_file, strerror(errno));
         return -1;
     }
-    char *secret = NULL;
-    char why[512];
-    int given = config_secret(SINK_WEBHOOK_SECRET_VAR, o->secret_file, &secret, why, sizeof why);
-    if (given <= 0) {
-        snprintf(err, errlen, "%s",
-                 given < 0 ? why
-                           : "--sink webhook needs its signing secret: HERALD_WEBHOOK_SECRET or "
-                             "--webhook-secret-file FILE (whsec_ and base64)");
+    if (!o->secret) {
+        snprintf(err, errlen,
+                 "--sink webhook needs its signing secret: " SINK_WEBHOOK_SECRET_VAR
+                 " or --webhook-secret-file FILE (whsec_ and base64)");
         return -1;
     }
-    webhook_signer_t *signer = webhook_signer_new(secret, why, sizeof why);
-    config_secret_free(&secret);
+    char why[512];
+    webhook_signer_t *signer = webhook_signer_new(o->secret, why, sizeof why);
     if (!signer) {
-        snprintf(err, errlen, "%s: %s",
-                 o->secret_file ? "--webhook-secret-file" : SINK_WEBHOOK_SECRET_VAR, why);
+        snprintf(err, errlen, "%s: %s", SINK_WEBHOOK_SECRET_VAR, why);
         return -1;
     }
     webhook_signer_destroy(&signer);
@@ -107,20 +96,6 @@ static int s_fail(sink_webhook_t *self, const char *what)
 {
     snprintf(self->error, sizeof self->error, "%s: %s", what, webhook_queue_error(self->queue));
     return -1;
-}
-
-static int64_t s_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t s_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int s_begin(sink_webhook_t *self)
@@ -149,8 +124,8 @@ static int s_apply(void *self_, const announcement_t *a)
         snprintf(self->error, sizeof self->error, "out of memory");
         return -1;
     }
-    int rc =
-        webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body, s_wall_ms());
+    int rc = webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body,
+                               clock_ms(CLOCK_REALTIME));
     free(body);
     if (rc < 0) {
         return s_fail(self, "queue");
@@ -165,7 +140,7 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
     if (s_begin(self) != 0) {
         return -1;
     }
-    if (state_put(self->state, stream_id, last_seq, s_wall_ms()) != 0) {
+    if (state_put(self->state, stream_id, last_seq, clock_ms(CLOCK_REALTIME)) != 0) {
         snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
         webhook_queue_rollback(self->queue);
         self->in_txn = false;
@@ -239,7 +214,7 @@ static int s_attempt(sink_webhook_t *self, const webhook_item_t *item, int64_t n
         return 1;
     }
     if (result == WEBHOOK_REJECTED) {
-        if (webhook_queue_dead(self->queue, item, id, code, err, s_wall_ms()) != 0) {
+        if (webhook_queue_dead(self->queue, item, id, code, err, clock_ms(CLOCK_REALTIME)) != 0) {
             return s_fail(self, "dead letter");
         }
         self->dead_lettered++;
@@ -270,7 +245,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
-    int64_t until = s_mono_ms() + S_TICK_BUDGET_MS;
+    int64_t until = clock_ms(CLOCK_MONOTONIC) + S_TICK_BUDGET_MS;
     for (;;) {
         webhook_item_t item;
         int found = webhook_queue_head(self->queue, &item);
@@ -289,11 +264,11 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         if (rc <= 0) {
             return rc;
         }
-        if (s_mono_ms() >= until) {
+        if (clock_ms(CLOCK_MONOTONIC) >= until) {
             *next_ms = 0; /* more to send: after the subscriber had a look at its sockets */
             return 0;
         }
-        now_ms = s_wall_ms();
+        now_ms = clock_ms(CLOCK_REALTIME);
     }
 }
 
@@ -335,13 +310,7 @@ struct webhook_http *sink_webhook_client(const sink_webhook_options_t *o, char *
     if (sink_webhook_check(o, &timeout_ms, err, errlen) != 0) {
         return NULL;
     }
-    char *secret = NULL;
-    if (config_secret(SINK_WEBHOOK_SECRET_VAR, o->secret_file, &secret, err, errlen) != 1) {
-        return NULL;
-    }
-    webhook_http_t *http = webhook_http_new(o->url, secret, o->ca_file, timeout_ms, err, errlen);
-    config_secret_free(&secret);
-    return http;
+    return webhook_http_new(o->url, o->secret, o->ca_file, timeout_ms, err, errlen);
 }
 
 static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
@@ -374,7 +343,7 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         snprintf(err, errlen, "--state: %s", webhook_queue_error(self->queue));
         goto fail;
     }
-    srandom((unsigned) (s_wall_ms() ^ (int64_t) getpid()));
+    srandom((unsigned) (clock_ms(CLOCK_REALTIME) ^ (int64_t) getpid()));
     *sink = (sink_t){.name = "webhook",
                      .self = self,
                      .apply = s_apply,
@@ -408,13 +377,10 @@ static int s_dead_command(const char *action, const sink_cli_t *cli, char *err, 
     if (strcmp(action, "list") == 0) {
         return webhook_dead_list(cli->state_path, stdout, err, errlen) == 0 ? 0 : 1;
     }
-    sink_options_t options;
-    memset(&options, 0, sizeof options);
-    int status = cli->options(cli, &options);
-    if (status != 0) {
-        return status;
+    if (sink_webhook_check(&cli->options->webhook, NULL, err, errlen) != 0) {
+        return 2; /* a usage error */
     }
-    int left = webhook_dead_retry(cli->state_path, &options.webhook, err, errlen);
+    int left = webhook_dead_retry(cli->state_path, &cli->options->webhook, err, errlen);
     return left == 0 ? 0 : 1; /* some are still dead (logged), or a failure (in err) */
 }
 
@@ -423,6 +389,34 @@ static const char *const s_dead_actions[] = {"list", "retry", NULL};
 static const sink_command_t s_commands[] = {
     {.name = "webhook-dead", .actions = s_dead_actions, .needs_state = true, .run = s_dead_command},
 };
+
+/*  The secret: whsec_ and base64, or several space-separated (never shown). */
+static int s_check_secret(void *field, char *why, size_t cap)
+{
+    webhook_signer_t *signer = webhook_signer_new(*(const char **) field, why, cap);
+    int rc = signer ? 0 : -1;
+    webhook_signer_destroy(&signer);
+    return rc;
+}
+
+#define S_FIELD(name) .offset = offsetof(sink_webhook_options_t, name)
+
+/* clang-format off */
+static const option_t s_options[] = {
+    {.name = "webhook-url", .kind = OPTION_STRING, S_FIELD(url), .arg = "URL",
+     .help = "http(s)://... receiving a CloudEvents JSON POST per change"},
+    {.name = "webhook-secret", .kind = OPTION_SECRET, S_FIELD(secret), .arg = "FILE",
+     .check = s_check_secret,
+     .help = "Standard Webhooks signing secret(s), whsec_...; several,\n"
+             "space-separated, during a rotation"},
+    {.name = "webhook-ca-file", .kind = OPTION_STRING, S_FIELD(ca_file), .arg = "FILE",
+     .help = "CA certificates (PEM) to trust for the receiver instead of\n"
+             "the system's (verification always on)"},
+    {.name = "webhook-timeout", .kind = OPTION_INT, S_FIELD(timeout), .arg = "S", .min = 1,
+     .max = S_TIMEOUT_MAX_S, .def = "10", .what = "a number of seconds (1 to 600)",
+     .help = "seconds one request may take"},
+    OPTION_END};
+/* clang-format on */
 
 static const sink_metric_t s_metrics[] = {
     {"herald_webhooks_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER},
@@ -434,6 +428,8 @@ static const sink_metric_t s_metrics[] = {
 
 const sink_type_t sink_webhook_type = {
     .name = "webhook",
+    .options = s_options,
+    .options_offset = offsetof(sink_options_t, webhook),
     .default_from = "latest",
     .needs_state = "the outbox of requests and the dead letters live there",
     .open = s_open_sink,

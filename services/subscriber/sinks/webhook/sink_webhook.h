@@ -13,26 +13,26 @@
 #define SINK_WEBHOOK_TIMEOUT_S 10 /* --webhook-timeout's default */
 #define SINK_WEBHOOK_SECRET_VAR "HERALD_WEBHOOK_SECRET"
 
-/*  The webhook sink's options, as given (flags or HERALD_* variables; strings borrowed, NULL
-    when not given). The secrets never come from the command line: HERALD_WEBHOOK_SECRET, or
-    the first line of --webhook-secret-file (HERALD_WEBHOOK_SECRET_FILE), not both; either
+/*  The webhook sink's options (its table in sink_webhook.c fills them; strings borrowed,
+    NULL when not given). The secret never comes from the command line: HERALD_WEBHOOK_SECRET,
+    or the first line of --webhook-secret-file (HERALD_WEBHOOK_SECRET_FILE), not both; it
     holds one whsec_ secret or several space-separated (a rotation: each signs). */
 typedef struct {
-    const char *url;         /* --webhook-url: http://... or https://..., required */
-    const char *secret_file; /* --webhook-secret-file FILE */
-    const char *ca_file;     /* --webhook-ca-file FILE: PEM CAs trusted instead of the system's */
-    const char *timeout;     /* --webhook-timeout SECONDS for one request (default 10) */
+    const char *url;     /* --webhook-url: http://... or https://..., required */
+    const char *secret;  /* the signing secret(s), required */
+    const char *ca_file; /* --webhook-ca-file FILE: PEM CAs trusted instead of the system's */
+    int timeout;         /* --webhook-timeout: seconds for one request, 0: the default (10) */
 } sink_webhook_options_t;
 
-/*  Checks the options as the sink will use them: the URL, the secrets (read and parsed), the
-    CA file, the timeout (*timeout_ms, may be NULL). 0, or -1 with a message naming the flag
+/*  Checks the options as the sink will use them: the URL, the secrets (parsed), the CA file,
+    the timeout (*timeout_ms, may be NULL). 0, or -1 with a message naming the flag
     or variable in err (never a secret). */
 int sink_webhook_check(const sink_webhook_options_t *options, int64_t *timeout_ms, char *err,
                        size_t errlen);
 
-/*  The HTTP client (webhook_http.h) for the options, checked as sink_webhook_check does; the
-    secrets are read, handed to it and cleared. Returns it (the caller's, freed with
-    webhook_http_destroy), or NULL with the reason in err. */
+/*  The HTTP client (webhook_http.h) for the options, checked as sink_webhook_check does.
+    Returns it (the caller's, freed with webhook_http_destroy), or NULL with the reason in
+    err. */
 struct webhook_http *sink_webhook_client(const sink_webhook_options_t *options, char *err,
                                          size_t errlen);
 
