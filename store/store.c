@@ -659,6 +659,12 @@ const char *store_stream_id(store_t *self)
     return self->stream_id;
 }
 
+sqlite3 *store_db(store_t *self)
+{
+    assert(self);
+    return self->db;
+}
+
 const char *store_path(store_t *self)
 {
     assert(self);

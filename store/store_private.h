@@ -20,4 +20,7 @@ int store_begin_read(store_t *self);
 /*  Sets the handle's last error (printf-style). */
 void store_set_error(store_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*  The handle's SQLite connection (backup.c). Borrowed. */
+sqlite3 *store_db(store_t *self);
+
 #endif
