@@ -644,6 +644,7 @@ static void s_handle_wake(publisher_t *self, bool written)
         self->retry_at = now + S_BUSY_RETRY_MS;
         return;
     }
+    /* Another connection committed: a restore (a new stream) is taken before the scan. */
     if (dv != self->data_version && s_check_restored(self)) {
         if (!self->store) {
             return;
@@ -655,6 +656,12 @@ static void s_handle_wake(publisher_t *self, bool written)
         int64_t later = dv;
         if (watch_settle(self->store, dv, &later) == 1) {
             dv = later;
+            if (s_check_restored(self)) {
+                if (!self->store) {
+                    return;
+                }
+                dv = self->data_version;
+            }
             n = s_publish(self);
         }
     }

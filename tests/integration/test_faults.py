@@ -206,18 +206,8 @@ def replace_under_publisher(how):
               "--country", "NO")
         head = int(store(path, "head").stdout.strip())
         check(head == len(before[1].splitlines()) + 1, f"head {head} after one more change")
-
-        def seen():
-            try:
-                topic = sub.recv()
-                body = sub.recv()
-            except zmq.Again:
-                return False
-            if topic == b"hb":
-                return False
-            sid, seq = announcement(body)
-            return sid == new_stream and seq == head
-        wait_until(seen, 10, "the new store's change announced with its stream id", 0)
+        wait_until(announced(sub, new_stream, head), 10,
+                   "the new store's change announced with its stream id", 0)
         check(pub.stop() == 0, "herald-pub exits 0")
         sub.close(0)
         ctx.term()
@@ -233,9 +223,95 @@ def replace_under_publisher(how):
         check(cur == (head, new_stream), f"the publisher's cursor in the new store: {cur}")
 
 
+def announced(sub, stream, seq):
+    """A wait_until condition: the announcement (stream, seq) arrived on sub."""
+    def seen():
+        try:
+            topic = sub.recv()
+            body = sub.recv()
+        except zmq.Again:
+            return False
+        return topic != b"hb" and announcement(body) == (stream, seq)
+    return seen
+
+
+def add_event(db, id_):
+    store(db, "add-event", "--id", id_, "--kind", "course", "--title", "T", "--start-date",
+          "2026-06-01", "--end-date", "2026-06-01", "--city", "Oslo", "--country", "NO")
+
+
+def backup_restore_online():
+    global PUBLOG
+    print("-- backup and restore under a running publisher")
+    with workdir() as w, Procs() as procs:
+        path = os.path.join(w, "herald.db")
+        b1 = os.path.join(w, "b1.db")
+        store(path, "init", "--sample")
+        store(path, "import", "-", stdin=ndjson("one", 30))
+        pub_ep, rep_ep = tcp(), tcp()
+        pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
+                                  "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
+        wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
+        ctx = zmq.Context()
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.setsockopt(zmq.RCVTIMEO, 200)
+        sub.connect(pub_ep)
+        old_stream = stream_id(path)
+        # A backup taken while another connection commits is a consistent snapshot.
+        writer = Writer(path)
+        writer.start()
+        wait_until(lambda: writer.count >= 10, 10, "the writer's first commits")
+        store(path, "backup", b1)
+        writer.finish()
+        check(writer.error is None, f"writer: {writer.error}")
+        snap = state(b1)
+        check(snap[2] == [("ok",)] and snap[3] == [], f"the backup's checks: {snap[2:]}")
+        check(stream_id(b1) == old_stream, "a backup keeps the stream id")
+        r = store(path, "backup", b1, check_rc=False)
+        check(r.returncode == 1 and "exists" in r.stderr, f"backup over a file: {r.stderr}")
+        check(not os.path.exists(b1 + ".partial"), "no partial file left")
+        # Refused: not a store; the live store is untouched.
+        junk = os.path.join(w, "junk.db")
+        with open(junk, "wb") as f:
+            f.write(b"not a database" * 100)
+        head_before = store(path, "head").stdout
+        r = store(path, "restore", junk, check_rc=False)
+        check(r.returncode == 1 and "junk.db" in r.stderr, f"restore of junk: {r.stderr}")
+        check(store(path, "head").stdout == head_before, "a refused restore changed the store")
+        r = store(path, "restore", os.path.join(w, "missing.db"), check_rc=False)
+        check(r.returncode == 1, "restore of a missing file")
+        # History goes back: the restore is a new stream, announced as one.
+        add_event(path, "late-1")
+        store(path, "restore", b1)
+        new_stream = stream_id(path)
+        check(new_stream != old_stream, "a restore gives a new stream id")
+        wait_until(lambda: [e for e in pub.logged("pub.stream_changed")
+                            if e.get("stream_id") == new_stream], 10,
+                   "the publisher taking the restored store as a new stream")
+        check(pub.logged("pub.store_restored"), "pub.store_restored logged")
+        after = state(path)
+        check(after[2] == [("ok",)] and after[3] == [], f"restored checks: {after[2:]}")
+        check(after[0]["stream_id"] == new_stream, "the export shows the new stream id")
+        check(dict(after[0], stream_id="") == dict(snap[0], stream_id=""),
+              "the restored records are the backup's")
+        check(after[1] == snap[1], "the restored change log is the backup's")
+        add_event(path, "after-restore")
+        head = int(store(path, "head").stdout)
+        wait_until(announced(sub, new_stream, head), 10, "the restored stream announced", 0)
+        check(pub.stop() == 0, "herald-pub exits 0")
+        sub.close(0)
+        ctx.term()
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        cur = con.execute("SELECT seq, stream_id FROM cursors WHERE name = 'publisher'").fetchone()
+        con.close()
+        check(cur == (head, new_stream), f"the publisher's cursor after the restore: {cur}")
+
+
 def main():
     for how in ("writer", "last-user", "no-wal"):
         replace_under_publisher(how)
+    backup_restore_online()
     print("ok")
 
 
