@@ -701,10 +701,26 @@ bool store_in_transaction(store_t *self)
     return !sqlite3_get_autocommit(self->db);
 }
 
-/*  Steps a statement that returns no rows and resets it. */
+/*  Steps a statement that returns no rows and resets it. A write that waited for the lock
+    in vain says for which file, how long, and who holds it if that can be found. */
 static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sqlite3_step(stmt);
+    if ((rc & 0xff) == SQLITE_BUSY) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long waited = (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        char holder[96];
+        bool known = store_lock_holder(self->path, holder, sizeof holder) == 1;
+        store_set_error(self, "%s: %s: %s: waited %ld ms for the write lock%s%s", what,
+                        self->path, sqlite3_errmsg(self->db), waited,
+                        known ? ", held by " : "", known ? holder : "");
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        return -1;
+    }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         store_set_error(self, "%s: %s", what, sqlite3_errmsg(self->db));
         sqlite3_reset(stmt);

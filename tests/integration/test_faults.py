@@ -308,7 +308,28 @@ def backup_restore_online():
         check(cur == (head, new_stream), f"the publisher's cursor after the restore: {cur}")
 
 
+def lock_message():
+    print("-- a write lock that outlasts the wait")
+    with workdir() as w:
+        path = os.path.join(w, "herald.db")
+        store(path, "init")
+        con = sqlite3.connect(path, isolation_level=None)
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            r = store(path, "add-event", "--id", "x", "--kind", "course", "--title", "T",
+                      "--start-date", "2026-01-01", "--end-date", "2026-01-01", "--city", "A",
+                      "--country", "FR", check_rc=False)
+        finally:
+            con.close()
+        err = r.stderr
+        check(r.returncode == 1, f"add-event under a held lock exits 1: {err}")
+        check(path in err and "database is locked" in err, f"names the file: {err}")
+        check("waited" in err and " ms " in err, f"says how long it waited: {err}")
+        check(f"pid {os.getpid()}" in err, f"names the holder: {err}")
+
+
 def main():
+    lock_message()
     for how in ("writer", "last-user", "no-wal"):
         replace_under_publisher(how)
     backup_restore_online()
