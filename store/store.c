@@ -714,9 +714,9 @@ static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
         long waited = (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
         char holder[96];
         bool known = store_lock_holder(self->path, holder, sizeof holder) == 1;
-        store_set_error(self, "%s: %s: %s: waited %ld ms for the write lock%s%s", what,
-                        self->path, sqlite3_errmsg(self->db), waited,
-                        known ? ", held by " : "", known ? holder : "");
+        store_set_error(self, "%s: %s: %s: waited %ld ms for the write lock%s%s", what, self->path,
+                        sqlite3_errmsg(self->db), waited, known ? ", held by " : "",
+                        known ? holder : "");
         sqlite3_reset(stmt);
         sqlite3_clear_bindings(stmt);
         return -1;

@@ -1246,8 +1246,13 @@ static void test_backup_restore(void **state)
     store_destroy(&copy);
 
     /* History moves on, then the backup is restored: its records, a new stream. */
-    store_event_t ev = {.id = "late", .kind = "course", .title = "Late", .start_date = "2026-01-01",
-                        .end_date = "2026-01-01", .city = "Lyon", .country = "FR"};
+    store_event_t ev = {.id = "late",
+                        .kind = "course",
+                        .title = "Late",
+                        .start_date = "2026-01-01",
+                        .end_date = "2026-01-01",
+                        .city = "Lyon",
+                        .country = "FR"};
     assert_int_equal(store_put_event(live, &ev), 0);
     assert_int_equal(store_restore(live_path, copy_path, err, sizeof err), 0);
     assert_int_equal(store_probe_stream_changed(probe), 1);

@@ -320,7 +320,7 @@ static void s_store_close(publisher_t *self, s_close_t how)
         if (how == S_CLOSE_REPLACED) {
             watch_logs_release(&self->old_logs);
             self->old_logs = self->logs;
-            self->logs = (watch_logs_t) WATCH_LOGS_NONE;
+            self->logs = WATCH_LOGS_NONE;
             store_abandon(&self->store);
         } else {
             store_destroy(&self->store);
@@ -841,7 +841,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->sndhwm = config->sndhwm > 0 ? config->sndhwm : 10000;
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
-    self->logs = self->old_logs = (watch_logs_t) WATCH_LOGS_NONE;
+    self->logs = self->old_logs = WATCH_LOGS_NONE;
     self->replay = replay_new();
     self->recent = recent_new();
     self->ctx = zmq_ctx_new();

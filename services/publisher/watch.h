@@ -55,7 +55,7 @@ typedef struct {
     int shm;
 } watch_logs_t;
 
-#define WATCH_LOGS_NONE {-1, -1}
+#define WATCH_LOGS_NONE ((watch_logs_t){-1, -1})
 
 /*  Takes hold of db_path-wal and db_path-shm as they are now (right after our connection
     opened them), releasing what *logs held before. 0, or -1 with errno (logs then absent). */
