@@ -34,6 +34,8 @@ static const char *s_commands_help =
     "  delete-press-release ID   delete a press release\n"
     "  changes                   print the change log as JSON lines\n"
     "  head                      print the latest change seq (0 when none)\n"
+    "  backup FILE               copy the store, online, into the new file FILE\n"
+    "  restore FILE              replace the store's content, online, with the backup FILE\n"
     "\n"
     "Run 'herald-store COMMAND --help' for a command's options.\n"
     "Exit status: 0 success, 1 failure, 2 usage error.\n";
@@ -546,6 +548,43 @@ static int s_cmd_head(int argc, char **argv, const char *db)
     return s_done(&store, S_OK);
 }
 
+/*  backup FILE / restore FILE: online copies through SQLite's backup API (store/backup.c). */
+static int s_cmd_copy(int argc, char **argv, const char *db)
+{
+    static const s_command_spec_t backup = {
+        "backup FILE",
+        "Copies the store, while it is in use, into the new file FILE (never overwritten):\n"
+        "a consistent snapshot through SQLite's backup API, checked and synced.",
+        s_none,
+        1,
+        1,
+        "FILE"};
+    static const s_command_spec_t restore = {
+        "restore FILE",
+        "Replaces the content of the store, while it is in use, with that of the backup\n"
+        "FILE, in one transaction. The restored store gets a new stream id: a running\n"
+        "herald-pub announces it as a new stream and subscribers resync.",
+        s_none,
+        1,
+        1,
+        "FILE"};
+    const char *cmd = argv[0];
+    bool is_backup = strcmp(cmd, "backup") == 0;
+    int first = 0;
+    int rc = s_parse(is_backup ? &backup : &restore, NULL, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    char err[1024];
+    const char *file = argv[first];
+    if ((is_backup ? store_backup(db, file, err, sizeof err)
+                   : store_restore(db, file, err, sizeof err)) != 0) {
+        s_err(cmd, "%s", err);
+        return S_FAIL;
+    }
+    return S_OK;
+}
+
 typedef int(s_command_fn)(int argc, char **argv, const char *db);
 
 static const struct {
@@ -564,6 +603,8 @@ static const struct {
     {"delete-press-release", s_cmd_by_id},
     {"changes", s_cmd_changes},
     {"head", s_cmd_head},
+    {"backup", s_cmd_copy},
+    {"restore", s_cmd_copy},
 };
 
 int main(int argc, char **argv)

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define S_ERRLEN 512
 #define S_STREAM_ID_MAX 128 /* bytes in a cursor's stream id */
@@ -514,6 +515,12 @@ const char *store_stream_id(store_t *self)
     return self->stream_id;
 }
 
+sqlite3 *store_db(store_t *self)
+{
+    assert(self);
+    return self->db;
+}
+
 const char *store_path(store_t *self)
 {
     assert(self);
@@ -548,10 +555,26 @@ bool store_in_transaction(store_t *self)
     return !sqlite3_get_autocommit(self->db);
 }
 
-/*  Steps a statement that returns no rows and resets it. */
+/*  Steps a statement that returns no rows and resets it. A write that waited for the lock
+    in vain says for which file, how long, and who holds it if that can be found. */
 static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
 {
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = sqlite3_step(stmt);
+    if ((rc & 0xff) == SQLITE_BUSY) {
+        struct timespec t1;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        long waited = (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
+        char holder[96];
+        bool known = store_lock_holder(self->path, holder, sizeof holder) == 1;
+        store_set_error(self, STORE_ERR_BUSY, "%s: %s: %s: waited %ld ms for the write lock%s%s",
+                        what, self->path, sqlite3_errmsg(self->db), waited,
+                        known ? ", held by " : "", known ? holder : "");
+        sqlite3_reset(stmt);
+        sqlite3_clear_bindings(stmt);
+        return -1;
+    }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
         sqlite3_reset(stmt);

@@ -196,6 +196,35 @@ int store_export(store_t *self, FILE *out);
 /*  Loads the five events of the seed page with their press releases and people. 0 or -1. */
 int store_load_sample(store_t *self);
 
+/*  Online backup (backup.c): copies the store at live_path, which may be in use (writers go
+    on meanwhile), into a new file dest through SQLite's backup API: a consistent snapshot,
+    checked (PRAGMA quick_check) and synced, written as dest.partial and renamed to dest when
+    complete. Never overwrites: dest must not exist. 0, or -1 with the reason in err. */
+int store_backup(const char *live_path, const char *dest, char *err, size_t errlen);
+
+/*  Online restore (backup.c): replaces the content of the store at live_path, which may be
+    in use, with that of src, in one write transaction that every other connection sees as a
+    commit (never by replacing the file). src must be a Herald store (not newer than this
+    program) that passes PRAGMA quick_check; it is not changed. The restored store gets a
+    new stream id and no publisher cursor: a running herald-pub announces it as a new stream
+    and subscribers resync. 0, or -1 with the reason in err (the live store is untouched). */
+int store_restore(const char *live_path, const char *src, char *err, size_t errlen);
+
+/*  Closes a handle whose file was replaced or removed under it, without a checkpoint: SQLite
+    would otherwise write the log into the old file and delete the -wal and -shm found by
+    name, which may be another store's by now. Sets *self_p to NULL; safe on NULL. */
+void store_abandon(store_t **self_p);
+
+/*  A cheap check that the store behind a handle is still the same stream (a restore gives
+    it a new stream id): a prepared read of meta. new: NULL if out of memory or the statement
+    cannot be prepared (reason in store_error). destroy before the store; safe on NULL. */
+typedef struct store_probe store_probe_t;
+store_probe_t *store_probe_new(store_t *store);
+void store_probe_destroy(store_probe_t **self_p);
+/*  1 if the stream id in the file differs from store_stream_id (the store was restored),
+    0 if not, -1 on error (reason in store_error). */
+int store_probe_stream_changed(store_probe_t *self);
+
 /*  Test support: creates a store at path with the schema of an older version (1 ..
     STORE_SCHEMA_VERSION), so that the migration path can be tested. 0 or -1 (reason in err). */
 int store_create_at_version(const char *path, int version, char *err, size_t errlen);

@@ -33,4 +33,12 @@ void store_set_error(store_t *self, store_err_t code, const char *fmt, ...)
 /*  The code for an SQLite result code (primary or extended). */
 store_err_t store_err_from_sqlite(int rc);
 
+/*  The handle's SQLite connection (backup.c). Borrowed. */
+sqlite3 *store_db(store_t *self);
+
+/*  Names the process holding the write lock of the store at db_path (its -shm's WAL write
+    lock, or a write lock on the file), as "pid N (comm)" in out (locks.c; from /proc/locks,
+    best effort). 1 if found, 0 if not known. */
+int store_lock_holder(const char *db_path, char *out, size_t cap);
+
 #endif

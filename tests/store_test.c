@@ -1439,6 +1439,78 @@ static void test_scan_images(void **state)
     fixture_remove(path);
 }
 
+/*  store_backup, store_restore, store_probe, store_abandon (store/backup.c). */
+static void test_backup_restore(void **state)
+{
+    (void) state;
+    char live_path[1024];
+    char copy_path[1024];
+    char junk_path[1024];
+    char err[512];
+    s_path(live_path, sizeof live_path, "backup_live");
+    s_path(copy_path, sizeof copy_path, "backup_copy");
+    s_path(junk_path, sizeof junk_path, "backup_junk");
+    store_t *live = s_create(live_path);
+    assert_int_equal(store_load_sample(live), 0);
+    assert_int_equal(store_cursor_set(live, "publisher", 3, store_stream_id(live)), 0);
+    int64_t head = store_head_seq(live);
+    char stream[64];
+    snprintf(stream, sizeof stream, "%s", store_stream_id(live));
+    store_probe_t *probe = store_probe_new(live);
+    assert_non_null(probe);
+    assert_int_equal(store_probe_stream_changed(probe), 0);
+
+    /* A backup while our handle stays open; never over an existing file. */
+    assert_int_equal(store_backup(live_path, copy_path, err, sizeof err), 0);
+    assert_int_equal(store_backup(live_path, copy_path, err, sizeof err), -1);
+    assert_non_null(strstr(err, "exists"));
+    store_t *copy = store_new(copy_path, STORE_READONLY, err, sizeof err);
+    assert_non_null(copy);
+    assert_string_equal(store_stream_id(copy), stream);
+    assert_int_equal(store_head_seq(copy), head);
+    store_destroy(&copy);
+
+    /* History moves on, then the backup is restored: its records, a new stream. */
+    store_event_t ev = {.id = "late",
+                        .kind = "course",
+                        .title = "Late",
+                        .start_date = "2026-01-01",
+                        .end_date = "2026-01-01",
+                        .city = "Lyon",
+                        .country = "FR"};
+    assert_int_equal(store_put_event(live, &ev), 0);
+    assert_int_equal(store_restore(live_path, copy_path, err, sizeof err), 0);
+    assert_int_equal(store_probe_stream_changed(probe), 1);
+    assert_int_equal(store_head_seq(live), head);
+    store_event_t got;
+    assert_int_equal(store_get_event(live, "late", &got), 0);
+    int64_t seq = 0;
+    assert_int_equal(store_cursor_get(live, "publisher", &seq, NULL), 0);
+    store_probe_destroy(&probe);
+    store_probe_destroy(&probe);
+    store_t *again = store_new(live_path, STORE_OPEN, err, sizeof err);
+    assert_non_null(again);
+    assert_string_not_equal(store_stream_id(again), stream);
+    store_destroy(&again);
+
+    /* Refused: not a store, missing; the live store is untouched. */
+    FILE *f = fopen(junk_path, "w");
+    assert_non_null(f);
+    fputs("not a database, not at all, not even close to one", f);
+    fclose(f);
+    assert_int_equal(store_restore(live_path, junk_path, err, sizeof err), -1);
+    assert_non_null(strstr(err, junk_path));
+    assert_int_equal(store_restore(live_path, "/nonexistent/x.db", err, sizeof err), -1);
+    assert_int_equal(store_head_seq(live), head);
+
+    store_abandon(&live);
+    assert_null(live);
+    store_abandon(&live);
+    fixture_remove(live_path);
+    fixture_remove(copy_path);
+    fixture_remove(junk_path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1459,6 +1531,7 @@ int main(void)
         cmocka_unit_test(test_changes_snapshot),
         cmocka_unit_test(test_cursors_origins_clear),
         cmocka_unit_test(test_scan_images),
+        cmocka_unit_test(test_backup_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,6 +78,9 @@ struct publisher {
     char stream_id[64];             /* the store's stream id ("" before the first open) */
     dev_t dev;                      /* device of the store file we opened */
     ino_t ino;                      /* its inode: a new one means the file was replaced */
+    watch_logs_t logs;              /* the -wal and -shm our connection uses */
+    watch_logs_t old_logs;          /* a replaced store's, held until they are gone */
+    store_probe_t *probe;           /* notices a restore (a new stream id in the file) */
     int64_t data_version;           /* PRAGMA data_version when we last looked */
     int64_t cursor;                 /* the last published seq */
     int64_t persisted;              /* the cursor as last written to the store */
@@ -196,6 +199,21 @@ static int s_store_open(publisher_t *self)
         return 1;
     }
     char err[512] = "";
+    pid_t holder = 0;
+    int left = watch_logs_left(self->db_path, &self->old_logs, &holder);
+    if (left != 0) {
+        /* Opened now, the new file would be read through the old store's log. */
+        if (left == 1) {
+            snprintf(err, sizeof err,
+                     "the replaced store's -wal and -shm are still in use (pid %ld):"
+                     " the new store is opened when its last connection closes",
+                     (long) holder);
+        } else {
+            snprintf(err, sizeof err, "the replaced store's -wal and -shm: %s", strerror(errno));
+        }
+        s_problem(self, LOG_WARN, "pub.store_replaced_wait", err);
+        return 1;
+    }
     store_err_t code = STORE_ERR_NONE;
     store_t *store = store_open(self->db_path, STORE_OPEN, &code, err, sizeof err);
     if (!store) {
@@ -210,8 +228,9 @@ static int s_store_open(publisher_t *self)
     }
     /* The loop must stay responsive while an operator holds a long write lock, and the
        cursor is cheap to lose (subscribers drop what they already have): no fsync for it. */
+    store_probe_t *probe = NULL;
     if (stat(self->db_path, &st) == -1 || store_set_busy_timeout(store, S_BUSY_MS) != 0 ||
-        store_set_durable(store, false) != 0) {
+        store_set_durable(store, false) != 0 || !(probe = store_probe_new(store))) {
         store_destroy(&store);
         return 1;
     }
@@ -225,6 +244,7 @@ static int s_store_open(publisher_t *self)
     int found = store_cursor_get(store, S_CURSOR_NAME, &cursor, &cursor_stream);
     if (found == -1) {
         s_problem(self, LOG_WARN, "pub.store_busy", store_error(store));
+        store_probe_destroy(&probe);
         store_destroy(&store);
         return 1;
     }
@@ -240,6 +260,12 @@ static int s_store_open(publisher_t *self)
     int64_t head = store_head_seq(store);
 
     self->store = store;
+    self->probe = probe;
+    /* The -wal and -shm exist now (the reads above): hold them, so that a replacement of
+       the file is opened only once they are gone. */
+    if (watch_logs_hold(self->db_path, &self->logs) == -1) {
+        log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error", strerror(errno));
+    }
     snprintf(self->stream_id, sizeof self->stream_id, "%s", fresh);
     recent_clear(self->recent); /* they may be of another stream */
     self->dev = st.st_dev;
@@ -269,22 +295,47 @@ static int s_store_open(publisher_t *self)
     return 0;
 }
 
-/*  Closes our connection, first persisting the cursor if persist (not when the file was
-    replaced: its -wal name now belongs to the new store, and a write there would land in
-    the new store's log). */
-static void s_store_close(publisher_t *self, bool persist)
+/*  Closes our connection: at shutdown (S_CLOSE_PERSIST) after writing the cursor; after a
+    restore (S_CLOSE_RESTORED) without writing it (the cursor is of the old stream); and when
+    the file was replaced or removed (S_CLOSE_REPLACED) without a write, a checkpoint or a
+    deletion, since SQLite finds the -wal and -shm by name and these may be another store's
+    by now (store_abandon). Our -wal and -shm are then kept in old_logs, so that the next
+    open waits until they are gone. */
+typedef enum { S_CLOSE_PERSIST, S_CLOSE_RESTORED, S_CLOSE_REPLACED } s_close_t;
+
+static void s_store_close(publisher_t *self, s_close_t how)
 {
     if (self->store) {
-        if (persist) {
+        if (how == S_CLOSE_PERSIST) {
             s_persist(self);
         }
-        store_destroy(&self->store);
+        store_probe_destroy(&self->probe);
+        if (how == S_CLOSE_REPLACED) {
+            watch_logs_release(&self->old_logs);
+            self->old_logs = self->logs;
+            self->logs = WATCH_LOGS_NONE;
+            store_abandon(&self->store);
+        } else {
+            store_destroy(&self->store);
+        }
     }
+    watch_logs_release(&self->logs);
     self->persist_at = 0;
 }
 
-/*  Notices the store file being removed or replaced by another (a recreated store): closes
-    ours and opens the new one, or waits for one to appear. */
+/*  Reopens the store after s_store_close; or retries later. */
+static void s_store_reopen(publisher_t *self)
+{
+    int rc = s_store_open(self);
+    if (rc == -1) {
+        self->failed = true;
+    } else if (rc == 1) {
+        self->retry_at = s_now() + S_SETTLE_RETRY_MS;
+    }
+}
+
+/*  Notices the store file being removed or replaced by another (a recreated store, a file
+    moved onto the path): closes ours and opens the new one, or waits for one to appear. */
 static void s_check_replaced(publisher_t *self)
 {
     if (!self->store) {
@@ -297,13 +348,23 @@ static void s_check_replaced(publisher_t *self)
     }
     log_warn("pub.store_replaced", "{s:s,s:s}", "path", self->db_path, "how",
              gone ? "removed" : "replaced");
-    s_store_close(self, false);
-    int rc = s_store_open(self);
-    if (rc == -1) {
-        self->failed = true;
-    } else if (rc == 1) {
-        self->retry_at = s_now() + S_MISSING_RETRY_MS;
+    s_store_close(self, S_CLOSE_REPLACED);
+    s_store_reopen(self);
+}
+
+/*  After a commit of another connection: true if it was a restore (herald-store restore
+    gives the store a new stream id), and then the store is reopened as a new stream. */
+static bool s_check_restored(publisher_t *self)
+{
+    int changed = store_probe_stream_changed(self->probe);
+    if (changed != 1) {
+        return false; /* an error shows in the scan that follows */
     }
+    log_warn("pub.store_restored", "{s:s,s:s}", "path", self->db_path, "old_stream_id",
+             self->stream_id);
+    s_store_close(self, S_CLOSE_RESTORED);
+    s_store_reopen(self);
+    return true;
 }
 
 /*  Sends [topic][body] on the PUB socket, which never blocks (at its high-water mark a slow
@@ -576,11 +637,24 @@ static void s_handle_wake(publisher_t *self, bool written)
         self->retry_at = now + S_BUSY_RETRY_MS;
         return;
     }
+    /* Another connection committed: a restore (a new stream) is taken before the scan. */
+    if (dv != self->data_version && s_check_restored(self)) {
+        if (!self->store) {
+            return;
+        }
+        dv = self->data_version;
+    }
     int64_t n = s_publish(self);
     if (n == 0 && written && self->store && !self->stopping) {
         int64_t later = dv;
         if (watch_settle(self->store, dv, &later) == 1) {
             dv = later;
+            if (s_check_restored(self)) {
+                if (!self->store) {
+                    return;
+                }
+                dv = self->data_version;
+            }
             n = s_publish(self);
         }
     }
@@ -754,6 +828,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->sndhwm = config->sndhwm > 0 ? config->sndhwm : 10000;
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
+    self->logs = self->old_logs = WATCH_LOGS_NONE;
     self->replay = replay_new();
     self->recent = recent_new();
     self->ctx = zmq_ctx_new();
@@ -889,7 +964,8 @@ void publisher_destroy(publisher_t **self_p)
     if (!self) {
         return;
     }
-    s_store_close(self, true);
+    s_store_close(self, S_CLOSE_PERSIST);
+    watch_logs_release(&self->old_logs);
     watch_destroy(&self->watch);
     replay_destroy(&self->replay);
     recent_destroy(&self->recent);

@@ -7,15 +7,19 @@
     watch_settle polls PRAGMA data_version for a couple of milliseconds first. zmq_poll
     cannot wait less than a millisecond; nanosleep can.
 */
+#define _GNU_SOURCE /* O_PATH */
 #include "watch.h"
 
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -168,5 +172,106 @@ int watch_settle(store_t *store, int64_t seen, int64_t *now)
         }
     }
     *now = seen;
+    return 0;
+}
+
+/*  SQLite's unix VFS: every connection holds a read lock on this byte of the -shm (the "dead
+    man switch", UNIX_SHM_DMS in os_unix.c) for as long as it has the -shm mapped. */
+#define S_SHM_DMS 128
+
+static int s_hold(const char *db_path, const char *suffix)
+{
+    char name[PATH_MAX];
+    if (snprintf(name, sizeof name, "%s%s", db_path, suffix) >= (int) sizeof name) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return open(name, O_PATH | O_CLOEXEC | O_NOFOLLOW);
+}
+
+void watch_logs_release(watch_logs_t *logs)
+{
+    assert(logs);
+    if (logs->wal != -1) {
+        close(logs->wal);
+    }
+    if (logs->shm != -1) {
+        close(logs->shm);
+    }
+    logs->wal = logs->shm = -1;
+}
+
+int watch_logs_hold(const char *db_path, watch_logs_t *logs)
+{
+    assert(db_path && logs);
+    watch_logs_release(logs);
+    logs->wal = s_hold(db_path, "-wal");
+    logs->shm = s_hold(db_path, "-shm");
+    if (logs->wal == -1 || logs->shm == -1) {
+        int saved = errno;
+        watch_logs_release(logs);
+        errno = saved;
+        return -1;
+    }
+    return 0;
+}
+
+/*  true if the file named db_path + suffix is the one fd holds. */
+static bool s_same(const char *db_path, const char *suffix, int fd, char *name, size_t cap)
+{
+    struct stat held;
+    struct stat now;
+    snprintf(name, cap, "%s%s", db_path, suffix);
+    return fd != -1 && fstat(fd, &held) == 0 && stat(name, &now) == 0 &&
+           held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+}
+
+/*  The pid of a process with a lock on the -shm's dead man switch: 1 (and *holder) if
+    there is one, 0 if none, -1 on error. */
+static int s_shm_in_use(const char *shm, pid_t *holder)
+{
+    int fd = open(shm, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd == -1) {
+        return errno == ENOENT ? 0 : -1;
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = S_SHM_DMS, .l_len = 1};
+    int rc = fcntl(fd, F_GETLK, &fl);
+    close(fd); /* we hold no lock on it: our connection to the old store is closed */
+    if (rc == -1) {
+        return -1;
+    }
+    if (fl.l_type == F_UNLCK) {
+        return 0;
+    }
+    *holder = fl.l_pid > 0 ? fl.l_pid : 0;
+    return 1;
+}
+
+int watch_logs_left(const char *db_path, watch_logs_t *old, pid_t *holder)
+{
+    assert(db_path && old && holder);
+    *holder = 0;
+    char wal[PATH_MAX];
+    char shm[PATH_MAX];
+    bool wal_left = s_same(db_path, "-wal", old->wal, wal, sizeof wal);
+    bool shm_left = s_same(db_path, "-shm", old->shm, shm, sizeof shm);
+    if (shm_left) {
+        int used = s_shm_in_use(shm, holder);
+        if (used != 0) {
+            return used;
+        }
+    }
+    /* Stale: no connection has them (a -wal without its -shm cannot be in use either: a
+       new connection would make a new -shm and recover the old log into the new file).
+       Checked again just before each unlink, so that only the old store's file goes. */
+    if (wal_left && s_same(db_path, "-wal", old->wal, wal, sizeof wal) && unlink(wal) == -1 &&
+        errno != ENOENT) {
+        return -1;
+    }
+    if (shm_left && s_same(db_path, "-shm", old->shm, shm, sizeof shm) && unlink(shm) == -1 &&
+        errno != ENOENT) {
+        return -1;
+    }
+    watch_logs_release(old);
     return 0;
 }

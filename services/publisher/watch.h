@@ -4,11 +4,19 @@
     The directory is watched rather than the files, so the watch survives the -wal file being
     created and deleted by SQLite, and a store replaced by a new file is noticed. Events for
     other files of the directory are read and ignored.
+
+    SQLite finds a database's -wal and -shm by name. When the store file is replaced (a new
+    file renamed onto the path), the old store's -wal and -shm stay beside the path, and a
+    connection opened on the new file would read it through the old store's log, and its next
+    checkpoint would copy the old store's pages into the new file. watch_logs_* keep the
+    identity of the -wal and -shm our connection uses, so that a replaced store is opened only
+    once they are gone.
 */
 #ifndef HERALD_WATCH_H
 #define HERALD_WATCH_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -38,5 +46,30 @@ int watch_drain(watch_t *self);
     total, and stops as soon as it differs from seen. Returns 1 if it changed (the new value in
    *now), 0 if not, -1 if the store failed (its reason in store_error). */
 int watch_settle(store_t *store, int64_t seen, int64_t *now);
+
+/*  The -wal and -shm of the store our connection uses, held by O_PATH descriptors (which
+    keep their inodes from being reused, and whose closing releases no lock of SQLite's);
+    -1 when absent. */
+typedef struct {
+    int wal;
+    int shm;
+} watch_logs_t;
+
+#define WATCH_LOGS_NONE ((watch_logs_t){-1, -1})
+
+/*  Takes hold of db_path-wal and db_path-shm as they are now (right after our connection
+    opened them), releasing what *logs held before. 0, or -1 with errno (logs then absent). */
+int watch_logs_hold(const char *db_path, watch_logs_t *logs);
+
+/*  Closes the descriptors of *logs; safe when absent. */
+void watch_logs_release(watch_logs_t *logs);
+
+/*  Before opening a store that replaced the one of *old (whose connection is closed): are
+    the old store's -wal and -shm still beside db_path? Returns 0 when none is left: stale
+    ones, which no process uses any more (no lock on the -shm), are removed, and *old is
+    released. Returns 1 while another process still has them open (the old store is in use:
+    its last connection removes them when it closes), with its pid in *holder (0 if not
+    known). -1 with errno on an unexpected error. */
+int watch_logs_left(const char *db_path, watch_logs_t *old, pid_t *holder);
 
 #endif
