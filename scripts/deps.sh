@@ -6,7 +6,7 @@ pkgs=(build-essential cmake pkg-config clang
       libjansson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       python3 python3-zmq python3-aiosmtpd valgrind
       libmicrohttpd-dev docker-compose python3-prometheus-client python3-protobuf
-      protobuf-compiler openssl)
+      protobuf-compiler openssl libnats-dev nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

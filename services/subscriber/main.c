@@ -33,9 +33,11 @@
 static const char *s_usage =
     "usage: herald-sub --connect ENDPOINT [--connect ...] [--replay ENDPOINT]\n"
     "                  [--topic PREFIX ...] [--state PATH]\n"
-    "                  [--from start|latest|snapshot|SEQ|TIME] --sink log|mirror|mail|webhook\n"
+    "                  [--from start|latest|snapshot|SEQ|TIME]\n"
+    "                  --sink log|mirror|mail|webhook|nats\n"
     "                  [--out FILE] [--format json|text] [--mirror-db PATH] [--rcvhwm N]\n"
-    "                  [mail options] [webhook options] [--log-level debug|info|warn|error]\n"
+    "                  [mail options] [webhook options] [nats options]\n"
+    "                  [--log-level debug|info|warn|error]\n"
     "                  [--log-format json|text] [--help]\n"
     "                  [--metrics ADDR] [--print-config]\n"
     "       herald-sub health [--metrics ADDR]\n"
@@ -87,6 +89,11 @@ static const char *s_usage =
     "  --webhook-ca-file FILE  CA certificates (PEM) to trust for the receiver instead of\n"
     "                      the system's (verification always on)\n"
     "  --webhook-timeout S seconds one request may take (default 10)\n"
+    "nats (JetStream; the position is the stream's last message, --state not needed):\n"
+    "  --nats-url URL      nats://HOST:PORT, comma-separated (default nats://127.0.0.1:4222)\n"
+    "  --nats-stream NAME  stream (default HERALD; created with subjects herald.>)\n"
+    "  --nats-creds-file FILE  NATS credentials (.creds), optional\n"
+    "  --nats-token-file FILE  token (first line), optional; or HERALD_NATS_TOKEN\n"
     "  --curve-secret-file FILE  CURVE: our secret key (from herald-keygen), or the key\n"
     "                      itself in HERALD_CURVE_SECRET (never on the command line); with\n"
     "  --server-key FILE   CURVE: the publisher's public key file (its NAME.pub)\n"
@@ -136,6 +143,10 @@ typedef enum {
     O_WEBHOOK_SECRET_FILE,
     O_WEBHOOK_CA_FILE,
     O_WEBHOOK_TIMEOUT,
+    O_NATS_URL,
+    O_NATS_STREAM,
+    O_NATS_CREDS_FILE,
+    O_NATS_TOKEN_FILE,
     O_COUNT
 } s_opt_id_t;
 
@@ -176,6 +187,10 @@ static const struct {
     [O_WEBHOOK_SECRET_FILE] = {"--webhook-secret-file", "HERALD_WEBHOOK_SECRET_FILE", false},
     [O_WEBHOOK_CA_FILE] = {"--webhook-ca-file", "HERALD_WEBHOOK_CA_FILE", false},
     [O_WEBHOOK_TIMEOUT] = {"--webhook-timeout", "HERALD_WEBHOOK_TIMEOUT", false},
+    [O_NATS_URL] = {"--nats-url", "HERALD_NATS_URL", false},
+    [O_NATS_STREAM] = {"--nats-stream", "HERALD_NATS_STREAM", false},
+    [O_NATS_CREDS_FILE] = {"--nats-creds-file", "HERALD_NATS_CREDS_FILE", false},
+    [O_NATS_TOKEN_FILE] = {"--nats-token-file", "HERALD_NATS_TOKEN_FILE", false},
 };
 
 static bool s_print_config_flag; /* --print-config was given */
@@ -440,6 +455,12 @@ static int s_sink_options(s_args_t *args, const sink_type_t *type, sub_options_t
         .ca_file = s_get(args, O_WEBHOOK_CA_FILE),
         .timeout = s_get(args, O_WEBHOOK_TIMEOUT),
     };
+    o->sink_options.nats = (sink_nats_options_t){
+        .url = s_get(args, O_NATS_URL),
+        .stream = s_get(args, O_NATS_STREAM),
+        .creds_file = s_get(args, O_NATS_CREDS_FILE),
+        .token_file = s_get(args, O_NATS_TOKEN_FILE),
+    };
     if (type == &sink_mirror_type) {
         if (!o->sink_options.mirror.db) {
             return s_usage_error("--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
@@ -602,6 +623,9 @@ static int s_print_config(const s_args_t *args, const sub_options_t *o)
     }
     if (config_secret_set(SINK_WEBHOOK_SECRET_VAR) || args->count[O_WEBHOOK_SECRET_FILE]) {
         json_object_set_new(config, "webhook_secret", json_string(CONFIG_REDACTED));
+    }
+    if (config_secret_set(SINK_NATS_TOKEN_VAR) || args->count[O_NATS_TOKEN_FILE]) {
+        json_object_set_new(config, "nats_token", json_string(CONFIG_REDACTED));
     }
     if (o->curve) {
         json_object_set_new(config, "curve_secret", json_string(CONFIG_REDACTED));

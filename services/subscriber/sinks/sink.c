@@ -12,6 +12,7 @@ static const sink_type_t *const s_types[] = {
     &sink_mirror_type,
     &sink_mail_type,
     &sink_webhook_type,
+    &sink_nats_type,
 };
 
 #define S_TYPE_COUNT (sizeof s_types / sizeof s_types[0])

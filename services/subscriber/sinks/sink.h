@@ -21,6 +21,7 @@
 #include "sink_log.h"
 #include "sink_mail.h"
 #include "sink_mirror.h"
+#include "sink_nats.h"
 #include "sink_webhook.h"
 
 #define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
@@ -35,6 +36,7 @@ typedef struct {
     sink_mirror_options_t mirror;   /* mirror: --mirror-db */
     const struct mail_config *mail; /* mail: its settings (mail_config.h), NULL otherwise */
     sink_webhook_options_t webhook; /* webhook: --webhook-url, --webhook-secret-file, ... */
+    sink_nats_options_t nats;       /* nats: --nats-url, --nats-stream, ... */
     struct state *state; /* the --state file (state.h), opened by the subscriber; NULL without */
 } sink_options_t;
 
