@@ -13,7 +13,7 @@ FROM debian:bookworm AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
         libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev libjansson-dev \
-        libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libical-dev libxml2-dev \
+        libcurl4-openssl-dev libssl-dev libmicrohttpd-dev libical-dev libxml2-dev libnats-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # The whole source tree, less what .dockerignore leaves out (tests, docs, scripts, ...).
@@ -25,7 +25,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF \
 FROM debian:bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libzmq5 libprotobuf-c1 libsqlite3-0 \
-        libjansson4 libcurl4 libssl3 libmicrohttpd12 libical3 libxml2 ca-certificates \
+        libjansson4 libcurl4 libssl3 libmicrohttpd12 libical3 libxml2 libnats3.4 ca-certificates \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --system --gid 10001 herald \

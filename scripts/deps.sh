@@ -7,7 +7,8 @@ pkgs=(build-essential cmake pkg-config clang
       python3 python3-zmq python3-aiosmtpd valgrind
       libmicrohttpd-dev docker-compose python3-prometheus-client python3-protobuf
       protobuf-compiler openssl clang-format
-      libical-dev libxml2-dev python3-icalendar python3-feedparser)
+      libical-dev libxml2-dev python3-icalendar python3-feedparser
+      libnats-dev nats-server)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

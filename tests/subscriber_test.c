@@ -384,9 +384,31 @@ static void test_sink_table(void **unused)
     assert_null(sink_command_find("health", &owner));
     char names[64];
     assert_string_equal(sink_names(names, sizeof names, " or "),
-                        "log, mirror, mail, webhook, calendar or atom");
+                        "log, mirror, mail, webhook, calendar, atom or nats");
     assert_string_equal(sink_names(names, sizeof names, ", "),
-                        "log, mirror, mail, webhook, calendar, atom");
+                        "log, mirror, mail, webhook, calendar, atom, nats");
+    const sink_type_t *nats = sink_type_find("nats");
+    assert_non_null(nats);
+    assert_string_equal(nats->default_from, "start");
+    assert_null(nats->needs_state);
+    char subject[SINK_NATS_MAX_SUBJECT];
+    assert_int_equal(sink_nats_subject(subject, sizeof subject, STORE_EVENT, "conference", "FR"),
+                     26);
+    assert_string_equal(subject, "herald.event.conference.FR");
+    sink_nats_subject(subject, sizeof subject, STORE_PRESS, NULL, NULL);
+    assert_string_equal(subject, "herald.press");
+    sink_nats_subject(subject, sizeof subject, STORE_EVENT, "", "");
+    assert_string_equal(subject, "herald.event._._");
+    sink_nats_subject(subject, sizeof subject, STORE_EVENT, "a b*c>", "F.R");
+    assert_string_equal(subject, "herald.event.a_b_c_.F_R");
+    assert_int_equal(sink_nats_subject(subject, 16, STORE_EVENT, "conference", "FR"), -1);
+    char nerr[256];
+    sink_nats_options_t ok = {0}, bad_url = {.url = "http://x"}, bad_stream = {.stream = "a.b"};
+    assert_int_equal(sink_nats_check(&ok, nerr, sizeof nerr), 0);
+    assert_int_equal(sink_nats_check(&bad_url, nerr, sizeof nerr), -1);
+    assert_non_null(strstr(nerr, "--nats-url"));
+    assert_int_equal(sink_nats_check(&bad_stream, nerr, sizeof nerr), -1);
+    assert_non_null(strstr(nerr, "--nats-stream"));
 }
 
 /*  ---- the log sink ---- */

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -208,6 +209,32 @@ static options_t *s_options(s_config_t *config, int argc, char **argv, int *stat
     return options;
 }
 
+/*  Raises the soft limit of open files to the hard one: each subscriber's connection is a
+    descriptor (two for an agency that also keeps a replay connection), and the usual soft
+    limit of 1024 would refuse the thousandth agency (docs/operations.md, "Open files").
+    Logs the limit it runs with; a failure is a warning, not a reason to stop. */
+static void s_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("pub.nofile_unknown", "{s:s}", "error", strerror(errno));
+        return;
+    }
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("pub.nofile_not_raised", "{s:I, s:I, s:s}", "soft", (json_int_t) was, "hard",
+                     (json_int_t) rl.rlim_max, "error", strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    /* a few descriptors are the store, inotify, the sockets' own; two per agency */
+    json_int_t agencies = rl.rlim_cur > 64 ? (json_int_t) (rl.rlim_cur - 64) / 2 : 0;
+    log_info("pub.nofile", "{s:I, s:I, s:I, s:I}", "soft", (json_int_t) rl.rlim_cur, "was",
+             (json_int_t) was, "hard", (json_int_t) rl.rlim_max, "agencies_with_replay", agencies);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "health")) {
@@ -220,6 +247,7 @@ int main(int argc, char **argv)
         return rc;
     }
     log_setup((log_level_t) config.log_level, config.log_format == 1);
+    s_raise_nofile();
     if (s_check_endpoint(&config, options, "bind", config.bind) == -1 ||
         s_check_endpoint(&config, options, "replay-bind", config.replay_bind) == -1) {
         options_destroy(&options);

@@ -572,6 +572,7 @@ static int s_position_init(subscriber_t *self, char *err, size_t errlen)
     sub_from_t from = o->from;
     if (from == SUB_FROM_DEFAULT) {
         from = strcmp(self->sink_type->default_from, "snapshot") == 0 ? SUB_FROM_SNAPSHOT
+               : strcmp(self->sink_type->default_from, "start") == 0  ? SUB_FROM_START
                                                                       : SUB_FROM_LATEST;
     }
     if (from != SUB_FROM_LATEST && !self->catchup) {

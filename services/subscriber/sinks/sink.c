@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const sink_type_t *const s_types[] = {
-    &sink_log_type,     &sink_mirror_type,   &sink_mail_type,
-    &sink_webhook_type, &sink_calendar_type, &sink_atom_type,
+    &sink_log_type,      &sink_mirror_type, &sink_mail_type, &sink_webhook_type,
+    &sink_calendar_type, &sink_atom_type,   &sink_nats_type,
 };
 
 #define S_TYPE_COUNT (sizeof s_types / sizeof s_types[0])

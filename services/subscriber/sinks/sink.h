@@ -24,6 +24,7 @@
 #include "sink_log.h"
 #include "sink_mail.h"
 #include "sink_mirror.h"
+#include "sink_nats.h"
 #include "sink_webhook.h"
 
 #define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
@@ -39,6 +40,7 @@ typedef struct {
     mail_args_t mail;               /* mail: --smtp, --mail-from, ... (mail_config.h) */
     sink_webhook_options_t webhook; /* webhook: --webhook-url, the secret, ... */
     sink_feed_options_t feed;       /* calendar, atom: --feed-out, --http, ... */
+    sink_nats_options_t nats;       /* nats: --nats-url, --nats-stream, ... */
     const char *state_path;         /* --state, NULL without */
     /* what was given rather than defaulted (options_given), NULL: every value as set */
     const struct options *given;
