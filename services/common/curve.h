@@ -39,6 +39,12 @@ int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, siz
     or the file but never showing the secret: both given, an unreadable file, not a key. */
 int curve_secret_load(const char *file, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
 
+/*  Refuses a secret key file that is a public key (a secret key is any 32 bytes, so the
+    text alone cannot tell): a name ending in ".pub", a file with 'grant' lines (a client
+    directory's), or a NAME.key whose NAME.pub beside it is not the public key of secret (the
+    Z85 secret read from path). Returns 0, or -1 with the reason, naming the file, in err. */
+int curve_secret_file_check(const char *path, const char *secret, char *err, size_t errlen);
+
 /*  Fills keys from our Z85 secret key (from curve_secret_load) and the server's public key
     file (our public key is derived with zmq_curve_public). 0, or -1 with the reason in err. */
 int curve_client_load(curve_client_t *keys, const char *secret, const char *server_path,

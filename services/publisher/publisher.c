@@ -76,6 +76,7 @@ struct publisher {
     replay_stats_t replay_stats;    /* replay requests and announcements answered */
     store_t *store;                 /* our connection; NULL while missing or unusable */
     char stream_id[64];             /* the store's stream id ("" before the first open) */
+    char public_key[CURVE_Z85_LEN + 1]; /* CURVE: our public key, for pub.started ("": none) */
     dev_t dev;                      /* device of the store file we opened */
     ino_t ino;                      /* its inode: a new one means the file was replaced */
     int64_t data_version;           /* PRAGMA data_version when we last looked */
@@ -257,9 +258,10 @@ static int s_store_open(publisher_t *self)
     }
     s_problem_clear(self);
     if (!self->opened_once) {
-        log_info("pub.started", "{s:s,s:s,s:s,s:I,s:I}", "bind", self->bind, "replay_bind",
+        log_info("pub.started", "{s:s,s:s,s:s,s:I,s:I,s:s?}", "bind", self->bind, "replay_bind",
                  self->replay_bind, "stream_id", self->stream_id, "cursor", (json_int_t) cursor,
-                 "head", (json_int_t) head);
+                 "head", (json_int_t) head, "public_key",
+                 self->public_key[0] ? self->public_key : NULL);
     } else {
         log_info(strcmp(old, fresh) ? "pub.stream_changed" : "pub.store_reopened",
                  "{s:s,s:s,s:s,s:I,s:I}", "path", self->db_path, "old_stream_id", old, "stream_id",
@@ -722,6 +724,9 @@ static int s_access_new(publisher_t *self, const publisher_config_t *config)
         return -1;
     }
     replay_set_clients(self->replay, self->clients);
+    if (zmq_curve_public(self->public_key, config->curve_secret) != 0) {
+        self->public_key[0] = '\0';
+    }
     log_info("pub.curve", "{s:s,s:i}", "clients_dir", config->clients_dir, "clients",
              (int) clients_count(self->clients));
     return 0;
