@@ -151,11 +151,13 @@ static void s_field_flag(const char *field, char *out, size_t cap)
     }
 }
 
-/*  Prints a failed edit and returns its exit status (store_errcode decides). */
+/*  Prints a failed edit and returns its exit status: 1, the store said no given what it holds
+    (no such record, press releases still pointing at an event, busy, full); a record's own
+    fields are checked before, as usage errors. */
 static int s_edit_failed(const char *cmd, store_t *store)
 {
     s_err(cmd, "%s", store_error(store));
-    return store_errcode(store) == STORE_ERR_INVALID ? S_USAGE : S_FAIL;
+    return S_FAIL;
 }
 
 /*  Closes the store; a command's success needs a clean close too. */
