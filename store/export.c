@@ -106,3 +106,36 @@ int store_export(store_t *self, FILE *out)
     }
     return 0;
 }
+
+/*  Prints the one record list holds, as export does, compact on one line or indented. */
+static int s_write_one(json_t *list, FILE *out, bool line)
+{
+    json_t *o = json_array_get(list, 0);
+    int rc =
+        o ? json_dumpf(o, out, (line ? JSON_COMPACT : JSON_INDENT(2)) | JSON_PRESERVE_ORDER) : -1;
+    if (rc != 0 || fputc('\n', out) == EOF || ferror(out)) {
+        rc = -1;
+    }
+    json_decref(list);
+    return rc;
+}
+
+int store_write_event(const store_event_t *event, FILE *out, bool line)
+{
+    json_t *list = json_array();
+    if (!list || s_add_event(event, list) != 0) {
+        json_decref(list);
+        return -1;
+    }
+    return s_write_one(list, out, line);
+}
+
+int store_write_press(const store_press_t *press, FILE *out, bool line)
+{
+    json_t *list = json_array();
+    if (!list || s_add_press(press, list) != 0) {
+        json_decref(list);
+        return -1;
+    }
+    return s_write_one(list, out, line);
+}

@@ -19,6 +19,12 @@ typedef struct {
     size_t lineno; /* where it was */
 } s_pending_t;
 
+/*  A record already read from this file: its type and id, and where it was. */
+typedef struct {
+    char *key;  /* "e:ID" or "p:ID"; NULL: a free slot */
+    size_t pos; /* NDJSON: its line; a document: its index in its list */
+} s_seen_t;
+
 typedef struct {
     store_t *store;       /* where the records go */
     char *err;            /* the caller's error buffer */
@@ -28,6 +34,9 @@ typedef struct {
     s_pending_t *pending; /* press releases waiting for their event */
     size_t npending;      /* how many */
     size_t cappending;    /* room for */
+    s_seen_t *seen;       /* the records read so far, an open-addressing set (duplicates) */
+    size_t nseen;         /* how many */
+    size_t capseen;       /* its slots, a power of two */
 } s_import_t;
 
 static int s_fail(s_import_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -39,6 +48,80 @@ static int s_fail(s_import_t *self, const char *fmt, ...)
     vsnprintf(self->err, self->errlen, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+/*  jansson's words for a parse error, without its flags' names (JSON_ALLOW_NUL). */
+static const char *s_json_why(const json_error_t *jerr)
+{
+    if (strstr(jerr->text, "JSON_ALLOW_NUL")) {
+        return "a NUL character (\\u0000) is not allowed in a text";
+    }
+    return jerr->text;
+}
+
+static void s_seen_free(s_import_t *self)
+{
+    for (size_t i = 0; i < self->capseen; i++) {
+        free(self->seen[i].key);
+    }
+    free(self->seen);
+    self->seen = NULL;
+    self->nseen = self->capseen = 0;
+}
+
+static size_t s_hash(const char *key)
+{
+    size_t h = 1469598103934665603u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *) key; *p; p++) {
+        h = (h ^ *p) * 1099511628211u;
+    }
+    return h;
+}
+
+/*  Notes that the record (type, id) was read at pos. Returns 0 if it is new, 1 with *first
+    where it was first read if the file holds it twice, -1 if out of memory. */
+static int s_seen_add(s_import_t *self, bool event, const char *id, size_t pos, size_t *first)
+{
+    if (2 * (self->nseen + 1) > self->capseen) {
+        size_t cap = self->capseen ? self->capseen * 2 : 64;
+        s_seen_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) {
+            return -1;
+        }
+        for (size_t i = 0; i < self->capseen; i++) {
+            if (self->seen[i].key) {
+                size_t j = s_hash(self->seen[i].key) & (cap - 1);
+                while (slots[j].key) {
+                    j = (j + 1) & (cap - 1);
+                }
+                slots[j] = self->seen[i];
+            }
+        }
+        free(self->seen);
+        self->seen = slots;
+        self->capseen = cap;
+    }
+    size_t len = strlen(id);
+    char *key = malloc(len + 3);
+    if (!key) {
+        return -1;
+    }
+    key[0] = event ? 'e' : 'p';
+    key[1] = ':';
+    memcpy(key + 2, id, len + 1);
+    size_t j = s_hash(key) & (self->capseen - 1);
+    while (self->seen[j].key) {
+        if (!strcmp(self->seen[j].key, key)) {
+            *first = self->seen[j].pos;
+            free(key);
+            return 1;
+        }
+        j = (j + 1) & (self->capseen - 1);
+    }
+    self->seen[j].key = key;
+    self->seen[j].pos = pos;
+    self->nseen++;
+    return 0;
 }
 
 /*  Fails with why if o has a key that is not in allowed (NULL-terminated). */
@@ -201,6 +284,7 @@ static void s_abort(s_import_t *self)
     free(self->pending);
     self->pending = NULL;
     self->npending = 0;
+    s_seen_free(self);
 }
 
 static int s_hold_back(s_import_t *self, const char *line, size_t len, size_t lineno)
@@ -243,16 +327,27 @@ static int s_ndjson_line(s_import_t *self, const char *line, size_t len, size_t 
     json_error_t jerr;
     json_t *o = json_loadb(line + start, len - start, JSON_REJECT_DUPLICATES, &jerr);
     if (!o) {
-        return s_fail(self, "line %zu: not valid JSON: %s (column %d)", lineno, jerr.text,
+        return s_fail(self, "line %zu: not valid JSON: %s (column %d)", lineno, s_json_why(&jerr),
                       jerr.column);
     }
     int rc = -1;
     char why[512];
     const char *type = json_string_value(json_object_get(o, "type"));
+    size_t first = 0;
+    int dup = 0;
     if (!json_is_object(o)) {
         s_fail(self, "line %zu: not a JSON object", lineno);
     } else if (!type || (strcmp(type, "event") != 0 && strcmp(type, "press_release") != 0)) {
         s_fail(self, "line %zu: field type: must be \"event\" or \"press_release\"", lineno);
+    } else if (!held && *s_label_id(o) &&
+               (dup = s_seen_add(self, !strcmp(type, "event"), s_label_id(o), lineno, &first)) !=
+                   0) {
+        if (dup < 0) {
+            s_fail(self, "line %zu: out of memory", lineno);
+        } else {
+            s_fail(self, "line %zu: %s '%.200s' is already on line %zu (one record, one line)",
+                   lineno, strcmp(type, "event") ? "press release" : "event", s_label_id(o), first);
+        }
     } else if (strcmp(type, "event") == 0) {
         store_event_t ev;
         store_person_t people[STORE_MAX_PEOPLE];
@@ -301,6 +396,7 @@ static int s_finish(s_import_t *self)
     free(self->pending);
     self->pending = NULL;
     self->npending = 0;
+    s_seen_free(self);
     if (self->own_txn && store_commit(self->store) != 0) {
         s_fail(self, "%s", store_error(self->store));
         s_abort(self);
@@ -325,6 +421,15 @@ static int s_import_list(s_import_t *self, json_t *root, const char *name, bool 
     {
         if (!json_is_object(o)) {
             return s_fail(self, "%s[%zu]: not a JSON object", name, i);
+        }
+        size_t first = 0;
+        int dup = *s_label_id(o) ? s_seen_add(self, events, s_label_id(o), i, &first) : 0;
+        if (dup < 0) {
+            return s_fail(self, "%s[%zu]: out of memory", name, i);
+        }
+        if (dup > 0) {
+            return s_fail(self, "%s[%zu]: %s '%.200s' is already %s[%zu] (one record, once)", name,
+                          i, events ? "event" : "press release", s_label_id(o), name, first);
         }
         if (events) {
             store_event_t ev;
@@ -423,8 +528,8 @@ int64_t store_import(store_t *store, const char *data, size_t len, char *err, si
         return n;
     }
     if (s_looks_like_document(data, len)) {
-        return s_fail(&self, "line %d: not valid JSON: %s (column %d)", jerr.line, jerr.text,
-                      jerr.column);
+        return s_fail(&self, "line %d: not valid JSON: %s (column %d)", jerr.line,
+                      s_json_why(&jerr), jerr.column);
     }
     if (s_begin(&self) != 0) {
         return -1;

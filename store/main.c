@@ -9,10 +9,13 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "options.h"
 
@@ -32,13 +35,16 @@ static const char *s_commands_help =
     "  cancel-event ID           mark an event cancelled\n"
     "  delete-event ID           delete an event\n"
     "  delete-press-release ID   delete a press release\n"
-    "  changes                   print the change log as JSON lines\n"
+    "  changes [--follow]        print the change log as JSON lines (and wait for more)\n"
+    "  show ID                   print one event or press release as JSON\n"
+    "  list [FILTERS]            print events (or press releases) as JSON lines\n"
     "  head                      print the latest change seq (0 when none)\n"
     "  backup FILE               copy the store, online, into the new file FILE\n"
     "  restore FILE              replace the store's content, online, with the backup FILE\n"
     "\n"
     "Run 'herald-store COMMAND --help' for a command's options.\n"
-    "Exit status: 0 success, 1 failure, 2 usage error.\n";
+    "Exit status: 0 success, 1 failure (the store said no: busy, read-only, full, a\n"
+    "record not found), 2 usage or configuration error (a flag, a field, --db not a store).\n";
 
 static void s_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -95,14 +101,65 @@ static int s_parse(const s_command_spec_t *cmd, void *base, int argc, char **arg
     return rc == OPTIONS_RUN ? -1 : options_exit_status(rc);
 }
 
-static store_t *s_open(const char *cmd, const char *db, store_mode_t mode)
+/*  The exit status of a failure of code: 2 when what the user typed can never work (the
+    file is missing, a directory, not a store, a store for a newer herald; a record that breaks
+    a rule), 1 when the command could not be done now (busy, full, read-only, I/O). */
+static int s_status(store_err_t code)
+{
+    switch (code) {
+    case STORE_ERR_NOT_FOUND:
+    case STORE_ERR_NOT_STORE:
+    case STORE_ERR_EXISTS:
+    case STORE_ERR_NEWER:
+    case STORE_ERR_INVALID:
+        return S_USAGE;
+    default:
+        return S_FAIL;
+    }
+}
+
+/*  Opens the store for cmd; NULL with *status the exit status (the reason printed). */
+static store_t *s_open_status(const char *cmd, const char *db, store_mode_t mode, int *status)
 {
     char err[512];
-    store_t *store = store_new(db, mode, err, sizeof err);
+    store_err_t code = STORE_ERR_NONE;
+    store_t *store = store_open(db, mode, &code, err, sizeof err);
     if (!store) {
-        s_err(cmd, "%s", err);
+        if (code == STORE_ERR_NOT_FOUND && mode != STORE_CREATE) {
+            s_err(cmd, "%s (create one with: herald-store --db %s init)", err, db);
+        } else if (code == STORE_ERR_READONLY) {
+            s_err(cmd,
+                  "%s: '%s' writes to the store, and this user may not write %s (or its "
+                  "directory, for the -wal and -shm files)",
+                  err, cmd, db);
+        } else {
+            s_err(cmd, "%s", err);
+        }
+        *status = s_status(code);
     }
     return store;
+}
+
+/*  A record's field as the flag that sets it: start_date is --start-date, people --person. */
+static void s_field_flag(const char *field, char *out, size_t cap)
+{
+    if (!strncmp(field, "people", 6)) {
+        snprintf(out, cap, "--person");
+        return;
+    }
+    int n = snprintf(out, cap, "--%s", field);
+    for (int i = 2; i < n && (size_t) i < cap; i++) {
+        out[i] = out[i] == '_' ? '-' : out[i];
+    }
+}
+
+/*  Prints a failed edit and returns its exit status: 1, the store said no given what it holds
+    (no such record, press releases still pointing at an event, busy, full); a record's own
+    fields are checked before, as usage errors. */
+static int s_edit_failed(const char *cmd, store_t *store)
+{
+    s_err(cmd, "%s", store_error(store));
+    return S_FAIL;
 }
 
 /*  Closes the store; a command's success needs a clean close too. */
@@ -136,9 +193,9 @@ static int s_cmd_init(int argc, char **argv, const char *db)
     if (rc != -1) {
         return rc;
     }
-    store_t *store = s_open("init", db, STORE_CREATE);
+    store_t *store = s_open_status("init", db, STORE_CREATE, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
     if (args.sample && store_load_sample(store) != 0) {
         s_err("init", "loading the sample: %s", store_error(store));
@@ -167,29 +224,40 @@ static int s_cmd_import(int argc, char **argv, const char *db)
     const char *file = first < argc ? argv[first] : "-";
     FILE *in = stdin;
     if (strcmp(file, "-") != 0) {
-        in = fopen(file, "rb");
+        struct stat st;
+        bool dir = stat(file, &st) == 0 && S_ISDIR(st.st_mode);
+        in = dir ? NULL : fopen(file, "rb");
         if (!in) {
-            s_err("import", "cannot read %s: %s", file, strerror(errno));
-            return S_FAIL;
+            int e = dir ? EISDIR : errno;
+            s_err("import", "cannot read %s: %s", file, strerror(e));
+            return e == ENOENT || e == EISDIR ? S_USAGE : S_FAIL;
         }
     }
-    store_t *store = s_open("import", db, STORE_OPEN);
+    store_t *store = s_open_status("import", db, STORE_OPEN, &rc);
     if (!store) {
         if (in != stdin) {
             fclose(in);
         }
-        return S_FAIL;
+        return rc;
     }
+    /* One transaction around the import, so that the change log tells what changed. */
     char err[1024];
-    int64_t n = store_import_file(store, in, err, sizeof err);
+    int64_t before = store_begin(store) == 0 ? store_head_seq(store) : -1;
+    int64_t n = before < 0 ? -1 : store_import_file(store, in, err, sizeof err);
+    int64_t after = n < 0 ? -1 : store_head_seq(store);
     if (in != stdin) {
         fclose(in);
     }
-    if (n < 0) {
-        s_err("import", "%s", err);
+    if (before < 0 || (n >= 0 && after < 0)) {
+        snprintf(err, sizeof err, "%s", store_error(store));
+    }
+    if (n < 0 || after < 0 || store_commit(store) != 0) {
+        s_err("import", "%s", after < 0 ? err : store_error(store));
+        store_rollback(store);
         return s_done(&store, S_FAIL);
     }
-    fprintf(stderr, "%s: import: %" PRId64 " records\n", s_prog, n);
+    fprintf(stderr, "%s: import: %" PRId64 " records read, %" PRId64 " changed\n", s_prog, n,
+            after - before);
     return s_done(&store, S_OK);
 }
 
@@ -208,9 +276,9 @@ static int s_cmd_export(int argc, char **argv, const char *db)
     if (rc != -1) {
         return rc;
     }
-    store_t *store = s_open("export", db, STORE_READONLY);
+    store_t *store = s_open_status("export", db, STORE_READONLY, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
     if (store_export(store, stdout) != 0) {
         s_err("export", "%s", store_error(store));
@@ -292,13 +360,12 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
     const char *field = NULL;
     char why[512];
     if (rc == S_OK && store_event_check(&ev, &field, why, sizeof why) != 0) {
-        s_err(cmd, "field %s: %s", field, why);
-        rc = S_FAIL;
+        char flag[64];
+        s_field_flag(field, flag, sizeof flag);
+        s_err(cmd, "%s: %s", flag, why);
+        rc = S_USAGE;
     }
-    store_t *store = rc == S_OK ? s_open(cmd, db, STORE_OPEN) : NULL;
-    if (rc == S_OK && !store) {
-        rc = S_FAIL;
-    }
+    store_t *store = rc == S_OK ? s_open_status(cmd, db, STORE_OPEN, &rc) : NULL;
     if (rc == S_OK) {
         /* Keep the status: editing a cancelled event does not bring it back. */
         store_event_t old = {0};
@@ -317,7 +384,7 @@ static int s_cmd_put_event(int argc, char **argv, const char *db)
             rc = S_FAIL;
         }
         if (rc != S_OK) {
-            s_err(cmd, "%s", store_error(store));
+            rc = s_edit_failed(cmd, store);
             store_rollback(store);
         }
         free(status);
@@ -365,16 +432,17 @@ static int s_cmd_put_press(int argc, char **argv, const char *db)
     const char *field = NULL;
     char why[512];
     if (store_press_check(&pr, &field, why, sizeof why) != 0) {
-        s_err(cmd, "field %s: %s", field, why);
-        return S_FAIL;
+        char flag[64];
+        s_field_flag(field, flag, sizeof flag);
+        s_err(cmd, "%s: %s", flag, why);
+        return S_USAGE;
     }
-    store_t *store = s_open(cmd, db, STORE_OPEN);
+    store_t *store = s_open_status(cmd, db, STORE_OPEN, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
     if (store_put_press(store, &pr) != 0) {
-        s_err(cmd, "%s", store_error(store));
-        return s_done(&store, S_FAIL);
+        return s_done(&store, s_edit_failed(cmd, store));
     }
     return s_done(&store, S_OK);
 }
@@ -426,9 +494,9 @@ static int s_cmd_by_id(int argc, char **argv, const char *db)
     }
     const char *reason = args.reason;
     const char *id = argv[first];
-    store_t *store = s_open(cmd, db, STORE_OPEN);
+    store_t *store = s_open_status(cmd, db, STORE_OPEN, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
     if (cancel) {
         rc = store_cancel_event(store, id, reason);
@@ -438,8 +506,7 @@ static int s_cmd_by_id(int argc, char **argv, const char *db)
         rc = store_delete_event(store, id);
     }
     if (rc != 0) {
-        s_err(cmd, "%s", store_error(store));
-        return s_done(&store, S_FAIL);
+        return s_done(&store, s_edit_failed(cmd, store));
     }
     return s_done(&store, S_OK);
 }
@@ -459,10 +526,13 @@ static const char *s_change_name(store_change_kind_t kind)
     return "updated";
 }
 
-/*  The JSON line of one change: seq, type, id, change, committed_at_ms, topic. */
+/*  The JSON line of one change: seq, type, id, change, committed_at_ms, topic. arg: NULL, or
+    the int64_t that gets the seq printed last. */
 static int s_print_change(const store_change_t *change, void *arg)
 {
-    (void) arg;
+    if (arg) {
+        *(int64_t *) arg = change->seq;
+    }
     json_t *o = json_object();
     if (!o) {
         return -1;
@@ -482,11 +552,51 @@ static int s_print_change(const store_change_t *change, void *arg)
     return 0;
 }
 
+static volatile sig_atomic_t s_stop; /* SIGINT or SIGTERM came: changes --follow ends */
+
+static void s_on_signal(int sig)
+{
+    (void) sig;
+    s_stop = 1;
+}
+
+/*  changes --follow: polls the store's data_version every interval and prints what came
+    after *since, until SIGINT or SIGTERM. 0, or -1 (the reason in the store). */
+static int s_follow(store_t *store, int64_t *since, int interval_ms)
+{
+    struct sigaction sa = {.sa_handler = s_on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    int64_t version = -1;
+    while (!s_stop) {
+        int64_t now = store_data_version(store);
+        if (now < 0) {
+            return -1;
+        }
+        if (now != version) {
+            version = now;
+            int64_t n;
+            do {
+                n = store_changes(store, *since, 0, 1024, s_print_change, since);
+                if (n < 0 || fflush(stdout) != 0) {
+                    return -1;
+                }
+            } while (n == 1024 && !s_stop);
+        }
+        struct timespec ts = {interval_ms / 1000, (long) (interval_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL); /* a signal cuts it short */
+    }
+    return 0;
+}
+
 static int s_cmd_changes(int argc, char **argv, const char *db)
 {
     typedef struct {
         int64_t since; /* --since */
         int64_t limit; /* --limit, 0: all */
+        bool follow;   /* --follow */
+        int poll_ms;   /* --poll-ms */
     } s_args_t;
     /* clang-format off */
     static const option_t table[] = {
@@ -496,10 +606,17 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
         {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_args_t, limit), .arg = "N",
          .min = 1, .max = INT32_MAX, .what = "a positive number",
          .help = "at most N lines (default: all)"},
+        {.name = "follow", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, follow),
+         .short_name = 'f',
+         .help = "then wait for new changes and print them as they are committed,\n"
+                 "until SIGINT or SIGTERM"},
+        {.name = "poll-ms", .kind = OPTION_INT, .offset = offsetof(s_args_t, poll_ms),
+         .arg = "N", .min = 10, .max = 60000, .def = "200",
+         .help = "--follow: how often to look for commits"},
         OPTION_END};
     /* clang-format on */
     static const s_command_spec_t cmd = {
-        "changes [--since SEQ] [--limit N]",
+        "changes [--since SEQ] [--limit N | --follow [--poll-ms N]]",
         "Prints the change log after SEQ, one JSON object per line:\n"
         "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}",
         table,
@@ -512,15 +629,164 @@ static int s_cmd_changes(int argc, char **argv, const char *db)
     if (rc != -1) {
         return rc;
     }
+    if (args.follow && args.limit > 0) {
+        s_err("changes", "--follow and --limit go separately (--follow prints everything)");
+        return S_USAGE;
+    }
     int64_t since = args.since;
     int64_t limit = args.limit;
-    store_t *store = s_open("changes", db, STORE_READONLY);
+    store_t *store = s_open_status("changes", db, STORE_READONLY, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
-    int64_t n = store_changes(store, since, 0, (int) limit, s_print_change, NULL);
+    int64_t n = args.follow ? s_follow(store, &since, args.poll_ms)
+                            : store_changes(store, since, 0, (int) limit, s_print_change, NULL);
     if (n < 0 || fflush(stdout) != 0) {
         s_err("changes", "%s", n < 0 ? store_error(store) : "write error");
+        return s_done(&store, S_FAIL);
+    }
+    return s_done(&store, S_OK);
+}
+
+static int s_cmd_show(int argc, char **argv, const char *db)
+{
+    static const s_command_spec_t cmd = {
+        "show ID",
+        "Prints the event or press release ID as JSON, as 'export' writes it (exit 1 if\n"
+        "there is none).",
+        s_none,
+        1,
+        1,
+        "ID"};
+    int first = 0;
+    int rc = s_parse(&cmd, NULL, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    const char *id = argv[first];
+    store_t *store = s_open_status("show", db, STORE_READONLY, &rc);
+    if (!store) {
+        return rc;
+    }
+    store_event_t ev;
+    store_press_t pr;
+    int found = store_get_event(store, id, &ev);
+    if (found == 1) {
+        rc = store_write_event(&ev, stdout, false);
+    } else if (found == 0 && (found = store_get_press(store, id, &pr)) == 1) {
+        rc = store_write_press(&pr, stdout, false);
+    }
+    if (found < 0) {
+        s_err("show", "%s", store_error(store));
+        return s_done(&store, S_FAIL);
+    }
+    if (found == 0) {
+        s_err("show", "no event or press release '%s' in %s", id, db);
+        return s_done(&store, S_FAIL);
+    }
+    if (rc != 0 || fflush(stdout) != 0) {
+        s_err("show", "write error");
+        return s_done(&store, S_FAIL);
+    }
+    return s_done(&store, S_OK);
+}
+
+/*  list's filters; an empty one lets everything through. */
+typedef struct {
+    int type;              /* --type: 0 events, 1 press releases */
+    const char *kind;      /* --kind */
+    const char *country;   /* --country */
+    const char *from_date; /* --from-date: ends on or after */
+    const char *to_date;   /* --to-date: starts on or before */
+    int status;            /* --status: 0 any, 1 scheduled, 2 cancelled */
+} s_list_t;
+
+static int s_list_event(const store_event_t *ev, void *arg)
+{
+    const s_list_t *f = arg;
+    static const char *const statuses[] = {NULL, "scheduled", "cancelled"};
+    if ((*f->kind && strcmp(ev->kind, f->kind) != 0) ||
+        (*f->country && strcmp(ev->country, f->country) != 0) ||
+        (*f->from_date && strcmp(ev->end_date, f->from_date) < 0) ||
+        (*f->to_date && strcmp(ev->start_date, f->to_date) > 0) ||
+        (f->status && strcmp(ev->status, statuses[f->status]) != 0)) {
+        return 0;
+    }
+    return store_write_event(ev, stdout, true) == 0 ? 0 : 2;
+}
+
+static int s_list_press(const store_press_t *pr, void *arg)
+{
+    const s_list_t *f = arg;
+    if ((*f->from_date && strcmp(pr->published_on, f->from_date) < 0) ||
+        (*f->to_date && strcmp(pr->published_on, f->to_date) > 0)) {
+        return 0;
+    }
+    return store_write_press(pr, stdout, true) == 0 ? 0 : 2;
+}
+
+/*  --from-date, --to-date: a date (record.h's rule). */
+static int s_check_date(void *field, char *why, size_t cap)
+{
+    const char *date = *(const char **) field;
+    if (*date && !store_date_valid(date)) {
+        snprintf(why, cap, "not a date YYYY-MM-DD ('%.40s')", date);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_cmd_list(int argc, char **argv, const char *db)
+{
+    static const char *const types[] = {"event", "press_release", NULL};
+    static const char *const statuses[] = {"any", "scheduled", "cancelled", NULL};
+#define S_L(field) .offset = offsetof(s_list_t, field)
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "type", .kind = OPTION_ENUM, S_L(type), .arg = "T", .words = types,
+         .def = "event", .help = "which records"},
+        {.name = "kind", .kind = OPTION_STRING, S_L(kind), .arg = "KIND", .def = "",
+         .help = "events of this kind only"},
+        {.name = "country", .kind = OPTION_STRING, S_L(country), .arg = "CC", .def = "",
+         .help = "events in this country only"},
+        {.name = "from-date", .kind = OPTION_STRING, S_L(from_date), .arg = "DATE", .def = "",
+         .check = s_check_date,
+         .help = "events that end on or after DATE (press releases: published)"},
+        {.name = "to-date", .kind = OPTION_STRING, S_L(to_date), .arg = "DATE", .def = "",
+         .check = s_check_date,
+         .help = "events that start on or before DATE (press releases: published)"},
+        {.name = "status", .kind = OPTION_ENUM, S_L(status), .arg = "S", .words = statuses,
+         .def = "any", .help = "events of this status only"},
+        OPTION_END};
+    /* clang-format on */
+#undef S_L
+    static const s_command_spec_t cmd = {
+        "list [--type event|press_release] [--kind KIND] [--country CC]\n"
+        "           [--from-date DATE] [--to-date DATE] [--status S]",
+        "Prints the records that pass every filter given, one JSON object per line (as\n"
+        "'export' writes them), in id order.",
+        table,
+        0,
+        0,
+        NULL};
+    s_list_t filter;
+    int first = 0;
+    int rc = s_parse(&cmd, &filter, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    if (filter.type == 1 && (*filter.kind || *filter.country || filter.status)) {
+        s_err("list", "--kind, --country and --status filter events, not press releases");
+        return S_USAGE;
+    }
+    store_t *store = s_open_status("list", db, STORE_READONLY, &rc);
+    if (!store) {
+        return rc;
+    }
+    rc = filter.type == 0 ? store_list_events(store, s_list_event, &filter)
+                          : store_list_press(store, s_list_press, &filter);
+    if (rc != 0 || fflush(stdout) != 0) {
+        s_err("list", "%s", rc == -1 ? store_error(store) : "write error");
         return s_done(&store, S_FAIL);
     }
     return s_done(&store, S_OK);
@@ -535,9 +801,9 @@ static int s_cmd_head(int argc, char **argv, const char *db)
     if (rc != -1) {
         return rc;
     }
-    store_t *store = s_open("head", db, STORE_READONLY);
+    store_t *store = s_open_status("head", db, STORE_READONLY, &rc);
     if (!store) {
-        return S_FAIL;
+        return rc;
     }
     int64_t head = store_head_seq(store);
     if (head < 0) {
@@ -602,6 +868,8 @@ static const struct {
     {"delete-event", s_cmd_by_id},
     {"delete-press-release", s_cmd_by_id},
     {"changes", s_cmd_changes},
+    {"show", s_cmd_show},
+    {"list", s_cmd_list},
     {"head", s_cmd_head},
     {"backup", s_cmd_copy},
     {"restore", s_cmd_copy},

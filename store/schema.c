@@ -573,6 +573,42 @@ fail:
     return -1;
 }
 
+/*  A reader of a WAL store needs the -shm file: it opens an existing one even read-only, but
+    cannot create one in a directory it may not write (SQLITE_READONLY_CANTINIT and kin on the
+    first read). Returns the first read's result. */
+static int s_readonly_probe(sqlite3 *db)
+{
+    return sqlite3_exec(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
+}
+
+/*  The reader's way out when s_readonly_probe fails: with no -wal file, no connection has the
+    store open (SQLite removes it when the last one closes, after checkpointing everything
+    into the main file), so the file alone is the whole store and is opened as immutable
+    (no -shm, no lock). A -wal file means a writer is there, whose -shm we could not read:
+    nothing safe is left, the first error stands (SQLite's own). docs/operations.md. */
+static int s_open_immutable(const char *path, sqlite3 **db)
+{
+    char wal[4096];
+    if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int) sizeof wal || access(wal, F_OK) == 0) {
+        return sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) ==
+                       SQLITE_OK
+                   ? s_readonly_probe(*db)
+                   : sqlite3_errcode(*db);
+    }
+    if (strpbrk(path, "?#%")) { /* a name URI syntax would cut: keep the first error */
+        sqlite3_open_v2(path, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+        return s_readonly_probe(*db);
+    }
+    char *uri = sqlite3_mprintf("file:%s?immutable=1", path);
+    if (!uri) {
+        return SQLITE_NOMEM;
+    }
+    int rc = sqlite3_open_v2(uri, db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI,
+                             NULL);
+    sqlite3_free(uri);
+    return rc == SQLITE_OK ? s_readonly_probe(*db) : rc;
+}
+
 #define S_STR2(x) #x
 #define S_STR(x) S_STR2(x)
 
@@ -590,6 +626,11 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_err_t *code
     }
     sqlite3 *db = NULL;
     int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    if (rc == SQLITE_OK && mode == STORE_READONLY && s_readonly_probe(db) != SQLITE_OK) {
+        sqlite3_close(db);
+        db = NULL;
+        rc = s_open_immutable(path, &db);
+    }
     if (rc != SQLITE_OK) {
         s_fail(code, store_err_from_sqlite(db ? sqlite3_extended_errcode(db) : rc), err, errlen,
                "cannot open store %s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -617,7 +658,8 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_err_t *code
               " PRAGMA wal_autocheckpoint = 128; PRAGMA journal_size_limit = 2097152;"
               " PRAGMA foreign_keys = ON;";
     if (s_exec(db, pragmas, why, sizeof why, "pragmas") != 0) {
-        s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path, why);
+        s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+               sqlite3_errmsg(db)); /* SQLite's words, not our "pragmas" */
         sqlite3_close(db);
         return NULL;
     }
@@ -673,6 +715,12 @@ sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, cha
                    err, errlen, "cannot open store %s: %s", path, strerror(errno));
             return NULL;
         }
+    }
+    struct stat dir;
+    if (stat(path, &dir) == 0 && S_ISDIR(dir.st_mode)) {
+        s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+               "cannot open store %s: is a directory (give the store's file)", path);
+        return NULL;
     }
     sqlite3 *db = s_open_db(path, mode, code, err, errlen);
     if (!db) {

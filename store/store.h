@@ -193,6 +193,11 @@ int64_t store_import_file(store_t *self, FILE *in, char *err, size_t errlen);
     indented) to out. 0 or -1. */
 int store_export(store_t *self, FILE *out);
 
+/*  Writes one record as store_export writes it in its lists, on one line (line: JSON lines,
+    then a newline) or indented. 0, or -1 if out of memory or out could not be written. */
+int store_write_event(const store_event_t *event, FILE *out, bool line);
+int store_write_press(const store_press_t *press, FILE *out, bool line);
+
 /*  Loads the five events of the seed page with their press releases and people. 0 or -1. */
 int store_load_sample(store_t *self);
 

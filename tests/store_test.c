@@ -1140,19 +1140,38 @@ static void test_import_file_ndjson(void **state)
     store_t *store = s_create(path);
     char *buf = NULL;
     size_t len = 0;
-    FILE *w = open_memstream(&buf, &len);
-    for (int i = 0; i < 2000; i++) {
-        fprintf(w,
-                "{\"type\":\"event\",\"id\":\"ev-%d\",\"kind\":\"course\",\"title\":\"E %d\","
-                "\"start_date\":\"2016-01-01\",\"end_date\":\"2016-01-02\","
-                "\"country\":\"FR\"}\n",
-                i % 1000, i);
+    FILE *f = NULL;
+    /* One id once per file (twice is refused, naming both lines): two files, the second
+       updating every record of the first. */
+    for (int pass = 0; pass < 2; pass++) {
+        FILE *w = open_memstream(&buf, &len);
+        for (int i = 0; i < 1000; i++) {
+            fprintf(w,
+                    "{\"type\":\"event\",\"id\":\"ev-%d\",\"kind\":\"course\","
+                    "\"title\":\"E %d\",\"start_date\":\"2016-01-01\","
+                    "\"end_date\":\"2016-01-02\",\"country\":\"FR\"}\n",
+                    i, i + pass * 1000);
+        }
+        fclose(w);
+        f = fmemopen(buf, len, "r");
+        assert_int_equal(store_import_file(store, f, err, sizeof err), 1000);
+        fclose(f);
+        free(buf);
+        buf = NULL;
     }
-    fclose(w);
-    FILE *f = fmemopen(buf, len, "r");
-    assert_int_equal(store_import_file(store, f, err, sizeof err), 2000);
-    fclose(f);
     assert_int_equal(store_head_seq(store), 2000); /* 1000 created, 1000 updated */
+    const char *twice = "{\"type\":\"event\",\"id\":\"ev-1\",\"kind\":\"course\","
+                        "\"title\":\"A\",\"start_date\":\"2016-01-01\","
+                        "\"end_date\":\"2016-01-02\",\"country\":\"FR\"}\n\n"
+                        "{\"type\":\"event\",\"id\":\"ev-1\",\"kind\":\"course\","
+                        "\"title\":\"B\",\"start_date\":\"2016-01-01\","
+                        "\"end_date\":\"2016-01-02\",\"country\":\"FR\"}\n";
+    f = fmemopen((void *) twice, strlen(twice), "r");
+    assert_int_equal(store_import_file(store, f, err, sizeof err), -1);
+    fclose(f);
+    assert_non_null(strstr(err, "line 3"));
+    assert_non_null(strstr(err, "already on line 1"));
+    assert_int_equal(store_head_seq(store), 2000);
 
     const char *bad = "\n{\"type\":\"event\",\"id\":\"z\"}\n";
     f = fmemopen((void *) bad, strlen(bad), "r");

@@ -158,3 +158,66 @@ int curve_keygen(const char *base, char *err, size_t errlen)
     memset(secret, 0, sizeof secret);
     return rc;
 }
+
+/*  true if name ends with suffix. */
+static bool s_ends_with(const char *name, const char *suffix)
+{
+    size_t n = strlen(name);
+    size_t k = strlen(suffix);
+    return n >= k && strcmp(name + n - k, suffix) == 0;
+}
+
+int curve_secret_file_check(const char *path, const char *secret, char *err, size_t errlen)
+{
+    if (s_ends_with(path, ".pub")) {
+        snprintf(err, errlen,
+                 "%s is a public key file (.pub); give the secret key that herald-keygen wrote "
+                 "beside it (NAME.key)",
+                 path);
+        return -1;
+    }
+    /* A client directory's file: a key, then grant lines. A secret file has one line. */
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        bool grants = false;
+        while (fgets(line, sizeof line, f)) {
+            grants = grants || strncmp(line, "grant ", 6) == 0;
+        }
+        fclose(f);
+        if (grants) {
+            snprintf(err, errlen,
+                     "%s has 'grant' lines: it is an agency's public key file from a --clients "
+                     "directory, not a secret key",
+                     path);
+            return -1;
+        }
+    }
+    if (!s_ends_with(path, ".key") || strlen(path) >= 4096) {
+        return 0;
+    }
+    char pub_path[4096];
+    snprintf(pub_path, sizeof pub_path, "%.*s.pub", (int) (strlen(path) - 4), path);
+    char pub[CURVE_Z85_LEN + 1];
+    char ignored[512];
+    if (curve_key_read(pub_path, pub, ignored, sizeof ignored) != 0) {
+        return 0; /* no readable pair beside it: nothing to compare with */
+    }
+    char derived[CURVE_Z85_LEN + 1];
+    if (zmq_curve_public(derived, secret) != 0) {
+        snprintf(err, errlen, "%s: %s", path, zmq_strerror(errno));
+        return -1;
+    }
+    if (strcmp(derived, pub) == 0) {
+        return 0;
+    }
+    if (strcmp(secret, pub) == 0) {
+        snprintf(err, errlen, "%s holds the public key of %s, not the secret key", path, pub_path);
+    } else {
+        snprintf(err, errlen,
+                 "%s does not belong to %s beside it (its public key would be %s): the pair "
+                 "was mixed up",
+                 path, pub_path, derived);
+    }
+    return -1;
+}

@@ -34,6 +34,12 @@ int curve_check_secret(void *field, char *why, size_t cap);
     ignored). Returns 0, or -1 with the reason, naming the file, in err. */
 int curve_key_read(const char *path, char key[CURVE_Z85_LEN + 1], char *err, size_t errlen);
 
+/*  Refuses a secret key file that is a public key (a secret key is any 32 bytes, so the
+    text alone cannot tell): a name ending in ".pub", a file with 'grant' lines (a client
+    directory's), or a NAME.key whose NAME.pub beside it is not the public key of secret (the
+    Z85 secret read from path). Returns 0, or -1 with the reason, naming the file, in err. */
+int curve_secret_file_check(const char *path, const char *secret, char *err, size_t errlen);
+
 /*  Fills keys from our Z85 secret key (HERALD_CURVE_SECRET, read by options.h) and the
     server's public key file (our public key is derived with zmq_curve_public). 0, or -1 with
     the reason in err. */

@@ -18,12 +18,14 @@
 #include <string.h>
 
 #include "config.h"
+#include "herald_version.h"
 
 #define S_NAME_MAX 64          /* a flag's name, a variable's name */
 #define S_HELP_COLUMN 28       /* where --help's descriptions start */
 #define S_HELP_WIDTH 90        /* and where they end, at the latest */
 #define S_VAL_FIRST 256        /* getopt_long's val of the first slot */
 #define S_VAL_PRINT_CONFIG 255 /* --print-config */
+#define S_VAL_VERSION 254      /* --version */
 
 typedef struct {
     const option_t *opt;           /* its table entry */
@@ -44,6 +46,7 @@ struct options {
     s_slot_t *slots;            /* one per option of every group */
     size_t count;               /* slots */
     bool want_config;           /* --print-config was given */
+    bool want_version;          /* --version was given */
 };
 
 //  ---------------------------------------------------------------------------------------
@@ -517,13 +520,16 @@ static void s_getopt_table(const options_t *self, struct option *longs, char *sh
     if (self->spec->print_config) {
         longs[n++] = (struct option){"print-config", no_argument, NULL, S_VAL_PRINT_CONFIG};
     }
+    if (!self->spec->command) {
+        longs[n++] = (struct option){"version", no_argument, NULL, S_VAL_VERSION};
+    }
     longs[n] = (struct option){NULL, 0, NULL, 0};
     shorts[s] = '\0';
 }
 
 static int s_flags(options_t *self, int argc, char **argv, int *first_arg)
 {
-    struct option *longs = calloc(self->count + 3, sizeof *longs);
+    struct option *longs = calloc(self->count + 4, sizeof *longs);
     char *shorts = calloc(self->count * 3 + 5, 1);
     if (!longs || !shorts) {
         free(longs);
@@ -569,6 +575,9 @@ static int s_flags(options_t *self, int argc, char **argv, int *first_arg)
             rc = OPTIONS_HELP;
         } else if (c == S_VAL_PRINT_CONFIG) {
             self->want_config = true;
+        } else if (c == S_VAL_VERSION) {
+            self->want_version = true;
+            rc = OPTIONS_HELP;
         } else {
             size_t i = c >= S_VAL_FIRST ? (size_t) (c - S_VAL_FIRST) : 0;
             while (c < S_VAL_FIRST && i < self->count && self->slots[i].opt->short_name != c) {
@@ -593,6 +602,10 @@ int options_parse(options_t *self, int argc, char **argv, int *first_arg)
 {
     assert(self);
     int rc = s_flags(self, argc, argv, first_arg);
+    if (rc == OPTIONS_HELP && self->want_version) {
+        printf("%s %s\n", self->spec->program, HERALD_VERSION);
+        return rc;
+    }
     if (rc == OPTIONS_HELP) {
         options_help(self, stdout);
         return rc;
@@ -848,6 +861,9 @@ void options_help(const options_t *self, FILE *out)
     if (spec->print_config) {
         s_help_text(out, fprintf(out, "  --print-config"),
                     "print every effective value as JSON (secrets as \"***\") and exit");
+    }
+    if (!spec->command) {
+        s_help_text(out, fprintf(out, "  --version"), "print the program's version and exit");
     }
     if (spec->epilog) {
         fprintf(out, "\n%s", spec->epilog);

@@ -29,6 +29,9 @@
       shown, and neither is the value of an unknown option (it may be a secret mistyped).
     - Abbreviated flags are refused (getopt_long would take them): a script written today
       must not change meaning when a longer flag is added tomorrow.
+    - --version (a program's options, not a command's) prints "PROGRAM VERSION" (HERALD_VERSION
+      of herald_version.h: the CMake project version, and `git describe` when built from a
+      checkout) and exits 0, like --help.
     - --help (-h) prints the usage, each group's options with their variables, ranges or
       words and defaults, then the epilog, and exits 0. --print-config (when the spec has
       print_config) prints every effective value as JSON, defaults included, under the

@@ -10,17 +10,23 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <zmq.h>
 
+#include "config.h"
 #include "curve.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "pub_lock.h"
 #include "publisher.h"
+#include "store.h"
 
 typedef struct {
     const char *db;           /* --db */
@@ -37,6 +43,51 @@ typedef struct {
     const char *clients;      /* --clients: the agencies' public keys and grants */
 } s_config_t;
 
+/*  An endpoint ZeroMQ can bind: tcp://HOST:PORT (PORT 1..65535, or * for any), ipc://PATH,
+    inproc://NAME. Anything else is refused here rather than by zmq_bind at run time. */
+static int s_check_zmq_endpoint(void *field, char *why, size_t cap)
+{
+    const char *ep = *(const char **) field;
+    bool ok = false;
+    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) {
+        ok = strchr(ep, ':')[3] != '\0';
+    } else if (!strncmp(ep, "tcp://", 6)) {
+        const char *colon = strrchr(ep + 6, ':');
+        const char *port = colon ? colon + 1 : "";
+        long n = 0;
+        bool digits = *port && strspn(port, "0123456789") == strlen(port) && strlen(port) <= 5;
+        if (digits) {
+            n = strtol(port, NULL, 10);
+        }
+        ok = colon && colon > ep + 6 && (!strcmp(port, "*") || (digits && n >= 1 && n <= 65535));
+    }
+    if (!ok) {
+        snprintf(why, cap,
+                 "'%.200s' is not a ZeroMQ endpoint (tcp://HOST:PORT with PORT 1-65535 or *, "
+                 "ipc://PATH, inproc://NAME)",
+                 ep);
+        return -1;
+    }
+    return 0;
+}
+
+/*  --clients: an existing directory. */
+static int s_check_dir(void *field, char *why, size_t cap)
+{
+    const char *dir = *(const char **) field;
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(why, cap, "%.300s: %s (the directory of the agencies' .pub files)", dir,
+                 strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "%.300s is not a directory (one AGENCY.pub per agency goes in it)", dir);
+        return -1;
+    }
+    return 0;
+}
+
 #define S_FIELD(name) .offset = offsetof(s_config_t, name)
 
 /* clang-format off */
@@ -44,9 +95,11 @@ static const option_t s_option_table[] = {
     {.name = "db", .kind = OPTION_STRING, S_FIELD(db), .arg = "PATH", .flags = OPTION_REQUIRED,
      .help = "the store"},
     {.name = "bind", .kind = OPTION_STRING, S_FIELD(bind), .arg = "ENDPOINT",
-     .env = "HERALD_PUB_BIND", .def = "tcp://127.0.0.1:7700", .help = "the live PUB endpoint"},
+     .env = "HERALD_PUB_BIND", .def = "tcp://127.0.0.1:7700", .check = s_check_zmq_endpoint,
+     .help = "the live PUB endpoint"},
     {.name = "replay-bind", .kind = OPTION_STRING, S_FIELD(replay_bind), .arg = "ENDPOINT",
-     .def = "tcp://127.0.0.1:7701", .help = "the replay ROUTER endpoint"},
+     .def = "tcp://127.0.0.1:7701", .check = s_check_zmq_endpoint,
+     .help = "the replay ROUTER endpoint"},
     {.name = "heartbeat-ms", .kind = OPTION_INT, S_FIELD(heartbeat_ms), .arg = "N",
      .min = 10, .max = 3600000, .def = "1000", .help = "heartbeat interval in milliseconds"},
     {.name = "batch", .kind = OPTION_INT, S_FIELD(batch), .arg = "N", .min = 1, .max = 100000,
@@ -70,7 +123,7 @@ static const option_t s_option_table[] = {
      .help = "CURVE: the publisher's secret key file, from herald-keygen;\n"
              "with --clients"},
     {.name = "clients", .kind = OPTION_STRING, S_FIELD(clients), .arg = "DIR",
-     .help = "CURVE: one AGENCY.pub per admitted agency: its key on the\n"
+     .check = s_check_dir, .help = "CURVE: one AGENCY.pub per admitted agency: its key on the\n"
              "first line, then optional 'grant PREFIX' lines; re-read on\n"
              "SIGHUP"},
     OPTION_END};
@@ -174,6 +227,78 @@ static int s_signals(void)
     return sfd;
 }
 
+/*  The file the secret came from (--curve-secret-file or HERALD_CURVE_SECRET_FILE), or NULL
+    when it came from HERALD_CURVE_SECRET itself. */
+static char *s_secret_file(const options_t *options)
+{
+    json_t *config = options_config(options);
+    const char *file = json_string_value(json_object_get(config, "curve_secret_file"));
+    char *copy = file ? strdup(file) : NULL;
+    json_decref(config);
+    return copy;
+}
+
+/*  Refuses a public key given as the secret (curve_secret_file_check). 0, or -1 with why. */
+static int s_check_secret_file(const options_t *options, const s_config_t *config, char *why,
+                               size_t cap)
+{
+    char *file = s_secret_file(options);
+    int rc = file ? curve_secret_file_check(file, config->curve_secret, why, cap) : 0;
+    free(file);
+    return rc;
+}
+
+/*  --db: a file in an existing directory, and if it is there, a Herald store this program
+    can run (a missing one is waited for: pub.store_missing). Read only: nothing is written
+    or migrated here. 0, or -1 with why. */
+static int s_check_db(const char *db, char *why, size_t cap)
+{
+    struct stat st;
+    if (stat(db, &st) != 0) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", db);
+        char *slash = strrchr(dir, '/');
+        if (errno == ENOENT && slash && slash != dir) {
+            *slash = '\0';
+            if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                snprintf(why, cap, "%s: its directory %s does not exist", db, dir);
+                return -1;
+            }
+        }
+        return 0;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        snprintf(why, cap, "%s is a directory (give the store's file)", db);
+        return -1;
+    }
+    if (st.st_size == 0) {
+        return 0; /* being created */
+    }
+    char err[512];
+    store_err_t code = STORE_ERR_NONE;
+    store_t *store = store_open(db, STORE_READONLY, &code, err, sizeof err);
+    store_destroy(&store);
+    if (code == STORE_ERR_NOT_STORE || code == STORE_ERR_NEWER) {
+        snprintf(why, cap, "%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/*  --print-config, with the public key of the CURVE secret (for comparing with the .pub the
+    agencies hold). The exit status. */
+static int s_print_config(const options_t *options, const s_config_t *config)
+{
+    json_t *json = options_config(options);
+    char public_key[CURVE_Z85_LEN + 1];
+    if (json && config->curve_secret && zmq_curve_public(public_key, config->curve_secret) == 0) {
+        json_object_set_new(json, "public_key", json_string(public_key));
+    } else if (json) {
+        json_object_set_new(json, "public_key", json_null());
+    }
+    return config_print(json) == 0 ? 0 : 1;
+}
+
 /*  Reads the options into *config. Returns *options_p (the caller's: it owns the secret) to
     run, or NULL with *status the exit status after --help, --print-config or an error. */
 static options_t *s_options(s_config_t *config, int argc, char **argv, int *status)
@@ -188,7 +313,8 @@ static options_t *s_options(s_config_t *config, int argc, char **argv, int *stat
         .epilog = "herald-pub health exits 0 if the running service at --metrics ADDR is ready "
                   "(its\n/readyz), 1 if not.\n"
                   "Flags win over the environment. Exit status: 0 stopped by SIGINT/SIGTERM,\n"
-                  "1 runtime failure, 2 usage error.\n",
+                  "1 runtime failure (a port taken, another publisher on the store), 2 usage\n"
+                  "or configuration error (a flag, a key, --db or --clients wrong).\n",
         .groups = groups,
         .print_config = true,
     };
@@ -199,8 +325,18 @@ static options_t *s_options(s_config_t *config, int argc, char **argv, int *stat
         options_usage(options, "--curve-secret-file (or HERALD_CURVE_SECRET) and --clients go "
                                "together (or neither)");
     }
+    char why[1024];
+    if (rc == OPTIONS_RUN && config->curve_secret &&
+        s_check_secret_file(options, config, why, sizeof why) != 0) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "%s", why);
+    }
+    if (rc == OPTIONS_RUN && s_check_db(config->db, why, sizeof why) != 0) {
+        rc = OPTIONS_USAGE;
+        options_usage(options, "%s %s", options_source(options, "db"), why);
+    }
     if (rc == OPTIONS_RUN && options_want_config(options)) {
-        *status = options_print_config(options);
+        *status = s_print_config(options, config);
         options_destroy(&options);
     } else if (rc != OPTIONS_RUN) {
         *status = options_exit_status(rc);
@@ -253,9 +389,17 @@ int main(int argc, char **argv)
         options_destroy(&options);
         return OPTIONS_EXIT_USAGE;
     }
+    char err[1024];
+    int lock = pub_lock_acquire(config.db, err, sizeof err);
+    if (lock == -1) {
+        log_error("pub.store_locked", "{s:s,s:s}", "path", config.db, "error", err);
+        options_destroy(&options);
+        return 1;
+    }
     int sfd = s_signals();
     if (sfd == -1) {
         options_destroy(&options);
+        close(lock);
         return 1;
     }
     publisher_config_t pub_config = {
@@ -273,6 +417,7 @@ int main(int argc, char **argv)
     options_destroy(&options); /* wipes the secret: the sockets have it now */
     if (!publisher) {
         close(sfd);
+        close(lock);
         return 1;
     }
     metrics_t *metrics = NULL;
@@ -283,5 +428,6 @@ int main(int argc, char **argv)
     metrics_destroy(&metrics);
     publisher_destroy(&publisher);
     close(sfd);
+    close(lock); /* last: the store is ours until everything is closed */
     return rc == 0 ? 0 : 1;
 }

@@ -57,52 +57,53 @@
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
-    char *db_path;                  /* the store file */
-    char *bind;                     /* PUB endpoint */
-    char *replay_bind;              /* replay ROUTER endpoint */
-    int heartbeat_ms;               /* heartbeat interval */
-    int batch;                      /* change rows per scan */
-    int sndhwm;                     /* live messages queued per subscriber before dropping */
-    int signal_fd;                  /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
-    void *ctx;                      /* the one ZeroMQ context, one io thread */
-    void *pub;                      /* XPUB (manual): live announcements, subscriptions */
-    clients_t *clients;             /* --clients: agencies and grants; NULL without CURVE */
-    zap_t *zap;                     /* the ZAP handler; NULL without CURVE */
-    grants_live_t grants_live;      /* subscriptions applied, narrowed, refused */
-    void *router;                   /* ROUTER: replay requests and their answers */
-    watch_t *watch;                 /* inotify on the store's directory (NULL: polling only) */
-    replay_t *replay;               /* decoder and buffer for replay answers */
-    recent_t *recent;               /* the last announcements published, for replays */
-    replay_stats_t replay_stats;    /* replay requests and announcements answered */
-    store_t *store;                 /* our connection; NULL while missing or unusable */
-    char stream_id[64];             /* the store's stream id ("" before the first open) */
-    dev_t dev;                      /* device of the store file we opened */
-    ino_t ino;                      /* its inode: a new one means the file was replaced */
-    watch_logs_t logs;              /* the -wal and -shm our connection uses */
-    watch_logs_t old_logs;          /* a replaced store's, held until they are gone */
-    store_probe_t *probe;           /* notices a restore (a new stream id in the file) */
-    int64_t data_version;           /* PRAGMA data_version when we last looked */
-    int64_t cursor;                 /* the last published seq */
-    int64_t persisted;              /* the cursor as last written to the store */
-    uint64_t published;             /* announcements published since start */
-    int64_t heartbeat_at;           /* monotonic ms of the next heartbeat */
-    int64_t safety_at;              /* monotonic ms of the next safety poll */
-    int64_t retry_at;               /* monotonic ms of the next store retry; 0: none */
-    int64_t persist_at;             /* monotonic ms of a deferred cursor write; 0: none */
-    int64_t persisted_at;           /* monotonic ms of the last cursor write */
-    int64_t recheck_at;             /* monotonic ms to look again for an announced commit */
-    int recheck_ms;                 /* the current re-check step; 0: none pending */
-    int send_errno;                 /* set by the publish callback when a send failed */
-    bool opened_once;               /* the store was opened before (pub.started was logged) */
-    bool stopping;                  /* SIGINT or SIGTERM received */
-    bool failed;                    /* a fatal error: run returns -1 */
-    char problem[512];              /* the store problem last logged, to log each once */
-    char cursor_problem[512];       /* the same for cursor writes */
-    char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
-    uint8_t frame[CODEC_MAX_FRAME]; /* the announcement being sent */
-    pub_metrics_t metrics;          /* what --metrics shows, updated every loop turn */
-    monitor_t *live_monitor;        /* the live socket's one monitor: connections, handshakes */
-    monitor_t *replay_monitor;      /* the replay socket's: failed handshakes */
+    char *db_path;                      /* the store file */
+    char *bind;                         /* PUB endpoint */
+    char *replay_bind;                  /* replay ROUTER endpoint */
+    int heartbeat_ms;                   /* heartbeat interval */
+    int batch;                          /* change rows per scan */
+    int sndhwm;                         /* live messages queued per subscriber before dropping */
+    int signal_fd;                      /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
+    void *ctx;                          /* the one ZeroMQ context, one io thread */
+    void *pub;                          /* XPUB (manual): live announcements, subscriptions */
+    clients_t *clients;                 /* --clients: agencies and grants; NULL without CURVE */
+    zap_t *zap;                         /* the ZAP handler; NULL without CURVE */
+    grants_live_t grants_live;          /* subscriptions applied, narrowed, refused */
+    void *router;                       /* ROUTER: replay requests and their answers */
+    watch_t *watch;                     /* inotify on the store's directory (NULL: polling only) */
+    replay_t *replay;                   /* decoder and buffer for replay answers */
+    recent_t *recent;                   /* the last announcements published, for replays */
+    replay_stats_t replay_stats;        /* replay requests and announcements answered */
+    store_t *store;                     /* our connection; NULL while missing or unusable */
+    char stream_id[64];                 /* the store's stream id ("" before the first open) */
+    char public_key[CURVE_Z85_LEN + 1]; /* CURVE: our public key, for pub.started ("": none) */
+    dev_t dev;                          /* device of the store file we opened */
+    ino_t ino;                          /* its inode: a new one means the file was replaced */
+    watch_logs_t logs;                  /* the -wal and -shm our connection uses */
+    watch_logs_t old_logs;              /* a replaced store's, held until they are gone */
+    store_probe_t *probe;               /* notices a restore (a new stream id in the file) */
+    int64_t data_version;               /* PRAGMA data_version when we last looked */
+    int64_t cursor;                     /* the last published seq */
+    int64_t persisted;                  /* the cursor as last written to the store */
+    uint64_t published;                 /* announcements published since start */
+    int64_t heartbeat_at;               /* monotonic ms of the next heartbeat */
+    int64_t safety_at;                  /* monotonic ms of the next safety poll */
+    int64_t retry_at;                   /* monotonic ms of the next store retry; 0: none */
+    int64_t persist_at;                 /* monotonic ms of a deferred cursor write; 0: none */
+    int64_t persisted_at;               /* monotonic ms of the last cursor write */
+    int64_t recheck_at;                 /* monotonic ms to look again for an announced commit */
+    int recheck_ms;                     /* the current re-check step; 0: none pending */
+    int send_errno;                     /* set by the publish callback when a send failed */
+    bool opened_once;                   /* the store was opened before (pub.started was logged) */
+    bool stopping;                      /* SIGINT or SIGTERM received */
+    bool failed;                        /* a fatal error: run returns -1 */
+    char problem[512];                  /* the store problem last logged, to log each once */
+    char cursor_problem[512];           /* the same for cursor writes */
+    char topic[CODEC_MAX_TOPIC];        /* a topic computed when a change row has none */
+    uint8_t frame[CODEC_MAX_FRAME];     /* the announcement being sent */
+    pub_metrics_t metrics;              /* what --metrics shows, updated every loop turn */
+    monitor_t *live_monitor;            /* the live socket's one monitor: connections, handshakes */
+    monitor_t *replay_monitor;          /* the replay socket's: failed handshakes */
 };
 
 static int64_t s_now(void)
@@ -283,9 +284,10 @@ static int s_store_open(publisher_t *self)
     }
     s_problem_clear(self);
     if (!self->opened_once) {
-        log_info("pub.started", "{s:s,s:s,s:s,s:I,s:I}", "bind", self->bind, "replay_bind",
+        log_info("pub.started", "{s:s,s:s,s:s,s:I,s:I,s:s?}", "bind", self->bind, "replay_bind",
                  self->replay_bind, "stream_id", self->stream_id, "cursor", (json_int_t) cursor,
-                 "head", (json_int_t) head);
+                 "head", (json_int_t) head, "public_key",
+                 self->public_key[0] ? self->public_key : NULL);
     } else {
         log_info(strcmp(old, fresh) ? "pub.stream_changed" : "pub.store_reopened",
                  "{s:s,s:s,s:s,s:I,s:I}", "path", self->db_path, "old_stream_id", old, "stream_id",
@@ -796,6 +798,9 @@ static int s_access_new(publisher_t *self, const publisher_config_t *config)
         return -1;
     }
     replay_set_clients(self->replay, self->clients);
+    if (zmq_curve_public(self->public_key, config->curve_secret) != 0) {
+        self->public_key[0] = '\0';
+    }
     log_info("pub.curve", "{s:s,s:i}", "clients_dir", config->clients_dir, "clients",
              (int) clients_count(self->clients));
     return 0;
