@@ -92,7 +92,7 @@ static int s_parse(const s_command_spec_t *cmd, void *base, int argc, char **arg
     int args = argc - *first;
     if (rc == OPTIONS_RUN && args < cmd->min_args) {
         rc = OPTIONS_USAGE;
-        options_usage(options, "missing %s", cmd->args);
+        options_usage(options, "missing %s", cmd->args ? cmd->args : "arguments");
     } else if (rc == OPTIONS_RUN && args > cmd->max_args) {
         rc = OPTIONS_USAGE;
         options_usage(options, "unexpected argument '%s'", argv[*first + cmd->max_args]);

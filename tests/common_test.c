@@ -1465,7 +1465,7 @@ static void test_options_secret(void **state)
     /* from a file, by the flag or by the variable */
     unsetenv("HERALD_T_SECRET");
     s_write("t.secret", "from-file\nsecond line\n");
-    char path[600];
+    char path[1100];
     snprintf(path, sizeof path, "%s", s_path("t.secret"));
     s_fixture(&f);
     char *by_flag[] = {"herald-test", "-n", "x", "--t-secret-file", path, NULL};
@@ -1506,7 +1506,7 @@ static void test_options_secret(void **state)
     free(err);
     unsetenv("HERALD_T_SECRET");
     s_write("short.secret", "abc\n");
-    char short_path[600];
+    char short_path[1100];
     snprintf(short_path, sizeof short_path, "%s", s_path("short.secret"));
     char *short_flag[] = {"herald-test", "-n", "x", "--t-secret-file", short_path, NULL};
     s_fixture(&f);
@@ -1540,7 +1540,7 @@ static void test_options_help_and_config(void **state)
 
     /* --help: exit 0, every option, its variable, range, words and default, the groups */
     s_capture_t cap;
-    char out_path[600];
+    char out_path[1100];
     snprintf(out_path, sizeof out_path, "%s", s_path("help.out"));
     s_write("help.out", "");
     s_capture_begin(&cap, STDOUT_FILENO, out_path); /* s_parse_args captures stderr */

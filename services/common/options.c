@@ -28,17 +28,17 @@
 #define S_VAL_VERSION 254      /* --version */
 
 typedef struct {
-    const option_t *opt;           /* its table entry */
-    void *field;                   /* where its value goes */
-    char env[S_NAME_MAX];          /* its variable, "" for none */
-    char file_env[S_NAME_MAX + 8]; /* a secret's: HERALD_X_FILE */
-    char flag[S_NAME_MAX + 8];     /* its flag for getopt_long (a secret's: "x-file") */
-    char source[S_NAME_MAX + 16];  /* where the value came from: "--flag", "-f", the variable */
-    bool by_flag;                  /* a flag gave it */
-    bool by_env;                   /* its variable gave it */
-    const char *secret_file;       /* a secret's file (a flag's or a variable's value) */
-    char *owned;                   /* a variable's list split, or the secret (wiped) */
-    size_t owned_len;              /* the secret's length as read (a check may cut it) */
+    const option_t *opt;              /* its table entry */
+    void *field;                      /* where its value goes */
+    char env[S_NAME_MAX];             /* its variable, "" for none */
+    char file_env[S_NAME_MAX + 8];    /* a secret's: HERALD_X_FILE */
+    char flag[S_NAME_MAX + 8];        /* its flag for getopt_long (a secret's: "x-file") */
+    char source[S_NAME_MAX * 2 + 16]; /* where the value came from: "--flag", "-f", the variable */
+    bool by_flag;                     /* a flag gave it */
+    bool by_env;                      /* its variable gave it */
+    const char *secret_file;          /* a secret's file (a flag's or a variable's value) */
+    char *owned;                      /* a variable's list split, or the secret (wiped) */
+    size_t owned_len;                 /* the secret's length as read (a check may cut it) */
 } s_slot_t;
 
 struct options {

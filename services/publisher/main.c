@@ -255,13 +255,14 @@ static int s_check_db(const char *db, char *why, size_t cap)
 {
     struct stat st;
     if (stat(db, &st) != 0) {
+        int missing = errno == ENOENT;
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", db);
         char *slash = strrchr(dir, '/');
-        if (errno == ENOENT && slash && slash != dir) {
+        if (missing && slash && slash != dir) {
             *slash = '\0';
             if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                snprintf(why, cap, "%s: its directory %s does not exist", db, dir);
+                snprintf(why, cap, "%.480s: its directory %.480s does not exist", db, dir);
                 return -1;
             }
         }
