@@ -9,7 +9,7 @@ this process straight into the store (SQLite; the store's triggers log the chang
 delay is measured from each announcement's committed_at_ms to its arrival at the last
 subscriber (wall clock, ms resolution).
 
-usage: python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
+usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
        HERALD_ZMQ_IO_THREADS / --sndhwm are passed to herald-pub when given."""
 import argparse
