@@ -35,6 +35,7 @@ typedef struct {
     int heartbeat_ms;         /* --heartbeat-ms */
     int batch;                /* --batch */
     int sndhwm;               /* --sndhwm */
+    int io_threads;           /* --io-threads */
     int log_level;            /* --log-level: a log_level_t */
     int log_format;           /* --log-format: 1 for text */
     bool insecure;            /* --insecure */
@@ -108,6 +109,10 @@ static const option_t s_option_table[] = {
      .max = 1000000, .def = "10000",
      .help = "live messages queued per subscriber before the slowest ones\n"
              "are dropped (and healed by replay)"},
+    {.name = "io-threads", .kind = OPTION_INT, S_FIELD(io_threads), .arg = "N", .min = 1,
+     .max = 64, .def = "1",
+     .help = "ZeroMQ I/O threads: each encrypts its share of the\n"
+             "subscribers' copies (docs/performance.md, \"Fan-out\")"},
     {.name = "log-level", .kind = OPTION_ENUM, S_FIELD(log_level), .arg = "L",
      .words = log_levels, .def = "info", .help = "the lowest level logged"},
     {.name = "log-format", .kind = OPTION_ENUM, S_FIELD(log_format), .arg = "F",
@@ -410,6 +415,7 @@ int main(int argc, char **argv)
         .heartbeat_ms = config.heartbeat_ms,
         .batch = config.batch,
         .sndhwm = config.sndhwm,
+        .io_threads = config.io_threads,
         .signal_fd = sfd,
         .curve_secret = config.curve_secret,
         .clients_dir = config.clients,

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <zmq.h>
 
@@ -95,7 +96,11 @@ struct monitor {
                                           written when the second has passed */
     uint64_t suppressed;               /* older ones since the last line: they get no line */
     uint64_t suppressed_by[S_REASONS]; /* the same by reason */
-    monitor_stats_t stats;             /* counters */
+    log_limit_t accept_limit;          /* when the last pub.accept_failed was written */
+    uint64_t accept_held;              /* accepts failed since that line, not yet logged */
+    uint32_t accept_errno;             /* the newest one's errno */
+    char accept_endpoint[S_ENDPOINT_LEN]; /* the listening endpoint it names */
+    monitor_stats_t stats;                /* counters */
 };
 
 monitor_t *monitor_new(void *ctx, void *socket, const char *name)
@@ -110,7 +115,7 @@ monitor_t *monitor_new(void *ctx, void *socket, const char *name)
     snprintf(endpoint, sizeof endpoint, "inproc://herald.monitor.%p", (void *) self);
     int events = ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
                  ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+                 ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_ACCEPT_FAILED;
     if (zmq_socket_monitor(socket, endpoint, events) != 0) {
         int saved = errno;
         free(self);
@@ -169,10 +174,15 @@ const monitor_stats_t *monitor_stats(const monitor_t *self)
 
 int64_t monitor_due_ms(const monitor_t *self)
 {
-    if (!self || self->held.event == 0) {
+    if (!self) {
         return 0;
     }
-    return self->limit.logged_ms + S_LOG_EVERY_MS;
+    int64_t due = self->held.event ? self->limit.logged_ms + S_LOG_EVERY_MS : 0;
+    if (self->accept_held) {
+        int64_t accept_due = self->accept_limit.logged_ms + S_LOG_EVERY_MS;
+        due = due == 0 || accept_due < due ? accept_due : due;
+    }
+    return due;
 }
 
 //  ---------------------------------------------------------------------------------------
@@ -250,17 +260,6 @@ static void s_failure(monitor_t *self, const s_failure_t *f)
     s_log(self, f, now);
 }
 
-/*  The held-back line, once its second has passed. */
-static void s_flush(monitor_t *self)
-{
-    int64_t now = clock_ms(CLOCK_MONOTONIC);
-    if (self->held.event && !log_limit_quiet(&self->limit, now, S_LOG_EVERY_MS)) {
-        s_failure_t held = self->held;
-        self->held.event = 0;
-        s_log(self, &held, now);
-    }
-}
-
 //  ---------------------------------------------------------------------------------------
 //  Events
 
@@ -317,9 +316,46 @@ static bool s_plaintext(monitor_t *self)
            mechanism == ZMQ_NULL;
 }
 
+/*  One pub.accept_failed line for the accepts held since the last one: the newest's errno in
+    words, the open-files limit (the usual cause: the soft limit is spent), and the counts. */
+static void s_accept_log(monitor_t *self, int64_t now)
+{
+    struct rlimit rl = {0, 0};
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int code = (int) self->accept_errno;
+    log_warn("pub.accept_failed", "{s:s,s:s,s:s,s:i,s:I,s:I,s:I,s:I,s:s}", "socket", self->name,
+             "endpoint", self->accept_endpoint, "error", strerror(code), "errno", code,
+             "nofile_soft", (json_int_t) rl.rlim_cur, "connected",
+             (json_int_t) monitor_connected(self), "count", (json_int_t) self->accept_held, "total",
+             (json_int_t) self->stats.accepts_failed, "hint",
+             code == EMFILE || code == ENFILE
+                 ? "out of file descriptors: raise LimitNOFILE / ulimits (docs/operations.md, "
+                   "\"Open files\"); the peers wait in the backlog and retry"
+                 : "the kernel refused an accept; the peer retries");
+    self->stats.accept_lines++;
+    self->accept_held = 0;
+    log_limit_wrote(&self->accept_limit, now);
+}
+
+/*  Counts one refused accept; writes its line now if the last one is a second old, else holds
+    it for s_flush. */
+static void s_accept_failed(monitor_t *self, uint32_t value, zmq_msg_t *address)
+{
+    self->stats.accepts_failed++;
+    self->accept_held++;
+    self->accept_errno = value;
+    s_copy_text(self->accept_endpoint, sizeof self->accept_endpoint, address);
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (!log_limit_quiet(&self->accept_limit, now, S_LOG_EVERY_MS)) {
+        s_accept_log(self, now);
+    }
+}
+
 static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *address)
 {
-    if (event == ZMQ_EVENT_ACCEPTED) {
+    if (event == ZMQ_EVENT_ACCEPT_FAILED) {
+        s_accept_failed(self, value, address);
+    } else if (event == ZMQ_EVENT_ACCEPTED) {
         self->stats.accepted++;
         s_peer_t *slot = s_peer_find(self, (int) value);
         if (!slot) {
@@ -357,6 +393,20 @@ static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *
     } else {
         self->failed = event;
         self->failed_value = value;
+    }
+}
+
+/*  The held-back lines, once their second has passed. */
+static void s_flush(monitor_t *self)
+{
+    int64_t now = clock_ms(CLOCK_MONOTONIC);
+    if (self->accept_held && !log_limit_quiet(&self->accept_limit, now, S_LOG_EVERY_MS)) {
+        s_accept_log(self, now);
+    }
+    if (self->held.event && !log_limit_quiet(&self->limit, now, S_LOG_EVERY_MS)) {
+        s_failure_t held = self->held;
+        self->held.event = 0;
+        s_log(self, &held, now);
     }
 }
 

@@ -7,6 +7,13 @@
     loop (no thread). A failed handshake is logged as pub.handshake_failed (warn) with the
     socket's name, the peer's address when known and the reason; at most one line per second
     per socket, each line counting the failures it stands for.
+
+    A connection the kernel queued but the socket could not accept (ACCEPT_FAILED: out of
+    descriptors, EMFILE or ENFILE) never reaches a handshake: it is logged as
+    pub.accept_failed (warn) with the error's text and the open-files limit, at most one line
+    a second with the count since the last one, and counted in accepts_failed. libzmq retries
+    the accept on every wake of its I/O thread while such a connection waits in the backlog,
+    so the count is of attempts, not of peers.
 */
 #ifndef HERALD_MONITOR_H
 #define HERALD_MONITOR_H
@@ -21,7 +28,9 @@ typedef struct {
     uint64_t disconnected;      /* connections gone (failed handshakes included) */
     uint64_t handshakes_failed; /* handshakes failed (mechanism, keys, refused by ZAP) */
     uint64_t closed_early;      /* plaintext: closed without a ZMTP/3 handshake (not failed) */
+    uint64_t accepts_failed;    /* accepts refused by the kernel (EMFILE, ENFILE, ...) */
     uint64_t lines;             /* pub.handshake_failed lines written */
+    uint64_t accept_lines;      /* pub.accept_failed lines written */
 } monitor_stats_t;
 
 /*  Starts monitoring socket (named name in the logs: "live", "replay") on an inproc PAIR in

@@ -3,6 +3,9 @@
     herald_subscribers_connected comes from the live socket's monitor (monitor.c): accepted
     minus disconnected connections, "where ZeroMQ can tell" (a peer behind a proxy is the
     proxy; a half-open connection counts until the ZMTP heartbeat drops it).
+    herald_accepts_failed_total counts the accepts the kernel refused on either socket (out
+    of descriptors: EMFILE, ENFILE); libzmq retries while the peer waits in the backlog, so it
+    counts attempts, and any rise means agencies are being turned away.
 */
 #include "pub_metrics.h"
 
@@ -49,6 +52,18 @@ int pub_metrics_register(pub_metrics_t *m, metrics_t *r)
     rc |= metrics_register(r, "herald_subscribers_connected",
                            "Connections to the live socket (accepted minus disconnected).",
                            METRICS_GAUGE, &m->subscribers);
+    rc |= metrics_register(r, "herald_accepts_failed_total",
+                           "Connections the kernel refused to accept on the live or replay "
+                           "socket (out of file descriptors), counted per attempt.",
+                           METRICS_COUNTER, &m->accepts_failed);
+    rc |= metrics_register(r, "herald_connections_closed_early_total",
+                           "Plaintext connections closed before a ZMTP/3 handshake (ZMTP/1.0 "
+                           "or 2.0 peers, or peers that left during the greeting).",
+                           METRICS_COUNTER, &m->closed_early);
+    rc |= metrics_register(r, "herald_handshakes_failed_total",
+                           "Handshakes that failed on the live or replay socket (mechanism, "
+                           "keys, refused by ZAP).",
+                           METRICS_COUNTER, &m->handshakes_failed);
     rc |= metrics_register(r, "herald_store_open", "1 while the store is open.", METRICS_GAUGE,
                            &m->store_open);
     metrics_health(r, &m->turn_ms, s_ready, m);

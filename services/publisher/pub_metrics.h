@@ -17,6 +17,9 @@ typedef struct {
     metrics_value_t head_seq;             /* the store's last seq, at the last look */
     metrics_value_t cursor_seq;           /* the last seq published */
     metrics_value_t subscribers;          /* PUB connections accepted minus disconnected */
+    metrics_value_t accepts_failed;       /* accepts refused by the kernel (EMFILE, ...) */
+    metrics_value_t closed_early;         /* plaintext connections closed before ZMTP/3 */
+    metrics_value_t handshakes_failed;    /* CURVE/ZAP handshakes that failed */
     metrics_value_t store_open;           /* 1 while the store is open and readable */
     metrics_value_t turn_ms;              /* monotonic ms of the loop's last turn */
 } pub_metrics_t;

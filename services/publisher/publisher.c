@@ -438,6 +438,24 @@ static void s_heartbeat(publisher_t *self, int64_t now)
     }
 }
 
+/*  The monitors' counters of both sockets, summed into m (a socket without a monitor adds 0). */
+static void s_monitor_metrics(publisher_t *self, pub_metrics_t *m)
+{
+    uint64_t accepts = 0, early = 0, handshakes = 0;
+    monitor_t *monitors[] = {self->live_monitor, self->replay_monitor};
+    for (size_t i = 0; i < sizeof monitors / sizeof monitors[0]; i++) {
+        if (monitors[i]) {
+            const monitor_stats_t *st = monitor_stats(monitors[i]);
+            accepts += st->accepts_failed;
+            early += st->closed_early;
+            handshakes += st->handshakes_failed;
+        }
+    }
+    metrics_set(&m->accepts_failed, (int64_t) accepts);
+    metrics_set(&m->closed_early, (int64_t) early);
+    metrics_set(&m->handshakes_failed, (int64_t) handshakes);
+}
+
 /*  Reads the sockets' monitors (failed handshakes logged, held-back lines written when due),
     copies the loop's counters into the metrics (a few relaxed stores per turn, not per
     message) and stamps the turn for /healthz. */
@@ -447,6 +465,7 @@ static void s_metrics_turn(publisher_t *self)
     monitor_handle(self->live_monitor);
     monitor_handle(self->replay_monitor);
     metrics_set(&m->subscribers, monitor_connected(self->live_monitor));
+    s_monitor_metrics(self, m);
     metrics_set(&m->published, (int64_t) self->published);
     metrics_set(&m->replay_requests, (int64_t) self->replay_stats.requests);
     metrics_set(&m->replay_announcements, (int64_t) self->replay_stats.announcements);
@@ -843,7 +862,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
         goto fail;
     }
     replay_set_recent(self->replay, self->recent, s_publish_upto, self);
-    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, 1);
+    zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, config->io_threads > 0 ? config->io_threads : 1);
     self->pub = zmq_socket(self->ctx, ZMQ_XPUB);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
     if (!self->pub || !self->router) {

@@ -20,6 +20,7 @@ typedef struct {
     int heartbeat_ms;         /* heartbeat interval, > 0 */
     int batch;                /* change rows per store scan, > 0 */
     int sndhwm;               /* live messages queued per subscriber before dropping (0: 10000) */
+    int io_threads;           /* ZeroMQ I/O threads of the context (0: 1) */
     int signal_fd;            /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
     const char *curve_secret; /* CURVE: the publisher's Z85 secret key; NULL: no CURVE */
     const char *clients_dir;  /* CURVE: the client directory (clients.h), with curve_secret */

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench.py -- Herald's benchmark: every figure of docs/performance.md, measured in one run.
 
-Usage: scripts/bench.sh [--changes N] [--latency-count N] [--repeat N]
+Usage: scripts/bench.sh [--changes N] [--latency-count N] [--repeat N] [--machine-only]
        (builds Release, then runs this)
 
 Figures (all in this one run, so they compare as ratios on a noisy machine; each throughput,
@@ -21,6 +21,13 @@ slows a run down):
      (--webhook-only runs this one alone)
   9. the feed sinks' rewrite: a calendar of 10,000 events rendered with libical and written
      atomically, and the Atom feed of the same (bench_feeds); the calendar's floor is 500 ms
+
+Before and after the figures, the machine's state (machine.py): load averages, CPU steal and
+busy time over the run (/proc/stat deltas), an fsync's latency in the bench folder, the
+baseline's spread across its runs, and the verdict "too noisy to judge" when one of them
+crosses its threshold (machine.THRESHOLDS; docs/performance.md). Every run's figure is kept
+in the JSON ("all_runs" beside the best), under "machine" the state and the verdict.
+--machine-only prints the state alone (a few seconds) and exits.
 """
 import argparse
 import json
@@ -32,6 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402
 
 BIN = os.environ.get("HERALD_BIN", "build-bench/bin")
 
@@ -109,6 +119,7 @@ def report(name, runs):
     """The fastest of runs, with every run's rate and the highest peaks of them all, printed."""
     best = dict(max(runs, key=lambda r: r["per_second"]))
     best["runs"] = [r["per_second"] for r in runs]
+    best["all_runs"] = [dict(r) for r in runs]
     for key in ("pub_peak_kib", "sub_peak_kib"):
         best[key] = max(r[key] for r in runs)
     print(f"{name}: {best['per_second']:,.0f}/s = {best['ratio']:.2f} x baseline, "
@@ -210,7 +221,20 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs of each throughput, best kept")
     ap.add_argument("--webhook-changes", type=int, default=20_000)
     ap.add_argument("--webhook-only", action="store_true", help="figure 8 alone")
+    ap.add_argument("--machine-only", action="store_true",
+                    help="the machine's state over a 5 s idle wait and its verdict, alone")
     args = ap.parse_args()
+    if args.machine_only:
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+            before = machine.snapshot(work)
+            machine.show("before", before)
+            time.sleep(5)
+            after = machine.snapshot(work)
+            machine.show("after", after)
+            state = machine.verdict(before, after)
+            machine.show_verdict(state)
+            print(json.dumps({"machine": state}, indent=2))
+        return
     if args.webhook_only:
         with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
             print(json.dumps({"webhook": webhook(work, args.webhook_changes)}, indent=2))
@@ -219,9 +243,12 @@ def main():
     n = args.changes
     res = {}
     with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+        before = machine.snapshot(work)
+        machine.show("before", before)
         runs = [baseline(max(n, 1_000_000)) for _ in range(repeat)]
-        res["baseline"] = max(runs, key=lambda r: r["per_second"])
+        res["baseline"] = dict(max(runs, key=lambda r: r["per_second"]))
         res["baseline"]["runs"] = [r["per_second"] for r in runs]
+        res["baseline"]["all_runs"] = runs
         base = res["baseline"]["per_second"]
         print(f"1. libzmq PUB/SUB baseline: {base:,.0f} msg/s "
               f"(runs: {', '.join(f'{r:,.0f}' for r in res['baseline']['runs'])})",
@@ -335,7 +362,13 @@ def main():
         print(f"9. feeds: a calendar of 10,000 events rewritten in "
               f"{res['feeds']['calendar_ms']} ms (floor 500 ms), its Atom feed in "
               f"{res['feeds']['atom_ms']} ms", file=sys.stderr)
+        after = machine.snapshot(work)
+        machine.show("before", before)
+        machine.show("after", after)
+        res["machine"] = machine.verdict(before, after, res["baseline"]["runs"])
+        machine.show_verdict(res["machine"])
         if out.returncode != 0:
+            print(json.dumps(res, indent=2))
             raise SystemExit("bench: the calendar rewrite is over its floor of 500 ms")
     print(json.dumps(res, indent=2))
 

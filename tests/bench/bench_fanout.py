@@ -9,9 +9,17 @@ this process straight into the store (SQLite; the store's triggers log the chang
 delay is measured from each announcement's committed_at_ms to its arrival at the last
 subscriber (wall clock, ms resolution).
 
-usage: python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
+usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
-       HERALD_ZMQ_IO_THREADS / --sndhwm are passed to herald-pub when given."""
+                                          [--io-threads N] [--sndhwm N] [--repeat N]
+       --io-threads and --sndhwm are passed to herald-pub when given.
+
+Each run prints one JSON line, with the machine's state over it (machine.py: load, steal,
+busy, fsync; the verdict "too noisy to judge" when a threshold is crossed), the publisher's
+peak memory before the subscribers connect and at the end, and the difference per connection
+(per_conn_kib: (VmHWM at the end - VmRSS before the storm) / N). The harness's own CPU time
+is reported too (harness_cpu_pct of the run): near 100 % the harness, not the publisher, sets
+the delays."""
 import argparse
 import json
 import os
@@ -22,6 +30,14 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402
+
+
+def proc_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith(key + ":"))
 
 
 def harness(args):
@@ -79,7 +95,9 @@ def harness(args):
                 e = got.setdefault(seq, [0, 0.0, committed])
                 e[0] += 1
                 e[1] = max(e[1], now)
-    print(json.dumps({"storm_s": storm, "connected": connected, "dup": dup,
+    cpu = time.process_time()
+    print(json.dumps({"storm_s": storm, "connected": connected, "dup": dup, "cpu_s": cpu,
+                      "wall_s": time.monotonic() - t0,
                       "got": {str(k): v for k, v in got.items()}}), flush=True)
 
 
@@ -119,6 +137,13 @@ def pct(values, p):
     return values[min(len(values) - 1, int(len(values) * p / 100))] if values else float("nan")
 
 
+def s_cpu_s(pid):
+    """User + system CPU seconds of pid so far (all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(args, n):
     import zmq
     w = tempfile.mkdtemp(prefix="herald-fanout-")
@@ -146,8 +171,13 @@ def run(args, n):
                     "--curve-secret-file", os.path.join(w, "server.key"), "--clients", clients]
         if args.sndhwm:
             pub_args += ["--sndhwm", str(args.sndhwm)]
+        if args.io_threads:
+            pub_args += ["--io-threads", str(args.io_threads)]
+        before = machine.snapshot(w)
         publisher = subprocess.Popen(pub_args, stderr=open(os.path.join(w, "pub.log"), "wb"))
         time.sleep(0.5)
+        rss0 = proc_kib(publisher.pid, "VmRSS")
+        pub_cpu0 = s_cpu_s(publisher.pid)
         hargs = {"n": n, "endpoint": endpoint, "server": server_pub.decode(),
                  "publics": publics, "secrets": secrets, "duration": args.seconds + 15}
         spec = os.path.join(w, "harness.json")
@@ -174,16 +204,24 @@ def run(args, n):
         commits = i
         out = json.loads(h.stdout.readline())
         h.wait()
-        with open(f"/proc/{publisher.pid}/status") as f:
-            hwm = next(int(x.split()[1]) for x in f if x.startswith("VmHWM"))
+        hwm = proc_kib(publisher.pid, "VmHWM")
+        pub_cpu = s_cpu_s(publisher.pid) - pub_cpu0
         publisher.terminate()
         publisher.wait()
+        state = machine.verdict(before, machine.snapshot(w))
         got = out["got"]
         delays = [v[1] - v[2] for v in got.values()]
         lost = commits * n - sum(v[0] for v in got.values())
         return {"n": n, "commits": commits, "p50_ms": pct(delays, 50), "p99_ms": pct(delays, 99),
                 "max_ms": max(delays) if delays else None, "storm_s": out["storm_s"],
-                "lost": lost, "dup": out["dup"], "pub_vmhwm_mib": round(hwm / 1024, 1)}
+                "lost": lost, "dup": out["dup"], "pub_vmhwm_mib": round(hwm / 1024, 1),
+                "pub_rss_idle_mib": round(rss0 / 1024, 1),
+                "per_conn_kib": round((hwm - rss0) / n, 1),
+                "pub_cpu_pct": round(100 * pub_cpu / out["wall_s"], 1),
+                "harness_cpu_pct": round(100 * out["cpu_s"] / out["wall_s"], 1),
+                "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
+                "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
+                                                  "verdict", "crossed")}}
     finally:
         shutil.rmtree(w, ignore_errors=True)
 
@@ -201,11 +239,14 @@ def main():
     ap.add_argument("--pub-cpu", type=int, default=0)
     ap.add_argument("--harness-cpu", type=int, default=1)
     ap.add_argument("--sndhwm", type=int, default=0)
+    ap.add_argument("--io-threads", type=int, default=0)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each N, every one printed")
     args = ap.parse_args()
     print(f"load {os.getloadavg()[0]:.2f}, cpus {os.cpu_count()}")
     for n in args.n:
-        r = run(args, n)
-        print(json.dumps(r), flush=True)
+        for _ in range(max(1, args.repeat)):
+            r = run(args, n)
+            print(json.dumps(r), flush=True)
 
 
 if __name__ == "__main__":
