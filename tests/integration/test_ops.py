@@ -94,6 +94,11 @@ def test_compose():
     default = {n for n, v in spec.items() if not v.get("profiles")}
     check(default == {"store-init", "keygen", "publisher", "sub-log", "sub-mirror"},
           f"default services: {default}")
+    # Every long-running Herald service may hold one descriptor per agency (operations.md).
+    for name, v in spec.items():
+        if v.get("image") == "herald:latest" and v.get("restart") != "no":
+            nofile = (v.get("ulimits") or {}).get("nofile") or {}
+            check(nofile.get("soft", 0) >= 65536, f"{name}: ulimits nofile {nofile}")
     # A reference is a dependency or a host name (smtp://mailpit:1025), not a key file's name.
     for name in default:
         text = json.dumps(spec[name])
