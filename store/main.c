@@ -556,10 +556,11 @@ static int s_print_record(const store_change_t *change, void *arg)
 {
     int64_t *unknown = arg;
     if (!change->present) {
-        fprintf(stderr, "%s: snapshot: %s %s: its state at this seq was not kept (seq %" PRId64
+        fprintf(stderr,
+                "%s: snapshot: %s %s: its state at this seq was not kept (seq %" PRId64
                 ", migrated from schema 4): left out\n",
-                s_prog, change->type == STORE_PRESS ? "press release" : "event",
-                change->record_id, change->seq);
+                s_prog, change->type == STORE_PRESS ? "press release" : "event", change->record_id,
+                change->seq);
         (*unknown)++;
         return 0;
     }

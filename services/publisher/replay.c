@@ -515,11 +515,11 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
         s_refuse(self, store, why);
         return;
     }
-    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:I,s:i,s:i,s:i,s:i,s:I,s:I}", "peer",
-              self->peer_hex, "after_seq", (json_int_t) after, "since_ms", (json_int_t) since,
-              "snapshot", req->snapshot ? 1 : 0, "as_of_seq", (json_int_t) as_of, "topics", (int) self->n_topics, "limit", self->limit,
-              "scanned", self->scanned, "sent", self->sent, "last_seq", (json_int_t) last, "head",
-              (json_int_t) head);
+    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:I,s:i,s:i,s:i,s:i,s:I,s:I}", "peer", self->peer_hex,
+              "after_seq", (json_int_t) after, "since_ms", (json_int_t) since, "snapshot",
+              req->snapshot ? 1 : 0, "as_of_seq", (json_int_t) as_of, "topics",
+              (int) self->n_topics, "limit", self->limit, "scanned", self->scanned, "sent",
+              self->sent, "last_seq", (json_int_t) last, "head", (json_int_t) head);
     s_send_end(self, (uint64_t) last, (uint64_t) head, "");
 }
 
