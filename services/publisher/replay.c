@@ -399,8 +399,8 @@ static bool s_history_refused(replay_t *self, store_t *store, const Herald__V1__
                               int64_t after, int64_t since, int64_t as_of, int64_t head)
 {
     char why[160];
-    if (head < 0) {
-        return false; /* the scan meets the store's failure and says it */
+    if (head < 0 || (req->snapshot && as_of == 0)) {
+        return false; /* a snapshot of now is always whole; a failing store is said below */
     }
     if (as_of > head) {
         snprintf(why, sizeof why, "as_of_seq %lld is beyond the head %lld of this stream",
