@@ -109,7 +109,8 @@ const announcement_t *codec_decode(codec_decoder_t *self, const uint8_t *data, s
 /*  Decodes and validates one ReplayRequest (owned by the decoder, valid until the next
     decode), or NULL with the reason in why: at most CODEC_MAX_TOPICS topics, each valid UTF-8
     of at most CODEC_MAX_TOPIC bytes; limit <= CODEC_MAX_LIMIT; after_seq <= INT64_MAX;
-    since_ms >= 0; snapshot and since_ms > 0 are exclusive. */
+    since_ms >= 0; snapshot and since_ms > 0 are exclusive; as_of_seq <= INT64_MAX and only
+    with snapshot (whether it is within the head is the publisher's to check). */
 const Herald__V1__ReplayRequest *codec_decode_request(codec_decoder_t *self, const uint8_t *data,
                                                       size_t len, char *why, size_t whylen);
 

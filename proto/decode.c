@@ -672,6 +672,14 @@ static int s_check_request(const Herald__V1__ReplayRequest *r, char *why, size_t
         s_why(why, whylen, "since_ms: snapshot and since_ms are exclusive");
         return -1;
     }
+    if (r->as_of_seq > INT64_MAX) {
+        s_why(why, whylen, "as_of_seq: out of range");
+        return -1;
+    }
+    if (r->as_of_seq > 0 && !r->snapshot) {
+        s_why(why, whylen, "as_of_seq: only with snapshot (the catalogue as it stood at a seq)");
+        return -1;
+    }
     return 0;
 }
 

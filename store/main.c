@@ -41,6 +41,8 @@ static const char *s_commands_help =
     "  head                      print the latest change seq (0 when none)\n"
     "  backup FILE               copy the store, online, into the new file FILE\n"
     "  restore FILE              replace the store's content, online, with the backup FILE\n"
+    "  snapshot [--as-of SEQ]    print the catalogue as it stood at SEQ (NDJSON)\n"
+    "  compact --before SEQ      drop the history below SEQ that later history supersedes\n"
     "\n"
     "Run 'herald-store COMMAND --help' for a command's options.\n"
     "Exit status: 0 success, 1 failure (the store said no: busy, read-only, full, a\n"
@@ -814,6 +816,189 @@ static int s_cmd_head(int argc, char **argv, const char *db)
     return s_done(&store, S_OK);
 }
 
+/*  A record of a snapshot as of a seq as one NDJSON line in the import's shape. */
+static int s_print_record(const store_change_t *change, void *arg)
+{
+    int64_t *unknown = arg;
+    if (!change->present) {
+        fprintf(stderr,
+                "%s: snapshot: %s %s: its state at this seq was not kept (seq %" PRId64
+                ", migrated from schema 4): left out\n",
+                s_prog, change->type == STORE_PRESS ? "press release" : "event", change->record_id,
+                change->seq);
+        (*unknown)++;
+        return 0;
+    }
+    json_t *o = json_object();
+    if (!o) {
+        return -1;
+    }
+    if (change->type == STORE_PRESS) {
+        const store_press_t *p = &change->press;
+        json_object_set_new(o, "type", json_string("press_release"));
+        json_object_set_new(o, "id", json_string(change->record_id));
+        json_object_set_new(o, "event_id", *p->event_id ? json_string(p->event_id) : json_null());
+        json_object_set_new(o, "title", json_string(p->title));
+        json_object_set_new(o, "published_on", json_string(p->published_on));
+        json_object_set_new(o, "url", json_string(p->url));
+        json_object_set_new(o, "summary", json_string(p->summary));
+    } else {
+        const store_event_t *e = &change->event;
+        json_object_set_new(o, "type", json_string("event"));
+        json_object_set_new(o, "id", json_string(change->record_id));
+        json_object_set_new(o, "kind", json_string(e->kind));
+        json_object_set_new(o, "title", json_string(e->title));
+        json_object_set_new(o, "start_date", json_string(e->start_date));
+        json_object_set_new(o, "end_date", json_string(e->end_date));
+        json_object_set_new(o, "city", json_string(e->city));
+        json_object_set_new(o, "country", json_string(e->country));
+        json_object_set_new(o, "summary", json_string(e->summary));
+        json_object_set_new(o, "url", json_string(e->url));
+        json_object_set_new(o, "status", json_string(e->status));
+        if (e->cancel_reason && *e->cancel_reason) {
+            json_object_set_new(o, "cancel_reason", json_string(e->cancel_reason));
+        }
+        json_t *people = json_array();
+        json_object_set_new(o, "people", people);
+        for (size_t i = 0; people && i < e->people_count; i++) {
+            json_t *person = json_object();
+            json_object_set_new(person, "name", json_string(e->people[i].name));
+            json_object_set_new(person, "role", json_string(e->people[i].role));
+            json_array_append_new(people, person);
+        }
+    }
+    int rc = json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (rc != 0 || fputc('\n', stdout) == EOF) {
+        return -1;
+    }
+    return 0;
+}
+
+/*  snapshot --as-of SEQ: the catalogue as it stood at a seq, for auditors (store_snapshot_at). */
+static int s_cmd_snapshot(int argc, char **argv, const char *db)
+{
+    typedef struct {
+        int64_t as_of; /* --as-of, 0: now */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "as-of", .kind = OPTION_INT64, .offset = offsetof(s_args_t, as_of),
+         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
+         .help = "the catalogue as it stood when change SEQ was committed (0: now)"},
+        OPTION_END};
+    /* clang-format on */
+    static const s_command_spec_t cmd = {
+        "snapshot [--as-of SEQ]",
+        "Prints the catalogue as it stood at change SEQ, one record per line in the shape\n"
+        "'import' reads (NDJSON), in the order of the change that left each record so.\n"
+        "For the canonical form: import it into a new store and export that.",
+        table,
+        0,
+        0,
+        NULL};
+    s_args_t args;
+    int first = 0;
+    int rc = s_parse(&cmd, &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    int64_t as_of = args.as_of;
+    store_t *store = s_open_status("snapshot", db, STORE_READONLY, &rc);
+    if (!store) {
+        return rc;
+    }
+    int64_t head = store_head_seq(store);
+    int64_t before = 0;
+    if (head < 0 || store_compacted(store, &before, NULL) != 0) {
+        s_err("snapshot", "%s", store_error(store));
+        return s_done(&store, S_FAIL);
+    }
+    if (as_of == 0) {
+        as_of = head;
+    }
+    if (as_of > head) {
+        s_err("snapshot", "--as-of %" PRId64 " is beyond the head %" PRId64, as_of, head);
+        return s_done(&store, S_FAIL);
+    }
+    if (before > 1 && as_of < before - 1) {
+        s_err("snapshot",
+              "history compacted before seq %" PRId64 ": the catalogue as of a seq below %" PRId64
+              " is not kept",
+              before, before - 1);
+        return s_done(&store, S_FAIL);
+    }
+    int64_t unknown = 0;
+    int64_t n = store_snapshot_at(store, as_of, 0, 0, s_print_record, &unknown);
+    if (n < 0 || fflush(stdout) != 0) {
+        s_err("snapshot", "%s", n < 0 ? store_error(store) : "write error");
+        return s_done(&store, S_FAIL);
+    }
+    return s_done(&store, S_OK);
+}
+
+/*  compact --before SEQ | --keep-days N: retention (store_compact). */
+static int s_cmd_compact(int argc, char **argv, const char *db)
+{
+    typedef struct {
+        int64_t before;    /* --before, 0: not given */
+        int64_t keep_days; /* --keep-days, 0: not given */
+    } s_args_t;
+    /* clang-format off */
+    static const option_t table[] = {
+        {.name = "before", .kind = OPTION_INT64, .offset = offsetof(s_args_t, before),
+         .arg = "SEQ", .min = 1, .max = INT64_MAX, .what = "a seq",
+         .help = "the horizon: compact the changes below SEQ"},
+        {.name = "keep-days", .kind = OPTION_INT64, .offset = offsetof(s_args_t, keep_days),
+         .arg = "N", .min = 1, .max = 1000000, .what = "a number of days",
+         .help = "the horizon: the first change of the last N days"},
+        OPTION_END};
+    /* clang-format on */
+    static const s_command_spec_t cmd = {
+        "compact (--before SEQ | --keep-days N)",
+        "Removes the history below the horizon that later history below it supersedes:\n"
+        "below it, each record keeps only the change that left it as it stood there (and a\n"
+        "record deleted by then, nothing). One transaction, online. A replay after a seq\n"
+        "below the horizon is refused from then on (the client takes a snapshot). Prints\n"
+        "{\"compacted_before\", \"removed\"}. The file keeps its size; VACUUM shrinks it.",
+        table,
+        0,
+        0,
+        NULL};
+    s_args_t args = {0, 0};
+    int first = 0;
+    int rc = s_parse(&cmd, &args, argc, argv, &first);
+    if (rc != -1) {
+        return rc;
+    }
+    if ((args.before > 0) == (args.keep_days > 0)) {
+        s_err("compact", "give one of --before SEQ and --keep-days N");
+        return S_USAGE;
+    }
+    store_t *store = s_open_status("compact", db, STORE_OPEN, &rc);
+    if (!store) {
+        return rc;
+    }
+    int64_t before = args.before;
+    if (args.keep_days > 0) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        before = store_first_seq_since(store, now_ms - args.keep_days * 86400000LL);
+        if (before < 0) {
+            s_err("compact", "%s", store_error(store));
+            return s_done(&store, S_FAIL);
+        }
+    }
+    int64_t removed = before > 1 ? store_compact(store, before) : 0;
+    if (removed < 0) {
+        s_err("compact", "%s", store_error(store));
+        return s_done(&store, S_FAIL);
+    }
+    printf("{\"compacted_before\":%" PRId64 ",\"removed\":%" PRId64 "}\n", before, removed);
+    return s_done(&store, fflush(stdout) == 0 ? S_OK : S_FAIL);
+}
+
 /*  backup FILE / restore FILE: online copies through SQLite's backup API (store/backup.c). */
 static int s_cmd_copy(int argc, char **argv, const char *db)
 {
@@ -873,6 +1058,8 @@ static const struct {
     {"head", s_cmd_head},
     {"backup", s_cmd_copy},
     {"restore", s_cmd_copy},
+    {"snapshot", s_cmd_snapshot},
+    {"compact", s_cmd_compact},
 };
 
 int main(int argc, char **argv)

@@ -11,6 +11,7 @@
     Version 4: changes.record_rowid, where the record's row is, for the scans (see s_v4).
     Version 5: every change row holds its record's image as that change left it (see s_v5);
     the scans read the log alone, and record_rowid is no longer written.
+    Version 6: the change log takes one kind of delete, compaction's (see s_v6).
 
     Opening a store (schema_open) lives here too: the pragmas, creating a new store, checking
     an existing one's version and migrating it, each failure with its store_err_t.
@@ -354,6 +355,39 @@ static const char *s_v5 =
     "CREATE INDEX changes_record ON changes(record_id, seq);";
 /* clang-format on */
 
+/*  Compaction (store_compact) is the only delete the change log takes. While it runs, its
+    transaction holds meta 'compacting_before' = H (removed before it commits); a row may go
+    only when its seq is below H and it is a deletion or a later change of the same record
+    below H supersedes it. Any other DELETE, from any writer, is refused as before, and even a
+    writer that sets the key by hand can remove no more than a compaction would: the log
+    below H then still holds every record's state as it stood at H - 1. The condition costs
+    one seek in changes_record per row deleted. meta 'compacted_before' keeps the highest
+    horizon compacted (changes_compacted): the log is whole from there on. */
+#define S_COMPACTING_BEFORE                                                                        \
+    "coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'compacting_before'), 0)"
+
+/* clang-format off */
+static const char *s_v6 =
+    "DROP TRIGGER changes_no_delete;"
+    "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes"
+    " WHEN NOT (old.seq < " S_COMPACTING_BEFORE
+    "  AND (old.change = 'deleted' OR EXISTS (SELECT 1 FROM changes d INDEXED BY changes_record"
+    "  WHERE d.record_id = old.record_id AND d.record_type = old.record_type"
+    "  AND d.seq > old.seq AND d.seq < " S_COMPACTING_BEFORE ")))"
+    " BEGIN"
+    " SELECT RAISE(ABORT, 'the change log is append-only: DELETE on changes refused"
+    " (herald-store compact removes superseded history)');"
+    " END;"
+    /* Whoever deletes, the horizon is recorded in the same statement: a replay from below it
+       is refused from then on (only the first row deleted writes it). */
+    "CREATE TRIGGER changes_compacted AFTER DELETE ON changes"
+    " WHEN coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'compacted_before'), 0)"
+    "  < " S_COMPACTING_BEFORE " BEGIN"
+    " INSERT OR REPLACE INTO meta (key, value)"
+    "  VALUES ('compacted_before', CAST(" S_COMPACTING_BEFORE " AS TEXT));"
+    " END;";
+/* clang-format on */
+
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
 {
     const char *sql = NULL;
@@ -372,6 +406,9 @@ int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
         break;
     case 5:
         sql = s_v5;
+        break;
+    case 6:
+        sql = s_v6;
         break;
     default:
         snprintf(err, errlen, "no migration to schema version %d", version);

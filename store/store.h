@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define STORE_SCHEMA_VERSION 5 /* PRAGMA user_version this program writes and understands */
+#define STORE_SCHEMA_VERSION 6 /* PRAGMA user_version this program writes and understands */
 
 typedef struct store store_t;
 
@@ -153,6 +153,30 @@ int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change
     with present false. Returns as store_changes does. */
 int64_t store_snapshot_at(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
                           store_change_fn *fn, void *arg);
+
+/*  Retention (compact.c): removes from the change log every change with seq < before that
+    a later change of the same record with seq < before supersedes, and every deletion below
+    before with what it superseded, in one transaction of its own (not inside store_begin).
+    What stays below the horizon is each record as it stood at before - 1, so that a snapshot
+    as of any seq >= before - 1, and a replay after any seq >= before - 1, are what they were;
+    a replay from lower is refused (store_compacted). Records the horizon in meta:
+    compacted_before = before, compacted_before_ms = the latest commit time of a change below
+    it. before must be 1 .. head + 1 (STORE_ERR_INVALID otherwise); one at or below the
+    horizon recorded removes nothing. The file does not shrink: its free pages are reused by
+    later writes, and VACUUM returns them. Returns the number of change rows removed, or -1
+    (the store untouched). No other DELETE on the change log is taken (schema 6's trigger). */
+int64_t store_compact(store_t *self, int64_t before);
+
+/*  The horizon of the store's compactions: changes with seq < *before may have been removed
+    (0: never compacted), and *before_ms is the latest commit time of a change below it (0: not
+    known), so that a replay from a later time misses nothing. Either pointer may be NULL.
+    0 or -1. */
+int store_compacted(store_t *self, int64_t *before, int64_t *before_ms);
+
+/*  The seq of the first change committed at or after since_ms (head + 1 when none is): the
+    horizon that keeps the changes of a period whole (herald-store compact --keep-days). -1 on
+    error. */
+int64_t store_first_seq_since(store_t *self, int64_t since_ms);
 
 /*  Called once per record by store_list_events / store_list_press (text borrowed until
     the callback returns). Return 0 to go on, non-zero to stop the listing. */

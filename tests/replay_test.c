@@ -7,7 +7,8 @@
     copy; another repeats one request there until the loop guard refuses it. Snapshots and
     filtered replays, paged as docs/protocol.md says, end on stores whose newest change is a
     deletion, a cancellation or a press release; batched announcements carry the topics the
-    unbatched ones travel on.
+    unbatched ones travel on. A snapshot as of a seq sends each record as it stood then, and
+    pages the same way; a compacted store refuses a replay from below its horizon.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -468,25 +469,31 @@ static void s_put_press(store_t *store, const char *id)
     assert_int_equal(store_put_press(store, &p), 0);
 }
 
-/*  Pages a replay as docs/protocol.md says (after_seq = last_seq until last_seq >= head_seq)
-    and returns the number of requests it took, failing past max_requests. */
-static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *topic,
-                  uint32_t limit, bool batch, int max_requests)
+/*  Called per announcement of a paged answer (decoded; borrowed until it returns). */
+typedef void(s_item_fn)(const announcement_t *a, void *arg);
+
+/*  Pages a replay as docs/protocol.md says (after_seq = last_seq until last_seq >= head_seq),
+    a snapshot as of as_of (0: now), handing each announcement to fn (may be NULL), and
+    returns the number of requests it took, failing past max_requests. */
+static int s_page_as_of(store_t *store, replay_t *replay, bool snapshot, uint64_t as_of,
+                        const char *topic, uint32_t limit, bool batch, int max_requests,
+                        s_item_fn *fn, void *arg)
 {
     codec_decoder_t *d = codec_decoder_new();
     uint64_t after = 0;
     char *topics[1] = {(char *) topic};
     for (int requests = 1;; requests++) {
         if (requests > max_requests) {
-            fail_msg("snapshot %d, topic %s, limit %u, batch %d: no end after %d requests, "
-                     "stuck at after_seq %llu",
-                     snapshot, topic ? topic : "-", limit, batch, max_requests,
-                     (unsigned long long) after);
+            fail_msg("snapshot %d as of %llu, topic %s, limit %u, batch %d: no end after %d "
+                     "requests, stuck at after_seq %llu",
+                     snapshot, (unsigned long long) as_of, topic ? topic : "-", limit, batch,
+                     max_requests, (unsigned long long) after);
         }
         Herald__V1__ReplayRequest req = HERALD__V1__REPLAY_REQUEST__INIT;
         req.after_seq = after;
         req.limit = limit;
         req.snapshot = snapshot;
+        req.as_of_seq = as_of;
         req.batch = batch;
         req.topics = topic ? topics : NULL;
         req.n_topics = topic ? 1 : 0;
@@ -496,6 +503,19 @@ static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *t
         replay_stats_t stats = {0};
         replay_answer(replay, buf, len, store, store_stream_id(store), NULL, s_send, &answer,
                       &stats);
+        const uint8_t *items[S_MAX_MSGS * 4];
+        size_t lens[S_MAX_MSGS * 4];
+        int n = s_items(&answer, items, lens, S_MAX_MSGS * 4);
+        for (int i = 0; fn && i < n; i++) {
+            char why[128];
+            const announcement_t *a = codec_decode(d, items[i], lens[i], why, sizeof why);
+            if (!a) {
+                fail_msg("an announcement does not decode: %s", why);
+            }
+            assert_true(as_of == 0 || a->seq <= as_of);
+            assert_true(a->seq > after);
+            fn(a, arg);
+        }
         const Herald__V1__ReplayEnd *end = s_end(d, &answer);
         assert_string_equal(end->error, "");
         assert_true(end->last_seq >= after);
@@ -509,6 +529,14 @@ static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *t
             return requests;
         }
     }
+}
+
+/*  Pages a replay as docs/protocol.md says (after_seq = last_seq until last_seq >= head_seq)
+    and returns the number of requests it took, failing past max_requests. */
+static int s_page(store_t *store, replay_t *replay, bool snapshot, const char *topic,
+                  uint32_t limit, bool batch, int max_requests)
+{
+    return s_page_as_of(store, replay, snapshot, 0, topic, limit, batch, max_requests, NULL, NULL);
 }
 
 /*  Snapshots and filtered replays end, paged as documented, whatever the store's newest
@@ -558,6 +586,11 @@ static void test_paging_ends(void **state)
                     for (int batch = 0; batch < 2; batch++) {
                         /* a page covers at least one seq, or reaches the head */
                         s_page(store, replay, snapshot, topics[t], limit, batch, (int) head + 2);
+                        /* and a snapshot as of a seq, paged the same way */
+                        for (int64_t as_of = 1; snapshot && as_of < head; as_of += 3) {
+                            s_page_as_of(store, replay, true, (uint64_t) as_of, topics[t], limit,
+                                         batch, (int) head + 2, NULL, NULL);
+                        }
                     }
                 }
             }
@@ -565,6 +598,232 @@ static void test_paging_ends(void **state)
         store_destroy(&store);
     }
     replay_destroy(&replay);
+}
+
+/*  A record as the test expects it at a seq. */
+typedef struct {
+    const char *id;
+    const char *title; /* NULL: does not exist */
+    bool cancelled;
+    bool seen; /* announced by the snapshot being checked */
+} s_expect_t;
+
+#define S_AS_OF_RECORDS 3
+
+static void s_check_item(const announcement_t *a, void *arg)
+{
+    s_expect_t *expect = arg;
+    bool event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+    const char *id = event ? a->event->id : a->press_release->id;
+    for (int i = 0; i < S_AS_OF_RECORDS; i++) {
+        if (strcmp(expect[i].id, id) == 0) {
+            assert_non_null(expect[i].title); /* a record that did not exist then: never sent */
+            assert_false(expect[i].seen);
+            expect[i].seen = true;
+            assert_string_equal(event ? a->event->title : a->press_release->title, expect[i].title);
+            assert_int_equal(a->change == HERALD__V1__CHANGE__CANCELLED, expect[i].cancelled);
+            if (event) {
+                assert_int_equal(a->event->status ==
+                                     HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED,
+                                 expect[i].cancelled);
+            }
+            return;
+        }
+    }
+    fail_msg("record %s was never written", id);
+}
+
+/*  A snapshot as of each seq of a history (updates, a cancellation, a deletion, a record
+    created again, a press release deleted) sends every record that existed then, each with
+    its state at that seq, paged with limits of 1 and 2, batched or not, and nothing else. */
+static void test_as_of_states(void **state)
+{
+    (void) state;
+    char err[256];
+    store_t *store = store_new(":memory:", STORE_CREATE, err, sizeof err);
+    assert_non_null(store);
+    replay_t *replay = replay_new();
+    /* seq: what happened, one change each */
+    static const struct {
+        int record; /* 0 e1, 1 e2, 2 p1 */
+        const char *title;
+        bool cancel, remove;
+    } ops[] = {
+        {0, "One", false, false},       /* 1 */
+        {1, "Two", false, false},       /* 2 */
+        {0, "One moved", false, false}, /* 3 */
+        {2, "Release", false, false},   /* 4 */
+        {1, NULL, true, false},         /* 5: e2 cancelled */
+        {0, NULL, false, true},         /* 6: e1 deleted */
+        {0, "One again", false, false}, /* 7: e1 created again */
+        {2, NULL, false, true},         /* 8: p1 deleted */
+    };
+    const int n_ops = (int) (sizeof ops / sizeof *ops);
+    for (int i = 0; i < n_ops; i++) {
+        const char *id = ops[i].record == 0 ? "e1" : ops[i].record == 1 ? "e2" : "p1";
+        if (ops[i].remove) {
+            assert_int_equal(ops[i].record == 2 ? store_delete_press(store, id)
+                                                : store_delete_event(store, id),
+                             0);
+        } else if (ops[i].cancel) {
+            assert_int_equal(store_cancel_event(store, id, "postponed"), 0);
+        } else if (ops[i].record == 2) {
+            store_press_t p = {.id = id,
+                               .event_id = "",
+                               .title = ops[i].title,
+                               .published_on = "2026-03-03",
+                               .url = "",
+                               .summary = ""};
+            assert_int_equal(store_put_press(store, &p), 0);
+        } else {
+            store_event_t e = {.id = id,
+                               .kind = "course",
+                               .title = ops[i].title,
+                               .start_date = "2026-03-01",
+                               .end_date = "2026-03-02",
+                               .city = "Lyon",
+                               .country = "FR",
+                               .summary = "",
+                               .url = "",
+                               .status = "scheduled",
+                               .cancel_reason = ""};
+            assert_int_equal(store_put_event(store, &e), 0);
+        }
+    }
+    assert_int_equal(store_head_seq(store), n_ops);
+    for (int at = 1; at <= n_ops; at++) {
+        s_expect_t expect[S_AS_OF_RECORDS] = {{.id = "e1"}, {.id = "e2"}, {.id = "p1"}};
+        for (int i = 0; i < at; i++) {
+            s_expect_t *x = &expect[ops[i].record];
+            if (ops[i].remove) {
+                x->title = NULL;
+                x->cancelled = false;
+            } else if (ops[i].cancel) {
+                x->cancelled = true;
+            } else {
+                x->title = ops[i].title;
+            }
+        }
+        for (uint32_t limit = 1; limit <= 2; limit++) {
+            for (int batch = 0; batch < 2; batch++) {
+                for (int i = 0; i < S_AS_OF_RECORDS; i++) {
+                    expect[i].seen = false;
+                }
+                s_page_as_of(store, replay, true, (uint64_t) at, NULL, limit, batch, n_ops + 2,
+                             s_check_item, expect);
+                for (int i = 0; i < S_AS_OF_RECORDS; i++) {
+                    assert_int_equal(expect[i].seen, expect[i].title != NULL);
+                }
+            }
+        }
+    }
+    replay_destroy(&replay);
+    store_destroy(&store);
+}
+
+/*  One request's answer on store: its ReplayEnd's error and last_seq, and how many messages
+    came before it. */
+static void s_ask_one(store_t *store, replay_t *replay, const Herald__V1__ReplayRequest *req,
+                      char *error, size_t cap, uint64_t *last_seq, int *before_end)
+{
+    uint8_t buf[256];
+    size_t len = herald__v1__replay_request__pack(req, buf);
+    s_answer_t answer = {.fail_at = -1};
+    replay_stats_t stats = {0};
+    replay_answer(replay, buf, len, store, store_stream_id(store), NULL, s_send, &answer, &stats);
+    codec_decoder_t *d = codec_decoder_new();
+    const Herald__V1__ReplayEnd *end = s_end(d, &answer);
+    snprintf(error, cap, "%s", end->error);
+    *last_seq = end->last_seq;
+    *before_end = answer.count - 1;
+    assert_int_equal(stats.refused, error[0] ? 1 : 0);
+    codec_decoder_destroy(&d);
+    s_answer_free(&answer);
+}
+
+/*  as_of_seq without snapshot is refused by the decoder; as of a seq beyond the head by the
+    publisher; as of the head it is the snapshot. */
+static void test_as_of_refused(void **state)
+{
+    s_world_t *w = *state;
+    char error[256];
+    uint64_t last = 0;
+    int sent = 0;
+    Herald__V1__ReplayRequest req = HERALD__V1__REPLAY_REQUEST__INIT;
+    req.as_of_seq = 3;
+    s_ask_one(w->store, w->replay, &req, error, sizeof error, &last, &sent);
+    assert_non_null(strstr(error, "as_of_seq"));
+    assert_non_null(strstr(error, "snapshot"));
+    assert_int_equal(sent, 0);
+    req.snapshot = true;
+    req.as_of_seq = (uint64_t) w->head + 1;
+    s_ask_one(w->store, w->replay, &req, error, sizeof error, &last, &sent);
+    assert_non_null(strstr(error, "beyond the head"));
+    assert_int_equal(sent, 0);
+    req.as_of_seq = (uint64_t) w->head;
+    s_ask_one(w->store, w->replay, &req, error, sizeof error, &last, &sent);
+    assert_string_equal(error, "");
+    assert_int_equal(last, w->head);
+    assert_int_equal(sent, 10); /* the sample's records, unbatched */
+}
+
+/*  On a compacted store, a change replay from below the horizon is refused, saying the
+    horizon and what to do, with last_seq unchanged and nothing sent; from the horizon on it is
+    answered, as are a snapshot, a snapshot as of a seq from horizon - 1 on (what it was), and
+    a replay from a time after every change compacted. */
+static void test_compacted_refused(void **state)
+{
+    (void) state;
+    char err[256];
+    store_t *store = store_new(":memory:", STORE_CREATE, err, sizeof err);
+    assert_non_null(store);
+    replay_t *replay = replay_new();
+    for (int round = 0; round < 3; round++) {
+        s_put(store, "e1", "course", round == 1 ? "DE" : "FR"); /* 1 created, 2, 3 updated */
+    }
+    s_put(store, "e2", "course", "FR"); /* 4 */
+    s_put(store, "e2", "course", "DE"); /* 5 */
+    s_put(store, "e3", "course", "FR"); /* 6 */
+    assert_int_equal(store_head_seq(store), 6);
+    assert_int_equal(store_compact(store, 5), 2); /* 1 and 2: 3 and 4 are e1's and e2's at 4 */
+    char error[256];
+    uint64_t last = 0;
+    int sent = 0;
+    Herald__V1__ReplayRequest req = HERALD__V1__REPLAY_REQUEST__INIT;
+    for (uint64_t after = 0; after < 4; after++) {
+        req.after_seq = after;
+        s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+        assert_string_equal(error, "history compacted before seq 5: take a snapshot");
+        assert_int_equal(last, after);
+        assert_int_equal(sent, 0);
+    }
+    req.after_seq = 4;
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_string_equal(error, "");
+    assert_int_equal(sent, 2);
+    assert_int_equal(last, 6);
+    req.after_seq = 0;
+    req.since_ms = INT64_MAX / 2; /* after every change compacted: nothing was lost */
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_string_equal(error, "");
+    req.since_ms = 1; /* from before the horizon's changes: refused */
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_non_null(strstr(error, "history compacted before seq 5"));
+    req.since_ms = 0;
+    req.snapshot = true;
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_string_equal(error, "");
+    assert_int_equal(sent, 3);
+    req.as_of_seq = 3;
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_non_null(strstr(error, "history compacted before seq 5"));
+    assert_int_equal(sent, 0);
+    req.as_of_seq = 4; /* e1 as left by 3, e2 as created by 4 */
+    s_ask_one(store, replay, &req, error, sizeof error, &last, &sent);
+    assert_string_equal(error, "");
+    assert_int_equal(sent, 2);
+    replay_destroy(&replay);
+    store_destroy(&store);
 }
 
 /*  A peer that sends the same request again and again, the head unchanged, is answered
@@ -628,6 +887,9 @@ int main(void)
         cmocka_unit_test(test_router),
         cmocka_unit_test(test_paging_ends),
         cmocka_unit_test(test_loop_guard),
+        cmocka_unit_test(test_as_of_states),
+        cmocka_unit_test(test_as_of_refused),
+        cmocka_unit_test(test_compacted_refused),
     };
     return cmocka_run_group_tests(tests, s_setup, s_teardown);
 }

@@ -1459,6 +1459,146 @@ static void test_scan_images(void **state)
 }
 
 /*  store_backup, store_restore, store_probe, store_abandon (store/backup.c). */
+/*  Two scans give the same rows (seq, record, change, title). */
+static void s_rows_equal(const s_rows_t *a, const s_rows_t *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->seq[i], b->seq[i]);
+        assert_string_equal(a->id[i], b->id[i]);
+        assert_int_equal(a->change[i], b->change[i]);
+        assert_string_equal(a->title[i], b->title[i]);
+    }
+}
+
+/*  Compaction removes, below its horizon, exactly the changes a later change below it
+    supersedes and the deletions, in one transaction; every record keeps its latest change,
+    snapshots as of a seq from horizon - 1 on and the changes from there are what they were,
+    and the horizon is recorded. No other delete is taken, from any writer, not even one that
+    sets the compaction's flag by hand; a store migrated from schema 5 takes compaction too. */
+static void test_compact(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "compact");
+    store_t *store = s_create(path);
+    store_event_t a = s_event("a");
+    store_event_t b = s_event("b");
+    store_event_t c = s_event("c");
+    store_press_t p = s_press("p", "a");
+    a.title = "A1";
+    assert_int_equal(store_put_event(store, &a), 0); /* 1 */
+    a.title = "A2";
+    assert_int_equal(store_put_event(store, &a), 0);     /* 2 */
+    assert_int_equal(store_put_event(store, &b), 0);     /* 3 */
+    assert_int_equal(store_delete_event(store, "b"), 0); /* 4 */
+    c.title = "C1";
+    assert_int_equal(store_put_event(store, &c), 0); /* 5 */
+    a.title = "A3";
+    assert_int_equal(store_put_event(store, &a), 0); /* 6 */
+    assert_int_equal(store_put_press(store, &p), 0); /* 7 */
+    c.title = "C2";
+    assert_int_equal(store_put_event(store, &c), 0); /* 8 */
+    assert_int_equal(store_head_seq(store), 8);
+    int64_t before = -1;
+    assert_int_equal(store_compacted(store, &before, NULL), 0);
+    assert_int_equal(before, 0);
+
+    s_rows_t at6 = {0}, at7 = {0}, at8 = {0}, tail = {0};
+    assert_true(store_snapshot_at(store, 6, 0, 0, s_collect, &at6) >= 0);
+    assert_true(store_snapshot_at(store, 7, 0, 0, s_collect, &at7) >= 0);
+    assert_true(store_snapshot_at(store, 8, 0, 0, s_collect, &at8) >= 0);
+    assert_true(store_changes(store, 6, 0, 0, s_collect, &tail) >= 0);
+
+    /* Any other delete is refused: a plain one, and one that sets the flag by hand but
+       removes a record's latest change below it, or a change at the horizon. */
+    char msg[256];
+    assert_int_equal(s_raw(path, "DELETE FROM changes WHERE seq = 1", msg, sizeof msg),
+                     SQLITE_CONSTRAINT);
+    assert_non_null(strstr(msg, "append-only"));
+    const char *hand[] = {"DELETE FROM changes WHERE seq = 5", "DELETE FROM changes WHERE seq = 7",
+                          "DELETE FROM changes WHERE seq = 6"};
+    for (size_t i = 0; i < sizeof hand / sizeof *hand; i++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "BEGIN; INSERT INTO meta (key, value) VALUES ('compacting_before', '7'); %s",
+                 hand[i]);
+        assert_int_equal(s_raw(path, sql, msg, sizeof msg), SQLITE_CONSTRAINT);
+        assert_non_null(strstr(msg, "append-only"));
+    }
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 8);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM meta WHERE key LIKE 'compact%'"), 0);
+
+    /* Not inside a transaction; not beyond the head + 1. */
+    assert_int_equal(store_begin(store), 0);
+    assert_int_equal(store_compact(store, 7), -1);
+    assert_int_equal(store_errcode(store), STORE_ERR_INVALID);
+    assert_int_equal(store_rollback(store), 0);
+    assert_int_equal(store_compact(store, 10), -1);
+    assert_int_equal(store_errcode(store), STORE_ERR_INVALID);
+    assert_int_equal(store_compact(store, 0), -1);
+
+    /* Below 7: a's 1 and 2 (6 supersedes them), b's 3 and its deletion 4; c's 5 stays. */
+    assert_int_equal(store_compact(store, 7), 4);
+    assert_int_equal(s_count(path, "SELECT group_concat(seq) = '5,6,7,8' FROM"
+                                   " (SELECT seq FROM changes ORDER BY seq)"),
+                     1);
+    int64_t before_ms = 0;
+    assert_int_equal(store_compacted(store, &before, &before_ms), 0);
+    assert_int_equal(before, 7);
+    assert_true(before_ms > 0);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM meta WHERE key = 'compacting_before'"), 0);
+    assert_int_equal(store_head_seq(store), 8);
+    /* Every record keeps its latest change: the current snapshot is whole. */
+    assert_int_equal(s_count(path,
+                             "SELECT count(*) FROM record_heads h"
+                             " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.seq = h.seq)"),
+                     0);
+    s_rows_t now = {0};
+    assert_int_equal(store_snapshot(store, 0, 0, s_collect, &now), 3);
+    /* As of 6 (the horizon - 1) and later, and the changes after 6: what they were. */
+    s_rows_t at6b = {0}, at7b = {0}, at8b = {0}, tailb = {0};
+    assert_true(store_snapshot_at(store, 6, 0, 0, s_collect, &at6b) >= 0);
+    assert_true(store_snapshot_at(store, 7, 0, 0, s_collect, &at7b) >= 0);
+    assert_true(store_snapshot_at(store, 8, 0, 0, s_collect, &at8b) >= 0);
+    assert_true(store_changes(store, 6, 0, 0, s_collect, &tailb) >= 0);
+    s_rows_equal(&at6, &at6b);
+    s_rows_equal(&at7, &at7b);
+    s_rows_equal(&at8, &at8b);
+    s_rows_equal(&tail, &tailb);
+    assert_int_equal(at6b.n, 2); /* a as A3, c as C1 */
+
+    /* At or below the horizon: nothing to do. Above it: c's 5 goes (8 supersedes it). */
+    assert_int_equal(store_compact(store, 7), 0);
+    assert_int_equal(store_compact(store, 3), 0);
+    assert_int_equal(store_compact(store, 9), 1);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 3);
+    assert_int_equal(store_compacted(store, &before, NULL), 0);
+    assert_int_equal(before, 9);
+    /* the records themselves are untouched, and the log is append-only again */
+    store_event_t got;
+    assert_int_equal(store_get_event(store, "a", &got), 1);
+    assert_string_equal(got.title, "A3");
+    assert_int_equal(s_raw(path, "DELETE FROM changes", msg, sizeof msg), SQLITE_CONSTRAINT);
+    store_destroy(&store);
+    fixture_remove(path);
+
+    /* A schema 5 store is migrated to take compaction, and refuses other deletes. */
+    char err[512];
+    assert_int_equal(store_create_at_version(path, 5, err, sizeof err), 0);
+    store = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(store_put_event(store, &a), 0);
+    a.title = "A4";
+    assert_int_equal(store_put_event(store, &a), 0);
+    assert_int_equal(s_raw(path, "DELETE FROM changes", msg, sizeof msg), SQLITE_CONSTRAINT);
+    assert_int_equal(store_compact(store, 3), 1);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM changes"), 1);
+    store_destroy(&store);
+    fixture_remove(path);
+}
+
 static void test_backup_restore(void **state)
 {
     (void) state;
@@ -1551,6 +1691,7 @@ int main(void)
         cmocka_unit_test(test_cursors_origins_clear),
         cmocka_unit_test(test_scan_images),
         cmocka_unit_test(test_backup_restore),
+        cmocka_unit_test(test_compact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

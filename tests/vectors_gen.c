@@ -371,12 +371,25 @@ static void s_request_vector(void)
     size_t len = herald__v1__replay_request__pack(&r, s_buf);
     s_write("", "replay_request", "bin", s_buf, len);
     s_write_json("", "replay_request",
-                 json_pack("{s:s,s:s,s:n,s:{s:i,s:i,s:[s,s],s:i,s:b,s:b}}", "description",
+                 json_pack("{s:s,s:s,s:n,s:{s:i,s:i,s:[s,s],s:i,s:b,s:b,s:i}}", "description",
                            "a request (one frame from a DEALER): conferences and press releases "
                            "after seq 1200, 500 at most, batched",
                            "message", "ReplayRequest", "topic", "decoded", "after_seq", 1200,
                            "since_ms", 0, "topics", topics[0], topics[1], "limit", 500, "snapshot",
-                           0, "batch", 1));
+                           0, "batch", 1, "as_of_seq", 0));
+    Herald__V1__ReplayRequest as_of = HERALD__V1__REPLAY_REQUEST__INIT;
+    as_of.snapshot = true;
+    as_of.as_of_seq = 1200;
+    as_of.batch = true;
+    len = herald__v1__replay_request__pack(&as_of, s_buf);
+    s_write("", "replay_request_as_of", "bin", s_buf, len);
+    s_write_json("", "replay_request_as_of",
+                 json_pack("{s:s,s:s,s:n,s:{s:i,s:i,s:[],s:i,s:b,s:b,s:i}}", "description",
+                           "the first page of a snapshot of the catalogue as it stood at seq 1200 "
+                           "(page on with after_seq = last_seq and the same as_of_seq), batched",
+                           "message", "ReplayRequest", "topic", "decoded", "after_seq", 0,
+                           "since_ms", 0, "topics", "limit", 0, "snapshot", 1, "batch", 1,
+                           "as_of_seq", 1200));
 }
 
 //  ---------------------------------------------------------------------------------------

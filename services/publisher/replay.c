@@ -390,6 +390,40 @@ static void s_refuse(replay_t *self, store_t *store, const char *why)
     s_send_end(self, 0, head > 0 ? (uint64_t) head : 0, why);
 }
 
+/*  Refuses (and returns true for) what the history the store holds cannot answer: a snapshot
+    as of a seq beyond the head, and, on a compacted store (store_compact), changes after a seq
+    below the horizon (unless since_ms starts after every change removed) or a snapshot as of
+    such a seq. The error says the horizon, so that a client takes a snapshot instead; last_seq
+    is the request's after_seq, unchanged. A store that cannot be read is not refused here. */
+static bool s_history_refused(replay_t *self, store_t *store, const Herald__V1__ReplayRequest *req,
+                              int64_t after, int64_t since, int64_t as_of, int64_t head)
+{
+    char why[160];
+    if (head < 0 || (req->snapshot && as_of == 0)) {
+        return false; /* a snapshot of now is always whole; a failing store is said below */
+    }
+    if (as_of > head) {
+        snprintf(why, sizeof why, "as_of_seq %lld is beyond the head %lld of this stream",
+                 (long long) as_of, (long long) head);
+    } else {
+        int64_t before = 0;
+        int64_t before_ms = 0;
+        if (store_compacted(store, &before, &before_ms) != 0 || before <= 1) {
+            return false;
+        }
+        bool whole = since > 0 && before_ms > 0 && since > before_ms;
+        if (req->snapshot ? as_of == 0 || as_of >= before - 1 : after >= before - 1 || whole) {
+            return false;
+        }
+        snprintf(why, sizeof why, "history compacted before seq %lld: take a snapshot%s",
+                 (long long) before, as_of > 0 ? " (as of a later seq, or now)" : "");
+    }
+    self->stats->refused++;
+    log_warn("pub.replay_refused", "{s:s,s:s}", "reason", why, "peer", self->peer_hex);
+    s_send_end(self, (uint64_t) after, (uint64_t) head, why);
+    return true;
+}
+
 /*  Answers a decoded request from store. */
 static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayRequest *req)
 {
@@ -427,8 +461,14 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
     }
     /* Read before the scan: a scan that runs out of rows has covered at least this far. */
     int64_t head_before = store_head_seq(store);
+    int64_t as_of = req->snapshot ? (int64_t) req->as_of_seq : 0; /* the codec bounds it */
+    if (s_history_refused(self, store, req, after, since, as_of, head_before)) {
+        return;
+    }
     int64_t rc = 0;
-    if (req->snapshot) {
+    if (as_of > 0) {
+        rc = store_snapshot_at(store, as_of, after, scan, s_on_row, self);
+    } else if (req->snapshot) {
         rc = store_snapshot(store, after, scan, s_on_row, self);
     } else if (since > 0 || (rc = s_from_recent(self, after, scan)) == 0) {
         if (self->scanned < scan) {
@@ -475,11 +515,11 @@ static void s_answer(replay_t *self, store_t *store, const Herald__V1__ReplayReq
         s_refuse(self, store, why);
         return;
     }
-    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:i,s:i,s:i,s:i,s:I,s:I}", "peer", self->peer_hex,
+    log_debug("pub.replay", "{s:s,s:I,s:I,s:b,s:I,s:i,s:i,s:i,s:i,s:I,s:I}", "peer", self->peer_hex,
               "after_seq", (json_int_t) after, "since_ms", (json_int_t) since, "snapshot",
-              req->snapshot ? 1 : 0, "topics", (int) self->n_topics, "limit", self->limit,
-              "scanned", self->scanned, "sent", self->sent, "last_seq", (json_int_t) last, "head",
-              (json_int_t) head);
+              req->snapshot ? 1 : 0, "as_of_seq", (json_int_t) as_of, "topics",
+              (int) self->n_topics, "limit", self->limit, "scanned", self->scanned, "sent",
+              self->sent, "last_seq", (json_int_t) last, "head", (json_int_t) head);
     s_send_end(self, (uint64_t) last, (uint64_t) head, "");
 }
 

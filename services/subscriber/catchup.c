@@ -20,6 +20,7 @@
 #define S_PAUSE_BEHIND 5000       /* a catch-up this far behind the head pauses the live feed */
 #define S_SEND_PAUSE 1000         /* after a request that could not be sent, none for this long */
 #define S_REPLAY_ERROR_PAUSE 5000 /* after a refused replay, no new one for this long */
+#define S_COMPACTED "history compacted" /* how a refusal of a compacted history begins */
 
 typedef enum {
     S_LIVE,    /* no catch-up: the subscriber follows the live feed */
@@ -456,6 +457,24 @@ void catchup_reset(catchup_t *self)
 //  ---------------------------------------------------------------------------------------
 //  Replay answers
 
+/*  The publisher's history from our position was compacted away (docs/protocol.md,
+    "Retention"): resync from a snapshot, as after a new stream. A sink that holds records is
+    reset first, through the subscriber's own path for a new stream: the deletions in between
+    are gone from the history too. */
+static void s_resync_compacted(catchup_t *self)
+{
+    if (self->pos->last > 0) {
+        char stream_id[SINK_MAX_STREAM_ID];
+        snprintf(stream_id, sizeof stream_id, "%s", self->pos->stream_id);
+        self->host.stream_changed(self->host.arg, stream_id);
+        return;
+    }
+    s_abort(self);
+    self->since_ms = 0;
+    self->pos->last = 0;
+    catchup_start(self, CATCHUP_SNAPSHOT, self->quiet);
+}
+
 /*  A replay.end: it closes the oldest request in flight. */
 static void s_handle_end(catchup_t *self, const announcement_t *a)
 {
@@ -469,6 +488,11 @@ static void s_handle_end(catchup_t *self, const announcement_t *a)
         log_error("sub.replay_error", "{s:s, s:s, s:I}", "endpoint",
                   replay_client_endpoint(self->replay), "error", end->error, "after",
                   (json_int_t) request.after);
+        if (self->phase == S_CHANGES &&
+            strncmp(end->error, S_COMPACTED, sizeof S_COMPACTED - 1) == 0) {
+            s_resync_compacted(self);
+            return;
+        }
         s_abort(self);
         self->not_before = self->now_ms + S_REPLAY_ERROR_PAUSE;
         s_buffer_drain(self);
