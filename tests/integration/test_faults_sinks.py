@@ -408,9 +408,9 @@ def case_disk_full(w, procs):
         st, out = os.path.join(mnt, "log.state"), os.path.join(mnt, "log.jsonl")
         mst, mirror = os.path.join(mnt, "m.state"), os.path.join(mnt, "mirror.db")
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:  # leave about 1.5 MiB
+        with open(filler, "wb") as f:  # leave 512 KiB: less than either sink needs alone
             st_ = os.statvfs(mnt)
-            f.write(b"\0" * max(0, st_.f_bavail * st_.f_frsize - 1536 * 1024))
+            f.write(b"\0" * max(0, st_.f_bavail * st_.f_frsize - 512 * 1024))
         largs = ["--state", st, "--from", "start", "--sink", "log", "--out", out]
         margs = ["--state", mst, "--sink", "mirror", "--mirror-db", mirror]
         log = world.sub("log", *largs)
