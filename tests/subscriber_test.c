@@ -372,7 +372,7 @@ static void test_sink_table(void **unused)
     assert_non_null(mail->needs_state);
     assert_int_equal(log->metric_count, 0);
     assert_int_equal(mail->metric_count, 4);
-    assert_string_equal(mail->metrics[0].name, "herald_mails_sent_total");
+    assert_string_equal(mail->metrics[0].name, "herald_sub_mail_sent_total");
     assert_true(mail->metric_count <= SINK_MAX_METRICS);
     const sink_type_t *owner = NULL;
     const sink_command_t *command = sink_command_find("mail-dead", &owner);
