@@ -712,8 +712,8 @@ static void test_metrics_registry(void **state)
     /* a value kept in ms shown in seconds; an info gauge; the build's */
     metrics = metrics_new();
     metrics_value_t took_ms = 1250;
-    assert_int_equal(metrics_register_scaled(metrics, "herald_took_seconds", "Took.",
-                                             METRICS_GAUGE, &took_ms, 0.001),
+    assert_int_equal(metrics_register_scaled(metrics, "herald_took_seconds", "Took.", METRICS_GAUGE,
+                                             &took_ms, 0.001),
                      0);
     assert_int_equal(metrics_register_info(metrics, "herald_x_info", "Info.", "a=\"1\""), 0);
     assert_int_equal(metrics_register_build_info(metrics, "herald-test"), 0);

@@ -109,8 +109,7 @@ int metrics_register_scaled(metrics_t *self, const char *name, const char *help,
     return s_add(self, &metric);
 }
 
-int metrics_register_info(metrics_t *self, const char *name, const char *help,
-                          const char *labels)
+int metrics_register_info(metrics_t *self, const char *name, const char *help, const char *labels)
 {
     s_metric_t metric = {name, help, METRICS_GAUGE, NULL, 1.0, NULL, NULL, labels};
     return s_add(self, &metric);
@@ -126,8 +125,8 @@ int metrics_register_info(metrics_t *self, const char *name, const char *help,
 int metrics_register_build_info(metrics_t *self, const char *program)
 {
     snprintf(self->build_labels, sizeof self->build_labels,
-             "program=\"%s\",version=\"%s\",revision=\"%s\"", program,
-             HERALD_METRICS_VERSION, HERALD_METRICS_REVISION);
+             "program=\"%s\",version=\"%s\",revision=\"%s\"", program, HERALD_METRICS_VERSION,
+             HERALD_METRICS_REVISION);
     return metrics_register_info(self, "herald_build_info",
                                  "Always 1; the program, its version and the commit it was "
                                  "built from as labels.",

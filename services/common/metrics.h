@@ -80,8 +80,7 @@ int metrics_register_scaled(metrics_t *self, const char *name, const char *help,
 
 /*  Registers an info gauge: `name{labels} 1`, labels (borrowed) already in the exposition's
     syntax (`a="x",b="y"`, quotes and backslashes escaped). 0 or -1 as metrics_register. */
-int metrics_register_info(metrics_t *self, const char *name, const char *help,
-                          const char *labels);
+int metrics_register_info(metrics_t *self, const char *name, const char *help, const char *labels);
 
 /*  Registers herald_build_info{program,version,revision} 1: program (herald-pub, herald-sub),
     the project's version and the git commit it was built from ("" outside a checkout).

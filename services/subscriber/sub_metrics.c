@@ -72,8 +72,7 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
     rc |= metrics_register(r, "herald_sub_records_applied_total", "Records handed to the sink.",
                            METRICS_COUNTER, &m->applied);
     rc |= metrics_register(r, "herald_sub_duplicates_dropped_total",
-                           "Records dropped as already applied.", METRICS_COUNTER,
-                           &m->duplicates);
+                           "Records dropped as already applied.", METRICS_COUNTER, &m->duplicates);
     rc |= metrics_register(r, "herald_sub_gaps_detected_total",
                            "Gaps in the seq seen (live seq or heartbeat head).", METRICS_COUNTER,
                            &m->gaps_detected);
@@ -87,9 +86,9 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
     rc |= metrics_register(r, "herald_sub_stream_changes_total",
                            "New stream ids seen (the origin store was recreated).", METRICS_COUNTER,
                            &m->stream_changes);
-    rc |= metrics_register_fn(r, "herald_sub_applied_seq",
-                              "The seq of the last record applied (0: none yet).", s_applied_seq,
-                              m);
+    rc |=
+        metrics_register_fn(r, "herald_sub_applied_seq",
+                            "The seq of the last record applied (0: none yet).", s_applied_seq, m);
     rc |= metrics_register_fn(r, "herald_sub_publisher_head_seq",
                               "The publisher's head seq, from heartbeats and replay answers "
                               "(0: none yet).",

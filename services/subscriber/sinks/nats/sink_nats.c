@@ -601,8 +601,7 @@ static int s_check(const sink_options_t *options, char *err, size_t errlen)
 }
 
 static const sink_metric_t s_metrics[] = {
-    {"herald_sub_nats_acked_total", "Announcements acknowledged by JetStream.", METRICS_COUNTER,
-     0},
+    {"herald_sub_nats_acked_total", "Announcements acknowledged by JetStream.", METRICS_COUNTER, 0},
     {"herald_sub_nats_duplicates_total",
      "Announcements JetStream already held (a resend dropped by its duplicate window).",
      METRICS_COUNTER, 0},

@@ -419,8 +419,8 @@ static const option_t s_options[] = {
 /* clang-format on */
 
 static const sink_metric_t s_metrics[] = {
-    {"herald_sub_webhook_delivered_total", "Webhook requests answered with a 2xx.",
-     METRICS_COUNTER, 0},
+    {"herald_sub_webhook_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER,
+     0},
     {"herald_sub_webhook_failed_attempts_total",
      "Webhook attempts that failed and will be retried.", METRICS_COUNTER, 0},
     {"herald_sub_webhook_requests_waiting", "Webhook requests in the outbox.", METRICS_GAUGE, 0},
