@@ -15,6 +15,10 @@
 
     Opening a store (schema_open) lives here too: the pragmas, creating a new store, checking
     an existing one's version and migrating it, each failure with its store_err_t.
+
+    Each file knows its kind (PRAGMA application_id, store.h): checked before anything is
+    written (the pragmas switch a file to WAL), set when a store or a mirror is created, and
+    given to a file of an older Herald on its first read-write open.
 */
 #include "store_private.h"
 
@@ -529,9 +533,11 @@ static int s_is_empty(sqlite3 *db, bool *empty)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+static int s_create_kind(sqlite3 *db, int32_t appid, char *err, size_t errlen);
+
 /*  Makes a store at schema version `version` on an empty database, in one transaction. */
-static int s_create_schema(sqlite3 *db, const char *path, int version, store_err_t *code, char *err,
-                           size_t errlen)
+static int s_create_schema(sqlite3 *db, const char *path, int version, int32_t appid,
+                           store_err_t *code, char *err, size_t errlen)
 {
     char why[S_ERRLEN];
     if (s_exec(db, "BEGIN IMMEDIATE", err, errlen, "cannot create store") != 0) {
@@ -566,7 +572,8 @@ static int s_create_schema(sqlite3 *db, const char *path, int version, store_err
              "INSERT INTO meta (key, value) VALUES ('stream_id', '%s'),"
              " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
              uuid);
-    if (s_exec(db, sql, why, sizeof why, "writing meta") != 0) {
+    if (s_exec(db, sql, why, sizeof why, "writing meta") != 0 ||
+        s_create_kind(db, appid, why, sizeof why) != 0) {
         s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
         goto fail;
     }
@@ -646,12 +653,120 @@ static int s_open_immutable(const char *path, sqlite3 **db)
     return rc == SQLITE_OK ? s_readonly_probe(*db) : rc;
 }
 
+const char *store_kind_name(int32_t application_id)
+{
+    switch (application_id) {
+    case STORE_APPID_EVENTS:
+        return "an event store";
+    case STORE_APPID_MIRROR:
+        return "a mirror";
+    case STORE_APPID_STATE:
+        return "a subscriber state file";
+    default:
+        return NULL;
+    }
+}
+
+/*  Sets the kind of the file being created (its transaction decides). */
+static int s_create_kind(sqlite3 *db, int32_t appid, char *err, size_t errlen)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d", (int) appid);
+    return s_exec(db, sql, err, errlen, "application_id");
+}
+
+static int s_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        return -1;
+    }
+    int rc = sqlite3_step(stmt);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*  Checks, reading only, that the file at db is of the kind mode opens (an event store or a
+    mirror; a mirror for STORE_MIRROR), or blank, or a store of an older Herald without a
+    kind. *appid gets its application_id. 0, or -1 with STORE_ERR_NOT_STORE and what the file
+    is. */
+static int s_check_kind(sqlite3 *db, const char *path, store_mode_t mode, int32_t *appid,
+                        store_err_t *code, char *err, size_t errlen)
+{
+    int64_t id = 0, tables = 0, herald = 0, publisher = 0;
+    if (s_pragma_int(db, "PRAGMA application_id", &id) != 0) {
+        if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_NOTADB) {
+            return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                          "%s is not a Herald event store: not an SQLite database at all", path);
+        }
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+                      sqlite3_errmsg(db));
+    }
+    *appid = (int32_t) id;
+    const char *kind = store_kind_name((int32_t) id);
+    if (id == STORE_APPID_STATE) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                      "%s is %s, not an event store or a mirror", path, kind);
+    }
+    if (id != 0 && !kind) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                      "%s is not a Herald database: another program's SQLite file"
+                      " (application_id 0x%08x)",
+                      path, (unsigned) id);
+    }
+    if (mode == STORE_MIRROR && id == STORE_APPID_EVENTS) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                      "%s is an event store, not a mirror: give --mirror-db a file of its own"
+                      " (it is created when missing)",
+                      path);
+    }
+    if (id != 0) {
+        return 0;
+    }
+    if (s_pragma_int(db, "SELECT count(*) FROM sqlite_master", &tables) != 0 ||
+        s_pragma_int(db,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                     " name IN ('meta', 'changes', 'events')",
+                     &herald) != 0) {
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+                      sqlite3_errmsg(db));
+    }
+    if (tables == 0) {
+        return 0; /* blank: created, or refused as not a store, by the caller */
+    }
+    if (herald != 3) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen, "%s is not a Herald event store: %s",
+                      path,
+                      s_pragma_int(db,
+                                   "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+                                   " AND name = 'state'",
+                                   &herald) == 0 &&
+                              herald
+                          ? "it is a subscriber state file"
+                          : "an SQLite database of other tables");
+    }
+    /* An older Herald's store: a mirror never holds the publisher's cursor. */
+    if (mode == STORE_MIRROR &&
+        s_pragma_int(db,
+                     "SELECT count(*) FROM sqlite_master WHERE name = 'cursors' AND"
+                     " EXISTS (SELECT 1 FROM cursors WHERE name = 'publisher')",
+                     &publisher) == 0 &&
+        publisher) {
+        return s_fail(code, STORE_ERR_NOT_STORE, err, errlen,
+                      "%s is an event store (a publisher has published it), not a mirror:"
+                      " give --mirror-db a file of its own (it is created when missing)",
+                      path);
+    }
+    return 0;
+}
+
 #define S_STR2(x) #x
 #define S_STR(x) S_STR2(x)
 
 /*  Opens the connection and sets the pragmas. */
-static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_err_t *code, char *err,
-                          size_t errlen)
+static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_mode_t kind_mode,
+                          store_err_t *code, char *err, size_t errlen)
 {
     int flags = SQLITE_OPEN_NOMUTEX;
     if (mode == STORE_READONLY) {
@@ -676,6 +791,11 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_err_t *code
     }
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, 5000);
+    int32_t appid = 0;
+    if (mode != STORE_CREATE && s_check_kind(db, path, kind_mode, &appid, code, err, errlen) != 0) {
+        sqlite3_close(db);
+        return NULL;
+    }
     char why[S_ERRLEN];
     /* A new store gets pages of STORE_PAGE_SIZE before WAL fixes them (an existing one
        keeps its own: the pragma does nothing on a file that has pages). The -wal file is
@@ -735,10 +855,32 @@ static int s_check_version(sqlite3 *db, const char *path, store_mode_t mode, sto
     return 0;
 }
 
+/*  Gives a store of an older Herald, without a kind, its kind: want (s_check_kind saw that a
+    mirror is not an event store). 0 or -1. */
+static int s_set_kind(sqlite3 *db, const char *path, int32_t want, store_err_t *code, char *err,
+                      size_t errlen)
+{
+    int64_t id = 0;
+    char why[S_ERRLEN];
+    if (s_pragma_int(db, "PRAGMA application_id", &id) != 0) {
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
+                      sqlite3_errmsg(db));
+    }
+    if (id != 0) {
+        return 0;
+    }
+    if (s_create_kind(db, want, why, sizeof why) != 0) {
+        return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path, why);
+    }
+    return 0;
+}
+
 sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
                      size_t errlen)
 {
-    bool blank_ok = mode == STORE_OPEN_OR_CREATE;
+    store_mode_t kind_mode = mode;
+    int32_t want = mode == STORE_MIRROR ? STORE_APPID_MIRROR : STORE_APPID_EVENTS;
+    bool blank_ok = mode == STORE_OPEN_OR_CREATE || mode == STORE_MIRROR;
     if (blank_ok) {
         mode = access(path, F_OK) == 0 ? STORE_OPEN : STORE_CREATE;
     }
@@ -759,7 +901,7 @@ sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, cha
                "cannot open store %s: is a directory (give the store's file)", path);
         return NULL;
     }
-    sqlite3 *db = s_open_db(path, mode, code, err, errlen);
+    sqlite3 *db = s_open_db(path, mode, kind_mode, code, err, errlen);
     if (!db) {
         return NULL;
     }
@@ -770,13 +912,36 @@ sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, cha
         blank = false;
     }
     int rc = mode == STORE_CREATE || blank
-                 ? s_create_schema(db, path, STORE_SCHEMA_VERSION, code, err, errlen)
+                 ? s_create_schema(db, path, STORE_SCHEMA_VERSION, want, code, err, errlen)
                  : s_check_version(db, path, mode, code, err, errlen);
+    if (rc == 0 && mode != STORE_READONLY) {
+        rc = s_set_kind(db, path, want, code, err, errlen);
+    }
     if (rc != 0) {
         sqlite3_close(db);
         return NULL;
     }
     return db;
+}
+
+int store_check_kind(const char *path, store_mode_t mode, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0) {
+        return 0;
+    }
+    sqlite3 *db = NULL;
+    store_err_t code = STORE_ERR_NONE;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open store %s: %s", path,
+                 db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    int32_t appid = 0;
+    rc = s_check_kind(db, path, mode, &appid, &code, err, errlen);
+    sqlite3_close(db);
+    return rc;
 }
 
 int store_create_at_version(const char *path, int version, char *err, size_t errlen)
@@ -793,11 +958,13 @@ int store_create_at_version(const char *path, int version, char *err, size_t err
         return -1;
     }
     store_err_t code = STORE_ERR_NONE;
-    sqlite3 *db = s_open_db(path, STORE_CREATE, &code, err, errlen);
+    sqlite3 *db = s_open_db(path, STORE_CREATE, STORE_CREATE, &code, err, errlen);
     if (!db) {
         return -1;
     }
-    int rc = s_create_schema(db, path, version, &code, err, errlen);
+    /* an older schema is what an older Herald made: a file without a kind */
+    int32_t appid = version < STORE_SCHEMA_VERSION ? 0 : STORE_APPID_EVENTS;
+    int rc = s_create_schema(db, path, version, appid, &code, err, errlen);
     sqlite3_close(db);
     return rc;
 }

@@ -21,6 +21,19 @@ extern "C" {
 
 #define STORE_SCHEMA_VERSION 6 /* PRAGMA user_version this program writes and understands */
 
+/*  What each kind of Herald database holds in SQLite's PRAGMA application_id (four ASCII
+    letters), beside user_version: every program refuses a file of another kind, or a foreign
+    SQLite file, before writing anything (docs/operations.md, "Database kinds"). An event
+    store and a mirror share the schema; a file of an older Herald (0) gets its kind when a
+    program that may write opens it. */
+#define STORE_APPID_EVENTS 0x48524C53 /* "HRLS": an event store (herald-store init) */
+#define STORE_APPID_MIRROR 0x48524C4D /* "HRLM": a mirror (herald-sub --sink mirror) */
+#define STORE_APPID_STATE 0x48524C54  /* "HRLT": a subscriber's --state file */
+
+/*  "an event store", "a mirror", "a subscriber state file" for a Herald application_id, NULL
+    for any other. Static. */
+const char *store_kind_name(int32_t application_id);
+
 typedef struct store store_t;
 
 /*  Called once per row by store_changes and store_snapshot. Return 0 to go on,
@@ -33,7 +46,15 @@ typedef enum {
     STORE_READONLY = 2,       /* an existing store, read only, never migrated */
     STORE_OPEN_OR_CREATE = 3, /* STORE_OPEN, or STORE_CREATE when the file is missing or holds
                                  no table at all (a creation cut short, by a full disk say) */
+    STORE_MIRROR = 4,         /* STORE_OPEN_OR_CREATE for a mirror: creates one, or opens one
+                                 (an event store refused, STORE_ERR_NOT_STORE) */
 } store_mode_t;
+
+/*  Checks, reading only, that the file at path is of a kind mode may open (STORE_MIRROR: a
+    mirror, else an event store or a mirror), blank, or of an older Herald, as store_open
+    would, but without creating or changing anything: for a program's checks of its
+    configuration (exit 2). 0 (a missing file too), or -1 with what the file is in err. */
+int store_check_kind(const char *path, store_mode_t mode, char *err, size_t errlen);
 
 /*  The page size of a new store: a replay or a backlog reads the change log (joined to the
     records before schema 5, with their images since), and 16 KiB pages make that scan about 12 %

@@ -683,6 +683,20 @@ static void test_metrics_registry(void **state)
     assert_non_null(strstr(text, "herald_half 21.5\n"));
     free(text);
 
+    /* Prometheus' naming rules are the registry's: refused, and nothing registered */
+    assert_int_equal(metrics_register(metrics, "herald_events", "x", METRICS_COUNTER, &events), -1);
+    assert_int_equal(metrics_register(metrics, "herald_x_total", "x", METRICS_GAUGE, &depth), -1);
+    assert_int_equal(metrics_register(metrics, "events_total", "x", METRICS_COUNTER, &events), -1);
+    assert_int_equal(metrics_register(metrics, "herald_Lag", "x", METRICS_GAUGE, &depth), -1);
+    assert_int_equal(metrics_register(metrics, "herald_lag-1", "x", METRICS_GAUGE, &depth), -1);
+    assert_int_equal(metrics_register(metrics, "herald_", "x", METRICS_GAUGE, &depth), -1);
+    assert_int_equal(metrics_register(metrics, "herald_lag", "", METRICS_GAUGE, &depth), -1);
+    assert_int_equal(metrics_register_fn(metrics, "herald_fn_total", "x", s_half, &events), -1);
+    text = metrics_render(metrics);
+    assert_null(strstr(text, "herald_events "));
+    assert_null(strstr(text, "herald_lag"));
+    free(text);
+
     /* full at METRICS_MAX */
     for (int i = 3; i < METRICS_MAX; i++) {
         assert_int_equal(metrics_register(metrics, "herald_x", "x", METRICS_GAUGE, &depth), 0);
@@ -694,6 +708,23 @@ static void test_metrics_registry(void **state)
     assert_null(metrics);
     metrics_destroy(&metrics); /* safe twice */
     assert_true(metrics_now_ms() >= t0);
+
+    /* a value kept in ms shown in seconds; an info gauge; the build's */
+    metrics = metrics_new();
+    metrics_value_t took_ms = 1250;
+    assert_int_equal(metrics_register_scaled(metrics, "herald_took_seconds", "Took.", METRICS_GAUGE,
+                                             &took_ms, 0.001),
+                     0);
+    assert_int_equal(metrics_register_info(metrics, "herald_x_info", "Info.", "a=\"1\""), 0);
+    assert_int_equal(metrics_register_build_info(metrics, "herald-test"), 0);
+    text = metrics_render(metrics);
+    assert_non_null(strstr(text, "\nherald_took_seconds 1.25\n"));
+    assert_non_null(strstr(text, "# TYPE herald_x_info gauge\nherald_x_info{a=\"1\"} 1\n"));
+    assert_non_null(strstr(text, "# TYPE herald_build_info gauge\n"
+                                 "herald_build_info{program=\"herald-test\",version=\""));
+    assert_non_null(strstr(text, "\",revision=\""));
+    free(text);
+    metrics_destroy(&metrics);
 }
 
 typedef struct {

@@ -863,6 +863,118 @@ static void test_error_codes(void **state)
     fixture_remove(path);
 }
 
+/*  Each file knows its kind (application_id): set on creation and on an older store's first
+    read-write open; a mirror opener refuses an event store, every opener a state file or
+    another program's database, before writing anything, saying what the file is. */
+static void test_kinds(void **state)
+{
+    (void) state;
+    char path[1024], mirror[1024], err[1200];
+    store_err_t code = STORE_ERR_NONE;
+    s_path(path, sizeof path, "kind_events");
+    s_path(mirror, sizeof mirror, "kind_mirror");
+    fixture_remove(path);
+    fixture_remove(mirror);
+    assert_string_equal(store_kind_name(STORE_APPID_EVENTS), "an event store");
+    assert_string_equal(store_kind_name(STORE_APPID_MIRROR), "a mirror");
+    assert_string_equal(store_kind_name(STORE_APPID_STATE), "a subscriber state file");
+    assert_null(store_kind_name(0));
+    assert_int_equal(store_check_kind(path, STORE_MIRROR, err, sizeof err), 0); /* missing */
+
+    store_t *store = s_create(path);
+    store_destroy(&store);
+    assert_int_equal(s_count(path, "PRAGMA application_id"), STORE_APPID_EVENTS);
+
+    /* a mirror pointed at an event store: refused, the store untouched */
+    int64_t tables = s_count(path, "SELECT count(*) FROM sqlite_master");
+    store = store_open(path, STORE_MIRROR, &code, err, sizeof err);
+    assert_null(store);
+    assert_int_equal(code, STORE_ERR_NOT_STORE);
+    assert_non_null(strstr(err, "is an event store, not a mirror"));
+    assert_int_equal(store_check_kind(path, STORE_MIRROR, err, sizeof err), -1);
+    assert_non_null(strstr(err, "is an event store, not a mirror"));
+    assert_int_equal(store_check_kind(path, STORE_OPEN, err, sizeof err), 0);
+    assert_int_equal(s_count(path, "PRAGMA application_id"), STORE_APPID_EVENTS);
+    assert_int_equal(s_count(path, "SELECT count(*) FROM sqlite_master"), tables);
+
+    /* a mirror: created as one, reopened as one, readable by every opener of a store */
+    store = store_new(mirror, STORE_MIRROR, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+    assert_int_equal(s_count(mirror, "PRAGMA application_id"), STORE_APPID_MIRROR);
+    store = store_new(mirror, STORE_MIRROR, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+    store = store_new(mirror, STORE_READONLY, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+    store = store_new(mirror, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+    assert_int_equal(s_count(mirror, "PRAGMA application_id"), STORE_APPID_MIRROR);
+    assert_int_equal(store_check_kind(mirror, STORE_MIRROR, err, sizeof err), 0);
+    fixture_remove(mirror);
+
+    /* a subscriber's state file, another program's database: refused, untouched */
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA application_id = %d; CREATE TABLE state (x)",
+             STORE_APPID_STATE);
+    assert_int_equal(s_raw(mirror, sql, NULL, 0), SQLITE_OK);
+    for (store_mode_t mode = STORE_OPEN; mode <= STORE_MIRROR; mode++) {
+        if (mode == STORE_CREATE) {
+            continue;
+        }
+        store = store_open(mirror, mode, &code, err, sizeof err);
+        assert_null(store);
+        assert_int_equal(code, STORE_ERR_NOT_STORE);
+        assert_non_null(strstr(err, "is a subscriber state file"));
+    }
+    assert_int_equal(s_count(mirror, "SELECT count(*) FROM sqlite_master"), 1);
+    fixture_remove(mirror);
+    assert_int_equal(
+        s_raw(mirror, "PRAGMA application_id = 305419896; CREATE TABLE t (x)", NULL, 0), SQLITE_OK);
+    s_open_fails(mirror, STORE_OPEN, STORE_ERR_NOT_STORE);
+    store = store_open(mirror, STORE_MIRROR, &code, err, sizeof err);
+    assert_null(store);
+    assert_non_null(strstr(err, "another program's SQLite file (application_id 0x12345678)"));
+    unsigned char header[20] = {0};
+    FILE *f = fopen(mirror, "rb");
+    assert_non_null(f);
+    assert_int_equal(fread(header, 1, sizeof header, f), sizeof header);
+    fclose(f);
+    assert_int_equal(header[18], 1); /* still a rollback journal: not switched to WAL */
+    fixture_remove(mirror);
+    assert_int_equal(s_raw(mirror, "CREATE TABLE state (x)", NULL, 0), SQLITE_OK);
+    store = store_open(mirror, STORE_MIRROR, &code, err, sizeof err);
+    assert_null(store);
+    assert_non_null(strstr(err, "it is a subscriber state file"));
+    fixture_remove(mirror);
+
+    /* an older Herald's store has no kind: its first read-write open gives it one */
+    fixture_remove(path);
+    assert_int_equal(store_create_at_version(path, 1, err, sizeof err), 0);
+    assert_int_equal(s_count(path, "PRAGMA application_id"), 0);
+    store = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(store);
+    store_destroy(&store);
+    assert_int_equal(s_count(path, "PRAGMA application_id"), STORE_APPID_EVENTS);
+    fixture_remove(path);
+    /* ... a mirror as a mirror; an older event store that a publisher published is no mirror */
+    assert_int_equal(store_create_at_version(path, STORE_SCHEMA_VERSION - 1, err, sizeof err), 0);
+    assert_int_equal(s_raw(path, "PRAGMA application_id = 0", NULL, 0), SQLITE_OK);
+    store = store_new(path, STORE_MIRROR, err, sizeof err);
+    assert_non_null(store);
+    assert_int_equal(store_cursor_set(store, "publisher", 1, "s"), 0);
+    store_destroy(&store);
+    assert_int_equal(s_count(path, "PRAGMA application_id"), STORE_APPID_MIRROR);
+    assert_int_equal(s_raw(path, "PRAGMA application_id = 0", NULL, 0), SQLITE_OK);
+    store = store_open(path, STORE_MIRROR, &code, err, sizeof err);
+    assert_null(store);
+    assert_non_null(strstr(err, "a publisher has published it"));
+    assert_int_equal(s_count(path, "PRAGMA application_id"), 0);
+    fixture_remove(path);
+}
+
 /*  A store made at an older version with people written as JSON by raw SQL is migrated to
     the current one with people_flat backfilled, no change row written, no version moved. */
 static void test_migration_people_flat(void **state)
@@ -1692,6 +1804,7 @@ int main(void)
         cmocka_unit_test(test_scan_images),
         cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_compact),
+        cmocka_unit_test(test_kinds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,6 +256,66 @@ static void test_state_reopen(void **unused)
     fixture_remove(path);
 }
 
+/*  The state file knows its kind: a new one is marked, and an event store, a mirror or
+    another program's database is refused before anything is written, saying what it is. */
+static void test_state_kind(void **unused)
+{
+    (void) unused;
+    char path[1024], other[1024];
+    s_path(path, sizeof path, "state_kind.db");
+    s_path(other, sizeof other, "state_kind_store.db");
+    fixture_remove(path);
+    fixture_remove(other);
+    char err[1024] = "";
+    assert_int_equal(state_check_kind(path, err, sizeof err), 0); /* missing */
+    state_t *state = state_new(path, err, sizeof err);
+    assert_non_null(state);
+    state_destroy(&state);
+    assert_int_equal(state_check_kind(path, err, sizeof err), 0);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(stmt, 0), STORE_APPID_STATE);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+
+    const int32_t kinds[] = {STORE_APPID_EVENTS, STORE_APPID_MIRROR};
+    for (size_t i = 0; i < 2; i++) {
+        store_t *store = store_new(other, i ? STORE_MIRROR : STORE_CREATE, err, sizeof err);
+        assert_non_null(store);
+        store_destroy(&store);
+        char want[128];
+        snprintf(want, sizeof want, "is %s, not a subscriber state file",
+                 store_kind_name(kinds[i]));
+        assert_int_equal(state_check_kind(other, err, sizeof err), -1);
+        assert_non_null(strstr(err, want));
+        assert_null(state_new(other, err, sizeof err));
+        assert_non_null(strstr(err, other));
+        assert_non_null(strstr(err, want));
+        /* nothing written: no table of the state file's */
+        assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "SELECT count(*) FROM sqlite_master WHERE name IN"
+                                            " ('state', 'out_base')",
+                                            -1, &stmt, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+        assert_int_equal(sqlite3_column_int(stmt, 0), 0);
+        sqlite3_finalize(stmt);
+        sqlite3_close(db);
+        fixture_remove(other);
+    }
+    assert_int_equal(sqlite3_open(other, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE notes (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_null(state_new(other, err, sizeof err));
+    assert_non_null(strstr(err, "another program's SQLite database"));
+    fixture_remove(other);
+    fixture_remove(path);
+}
+
 /*  A state file of an older herald-sub whose mail sink kept its own cursor: the cursor becomes
     the state row (it won over it), the old table goes, and the connection is shared. */
 static void test_state_mail_cursor_moved(void **unused)
@@ -372,7 +432,7 @@ static void test_sink_table(void **unused)
     assert_non_null(mail->needs_state);
     assert_int_equal(log->metric_count, 0);
     assert_int_equal(mail->metric_count, 4);
-    assert_string_equal(mail->metrics[0].name, "herald_mails_sent_total");
+    assert_string_equal(mail->metrics[0].name, "herald_sub_mail_sent_total");
     assert_true(mail->metric_count <= SINK_MAX_METRICS);
     const sink_type_t *owner = NULL;
     const sink_command_t *command = sink_command_find("mail-dead", &owner);
@@ -1015,7 +1075,25 @@ static void test_mirror_reopen_reset(void **unused)
     assert_int_equal(store_get_event(check, "ev-a", &got), 1);
     assert_int_equal(store_get_event(check, "ev-unflushed", &got), 0);
 
-    /* a batch in progress, then the stream changes */
+    /* another stream, without --mirror-resync: refused at its first announcement, naming
+       both streams and the fix, and the mirror keeps what it holds */
+    assert_int_equal(sink->reset(sink->self), 0);
+    store_event_t other = s_event("ev-a");
+    other.title = "From another stream";
+    c = s_event_change(1, STORE_CREATED, other);
+    assert_int_equal(sink->apply(sink->self, s_announce(&w, &c, STREAM2)), -1);
+    assert_non_null(strstr(sink->error(sink->self), "mirrors stream " STREAM));
+    assert_non_null(strstr(sink->error(sink->self), "serves stream " STREAM2));
+    assert_non_null(strstr(sink->error(sink->self), "--mirror-resync"));
+    s_expect_position(sink, 1, STREAM, 10);
+    assert_int_equal(store_get_event(check, "ev-a", &got), 1);
+    assert_string_not_equal(got.title, "From another stream");
+    sink_destroy(&sink);
+
+    /* with --mirror-resync: a batch in progress, then the stream changes */
+    options.mirror.resync = true;
+    sink = sink_new("mirror", &options, err, sizeof err);
+    assert_non_null(sink);
     c = s_event_change(11, STORE_CREATED, s_event("ev-b"));
     s_apply(sink, &w, &c, STREAM);
     assert_int_equal(sink->reset(sink->self), 0);
@@ -1149,21 +1227,14 @@ static void test_json_line_is_jansson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_state_put_get),
-        cmocka_unit_test(test_state_reopen),
-        cmocka_unit_test(test_state_mail_cursor_moved),
-        cmocka_unit_test(test_state_bad_path),
-        cmocka_unit_test(test_sink_table),
-        cmocka_unit_test(test_log_bad_options),
-        cmocka_unit_test(test_log_json),
-        cmocka_unit_test(test_json_line_is_jansson),
-        cmocka_unit_test(test_log_text),
-        cmocka_unit_test(test_log_reopen),
-        cmocka_unit_test(test_log_cut_back),
-        cmocka_unit_test(test_mirror_bad_options),
-        cmocka_unit_test(test_mirror_apply),
-        cmocka_unit_test(test_mirror_held_press),
-        cmocka_unit_test(test_mirror_reopen_reset),
+        cmocka_unit_test(test_state_put_get),        cmocka_unit_test(test_state_reopen),
+        cmocka_unit_test(test_state_kind),           cmocka_unit_test(test_state_mail_cursor_moved),
+        cmocka_unit_test(test_state_bad_path),       cmocka_unit_test(test_sink_table),
+        cmocka_unit_test(test_log_bad_options),      cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_json_line_is_jansson), cmocka_unit_test(test_log_text),
+        cmocka_unit_test(test_log_reopen),           cmocka_unit_test(test_log_cut_back),
+        cmocka_unit_test(test_mirror_bad_options),   cmocka_unit_test(test_mirror_apply),
+        cmocka_unit_test(test_mirror_held_press),    cmocka_unit_test(test_mirror_reopen_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

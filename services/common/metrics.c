@@ -26,9 +26,11 @@ typedef struct {
     const char *name;       /* herald_... */
     const char *help;       /* one line */
     metrics_type_t type;    /* counter or gauge */
-    metrics_value_t *value; /* the service's atomic, or NULL for fn */
+    metrics_value_t *value; /* the service's atomic, or NULL for fn or an info gauge */
+    double scale;           /* the value times this is shown (1 but for a unit's conversion) */
     metrics_fn_t fn;        /* computed at scrape time, or NULL */
     void *arg;              /* fn's argument */
+    const char *labels;     /* an info gauge's labels (`a="x",b="y"`), shown with the value 1 */
 } s_metric_t;
 
 struct metrics {
@@ -38,6 +40,7 @@ struct metrics {
     metrics_ready_fn_t ready;     /* readiness check, NULL: ready when alive */
     void *ready_arg;              /* its argument */
     struct MHD_Daemon *daemon;    /* the server, NULL until started */
+    char build_labels[256];       /* herald_build_info's labels */
 };
 
 int64_t metrics_now_ms(void)
@@ -64,10 +67,29 @@ void metrics_destroy(metrics_t **self_p)
     *self_p = NULL;
 }
 
+/*  Prometheus' naming rules, kept by the registry so that no service can break them: a
+    herald_ name of lower-case letters, digits and underscores; a counter's ends in _total, a
+    gauge's does not. */
+static bool s_name_ok(const char *name, metrics_type_t type)
+{
+    if (strncmp(name, "herald_", 7) != 0 || strlen(name) <= 7) {
+        return false;
+    }
+    for (const char *c = name; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_')) {
+            return false;
+        }
+    }
+    size_t len = strlen(name);
+    bool total = len > 6 && strcmp(name + len - 6, "_total") == 0;
+    return type == METRICS_COUNTER ? total : !total;
+}
+
 static int s_add(metrics_t *self, const s_metric_t *metric)
 {
     assert(self);
-    if (self->daemon || self->count == METRICS_MAX) {
+    if (self->daemon || self->count == METRICS_MAX || !s_name_ok(metric->name, metric->type) ||
+        !metric->help || !metric->help[0]) {
         return -1;
     }
     self->list[self->count++] = *metric;
@@ -77,14 +99,44 @@ static int s_add(metrics_t *self, const s_metric_t *metric)
 int metrics_register(metrics_t *self, const char *name, const char *help, metrics_type_t type,
                      metrics_value_t *value)
 {
-    s_metric_t metric = {name, help, type, value, NULL, NULL};
+    return metrics_register_scaled(self, name, help, type, value, 1.0);
+}
+
+int metrics_register_scaled(metrics_t *self, const char *name, const char *help,
+                            metrics_type_t type, metrics_value_t *value, double scale)
+{
+    s_metric_t metric = {name, help, type, value, scale, NULL, NULL, NULL};
     return s_add(self, &metric);
+}
+
+int metrics_register_info(metrics_t *self, const char *name, const char *help, const char *labels)
+{
+    s_metric_t metric = {name, help, METRICS_GAUGE, NULL, 1.0, NULL, NULL, labels};
+    return s_add(self, &metric);
+}
+
+#ifndef HERALD_METRICS_VERSION
+#define HERALD_METRICS_VERSION "unknown"
+#endif
+#ifndef HERALD_METRICS_REVISION
+#define HERALD_METRICS_REVISION ""
+#endif
+
+int metrics_register_build_info(metrics_t *self, const char *program)
+{
+    snprintf(self->build_labels, sizeof self->build_labels,
+             "program=\"%s\",version=\"%s\",revision=\"%s\"", program, HERALD_METRICS_VERSION,
+             HERALD_METRICS_REVISION);
+    return metrics_register_info(self, "herald_build_info",
+                                 "Always 1; the program, its version and the commit it was "
+                                 "built from as labels.",
+                                 self->build_labels);
 }
 
 int metrics_register_fn(metrics_t *self, const char *name, const char *help, metrics_fn_t fn,
                         void *arg)
 {
-    s_metric_t metric = {name, help, METRICS_GAUGE, NULL, fn, arg};
+    s_metric_t metric = {name, help, METRICS_GAUGE, NULL, 1.0, fn, arg, NULL};
     return s_add(self, &metric);
 }
 
@@ -109,8 +161,12 @@ char *metrics_render(metrics_t *self)
         const s_metric_t *m = &self->list[i];
         fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
                 m->type == METRICS_COUNTER ? "counter" : "gauge");
-        if (m->value) {
+        if (m->labels) {
+            fprintf(out, "%s{%s} 1\n", m->name, m->labels);
+        } else if (m->value && m->scale == 1.0) {
             fprintf(out, "%s %lld\n", m->name, (long long) metrics_get(m->value));
+        } else if (m->value) {
+            fprintf(out, "%s %.15g\n", m->name, (double) metrics_get(m->value) * m->scale);
         } else {
             fprintf(out, "%s %.15g\n", m->name, m->fn(m->arg));
         }

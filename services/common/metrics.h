@@ -66,9 +66,26 @@ metrics_t *metrics_new(void);
 void metrics_destroy(metrics_t **self_p);
 
 /*  Registers a metric read from *value (borrowed: it must outlive the server). name and help
-    are borrowed too (string literals). 0, or -1 when the registry is full or started. */
+    are borrowed too (string literals). Names follow Prometheus' guide, and the registry
+    refuses one that does not: herald_ then [a-z0-9_], a counter's ending in _total and only a
+    counter's; help not empty. 0, or -1 when the registry is full or started or the name or
+    help is refused. */
 int metrics_register(metrics_t *self, const char *name, const char *help, metrics_type_t type,
                      metrics_value_t *value);
+
+/*  As metrics_register, the value shown multiplied by scale: a value the service keeps in
+    milliseconds is shown in the base unit, seconds, with scale 0.001. */
+int metrics_register_scaled(metrics_t *self, const char *name, const char *help,
+                            metrics_type_t type, metrics_value_t *value, double scale);
+
+/*  Registers an info gauge: `name{labels} 1`, labels (borrowed) already in the exposition's
+    syntax (`a="x",b="y"`, quotes and backslashes escaped). 0 or -1 as metrics_register. */
+int metrics_register_info(metrics_t *self, const char *name, const char *help, const char *labels);
+
+/*  Registers herald_build_info{program,version,revision} 1: program (herald-pub, herald-sub),
+    the project's version and the git commit it was built from ("" outside a checkout).
+    0 or -1 as metrics_register. */
+int metrics_register_build_info(metrics_t *self, const char *program);
 
 /*  Registers a gauge computed by fn(arg) at scrape time. 0 or -1 as metrics_register. */
 int metrics_register_fn(metrics_t *self, const char *name, const char *help, metrics_fn_t fn,

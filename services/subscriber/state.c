@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "store.h"
 
 struct state {
     sqlite3 *db;           /* the state file */
@@ -28,20 +31,25 @@ struct state {
 #define S_WAL_PAGES "256"     /* checkpoint after this many pages of 4 KiB (1 MiB) */
 #define S_WAL_LIMIT "1048576" /* bytes the -wal file keeps after a checkpoint */
 
-static const char *s_schema =
-    "PRAGMA journal_mode=WAL;"
-    "PRAGMA synchronous=NORMAL;"
-    "PRAGMA wal_autocheckpoint=" S_WAL_PAGES ";"
-    "PRAGMA journal_size_limit=" S_WAL_LIMIT ";"
-    "CREATE TABLE IF NOT EXISTS state("
-    " id INTEGER PRIMARY KEY CHECK(id = 1),"
-    " stream_id TEXT NOT NULL,"
-    " last_seq INTEGER NOT NULL,"
-    " updated_at_ms INTEGER NOT NULL,"
-    " out_dev INTEGER, out_ino INTEGER, out_length INTEGER, out_seq INTEGER);"
-    "CREATE TABLE IF NOT EXISTS out_base("
-    " id INTEGER PRIMARY KEY CHECK(id = 1), dev INTEGER NOT NULL,"
-    " ino INTEGER NOT NULL, length INTEGER NOT NULL);";
+/*  The file's kind (store.h): set on every open that passed s_kind, a no-op once set. */
+#define S_STR2(x) #x
+#define S_STR(x) S_STR2(x)
+
+static const char *s_schema = "PRAGMA application_id=" S_STR(
+    STORE_APPID_STATE) ";"
+                       "PRAGMA journal_mode=WAL;"
+                       "PRAGMA synchronous=NORMAL;"
+                       "PRAGMA wal_autocheckpoint=" S_WAL_PAGES ";"
+                       "PRAGMA journal_size_limit=" S_WAL_LIMIT ";"
+                       "CREATE TABLE IF NOT EXISTS state("
+                       " id INTEGER PRIMARY KEY CHECK(id = 1),"
+                       " stream_id TEXT NOT NULL,"
+                       " last_seq INTEGER NOT NULL,"
+                       " updated_at_ms INTEGER NOT NULL,"
+                       " out_dev INTEGER, out_ino INTEGER, out_length INTEGER, out_seq INTEGER);"
+                       "CREATE TABLE IF NOT EXISTS out_base("
+                       " id INTEGER PRIMARY KEY CHECK(id = 1), dev INTEGER NOT NULL,"
+                       " ino INTEGER NOT NULL, length INTEGER NOT NULL);";
 
 /*  A file of an older herald-sub has no out columns: they are added (NULL: no out file).
     out_seq is the last_seq they were written with: an older herald-sub that writes the
@@ -112,6 +120,93 @@ static int s_migrate(state_t *self, char *err, size_t errlen)
     return 0;
 }
 
+static int64_t s_int(sqlite3 *db, const char *sql, int *rc_out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    int64_t value = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_finalize(stmt);
+    *rc_out = rc == SQLITE_ROW ? SQLITE_OK : sqlite3_extended_errcode(db);
+    return value;
+}
+
+/*  Checks, reading only, that db at path is a state file, a blank one, or one of an older
+    herald-sub (no kind, its state or mail tables). 0, or -1 with what the file is in err. */
+static int s_kind(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int rc = SQLITE_OK;
+    int64_t id = s_int(db, "PRAGMA application_id", &rc);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s is not a subscriber state file: %s", path,
+                 (rc & 0xff) == SQLITE_NOTADB ? "not an SQLite database at all"
+                                              : sqlite3_errmsg(db));
+        return -1;
+    }
+    const char *kind = store_kind_name((int32_t) id);
+    if (id == STORE_APPID_STATE) {
+        return 0;
+    }
+    if (kind) {
+        snprintf(err, errlen,
+                 "%s is %s, not a subscriber state file: give --state a file of its"
+                 " own (it is created when missing)",
+                 path, kind);
+        return -1;
+    }
+    if (id != 0) {
+        snprintf(err, errlen,
+                 "%s is not a subscriber state file: another program's SQLite file"
+                 " (application_id 0x%08x)",
+                 path, (unsigned) id);
+        return -1;
+    }
+    int64_t tables = s_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'", &rc);
+    int64_t ours = s_int(db,
+                         "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                         " (name IN ('state', 'out_base') OR name LIKE 'mail\\_%' ESCAPE '\\'"
+                         " OR name LIKE 'webhook\\_%' ESCAPE '\\' OR name LIKE 'feed\\_%'"
+                         " ESCAPE '\\')",
+                         &rc);
+    int64_t store = s_int(db,
+                          "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                          " name IN ('meta', 'changes', 'events')",
+                          &rc);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+        return -1;
+    }
+    if (tables == 0 || (ours > 0 && store == 0)) {
+        return 0;
+    }
+    snprintf(err, errlen,
+             "%s is %s, not a subscriber state file: give --state a file of its own"
+             " (it is created when missing)",
+             path,
+             store == 3 ? "an event store or a mirror (of an older Herald)"
+                        : "another program's SQLite database");
+    return -1;
+}
+
+int state_check_kind(const char *path, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0) {
+        return 0;
+    }
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        sqlite3_close(db);
+        return -1;
+    }
+    rc = s_kind(db, path, err, errlen);
+    sqlite3_close(db);
+    return rc;
+}
+
 static void s_set_error(state_t *self, const char *what)
 {
     snprintf(self->error, sizeof self->error, "%s: %s", what, sqlite3_errmsg(self->db));
@@ -138,6 +233,10 @@ state_t *state_new(const char *path, char *err, size_t errlen)
         return NULL;
     }
     sqlite3_busy_timeout(self->db, 5000);
+    if (s_kind(self->db, path, err, errlen) != 0) {
+        state_destroy(&self);
+        return NULL;
+    }
     char *why = NULL;
     if (sqlite3_exec(self->db, s_schema, NULL, NULL, &why) != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, why ? why : sqlite3_errmsg(self->db));

@@ -22,8 +22,15 @@
 typedef struct state state_t;
 
 /*  Opens (creating when missing) the state file at path. Returns it, or NULL with the reason
-    (naming the path) in err. */
+    (naming the path) in err. A file of another kind (an event store, a mirror, another
+    program's SQLite file: store.h's application_id) is refused before anything is written,
+    the message saying what the file is. */
 state_t *state_new(const char *path, char *err, size_t errlen);
+
+/*  Checks, reading only, that path is a subscriber state file (or missing, blank, or one of an
+    older herald-sub), for the checks of the configuration (exit 2). 0, or -1 with what the file
+    is in err. */
+int state_check_kind(const char *path, char *err, size_t errlen);
 
 /*  Closes the file; sets *self_p to NULL. Safe on NULL and twice. */
 void state_destroy(state_t **self_p);

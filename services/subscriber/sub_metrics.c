@@ -3,6 +3,9 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <time.h>
+
+#include "clock.h"
 
 static double s_lag(void *arg)
 {
@@ -15,14 +18,31 @@ static double s_lag(void *arg)
     return head > last ? (double) (head - (last < 0 ? 0 : last)) : 0;
 }
 
-static double s_heartbeat_age(void *arg)
+/*  The wall-clock time of the last heartbeat, in seconds since the epoch, 0 before the first
+    (Prometheus' convention for "when": alert on time() - it). The loop stamps a monotonic
+    time, turned into wall time here, at scrape time. */
+static double s_heartbeat_time(void *arg)
 {
     sub_metrics_t *m = arg;
     int64_t at = metrics_get(&m->heartbeat_ms);
     if (at == 0) {
-        return -1; /* no heartbeat yet */
+        return 0;
     }
-    return (double) (metrics_now_ms() - at) / 1000.0;
+    int64_t wall = clock_ms(CLOCK_REALTIME) - (metrics_now_ms() - at);
+    return (double) wall / 1000.0;
+}
+
+/*  A seq the loop keeps at -1 while unknown, shown as 0 (seqs start at 1). */
+static double s_applied_seq(void *arg)
+{
+    int64_t seq = metrics_get(&((sub_metrics_t *) arg)->last_applied);
+    return seq > 0 ? (double) seq : 0;
+}
+
+static double s_head_seq(void *arg)
+{
+    int64_t seq = metrics_get(&((sub_metrics_t *) arg)->head_seq);
+    return seq > 0 ? (double) seq : 0;
 }
 
 static int s_ready(void *arg, char *why, size_t cap)
@@ -46,35 +66,42 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
 {
     assert(m && r);
     int rc = 0;
-    rc |= metrics_register(r, "herald_received_total", "Messages read from the live feed.",
-                           METRICS_COUNTER, &m->received);
-    rc |= metrics_register(r, "herald_applied_total", "Records handed to the sink.",
+    rc |= metrics_register_build_info(r, "herald-sub");
+    rc |= metrics_register(r, "herald_sub_messages_received_total",
+                           "Messages read from the live feed.", METRICS_COUNTER, &m->received);
+    rc |= metrics_register(r, "herald_sub_records_applied_total", "Records handed to the sink.",
                            METRICS_COUNTER, &m->applied);
-    rc |= metrics_register(r, "herald_duplicates_total", "Records dropped as already applied.",
-                           METRICS_COUNTER, &m->duplicates);
-    rc |= metrics_register(r, "herald_gaps_detected_total",
+    rc |= metrics_register(r, "herald_sub_duplicates_dropped_total",
+                           "Records dropped as already applied.", METRICS_COUNTER, &m->duplicates);
+    rc |= metrics_register(r, "herald_sub_gaps_detected_total",
                            "Gaps in the seq seen (live seq or heartbeat head).", METRICS_COUNTER,
                            &m->gaps_detected);
-    rc |= metrics_register(r, "herald_gaps_healed_total", "Gaps closed by a replay.",
+    rc |= metrics_register(r, "herald_sub_gaps_healed_total", "Gaps closed by a replay.",
                            METRICS_COUNTER, &m->gaps_healed);
-    rc |= metrics_register(r, "herald_decode_errors_total",
+    rc |= metrics_register(r, "herald_sub_decode_errors_total",
                            "Messages that failed decoding or validation.", METRICS_COUNTER,
                            &m->decode_errors);
-    rc |= metrics_register(r, "herald_bad_frames_total", "Messages with the wrong frames.",
+    rc |= metrics_register(r, "herald_sub_bad_frames_total", "Messages with the wrong frames.",
                            METRICS_COUNTER, &m->bad_frames);
-    rc |= metrics_register(r, "herald_stream_changes_total",
+    rc |= metrics_register(r, "herald_sub_stream_changes_total",
                            "New stream ids seen (the origin store was recreated).", METRICS_COUNTER,
                            &m->stream_changes);
-    rc |= metrics_register(r, "herald_last_applied_seq", "The last seq applied (-1: none).",
-                           METRICS_GAUGE, &m->last_applied);
-    rc |= metrics_register(r, "herald_head_seq",
-                           "The publisher's head seq, from heartbeats and replay answers.",
-                           METRICS_GAUGE, &m->head_seq);
-    rc |= metrics_register_fn(r, "herald_lag", "Head seq minus the last applied seq.", s_lag, m);
     rc |=
-        metrics_register_fn(r, "herald_heartbeat_age_seconds",
-                            "Seconds since the last heartbeat (-1: none yet).", s_heartbeat_age, m);
-    rc |= metrics_register(r, "herald_connected", "1 while the live feed is heard.", METRICS_GAUGE,
+        metrics_register_fn(r, "herald_sub_applied_seq",
+                            "The seq of the last record applied (0: none yet).", s_applied_seq, m);
+    rc |= metrics_register_fn(r, "herald_sub_publisher_head_seq",
+                              "The publisher's head seq, from heartbeats and replay answers "
+                              "(0: none yet).",
+                              s_head_seq, m);
+    rc |= metrics_register_fn(r, "herald_sub_lag_announcements",
+                              "Announcements behind: the publisher's head seq minus the last "
+                              "applied seq.",
+                              s_lag, m);
+    rc |= metrics_register_fn(r, "herald_sub_last_heartbeat_timestamp_seconds",
+                              "Unix time of the last heartbeat heard (0: none yet).",
+                              s_heartbeat_time, m);
+    rc |= metrics_register(r, "herald_sub_connected",
+                           "1 while the live feed is heard (not silent), else 0.", METRICS_GAUGE,
                            &m->connected);
     size_t count = sink ? sink->metric_count : 0;
     if (count > SINK_MAX_METRICS) {
@@ -82,7 +109,9 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
     }
     for (size_t i = 0; i < count; i++) {
         const sink_metric_t *metric = &sink->metrics[i];
-        rc |= metrics_register(r, metric->name, metric->help, metric->type, &m->sink[i]);
+        double scale = metric->scale != 0 ? metric->scale : 1.0;
+        rc |= metrics_register_scaled(r, metric->name, metric->help, metric->type, &m->sink[i],
+                                      scale);
     }
     metrics_health(r, &m->turn_ms, s_ready, m);
     return rc ? -1 : 0;

@@ -1,7 +1,7 @@
 /*  sub_metrics.h -- herald-sub's metrics: the atomics its loop updates every turn, their
     registration for --metrics (names, help, types, the gauges computed at scrape time: lag,
-    heartbeat age), the sink's own metrics (named in its entry of the table of sinks, sink.h)
-    and its readiness (connected, not stuck).
+    the last heartbeat's time), the sink's own metrics (named in its entry of the table of sinks,
+   sink.h) and its readiness (connected, not stuck).
 */
 #ifndef HERALD_SUB_METRICS_H
 #define HERALD_SUB_METRICS_H

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "sink.h"
+#include "state.h"
 
 #define S_MAX_GROUPS 16 /* the program's two tables, the sinks' and the end */
 
@@ -219,6 +220,9 @@ static int s_build(sub_config_t *config, options_t *options)
                              type->needs_state);
     }
     char err[1024];
+    if (config->state && state_check_kind(config->state, err, sizeof err) != 0) {
+        return options_usage(options, "%s: %s", options_source(options, "state"), err);
+    }
     if (type->check && type->check(&o->sink_options, err, sizeof err) != 0) {
         return options_usage(options, "%s", err);
     }
@@ -322,9 +326,13 @@ static int s_sink_command(const sink_command_t *command, const sink_type_t *type
     options_t *options = options_new(&spec);
     int rc = options ? options_parse(options, argc - 2, argv + 2, NULL) : OPTIONS_FAILED;
     int status = options_exit_status(rc);
+    char why[1024] = "";
     if (rc == OPTIONS_RUN && command->needs_state && !config.state) {
         status = options_usage(options, "%s %s needs --state PATH (or HERALD_STATE)", command->name,
                                action);
+    } else if (rc == OPTIONS_RUN && config.state &&
+               state_check_kind(config.state, why, sizeof why) != 0) {
+        status = options_usage(options, "%s: %s", options_source(options, "state"), why);
     } else if (rc == OPTIONS_RUN) {
         log_setup((log_level_t) config.log_level, config.log_format == 1);
         config.service.sink_options.state_path = config.state;

@@ -1,7 +1,7 @@
 """test_accept_failed.py -- herald-pub out of file descriptors: connections the kernel queued
 but the publisher could not accept (EMFILE) are logged as pub.accept_failed, with the error's
 text and the open-files limit, at most a line a second, and counted in
-herald_accepts_failed_total; the publisher serves again once descriptors are free.
+herald_pub_accepts_failed_total; the publisher serves again once descriptors are free.
 
 herald-pub runs with RLIMIT_NOFILE 64:64 (soft and hard, so its own raise to the hard limit
 changes nothing) and 120 SUB sockets connect to its live endpoint: more than fit."""
@@ -111,11 +111,11 @@ def main():
             check(sub.poll(int(10000 * SLOW)), "a heartbeat once descriptors are free again")
             m = wait_until(lambda: scrape(mport), 10, "/metrics")
             total = lines[-1]["total"]
-            check(m.get("herald_accepts_failed_total", 0) >= total,
-                  f"herald_accepts_failed_total counts them: {m} (logged total {total})")
-            check("herald_connections_closed_early_total" in m and
-                  "herald_handshakes_failed_total" in m, f"the other monitor counters: {m}")
-            print(f"herald_accepts_failed_total {m['herald_accepts_failed_total']:.0f}")
+            check(m.get("herald_pub_accepts_failed_total", 0) >= total,
+                  f"herald_pub_accepts_failed_total counts them: {m} (logged total {total})")
+            check("herald_pub_connections_closed_early_total" in m and
+                  "herald_pub_handshakes_failed_total" in m, f"the other monitor counters: {m}")
+            print(f"herald_pub_accepts_failed_total {m['herald_pub_accepts_failed_total']:.0f}")
             pub.send_signal(signal.SIGTERM)
             check(pub.wait(10 * SLOW) == 0, "herald-pub exits 0")
         finally:

@@ -199,7 +199,7 @@ def case_calendar(world):
     check(len(libical(out)[1]) == n - 1, "one event less")
 
     # a burst is coalesced: 3,000 changes cost a few rewrites
-    rewrites = metric(metrics_addr, "herald_feed_rewrites_total")
+    rewrites = metric(metrics_addr, "herald_sub_feed_rewrites_total")
     lines = "".join(json.dumps({
         "type": "event", "id": f"burst-{i:05d}", "kind": "course", "title": f"Course {i}",
         "start_date": "2027-03-01", "end_date": "2027-03-02", "city": "Lyon",
@@ -208,10 +208,10 @@ def case_calendar(world):
     wait_until(lambda: read(out).count(b"BEGIN:VEVENT") == n - 1 + 3000, 60,
                "the burst in the calendar")
     time.sleep(1.2)
-    done = metric(metrics_addr, "herald_feed_rewrites_total") - rewrites
+    done = metric(metrics_addr, "herald_sub_feed_rewrites_total") - rewrites
     check(1 <= done <= 6, f"3,000 changes took {done} rewrites")
-    check(metric(metrics_addr, "herald_feed_items") == n - 1 + 3000, "the items gauge")
-    check(metric(metrics_addr, "herald_feed_http_not_modified_total") == 2, "304s counted")
+    check(metric(metrics_addr, "herald_sub_feed_items") == n - 1 + 3000, "the items gauge")
+    check(metric(metrics_addr, "herald_sub_feed_http_not_modified_total") == 2, "304s counted")
 
     # a restart resumes: a change made while it was down arrives, without a new snapshot
     check(sub.stop() == 0, "stopped by SIGTERM: exit 0")

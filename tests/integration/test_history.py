@@ -287,8 +287,19 @@ def main():
         store(db, "init", "--sample")
         store(db, "cancel-event", "2014-06-chemical-and-explosives-terrorism-prevention-course-in-southeast-asia")
         procs.start("pub2", pub_args, w)
-        wait_until(lambda: catalogue(mirror) == catalogue(db), 60, "the mirror of the new store")
+        # A mirror holds one stream: the new one is refused, naming both, and nothing changes
+        # until the documented resync (--mirror-resync) is asked for.
+        before = catalogue(mirror)
+        wait_until(lambda: not m.alive(), 30, "the mirror to stop on another stream")
+        check(m.popen.returncode == 1, f"the mirror exits 1: {m.popen.returncode}")
         check(m.logged("sub.stream_changed"), "the new stream is logged")
+        failed = " ".join(json.dumps(e) for e in m.logged("sub.sink_failed"))
+        check("--mirror-resync" in failed and "mirrors stream" in failed and
+              "serves stream" in failed, f"the refusal names both streams and the fix: {failed}")
+        check(catalogue(mirror) == before, "the refused mirror is untouched")
+        m = procs.start("mirror-resync", margs + ["--mirror-resync"], w)
+        wait_until(lambda: catalogue(mirror) == catalogue(db), 60, "the mirror of the new store")
+        check(m.logged("sub.mirror_resync"), "the resync is logged")
         check(m.stop() == 0, "mirror exits 0")
 
         # A subscriber that starts with a publisher busy with a backlog of 20,000 changes: its

@@ -20,19 +20,19 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import (BIN, SRC, Procs, check, fail, free_port, read_lines, store, tcp,  # noqa
                      wait_until, workdir)
 
-PUB_METRICS = ["herald_announcements_published_total", "herald_replay_requests_total",
-               "herald_replay_announcements_total", "herald_replay_recent_total",
-               "herald_replay_errors_total",
-               "herald_head_seq", "herald_cursor_seq", "herald_subscribers_connected",
-               "herald_bad_requests_total"]
-SUB_METRICS = ["herald_received_total", "herald_applied_total", "herald_duplicates_total",
-               "herald_gaps_detected_total", "herald_gaps_healed_total",
-               "herald_decode_errors_total", "herald_bad_frames_total",
-               "herald_stream_changes_total", "herald_last_applied_seq", "herald_head_seq",
-               "herald_lag", "herald_heartbeat_age_seconds"]
-MAIL_METRICS = ["herald_mails_sent_total", "herald_mails_failed_total",
-                "herald_mail_items_waiting", "herald_mail_dead_letters"]
-
+PUB_METRICS = ["herald_pub_announcements_published_total", "herald_pub_replay_requests_total",
+               "herald_pub_replay_announcements_total",
+               "herald_pub_replay_recent_announcements_total", "herald_pub_replay_errors_total",
+               "herald_pub_store_head_seq", "herald_pub_published_seq",
+               "herald_pub_live_connections", "herald_pub_replay_bad_requests_total"]
+SUB_METRICS = ["herald_sub_messages_received_total", "herald_sub_records_applied_total",
+               "herald_sub_duplicates_dropped_total", "herald_sub_gaps_detected_total",
+               "herald_sub_gaps_healed_total", "herald_sub_decode_errors_total",
+               "herald_sub_bad_frames_total", "herald_sub_stream_changes_total",
+               "herald_sub_applied_seq", "herald_sub_publisher_head_seq",
+               "herald_sub_lag_announcements", "herald_sub_last_heartbeat_timestamp_seconds"]
+MAIL_METRICS = ["herald_sub_mail_sent_total", "herald_sub_mail_failed_attempts_total",
+                "herald_sub_mail_items_waiting", "herald_sub_mail_dead_letters_total"]
 
 def http(port, path):
     """(status, body) of GET path, or (None, reason)."""
@@ -58,6 +58,115 @@ def scrape(port):
                 check(sample.name.endswith("_total"), f"counter {sample.name} ends in _total")
             out[sample.name] = sample.value
     return out
+
+
+def promtool(text, what):
+    """promtool check metrics on one scrape, when Debian's prometheus package is installed
+    (scripts/deps.sh installs it): Prometheus' own linter of names, units and HELP."""
+    tool = shutil.which("promtool")
+    if not tool:
+        print("NOTICE: promtool not installed: names checked by prometheus_client only")
+        return
+    r = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True,
+                       timeout=30)
+    check(r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(),
+          f"promtool check metrics on {what}: {r.stdout} {r.stderr}")
+
+
+def documented_metrics():
+    """{program column: set of names} of the metrics table in docs/operations.md."""
+    out = {}
+    inside = False
+    with open(os.path.join(SRC, "docs", "operations.md")) as f:
+        for line in f:
+            if line.startswith("| metric | program | type | unit | meaning |"):
+                inside = True
+            elif not line.startswith("|"):
+                inside = False
+            if not inside or not line.startswith("| `herald_"):
+                continue
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            name, program = cells[0].strip("`"), cells[1]
+            out.setdefault(program, set()).add(name)
+    return out
+
+
+def families(port):
+    """The exposition text and {name: type} of one scrape, HELP and TYPE required of each."""
+    status, text = http(port, "/metrics")
+    check(status == 200, f"/metrics on {port}: {status} {text}")
+    helps = {l.split()[2] for l in text.splitlines() if l.startswith("# HELP ")}
+    types = {l.split()[2]: l.split()[3] for l in text.splitlines() if l.startswith("# TYPE ")}
+    out = {}
+    for family in text_string_to_metric_families(text):
+        name = family.name + ("_total" if family.type == "counter" else "")
+        if family.type == "info":
+            name = family.name + "_info"
+        check(name in helps and name in types, f"{name}: HELP and TYPE")
+        check(name.startswith("herald_pub_") or name.startswith("herald_sub_") or
+              name == "herald_build_info", f"{name}: herald_pub_ or herald_sub_")
+        check((types[name] == "counter") == name.endswith("_total"),
+              f"{name}: a counter, and only a counter, ends in _total")
+        out[name] = types[name]
+    check(set(out) == set(types), f"parsed {sorted(out)} of {sorted(types)}")
+    return text, out
+
+
+def test_metric_names(w, procs):
+    """Every metric a publisher and a subscriber of each sink export passes promtool and the
+    prometheus_client parser, and docs/operations.md's table lists exactly those names."""
+    db = os.path.join(w, "names.db")
+    store(db, "init", "--sample")
+    pub_ep, rep_ep = tcp(), tcp()
+    ports = {"herald-pub": free_port()}
+    procs.start("pub-names", ["herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                              rep_ep, "--metrics", str(ports["herald-pub"])], w)
+    base = ["herald-sub", "--connect", pub_ep, "--replay", rep_ep]
+    sinks = {
+        "herald-sub": ["--sink", "log", "--out", os.path.join(w, "names.jsonl")],
+        "herald-sub --sink mail": ["--sink", "mail", "--smtp", "smtp://127.0.0.1:1",
+                                   "--mail-from", "herald@example.org", "--mail-to",
+                                   "ops@example.org", "--state",
+                                   os.path.join(w, "names-mail.state")],
+        "herald-sub --sink webhook": ["--sink", "webhook", "--webhook-url",
+                                      "http://127.0.0.1:1/hook", "--state",
+                                      os.path.join(w, "names-webhook.state")],
+        "herald-sub --sink calendar, atom": ["--sink", "calendar", "--feed-out",
+                                             os.path.join(w, "names.ics"), "--state",
+                                             os.path.join(w, "names-cal.state")],
+    }
+    for i, (program, args) in enumerate(sinks.items()):
+        ports[program] = free_port()
+        procs.start(f"sub-names-{i}", base + args + ["--metrics", str(ports[program])], w,
+                    env={"HERALD_WEBHOOK_SECRET": "s" * 32})
+    exported = {}
+    for program, port in ports.items():
+        wait_until(lambda: http(port, "/metrics")[0] == 200, 15, f"/metrics of {program}")
+        text, names = families(port)
+        promtool(text, program)
+        check(text.count("herald_build_info{") == 1 and
+              f'program="{program.split()[0]}"' in text, f"{program}: herald_build_info")
+        exported[program] = set(names)
+    core = exported["herald-sub"]
+    for program in sinks:
+        if program != "herald-sub":
+            check(core <= exported[program], f"{program} exports the subscriber's own")
+            exported[program] -= core
+    for program in exported:
+        if program != "herald-pub":
+            exported[program].discard("herald_build_info")
+    exported["herald-pub"].discard("herald_build_info")
+    documented = documented_metrics()
+    check(documented.pop("both", set()) == {"herald_build_info"}, "herald_build_info documented")
+    nats = documented.pop("herald-sub --sink nats", set())
+    check(len(nats) == 4 and all(n.startswith("herald_sub_nats_") for n in nats), str(nats))
+    for program in sorted(set(documented) | set(exported)):
+        check(documented.get(program) == exported.get(program),
+              f"docs/operations.md's table for {program}: documented "
+              f"{sorted(documented.get(program, set()) - exported.get(program, set()))} not "
+              f"exported, exported "
+              f"{sorted(exported.get(program, set()) - documented.get(program, set()))} "
+              f"not documented")
 
 
 def ndjson(prefix, n):
@@ -168,11 +277,11 @@ def test_topology(w):
         m = scrape(base + 10)
         for name in PUB_METRICS:
             check(name in m, f"publisher metric {name}")
-        check(m["herald_announcements_published_total"] >= 1, str(m))
+        check(m["herald_pub_announcements_published_total"] >= 1, str(m))
         s = scrape(base + 13)
         for name in SUB_METRICS + MAIL_METRICS:
             check(name in s, f"mail subscriber metric {name}")
-        wait_until(lambda: scrape(base + 13)["herald_mails_sent_total"] >= 1, 5, "mails_sent")
+        wait_until(lambda: scrape(base + 13)["herald_sub_mail_sent_total"] >= 1, 5, "mail_sent_total")
         check(http(base + 10, "/healthz")[0] == 200, "publisher /healthz")
     finally:
         r = subprocess.run(["bash", script, "stop"], env=env, capture_output=True, text=True,
@@ -200,38 +309,38 @@ def test_metrics_and_ready(w, procs):
                                 "--metrics", f"127.0.0.1:{sm}"], w)
     head = int(store(db, "head").stdout)
     wait_until(lambda: http(sm, "/readyz")[0] == 200, 10, "the subscriber ready")
-    wait_until(lambda: scrape(sm).get("herald_last_applied_seq") == head, 10, "applied head")
+    wait_until(lambda: scrape(sm).get("herald_sub_applied_seq") == head, 10, "applied head")
     r = subprocess.run([os.path.join(BIN, "herald-sub"), "health", "--metrics", str(sm)],
                        capture_output=True, text=True, timeout=5)
     check(r.returncode == 0, f"herald-sub health: {r.stdout} {r.stderr}")
     r = subprocess.run([os.path.join(BIN, "herald-pub"), "health"], capture_output=True,
                        text=True, timeout=5, env=dict(os.environ, HERALD_METRICS=str(pm)))
     check(r.returncode == 0, f"herald-pub health: {r.stdout} {r.stderr}")
-    check(scrape(pm)["herald_subscribers_connected"] >= 1, "a subscriber is connected")
+    check(scrape(pm)["herald_pub_live_connections"] >= 1, "a subscriber is connected")
 
     # Lag: the subscriber stopped while 20000 changes go out, then let go.
     os.kill(sub.pid, signal.SIGSTOP)
     store(db, "import", "-", stdin=ndjson("lag", 20000))
     new_head = int(store(db, "head").stdout)
-    wait_until(lambda: scrape(pm)["herald_cursor_seq"] == new_head, 20, "all published")
+    wait_until(lambda: scrape(pm)["herald_pub_published_seq"] == new_head, 20, "all published")
     time.sleep(0.3)  # a few heartbeats with the new head are on their way
     os.kill(sub.pid, signal.SIGCONT)
     lags = []
 
     def caught_up():
         m = scrape(sm)
-        lags.append(m["herald_lag"])
-        return m["herald_last_applied_seq"] == new_head and m["herald_lag"] == 0 and m
+        lags.append(m["herald_sub_lag_announcements"])
+        return m["herald_sub_applied_seq"] == new_head and m["herald_sub_lag_announcements"] == 0 and m
     m = wait_until(caught_up, 30, "the subscriber caught up")
     check(max(lags) > 0, f"the lag rose while the subscriber was stopped: {lags[:10]}")
-    check(m["herald_head_seq"] == new_head, f"head from heartbeats: {m['herald_head_seq']}")
-    check(m["herald_gaps_detected_total"] >= 1 and m["herald_gaps_healed_total"] >= 1, str(m))
-    check(0 <= m["herald_heartbeat_age_seconds"] < 2, str(m))
+    check(m["herald_sub_publisher_head_seq"] == new_head, f"head from heartbeats: {m['herald_sub_publisher_head_seq']}")
+    check(m["herald_sub_gaps_detected_total"] >= 1 and m["herald_sub_gaps_healed_total"] >= 1, str(m))
+    check(0 <= time.time() - m["herald_sub_last_heartbeat_timestamp_seconds"] < 2, str(m))
     p = scrape(pm)
-    check(p["herald_replay_requests_total"] >= 2 and p["herald_replay_announcements_total"] > 0,
+    check(p["herald_pub_replay_requests_total"] >= 2 and p["herald_pub_replay_announcements_total"] > 0,
           str(p))
     # the gap was near the head: healed from the publisher's ring, not the store
-    check(0 < p["herald_replay_recent_total"] <= p["herald_replay_announcements_total"], str(p))
+    check(0 < p["herald_pub_replay_recent_announcements_total"] <= p["herald_pub_replay_announcements_total"], str(p))
 
     # A refused replay request is counted.
     import zmq
@@ -244,7 +353,7 @@ def test_metrics_and_ready(w, procs):
     d.recv_multipart()
     d.close()
     ctx.term()
-    wait_until(lambda: scrape(pm)["herald_bad_requests_total"] >= 1, 5, "bad_requests_total")
+    wait_until(lambda: scrape(pm)["herald_pub_replay_bad_requests_total"] >= 1, 5, "replay_bad_requests_total")
 
     # Readiness follows the store: renamed away, 503 with a reason; back, 200.
     check(http(pm, "/readyz")[0] == 200, "publisher ready")
@@ -429,8 +538,8 @@ def test_sigterm_under_load(w, procs):
                                   "--sink", "mirror", "--mirror-db", os.path.join(w, "bm.db"),
                                   "--from", "start", "--metrics", str(sm)], w)
     wait_until(lambda: http(sm, "/metrics")[0] == 200 and
-               scrape(sm)["herald_applied_total"] > 2000, 30, "the subscriber under way")
-    applied = scrape(sm)["herald_applied_total"]
+               scrape(sm)["herald_sub_records_applied_total"] > 2000, 30, "the subscriber under way")
+    applied = scrape(sm)["herald_sub_records_applied_total"]
     check(applied < head, f"still under load ({applied} of {head})")
     t0 = time.monotonic()
     os.kill(pub.pid, signal.SIGTERM)
@@ -449,6 +558,7 @@ def main():
         test_curve_secret(w, procs)
         test_topology(w)
         test_metrics_and_ready(w, procs)
+        test_metric_names(w, procs)
         test_sigterm_under_load(w, procs)
     print("ok")
 

@@ -530,6 +530,71 @@ def case_publisher_down(case):
     assert sub.events("sub.publisher_back")
 
 
+def case_database_kinds(case):
+    """Each database knows its kind: a subscriber state file or a mirror pointed at an event
+    store, a store command pointed at a state file, a foreign SQLite file: each refused (exit
+    2 for herald-sub's configuration) with what the file is, and no file changed."""
+    case.store("init", "--sample")
+    mirror = case.path("kinds-mirror.db")
+    state = case.path("kinds.state")
+    foreign = case.path("foreign.db")
+    with sqlite3.connect(foreign) as db:
+        db.execute("CREATE TABLE notes (x)")
+    sub = case.sub("kinds-state", "--sink", "log", "--state", state, "--out",
+                   case.path("kinds.jsonl"))  # no publisher yet: it makes its state file
+    wait_for("the state file", lambda: os.path.exists(state))
+    assert sub.stop() == 0
+
+    def snapshot(path):
+        with open(path, "rb") as f:
+            data = f.read()
+        with sqlite3.connect("file:%s?mode=ro" % path, uri=True) as db:
+            tables = sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master"))
+        return data, tables
+
+    for args, path, words in [
+        ([SUB, "mail-dead", "list", "--state", case.db], case.db,
+         b"is an event store, not a subscriber state file"),
+        ([SUB, "webhook-dead", "list", "--state", case.db], case.db,
+         b"is an event store, not a subscriber state file"),
+        ([SUB, "--connect", case.live, "--sink", "mirror", "--mirror-db", case.db], case.db,
+         b"is an event store, not a mirror"),
+        ([SUB, "--connect", case.live, "--sink", "log", "--state", case.db], case.db,
+         b"is an event store, not a subscriber state file"),
+        ([SUB, "--connect", case.live, "--sink", "mirror", "--mirror-db", foreign], foreign,
+         b"not a Herald event store"),
+        ([SUB, "mail-dead", "list", "--state", foreign], foreign,
+         b"another program's SQLite database"),
+        ([STORE, "--db", state, "export"], state, b"is a subscriber state file"),
+        ([STORE, "--db", foreign, "import", "/dev/null"], foreign, b"not a Herald event store"),
+    ]:
+        before = snapshot(path)
+        r = subprocess.run(args, capture_output=True, timeout=10)
+        want = 2 if args[0] == SUB else r.returncode
+        assert r.returncode == want and r.returncode != 0, "%s: exit %d" % (args, r.returncode)
+        assert words in r.stderr, "%s: %s" % (args, r.stderr)
+        assert path.encode() in r.stderr, "%s names the file: %s" % (args, r.stderr)
+        assert snapshot(path) == before, "%s changed %s" % (args, path)
+        assert not any(t.startswith("mail_") for t in snapshot(path)[1]), args
+
+    # a mirror created by herald-sub is one, and herald-store reads it
+    case.start_pub()
+    sub = case.sub("kinds-mirror", "--sink", "mirror", "--mirror-db", mirror)
+    def same():
+        try:
+            return export_without_stream(case, case.db) == export_without_stream(case, mirror)
+        except AssertionError:
+            return False
+    wait_for("the mirror", same)
+    assert sub.stop() == 0
+    with sqlite3.connect(mirror) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x48524C4D
+    with sqlite3.connect(case.db) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x48524C53
+    with sqlite3.connect(state) as db:
+        assert db.execute("PRAGMA application_id").fetchone()[0] == 0x48524C54
+
+
 CASES = [
     ("usage", case_usage),
     ("from_start", case_from_start),
@@ -537,6 +602,7 @@ CASES = [
     ("from_snapshot", case_from_snapshot),
     ("resume", case_resume),
     ("mirror", case_mirror),
+    ("database_kinds", case_database_kinds),
     ("rogue_peer", case_rogue_peer),
     ("slow_subscriber", case_slow_subscriber),
     ("gap_healing", case_gap_healing),

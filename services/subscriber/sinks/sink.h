@@ -81,9 +81,10 @@ struct sink {
 
 /*  One metric of a sink, for --metrics; its value comes from the sink's stats(). */
 typedef struct {
-    const char *name; /* Prometheus name, e.g. "herald_mails_sent_total" */
+    const char *name; /* Prometheus name, herald_sub_SINK_..., e.g. "herald_sub_mail_sent_total" */
     const char *help; /* its help line */
     metrics_type_t type;
+    double scale; /* shown as the value times this (0: 1), e.g. 0.001 for ms shown in seconds */
 } sink_metric_t;
 
 /*  What a sink's subcommand gets from herald-sub's command line: --state, --log-level,

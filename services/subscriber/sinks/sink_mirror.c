@@ -6,6 +6,12 @@
     and the cursor "subscriber" = the origin's stream id and last seq. Killed at any instant,
     the mirror therefore holds every change exactly once, and the cursor says where to resume.
 
+    The file is a mirror (store.h's STORE_MIRROR: an event store, the origin itself say, is
+    refused before anything is written) and mirrors one stream, the one in its cursor. A
+    publisher of another stream (an origin recreated or restored, or another origin) is
+    refused, naming both, unless --mirror-resync is given: then the mirror is emptied and
+    copied again from the new stream (docs/operations.md, "Database kinds").
+
     A snapshot comes in the order of each record's latest change, so a press release can come
     before the event it belongs to (the event changed later), which the store refuses. Such a
     release is held in memory until its event arrives; while any is held, the cursor stays
@@ -38,12 +44,16 @@ typedef struct {
 
 typedef struct {
     store_t *store;                          /* the mirror's own store */
+    const char *path;                        /* --mirror-db (borrowed) */
+    bool resync;                             /* --mirror-resync: another stream may replace */
+    bool refused;                            /* the stream changed, without --mirror-resync */
+    char stream[64];                         /* the stream mirrored (its cursor's), "": none */
     bool in_txn;                             /* a batch's transaction is open */
     store_person_t people[STORE_MAX_PEOPLE]; /* scratch for codec_to_event */
     s_pending_t *pending;                    /* press releases waiting for their event */
     size_t pending_count;                    /* entries in pending */
     size_t pending_cap;                      /* room in pending */
-    char error[512];                         /* reason of the last failure */
+    char error[1024];                        /* reason of the last failure */
 } sink_mirror_t;
 
 static int s_fail(sink_mirror_t *self, const char *what, const char *id)
@@ -187,9 +197,28 @@ static int s_apply_press(sink_mirror_t *self, const announcement_t *a)
     return 0;
 }
 
+/*  Refuses another stream than the one mirrored, naming both and the resync. -1. */
+static int s_refuse(sink_mirror_t *self, const char *other)
+{
+    int n = snprintf(self->error, sizeof self->error,
+                     "--mirror-db %s mirrors stream %s, and the publisher serves stream %s:"
+                     " refusing to replace it. If the origin store was recreated or restored,"
+                     " or this mirror is to follow another origin, start once with"
+                     " --mirror-resync (the mirror is emptied and copied again); else point"
+                     " --connect at the origin of %s",
+                     self->path, self->stream, other ? other : "?", self->stream);
+    (void) n; /* a path too long to show whole is cut */
+    return -1;
+}
+
+static int s_decide(sink_mirror_t *self, const char *stream_id);
+
 static int s_apply(void *self_, const announcement_t *a)
 {
     sink_mirror_t *self = self_;
+    if (self->refused && s_decide(self, a->stream_id) != 0) {
+        return -1;
+    }
     bool is_event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
     store_type_t type = is_event ? STORE_EVENT : STORE_PRESS;
     const char *id = is_event ? a->event->id : a->press_release->id;
@@ -225,6 +254,16 @@ static int s_apply(void *self_, const announcement_t *a)
 static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 {
     sink_mirror_t *self = self_;
+    if (self->refused && s_decide(self, stream_id) != 0) {
+        return -1;
+    }
+    if (self->stream[0] && strcmp(stream_id, self->stream) != 0) {
+        if (self->in_txn) {
+            self->in_txn = false;
+            store_rollback(self->store);
+        }
+        return s_refuse(self, stream_id);
+    }
     if (s_begin(self) != 0) {
         return -1;
     }
@@ -243,6 +282,7 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
         store_rollback(self->store);
         return -1;
     }
+    snprintf(self->stream, sizeof self->stream, "%s", stream_id);
     return 0;
 }
 
@@ -261,9 +301,11 @@ static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq
     return 1;
 }
 
-static int s_reset(void *self_)
+/*  Empties the mirror to be copied again. 0 or -1. */
+static int s_clear(sink_mirror_t *self)
 {
-    sink_mirror_t *self = self_;
+    log_warn("sub.mirror_resync", "{s:s}", "mirror", self->path);
+    self->refused = false;
     if (self->in_txn) {
         self->in_txn = false;
         if (store_commit(self->store) != 0) {
@@ -276,7 +318,30 @@ static int s_reset(void *self_)
     if (store_clear(self->store) != 0) {
         return s_fail(self, "clear", NULL);
     }
+    self->stream[0] = '\0';
     return 0;
+}
+
+/*  A reset is decided at the first announcement or flush after it, which names the stream:
+    the same stream (its history compacted under a mirror left behind) is copied again; another
+    one only with --mirror-resync. */
+static int s_reset(void *self_)
+{
+    sink_mirror_t *self = self_;
+    if (!self->resync && self->stream[0]) {
+        self->refused = true; /* decided, naming the stream, at its first announcement */
+        return 0;
+    }
+    return s_clear(self);
+}
+
+/*  After a reset without --mirror-resync: 0 to go on (the same stream: emptied), or -1. */
+static int s_decide(sink_mirror_t *self, const char *stream_id)
+{
+    if (strcmp(stream_id, self->stream) != 0) {
+        return s_refuse(self, stream_id);
+    }
+    return s_clear(self);
 }
 
 static const char *s_error(void *self_)
@@ -318,12 +383,19 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     }
     const char *path = options->mirror.db;
     char why[512];
-    self->store = store_new(path, STORE_OPEN_OR_CREATE, why, sizeof why);
+    self->path = path;
+    self->resync = options->mirror.resync;
+    self->store = store_new(path, STORE_MIRROR, why, sizeof why);
     if (!self->store) {
         snprintf(err, errlen, "--mirror-db: %s", why);
         free(sink);
         free(self);
         return NULL;
+    }
+    int64_t seq = 0;
+    const char *stream_id = NULL;
+    if (store_cursor_get(self->store, S_CURSOR, &seq, &stream_id) == 1 && stream_id) {
+        snprintf(self->stream, sizeof self->stream, "%s", stream_id);
     }
     *sink = (sink_t){.name = "mirror",
                      .self = self,
@@ -343,13 +415,22 @@ static int s_check(const sink_options_t *options, char *err, size_t errlen)
         snprintf(err, errlen, "--sink mirror needs --mirror-db PATH (or HERALD_MIRROR_DB)");
         return -1;
     }
+    char why[768];
+    if (store_check_kind(options->mirror.db, STORE_MIRROR, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--mirror-db: %s", why);
+        return -1;
+    }
     return 0;
 }
 
 /* clang-format off */
 static const option_t s_options[] = {
     {.name = "mirror-db", .kind = OPTION_STRING, .offset = offsetof(sink_mirror_options_t, db),
-     .arg = "PATH", .help = "the store file (created when missing)"},
+     .arg = "PATH", .help = "the mirror's file (created when missing; an event store refused)"},
+    {.name = "mirror-resync", .kind = OPTION_BOOL,
+     .offset = offsetof(sink_mirror_options_t, resync),
+     .help = "let a new origin stream replace the one mirrored: the mirror is emptied and"
+             " copied again (else refused)"},
     OPTION_END};
 /* clang-format on */
 

@@ -4,9 +4,12 @@
 #ifndef HERALD_SINK_MIRROR_H
 #define HERALD_SINK_MIRROR_H
 
+#include <stdbool.h>
+
 /*  The mirror sink's options; text borrowed for the sink's lifetime. */
 typedef struct {
     const char *db; /* --mirror-db: the store file, created when missing */
+    bool resync;    /* --mirror-resync: a new origin stream replaces the one mirrored */
 } sink_mirror_options_t;
 
 /*  Its entry in the table of sinks (sink.c): name "mirror", --from snapshot by default; it

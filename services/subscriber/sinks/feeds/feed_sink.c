@@ -197,14 +197,18 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
 }
 
 const sink_metric_t feed_sink_metrics[FEED_SINK_METRIC_COUNT] = {
-    {"herald_feed_rewrites_total", "Feed files rewritten.", METRICS_COUNTER},
-    {"herald_feed_rewrite_errors_total", "Feed rewrites that failed (retried).", METRICS_COUNTER},
-    {"herald_feed_items", "Items in the feed at its last rewrite (events or entries).",
-     METRICS_GAUGE},
-    {"herald_feed_rewrite_ms", "How long the last rewrite took, in ms.", METRICS_GAUGE},
-    {"herald_feed_http_served_total", "Feed documents sent over HTTP (200).", METRICS_COUNTER},
-    {"herald_feed_http_not_modified_total", "Conditional requests answered 304.", METRICS_COUNTER},
-    {"herald_feed_http_refused_total", "Requests refused (401, 404).", METRICS_COUNTER},
+    {"herald_sub_feed_rewrites_total", "Feed files rewritten.", METRICS_COUNTER, 0},
+    {"herald_sub_feed_rewrite_errors_total", "Feed rewrites that failed (retried).",
+     METRICS_COUNTER, 0},
+    {"herald_sub_feed_items", "Items in the feed at its last rewrite (events or entries).",
+     METRICS_GAUGE, 0},
+    {"herald_sub_feed_rewrite_duration_seconds", "How long the last rewrite took.", METRICS_GAUGE,
+     0.001},
+    {"herald_sub_feed_http_served_total", "Feed documents sent over HTTP (200).", METRICS_COUNTER,
+     0},
+    {"herald_sub_feed_http_not_modified_total", "Conditional requests answered 304.",
+     METRICS_COUNTER, 0},
+    {"herald_sub_feed_http_refused_total", "Requests refused (401, 404).", METRICS_COUNTER, 0},
 };
 
 static void s_stats(void *self_, int64_t *values)

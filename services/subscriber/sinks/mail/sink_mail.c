@@ -542,12 +542,13 @@ static const sink_command_t s_commands[] = {
 };
 
 static const sink_metric_t s_metrics[] = {
-    {"herald_mails_sent_total", "Mails accepted by the SMTP server (one per recipient).",
-     METRICS_COUNTER},
-    {"herald_mails_failed_total", "Mail attempts that failed and will be retried.",
-     METRICS_COUNTER},
-    {"herald_mail_items_waiting", "Announcements waiting for a digest.", METRICS_GAUGE},
-    {"herald_mail_dead_letters", "Recipients dead-lettered since start.", METRICS_GAUGE},
+    {"herald_sub_mail_sent_total", "Mails accepted by the SMTP server (one per recipient).",
+     METRICS_COUNTER, 0},
+    {"herald_sub_mail_failed_attempts_total", "Mail attempts that failed and will be retried.",
+     METRICS_COUNTER, 0},
+    {"herald_sub_mail_items_waiting", "Announcements waiting for a digest.", METRICS_GAUGE, 0},
+    {"herald_sub_mail_dead_letters_total", "Recipients dead-lettered since the start.",
+     METRICS_COUNTER, 0},
 };
 
 const sink_type_t sink_mail_type = {

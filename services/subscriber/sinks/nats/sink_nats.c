@@ -601,14 +601,14 @@ static int s_check(const sink_options_t *options, char *err, size_t errlen)
 }
 
 static const sink_metric_t s_metrics[] = {
-    {"herald_nats_acked_total", "Announcements acknowledged by JetStream.", METRICS_COUNTER},
-    {"herald_nats_duplicates_total",
+    {"herald_sub_nats_acked_total", "Announcements acknowledged by JetStream.", METRICS_COUNTER, 0},
+    {"herald_sub_nats_duplicates_total",
      "Announcements JetStream already held (a resend dropped by its duplicate window).",
-     METRICS_COUNTER},
-    {"herald_nats_refused_total", "Publishes refused or not acknowledged in time (resent).",
-     METRICS_COUNTER},
-    {"herald_nats_resends_total", "Batches resent after a missing acknowledgement.",
-     METRICS_COUNTER},
+     METRICS_COUNTER, 0},
+    {"herald_sub_nats_refused_total", "Publishes refused or not acknowledged in time (resent).",
+     METRICS_COUNTER, 0},
+    {"herald_sub_nats_resends_total", "Batches resent after a missing acknowledgement.",
+     METRICS_COUNTER, 0},
 };
 
 #define S_FIELD(name) .offset = offsetof(sink_nats_options_t, name)

@@ -419,11 +419,13 @@ static const option_t s_options[] = {
 /* clang-format on */
 
 static const sink_metric_t s_metrics[] = {
-    {"herald_webhooks_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER},
-    {"herald_webhooks_retried_total", "Webhook attempts that failed and will be retried.",
-     METRICS_COUNTER},
-    {"herald_webhooks_waiting", "Webhook requests in the outbox.", METRICS_GAUGE},
-    {"herald_webhook_dead_letters", "Webhook requests dead-lettered since start.", METRICS_GAUGE},
+    {"herald_sub_webhook_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER,
+     0},
+    {"herald_sub_webhook_failed_attempts_total",
+     "Webhook attempts that failed and will be retried.", METRICS_COUNTER, 0},
+    {"herald_sub_webhook_requests_waiting", "Webhook requests in the outbox.", METRICS_GAUGE, 0},
+    {"herald_sub_webhook_dead_letters_total", "Webhook requests dead-lettered since the start.",
+     METRICS_COUNTER, 0},
 };
 
 const sink_type_t sink_webhook_type = {
