@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -143,6 +144,25 @@ static bool s_busy(const store_t *store)
     return store_errcode(store) == STORE_ERR_BUSY;
 }
 
+static void s_store_reopen_writable(publisher_t *self);
+
+/*  true if we may write the store file and its -wal and -shm (those that exist). */
+static bool s_writable(const char *db_path)
+{
+    char path[PATH_MAX];
+    const char *suffixes[] = {"-wal", "-shm"};
+    if (access(db_path, W_OK) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        if (access(path, F_OK) == 0 && access(path, W_OK) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*  Writes the cursor to the store if it moved. A failure (a long write holding the lock) is
     logged and retried later. */
 static void s_persist(publisher_t *self)
@@ -161,6 +181,9 @@ static void s_persist(publisher_t *self)
                          "pub.cursor_failed", store_error(self->store));
         }
         self->persist_at = now + (busy ? S_CURSOR_RETRY_MS : S_PERSIST_MS);
+        if (store_errcode(self->store) == STORE_ERR_READONLY && s_writable(self->db_path)) {
+            s_store_reopen_writable(self);
+        }
         return;
     }
     if (self->cursor_problem[0]) {
@@ -334,6 +357,45 @@ static void s_store_reopen(publisher_t *self)
     }
 }
 
+/*  The store was opened read-only (SQLite falls back to it when the file is not writable)
+    and is writable now: a connection stays read-only, so it is reopened; the cursor in
+    memory is kept if the stream is the same, so nothing is announced twice. */
+static void s_store_reopen_writable(publisher_t *self)
+{
+    int64_t cursor = self->cursor;
+    char stream[sizeof self->stream_id];
+    snprintf(stream, sizeof stream, "%s", self->stream_id);
+    s_store_close(self, S_CLOSE_RESTORED);
+    s_store_reopen(self);
+    if (self->store && strcmp(stream, self->stream_id) == 0 && self->cursor < cursor) {
+        self->cursor = cursor;
+        self->persist_at = s_now() + S_PERSIST_MS;
+    }
+}
+
+/*  A store whose reads fail as damaged (truncated or overwritten in place, not a database any
+    more) is closed like a replaced one (no write, no checkpoint: its -wal is not to be
+    trusted), so that /readyz reports it and the file is free for a replacement; reopened when
+    it reads as a store again. */
+static void s_store_damaged(publisher_t *self, const char *error)
+{
+    log_error("pub.store_damaged", "{s:s,s:s}", "path", self->db_path, "error", error);
+    s_store_close(self, S_CLOSE_REPLACED);
+    snprintf(self->problem, sizeof self->problem, "pub.store_damaged");
+    self->retry_at = s_now() + S_SETTLE_RETRY_MS;
+}
+
+/*  After a failed read: true if it failed as damaged, and then the store is closed. */
+static bool s_check_damaged(publisher_t *self)
+{
+    store_err_t code = store_errcode(self->store);
+    if (code != STORE_ERR_CORRUPT && code != STORE_ERR_NOT_STORE) {
+        return false;
+    }
+    s_store_damaged(self, store_error(self->store));
+    return true;
+}
+
 /*  Notices the store file being removed or replaced by another (a recreated store, a file
     moved onto the path): closes ours and opens the new one, or waits for one to appear. */
 static void s_check_replaced(publisher_t *self)
@@ -344,6 +406,9 @@ static void s_check_replaced(publisher_t *self)
     struct stat st;
     bool gone = stat(self->db_path, &st) == -1;
     if (!gone && st.st_dev == self->dev && st.st_ino == self->ino) {
+        if (st.st_size == 0) { /* truncated in place: our -wal and -shm are stale now */
+            s_store_damaged(self, "the file was truncated to 0 bytes");
+        }
         return;
     }
     log_warn("pub.store_replaced", "{s:s,s:s}", "path", self->db_path, "how",
@@ -559,6 +624,9 @@ static int64_t s_publish_batch(publisher_t *self, int max)
         return -1;
     }
     if (n < 0) {
+        if (s_check_damaged(self)) {
+            return -1;
+        }
         s_problem(self, LOG_WARN, s_busy(self->store) ? "pub.store_busy" : "pub.store_error",
                   store_error(self->store));
         self->retry_at = s_now() + S_BUSY_RETRY_MS;
@@ -633,6 +701,9 @@ static void s_handle_wake(publisher_t *self, bool written)
     /* Read before the scan: a commit that moved it is visible to the scan that follows. */
     int64_t dv = store_data_version(self->store);
     if (dv == -1) {
+        if (s_check_damaged(self)) {
+            return;
+        }
         s_problem(self, LOG_WARN, "pub.store_error", store_error(self->store));
         self->retry_at = now + S_BUSY_RETRY_MS;
         return;
