@@ -57,7 +57,7 @@ static int s_begin(sink_mirror_t *self)
 {
     if (!self->in_txn) {
         if (store_begin(self->store) != 0) {
-            return s_fail(self, "begin", NULL);
+            return s_fail(self, "mirror batch", NULL);
         }
         self->in_txn = true;
     }
