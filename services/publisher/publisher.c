@@ -47,6 +47,7 @@
 #define S_MISSING_RETRY_MS 1000       /* look for a missing store this often */
 #define S_BUSY_RETRY_MS 100           /* retry a busy store after this */
 #define S_SETTLE_RETRY_MS 200         /* open a store this long after its file appeared */
+#define S_REOPEN_RW_MS 5000           /* reopen a read-only store made writable at most so often */
 #define S_RECHECK_FIRST_MS 2          /* first re-check of a commit inotify announced */
 #define S_RECHECK_LAST_MS 128         /* ... doubling up to this; then the safety poll */
 #define S_REPLAYS_PER_WAKE 16         /* replay requests answered per wake before publishing */
@@ -97,6 +98,8 @@ struct publisher {
     bool opened_once;               /* the store was opened before (pub.started was logged) */
     bool stopping;                  /* SIGINT or SIGTERM received */
     bool failed;                    /* a fatal error: run returns -1 */
+    bool reopen_writable;           /* opened read-only, writable now: reopen at the timers */
+    int64_t reopened_at;            /* when it was last reopened so (at most every 5 s) */
     char problem[512];              /* the store problem last logged, to log each once */
     char cursor_problem[512];       /* the same for cursor writes */
     char topic[CODEC_MAX_TOPIC];    /* a topic computed when a change row has none */
@@ -144,8 +147,6 @@ static bool s_busy(const store_t *store)
     return store_errcode(store) == STORE_ERR_BUSY;
 }
 
-static void s_store_reopen_writable(publisher_t *self);
-
 /*  true if we may write the store file and its -wal and -shm (those that exist). */
 static bool s_writable(const char *db_path)
 {
@@ -181,8 +182,9 @@ static void s_persist(publisher_t *self)
                          "pub.cursor_failed", store_error(self->store));
         }
         self->persist_at = now + (busy ? S_CURSOR_RETRY_MS : S_PERSIST_MS);
+        /* Not here: s_persist runs inside a replay answer, which holds the store. */
         if (store_errcode(self->store) == STORE_ERR_READONLY && s_writable(self->db_path)) {
-            s_store_reopen_writable(self);
+            self->reopen_writable = true;
         }
         return;
     }
@@ -624,9 +626,6 @@ static int64_t s_publish_batch(publisher_t *self, int max)
         return -1;
     }
     if (n < 0) {
-        if (s_check_damaged(self)) {
-            return -1;
-        }
         s_problem(self, LOG_WARN, s_busy(self->store) ? "pub.store_busy" : "pub.store_error",
                   store_error(self->store));
         self->retry_at = s_now() + S_BUSY_RETRY_MS;
@@ -645,6 +644,10 @@ static int64_t s_publish(publisher_t *self)
         int64_t before = self->cursor;
         int64_t n = s_publish_batch(self, self->batch);
         if (n < 0) {
+            /* Not in s_publish_batch: a replay answer calls it with the store in hand. */
+            if (!self->failed) {
+                s_check_damaged(self);
+            }
             total = total ? total : -1;
             break;
         }
@@ -770,6 +773,15 @@ static bool s_handle_watch(publisher_t *self)
 static void s_handle_timers(publisher_t *self)
 {
     int64_t now = s_now();
+    if (self->reopen_writable) {
+        self->reopen_writable = false;
+        /* Rate-limited: a file SQLite still opens read-only (a directory it may not write
+           its -wal into) must not be reopened at every cursor write. */
+        if (self->store && now - self->reopened_at >= S_REOPEN_RW_MS) {
+            self->reopened_at = now;
+            s_store_reopen_writable(self);
+        }
+    }
     if (self->retry_at && now >= self->retry_at) {
         self->retry_at = 0;
         if (!self->store) {
