@@ -45,7 +45,7 @@ import urllib.request
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Procs, check, fail, free_port, store, tcp, wait_until  # noqa: E402
+from harness import BIN, Procs, check, free_port, store, tcp, wait_until  # noqa: E402
 from test_faults import Writer as SqlWriter, announced, ndjson, state, stream_id  # noqa: E402
 from test_faults_sinks import (SmtpServer, World, Writer, check_db, count_log,  # noqa: E402
                                export, kill_loop, mail_counts, state_seq, write_import)
@@ -101,10 +101,6 @@ def start_pub(procs, w, db, live, replay, *extra, wrap=(), env=None, name="pub")
 
 def sub_args(live, replay, *args):
     return ["herald-sub", "--connect", live, "--replay", replay, *args]
-
-
-def exited_cleanly_or_killed(p):
-    return p.popen.returncode in (0, 1, -9)
 
 
 # ---------------------------------------------------------------------------------------------
