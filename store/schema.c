@@ -936,12 +936,12 @@ int store_check_kind(const char *path, store_mode_t mode, char *err, size_t errl
         snprintf(err, errlen, "cannot open store %s: %s", path,
                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
-        return -1;
+        return -2;
     }
     int32_t appid = 0;
     rc = s_check_kind(db, path, mode, &appid, &code, err, errlen);
     sqlite3_close(db);
-    return rc;
+    return rc == 0 ? 0 : code == STORE_ERR_NOT_STORE ? -1 : -2;
 }
 
 int store_create_at_version(const char *path, int version, char *err, size_t errlen)

@@ -53,7 +53,8 @@ typedef enum {
 /*  Checks, reading only, that the file at path is of a kind mode may open (STORE_MIRROR: a
     mirror, else an event store or a mirror), blank, or of an older Herald, as store_open
     would, but without creating or changing anything: for a program's checks of its
-    configuration (exit 2). 0 (a missing file too), or -1 with what the file is in err. */
+    configuration (exit 2). 0 (a missing file too), -1 with what the file is in err, or -2
+    when it could not be read (a runtime failure, the reason in err: opening it will say). */
 int store_check_kind(const char *path, store_mode_t mode, char *err, size_t errlen);
 
 /*  The page size of a new store: a replay or a backlog reads the change log (joined to the

@@ -14,6 +14,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -46,6 +47,7 @@
 #define S_MISSING_RETRY_MS 1000       /* look for a missing store this often */
 #define S_BUSY_RETRY_MS 100           /* retry a busy store after this */
 #define S_SETTLE_RETRY_MS 200         /* open a store this long after its file appeared */
+#define S_REOPEN_RW_MS 5000           /* reopen a read-only store made writable at most so often */
 #define S_RECHECK_FIRST_MS 2          /* first re-check of a commit inotify announced */
 #define S_RECHECK_LAST_MS 128         /* ... doubling up to this; then the safety poll */
 #define S_REPLAYS_PER_WAKE 16         /* replay requests answered per wake before publishing */
@@ -97,6 +99,8 @@ struct publisher {
     bool opened_once;                   /* the store was opened before (pub.started was logged) */
     bool stopping;                      /* SIGINT or SIGTERM received */
     bool failed;                        /* a fatal error: run returns -1 */
+    bool reopen_writable;               /* opened read-only, writable now: reopen at the timers */
+    int64_t reopened_at;                /* when it was last reopened so (at most every 5 s) */
     char problem[512];                  /* the store problem last logged, to log each once */
     char cursor_problem[512];           /* the same for cursor writes */
     char topic[CODEC_MAX_TOPIC];        /* a topic computed when a change row has none */
@@ -144,6 +148,23 @@ static bool s_busy(const store_t *store)
     return store_errcode(store) == STORE_ERR_BUSY;
 }
 
+/*  true if we may write the store file and its -wal and -shm (those that exist). */
+static bool s_writable(const char *db_path)
+{
+    char path[PATH_MAX];
+    const char *suffixes[] = {"-wal", "-shm"};
+    if (access(db_path, W_OK) != 0) {
+        return false;
+    }
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        snprintf(path, sizeof path, "%s%s", db_path, suffixes[i]);
+        if (access(path, F_OK) == 0 && access(path, W_OK) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /*  Writes the cursor to the store if it moved. A failure (a long write holding the lock) is
     logged and retried later. */
 static void s_persist(publisher_t *self)
@@ -162,6 +183,10 @@ static void s_persist(publisher_t *self)
                          "pub.cursor_failed", store_error(self->store));
         }
         self->persist_at = now + (busy ? S_CURSOR_RETRY_MS : S_PERSIST_MS);
+        /* Not here: s_persist runs inside a replay answer, which holds the store. */
+        if (store_errcode(self->store) == STORE_ERR_READONLY && s_writable(self->db_path)) {
+            self->reopen_writable = true;
+        }
         return;
     }
     if (self->cursor_problem[0]) {
@@ -336,6 +361,45 @@ static void s_store_reopen(publisher_t *self)
     }
 }
 
+/*  The store was opened read-only (SQLite falls back to it when the file is not writable)
+    and is writable now: a connection stays read-only, so it is reopened; the cursor in
+    memory is kept if the stream is the same, so nothing is announced twice. */
+static void s_store_reopen_writable(publisher_t *self)
+{
+    int64_t cursor = self->cursor;
+    char stream[sizeof self->stream_id];
+    snprintf(stream, sizeof stream, "%s", self->stream_id);
+    s_store_close(self, S_CLOSE_RESTORED);
+    s_store_reopen(self);
+    if (self->store && strcmp(stream, self->stream_id) == 0 && self->cursor < cursor) {
+        self->cursor = cursor;
+        self->persist_at = s_now() + S_PERSIST_MS;
+    }
+}
+
+/*  A store whose reads fail as damaged (truncated or overwritten in place, not a database any
+    more) is closed like a replaced one (no write, no checkpoint: its -wal is not to be
+    trusted), so that /readyz reports it and the file is free for a replacement; reopened when
+    it reads as a store again. */
+static void s_store_damaged(publisher_t *self, const char *error)
+{
+    log_error("pub.store_damaged", "{s:s,s:s}", "path", self->db_path, "error", error);
+    s_store_close(self, S_CLOSE_REPLACED);
+    snprintf(self->problem, sizeof self->problem, "pub.store_damaged");
+    self->retry_at = s_now() + S_SETTLE_RETRY_MS;
+}
+
+/*  After a failed read: true if it failed as damaged, and then the store is closed. */
+static bool s_check_damaged(publisher_t *self)
+{
+    store_err_t code = store_errcode(self->store);
+    if (code != STORE_ERR_CORRUPT && code != STORE_ERR_NOT_STORE) {
+        return false;
+    }
+    s_store_damaged(self, store_error(self->store));
+    return true;
+}
+
 /*  Notices the store file being removed or replaced by another (a recreated store, a file
     moved onto the path): closes ours and opens the new one, or waits for one to appear. */
 static void s_check_replaced(publisher_t *self)
@@ -346,6 +410,9 @@ static void s_check_replaced(publisher_t *self)
     struct stat st;
     bool gone = stat(self->db_path, &st) == -1;
     if (!gone && st.st_dev == self->dev && st.st_ino == self->ino) {
+        if (st.st_size == 0) { /* truncated in place: our -wal and -shm are stale now */
+            s_store_damaged(self, "the file was truncated to 0 bytes");
+        }
         return;
     }
     log_warn("pub.store_replaced", "{s:s,s:s}", "path", self->db_path, "how",
@@ -598,6 +665,10 @@ static int64_t s_publish(publisher_t *self)
         int64_t before = self->cursor;
         int64_t n = s_publish_batch(self, self->batch);
         if (n < 0) {
+            /* Not in s_publish_batch: a replay answer calls it with the store in hand. */
+            if (!self->failed) {
+                s_check_damaged(self);
+            }
             total = total ? total : -1;
             break;
         }
@@ -654,6 +725,9 @@ static void s_handle_wake(publisher_t *self, bool written)
     /* Read before the scan: a commit that moved it is visible to the scan that follows. */
     int64_t dv = store_data_version(self->store);
     if (dv == -1) {
+        if (s_check_damaged(self)) {
+            return;
+        }
         s_problem(self, LOG_WARN, "pub.store_error", store_error(self->store));
         self->retry_at = now + S_BUSY_RETRY_MS;
         return;
@@ -720,6 +794,15 @@ static bool s_handle_watch(publisher_t *self)
 static void s_handle_timers(publisher_t *self)
 {
     int64_t now = s_now();
+    if (self->reopen_writable) {
+        self->reopen_writable = false;
+        /* Rate-limited: a file SQLite still opens read-only (a directory it may not write
+           its -wal into) must not be reopened at every cursor write. */
+        if (self->store && now - self->reopened_at >= S_REOPEN_RW_MS) {
+            self->reopened_at = now;
+            s_store_reopen_writable(self);
+        }
+    }
     if (self->retry_at && now >= self->retry_at) {
         self->retry_at = 0;
         if (!self->store) {

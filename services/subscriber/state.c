@@ -140,10 +140,10 @@ static int s_kind(sqlite3 *db, const char *path, char *err, size_t errlen)
     int rc = SQLITE_OK;
     int64_t id = s_int(db, "PRAGMA application_id", &rc);
     if (rc != SQLITE_OK) {
+        bool notadb = (rc & 0xff) == SQLITE_NOTADB;
         snprintf(err, errlen, "%s is not a subscriber state file: %s", path,
-                 (rc & 0xff) == SQLITE_NOTADB ? "not an SQLite database at all"
-                                              : sqlite3_errmsg(db));
-        return -1;
+                 notadb ? "not an SQLite database at all" : sqlite3_errmsg(db));
+        return notadb ? -1 : -2;
     }
     const char *kind = store_kind_name((int32_t) id);
     if (id == STORE_APPID_STATE) {
@@ -176,7 +176,7 @@ static int s_kind(sqlite3 *db, const char *path, char *err, size_t errlen)
                           &rc);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
-        return -1;
+        return -2;
     }
     if (tables == 0 || (ours > 0 && store == 0)) {
         return 0;
@@ -200,7 +200,7 @@ int state_check_kind(const char *path, char *err, size_t errlen)
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         sqlite3_close(db);
-        return -1;
+        return -2;
     }
     rc = s_kind(db, path, err, errlen);
     sqlite3_close(db);

@@ -28,8 +28,9 @@ typedef struct state state_t;
 state_t *state_new(const char *path, char *err, size_t errlen);
 
 /*  Checks, reading only, that path is a subscriber state file (or missing, blank, or one of an
-    older herald-sub), for the checks of the configuration (exit 2). 0, or -1 with what the file
-    is in err. */
+    older herald-sub), for the checks of the configuration (exit 2). 0, -1 with what the file
+    is in err (a configuration error), or -2 when it could not be read (a runtime failure,
+    the reason in err: state_new will meet it and say so). */
 int state_check_kind(const char *path, char *err, size_t errlen);
 
 /*  Closes the file; sets *self_p to NULL. Safe on NULL and twice. */

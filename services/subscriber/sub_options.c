@@ -220,7 +220,7 @@ static int s_build(sub_config_t *config, options_t *options)
                              type->needs_state);
     }
     char err[1024];
-    if (config->state && state_check_kind(config->state, err, sizeof err) != 0) {
+    if (config->state && state_check_kind(config->state, err, sizeof err) == -1) {
         return options_usage(options, "%s: %s", options_source(options, "state"), err);
     }
     if (type->check && type->check(&o->sink_options, err, sizeof err) != 0) {
@@ -331,7 +331,7 @@ static int s_sink_command(const sink_command_t *command, const sink_type_t *type
         status = options_usage(options, "%s %s needs --state PATH (or HERALD_STATE)", command->name,
                                action);
     } else if (rc == OPTIONS_RUN && config.state &&
-               state_check_kind(config.state, why, sizeof why) != 0) {
+               state_check_kind(config.state, why, sizeof why) == -1) {
         status = options_usage(options, "%s: %s", options_source(options, "state"), why);
     } else if (rc == OPTIONS_RUN) {
         log_setup((log_level_t) config.log_level, config.log_format == 1);

@@ -67,7 +67,7 @@ static int s_begin(sink_mirror_t *self)
 {
     if (!self->in_txn) {
         if (store_begin(self->store) != 0) {
-            return s_fail(self, "begin", NULL);
+            return s_fail(self, "mirror batch", NULL);
         }
         self->in_txn = true;
     }
@@ -416,7 +416,7 @@ static int s_check(const sink_options_t *options, char *err, size_t errlen)
         return -1;
     }
     char why[768];
-    if (store_check_kind(options->mirror.db, STORE_MIRROR, why, sizeof why) != 0) {
+    if (store_check_kind(options->mirror.db, STORE_MIRROR, why, sizeof why) == -1) {
         snprintf(err, errlen, "--mirror-db: %s", why);
         return -1;
     }

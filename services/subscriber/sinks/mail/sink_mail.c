@@ -346,7 +346,14 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     if (found < 0) {
         return s_fail(self, "outbox");
     }
+    /* Times are wall-clock times (they outlive a restart in the outbox). When the clock
+       steps back (NTP, an operator), one computed before the step is as far away as the step
+       is long: a retry beyond the longest backoff, an oldest item queued in the future, a
+       --digest-at time more than a day ahead are taken from now instead. */
     if (found == 1) {
+        if (box.next_attempt_ms - now_ms > S_BACKOFF_MAX_MS + S_BACKOFF_MAX_MS / 4) {
+            box.next_attempt_ms = now_ms;
+        }
         if (now_ms < box.next_attempt_ms) {
             *next_ms = box.next_attempt_ms - now_ms;
             return 0;
@@ -359,6 +366,10 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         return s_fail(self, "queue");
     }
     self->items_waiting = count;
+    oldest_ms = oldest_ms > now_ms ? now_ms : oldest_ms;
+    if (c->at_minute >= 0 && self->at_next_ms - now_ms > 86400 * 1000) {
+        self->at_next_ms = s_next_at(c->at_minute, now_ms);
+    }
     if (c->at_minute >= 0 && now_ms >= self->at_next_ms) {
         self->at_due = true;
         self->at_next_ms = s_next_at(c->at_minute, now_ms);

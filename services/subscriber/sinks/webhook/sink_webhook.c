@@ -256,6 +256,11 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
             self->waiting = 0;
             return 0;
         }
+        /* A wall-clock time (it outlives a restart): beyond the longest wait there is, the
+           clock stepped back after it was computed, and the wait would last the step. */
+        if (item.next_attempt_ms - now_ms > S_RETRY_AFTER_MAX_S * 1000) {
+            item.next_attempt_ms = now_ms;
+        }
         if (now_ms < item.next_attempt_ms) {
             *next_ms = item.next_attempt_ms - now_ms;
             return 0;
