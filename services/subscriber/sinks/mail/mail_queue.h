@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
 #include "state.h"
 
 #define MAIL_MESSAGE_ID_MAX 512
@@ -63,6 +64,9 @@ mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen);
 /*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
  *self_p to NULL. Safe on NULL. */
 void mail_queue_destroy(mail_queue_t **self_p);
+
+/*  The outbox the tables run on (its batch: outbox_batch_begin ...). Borrowed. */
+outbox_t *mail_queue_box(mail_queue_t *self);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
 const char *mail_queue_error(mail_queue_t *self);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
 #include "state.h"
 
 typedef struct webhook_queue webhook_queue_t;
@@ -54,6 +55,9 @@ webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen);
 /*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
  *self_p to NULL. Safe on NULL and twice. */
 void webhook_queue_destroy(webhook_queue_t **self_p);
+
+/*  The outbox the tables run on (its batch: outbox_batch_begin ...). Borrowed. */
+outbox_t *webhook_queue_box(webhook_queue_t *self);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
 const char *webhook_queue_error(webhook_queue_t *self);
