@@ -1,5 +1,7 @@
 """harness.py -- what Herald's integration tests share: free ports, the programs started as
-real processes and stopped by PID, waits on conditions with deadlines, the store CLI."""
+real processes and stopped by PID, waits on conditions with deadlines, the store CLI, and the
+few bits of protobuf the tests read (varints and length-delimited fields: the only wire types
+Herald's messages use)."""
 import json
 import os
 import shutil
@@ -63,6 +65,43 @@ def wait_until(fn, timeout, what, interval=0.02):
         if time.monotonic() >= deadline:
             fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def read_varint(buf, i):
+    """(value, next index) of the varint at buf[i]; ValueError when truncated or too long."""
+    value, shift = 0, 0
+    for _ in range(10):
+        if i >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+    raise ValueError("varint too long")
+
+
+def fields(buf):
+    """{field number: [values]}: ints for varints, bytes for length-delimited fields."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = read_varint(buf, i)
+        elif wire == 2:
+            n, i = read_varint(buf, i)
+            value, i = bytes(buf[i:i + n]), i + n
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def first(f, number, default=0):
+    """The first value of field number in f (fields()), or default."""
+    return f.get(number, [default])[0]
 
 
 class Proc:

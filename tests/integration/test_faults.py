@@ -22,39 +22,14 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Procs, check, fail, store, tcp, wait_until, workdir  # noqa: E402
-
-
-def read_varint(buf, i):
-    value, shift = 0, 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, i
+from harness import (Procs, check, fail, fields, first, store, tcp, wait_until,  # noqa: E402
+                     workdir)
 
 
 def announcement(body):
     """(stream_id, seq) of an Announcement or Heartbeat (fields 1 and 2)."""
-    out, i = {}, 0
-    while i < len(body):
-        key, i = read_varint(body, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = read_varint(body, i)
-        elif wire == 2:
-            n, i = read_varint(body, i)
-            value, i = bytes(body[i:i + n]), i + n
-        elif wire == 1:
-            value, i = body[i:i + 8], i + 8
-        elif wire == 5:
-            value, i = body[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        out.setdefault(number, value)
-    return out.get(1, b"").decode(), out.get(2, 0)
+    f = fields(body)
+    return first(f, 1, b"").decode(), first(f, 2)
 
 
 def stream_id(db):
