@@ -26,6 +26,7 @@ struct outbox {
     sqlite3_stmt *rollback;
     bool in_txn;      /* a transaction of ours is open */
     bool in_batch;    /* that transaction is a batch's (apply to flush) */
+    bool owns_state;  /* outbox_open opened state: destroy closes it */
     char error[1024]; /* reason of the last failure */
 };
 
@@ -113,6 +114,24 @@ outbox_t *outbox_new(state_t *state, const outbox_tables_t *tables, char *err, s
     return self;
 }
 
+outbox_t *outbox_open(const char *path, const outbox_tables_t *tables, char *err, size_t errlen)
+{
+    if (access(path, F_OK) != 0) {
+        snprintf(err, errlen, "--state %s: no such file", path);
+        return NULL;
+    }
+    char why[512];
+    state_t *state = state_new(path, why, sizeof why);
+    outbox_t *self = state ? outbox_new(state, tables, why, sizeof why) : NULL;
+    if (!self) {
+        snprintf(err, errlen, "--state %s", why);
+        state_destroy(&state);
+        return NULL;
+    }
+    self->owns_state = true;
+    return self;
+}
+
 void outbox_destroy(outbox_t **self_p)
 {
     if (self_p && *self_p) {
@@ -127,6 +146,9 @@ void outbox_destroy(outbox_t **self_p)
         sqlite3_finalize(self->commit);
         sqlite3_finalize(self->rollback);
         free(self->stmt);
+        if (self->owns_state) {
+            state_destroy(&self->state);
+        }
         free(self);
         *self_p = NULL;
     }
@@ -273,20 +295,6 @@ int64_t outbox_backoff_ms(int64_t attempt)
         delay = delay > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : delay;
     }
     return delay + (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
-}
-
-state_t *outbox_state_open(const char *path, char *err, size_t errlen)
-{
-    if (access(path, F_OK) != 0) {
-        snprintf(err, errlen, "--state %s: no such file", path);
-        return NULL;
-    }
-    char why[512];
-    state_t *state = state_new(path, why, sizeof why);
-    if (!state) {
-        snprintf(err, errlen, "--state %s", why);
-    }
-    return state;
 }
 
 int outbox_dead_listed(outbox_t *self, const char *path, int walk, FILE *out, char *err,

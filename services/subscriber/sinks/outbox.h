@@ -45,8 +45,13 @@ typedef struct {
     Returns it, or NULL with the reason (naming the path) in err. */
 outbox_t *outbox_new(state_t *state, const outbox_tables_t *tables, char *err, size_t errlen);
 
-/*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
- *self_p to NULL. Safe on NULL and twice. */
+/*  For the dead-letter commands: opens the --state file at path, which must exist, and the
+    tables on it, as outbox_new; the outbox owns the file (outbox_destroy closes it). Returns
+    it, or NULL with "--state ..." in err. */
+outbox_t *outbox_open(const char *path, const outbox_tables_t *tables, char *err, size_t errlen);
+
+/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
+    outbox_open opened it) and sets *self_p to NULL. Safe on NULL and twice. */
 void outbox_destroy(outbox_t **self_p);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
@@ -98,10 +103,6 @@ int outbox_position(outbox_t *self, char *stream_id_out, size_t cap, int64_t *se
 /*  The delay before attempt number attempt (1 the first retry): 1 s doubling to 5 min, plus up
     to a quarter of jitter (random()), so that senders that failed together part. */
 int64_t outbox_backoff_ms(int64_t attempt);
-
-/*  For the dead-letter commands: opens the --state file at path, which must exist. Returns it
-    (the caller's, state_destroy), or NULL with "--state ..." in err. */
-state_t *outbox_state_open(const char *path, char *err, size_t errlen);
 
 /*  For `list`: the outcome of a walk that wrote the letters to stdout (walk: its return, -2 a
     write failed) turned into the command's: 0, or -1 with the reason in err. */

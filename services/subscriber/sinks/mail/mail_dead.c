@@ -14,7 +14,6 @@
 #include "mail_render.h"
 #include "mail_smtp.h"
 #include "outbox.h"
-#include "state.h"
 
 /*  A dead letter copied out of the walk, so the table can change while it is sent. */
 typedef struct {
@@ -53,33 +52,15 @@ static int s_print(void *arg, const mail_dead_t *d)
     return 0;
 }
 
-/*  Opens the state file at path and its queue; NULL with the reason in err. */
-static mail_queue_t *s_open(const char *path, state_t **state, char *err, size_t errlen)
-{
-    *state = outbox_state_open(path, err, errlen);
-    if (!*state) {
-        return NULL;
-    }
-    char why[512];
-    mail_queue_t *queue = mail_queue_new(*state, why, sizeof why);
-    if (!queue) {
-        snprintf(err, errlen, "--state %s", why);
-        state_destroy(state);
-    }
-    return queue;
-}
-
 int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    state_t *state = NULL;
-    mail_queue_t *queue = s_open(state_path, &state, err, errlen);
+    mail_queue_t *queue = mail_queue_open(state_path, err, errlen);
     if (!queue) {
         return -1;
     }
     int rc = mail_queue_dead_each(queue, s_print, out);
     rc = outbox_dead_listed(mail_queue_box(queue), state_path, rc, out, err, errlen);
     mail_queue_destroy(&queue);
-    state_destroy(&state);
     return rc;
 }
 
@@ -144,8 +125,7 @@ static int s_resend(void *arg, size_t i)
 
 int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
 {
-    state_t *state = NULL;
-    mail_queue_t *queue = s_open(config->state_path, &state, err, errlen);
+    mail_queue_t *queue = mail_queue_open(config->state_path, err, errlen);
     if (!queue) {
         return -1;
     }
@@ -154,7 +134,6 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
     if (!smtp) {
         snprintf(err, errlen, "--smtp: %s", why);
         mail_queue_destroy(&queue);
-        state_destroy(&state);
         return -1;
     }
     s_letters_t all = {.queue = queue, .smtp = smtp};
@@ -169,6 +148,5 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
     free(all.letters);
     mail_smtp_destroy(&smtp);
     mail_queue_destroy(&queue);
-    state_destroy(&state);
     return left;
 }

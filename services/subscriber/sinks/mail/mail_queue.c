@@ -108,18 +108,28 @@ static void s_bind_box(sqlite3_stmt *stmt, const mail_outbox_t *box)
     sqlite3_bind_int64(stmt, 3, box->last_seq);
 }
 
-mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen)
+/*  The queue on box (taken over), or NULL (box destroyed) with the reason in err. */
+static mail_queue_t *s_new(outbox_t *box, char *err, size_t errlen)
 {
-    mail_queue_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(err, errlen, "%s: out of memory", state_path(state));
-        return NULL;
+    mail_queue_t *self = box ? calloc(1, sizeof *self) : NULL;
+    if (box && !self) {
+        snprintf(err, errlen, "out of memory");
+        outbox_destroy(&box);
     }
-    self->box = outbox_new(state, &s_tables, err, errlen);
-    if (!self->box) {
-        mail_queue_destroy(&self);
+    if (self) {
+        self->box = box;
     }
     return self;
+}
+
+mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen)
+{
+    return s_new(outbox_new(state, &s_tables, err, errlen), err, errlen);
+}
+
+mail_queue_t *mail_queue_open(const char *path, char *err, size_t errlen)
+{
+    return s_new(outbox_open(path, &s_tables, err, errlen), err, errlen);
 }
 
 void mail_queue_destroy(mail_queue_t **self_p)
@@ -140,21 +150,6 @@ outbox_t *mail_queue_box(mail_queue_t *self)
 const char *mail_queue_error(mail_queue_t *self)
 {
     return outbox_error(self->box);
-}
-
-int mail_queue_begin(mail_queue_t *self)
-{
-    return outbox_begin(self->box);
-}
-
-int mail_queue_commit(mail_queue_t *self)
-{
-    return outbox_commit(self->box);
-}
-
-void mail_queue_rollback(mail_queue_t *self)
-{
-    outbox_rollback(self->box);
 }
 
 int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const char *type,
@@ -208,7 +203,7 @@ int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out)
 int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, char *const *to,
                      size_t to_count, int64_t now_ms, mail_outbox_t *out)
 {
-    if (mail_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
     memset(out, 0, sizeof *out);
@@ -220,7 +215,7 @@ int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, 
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW) {
         int failed = rc != SQLITE_DONE ? outbox_fail(self->box, "oldest item") : 0;
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return failed;
     }
     stmt = outbox_stmt(self->box, Q_RANGE);
@@ -234,7 +229,7 @@ int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, 
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW) {
         outbox_fail(self->box, "digest range");
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
     snprintf(out->message_id, sizeof out->message_id, "<herald.%s.%lld-%lld@%s>", out->stream_id,
@@ -246,7 +241,7 @@ int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, 
     sqlite3_bind_int64(stmt, 4, out->last_seq);
     sqlite3_bind_int64(stmt, 5, now_ms);
     if (outbox_exec(self->box, stmt, "write outbox") != 0) {
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
     for (size_t i = 0; i < to_count; i++) {
@@ -254,11 +249,11 @@ int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, 
         sqlite3_bind_text(stmt, 1, out->message_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, to[i], -1, SQLITE_STATIC);
         if (outbox_exec(self->box, stmt, "write outbox recipient") != 0) {
-            mail_queue_rollback(self);
+            outbox_rollback(self->box);
             return -1;
         }
     }
-    return mail_queue_commit(self) == 0 ? 1 : -1;
+    return outbox_commit(self->box) == 0 ? 1 : -1;
 }
 
 json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box)
@@ -352,20 +347,20 @@ static int s_rcpt_leave(mail_queue_t *self, const mail_outbox_t *box, const char
 
 int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient)
 {
-    if (mail_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
     if (s_rcpt_leave(self, box, recipient, Q_COUNT_SENT) != 0) {
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
-    return mail_queue_commit(self);
+    return outbox_commit(self->box);
 }
 
 int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
                          int64_t code, const char *error, const char *items, int64_t now_ms)
 {
-    if (mail_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
     sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_ADD);
@@ -380,10 +375,10 @@ int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const cha
     sqlite3_bind_text(stmt, 9, items, -1, SQLITE_STATIC);
     if (outbox_exec(self->box, stmt, "write dead letter") != 0 ||
         s_rcpt_leave(self, box, recipient, Q_COUNT_DEAD) != 0) {
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
-    return mail_queue_commit(self);
+    return outbox_commit(self->box);
 }
 
 int mail_queue_retry_later(mail_queue_t *self, const mail_outbox_t *box, int64_t attempts,
@@ -399,7 +394,7 @@ int mail_queue_retry_later(mail_queue_t *self, const mail_outbox_t *box, int64_t
 
 int mail_queue_finish(mail_queue_t *self, const mail_outbox_t *box)
 {
-    if (mail_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
     sqlite3_stmt *items = outbox_stmt(self->box, Q_ITEMS_DEL);
@@ -411,10 +406,10 @@ int mail_queue_finish(mail_queue_t *self, const mail_outbox_t *box)
     if (outbox_exec(self->box, items, "remove sent items") != 0 ||
         outbox_exec(self->box, outbox, "remove outbox") != 0 ||
         outbox_exec(self->box, rcpts, "remove outbox recipients") != 0) {
-        mail_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
-    return mail_queue_commit(self);
+    return outbox_commit(self->box);
 }
 
 int mail_queue_dead_count(mail_queue_t *self, int64_t *count)

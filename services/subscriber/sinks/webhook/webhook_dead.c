@@ -11,7 +11,6 @@
 
 #include "log.h"
 #include "outbox.h"
-#include "state.h"
 #include "webhook_http.h"
 #include "webhook_queue.h"
 
@@ -31,22 +30,6 @@ typedef struct {
     webhook_http_t *http;
 } s_letters_t;
 
-/*  Opens the state file at path and its queue; NULL with the reason in err. */
-static webhook_queue_t *s_open(const char *path, state_t **state, char *err, size_t errlen)
-{
-    *state = outbox_state_open(path, err, errlen);
-    if (!*state) {
-        return NULL;
-    }
-    char why[512];
-    webhook_queue_t *queue = webhook_queue_new(*state, why, sizeof why);
-    if (!queue) {
-        snprintf(err, errlen, "--state %s", why);
-        state_destroy(state);
-    }
-    return queue;
-}
-
 static int s_print(void *arg, const webhook_dead_t *d)
 {
     FILE *out = arg;
@@ -64,15 +47,13 @@ static int s_print(void *arg, const webhook_dead_t *d)
 
 int webhook_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    state_t *state = NULL;
-    webhook_queue_t *queue = s_open(state_path, &state, err, errlen);
+    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
     if (!queue) {
         return -1;
     }
     int rc = webhook_queue_dead_each(queue, s_print, out);
     rc = outbox_dead_listed(webhook_queue_box(queue), state_path, rc, out, err, errlen);
     webhook_queue_destroy(&queue);
-    state_destroy(&state);
     return rc;
 }
 
@@ -125,8 +106,7 @@ int webhook_dead_retry(const char *state_path, const sink_webhook_options_t *opt
     if (!http) {
         return -1;
     }
-    state_t *state = NULL;
-    webhook_queue_t *queue = s_open(state_path, &state, err, errlen);
+    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
     if (!queue) {
         webhook_http_destroy(&http);
         return -1;
@@ -141,7 +121,6 @@ int webhook_dead_retry(const char *state_path, const sink_webhook_options_t *opt
     }
     free(all.letters);
     webhook_queue_destroy(&queue);
-    state_destroy(&state);
     webhook_http_destroy(&http);
     return left;
 }

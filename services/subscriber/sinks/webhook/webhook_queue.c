@@ -59,18 +59,28 @@ struct webhook_queue {
     size_t body_cap; /* its size */
 };
 
-webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen)
+/*  The queue on box (taken over), or NULL (box destroyed) with the reason in err. */
+static webhook_queue_t *s_new(outbox_t *box, char *err, size_t errlen)
 {
-    webhook_queue_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(err, errlen, "%s: out of memory", state_path(state));
-        return NULL;
+    webhook_queue_t *self = box ? calloc(1, sizeof *self) : NULL;
+    if (box && !self) {
+        snprintf(err, errlen, "out of memory");
+        outbox_destroy(&box);
     }
-    self->box = outbox_new(state, &s_tables, err, errlen);
-    if (!self->box) {
-        webhook_queue_destroy(&self);
+    if (self) {
+        self->box = box;
     }
     return self;
+}
+
+webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen)
+{
+    return s_new(outbox_new(state, &s_tables, err, errlen), err, errlen);
+}
+
+webhook_queue_t *webhook_queue_open(const char *path, char *err, size_t errlen)
+{
+    return s_new(outbox_open(path, &s_tables, err, errlen), err, errlen);
 }
 
 void webhook_queue_destroy(webhook_queue_t **self_p)
@@ -92,21 +102,6 @@ outbox_t *webhook_queue_box(webhook_queue_t *self)
 const char *webhook_queue_error(webhook_queue_t *self)
 {
     return outbox_error(self->box);
-}
-
-int webhook_queue_begin(webhook_queue_t *self)
-{
-    return outbox_begin(self->box);
-}
-
-int webhook_queue_commit(webhook_queue_t *self)
-{
-    return outbox_commit(self->box);
-}
-
-void webhook_queue_rollback(webhook_queue_t *self)
-{
-    outbox_rollback(self->box);
 }
 
 int webhook_queue_add(webhook_queue_t *self, const char *stream_id, int64_t seq, const char *type,
@@ -190,7 +185,7 @@ int webhook_queue_retry_later(webhook_queue_t *self, int64_t id, int64_t attempt
 int webhook_queue_dead(webhook_queue_t *self, const webhook_item_t *item, const char *webhook_id,
                        int64_t code, const char *error, int64_t now_ms)
 {
-    if (webhook_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
     sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_ADD);
@@ -204,10 +199,10 @@ int webhook_queue_dead(webhook_queue_t *self, const webhook_item_t *item, const 
     sqlite3_bind_text(stmt, 8, item->body, (int) item->body_len, SQLITE_STATIC);
     if (outbox_exec(self->box, stmt, "write dead letter") != 0 ||
         webhook_queue_done(self, item->id) != 0) {
-        webhook_queue_rollback(self);
+        outbox_rollback(self->box);
         return -1;
     }
-    return webhook_queue_commit(self);
+    return outbox_commit(self->box);
 }
 
 int webhook_queue_dead_count(webhook_queue_t *self, int64_t *count)
