@@ -30,6 +30,7 @@
 #include "mail_render.h"
 #include "mail_smtp.h"
 #include "outbox.h"
+#include "record_json.h"
 #include "sink.h"
 #include "state.h"
 
@@ -75,12 +76,6 @@ static int64_t s_next_at(int minute, int64_t now_ms)
     return now_ms + 86400 * 1000; /* unreachable in practice */
 }
 
-/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
-static json_t *s_str(const char *s)
-{
-    return json_stringn_nocheck(s, strlen(s));
-}
-
 /*  The item queued for an announcement: what a digest shows of it (mail_render.h). */
 static json_t *s_item(const announcement_t *a)
 {
@@ -93,7 +88,7 @@ static json_t *s_item(const announcement_t *a)
     json_object_set_new(o, "seq", json_integer((json_int_t) a->seq));
     json_object_set_new(o, "type", json_string(is_event ? "event" : "press_release"));
     json_object_set_new(o, "change", json_string(codec_change_name(a->change)));
-    json_object_set_new(o, "id", s_str(is_event ? a->event->id : a->press_release->id));
+    json_object_set_new(o, "id", record_json_str(is_event ? a->event->id : a->press_release->id));
     json_object_set_new(o, "committed_at_ms", json_integer(a->committed_at_ms));
     json_object_set_new(o, "id_only", json_boolean(id_only));
     if (id_only) {
@@ -101,30 +96,14 @@ static json_t *s_item(const announcement_t *a)
     }
     if (is_event) {
         const Herald__V1__Event *e = a->event;
-        json_object_set_new(o, "kind", s_str(e->kind));
-        json_object_set_new(o, "title", s_str(e->title));
-        json_object_set_new(o, "start_date", s_str(e->start_date));
-        json_object_set_new(o, "end_date", s_str(e->end_date));
-        json_object_set_new(o, "city", s_str(e->city));
-        json_object_set_new(o, "country", s_str(e->country));
-        json_object_set_new(o, "summary", s_str(e->summary));
-        json_object_set_new(o, "url", s_str(e->url));
-        json_object_set_new(o, "cancel_reason", s_str(e->cancel_reason));
-        json_t *people = json_array();
-        for (size_t i = 0; people && i < e->n_people; i++) {
-            json_t *person = json_object();
-            json_object_set_new(person, "name", s_str(e->people[i]->name));
-            json_object_set_new(person, "role", s_str(e->people[i]->role));
-            json_array_append_new(people, person);
-        }
+        record_json_event(o, e);
+        json_object_set_new(o, "cancel_reason", record_json_str(e->cancel_reason));
+        json_t *people = record_json_people(e);
         json_object_set_new(o, "people", people ? people : json_array());
     } else {
         const Herald__V1__PressRelease *p = a->press_release;
-        json_object_set_new(o, "event_id", s_str(p->event_id));
-        json_object_set_new(o, "title", s_str(p->title));
-        json_object_set_new(o, "published_on", s_str(p->published_on));
-        json_object_set_new(o, "url", s_str(p->url));
-        json_object_set_new(o, "summary", s_str(p->summary));
+        json_object_set_new(o, "event_id", record_json_str(p->event_id));
+        record_json_press(o, p);
     }
     return o;
 }
