@@ -178,6 +178,51 @@ class Procs:
                 p.popen.wait()
 
 
+class Helper:
+    """A helper server of the tests (a script next to harness.py: smtp_sink.py,
+    webhook_receiver.py) on a port and in a directory of its own: started with --port and
+    --dir, ready once it prints "ready", stopped with SIGTERM, steered through control.json in
+    its directory. Its stderr goes to NAME.err in the workdir."""
+
+    PY = "/usr/bin/python3"  # Debian's, with the python3-* packages the helpers import
+
+    def __init__(self, workdir, name, port=None):
+        self.dir = os.path.join(workdir, name)
+        self.err = os.path.join(workdir, name + ".err")
+        self.port = port or free_port()
+        self.proc = None
+        os.makedirs(self.dir, exist_ok=True)
+
+    def launch(self, script, args=()):
+        """Starts script with --port, --dir and args; returns self once it is ready."""
+        with open(self.err, "ab") as err:
+            self.proc = subprocess.Popen(
+                [self.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), script),
+                 "--port", str(self.port), "--dir", self.dir] + list(args),
+                stdout=subprocess.PIPE, stderr=err)
+        check(self.proc.stdout.readline().strip() == b"ready",
+              f"{script} did not start (see {self.err})")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+
+    def write_control(self, obj):
+        """Replaces control.json (atomically: the helper reads it at any time)."""
+        path = os.path.join(self.dir, "control.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(obj, f)
+        os.rename(path + ".tmp", path)
+
+
 def store(db, *args, check_rc=True, stdin=None):
     """Runs herald-store --db DB ARGS...; returns CompletedProcess (text)."""
     r = subprocess.run([os.path.join(BIN, "herald-store"), "--db", db] + list(args),

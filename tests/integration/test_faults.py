@@ -123,6 +123,21 @@ def ident(path):
     return (st.st_dev, st.st_ino)
 
 
+def start_publisher(procs, w, path):
+    """herald-pub on the store at path, once started (heartbeats every 100 ms), and a ZeroMQ
+    context with a SUB socket on its feed, subscribed to everything (the caller closes both)."""
+    pub_ep, rep_ep = tcp(), tcp()
+    pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
+                              "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
+    wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 200)
+    sub.connect(pub_ep)
+    return pub, ctx, sub
+
+
 def replace_under_publisher(how):
     print(f"-- replaced store: {how}")
     with workdir() as w, Procs() as procs:
@@ -134,15 +149,7 @@ def replace_under_publisher(how):
         before = state(other)
         check(before[2] == [("ok",)] and before[3] == [], "the replacement starts clean")
         old_stream, new_stream = stream_id(path), stream_id(other)
-        pub_ep, rep_ep = tcp(), tcp()
-        pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
-                                  "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
-        wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
-        ctx = zmq.Context()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 200)
-        sub.connect(pub_ep)
+        pub, ctx, sub = start_publisher(procs, w, path)
         writer = None
         if how == "writer":
             writer = Writer(path)
@@ -223,15 +230,7 @@ def backup_restore_online():
         b1 = os.path.join(w, "b1.db")
         store(path, "init", "--sample")
         store(path, "import", "-", stdin=ndjson("one", 30))
-        pub_ep, rep_ep = tcp(), tcp()
-        pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
-                                  "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
-        wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
-        ctx = zmq.Context()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 200)
-        sub.connect(pub_ep)
+        pub, ctx, sub = start_publisher(procs, w, path)
         old_stream = stream_id(path)
         # A backup taken while another connection commits is a consistent snapshot.
         writer = Writer(path)

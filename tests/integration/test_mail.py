@@ -10,63 +10,36 @@ import email.policy
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Procs, check, fail, free_port, run_cases, store, tcp,  # noqa: E402
+from harness import (BIN, Helper, Procs, check, fail, run_cases, store, tcp,  # noqa: E402
                      wait_until)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PY = "/usr/bin/python3"  # Debian's, with python3-aiosmtpd
 FROM = "herald@example.org"
 
 
-class Smtp:
+class Smtp(Helper):
     """smtp_sink.py on a port of its own; messages parsed from its directory. extra: more
     arguments for smtp_sink.py (--tls, --cert, --key, --auth); scheme: of url."""
 
     def __init__(self, workdir, name, port=None, extra=(), scheme="smtp"):
-        self.dir = os.path.join(workdir, name)
-        self.err = os.path.join(workdir, name + ".err")
-        self.port = port or free_port()
+        super().__init__(workdir, name, port)
         self.extra = list(extra)
         self.scheme = scheme
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
     @property
     def url(self):
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self):
-        with open(self.err, "ab") as err:
-            self.proc = subprocess.Popen(
-                [PY, os.path.join(HERE, "smtp_sink.py"), "--port", str(self.port), "--dir",
-                 self.dir] + self.extra, stdout=subprocess.PIPE, stderr=err)
-        check(self.proc.stdout.readline().strip() == b"ready",
-              f"smtp_sink.py did not start (see {self.err})")
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
+        return self.launch("smtp_sink.py", self.extra)
 
     def control(self, **kw):
-        path = os.path.join(self.dir, "control.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(kw, f)
-        os.rename(path + ".tmp", path)
+        self.write_control(kw)
 
     def messages(self):
         """[(envelope, raw bytes, parsed message)] in the order received."""

@@ -11,33 +11,26 @@ import base64
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Procs, check, free_port, run_cases, store, tcp,  # noqa: E402
+from harness import (BIN, Helper, Procs, check, run_cases, store, tcp,  # noqa: E402
                      wait_until)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PY = "/usr/bin/python3"
 SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
 NEW_SECRET = "whsec_" + base64.b64encode(b"herald-rotated-secret-98765432").decode()
 
 
-class Receiver:
+class Receiver(Helper):
     """webhook_receiver.py on a port of its own; its requests read back from its directory."""
 
     def __init__(self, workdir, name, secret=SECRET, port=None, tls=None):
-        self.dir = os.path.join(workdir, name)
-        self.err = os.path.join(workdir, name + ".err")
-        self.port = port or free_port()
+        super().__init__(workdir, name, port)
         self.secret = secret
         self.tls = tls
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
     @property
     def url(self):
@@ -45,31 +38,10 @@ class Receiver:
 
     def start(self):
         extra = ["--cert", self.tls[0], "--key", self.tls[1]] if self.tls else []
-        with open(self.err, "ab") as err:
-            self.proc = subprocess.Popen(
-                [PY, os.path.join(HERE, "webhook_receiver.py"), "--port", str(self.port),
-                 "--dir", self.dir, "--secret", self.secret] + extra,
-                stdout=subprocess.PIPE, stderr=err)
-        check(self.proc.stdout.readline().strip() == b"ready",
-              f"webhook_receiver.py did not start (see {self.err})")
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
+        return self.launch("webhook_receiver.py", ["--secret", self.secret] + extra)
 
     def control(self, **kw):
-        path = os.path.join(self.dir, "control.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(dict(kw, at=time.monotonic()), f)
-        os.rename(path + ".tmp", path)
+        self.write_control(dict(kw, at=time.monotonic()))
 
     def requests(self):
         path = os.path.join(self.dir, "requests.jsonl")
