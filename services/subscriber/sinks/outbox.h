@@ -20,24 +20,23 @@
 
 typedef struct outbox outbox_t;
 
-/*  A column a later version added to a table: added (its ALTER TABLE statements) runs when
-    table has no column named column. check and add name the step in an error. */
+/*  A column a later version added to a table (a file made before it gets it when opened). */
 typedef struct {
-    const char *table;
-    const char *column;
-    const char *added;
-    const char *check;
-    const char *add;
+    const char *table;  /* the table */
+    const char *column; /* the column it lacks in an older file */
+    const char *added;  /* the ALTER TABLE statements that add it (and its siblings) */
+    const char *check;  /* names the look at the table's columns in an error */
+    const char *add;    /* names the ALTER TABLE in an error */
 } outbox_column_t;
 
 /*  A sink's tables: their schema (CREATE TABLE IF NOT EXISTS ...), the columns added since,
     and the statements, indexed by the sink's own ids (0 to count - 1). All static. */
 typedef struct {
-    const char *schema;
-    const outbox_column_t *columns;
-    size_t column_count;
-    const char *const *sql;
-    int count;
+    const char *schema;             /* CREATE TABLE IF NOT EXISTS ... */
+    const outbox_column_t *columns; /* the columns added since, NULL if none */
+    size_t column_count;            /* their number */
+    const char *const *sql;         /* the statements, by the sink's ids */
+    int count;                      /* their number */
 } outbox_tables_t;
 
 /*  Opens (creating the tables when missing, adding missing columns) a sink's tables in the
