@@ -223,6 +223,56 @@ class Helper:
         os.rename(path + ".tmp", path)
 
 
+class PubWorld:
+    """What a sink's cases share (run_cases' world): a store, h.db in the workdir (made by
+    prepare(db) when given, else by init), herald-pub on it (live and replay endpoints), the
+    helper servers and the subscribers the cases start; close() stops the helpers."""
+
+    def __init__(self, workdir, procs, prepare=None):
+        self.w = workdir
+        self.procs = procs
+        self.db = os.path.join(workdir, "h.db")
+        if prepare:
+            prepare(self.db)
+        else:
+            store(self.db, "init")
+        self.live, self.replay = tcp(), tcp()
+        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
+                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
+        self.helpers = []
+        self.subs = []
+
+    def helper(self, helper):
+        """Starts helper (a Helper), stopped by close(); returns it."""
+        self.helpers.append(helper.start())
+        return helper
+
+    def start_sub(self, name, state, sink_args, env=None, wait=True):
+        """herald-sub on the publisher with --state state and sink_args; with wait, once it
+        follows (or resumed)."""
+        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state",
+                state] + list(sink_args)
+        p = self.procs.start(name, args, self.w, env=env)
+        self.subs.append(p)
+        if wait:
+            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
+                       f"{name} to follow the publisher")
+        return p
+
+    def event(self, eid, title, *extra, kind="conference", end="2026-12-03"):
+        """Adds an event (from 2026-12-01, in Lyon) with herald-store add-event."""
+        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
+              "--start-date", "2026-12-01", "--end-date", end, "--city", "Lyon", "--country",
+              "FR", *extra)
+
+    def head(self):
+        return int(store(self.db, "head").stdout)
+
+    def close(self):
+        for h in self.helpers:
+            h.stop()
+
+
 def store(db, *args, check_rc=True, stdin=None):
     """Runs herald-store --db DB ARGS...; returns CompletedProcess (text)."""
     r = subprocess.run([os.path.join(BIN, "herald-store"), "--db", db] + list(args),

@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Helper, Procs, check, fail, run_cases, store, tcp,  # noqa: E402
+from harness import (BIN, Helper, Procs, PubWorld, check, fail, run_cases, store,  # noqa: E402
                      wait_until)
 
 FROM = "herald@example.org"
@@ -56,49 +56,25 @@ class Smtp(Helper):
         return out
 
 
-class World:
-    """The shared store and publisher, and what every case starts."""
+def s_old_course(db):
+    store(db, "init")
+    store(db, "add-event", "--id", "old-1", "--kind", "course", "--title", "An old course",
+          "--start-date", "2026-02-01", "--end-date", "2026-02-02", "--city", "Lyon",
+          "--country", "FR")
+
+
+class World(PubWorld):
+    """The shared store (an old course in it) and publisher, and what every case starts."""
 
     def __init__(self, workdir, procs):
-        self.w = workdir
-        self.procs = procs
-        self.db = os.path.join(workdir, "h.db")
-        store(self.db, "init")
-        store(self.db, "add-event", "--id", "old-1", "--kind", "course", "--title",
-              "An old course", "--start-date", "2026-02-01", "--end-date", "2026-02-02",
-              "--city", "Lyon", "--country", "FR")
-        self.live, self.replay = tcp(), tcp()
-        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
-                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
-        self.servers = []
-        self.subs = []
+        super().__init__(workdir, procs, prepare=s_old_course)
 
     def smtp(self, name, port=None, **kw):
-        s = Smtp(self.w, name, port, **kw).start()
-        self.servers.append(s)
-        return s
+        return self.helper(Smtp(self.w, name, port, **kw))
 
     def sub(self, name, state, smtp, *extra, env=None, wait=True):
-        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state", state,
-                "--sink", "mail", "--smtp", smtp.url, "--mail-from", FROM] + list(extra)
-        p = self.procs.start(name, args, self.w, env=env)
-        self.subs.append(p)
-        if wait:
-            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
-                       f"{name} to follow the publisher")
-        return p
-
-    def event(self, eid, title, *extra, kind="conference", end="2026-12-03"):
-        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
-              "--start-date", "2026-12-01", "--end-date", end, "--city", "Lyon", "--country",
-              "FR", *extra)
-
-    def head(self):
-        return int(store(self.db, "head").stdout)
-
-    def close(self):
-        for s in self.servers:
-            s.stop()
+        return self.start_sub(name, state, ["--sink", "mail", "--smtp", smtp.url, "--mail-from",
+                                            FROM] + list(extra), env=env, wait=wait)
 
 
 def stream_of(sub):

@@ -17,7 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Helper, Procs, check, run_cases, store, tcp,  # noqa: E402
+from harness import (BIN, Helper, Procs, PubWorld, check, run_cases, store,  # noqa: E402
                      wait_until)
 
 SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
@@ -55,38 +55,15 @@ class Receiver(Helper):
         return [r for r in self.requests() if 200 <= r["status"] <= 299]
 
 
-class World:
+class World(PubWorld):
     """The shared store and publisher, and what every case starts."""
 
-    def __init__(self, workdir, procs):
-        self.w = workdir
-        self.procs = procs
-        self.db = os.path.join(workdir, "h.db")
-        store(self.db, "init")
-        self.live, self.replay = tcp(), tcp()
-        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
-                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
-        self.receivers = []
-        self.n = 0
-
     def receiver(self, name, **kw):
-        r = Receiver(self.w, name, **kw).start()
-        self.receivers.append(r)
-        return r
+        return self.helper(Receiver(self.w, name, **kw))
 
     def sub(self, name, state, url, *extra, secret=SECRET, wait=True):
-        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state", state,
-                "--sink", "webhook", "--webhook-url", url] + list(extra)
-        p = self.procs.start(name, args, self.w, env={"HERALD_WEBHOOK_SECRET": secret})
-        if wait:
-            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
-                       f"{name} to follow the publisher")
-        return p
-
-    def event(self, eid, title, *extra, kind="conference"):
-        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
-              "--start-date", "2026-12-01", "--end-date", "2026-12-03", "--city", "Lyon",
-              "--country", "FR", *extra)
+        return self.start_sub(name, state, ["--sink", "webhook", "--webhook-url", url] +
+                              list(extra), env={"HERALD_WEBHOOK_SECRET": secret}, wait=wait)
 
     def events(self, prefix, count):
         """count new events; returns their seqs."""
@@ -94,13 +71,6 @@ class World:
         for i in range(count):
             self.event(f"{prefix}-{i}", f"{prefix} number {i}")
         return list(range(first, first + count))
-
-    def head(self):
-        return int(store(self.db, "head").stdout)
-
-    def close(self):
-        for r in self.receivers:
-            r.stop()
 
 
 def seq_of(req):
