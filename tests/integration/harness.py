@@ -282,6 +282,15 @@ def store(db, *args, check_rc=True, stdin=None):
     return r
 
 
+def dead_letters(command, state):
+    """herald-sub COMMAND list --state STATE (mail-dead, webhook-dead), which must exit 0: the
+    dead letters it prints, one JSON object a line."""
+    r = subprocess.run([os.path.join(BIN, "herald-sub"), command, "list", "--state", state],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"{command} list exits 0: {r.stderr}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
 def read_lines(path):
     """The JSON lines of a log sink's file (a partial last line is left out)."""
     if not os.path.exists(path):

@@ -16,8 +16,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Helper, Procs, PubWorld, check, fail, run_cases, store,  # noqa: E402
-                     wait_until)
+from harness import (BIN, Helper, Procs, PubWorld, check, dead_letters, fail,  # noqa: E402
+                     run_cases, store, wait_until)
 
 FROM = "herald@example.org"
 
@@ -350,10 +350,7 @@ def case_crash(world):
 
 
 def dead_list(st):
-    r = subprocess.run([os.path.join(BIN, "herald-sub"), "mail-dead", "list", "--state", st],
-                       capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"mail-dead list exits 0: {r.stderr}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return dead_letters("mail-dead", st)
 
 
 def case_dead_letter(world):

@@ -17,8 +17,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Helper, Procs, PubWorld, check, run_cases, store,  # noqa: E402
-                     wait_until)
+from harness import (BIN, Helper, Procs, PubWorld, check, dead_letters, run_cases,  # noqa: E402
+                     store, wait_until)
 
 SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
 NEW_SECRET = "whsec_" + base64.b64encode(b"herald-rotated-secret-98765432").decode()
@@ -269,10 +269,7 @@ def case_faults(world):
 
 
 def dead_list(st):
-    r = subprocess.run([os.path.join(BIN, "herald-sub"), "webhook-dead", "list", "--state", st],
-                       capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"webhook-dead list exits 0: {r.stderr}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return dead_letters("webhook-dead", st)
 
 
 def outbox(st):
