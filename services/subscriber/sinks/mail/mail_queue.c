@@ -423,11 +423,16 @@ int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dea
     sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_EACH);
     int rc, result = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        mail_dead_t dead = {sqlite3_column_int64(stmt, 0), outbox_text(stmt, 1),
-                            outbox_text(stmt, 2),          outbox_text(stmt, 3),
-                            sqlite3_column_int64(stmt, 4), sqlite3_column_int64(stmt, 5),
-                            sqlite3_column_int64(stmt, 6), outbox_text(stmt, 7),
-                            sqlite3_column_int64(stmt, 8), outbox_text(stmt, 9)};
+        mail_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
+                            .message_id = outbox_text(stmt, 1),
+                            .recipient = outbox_text(stmt, 2),
+                            .stream_id = outbox_text(stmt, 3),
+                            .first_seq = sqlite3_column_int64(stmt, 4),
+                            .last_seq = sqlite3_column_int64(stmt, 5),
+                            .code = sqlite3_column_int64(stmt, 6),
+                            .error = outbox_text(stmt, 7),
+                            .failed_at_ms = sqlite3_column_int64(stmt, 8),
+                            .items = outbox_text(stmt, 9)};
         if ((result = fn(arg, &dead)) != 0) {
             break;
         }
