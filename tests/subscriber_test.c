@@ -25,6 +25,7 @@
 
 #include "codec.h"
 #include "json_line.h"
+#include "outbox.h"
 #include "random_text.h"
 #include "sink.h"
 #include "state.h"
@@ -191,6 +192,150 @@ static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const ch
 }
 
 /*  ---- state.h ---- */
+
+/*  outbox.c on a table of its own: an older file gains the added column, the batch carries
+    the cursor, the helpers of the dead-letter commands. */
+enum { T_ADD, T_COUNT_ROWS, T_NAMES, T_STMTS };
+static const char *const s_outbox_sql[T_STMTS] = {
+    [T_ADD] = "INSERT INTO t_outbox(name, extra) VALUES(?1, ?2)",
+    [T_COUNT_ROWS] = "SELECT COUNT(*) FROM t_outbox",
+    [T_NAMES] = "SELECT name, extra FROM t_outbox ORDER BY id",
+};
+static const outbox_column_t s_outbox_columns[] = {
+    {.table = "t_outbox",
+     .column = "extra",
+     .added = "ALTER TABLE t_outbox ADD COLUMN extra TEXT",
+     .check = "t columns",
+     .add = "add t extra"},
+};
+static const outbox_tables_t s_outbox_tables = {
+    .schema = "CREATE TABLE IF NOT EXISTS t_outbox(id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+    .columns = s_outbox_columns,
+    .column_count = 1,
+    .sql = s_outbox_sql,
+    .count = T_STMTS};
+
+static int s_resend_some(void *arg, size_t i)
+{
+    int *calls = arg;
+    (*calls)++;
+    return i == 1 ? 0 : 1; /* the second one stays dead */
+}
+
+static void test_outbox(void **unused)
+{
+    (void) unused;
+    char path[1024], err[512] = "";
+    s_path(path, sizeof path, "outbox.db");
+    state_t *state = state_new(path, err, sizeof err);
+    assert_non_null(state);
+    /* a file of an older version: the table without its added column */
+    assert_int_equal(sqlite3_exec(state_db(state),
+                                  "CREATE TABLE t_outbox(id INTEGER PRIMARY KEY, name TEXT NOT"
+                                  " NULL); INSERT INTO t_outbox(name) VALUES('old')",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    outbox_t *box = outbox_new(state, &s_outbox_tables, err, sizeof err);
+    if (!box) {
+        fail_msg("outbox_new: %s", err);
+    }
+    assert_string_equal(outbox_error(box), "");
+
+    /* a batch: rows and the cursor, committed together */
+    assert_false(outbox_in_batch(box));
+    assert_int_equal(outbox_batch_begin(box, err, sizeof err), 0);
+    assert_int_equal(outbox_batch_begin(box, err, sizeof err), 0); /* open already */
+    assert_true(outbox_in_batch(box));
+    sqlite3_stmt *st = outbox_stmt(box, T_ADD);
+    sqlite3_bind_text(st, 1, "new", -1, SQLITE_STATIC);
+    assert_int_equal(outbox_exec(box, st, "add"), 0);
+    assert_int_equal(outbox_changes(box), 1);
+    assert_int_equal(outbox_batch_flush(box, STREAM, 9, err, sizeof err), 0);
+    assert_false(outbox_in_batch(box));
+    char stream[SINK_MAX_STREAM_ID];
+    int64_t seq = 0, count = 0;
+    assert_int_equal(outbox_position(box, stream, sizeof stream, &seq, err, sizeof err), 1);
+    assert_string_equal(stream, STREAM);
+    assert_int_equal(seq, 9);
+    assert_int_equal(outbox_count(box, T_COUNT_ROWS, &count, "count"), 0);
+    assert_int_equal(count, 2);
+    st = outbox_stmt(box, T_NAMES);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_string_equal(outbox_text(st, 0), "old");
+    assert_string_equal(outbox_text(st, 1), ""); /* NULL */
+    sqlite3_reset(st);
+
+    /* a reset ends an open batch with what it queued; a rollback drops it */
+    assert_int_equal(outbox_batch_begin(box, err, sizeof err), 0);
+    assert_int_equal(outbox_exec(box, outbox_stmt(box, T_ADD), "add"), -1); /* NULL name */
+    assert_non_null(strstr(outbox_error(box), "add: "));
+    assert_int_equal(outbox_batch_end(box, err, sizeof err), 0);
+    assert_int_equal(outbox_batch_end(box, err, sizeof err), 0); /* none open */
+    assert_int_equal(outbox_begin(box), 0);
+    st = outbox_stmt(box, T_ADD);
+    sqlite3_bind_text(st, 1, "dropped", -1, SQLITE_STATIC);
+    assert_int_equal(outbox_exec(box, st, "add"), 0);
+    outbox_rollback(box);
+    assert_int_equal(outbox_count(box, T_COUNT_ROWS, &count, "count"), 0);
+    assert_int_equal(count, 2);
+    assert_int_equal(outbox_begin(box), 0);
+    assert_int_equal(outbox_commit(box), 0);
+    assert_int_equal(outbox_set_error(box, "%s %d", "n", 1), -1);
+    assert_string_equal(outbox_error(box), "n 1");
+    assert_int_equal(outbox_fail(box, "what"), -1);
+    assert_non_null(strstr(outbox_error(box), "what: "));
+
+    /* the backoff: 1 s doubling to 5 min, plus up to a quarter */
+    for (int64_t attempt = 1; attempt < 30; attempt++) {
+        int64_t base = attempt < 20 ? 1000LL << (attempt - 1) : 300000;
+        base = base > 300000 ? 300000 : base;
+        int64_t delay = outbox_backoff_ms(attempt);
+        assert_true(delay >= base && delay <= base + base / 4);
+    }
+
+    /* the dead-letter commands' frame */
+    FILE *out = tmpfile();
+    assert_non_null(out);
+    assert_int_equal(outbox_dead_listed(box, path, 0, out, err, sizeof err), 0);
+    assert_int_equal(outbox_dead_listed(box, path, -2, out, err, sizeof err), -1);
+    assert_string_equal(err, "write: stdout");
+    fclose(out);
+    int calls = 0;
+    assert_int_equal(outbox_dead_resend(box, path, 0, 3, s_resend_some, &calls, err, sizeof err),
+                     1);
+    assert_int_equal(calls, 3);
+    calls = 0;
+    assert_int_equal(outbox_dead_resend(box, path, -2, 3, s_resend_some, &calls, err, sizeof err),
+                     -1);
+    assert_int_equal(calls, 0);
+    assert_non_null(strstr(err, "out of memory"));
+    size_t cap = 0;
+    int *grown = outbox_grow(NULL, &cap, 0, sizeof *grown);
+    assert_non_null(grown);
+    assert_int_equal(cap, 16);
+    assert_ptr_equal(outbox_grow(grown, &cap, 15, sizeof *grown), grown);
+    grown = outbox_grow(grown, &cap, 16, sizeof *grown);
+    assert_non_null(grown);
+    assert_int_equal(cap, 32);
+    free(grown);
+
+    outbox_destroy(&box);
+    assert_null(box);
+    outbox_destroy(&box);
+    state_destroy(&state);
+
+    /* outbox_open: the file must exist; the outbox owns it then */
+    box = outbox_open(path, &s_outbox_tables, err, sizeof err);
+    assert_non_null(box);
+    assert_int_equal(outbox_count(box, T_COUNT_ROWS, &count, "count"), 0);
+    assert_int_equal(count, 2);
+    outbox_destroy(&box);
+    char missing[1100];
+    snprintf(missing, sizeof missing, "%s.missing", path);
+    assert_null(outbox_open(missing, &s_outbox_tables, err, sizeof err));
+    assert_non_null(strstr(err, ": no such file"));
+    fixture_remove(path);
+}
 
 static void test_state_put_get(void **unused)
 {
@@ -1227,14 +1372,23 @@ static void test_json_line_is_jansson(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_state_put_get),        cmocka_unit_test(test_state_reopen),
-        cmocka_unit_test(test_state_kind),           cmocka_unit_test(test_state_mail_cursor_moved),
-        cmocka_unit_test(test_state_bad_path),       cmocka_unit_test(test_sink_table),
-        cmocka_unit_test(test_log_bad_options),      cmocka_unit_test(test_log_json),
-        cmocka_unit_test(test_json_line_is_jansson), cmocka_unit_test(test_log_text),
-        cmocka_unit_test(test_log_reopen),           cmocka_unit_test(test_log_cut_back),
-        cmocka_unit_test(test_mirror_bad_options),   cmocka_unit_test(test_mirror_apply),
-        cmocka_unit_test(test_mirror_held_press),    cmocka_unit_test(test_mirror_reopen_reset),
+        cmocka_unit_test(test_state_put_get),
+        cmocka_unit_test(test_state_reopen),
+        cmocka_unit_test(test_state_kind),
+        cmocka_unit_test(test_state_mail_cursor_moved),
+        cmocka_unit_test(test_state_bad_path),
+        cmocka_unit_test(test_outbox),
+        cmocka_unit_test(test_sink_table),
+        cmocka_unit_test(test_log_bad_options),
+        cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_json_line_is_jansson),
+        cmocka_unit_test(test_log_text),
+        cmocka_unit_test(test_log_reopen),
+        cmocka_unit_test(test_log_cut_back),
+        cmocka_unit_test(test_mirror_bad_options),
+        cmocka_unit_test(test_mirror_apply),
+        cmocka_unit_test(test_mirror_held_press),
+        cmocka_unit_test(test_mirror_reopen_reset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -285,22 +285,23 @@ static void test_queue(void **unused)
     assert_int_equal(webhook_queue_head(q, &item), 0);
 
     /* a batch: three requests and the cursor, together */
-    assert_int_equal(webhook_queue_begin(q), 0);
+    outbox_t *box = webhook_queue_box(q);
+    assert_int_equal(outbox_begin(box), 0);
     const char *type = "org.herald.event.created";
     assert_int_equal(webhook_queue_add(q, STREAM, 1, type, "{\"n\":1}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 2, type, "{\"n\":2}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 3, type, "{\"n\":3}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 2, type, "{\"again\":2}", 1000), 0);
     assert_int_equal(state_put(state, STREAM, 3, 1000), 0);
-    assert_int_equal(webhook_queue_commit(q), 0);
+    assert_int_equal(outbox_commit(box), 0);
     int64_t count = 0;
     assert_int_equal(webhook_queue_count(q, &count), 0);
     assert_int_equal(count, 3);
 
     /* a rolled back batch leaves nothing */
-    assert_int_equal(webhook_queue_begin(q), 0);
+    assert_int_equal(outbox_begin(box), 0);
     assert_int_equal(webhook_queue_add(q, STREAM, 4, type, "{}", 1000), 1);
-    webhook_queue_rollback(q);
+    outbox_rollback(box);
     assert_int_equal(webhook_queue_count(q, &count), 0);
     assert_int_equal(count, 3);
 
@@ -340,6 +341,17 @@ static void test_queue(void **unused)
     assert_null(q);
     webhook_queue_destroy(&q);
     state_destroy(&state);
+
+    /* the dead-letter commands' way in: the file must exist, and the queue then owns it */
+    q = webhook_queue_open(path, err, sizeof err);
+    assert_non_null(q);
+    assert_int_equal(webhook_queue_count(q, &count), 0);
+    assert_int_equal(count, 0);
+    webhook_queue_destroy(&q);
+    char missing[1040];
+    snprintf(missing, sizeof missing, "%s.missing", path);
+    assert_null(webhook_queue_open(missing, err, sizeof err));
+    assert_non_null(strstr(err, "no such file"));
     fixture_remove(path);
 }
 

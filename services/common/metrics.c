@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "http_server.h"
 #include "log.h"
 
 typedef struct {
@@ -258,17 +259,6 @@ static enum MHD_Result s_handle_request(void *cls, struct MHD_Connection *connec
                     "not found: /metrics, /healthz, /readyz\n");
 }
 
-/*  libmicrohttpd's error logger: fmt is its own printf format, forwarded as such. The
-    attribute says so, so that the compilers check the forwarding (-Wformat-nonliteral). */
-__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void) cls;
-    char text[512];
-    vsnprintf(text, sizeof text, fmt, ap);
-    text[strcspn(text, "\n")] = '\0';
-    log_warn("metrics.http_error", "{s:s}", "error", text);
-}
-
 int metrics_parse_addr(const char *addr, char *host, size_t cap, int *port, char *err,
                        size_t errlen)
 {
@@ -349,20 +339,9 @@ int metrics_start(metrics_t *self, const char *addr, char *err, size_t errlen)
     if (metrics_resolve(addr, true, &sa, &sa_len, err, errlen) != 0) {
         return -1;
     }
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (sa.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
-    }
-    uint16_t port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *) &sa)->sin_port);
-    errno = 0;
-    self->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, s_handle_request, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log,
-        NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int) 5, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 32, MHD_OPTION_END);
+    self->daemon = http_server_start(&sa, s_handle_request, self, "metrics.http_error", 5, 32);
     if (!self->daemon) {
-        snprintf(err, errlen, "cannot serve on %s: %s", addr,
-                 errno ? strerror(errno) : "libmicrohttpd refused");
+        snprintf(err, errlen, "cannot serve on %s: %s", addr, http_server_why());
         return -1;
     }
     return 0;

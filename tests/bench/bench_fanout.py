@@ -33,6 +33,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import machine  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from harness import read_varint  # noqa: E402
 
 
 def proc_kib(pid, key):
@@ -101,31 +103,20 @@ def harness(args):
                       "got": {str(k): v for k, v in got.items()}}), flush=True)
 
 
-def varint(b, i):
-    v, sh = 0, 0
-    while True:
-        c = b[i]
-        i += 1
-        v |= (c & 0x7F) << sh
-        sh += 7
-        if c < 0x80:
-            return v, i
-
-
 def parse(body):
     """(seq, committed_at_ms) of an Announcement."""
     i, seq, committed = 0, 0, 0
     while i < len(body):
-        key, i = varint(body, i)
+        key, i = read_varint(body, i)
         num, wire = key >> 3, key & 7
         if wire == 0:
-            v, i = varint(body, i)
+            v, i = read_varint(body, i)
             if num == 2:
                 seq = v
             elif num == 3:
                 committed = v
         elif wire == 2:
-            n, i = varint(body, i)
+            n, i = read_varint(body, i)
             i += n
         else:
             break

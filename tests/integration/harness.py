@@ -1,5 +1,7 @@
 """harness.py -- what Herald's integration tests share: free ports, the programs started as
-real processes and stopped by PID, waits on conditions with deadlines, the store CLI."""
+real processes and stopped by PID, waits on conditions with deadlines, the store CLI, and the
+few bits of protobuf the tests read (varints and length-delimited fields: the only wire types
+Herald's messages use)."""
 import json
 import os
 import shutil
@@ -63,6 +65,43 @@ def wait_until(fn, timeout, what, interval=0.02):
         if time.monotonic() >= deadline:
             fail(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def read_varint(buf, i):
+    """(value, next index) of the varint at buf[i]; ValueError when truncated or too long."""
+    value, shift = 0, 0
+    for _ in range(10):
+        if i >= len(buf):
+            raise ValueError("truncated varint")
+        b = buf[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if b < 0x80:
+            return value, i
+    raise ValueError("varint too long")
+
+
+def fields(buf):
+    """{field number: [values]}: ints for varints, bytes for length-delimited fields."""
+    out, i = {}, 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value, i = read_varint(buf, i)
+        elif wire == 2:
+            n, i = read_varint(buf, i)
+            value, i = bytes(buf[i:i + n]), i + n
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+        out.setdefault(number, []).append(value)
+    return out
+
+
+def first(f, number, default=0):
+    """The first value of field number in f (fields()), or default."""
+    return f.get(number, [default])[0]
 
 
 class Proc:
@@ -139,6 +178,101 @@ class Procs:
                 p.popen.wait()
 
 
+class Helper:
+    """A helper server of the tests (a script next to harness.py: smtp_sink.py,
+    webhook_receiver.py) on a port and in a directory of its own: started with --port and
+    --dir, ready once it prints "ready", stopped with SIGTERM, steered through control.json in
+    its directory. Its stderr goes to NAME.err in the workdir."""
+
+    PY = "/usr/bin/python3"  # Debian's, with the python3-* packages the helpers import
+
+    def __init__(self, workdir, name, port=None):
+        self.dir = os.path.join(workdir, name)
+        self.err = os.path.join(workdir, name + ".err")
+        self.port = port or free_port()
+        self.proc = None
+        os.makedirs(self.dir, exist_ok=True)
+
+    def launch(self, script, args=()):
+        """Starts script with --port, --dir and args; returns self once it is ready."""
+        with open(self.err, "ab") as err:
+            self.proc = subprocess.Popen(
+                [self.PY, os.path.join(os.path.dirname(os.path.abspath(__file__)), script),
+                 "--port", str(self.port), "--dir", self.dir] + list(args),
+                stdout=subprocess.PIPE, stderr=err)
+        check(self.proc.stdout.readline().strip() == b"ready",
+              f"{script} did not start (see {self.err})")
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.proc.stdout.close()
+
+    def write_control(self, obj):
+        """Replaces control.json (atomically: the helper reads it at any time)."""
+        path = os.path.join(self.dir, "control.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(obj, f)
+        os.rename(path + ".tmp", path)
+
+
+class PubWorld:
+    """What a sink's cases share (run_cases' world): a store, h.db in the workdir (made by
+    prepare(db) when given, else by init), herald-pub on it (live and replay endpoints), the
+    helper servers and the subscribers the cases start; close() stops the helpers."""
+
+    def __init__(self, workdir, procs, prepare=None):
+        self.w = workdir
+        self.procs = procs
+        self.db = os.path.join(workdir, "h.db")
+        if prepare:
+            prepare(self.db)
+        else:
+            store(self.db, "init")
+        self.live, self.replay = tcp(), tcp()
+        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
+                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
+        self.helpers = []
+        self.subs = []
+
+    def helper(self, helper):
+        """Starts helper (a Helper), stopped by close(); returns it."""
+        self.helpers.append(helper.start())
+        return helper
+
+    def start_sub(self, name, state, sink_args, env=None, wait=True):
+        """herald-sub on the publisher with --state state and sink_args; with wait, once it
+        follows (or resumed)."""
+        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state",
+                state] + list(sink_args)
+        p = self.procs.start(name, args, self.w, env=env)
+        self.subs.append(p)
+        if wait:
+            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
+                       f"{name} to follow the publisher")
+        return p
+
+    def event(self, eid, title, *extra, kind="conference", end="2026-12-03"):
+        """Adds an event (from 2026-12-01, in Lyon) with herald-store add-event."""
+        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
+              "--start-date", "2026-12-01", "--end-date", end, "--city", "Lyon", "--country",
+              "FR", *extra)
+
+    def head(self):
+        return int(store(self.db, "head").stdout)
+
+    def close(self):
+        for h in self.helpers:
+            h.stop()
+
+
 def store(db, *args, check_rc=True, stdin=None):
     """Runs herald-store --db DB ARGS...; returns CompletedProcess (text)."""
     r = subprocess.run([os.path.join(BIN, "herald-store"), "--db", db] + list(args),
@@ -146,6 +280,15 @@ def store(db, *args, check_rc=True, stdin=None):
     if check_rc and r.returncode != 0:
         fail(f"herald-store {' '.join(args)} exited {r.returncode}: {r.stderr}")
     return r
+
+
+def dead_letters(command, state):
+    """herald-sub COMMAND list --state STATE (mail-dead, webhook-dead), which must exit 0: the
+    dead letters it prints, one JSON object a line."""
+    r = subprocess.run([os.path.join(BIN, "herald-sub"), command, "list", "--state", state],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 0, f"{command} list exits 0: {r.stderr}")
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
 
 
 def read_lines(path):

@@ -22,39 +22,14 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Procs, check, fail, store, tcp, wait_until, workdir  # noqa: E402
-
-
-def read_varint(buf, i):
-    value, shift = 0, 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, i
+from harness import (Procs, check, fail, fields, first, store, tcp, wait_until,  # noqa: E402
+                     workdir)
 
 
 def announcement(body):
     """(stream_id, seq) of an Announcement or Heartbeat (fields 1 and 2)."""
-    out, i = {}, 0
-    while i < len(body):
-        key, i = read_varint(body, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = read_varint(body, i)
-        elif wire == 2:
-            n, i = read_varint(body, i)
-            value, i = bytes(body[i:i + n]), i + n
-        elif wire == 1:
-            value, i = body[i:i + 8], i + 8
-        elif wire == 5:
-            value, i = body[i:i + 4], i + 4
-        else:
-            raise ValueError(f"wire type {wire}")
-        out.setdefault(number, value)
-    return out.get(1, b"").decode(), out.get(2, 0)
+    f = fields(body)
+    return first(f, 1, b"").decode(), first(f, 2)
 
 
 def stream_id(db):
@@ -148,6 +123,21 @@ def ident(path):
     return (st.st_dev, st.st_ino)
 
 
+def start_publisher(procs, w, path):
+    """herald-pub on the store at path, once started (heartbeats every 100 ms), and a ZeroMQ
+    context with a SUB socket on its feed, subscribed to everything (the caller closes both)."""
+    pub_ep, rep_ep = tcp(), tcp()
+    pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
+                              "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
+    wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.setsockopt(zmq.RCVTIMEO, 200)
+    sub.connect(pub_ep)
+    return pub, ctx, sub
+
+
 def replace_under_publisher(how):
     print(f"-- replaced store: {how}")
     with workdir() as w, Procs() as procs:
@@ -159,15 +149,7 @@ def replace_under_publisher(how):
         before = state(other)
         check(before[2] == [("ok",)] and before[3] == [], "the replacement starts clean")
         old_stream, new_stream = stream_id(path), stream_id(other)
-        pub_ep, rep_ep = tcp(), tcp()
-        pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
-                                  "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
-        wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
-        ctx = zmq.Context()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 200)
-        sub.connect(pub_ep)
+        pub, ctx, sub = start_publisher(procs, w, path)
         writer = None
         if how == "writer":
             writer = Writer(path)
@@ -248,15 +230,7 @@ def backup_restore_online():
         b1 = os.path.join(w, "b1.db")
         store(path, "init", "--sample")
         store(path, "import", "-", stdin=ndjson("one", 30))
-        pub_ep, rep_ep = tcp(), tcp()
-        pub = procs.start("pub", ["herald-pub", "--db", path, "--bind", pub_ep,
-                                  "--replay-bind", rep_ep, "--heartbeat-ms", "100"], w)
-        wait_until(lambda: pub.logged("pub.started"), 10, "pub.started")
-        ctx = zmq.Context()
-        sub = ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub.setsockopt(zmq.RCVTIMEO, 200)
-        sub.connect(pub_ep)
+        pub, ctx, sub = start_publisher(procs, w, path)
         old_stream = stream_id(path)
         # A backup taken while another connection commits is a consistent snapshot.
         writer = Writer(path)

@@ -10,63 +10,36 @@ import email.policy
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Procs, check, fail, free_port, run_cases, store, tcp,  # noqa: E402
-                     wait_until)
+from harness import (BIN, Helper, Procs, PubWorld, check, dead_letters, fail,  # noqa: E402
+                     run_cases, store, wait_until)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PY = "/usr/bin/python3"  # Debian's, with python3-aiosmtpd
 FROM = "herald@example.org"
 
 
-class Smtp:
+class Smtp(Helper):
     """smtp_sink.py on a port of its own; messages parsed from its directory. extra: more
     arguments for smtp_sink.py (--tls, --cert, --key, --auth); scheme: of url."""
 
     def __init__(self, workdir, name, port=None, extra=(), scheme="smtp"):
-        self.dir = os.path.join(workdir, name)
-        self.err = os.path.join(workdir, name + ".err")
-        self.port = port or free_port()
+        super().__init__(workdir, name, port)
         self.extra = list(extra)
         self.scheme = scheme
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
     @property
     def url(self):
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def start(self):
-        with open(self.err, "ab") as err:
-            self.proc = subprocess.Popen(
-                [PY, os.path.join(HERE, "smtp_sink.py"), "--port", str(self.port), "--dir",
-                 self.dir] + self.extra, stdout=subprocess.PIPE, stderr=err)
-        check(self.proc.stdout.readline().strip() == b"ready",
-              f"smtp_sink.py did not start (see {self.err})")
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
+        return self.launch("smtp_sink.py", self.extra)
 
     def control(self, **kw):
-        path = os.path.join(self.dir, "control.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(kw, f)
-        os.rename(path + ".tmp", path)
+        self.write_control(kw)
 
     def messages(self):
         """[(envelope, raw bytes, parsed message)] in the order received."""
@@ -83,49 +56,25 @@ class Smtp:
         return out
 
 
-class World:
-    """The shared store and publisher, and what every case starts."""
+def s_old_course(db):
+    store(db, "init")
+    store(db, "add-event", "--id", "old-1", "--kind", "course", "--title", "An old course",
+          "--start-date", "2026-02-01", "--end-date", "2026-02-02", "--city", "Lyon",
+          "--country", "FR")
+
+
+class World(PubWorld):
+    """The shared store (an old course in it) and publisher, and what every case starts."""
 
     def __init__(self, workdir, procs):
-        self.w = workdir
-        self.procs = procs
-        self.db = os.path.join(workdir, "h.db")
-        store(self.db, "init")
-        store(self.db, "add-event", "--id", "old-1", "--kind", "course", "--title",
-              "An old course", "--start-date", "2026-02-01", "--end-date", "2026-02-02",
-              "--city", "Lyon", "--country", "FR")
-        self.live, self.replay = tcp(), tcp()
-        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
-                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
-        self.servers = []
-        self.subs = []
+        super().__init__(workdir, procs, prepare=s_old_course)
 
     def smtp(self, name, port=None, **kw):
-        s = Smtp(self.w, name, port, **kw).start()
-        self.servers.append(s)
-        return s
+        return self.helper(Smtp(self.w, name, port, **kw))
 
     def sub(self, name, state, smtp, *extra, env=None, wait=True):
-        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state", state,
-                "--sink", "mail", "--smtp", smtp.url, "--mail-from", FROM] + list(extra)
-        p = self.procs.start(name, args, self.w, env=env)
-        self.subs.append(p)
-        if wait:
-            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
-                       f"{name} to follow the publisher")
-        return p
-
-    def event(self, eid, title, *extra, kind="conference", end="2026-12-03"):
-        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
-              "--start-date", "2026-12-01", "--end-date", end, "--city", "Lyon", "--country",
-              "FR", *extra)
-
-    def head(self):
-        return int(store(self.db, "head").stdout)
-
-    def close(self):
-        for s in self.servers:
-            s.stop()
+        return self.start_sub(name, state, ["--sink", "mail", "--smtp", smtp.url, "--mail-from",
+                                            FROM] + list(extra), env=env, wait=wait)
 
 
 def stream_of(sub):
@@ -401,10 +350,7 @@ def case_crash(world):
 
 
 def dead_list(st):
-    r = subprocess.run([os.path.join(BIN, "herald-sub"), "mail-dead", "list", "--state", st],
-                       capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"mail-dead list exits 0: {r.stderr}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return dead_letters("mail-dead", st)
 
 
 def case_dead_letter(world):

@@ -19,39 +19,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Procs, check, free_port, store, tcp, wait_until  # noqa: E402
+from harness import BIN, Procs, check, fields, free_port, store, tcp, wait_until  # noqa: E402
 
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-
-# -- the few bits of protobuf we need ---------------------------------------------------
-
-def read_varint(buf, i):
-    value, shift = 0, 0
-    while True:
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, i
-
-
-def fields(buf):
-    """{field number: [values]}: ints for varints, bytes for length-delimited fields."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        num, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = read_varint(buf, i)
-        elif wire == 2:
-            n, i = read_varint(buf, i)
-            value, i = bytes(buf[i:i + n]), i + n
-        else:
-            raise ValueError(f"wire type {wire}")
-        out.setdefault(num, []).append(value)
-    return out
 
 
 def expected_subject(body):

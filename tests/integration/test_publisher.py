@@ -14,44 +14,8 @@ import time
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Procs, check, fail, store, tcp, wait_until, workdir  # noqa: E402
-
-
-# -- the few bits of protobuf we need ---------------------------------------------------
-
-def read_varint(buf, i):
-    value, shift = 0, 0
-    for _ in range(10):
-        if i >= len(buf):
-            raise ValueError("truncated varint")
-        b = buf[i]
-        i += 1
-        value |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            return value, i
-    raise ValueError("varint too long")
-
-
-def fields(buf):
-    """{field number: [values]}: ints for varints, bytes for length-delimited fields."""
-    out, i = {}, 0
-    while i < len(buf):
-        key, i = read_varint(buf, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, i = read_varint(buf, i)
-        elif wire == 2:
-            n, i = read_varint(buf, i)
-            value, i = bytes(buf[i:i + n]), i + n
-        else:
-            raise ValueError(f"unexpected wire type {wire}")
-        out.setdefault(number, []).append(value)
-    return out
-
-
-def first(f, number, default=0):
-    return f.get(number, [default])[0]
+from harness import (Procs, check, fail, fields, first, store, tcp, wait_until,  # noqa: E402
+                     workdir)
 
 
 def announcement(body):

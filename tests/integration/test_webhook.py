@@ -11,33 +11,26 @@ import base64
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Procs, check, free_port, run_cases, store, tcp,  # noqa: E402
-                     wait_until)
+from harness import (BIN, Helper, Procs, PubWorld, check, dead_letters, run_cases,  # noqa: E402
+                     store, wait_until)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-PY = "/usr/bin/python3"
 SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
 NEW_SECRET = "whsec_" + base64.b64encode(b"herald-rotated-secret-98765432").decode()
 
 
-class Receiver:
+class Receiver(Helper):
     """webhook_receiver.py on a port of its own; its requests read back from its directory."""
 
     def __init__(self, workdir, name, secret=SECRET, port=None, tls=None):
-        self.dir = os.path.join(workdir, name)
-        self.err = os.path.join(workdir, name + ".err")
-        self.port = port or free_port()
+        super().__init__(workdir, name, port)
         self.secret = secret
         self.tls = tls
-        self.proc = None
-        os.makedirs(self.dir, exist_ok=True)
 
     @property
     def url(self):
@@ -45,31 +38,10 @@ class Receiver:
 
     def start(self):
         extra = ["--cert", self.tls[0], "--key", self.tls[1]] if self.tls else []
-        with open(self.err, "ab") as err:
-            self.proc = subprocess.Popen(
-                [PY, os.path.join(HERE, "webhook_receiver.py"), "--port", str(self.port),
-                 "--dir", self.dir, "--secret", self.secret] + extra,
-                stdout=subprocess.PIPE, stderr=err)
-        check(self.proc.stdout.readline().strip() == b"ready",
-              f"webhook_receiver.py did not start (see {self.err})")
-        return self
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.proc.stdout.close()
+        return self.launch("webhook_receiver.py", ["--secret", self.secret] + extra)
 
     def control(self, **kw):
-        path = os.path.join(self.dir, "control.json")
-        with open(path + ".tmp", "w") as f:
-            json.dump(dict(kw, at=time.monotonic()), f)
-        os.rename(path + ".tmp", path)
+        self.write_control(dict(kw, at=time.monotonic()))
 
     def requests(self):
         path = os.path.join(self.dir, "requests.jsonl")
@@ -83,38 +55,15 @@ class Receiver:
         return [r for r in self.requests() if 200 <= r["status"] <= 299]
 
 
-class World:
+class World(PubWorld):
     """The shared store and publisher, and what every case starts."""
 
-    def __init__(self, workdir, procs):
-        self.w = workdir
-        self.procs = procs
-        self.db = os.path.join(workdir, "h.db")
-        store(self.db, "init")
-        self.live, self.replay = tcp(), tcp()
-        procs.start("pub", ["herald-pub", "--db", self.db, "--bind", self.live,
-                            "--replay-bind", self.replay, "--heartbeat-ms", "200"], workdir)
-        self.receivers = []
-        self.n = 0
-
     def receiver(self, name, **kw):
-        r = Receiver(self.w, name, **kw).start()
-        self.receivers.append(r)
-        return r
+        return self.helper(Receiver(self.w, name, **kw))
 
     def sub(self, name, state, url, *extra, secret=SECRET, wait=True):
-        args = ["herald-sub", "--connect", self.live, "--replay", self.replay, "--state", state,
-                "--sink", "webhook", "--webhook-url", url] + list(extra)
-        p = self.procs.start(name, args, self.w, env={"HERALD_WEBHOOK_SECRET": secret})
-        if wait:
-            wait_until(lambda: p.logged("sub.following") or p.logged("sub.resumed"), 15,
-                       f"{name} to follow the publisher")
-        return p
-
-    def event(self, eid, title, *extra, kind="conference"):
-        store(self.db, "add-event", "--id", eid, "--kind", kind, "--title", title,
-              "--start-date", "2026-12-01", "--end-date", "2026-12-03", "--city", "Lyon",
-              "--country", "FR", *extra)
+        return self.start_sub(name, state, ["--sink", "webhook", "--webhook-url", url] +
+                              list(extra), env={"HERALD_WEBHOOK_SECRET": secret}, wait=wait)
 
     def events(self, prefix, count):
         """count new events; returns their seqs."""
@@ -122,13 +71,6 @@ class World:
         for i in range(count):
             self.event(f"{prefix}-{i}", f"{prefix} number {i}")
         return list(range(first, first + count))
-
-    def head(self):
-        return int(store(self.db, "head").stdout)
-
-    def close(self):
-        for r in self.receivers:
-            r.stop()
 
 
 def seq_of(req):
@@ -327,10 +269,7 @@ def case_faults(world):
 
 
 def dead_list(st):
-    r = subprocess.run([os.path.join(BIN, "herald-sub"), "webhook-dead", "list", "--state", st],
-                       capture_output=True, text=True, timeout=30)
-    check(r.returncode == 0, f"webhook-dead list exits 0: {r.stderr}")
-    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    return dead_letters("webhook-dead", st)
 
 
 def outbox(st):

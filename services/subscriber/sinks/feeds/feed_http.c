@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "http_server.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -272,17 +273,6 @@ static enum MHD_Result s_handle(void *cls, struct MHD_Connection *c, const char 
     return s_document(self, c, blob);
 }
 
-/*  libmicrohttpd's error logger: fmt is its own printf format, forwarded as such (the
-    attribute lets the compilers check that, -Wformat-nonliteral). */
-__attribute__((format(printf, 2, 0))) static void s_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-    (void) cls;
-    char text[512];
-    vsnprintf(text, sizeof text, fmt, ap);
-    text[strcspn(text, "\n")] = '\0';
-    log_warn("sub.feed_http_error", "{s:s}", "error", text);
-}
-
 //  ---------------------------------------------------------------------------------------
 //  The server
 
@@ -300,25 +290,16 @@ bool feed_http_loopback(const char *addr)
 /*  Resolves addr to a socket address to listen on. 0, or -1 with the reason. */
 static int s_resolve(const char *addr, struct sockaddr_storage *out, char *err, size_t errlen)
 {
-    char host[256];
+    char host[256], why[512];
     int port = 0;
+    socklen_t len = 0;
     if (metrics_parse_addr(addr, host, sizeof host, &port, err, errlen) != 0) {
         return -1;
     }
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    struct addrinfo hints = {0};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo(host, service, &hints, &found);
-    if (rc != 0 || !found) {
-        snprintf(err, errlen, "--http '%s': %s", addr, rc ? gai_strerror(rc) : "no address");
+    if (metrics_resolve(addr, true, out, &len, why, sizeof why) != 0) {
+        snprintf(err, errlen, "--http %s", why);
         return -1;
     }
-    memcpy(out, found->ai_addr, found->ai_addrlen);
-    freeaddrinfo(found);
     return 0;
 }
 
@@ -344,20 +325,9 @@ feed_http_t *feed_http_new(const char *addr, const char *name, const char *conte
             return NULL;
         }
     }
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (sa.ss_family == AF_INET6) {
-        flags |= MHD_USE_IPv6;
-    }
-    uint16_t port = sa.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *) &sa)->sin6_port)
-                                             : ntohs(((struct sockaddr_in *) &sa)->sin_port);
-    errno = 0;
-    self->daemon = MHD_start_daemon(
-        flags, port, NULL, NULL, s_handle, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &sa, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int) 30, MHD_OPTION_CONNECTION_LIMIT, (unsigned int) 64, MHD_OPTION_END);
+    self->daemon = http_server_start(&sa, s_handle, self, "sub.feed_http_error", 30, 64);
     if (!self->daemon) {
-        snprintf(err, errlen, "--http: cannot serve on %s: %s", addr,
-                 errno ? strerror(errno) : "libmicrohttpd refused");
+        snprintf(err, errlen, "--http: cannot serve on %s: %s", addr, http_server_why());
         feed_http_destroy(&self);
         return NULL;
     }

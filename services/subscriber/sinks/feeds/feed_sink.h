@@ -7,7 +7,7 @@
 #define HERALD_FEED_SINK_H
 
 #include <sqlite3.h>
-#include <stddef.h>
+#include <stddef.h> /* offsetof, for FEED_SINK_TYPE */
 
 #include "codec.h"
 #include "sink.h"
@@ -52,5 +52,28 @@ extern const option_t feed_sink_options[];
 /*  The feed sinks' check() (sink_type_t): sink_feed_options_check on a copy of options->feed
     for the sink called sink_name. 0, or -1 with the usage error in err. */
 int feed_sink_check(const sink_options_t *options, const char *sink_name, char *err, size_t errlen);
+
+/*  Registers a feed sink: defines VAR, the sink_type_t of kind KIND (a feed_kind_t whose name
+    is NAME) for the table of sinks (sinks/sink.c), with the feed options, metrics and default
+    --from every feed sink has; its open is feed_sink_open of KIND, its check feed_sink_check,
+    and NEEDS_STATE says what it keeps in the --state file. */
+#define FEED_SINK_TYPE(VAR, KIND, NAME, NEEDS_STATE)                                               \
+    static sink_t *VAR##_open(const sink_options_t *options, char *err, size_t errlen)             \
+    {                                                                                              \
+        return feed_sink_open(&(KIND), options, err, errlen);                                      \
+    }                                                                                              \
+    static int VAR##_check(const sink_options_t *options, char *err, size_t errlen)                \
+    {                                                                                              \
+        return feed_sink_check(options, NAME, err, errlen);                                        \
+    }                                                                                              \
+    const sink_type_t VAR = {.name = NAME,                                                         \
+                             .options = feed_sink_options,                                         \
+                             .options_offset = offsetof(sink_options_t, feed),                     \
+                             .check = VAR##_check,                                                 \
+                             .default_from = "snapshot",                                           \
+                             .needs_state = NEEDS_STATE,                                           \
+                             .open = VAR##_open,                                                   \
+                             .metrics = feed_sink_metrics,                                         \
+                             .metric_count = FEED_SINK_METRIC_COUNT}
 
 #endif

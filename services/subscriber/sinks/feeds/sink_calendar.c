@@ -234,24 +234,5 @@ static const feed_kind_t s_kind = {
     .destroy = s_destroy,
 };
 
-static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errlen)
-{
-    return feed_sink_open(&s_kind, options, err, errlen);
-}
-
-static int s_check(const sink_options_t *options, char *err, size_t errlen)
-{
-    return feed_sink_check(options, "calendar", err, errlen);
-}
-
-const sink_type_t sink_calendar_type = {
-    .name = "calendar",
-    .options = feed_sink_options,
-    .options_offset = offsetof(sink_options_t, feed),
-    .check = s_check,
-    .default_from = "snapshot",
-    .needs_state = "the calendar's events are kept there, next to the position",
-    .open = s_open_sink,
-    .metrics = feed_sink_metrics,
-    .metric_count = FEED_SINK_METRIC_COUNT,
-};
+FEED_SINK_TYPE(sink_calendar_type, s_kind, "calendar",
+               "the calendar's events are kept there, next to the position");

@@ -8,13 +8,12 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "mail_queue.h"
 #include "mail_render.h"
 #include "mail_smtp.h"
-#include "state.h"
+#include "outbox.h"
 
 /*  A dead letter copied out of the walk, so the table can change while it is sent. */
 typedef struct {
@@ -29,6 +28,8 @@ typedef struct {
     s_letter_t *letters;
     size_t count;
     size_t cap;
+    mail_queue_t *queue; /* for s_resend */
+    mail_smtp_t *smtp;
 } s_letters_t;
 
 static int s_print(void *arg, const mail_dead_t *d)
@@ -53,42 +54,24 @@ static int s_print(void *arg, const mail_dead_t *d)
 
 int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    if (access(state_path, F_OK) != 0) {
-        snprintf(err, errlen, "--state %s: no such file", state_path);
-        return -1;
-    }
-    char why[512];
-    state_t *state = state_new(state_path, why, sizeof why);
-    mail_queue_t *queue = state ? mail_queue_new(state, why, sizeof why) : NULL;
+    mail_queue_t *queue = mail_queue_open(state_path, err, errlen);
     if (!queue) {
-        snprintf(err, errlen, "--state %s", why);
-        state_destroy(&state);
         return -1;
     }
     int rc = mail_queue_dead_each(queue, s_print, out);
-    if (rc == -2 || fflush(out) != 0) {
-        snprintf(err, errlen, "write: stdout");
-        rc = -1;
-    } else if (rc != 0) {
-        snprintf(err, errlen, "--state %s: %s", state_path, mail_queue_error(queue));
-    }
+    rc = outbox_dead_listed(mail_queue_box(queue), state_path, rc, out, err, errlen);
     mail_queue_destroy(&queue);
-    state_destroy(&state);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static int s_collect(void *arg, const mail_dead_t *d)
 {
     s_letters_t *all = arg;
-    if (all->count == all->cap) {
-        size_t cap = all->cap ? all->cap * 2 : 16;
-        s_letter_t *grown = realloc(all->letters, cap * sizeof *grown);
-        if (!grown) {
-            return -2;
-        }
-        all->letters = grown;
-        all->cap = cap;
+    s_letter_t *grown = outbox_grow(all->letters, &all->cap, all->count, sizeof *grown);
+    if (!grown) {
+        return -2;
     }
+    all->letters = grown;
     s_letter_t *l = &all->letters[all->count];
     memset(l, 0, sizeof *l);
     l->id = d->id;
@@ -103,9 +86,11 @@ static int s_collect(void *arg, const mail_dead_t *d)
     return l->message_id && l->recipient && l->items ? 0 : -2;
 }
 
-/*  Sends one letter again. 1 sent (and removed), 0 still dead, -1 a database failure. */
-static int s_resend(mail_queue_t *queue, mail_smtp_t *smtp, const s_letter_t *l)
+/*  Sends letter i again. 1 sent (and removed), 0 still dead, -1 a database failure. */
+static int s_resend(void *arg, size_t i)
 {
+    const s_letters_t *all = arg;
+    const s_letter_t *l = &all->letters[i];
     json_error_t jerr;
     json_t *items = json_loads(l->items, 0, &jerr);
     mail_digest_t digest;
@@ -118,14 +103,14 @@ static int s_resend(mail_queue_t *queue, mail_smtp_t *smtp, const s_letter_t *l)
     long code = 0;
     char err[512] = "";
     mail_result_t result =
-        mail_smtp_send(smtp, &digest, l->message_id, l->recipient, &code, err, sizeof err);
+        mail_smtp_send(all->smtp, &digest, l->message_id, l->recipient, &code, err, sizeof err);
     int rc = 0;
     if (result == MAIL_SENT) {
         log_info("sub.mail_sent", "{s:s, s:i, s:I, s:I, s:I, s:b}", "message_id", l->message_id,
                  "recipients", 1, "items", (json_int_t) digest.items, "first_seq",
                  (json_int_t) l->box.first_seq, "last_seq", (json_int_t) l->box.last_seq,
                  "dead_letter", 1);
-        rc = mail_queue_dead_remove(queue, l->id) == 0 ? 1 : -1;
+        rc = mail_queue_dead_remove(all->queue, l->id) == 0 ? 1 : -1;
     } else if (result == MAIL_REJECTED) {
         log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s}", "recipient", l->recipient, "message_id",
                   l->message_id, "code", (json_int_t) code, "error", err);
@@ -140,42 +125,21 @@ static int s_resend(mail_queue_t *queue, mail_smtp_t *smtp, const s_letter_t *l)
 
 int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
 {
-    if (access(config->state_path, F_OK) != 0) {
-        snprintf(err, errlen, "--state %s: no such file", config->state_path);
+    mail_queue_t *queue = mail_queue_open(config->state_path, err, errlen);
+    if (!queue) {
         return -1;
     }
     char why[512];
-    state_t *state = state_new(config->state_path, why, sizeof why);
-    mail_queue_t *queue = state ? mail_queue_new(state, why, sizeof why) : NULL;
-    if (!queue) {
-        snprintf(err, errlen, "--state %s", why);
-        state_destroy(&state);
-        return -1;
-    }
     mail_smtp_t *smtp = mail_smtp_new(config, why, sizeof why);
     if (!smtp) {
         snprintf(err, errlen, "--smtp: %s", why);
         mail_queue_destroy(&queue);
-        state_destroy(&state);
         return -1;
     }
-    s_letters_t all = {0};
+    s_letters_t all = {.queue = queue, .smtp = smtp};
     int rc = mail_queue_dead_each(queue, s_collect, &all);
-    int left = 0;
-    if (rc != 0) {
-        snprintf(err, errlen, "--state %s: %s", config->state_path,
-                 rc == -2 ? "out of memory" : mail_queue_error(queue));
-        left = -1;
-    }
-    for (size_t i = 0; left >= 0 && i < all.count; i++) {
-        int sent = s_resend(queue, smtp, &all.letters[i]);
-        if (sent < 0) {
-            snprintf(err, errlen, "--state %s: %s", config->state_path, mail_queue_error(queue));
-            left = -1;
-        } else if (sent == 0) {
-            left++;
-        }
-    }
+    int left = outbox_dead_resend(mail_queue_box(queue), config->state_path, rc, all.count,
+                                  s_resend, &all, err, errlen);
     for (size_t i = 0; i < all.count; i++) {
         free(all.letters[i].message_id);
         free(all.letters[i].recipient);
@@ -184,6 +148,5 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
     free(all.letters);
     mail_smtp_destroy(&smtp);
     mail_queue_destroy(&queue);
-    state_destroy(&state);
     return left;
 }

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
 #include "state.h"
 
 #define MAIL_MESSAGE_ID_MAX 512
@@ -60,17 +61,21 @@ typedef struct {
     the path) in err. */
 mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen);
 
-/*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
- *self_p to NULL. Safe on NULL. */
+/*  For the dead-letter commands: opens the state file at path, which must exist, and the
+    queue on it (outbox_open); the queue owns the file. Returns it, or NULL with "--state ..."
+    in err. */
+mail_queue_t *mail_queue_open(const char *path, char *err, size_t errlen);
+
+/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
+    mail_queue_open opened it); sets *self_p to NULL. Safe on NULL. */
 void mail_queue_destroy(mail_queue_t **self_p);
+
+/*  The outbox the tables run on: its transactions (outbox_begin, the batch's
+    outbox_batch_begin ...). Borrowed. */
+outbox_t *mail_queue_box(mail_queue_t *self);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
 const char *mail_queue_error(mail_queue_t *self);
-
-/*  A batch: begin, adds and a cursor write (state_put), commit (or rollback). 0 or -1. */
-int mail_queue_begin(mail_queue_t *self);
-int mail_queue_commit(mail_queue_t *self);
-void mail_queue_rollback(mail_queue_t *self);
 
 /*  Queues an item (payload: a JSON object text, copied). An item already queued is kept as
     it was. 0 or -1. */

@@ -29,19 +29,17 @@
 #include "mail_queue.h"
 #include "mail_render.h"
 #include "mail_smtp.h"
+#include "outbox.h"
+#include "record_json.h"
 #include "sink.h"
 #include "state.h"
 
-#define S_DIGEST_MAX_ITEMS 500  /* items of one digest at most; more make several */
-#define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
-#define S_BACKOFF_MAX_MS (5 * 60 * 1000)
+#define S_DIGEST_MAX_ITEMS 500 /* items of one digest at most; more make several */
 
 typedef struct {
     mail_config_t *config; /* the settings, built from the options at open */
-    state_t *state;        /* the --state file: its connection and cursor (borrowed) */
     mail_queue_t *queue;   /* the tables in the --state file */
     mail_smtp_t *smtp;     /* the SMTP client */
-    bool in_txn;           /* a batch's transaction is open */
     int64_t at_next_ms;    /* the next --digest-at moment (wall clock), 0 if unused */
     bool at_due;           /* that moment passed with items waiting: send them */
     int64_t mails_sent;    /* messages accepted (one per recipient) */
@@ -78,12 +76,6 @@ static int64_t s_next_at(int minute, int64_t now_ms)
     return now_ms + 86400 * 1000; /* unreachable in practice */
 }
 
-/*  Text fields were validated as UTF-8 by the codec, so they skip jansson's check. */
-static json_t *s_str(const char *s)
-{
-    return json_stringn_nocheck(s, strlen(s));
-}
-
 /*  The item queued for an announcement: what a digest shows of it (mail_render.h). */
 static json_t *s_item(const announcement_t *a)
 {
@@ -96,7 +88,7 @@ static json_t *s_item(const announcement_t *a)
     json_object_set_new(o, "seq", json_integer((json_int_t) a->seq));
     json_object_set_new(o, "type", json_string(is_event ? "event" : "press_release"));
     json_object_set_new(o, "change", json_string(codec_change_name(a->change)));
-    json_object_set_new(o, "id", s_str(is_event ? a->event->id : a->press_release->id));
+    json_object_set_new(o, "id", record_json_str(is_event ? a->event->id : a->press_release->id));
     json_object_set_new(o, "committed_at_ms", json_integer(a->committed_at_ms));
     json_object_set_new(o, "id_only", json_boolean(id_only));
     if (id_only) {
@@ -104,49 +96,22 @@ static json_t *s_item(const announcement_t *a)
     }
     if (is_event) {
         const Herald__V1__Event *e = a->event;
-        json_object_set_new(o, "kind", s_str(e->kind));
-        json_object_set_new(o, "title", s_str(e->title));
-        json_object_set_new(o, "start_date", s_str(e->start_date));
-        json_object_set_new(o, "end_date", s_str(e->end_date));
-        json_object_set_new(o, "city", s_str(e->city));
-        json_object_set_new(o, "country", s_str(e->country));
-        json_object_set_new(o, "summary", s_str(e->summary));
-        json_object_set_new(o, "url", s_str(e->url));
-        json_object_set_new(o, "cancel_reason", s_str(e->cancel_reason));
-        json_t *people = json_array();
-        for (size_t i = 0; people && i < e->n_people; i++) {
-            json_t *person = json_object();
-            json_object_set_new(person, "name", s_str(e->people[i]->name));
-            json_object_set_new(person, "role", s_str(e->people[i]->role));
-            json_array_append_new(people, person);
-        }
+        record_json_event(o, e);
+        json_object_set_new(o, "cancel_reason", record_json_str(e->cancel_reason));
+        json_t *people = record_json_people(e);
         json_object_set_new(o, "people", people ? people : json_array());
     } else {
         const Herald__V1__PressRelease *p = a->press_release;
-        json_object_set_new(o, "event_id", s_str(p->event_id));
-        json_object_set_new(o, "title", s_str(p->title));
-        json_object_set_new(o, "published_on", s_str(p->published_on));
-        json_object_set_new(o, "url", s_str(p->url));
-        json_object_set_new(o, "summary", s_str(p->summary));
+        json_object_set_new(o, "event_id", record_json_str(p->event_id));
+        record_json_press(o, p);
     }
     return o;
-}
-
-static int s_begin(sink_mail_t *self)
-{
-    if (!self->in_txn) {
-        if (mail_queue_begin(self->queue) != 0) {
-            return s_fail(self, "begin");
-        }
-        self->in_txn = true;
-    }
-    return 0;
 }
 
 static int s_apply(void *self_, const announcement_t *a)
 {
     sink_mail_t *self = self_;
-    if (s_begin(self) != 0) {
+    if (outbox_batch_begin(mail_queue_box(self->queue), self->error, sizeof self->error) != 0) {
         return -1;
     }
     json_t *item = s_item(a);
@@ -167,28 +132,15 @@ static int s_apply(void *self_, const announcement_t *a)
 static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 {
     sink_mail_t *self = self_;
-    if (s_begin(self) != 0) {
-        return -1;
-    }
-    if (state_put(self->state, stream_id, last_seq, clock_ms(CLOCK_REALTIME)) != 0) {
-        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
-        mail_queue_rollback(self->queue);
-        self->in_txn = false;
-        return -1;
-    }
-    self->in_txn = false;
-    return mail_queue_commit(self->queue) == 0 ? 0 : s_fail(self, "commit");
+    return outbox_batch_flush(mail_queue_box(self->queue), stream_id, last_seq, self->error,
+                              sizeof self->error);
 }
 
 static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
 {
     sink_mail_t *self = self_;
-    int found = state_get(self->state, stream_id_out, cap, seq_out);
-    if (found < 0) {
-        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
-        return -1;
-    }
-    return found == 1 && stream_id_out[0] ? 1 : 0;
+    return outbox_position(mail_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
+                           sizeof self->error);
 }
 
 static int s_reset(void *self_)
@@ -196,13 +148,7 @@ static int s_reset(void *self_)
     /*  The items queued from the old stream happened: they are still mailed (a digest never
         mixes streams), and the cursor moves to the new stream at the next flush. */
     sink_mail_t *self = self_;
-    if (self->in_txn) {
-        self->in_txn = false;
-        if (mail_queue_commit(self->queue) != 0) {
-            return s_fail(self, "commit");
-        }
-    }
-    return 0;
+    return outbox_batch_end(mail_queue_box(self->queue), self->error, sizeof self->error);
 }
 
 /*  A failed attempt: the digest is tried again after the backoff, counted from the end of the
@@ -211,12 +157,7 @@ static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char
 {
     int64_t now_ms = clock_ms(CLOCK_REALTIME);
     int64_t attempt = box->attempts + 1;
-    int64_t delay = S_BACKOFF_MAX_MS;
-    if (attempt < 20) {
-        delay = (int64_t) S_BACKOFF_FIRST_MS << (attempt - 1);
-        delay = delay > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : delay;
-    }
-    delay += (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
+    int64_t delay = outbox_backoff_ms(attempt);
     self->mails_failed++;
     if (mail_queue_retry_later(self->queue, box, attempt, now_ms + delay, error) != 0) {
         return s_fail(self, "outbox");
@@ -337,7 +278,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     sink_mail_t *self = self_;
     const mail_config_t *c = self->config;
     *next_ms = -1;
-    if (self->in_txn) {
+    if (outbox_in_batch(mail_queue_box(self->queue))) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
@@ -351,7 +292,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
        is long: a retry beyond the longest backoff, an oldest item queued in the future, a
        --digest-at time more than a day ahead are taken from now instead. */
     if (found == 1) {
-        if (box.next_attempt_ms - now_ms > S_BACKOFF_MAX_MS + S_BACKOFF_MAX_MS / 4) {
+        if (box.next_attempt_ms - now_ms > OUTBOX_BACKOFF_MAX_MS + OUTBOX_BACKOFF_MAX_MS / 4) {
             box.next_attempt_ms = now_ms;
         }
         if (now_ms < box.next_attempt_ms) {
@@ -465,7 +406,6 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         return NULL;
     }
     self->config = config;
-    self->state = options->state;
     char why[512];
     self->queue = mail_queue_new(options->state, why, sizeof why);
     if (!self->queue) {

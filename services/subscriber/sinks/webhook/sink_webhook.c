@@ -27,6 +27,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "outbox.h"
 #include "sink.h"
 #include "state.h"
 #include "webhook_dead.h"
@@ -35,17 +36,13 @@
 #include "webhook_queue.h"
 #include "webhook_sign.h"
 
-#define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
-#define S_BACKOFF_MAX_MS (5 * 60 * 1000)
 #define S_RETRY_AFTER_MAX_S 3600 /* a receiver's Retry-After is honoured up to an hour */
 #define S_TICK_BUDGET_MS 100     /* sending time of one tick at most */
 #define S_TIMEOUT_MAX_S 600
 
 typedef struct {
-    state_t *state;         /* the --state file: its connection and cursor (borrowed) */
     webhook_queue_t *queue; /* the tables in the --state file */
     webhook_http_t *http;   /* the client, its connection kept */
-    bool in_txn;            /* a batch's transaction is open */
     int64_t delivered;      /* requests answered with a 2xx */
     int64_t retried;        /* attempts that failed and will be retried */
     int64_t dead_lettered;  /* requests refused for good */
@@ -98,17 +95,6 @@ static int s_fail(sink_webhook_t *self, const char *what)
     return -1;
 }
 
-static int s_begin(sink_webhook_t *self)
-{
-    if (!self->in_txn) {
-        if (webhook_queue_begin(self->queue) != 0) {
-            return s_fail(self, "begin");
-        }
-        self->in_txn = true;
-    }
-    return 0;
-}
-
 static int s_apply(void *self_, const announcement_t *a)
 {
     sink_webhook_t *self = self_;
@@ -116,7 +102,7 @@ static int s_apply(void *self_, const announcement_t *a)
     if (webhook_event_type(a, type, sizeof type) < 0) {
         return 0; /* not a record change: nothing to announce */
     }
-    if (s_begin(self) != 0) {
+    if (outbox_batch_begin(webhook_queue_box(self->queue), self->error, sizeof self->error) != 0) {
         return -1;
     }
     char *body = webhook_event_body(a);
@@ -137,28 +123,15 @@ static int s_apply(void *self_, const announcement_t *a)
 static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 {
     sink_webhook_t *self = self_;
-    if (s_begin(self) != 0) {
-        return -1;
-    }
-    if (state_put(self->state, stream_id, last_seq, clock_ms(CLOCK_REALTIME)) != 0) {
-        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
-        webhook_queue_rollback(self->queue);
-        self->in_txn = false;
-        return -1;
-    }
-    self->in_txn = false;
-    return webhook_queue_commit(self->queue) == 0 ? 0 : s_fail(self, "commit");
+    return outbox_batch_flush(webhook_queue_box(self->queue), stream_id, last_seq, self->error,
+                              sizeof self->error);
 }
 
 static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
 {
     sink_webhook_t *self = self_;
-    int found = state_get(self->state, stream_id_out, cap, seq_out);
-    if (found < 0) {
-        snprintf(self->error, sizeof self->error, "cursor: %s", state_error(self->state));
-        return -1;
-    }
-    return found == 1 && stream_id_out[0] ? 1 : 0;
+    return outbox_position(webhook_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
+                           sizeof self->error);
 }
 
 static int s_reset(void *self_)
@@ -166,13 +139,7 @@ static int s_reset(void *self_)
     /*  The requests queued from the old stream happened: they are still delivered, first, and
         the cursor moves to the new stream at the next flush. */
     sink_webhook_t *self = self_;
-    if (self->in_txn) {
-        self->in_txn = false;
-        if (webhook_queue_commit(self->queue) != 0) {
-            return s_fail(self, "commit");
-        }
-    }
-    return 0;
+    return outbox_batch_end(webhook_queue_box(self->queue), self->error, sizeof self->error);
 }
 
 /*  The delay before attempt number attempt + 1: the backoff, or the receiver's Retry-After. */
@@ -181,12 +148,7 @@ static int64_t s_delay_ms(int64_t attempt, int64_t retry_after_s)
     if (retry_after_s > 0) {
         return (retry_after_s > S_RETRY_AFTER_MAX_S ? S_RETRY_AFTER_MAX_S : retry_after_s) * 1000;
     }
-    int64_t delay = S_BACKOFF_MAX_MS;
-    if (attempt < 20) {
-        delay = (int64_t) S_BACKOFF_FIRST_MS << (attempt - 1);
-        delay = delay > S_BACKOFF_MAX_MS ? S_BACKOFF_MAX_MS : delay;
-    }
-    return delay + (int64_t) (random() % (delay / 4 + 1)); /* senders that failed together part */
+    return outbox_backoff_ms(attempt);
 }
 
 /*  One attempt at the head request. 1 delivered or dead-lettered (go on), 0 to be retried
@@ -241,7 +203,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
 {
     sink_webhook_t *self = self_;
     *next_ms = -1;
-    if (self->in_txn) {
+    if (outbox_in_batch(webhook_queue_box(self->queue))) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
@@ -332,7 +294,6 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         free(self);
         return NULL;
     }
-    self->state = options->state;
     char why[512];
     self->http = sink_webhook_client(&options->webhook, why, sizeof why);
     if (!self->http) {

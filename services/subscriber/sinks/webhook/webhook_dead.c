@@ -8,10 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "log.h"
-#include "state.h"
+#include "outbox.h"
 #include "webhook_http.h"
 #include "webhook_queue.h"
 
@@ -27,24 +26,9 @@ typedef struct {
     s_letter_t *letters;
     size_t count;
     size_t cap;
+    webhook_queue_t *queue; /* for s_resend */
+    webhook_http_t *http;
 } s_letters_t;
-
-/*  Opens the state file at path and its queue; NULL with the reason in err. */
-static webhook_queue_t *s_open(const char *path, state_t **state, char *err, size_t errlen)
-{
-    if (access(path, F_OK) != 0) {
-        snprintf(err, errlen, "--state %s: no such file", path);
-        return NULL;
-    }
-    char why[512];
-    *state = state_new(path, why, sizeof why);
-    webhook_queue_t *queue = *state ? webhook_queue_new(*state, why, sizeof why) : NULL;
-    if (!queue) {
-        snprintf(err, errlen, "--state %s", why);
-        state_destroy(state);
-    }
-    return queue;
-}
 
 static int s_print(void *arg, const webhook_dead_t *d)
 {
@@ -63,35 +47,24 @@ static int s_print(void *arg, const webhook_dead_t *d)
 
 int webhook_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    state_t *state = NULL;
-    webhook_queue_t *queue = s_open(state_path, &state, err, errlen);
+    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
     if (!queue) {
         return -1;
     }
     int rc = webhook_queue_dead_each(queue, s_print, out);
-    if (rc == -2 || fflush(out) != 0) {
-        snprintf(err, errlen, "write: stdout");
-        rc = -1;
-    } else if (rc != 0) {
-        snprintf(err, errlen, "--state %s: %s", state_path, webhook_queue_error(queue));
-    }
+    rc = outbox_dead_listed(webhook_queue_box(queue), state_path, rc, out, err, errlen);
     webhook_queue_destroy(&queue);
-    state_destroy(&state);
-    return rc == 0 ? 0 : -1;
+    return rc;
 }
 
 static int s_collect(void *arg, const webhook_dead_t *d)
 {
     s_letters_t *all = arg;
-    if (all->count == all->cap) {
-        size_t cap = all->cap ? all->cap * 2 : 16;
-        s_letter_t *grown = realloc(all->letters, cap * sizeof *grown);
-        if (!grown) {
-            return -2;
-        }
-        all->letters = grown;
-        all->cap = cap;
+    s_letter_t *grown = outbox_grow(all->letters, &all->cap, all->count, sizeof *grown);
+    if (!grown) {
+        return -2;
     }
+    all->letters = grown;
     s_letter_t *l = &all->letters[all->count++];
     l->id = d->id;
     l->seq = d->seq;
@@ -100,19 +73,21 @@ static int s_collect(void *arg, const webhook_dead_t *d)
     return l->webhook_id && l->body ? 0 : -2;
 }
 
-/*  Sends one letter again. 1 delivered (and removed), 0 still dead, -1 a database failure. */
-static int s_resend(webhook_queue_t *queue, webhook_http_t *http, const s_letter_t *l)
+/*  Sends letter i again. 1 delivered (and removed), 0 still dead, -1 a database failure. */
+static int s_resend(void *arg, size_t i)
 {
+    const s_letters_t *all = arg;
+    const s_letter_t *l = &all->letters[i];
     long code = 0;
     int64_t retry_after = -1;
     char err[512];
     webhook_result_t result =
-        webhook_http_post(http, l->webhook_id, l->body, strlen(l->body), (int64_t) time(NULL),
+        webhook_http_post(all->http, l->webhook_id, l->body, strlen(l->body), (int64_t) time(NULL),
                           &code, &retry_after, err, sizeof err);
     if (result == WEBHOOK_DELIVERED) {
         log_info("sub.webhook_delivered", "{s:s, s:I, s:i, s:b}", "webhook_id", l->webhook_id,
                  "seq", (json_int_t) l->seq, "code", (int) code, "dead_letter", 1);
-        return webhook_queue_dead_remove(queue, l->id) == 0 ? 1 : -1;
+        return webhook_queue_dead_remove(all->queue, l->id) == 0 ? 1 : -1;
     }
     if (result == WEBHOOK_REJECTED) {
         log_error("sub.webhook_dead", "{s:s, s:I, s:i, s:s}", "webhook_id", l->webhook_id, "seq",
@@ -131,36 +106,21 @@ int webhook_dead_retry(const char *state_path, const sink_webhook_options_t *opt
     if (!http) {
         return -1;
     }
-    state_t *state = NULL;
-    webhook_queue_t *queue = s_open(state_path, &state, err, errlen);
+    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
     if (!queue) {
         webhook_http_destroy(&http);
         return -1;
     }
-    s_letters_t all = {0};
+    s_letters_t all = {.queue = queue, .http = http};
     int rc = webhook_queue_dead_each(queue, s_collect, &all);
-    int left = 0;
-    if (rc != 0) {
-        snprintf(err, errlen, "--state %s: %s", state_path,
-                 rc == -2 ? "out of memory" : webhook_queue_error(queue));
-        left = -1;
-    }
-    for (size_t i = 0; left >= 0 && i < all.count; i++) {
-        int sent = s_resend(queue, http, &all.letters[i]);
-        if (sent < 0) {
-            snprintf(err, errlen, "--state %s: %s", state_path, webhook_queue_error(queue));
-            left = -1;
-        } else if (sent == 0) {
-            left++;
-        }
-    }
+    int left = outbox_dead_resend(webhook_queue_box(queue), state_path, rc, all.count, s_resend,
+                                  &all, err, errlen);
     for (size_t i = 0; i < all.count; i++) {
         free(all.letters[i].webhook_id);
         free(all.letters[i].body);
     }
     free(all.letters);
     webhook_queue_destroy(&queue);
-    state_destroy(&state);
     webhook_http_destroy(&http);
     return left;
 }

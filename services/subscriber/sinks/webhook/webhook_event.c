@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "record_json.h"
+
 int webhook_event_id(const char *stream_id, int64_t seq, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "herald_%s_%lld", stream_id, (long long) seq);
@@ -29,12 +31,6 @@ int webhook_event_type(const announcement_t *a, char *out, size_t cap)
     return n < 0 || (size_t) n >= cap ? -1 : n;
 }
 
-/*  Text fields were validated as UTF-8 by the codec. */
-static json_t *s_str(const char *s)
-{
-    return json_stringn_nocheck(s, strlen(s));
-}
-
 /*  The record as store_export writes it (store/export.c). */
 static json_t *s_data(const announcement_t *a)
 {
@@ -43,43 +39,27 @@ static json_t *s_data(const announcement_t *a)
     if (!o) {
         return NULL;
     }
-    json_object_set_new(o, "id", s_str(is_event ? a->event->id : a->press_release->id));
+    json_object_set_new(o, "id", record_json_str(is_event ? a->event->id : a->press_release->id));
     if (codec_is_id_only(a)) {
         return o;
     }
     if (is_event) {
         const Herald__V1__Event *e = a->event;
-        json_object_set_new(o, "kind", s_str(e->kind));
-        json_object_set_new(o, "title", s_str(e->title));
-        json_object_set_new(o, "start_date", s_str(e->start_date));
-        json_object_set_new(o, "end_date", s_str(e->end_date));
-        json_object_set_new(o, "city", s_str(e->city));
-        json_object_set_new(o, "country", s_str(e->country));
-        json_object_set_new(o, "summary", s_str(e->summary));
-        json_object_set_new(o, "url", s_str(e->url));
+        record_json_event(o, e);
         json_object_set_new(
             o, "status",
             json_string(e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED
                             ? "cancelled"
                             : "scheduled"));
         if (e->cancel_reason && e->cancel_reason[0]) {
-            json_object_set_new(o, "cancel_reason", s_str(e->cancel_reason));
+            json_object_set_new(o, "cancel_reason", record_json_str(e->cancel_reason));
         }
-        json_t *people = json_array();
-        for (size_t i = 0; people && i < e->n_people; i++) {
-            json_t *person = json_object();
-            json_object_set_new(person, "name", s_str(e->people[i]->name));
-            json_object_set_new(person, "role", s_str(e->people[i]->role));
-            json_array_append_new(people, person);
-        }
-        json_object_set_new(o, "people", people);
+        json_object_set_new(o, "people", record_json_people(e));
     } else {
         const Herald__V1__PressRelease *p = a->press_release;
-        json_object_set_new(o, "event_id", p->event_id[0] ? s_str(p->event_id) : json_null());
-        json_object_set_new(o, "title", s_str(p->title));
-        json_object_set_new(o, "published_on", s_str(p->published_on));
-        json_object_set_new(o, "url", s_str(p->url));
-        json_object_set_new(o, "summary", s_str(p->summary));
+        json_object_set_new(o, "event_id",
+                            p->event_id[0] ? record_json_str(p->event_id) : json_null());
+        record_json_press(o, p);
     }
     return o;
 }
@@ -114,9 +94,10 @@ char *webhook_event_body(const announcement_t *a)
     }
     json_object_set_new(o, "specversion", json_string("1.0"));
     json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "source", s_str(source));
+    json_object_set_new(o, "source", record_json_str(source));
     json_object_set_new(o, "type", json_string(type));
-    json_object_set_new(o, "subject", s_str(is_event ? a->event->id : a->press_release->id));
+    json_object_set_new(o, "subject",
+                        record_json_str(is_event ? a->event->id : a->press_release->id));
     json_object_set_new(o, "time", json_string(when));
     json_object_set_new(o, "datacontenttype", json_string("application/json"));
     json_object_set_new(o, "seq", json_integer((json_int_t) a->seq));

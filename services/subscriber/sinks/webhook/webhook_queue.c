@@ -1,16 +1,16 @@
 /*  webhook_queue.c -- the webhook sink's tables in the --state file: outbox and dead letters,
-    on the state file's connection (state.c). Every statement is prepared once, in
-    webhook_queue_new; the head's body is copied into a buffer that only grows.
+    run by outbox.c on the state file's connection; the head's body is copied into a buffer
+    that only grows.
 */
 #include "webhook_queue.h"
 
-#include <sqlite3.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *s_schema =
+#include "outbox.h"
+
+static const char *const s_schema =
     "CREATE TABLE IF NOT EXISTS webhook_outbox("
     " id INTEGER PRIMARY KEY, stream_id TEXT NOT NULL, seq INTEGER NOT NULL,"
     " type TEXT NOT NULL, body TEXT NOT NULL, queued_at_ms INTEGER NOT NULL,"
@@ -22,9 +22,6 @@ static const char *s_schema =
     " failed_at_ms INTEGER NOT NULL, body TEXT NOT NULL);";
 
 typedef enum {
-    Q_BEGIN,
-    Q_COMMIT,
-    Q_ROLLBACK,
     Q_ADD,
     Q_COUNT_ROWS,
     Q_HEAD,
@@ -37,10 +34,7 @@ typedef enum {
     Q_COUNT
 } s_stmt_id_t;
 
-static const char *s_sql[Q_COUNT] = {
-    [Q_BEGIN] = "BEGIN IMMEDIATE",
-    [Q_COMMIT] = "COMMIT",
-    [Q_ROLLBACK] = "ROLLBACK",
+static const char *const s_sql[Q_COUNT] = {
     [Q_ADD] = "INSERT OR IGNORE INTO webhook_outbox(stream_id, seq, type, body, queued_at_ms)"
               " VALUES(?1, ?2, ?3, ?4, ?5)",
     [Q_COUNT_ROWS] = "SELECT COUNT(*) FROM webhook_outbox",
@@ -57,163 +51,93 @@ static const char *s_sql[Q_COUNT] = {
     [Q_DEAD_DEL] = "DELETE FROM webhook_dead WHERE id = ?1",
 };
 
+static const outbox_tables_t s_tables = {.schema = s_schema, .sql = s_sql, .count = Q_COUNT};
+
 struct webhook_queue {
-    sqlite3 *db;                 /* the --state file's connection (borrowed from state.c) */
-    sqlite3_stmt *stmt[Q_COUNT]; /* prepared statements, by s_stmt_id_t */
-    bool in_txn;                 /* a transaction of ours is open */
-    char *body;                  /* the head's body (grows, never shrinks) */
-    size_t body_cap;             /* its size */
-    char error[1024];            /* reason of the last failure */
+    outbox_t *box;   /* the tables, on the --state file's connection */
+    char *body;      /* the head's body (grows, never shrinks) */
+    size_t body_cap; /* its size */
 };
 
-static int s_fail(webhook_queue_t *self, const char *what)
+/*  The queue on box (taken over), or NULL (box destroyed) with the reason in err. */
+static webhook_queue_t *s_new(outbox_t *box, char *err, size_t errlen)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, sqlite3_errmsg(self->db));
-    return -1;
-}
-
-/*  Resets a statement for use; returns it. */
-static sqlite3_stmt *s_use(webhook_queue_t *self, s_stmt_id_t id)
-{
-    sqlite3_reset(self->stmt[id]);
-    sqlite3_clear_bindings(self->stmt[id]);
-    return self->stmt[id];
-}
-
-/*  Runs a statement that returns no row. 0 or -1. */
-static int s_exec(webhook_queue_t *self, sqlite3_stmt *stmt, const char *what)
-{
-    int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    return rc == SQLITE_DONE ? 0 : s_fail(self, what);
-}
-
-static const char *s_col(sqlite3_stmt *stmt, int col)
-{
-    const unsigned char *text = sqlite3_column_text(stmt, col);
-    return text ? (const char *) text : "";
+    webhook_queue_t *self = box ? calloc(1, sizeof *self) : NULL;
+    if (box && !self) {
+        snprintf(err, errlen, "out of memory");
+        outbox_destroy(&box);
+    }
+    if (self) {
+        self->box = box;
+    }
+    return self;
 }
 
 webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen)
 {
-    const char *path = state_path(state);
-    webhook_queue_t *self = calloc(1, sizeof *self);
-    if (!self) {
-        snprintf(err, errlen, "%s: out of memory", path);
-        return NULL;
-    }
-    self->db = state_db(state);
-    char *why = NULL;
-    if (sqlite3_exec(self->db, s_schema, NULL, NULL, &why) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", path, why ? why : sqlite3_errmsg(self->db));
-        sqlite3_free(why);
-        webhook_queue_destroy(&self);
-        return NULL;
-    }
-    for (int i = 0; i < Q_COUNT; i++) {
-        if (sqlite3_prepare_v2(self->db, s_sql[i], -1, &self->stmt[i], NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(self->db));
-            webhook_queue_destroy(&self);
-            return NULL;
-        }
-    }
-    return self;
+    return s_new(outbox_new(state, &s_tables, err, errlen), err, errlen);
+}
+
+webhook_queue_t *webhook_queue_open(const char *path, char *err, size_t errlen)
+{
+    return s_new(outbox_open(path, &s_tables, err, errlen), err, errlen);
 }
 
 void webhook_queue_destroy(webhook_queue_t **self_p)
 {
     if (self_p && *self_p) {
         webhook_queue_t *self = *self_p;
-        if (self->in_txn) {
-            webhook_queue_rollback(self);
-        }
-        for (int i = 0; i < Q_COUNT; i++) {
-            sqlite3_finalize(self->stmt[i]);
-        }
+        outbox_destroy(&self->box);
         free(self->body);
         free(self);
         *self_p = NULL;
     }
 }
 
+outbox_t *webhook_queue_box(webhook_queue_t *self)
+{
+    return self->box;
+}
+
 const char *webhook_queue_error(webhook_queue_t *self)
 {
-    return self->error;
-}
-
-int webhook_queue_begin(webhook_queue_t *self)
-{
-    if (s_exec(self, s_use(self, Q_BEGIN), "begin") != 0) {
-        return -1;
-    }
-    self->in_txn = true;
-    return 0;
-}
-
-int webhook_queue_commit(webhook_queue_t *self)
-{
-    if (s_exec(self, s_use(self, Q_COMMIT), "commit") != 0) {
-        webhook_queue_rollback(self);
-        return -1;
-    }
-    self->in_txn = false;
-    return 0;
-}
-
-void webhook_queue_rollback(webhook_queue_t *self)
-{
-    if (sqlite3_get_autocommit(self->db) == 0) {
-        sqlite3_step(s_use(self, Q_ROLLBACK));
-        sqlite3_reset(self->stmt[Q_ROLLBACK]);
-    }
-    self->in_txn = false;
+    return outbox_error(self->box);
 }
 
 int webhook_queue_add(webhook_queue_t *self, const char *stream_id, int64_t seq, const char *type,
                       const char *body, int64_t now_ms)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_ADD);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_ADD);
     sqlite3_bind_text(stmt, 1, stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, seq);
     sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, body, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 5, now_ms);
-    if (s_exec(self, stmt, "queue request") != 0) {
+    if (outbox_exec(self->box, stmt, "queue request") != 0) {
         return -1;
     }
-    return sqlite3_changes(self->db) > 0 ? 1 : 0;
-}
-
-static int s_count(webhook_queue_t *self, s_stmt_id_t id, int64_t *count, const char *what)
-{
-    sqlite3_stmt *stmt = s_use(self, id);
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        *count = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_reset(stmt);
-    return rc == SQLITE_ROW ? 0 : s_fail(self, what);
+    return outbox_changes(self->box) > 0 ? 1 : 0;
 }
 
 int webhook_queue_count(webhook_queue_t *self, int64_t *count)
 {
-    return s_count(self, Q_COUNT_ROWS, count, "count outbox");
+    return outbox_count(self->box, Q_COUNT_ROWS, count, "count outbox");
 }
 
 int webhook_queue_head(webhook_queue_t *self, webhook_item_t *out)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_HEAD);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_HEAD);
     int rc = sqlite3_step(stmt);
     int found = 0;
     if (rc == SQLITE_ROW) {
         memset(out, 0, sizeof *out);
         out->id = sqlite3_column_int64(stmt, 0);
-        snprintf(out->stream_id, sizeof out->stream_id, "%s", s_col(stmt, 1));
+        snprintf(out->stream_id, sizeof out->stream_id, "%s", outbox_text(stmt, 1));
         out->seq = sqlite3_column_int64(stmt, 2);
-        snprintf(out->type, sizeof out->type, "%s", s_col(stmt, 3));
+        snprintf(out->type, sizeof out->type, "%s", outbox_text(stmt, 3));
         out->attempts = sqlite3_column_int64(stmt, 4);
         out->next_attempt_ms = sqlite3_column_int64(stmt, 5);
-        const char *body = s_col(stmt, 6);
+        const char *body = outbox_text(stmt, 6);
         size_t len = (size_t) sqlite3_column_bytes(stmt, 6);
         if (len + 1 > self->body_cap) {
             size_t cap = self->body_cap ? self->body_cap : 4096;
@@ -223,8 +147,7 @@ int webhook_queue_head(webhook_queue_t *self, webhook_item_t *out)
             char *grown = realloc(self->body, cap);
             if (!grown) {
                 sqlite3_reset(stmt);
-                snprintf(self->error, sizeof self->error, "out of memory");
-                return -1;
+                return outbox_set_error(self->box, "out of memory");
             }
             self->body = grown;
             self->body_cap = cap;
@@ -235,7 +158,7 @@ int webhook_queue_head(webhook_queue_t *self, webhook_item_t *out)
         out->body_len = len;
         found = 1;
     } else if (rc != SQLITE_DONE) {
-        found = s_fail(self, "read outbox");
+        found = outbox_fail(self->box, "read outbox");
     }
     sqlite3_reset(stmt);
     return found;
@@ -243,29 +166,29 @@ int webhook_queue_head(webhook_queue_t *self, webhook_item_t *out)
 
 int webhook_queue_done(webhook_queue_t *self, int64_t id)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_DONE);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DONE);
     sqlite3_bind_int64(stmt, 1, id);
-    return s_exec(self, stmt, "remove delivered");
+    return outbox_exec(self->box, stmt, "remove delivered");
 }
 
 int webhook_queue_retry_later(webhook_queue_t *self, int64_t id, int64_t attempts,
                               int64_t next_attempt_ms, const char *error)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_RETRY);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_RETRY);
     sqlite3_bind_int64(stmt, 1, id);
     sqlite3_bind_int64(stmt, 2, attempts);
     sqlite3_bind_int64(stmt, 3, next_attempt_ms);
     sqlite3_bind_text(stmt, 4, error, -1, SQLITE_STATIC);
-    return s_exec(self, stmt, "write retry");
+    return outbox_exec(self->box, stmt, "write retry");
 }
 
 int webhook_queue_dead(webhook_queue_t *self, const webhook_item_t *item, const char *webhook_id,
                        int64_t code, const char *error, int64_t now_ms)
 {
-    if (webhook_queue_begin(self) != 0) {
+    if (outbox_begin(self->box) != 0) {
         return -1;
     }
-    sqlite3_stmt *stmt = s_use(self, Q_DEAD_ADD);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_ADD);
     sqlite3_bind_text(stmt, 1, webhook_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, item->stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, item->seq);
@@ -274,47 +197,48 @@ int webhook_queue_dead(webhook_queue_t *self, const webhook_item_t *item, const 
     sqlite3_bind_text(stmt, 6, error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 7, now_ms);
     sqlite3_bind_text(stmt, 8, item->body, (int) item->body_len, SQLITE_STATIC);
-    if (s_exec(self, stmt, "write dead letter") != 0 || webhook_queue_done(self, item->id) != 0) {
-        webhook_queue_rollback(self);
+    if (outbox_exec(self->box, stmt, "write dead letter") != 0 ||
+        webhook_queue_done(self, item->id) != 0) {
+        outbox_rollback(self->box);
         return -1;
     }
-    return webhook_queue_commit(self);
+    return outbox_commit(self->box);
 }
 
 int webhook_queue_dead_count(webhook_queue_t *self, int64_t *count)
 {
-    return s_count(self, Q_DEAD_COUNT, count, "count dead letters");
+    return outbox_count(self->box, Q_DEAD_COUNT, count, "count dead letters");
 }
 
 int webhook_queue_dead_each(webhook_queue_t *self, int (*fn)(void *arg, const webhook_dead_t *dead),
                             void *arg)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_DEAD_EACH);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_EACH);
     int rc, result = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         webhook_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
-                               .webhook_id = s_col(stmt, 1),
-                               .stream_id = s_col(stmt, 2),
+                               .webhook_id = outbox_text(stmt, 1),
+                               .stream_id = outbox_text(stmt, 2),
                                .seq = sqlite3_column_int64(stmt, 3),
-                               .type = s_col(stmt, 4),
+                               .type = outbox_text(stmt, 4),
                                .code = sqlite3_column_int64(stmt, 5),
-                               .error = s_col(stmt, 6),
+                               .error = outbox_text(stmt, 6),
                                .failed_at_ms = sqlite3_column_int64(stmt, 7),
-                               .body = s_col(stmt, 8)};
+                               .body = outbox_text(stmt, 8)};
         if ((result = fn(arg, &dead)) != 0) {
             break;
         }
     }
     sqlite3_reset(stmt);
     if (result == 0 && rc != SQLITE_DONE) {
-        return s_fail(self, "read dead letters");
+        return outbox_fail(self->box, "read dead letters");
     }
     return result;
 }
 
 int webhook_queue_dead_remove(webhook_queue_t *self, int64_t id)
 {
-    sqlite3_stmt *stmt = s_use(self, Q_DEAD_DEL);
+    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_DEL);
     sqlite3_bind_int64(stmt, 1, id);
-    return s_exec(self, stmt, "remove dead letter");
+    return outbox_exec(self->box, stmt, "remove dead letter");
 }

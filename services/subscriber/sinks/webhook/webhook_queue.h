@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
 #include "state.h"
 
 typedef struct webhook_queue webhook_queue_t;
@@ -51,17 +52,21 @@ typedef struct {
     the path) in err. */
 webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen);
 
-/*  Closes it (an open transaction is rolled back; the connection stays the state's); sets
- *self_p to NULL. Safe on NULL and twice. */
+/*  For the dead-letter commands: opens the state file at path, which must exist, and the
+    queue on it (outbox_open); the queue owns the file. Returns it, or NULL with "--state ..."
+    in err. */
+webhook_queue_t *webhook_queue_open(const char *path, char *err, size_t errlen);
+
+/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
+    webhook_queue_open opened it); sets *self_p to NULL. Safe on NULL and twice. */
 void webhook_queue_destroy(webhook_queue_t **self_p);
+
+/*  The outbox the tables run on: its transactions (outbox_begin, the batch's
+    outbox_batch_begin ...). Borrowed. */
+outbox_t *webhook_queue_box(webhook_queue_t *self);
 
 /*  The reason of the last failure ("" if none). Borrowed. */
 const char *webhook_queue_error(webhook_queue_t *self);
-
-/*  A batch: begin, adds and a cursor write (state_put), commit (or rollback). 0 or -1. */
-int webhook_queue_begin(webhook_queue_t *self);
-int webhook_queue_commit(webhook_queue_t *self);
-void webhook_queue_rollback(webhook_queue_t *self);
 
 /*  Queues a request (body copied). Returns 1 queued, 0 when that stream and seq were queued
     already (kept as they were), -1 on error. */

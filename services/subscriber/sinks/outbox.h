@@ -1,0 +1,125 @@
+/*  outbox.h -- what the sinks that keep an outbox in the subscriber's --state file share (the
+    mail and webhook sinks): their tables on the connection state.c opened, every statement
+    prepared once; the batch's transaction, in which apply() adds rows and flush() writes the
+    cursor (state_put) and commits, so a row is queued exactly once whatever the crash; the
+    retry backoff; and the frame of the dead-letter commands (herald-sub SINK-dead list|retry).
+
+    Each sink keeps its own tables, their SQL and its typed queue on top (mail_queue.c,
+    webhook_queue.c): the on-disk form is theirs, this module only runs it.
+*/
+#ifndef HERALD_SUB_OUTBOX_H
+#define HERALD_SUB_OUTBOX_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "state.h"
+
+typedef struct outbox outbox_t;
+
+/*  A column a later version added to a table (a file made before it gets it when opened). */
+typedef struct {
+    const char *table;  /* the table */
+    const char *column; /* the column it lacks in an older file */
+    const char *added;  /* the ALTER TABLE statements that add it (and its siblings) */
+    const char *check;  /* names the look at the table's columns in an error */
+    const char *add;    /* names the ALTER TABLE in an error */
+} outbox_column_t;
+
+/*  A sink's tables: their schema (CREATE TABLE IF NOT EXISTS ...), the columns added since,
+    and the statements, indexed by the sink's own ids (0 to count - 1). All static. */
+typedef struct {
+    const char *schema;             /* CREATE TABLE IF NOT EXISTS ... */
+    const outbox_column_t *columns; /* the columns added since, NULL if none */
+    size_t column_count;            /* their number */
+    const char *const *sql;         /* the statements, by the sink's ids */
+    int count;                      /* their number */
+} outbox_tables_t;
+
+/*  Opens (creating the tables when missing, adding missing columns) a sink's tables in the
+    state file, on its connection (state and tables are borrowed and must outlive the outbox).
+    Returns it, or NULL with the reason (naming the path) in err. */
+outbox_t *outbox_new(state_t *state, const outbox_tables_t *tables, char *err, size_t errlen);
+
+/*  For the dead-letter commands: opens the --state file at path, which must exist, and the
+    tables on it, as outbox_new; the outbox owns the file (outbox_destroy closes it). Returns
+    it, or NULL with "--state ..." in err. */
+outbox_t *outbox_open(const char *path, const outbox_tables_t *tables, char *err, size_t errlen);
+
+/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
+    outbox_open opened it) and sets *self_p to NULL. Safe on NULL and twice. */
+void outbox_destroy(outbox_t **self_p);
+
+/*  The reason of the last failure ("" if none). Borrowed. */
+const char *outbox_error(outbox_t *self);
+
+/*  Sets that reason (as snprintf's format and arguments); returns -1. */
+int outbox_set_error(outbox_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*  Sets that reason to "what: " and SQLite's message; returns -1. */
+int outbox_fail(outbox_t *self, const char *what);
+
+/*  A transaction: begin, statements, commit (or rollback; a failed commit rolls back). 0/-1. */
+int outbox_begin(outbox_t *self);
+int outbox_commit(outbox_t *self);
+void outbox_rollback(outbox_t *self);
+
+/*  Statement id, reset and its bindings cleared, ready to bind and step. Borrowed. */
+sqlite3_stmt *outbox_stmt(outbox_t *self, int id);
+
+/*  Steps stmt, which returns no row, and resets it. 0, or -1 with "what: reason". */
+int outbox_exec(outbox_t *self, sqlite3_stmt *stmt, const char *what);
+
+/*  Runs statement id, which returns one integer, into *value. 0, or -1 with "what: reason". */
+int outbox_count(outbox_t *self, int id, int64_t *value, const char *what);
+
+/*  Rows the last statement changed. */
+int outbox_changes(outbox_t *self);
+
+/*  Column col of the row stmt stands on, as text ("" for NULL). Borrowed until the next step. */
+const char *outbox_text(sqlite3_stmt *stmt, int col);
+
+/*  The sink's side of the batch. Each writes its reason to err as the sink reports it
+    ("begin: ...", "cursor: ...", "commit: ..."). Begin opens the batch's transaction unless
+    it is open; flush writes the cursor (stream_id, last_seq) and commits; end commits an open
+    batch (a reset: the rows queued stay). 0 or -1. */
+int outbox_batch_begin(outbox_t *self, char *err, size_t errlen);
+int outbox_batch_flush(outbox_t *self, const char *stream_id, int64_t last_seq, char *err,
+                       size_t errlen);
+int outbox_batch_end(outbox_t *self, char *err, size_t errlen);
+
+/*  A batch is open: its flush comes before any sending. */
+bool outbox_in_batch(outbox_t *self);
+
+/*  The sink's position, the state file's cursor: 1 and the outputs set, 0 when there is none,
+    -1 with "cursor: reason" in err. */
+int outbox_position(outbox_t *self, char *stream_id_out, size_t cap, int64_t *seq_out, char *err,
+                    size_t errlen);
+
+#define OUTBOX_BACKOFF_MAX_MS (5 * 60 * 1000) /* the longest delay before a retry, jitter aside */
+
+/*  The delay before attempt number attempt (1 the first retry): 1 s doubling to 5 min, plus up
+    to a quarter of jitter (random()), so that senders that failed together part. */
+int64_t outbox_backoff_ms(int64_t attempt);
+
+/*  For `list`: the outcome of a walk that wrote the letters to stdout (walk: its return, -2 a
+    write failed) turned into the command's: 0, or -1 with the reason in err. */
+int outbox_dead_listed(outbox_t *self, const char *path, int walk, FILE *out, char *err,
+                       size_t errlen);
+
+/*  For `retry`: sends count letters again, in order, with resend(arg, i) (1 sent and removed,
+    0 still dead, -1 a database failure: the rest are not tried); walk is the return of the
+    walk that collected them (-2 out of memory: none is tried). Returns how many are left (0:
+    all sent), or -1 with "--state PATH: reason" in err. */
+int outbox_dead_resend(outbox_t *self, const char *path, int walk, size_t count,
+                       int (*resend)(void *arg, size_t i), void *arg, char *err, size_t errlen);
+
+/*  For collecting letters: array (of *cap elements of size bytes, count used) grown, when
+    full, to hold one more (16 at first, then twice as many). Returns it (array itself when
+    there was room), or NULL when out of memory (array kept, still the caller's). */
+void *outbox_grow(void *array, size_t *cap, size_t count, size_t size);
+
+#endif
