@@ -25,7 +25,7 @@ typedef enum {
     MAIL_RETRY,     /* not now: a timeout, a 4xx in the transaction: try later */
     MAIL_REJECTED,  /* a 5xx for this recipient or message: it will never be accepted */
     MAIL_NO_SESSION /* no SMTP session (the connection, TLS, the greeting or the login
-                        failed): try later; every recipient would fail alike */
+                       failed): try later; every recipient would fail alike */
 } mail_result_t;
 
 typedef struct mail_smtp mail_smtp_t;
