@@ -861,17 +861,30 @@ static void test_log_text(void **unused)
     c = s_press_change(4, STORE_CREATED, p);
     s_apply(sink, &w, &c, STREAM);
 
-    store_event_t gone = {.id = "ev-lyon"};
-    c = s_event_change(5, STORE_DELETED, gone);
+    store_event_t cancelled = e;
+    cancelled.status = "cancelled";
+    cancelled.cancel_reason = "Venue closed";
+    c = s_event_change(5, STORE_CANCELLED, cancelled);
     s_apply(sink, &w, &c, STREAM);
-    assert_int_equal(sink->flush(sink->self, STREAM, 5), 0);
+    cancelled.cancel_reason = ""; /* cancelled again, the reason taken back */
+    c = s_event_change(6, STORE_UPDATED, cancelled);
+    s_apply(sink, &w, &c, STREAM);
+
+    store_event_t gone = {.id = "ev-lyon"};
+    c = s_event_change(7, STORE_DELETED, gone);
+    s_apply(sink, &w, &c, STREAM);
+    assert_int_equal(sink->flush(sink->self, STREAM, 7), 0);
 
     char *text = s_slurp(path);
-    assert_string_equal(text, "2016-01-27..29  Lyon, FR  conference  Title  [created]\n"
-                              "2016-01-27  Lyon, FR  conference  Title  [updated]\n"
-                              "2016-01-30..2016-02-02  FR  meeting  Title  [updated]\n"
-                              "2016-01-27  press  Conference opens in Lyon  [created]\n"
-                              "ev-lyon  [deleted]\n");
+    assert_string_equal(
+        text, "1  ev-lyon  2016-01-27..29  Lyon, FR  conference  Title  [created]\n"
+              "2  ev-lyon  2016-01-27  Lyon, FR  conference  Title  [updated]\n"
+              "3  ev-lyon  2016-01-30..2016-02-02  FR  meeting  Title  [updated]\n"
+              "4  pr-1  2016-01-27  press  Conference opens in Lyon  [created]\n"
+              "5  ev-lyon  2016-01-27..29  Lyon, FR  conference  Title  [cancelled]  reason: "
+              "Venue closed\n"
+              "6  ev-lyon  2016-01-27..29  Lyon, FR  conference  Title  [updated]  reason: -\n"
+              "7  ev-lyon  [deleted]\n");
     free(text);
     s_wire_fini(&w);
     sink_destroy(&sink);
@@ -907,7 +920,7 @@ static void test_log_cut_back(void **unused)
     assert_int_equal(sink->flush(sink->self, STREAM, 1), 0);
     assert_int_equal(state_put(state, STREAM, 1, 1000), 0);
     assert_int_equal(state_get_out(state, &out), 1);
-    const char *kept = "2016-01-27..29  Lyon, FR  conference  Committed  [created]\n";
+    const char *kept = "1  ev-lyon  2016-01-27..29  Lyon, FR  conference  Committed  [created]\n";
     assert_int_equal(out.length, (int64_t) strlen(kept));
 
     /* a second batch flushed, its position never committed, then a torn line (a crash) */
@@ -918,7 +931,7 @@ static void test_log_cut_back(void **unused)
     sink_destroy(&sink);
     FILE *f = fopen(path, "a");
     assert_non_null(f);
-    fputs("2016-01-27..29  Lyon, FR  conf", f);
+    fputs("3  ev-lyon  2016-01-27..29  Lyon, FR  conf", f);
     fclose(f);
 
     sink = sink_new("log", &options, err, sizeof err);
@@ -980,10 +993,12 @@ static void test_log_reopen(void **unused)
     sink_destroy(&sink);
 
     char *old_text = s_slurp(rotated);
-    assert_string_equal(old_text, "2016-01-27..29  Lyon, FR  conference  Before  [created]\n");
+    assert_string_equal(old_text,
+                        "1  ev-lyon  2016-01-27..29  Lyon, FR  conference  Before  [created]\n");
     free(old_text);
     char *new_text = s_slurp(path);
-    assert_string_equal(new_text, "2016-01-27..29  Lyon, FR  conference  After  [updated]\n");
+    assert_string_equal(new_text,
+                        "2  ev-lyon  2016-01-27..29  Lyon, FR  conference  After  [updated]\n");
     free(new_text);
 
     /* a restarted subscriber continues the file */
@@ -995,8 +1010,9 @@ static void test_log_reopen(void **unused)
     assert_int_equal(sink->flush(sink->self, STREAM, 3), 0);
     sink_destroy(&sink);
     new_text = s_slurp(path);
-    assert_string_equal(new_text, "2016-01-27..29  Lyon, FR  conference  After  [updated]\n"
-                                  "2016-01-27..29  Lyon, FR  conference  Restarted  [updated]\n");
+    assert_string_equal(new_text,
+                        "2  ev-lyon  2016-01-27..29  Lyon, FR  conference  After  [updated]\n"
+                        "3  ev-lyon  2016-01-27..29  Lyon, FR  conference  Restarted  [updated]\n");
     free(new_text);
 
     /* on stdout there is nothing to reopen */

@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "curve.h"
+#include "endpoint.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -43,34 +44,6 @@ typedef struct {
     const char *curve_secret; /* HERALD_CURVE_SECRET or --curve-secret-file's first line */
     const char *clients;      /* --clients: the agencies' public keys and grants */
 } s_config_t;
-
-/*  An endpoint ZeroMQ can bind: tcp://HOST:PORT (PORT 1..65535, or * for any), ipc://PATH,
-    inproc://NAME. Anything else is refused here rather than by zmq_bind at run time. */
-static int s_check_zmq_endpoint(void *field, char *why, size_t cap)
-{
-    const char *ep = *(const char **) field;
-    bool ok = false;
-    if (!strncmp(ep, "ipc://", 6) || !strncmp(ep, "inproc://", 9)) {
-        ok = strchr(ep, ':')[3] != '\0';
-    } else if (!strncmp(ep, "tcp://", 6)) {
-        const char *colon = strrchr(ep + 6, ':');
-        const char *port = colon ? colon + 1 : "";
-        long n = 0;
-        bool digits = *port && strspn(port, "0123456789") == strlen(port) && strlen(port) <= 5;
-        if (digits) {
-            n = strtol(port, NULL, 10);
-        }
-        ok = colon && colon > ep + 6 && (!strcmp(port, "*") || (digits && n >= 1 && n <= 65535));
-    }
-    if (!ok) {
-        snprintf(why, cap,
-                 "'%.200s' is not a ZeroMQ endpoint (tcp://HOST:PORT with PORT 1-65535 or *, "
-                 "ipc://PATH, inproc://NAME)",
-                 ep);
-        return -1;
-    }
-    return 0;
-}
 
 /*  --clients: an existing directory. */
 static int s_check_dir(void *field, char *why, size_t cap)
@@ -96,10 +69,10 @@ static const option_t s_option_table[] = {
     {.name = "db", .kind = OPTION_STRING, S_FIELD(db), .arg = "PATH", .flags = OPTION_REQUIRED,
      .help = "the store"},
     {.name = "bind", .kind = OPTION_STRING, S_FIELD(bind), .arg = "ENDPOINT",
-     .env = "HERALD_PUB_BIND", .def = "tcp://127.0.0.1:7700", .check = s_check_zmq_endpoint,
+     .env = "HERALD_PUB_BIND", .def = "tcp://127.0.0.1:7700", .check = endpoint_check,
      .help = "the live PUB endpoint"},
     {.name = "replay-bind", .kind = OPTION_STRING, S_FIELD(replay_bind), .arg = "ENDPOINT",
-     .def = "tcp://127.0.0.1:7701", .check = s_check_zmq_endpoint,
+     .def = "tcp://127.0.0.1:7701", .check = endpoint_check,
      .help = "the replay ROUTER endpoint"},
     {.name = "heartbeat-ms", .kind = OPTION_INT, S_FIELD(heartbeat_ms), .arg = "N",
      .min = 10, .max = 3600000, .def = "1000", .help = "heartbeat interval in milliseconds"},

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "config.h"
+#include "endpoint.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -20,24 +21,57 @@
 
 #define S_MAX_GROUPS 16 /* the program's two tables, the sinks' and the end */
 
-/*  --connect, --replay: an endpoint like tcp://host:port. */
-static int s_check_endpoint(void *field, char *why, size_t cap)
+/*  Where a topic prefix first breaks docs/protocol.md's grammar (event.<kind>.<country>.
+    with kind [a-z0-9-]+ and country two upper-case letters, each ending in '.', or press.),
+    so that no topic can ever start with it; NULL if some topic can. */
+static const char *s_topic_never_matches(const char *topic)
 {
-    const char *endpoint = *(const char **) field;
-    const char *sep = strstr(endpoint, "://");
-    if (!sep || sep == endpoint || sep[3] == '\0') {
-        snprintf(why, cap, "'%s' is not an endpoint like tcp://host:port", endpoint);
-        return -1;
+    static const char *const roots[] = {"event.", "press."};
+    for (size_t i = 0; i < 2; i++) {
+        size_t len = strlen(topic);
+        if (len <= strlen(roots[i]) && strncmp(topic, roots[i], len) == 0) {
+            return NULL; /* a prefix of event. or press. */
+        }
     }
-    return 0;
+    if (strncmp(topic, "press.", 6) == 0) {
+        return "press. has no further component";
+    }
+    if (strncmp(topic, "event.", 6) != 0) {
+        return "a topic starts with event. or press.";
+    }
+    const char *kind = topic + 6;
+    size_t len = strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789-");
+    if (kind[len] == '\0') {
+        return NULL;
+    }
+    if (kind[len] != '.' || len == 0) {
+        return "the kind is lower-case letters, digits and '-', ended by '.'";
+    }
+    const char *country = kind + len + 1;
+    len = strspn(country, "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    if (len > 2 || (country[len] != '\0' && (len != 2 || country[len] != '.'))) {
+        return "the country is two upper-case letters (ISO 3166-1), ended by '.'";
+    }
+    if (len == 2 && country[2] == '.' && country[3] != '\0') {
+        return "nothing follows the country's '.'";
+    }
+    return NULL;
 }
 
-/*  --topic: at most a topic frame. */
+/*  --topic: at most a topic frame, and a prefix some topic can start with. */
 static int s_check_topic(void *field, char *why, size_t cap)
 {
     const char *topic = *(const char **) field;
     if (strlen(topic) > CODEC_MAX_TOPIC) {
         snprintf(why, cap, "topic '%s' is too long", topic);
+        return -1;
+    }
+    const char *rule = s_topic_never_matches(topic);
+    if (rule) {
+        snprintf(why, cap,
+                 "topic '%s' can never match: %s (topics are event.<kind>.<country>. or "
+                 "press.; docs/protocol.md, \"Topics\")",
+                 topic, rule);
         return -1;
     }
     return 0;
@@ -99,10 +133,10 @@ static int s_check_sink(void *field, char *why, size_t cap)
 /*  The service's own options. */
 static const option_t s_service_options[] = {
     {.name = "connect", .kind = OPTION_LIST, S_FIELD(connect), .arg = "ENDPOINT",
-     .max = SUB_MAX_LIST, .check = s_check_endpoint, .flags = OPTION_REQUIRED,
+     .max = SUB_MAX_LIST, .check = endpoint_check, .flags = OPTION_REQUIRED,
      .help = "live PUB endpoint (repeatable), e.g. tcp://127.0.0.1:7700"},
     {.name = "replay", .kind = OPTION_STRING, S_FIELD(replay), .arg = "ENDPOINT",
-     .check = s_check_endpoint,
+     .check = endpoint_check,
      .help = "replay endpoint, e.g. tcp://127.0.0.1:7701; without it, gaps\n"
              "and history are only logged"},
     {.name = "topic", .kind = OPTION_LIST, S_FIELD(topic), .arg = "PREFIX", .max = SUB_MAX_LIST,

@@ -272,7 +272,8 @@ def case_digest_at(world):
 
 
 def case_server_down(world):
-    """The server down for a while: retried with backoff, delivered once when it is back."""
+    """The server down for a while: retried with backoff (logged as a connection failure, not
+    a recipient's), delivered once when it is back."""
     smtp = world.smtp("smtp-down")
     st = os.path.join(world.w, "down.state")
     sub = world.sub("sub-down", st, smtp, "--mail-to", "down@example.org",
@@ -284,6 +285,8 @@ def case_server_down(world):
     r = sub.logged("sub.mail_retry")
     check(r[0]["attempt"] == 1 and r[1]["attempt"] == 2 and 1000 <= r[0]["next_in_ms"] <= 1250
           and 2000 <= r[1]["next_in_ms"] <= 2500, f"backoff: {r}")
+    check(all("SMTP connection failed" in e["error"] and "down@example.org" not in e["error"]
+              for e in r), f"a connection failure, not the recipient's: {r}")
     world.event("down-3", "Queued meanwhile")
     smtp2 = world.smtp("smtp-down", port=smtp.port)
     wait_until(lambda: smtp2.messages(), 15, "delivery after the server came back")

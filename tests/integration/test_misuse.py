@@ -21,6 +21,7 @@ BIN = os.environ.get("HERALD_BIN", "build/bin")
 STORE = os.path.join(BIN, "herald-store")
 PUB = os.path.join(BIN, "herald-pub")
 KEYGEN = os.path.join(BIN, "herald-keygen")
+SUB = os.path.join(BIN, "herald-sub")
 FAILURES = []
 
 
@@ -61,6 +62,9 @@ P1, P2 = free_port(), free_port()
 LOOP = ["--bind", f"tcp://127.0.0.1:{P1}", "--replay-bind", f"tcp://127.0.0.1:{P2}"]
 EVENT = ["add-event", "--id", "x", "--kind", "course", "--title", "T", "--city", "Lyon",
          "--country", "FR", "--end-date", "2026-03-01"]
+SUBC = ["--connect", f"tcp://127.0.0.1:{P1}", "--sink", "log"]
+MAILC = ["--connect", f"tcp://127.0.0.1:{P1}", "--sink", "mail", "--state", "m.state",
+         "--mail-from", "herald@example.org", "--mail-to", "a@example.org"]
 CASES = [
     # herald-store: flags, fields, files
     ("store field date", [STORE, "--db", "s.db"] + EVENT + ["--start-date", "2026-02-30"], {},
@@ -149,6 +153,35 @@ CASES = [
     ("pub metrics", [PUB, "--db", "s.db", "--metrics", "localhost:99999"] + LOOP, {}, 2,
      ["--metrics"], []),
     ("pub no db", [PUB] + LOOP, {}, 2, ["--db", "HERALD_DB"], []),
+    # herald-sub: endpoints, topics the grammar of docs/protocol.md never sends, SMTP
+    ("sub connect port", [SUB, "--connect", "tcp://h:notaport", "--sink", "log"], {}, 2,
+     ["--connect", "not a ZeroMQ endpoint"], []),
+    ("sub replay bogus", [SUB] + SUBC + ["--replay", "bogus"], {}, 2,
+     ["--replay", "not a ZeroMQ endpoint"], []),
+    ("sub connect env", [SUB, "--sink", "log"], {"HERALD_CONNECT": "tcp://127.0.0.1:0"}, 2,
+     ["HERALD_CONNECT", "not a ZeroMQ endpoint"], []),
+    ("sub topic not ascii", [SUB] + SUBC + ["--topic", "év ent*"], {}, 2,
+     ["--topic", "can never match", "event. or press.", "docs/protocol.md"], []),
+    ("sub topic kind", [SUB] + SUBC + ["--topic", "event.Conference."], {}, 2,
+     ["--topic", "can never match", "lower-case"], []),
+    ("sub topic country", [SUB] + SUBC + ["--topic", "event.conference.fr."], {}, 2,
+     ["--topic", "can never match", "two upper-case"], []),
+    ("sub topic after country", [SUB] + SUBC + ["--topic", "event.conference.FR.x"], {}, 2,
+     ["--topic", "can never match"], []),
+    ("sub topic press", [SUB] + SUBC + ["--topic", "press.release."], {}, 2,
+     ["--topic", "can never match", "press."], []),
+    ("sub topic prefix fine", [SUB] + SUBC + ["--topic", "event.conf", "--topic",
+                                             "event.conference.F", "--print-config"], {}, 0,
+     ["event.conference.F"], []),
+    ("sub smtp no host", [SUB] + MAILC + ["--smtp", "smtp://"], {}, 2,
+     ["--smtp", "no host"], []),
+    ("sub smtp port", [SUB] + MAILC + ["--smtp", "smtp://localhost:70000"], {}, 2,
+     ["--smtp", "1-65535"], []),
+    ("sub smtp env port", [SUB] + MAILC, {"HERALD_SMTP": "smtp://localhost:0"}, 2,
+     ["HERALD_SMTP", "1-65535"], []),
+    ("sub smtp user no password", [SUB] + MAILC + ["--smtp", "smtp://localhost:2525",
+                                                   "--smtp-user", "bob"], {}, 2,
+     ["--smtp-user", "password", "HERALD_SMTP_PASSWORD"], []),
     # herald-keygen: names
     ("keygen directory", [KEYGEN, "keys/"], {}, 2, ["directory"], []),
     ("keygen directory no slash", [KEYGEN, "keys"], {}, 2, ["directory"], []),

@@ -8,6 +8,7 @@ Run one case: test_subscriber.py from_start; HERALD_KEEP=1 keeps the directories
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -224,18 +225,31 @@ def case_from_start(case):
 
 
 def case_text_format(case):
-    """--format text prints the short lines."""
+    """--format text prints the short lines: the seq, the id, the record, the change, and a
+    cancellation's reason (a second cancel-event that only changes it, too)."""
     case.store("init", "--sample")
     case.start_pub()
     out = case.path("log.txt")
     sub = case.sub("sub", "--from", "start", "--sink", "log", "--format", "text", "--out", out)
     wait_for("ten lines", lambda: os.path.exists(out) and
              len(open(out).read().splitlines()) >= 10)
+    ev = "2016-01-global-counter-nuclear-smuggling-conference"
+    case.store("cancel-event", ev, "--reason", "Venue closed")
+    case.store("cancel-event", ev, "--reason", "Venue flooded")
+    wait_for("the cancellations", lambda: "Venue flooded" in open(out).read())
     assert sub.stop() == 0
     text = open(out).read()
-    assert "2016-01-27..29  Lyon, FR  conference  Global Counter-Nuclear Smuggling Conference" \
-        "  [created]" in text, text
-    assert "press  Press release:" in text
+    lines = text.splitlines()
+    first = [ln for ln in lines if " " + ev + "  " in ln][0]
+    assert re.match(r"^[0-9]+  " + ev + "  2016-01-27..29  Lyon, FR  conference  "
+                    "Global Counter-Nuclear Smuggling Conference  \\[created\\]$", first), first
+    assert "  press  Press release:" in text
+    seqs = [int(ln.split("  ")[0]) for ln in lines]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), seqs
+    cancels = [ln for ln in lines if "reason: " in ln]
+    assert len(cancels) == 2 and cancels[0].endswith("  reason: Venue closed") and \
+        cancels[1].endswith("  reason: Venue flooded") and "[cancelled]" in cancels[0], cancels
+    assert all(c.split("  ")[1] == ev for c in cancels), cancels
 
 
 def case_from_snapshot(case):

@@ -1,5 +1,6 @@
 /*  sink_log.c -- the log sink: one line per change, a JSON object (default; json_line.c) or
-    a short text line for a person at a terminal, on stdout or appended to a file.
+    a short text line for a person at a terminal (the seq, the id, the record, the change, a
+    cancellation's reason), on stdout or appended to a file.
 
     Lines go into a 1 MiB stdio buffer and are flushed once per batch, so a busy feed costs one
     write() per batch rather than one per change; the buffer is only ever written at a line's
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -190,7 +192,7 @@ typedef struct {
     size_t len;
 } s_piece_t;
 
-#define S_MAX_PIECES 16
+#define S_MAX_PIECES 24
 
 static size_t s_piece(s_piece_t *pieces, size_t n, const char *text)
 {
@@ -229,16 +231,24 @@ static size_t s_dates(s_piece_t *pieces, size_t n, const char *start, const char
     return s_piece(pieces, n, same_month ? end + 8 : end);
 }
 
+/*  "SEQ  ID  what  [change]", what being the dates, place, kind and title of an event, the
+    date and title of a press release, nothing for an id-only change; "  reason: R" after a
+    cancelled event's (R "-" when none was given). */
 static int s_write_text(sink_log_t *self, const announcement_t *a)
 {
     s_piece_t pieces[S_MAX_PIECES];
     size_t n = 0;
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64 "  ", a->seq);
+    n = s_piece(pieces, n, seq);
+    bool event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+    n = s_piece(pieces, n, event ? a->event->id : a->press_release->id);
+    const char *reason = NULL;
     if (codec_is_id_only(a)) {
-        n = s_piece(pieces, n,
-                    a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? a->event->id
-                                                                         : a->press_release->id);
-    } else if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
+        /* the id says it all */
+    } else if (event) {
         const Herald__V1__Event *e = a->event;
+        n = s_piece(pieces, n, "  ");
         n = s_dates(pieces, n, e->start_date, e->end_date);
         n = s_piece(pieces, n, "  ");
         if (e->city[0]) {
@@ -250,8 +260,12 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
         n = s_piece(pieces, n, e->kind);
         n = s_piece(pieces, n, "  ");
         n = s_piece(pieces, n, e->title);
+        if (e->status == HERALD__V1__EVENT_STATUS__EVENT_STATUS_CANCELLED) {
+            reason = e->cancel_reason && e->cancel_reason[0] ? e->cancel_reason : "-";
+        }
     } else {
         const Herald__V1__PressRelease *p = a->press_release;
+        n = s_piece(pieces, n, "  ");
         n = s_piece(pieces, n, p->published_on);
         n = s_piece(pieces, n, "  press  ");
         n = s_piece(pieces, n, p->title);
@@ -259,6 +273,10 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
     n = s_piece(pieces, n, "  [");
     n = s_piece(pieces, n, codec_change_name(a->change));
     n = s_piece(pieces, n, "]");
+    if (reason) {
+        n = s_piece(pieces, n, "  reason: ");
+        n = s_piece(pieces, n, reason);
+    }
     return s_write_pieces(self, pieces, n);
 }
 

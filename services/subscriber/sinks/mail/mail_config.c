@@ -90,6 +90,51 @@ static int s_read_to_file(mail_config_t *self, const char *path, char *err, size
     return rc;
 }
 
+/*  --smtp: smtp://HOST[:PORT][/...] or smtps://..., HOST not empty (after any user@), PORT
+    1-65535: what libcurl would only refuse at the first send, retried forever. */
+static int s_check_smtp(void *field, char *why, size_t cap)
+{
+    const char *url = *(const char **) field;
+    const char *rest = !strncmp(url, "smtp://", 7)    ? url + 7
+                       : !strncmp(url, "smtps://", 8) ? url + 8
+                                                      : NULL;
+    if (!rest) {
+        snprintf(why, cap, "'%.200s' is not smtp://HOST:PORT or smtps://HOST:PORT", url);
+        return -1;
+    }
+    size_t end = strcspn(rest, "/?#");
+    const char *host = rest;
+    for (const char *at = rest; at < rest + end; at++) {
+        host = *at == '@' ? at + 1 : host; /* after user:password@ */
+    }
+    size_t hostlen = (size_t) (rest + end - host);
+    const char *port = NULL;
+    if (hostlen && host[0] == '[') { /* [IPv6] */
+        const char *close = memchr(host, ']', hostlen);
+        port = close && close + 1 < host + hostlen && close[1] == ':' ? close + 1 : NULL;
+        hostlen = close ? (size_t) (close - host) - 1 : 0;
+    } else {
+        port = memchr(host, ':', hostlen);
+        hostlen = port ? (size_t) (port - host) : hostlen;
+    }
+    if (hostlen == 0) {
+        snprintf(why, cap, "'%.200s' names no host (smtp://HOST:PORT)", url);
+        return -1;
+    }
+    if (port) {
+        size_t len = (size_t) (rest + end - port - 1);
+        long n = 0;
+        for (size_t i = 0; i < len && i < 6; i++) {
+            n = port[1 + i] >= '0' && port[1 + i] <= '9' ? n * 10 + (port[1 + i] - '0') : -1000000;
+        }
+        if (len == 0 || len > 5 || n < 1 || n > 65535) {
+            snprintf(why, cap, "'%.200s': the port is not a number 1-65535", url);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int s_parse_at(const char *text, int *minute)
 {
     int h, m, used = 0;
@@ -121,6 +166,13 @@ mail_config_t *mail_config_new(const mail_args_t *args, char *err, size_t errlen
         snprintf(err, errlen,
                  "--sink mail needs --smtp smtp://HOST:PORT or smtps://HOST:PORT "
                  "(or HERALD_SMTP)");
+        goto fail;
+    }
+    if (args->user && args->user[0] && !args->password) {
+        snprintf(err, errlen,
+                 "--smtp-user %s needs its password: HERALD_SMTP_PASSWORD or "
+                 "--smtp-password-file FILE (or HERALD_SMTP_PASSWORD_FILE)",
+                 args->user);
         goto fail;
     }
     self->tls = (mail_tls_t) args->starttls;
@@ -210,7 +262,7 @@ static const char *const s_starttls[] = {"opportunistic", "required", "off", NUL
 /* clang-format off */
 const option_t mail_config_options[] = {
     {.name = "smtp", .kind = OPTION_STRING, S_FIELD(smtp), .arg = "URL",
-     .help = "smtp://HOST:PORT or smtps://HOST:PORT"},
+     .check = s_check_smtp, .help = "smtp://HOST:PORT or smtps://HOST:PORT"},
     {.name = "smtp-starttls", .kind = OPTION_ENUM, S_FIELD(starttls), .arg = "M",
      .words = s_starttls, .def = "opportunistic", .help = "STARTTLS on smtp://"},
     {.name = "smtp-user", .kind = OPTION_STRING, S_FIELD(user), .arg = "USER",

@@ -179,11 +179,18 @@ mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, con
     curl_easy_setopt(curl, CURLOPT_MIMEPOST, mime);
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, code);
+    /* no SMTP session: no reply at all, or libcurl's codes of the steps before MAIL FROM
+       (resolving, connecting, TLS, the login), whatever the reply code */
+    bool no_session = *code == 0 || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                      rc == CURLE_COULDNT_CONNECT || rc == CURLE_LOGIN_DENIED ||
+                      rc == CURLE_USE_SSL_FAILED || rc == CURLE_SSL_CONNECT_ERROR ||
+                      rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                      rc == CURLE_URL_MALFORMAT || rc == CURLE_UNSUPPORTED_PROTOCOL;
     if (rc == CURLE_OK) {
         result = MAIL_SENT;
     } else {
         bool permanent = *code >= 500 && *code <= 599 && rc != CURLE_LOGIN_DENIED;
-        result = permanent ? MAIL_REJECTED : MAIL_RETRY;
+        result = no_session ? MAIL_NO_SESSION : permanent ? MAIL_REJECTED : MAIL_RETRY;
         /* libcurl's words, then the reply code and what to look at, where that helps */
         const char *why = self->errbuf[0] ? self->errbuf : curl_easy_strerror(rc);
         const char *hint = rc == CURLE_USE_SSL_FAILED ? " (--smtp-starttls required: not sent "
@@ -195,10 +202,13 @@ mail_result_t mail_smtp_send(mail_smtp_t *self, const mail_digest_t *digest, con
                                                       : "";
         char reply[16] = "";
         snprintf(reply, sizeof reply, "%ld", *code);
+        const char *stage = result != MAIL_NO_SESSION  ? ""
+                            : rc == CURLE_LOGIN_DENIED ? "SMTP login failed: "
+                                                       : "SMTP connection failed: ";
         if (*code >= 400 && !strstr(why, reply)) {
-            snprintf(err, errlen, "%s: %s%s", why, reply, hint);
+            snprintf(err, errlen, "%s%s: %s%s", stage, why, reply, hint);
         } else {
-            snprintf(err, errlen, "%s%s", why, hint);
+            snprintf(err, errlen, "%s%s%s", stage, why, hint);
         }
     }
     /* the handle must not keep pointers to what is freed below */

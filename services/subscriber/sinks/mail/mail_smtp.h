@@ -21,9 +21,11 @@
 #define MAIL_TIMEOUT_MS 10000        /* CURLOPT_TIMEOUT_MS: a whole transaction */
 
 typedef enum {
-    MAIL_SENT,    /* the server accepted the message (250 at the end of DATA) */
-    MAIL_RETRY,   /* not now: no connection, a timeout, a 4xx, a refused login: try later */
-    MAIL_REJECTED /* a 5xx for this recipient or message: it will never be accepted */
+    MAIL_SENT,      /* the server accepted the message (250 at the end of DATA) */
+    MAIL_RETRY,     /* not now: a timeout, a 4xx in the transaction: try later */
+    MAIL_REJECTED,  /* a 5xx for this recipient or message: it will never be accepted */
+    MAIL_NO_SESSION /* no SMTP session (the connection, TLS, the greeting or the login
+                       failed): try later; every recipient would fail alike */
 } mail_result_t;
 
 typedef struct mail_smtp mail_smtp_t;

@@ -216,10 +216,13 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
                                      clock_ms(CLOCK_REALTIME)) != 0) {
                 rc = s_fail(self, "dead letter");
             }
+        } else if (result == MAIL_NO_SESSION) {
+            snprintf(last_error, sizeof last_error, "%s", err); /* no recipient's fault */
+            break; /* no server: the other recipients would fail the same way */
         } else {
             snprintf(last_error, sizeof last_error, "%s: %s", pending[i], err);
             if (code == 0) {
-                break; /* no server: the other recipients would fail the same way */
+                break; /* no answer: the other recipients would fail the same way */
             }
         }
     }
