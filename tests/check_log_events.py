@@ -12,7 +12,8 @@ them, on
   - an event the code emits that the catalogue lacks, or lists under another program;
   - an event the catalogue lists that the code no longer emits;
   - a level a literal call writes that the catalogue's row does not give;
-  - a log call with a variable event outside the carriers (add the helper here).
+  - a log call with a variable event outside the carriers (add the helper here);
+  - an event docs/troubleshooting.md names that the catalogue lacks.
 """
 import pathlib
 import re
@@ -170,6 +171,11 @@ def main():
                           f"docs/log-events.md gives {', '.join(sorted(row['levels'])) or '-'}")
     for name in sorted(set(rows) - set(events)):
         errors.append(f"{name}: in docs/log-events.md but no longer emitted by the code")
+    guide = root / "docs" / "troubleshooting.md"
+    if guide.exists():
+        named = set(re.findall(r'[`"]((?:pub|sub|metrics)\.[a-z_]+)[`"]', guide.read_text()))
+        for name in sorted(named - set(rows)):
+            errors.append(f"{name}: named in docs/troubleshooting.md but not in the catalogue")
     for error in errors:
         print(error, file=sys.stderr)
     if errors:
