@@ -579,6 +579,12 @@ static int s_slurp(FILE *in, char **buf, size_t *len, size_t *cap)
 
 int64_t store_import_file(store_t *store, FILE *in, char *err, size_t errlen)
 {
+    return store_import_file_progress(store, in, NULL, NULL, err, errlen);
+}
+
+int64_t store_import_file_progress(store_t *store, FILE *in, store_progress_fn *progress, void *arg,
+                                   char *err, size_t errlen)
+{
     char scratch[512];
     s_import_t self = {.store = store, .err = err, .errlen = errlen};
     if (!err || errlen == 0) {
@@ -594,8 +600,10 @@ int64_t store_import_file(store_t *store, FILE *in, char *err, size_t errlen)
     size_t headlen = 0;
     size_t headcap = 0;
     bool streaming = false;
+    int64_t bytes = 0;
     while ((n = getline(&line, &linecap, in)) > 0) {
         lineno++;
+        bytes += n;
         if (!streaming) {
             json_t *o = json_loadb(line, (size_t) n, JSON_DISABLE_EOF_CHECK, NULL);
             bool record = o && json_is_object(o) && json_object_get(o, "type");
@@ -643,6 +651,9 @@ int64_t store_import_file(store_t *store, FILE *in, char *err, size_t errlen)
             free(line);
             s_abort(&self);
             return -1;
+        }
+        if (progress && lineno % STORE_PROGRESS_EVERY == 0) {
+            progress(arg, self.count, bytes);
         }
     }
     free(line);

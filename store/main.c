@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "options.h"
 
@@ -206,6 +207,35 @@ static int s_cmd_init(int argc, char **argv, const char *db)
     return s_done(&store, S_OK);
 }
 
+/*  The import's progress line on a terminal: at most four times a second, one line
+    rewritten with '\r'. total: the input's size when it is a regular file, else 0. */
+typedef struct {
+    int64_t total;        /* bytes in the input, 0: unknown */
+    struct timespec last; /* when the line was last written */
+    bool shown;           /* a line is on screen (a newline is owed) */
+} s_progress_t;
+
+static void s_progress(void *arg, int64_t records, int64_t bytes)
+{
+    s_progress_t *self = arg;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ms = (int64_t) (now.tv_sec - self->last.tv_sec) * 1000 +
+                 (now.tv_nsec - self->last.tv_nsec) / 1000000;
+    if (ms < 250) {
+        return;
+    }
+    self->last = now;
+    self->shown = true;
+    if (self->total > 0) {
+        fprintf(stderr, "\r%s: import: %" PRId64 " records read (%d%% of %.1f MB)", s_prog, records,
+                (int) (bytes * 100 / self->total), (double) self->total / 1e6);
+    } else {
+        fprintf(stderr, "\r%s: import: %" PRId64 " records read", s_prog, records);
+    }
+    fflush(stderr);
+}
+
 static int s_cmd_import(int argc, char **argv, const char *db)
 {
     static const s_command_spec_t cmd = {
@@ -245,7 +275,19 @@ static int s_cmd_import(int argc, char **argv, const char *db)
     /* One transaction around the import, so that the change log tells what changed. */
     char err[1024];
     int64_t before = store_begin(store) == 0 ? store_head_seq(store) : -1;
-    int64_t n = before < 0 ? -1 : store_import_file(store, in, err, sizeof err);
+    s_progress_t progress = {0};
+    struct stat st;
+    if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode)) {
+        progress.total = (int64_t) st.st_size;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &progress.last);
+    bool tty = isatty(STDERR_FILENO);
+    int64_t n = before < 0 ? -1
+                           : store_import_file_progress(store, in, tty ? s_progress : NULL,
+                                                        &progress, err, sizeof err);
+    if (progress.shown) {
+        fputc('\n', stderr);
+    }
     int64_t after = n < 0 ? -1 : store_head_seq(store);
     if (in != stdin) {
         fclose(in);

@@ -235,6 +235,15 @@ int64_t store_import(store_t *self, const char *data, size_t len, char *err, siz
     read whole. Same result and errors as store_import. */
 int64_t store_import_file(store_t *self, FILE *in, char *err, size_t errlen);
 
+/*  Told how far an import has come: records applied so far and bytes of input read. */
+typedef void(store_progress_fn)(void *arg, int64_t records, int64_t bytes);
+
+/*  store_import_file that calls progress(arg, ...) every STORE_PROGRESS_EVERY NDJSON lines
+    (the callee reads the clock, not the importer); progress may be NULL. */
+#define STORE_PROGRESS_EVERY 256
+int64_t store_import_file_progress(store_t *self, FILE *in, store_progress_fn *progress, void *arg,
+                                   char *err, size_t errlen);
+
 /*  Writes the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed order,
     indented) to out. 0 or -1. */
 int store_export(store_t *self, FILE *out);

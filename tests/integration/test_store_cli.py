@@ -6,9 +6,13 @@ HERALD_BIN is the directory holding herald-store. Exits non-zero with a message 
 """
 import json
 import os
+import pty
+import re
+import select
 import subprocess
 import sys
 import tempfile
+import time
 
 BIN = os.path.join(os.environ.get("HERALD_BIN", "build/bin"), "herald-store")
 LYON = "2016-01-global-counter-nuclear-smuggling-conference"
@@ -49,6 +53,36 @@ def expect(db, code, needle, *args, stdin=None):
 def changes(db, *extra):
     out = ok(db, "changes", *extra)
     return [json.loads(line) for line in out.decode("utf-8").splitlines()]
+
+
+def on_terminal(argv, deadline=120):
+    """Runs argv with a pseudo-terminal as its stdin, stdout and stderr: (exit code, output)."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    out = b""
+    end = time.monotonic() + deadline
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            out += data
+    finally:
+        os.close(fd)
+    if time.monotonic() >= end:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
 
 
 def main():
@@ -187,6 +221,27 @@ def main():
         a, b = json.loads(first), json.loads(second)
         check(a["stream_id"] != b["stream_id"], "stream ids should differ")
         check(first.split(b"\n", 2)[2] == second.split(b"\n", 2)[2], "round trip differs")
+
+        # A long import shows progress on a terminal only: never on a pipe.
+        big = os.path.join(tmp, "big.ndjson")
+        with open(big, "w", encoding="utf-8") as f:
+            for i in range(50000):
+                f.write(json.dumps({"type": "event", "id": "big-%05d" % i, "kind": "course",
+                                    "title": "Big %d" % i, "start_date": "2016-01-01",
+                                    "end_date": "2016-01-02", "country": "FR"}) + "\n")
+        db3 = os.path.join(tmp, "big.db")
+        ok(db3, "init")
+        rc, _, err = run(db3, "import", big)
+        check(rc == 0 and "50000 records read, 50000 changed" in err, "big import: %s" % err)
+        check("\r" not in err and err.count("\n") == 1, "progress on a pipe: %r" % err[:300])
+        code, shown = on_terminal([BIN, "--db", db3, "import", big])
+        check(code == 0, "import on a terminal: exit %d: %r" % (code, shown[-300:]))
+        check("\rherald-store: import: " in shown or
+              shown.startswith("herald-store: import: "), "no progress line: %r" % shown[:300])
+        check(" records read (" in shown, "no progress line with a share: %r" % shown[:300])
+        last = shown.replace("\r\n", "\n").rstrip("\n").split("\n")[-1]
+        check(re.fullmatch(r"herald-store: import: 50000 records read, \d+ changed", last),
+              "summary not last on a terminal: %r" % shown[-300:])
 
         # HERALD_DB is the default path.
         env = dict(os.environ, HERALD_DB=db2)
