@@ -728,6 +728,11 @@ void *catchup_socket(catchup_t *self)
     return replay_client_socket(self->replay);
 }
 
+sub_monitor_t *catchup_monitor(catchup_t *self)
+{
+    return replay_client_monitor(self->replay);
+}
+
 int64_t catchup_next_ms(catchup_t *self, int64_t now_ms)
 {
     return replay_client_next_ms(self->replay, now_ms);

@@ -24,6 +24,7 @@
 
 #include "codec.h"
 #include "sink.h"
+#include "sub_monitor.h"
 #include "subscriber.h"
 
 /*  Where the subscriber is, shared with its catch-up (the subscriber's; the catch-up moves
@@ -108,6 +109,9 @@ void catchup_reset(catchup_t *self);
 
 /*  The DEALER to poll (replaced by a timeout or a reset). Borrowed. */
 void *catchup_socket(catchup_t *self);
+
+/*  The monitor of the DEALER's handshakes, to poll and handle (sub_monitor.h). Borrowed. */
+sub_monitor_t *catchup_monitor(catchup_t *self);
 
 /*  Milliseconds until catchup_handle_timers has something to do (0: now), -1 when nothing. */
 int64_t catchup_next_ms(catchup_t *self, int64_t now_ms);

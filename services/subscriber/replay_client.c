@@ -11,7 +11,9 @@
 #include <zmq.h>
 
 #include "codec.h"
+#include "log.h"
 #include "sockopt.h"
+#include "sub_monitor.h"
 
 #define S_BACKOFF_FIRST_MS 100
 #define S_BACKOFF_MAX_MS 5000
@@ -29,6 +31,7 @@ struct replay_client {
     int failures;         /* attempts timed out since the last complete answer */
     curve_client_t curve; /* CURVE keys for every new DEALER */
     bool has_curve;       /* curve is set */
+    sub_monitor_t *mon;   /* failed handshakes of each DEALER in turn */
 };
 
 static void *s_open(replay_client_t *self)
@@ -45,9 +48,20 @@ static void *s_open(replay_client_t *self)
         sockopt_set_int(dealer, ZMQ_RECONNECT_IVL_MAX, 2000) != 0 ||
         sockopt_set_int(dealer, ZMQ_HEARTBEAT_IVL, 2000) != 0 ||
         sockopt_set_int(dealer, ZMQ_HEARTBEAT_TIMEOUT, 6000) != 0 ||
-        (self->has_curve && curve_client_apply(dealer, &self->curve) != 0) ||
-        zmq_connect(dealer, self->endpoint) != 0) {
+        (self->has_curve && curve_client_apply(dealer, &self->curve) != 0)) {
         int saved = errno;
+        zmq_close(dealer);
+        errno = saved;
+        return NULL;
+    }
+    /* Before connect, so that the first handshake is seen; without it we go on unwatched. */
+    if (sub_monitor_watch(self->mon, dealer) != 0) {
+        log_warn("sub.monitor_failed", "{s:s, s:s}", "socket", "replay", "error",
+                 zmq_strerror(errno));
+    }
+    if (zmq_connect(dealer, self->endpoint) != 0) {
+        int saved = errno;
+        sub_monitor_unwatch(self->mon);
         zmq_close(dealer);
         errno = saved;
         return NULL;
@@ -70,6 +84,12 @@ replay_client_t *replay_client_new(void *ctx, const char *endpoint, const curve_
         self->curve = *curve;
         self->has_curve = true;
     }
+    self->mon = sub_monitor_new(ctx, "replay", curve ? curve->server : NULL);
+    if (!self->mon) {
+        snprintf(err, errlen, "out of memory");
+        replay_client_destroy(&self);
+        return NULL;
+    }
     self->dealer = s_open(self);
     if (!self->dealer) {
         snprintf(err, errlen, "--replay %s: %s", endpoint, zmq_strerror(errno));
@@ -83,6 +103,7 @@ void replay_client_destroy(replay_client_t **self_p)
 {
     if (self_p && *self_p) {
         replay_client_t *self = *self_p;
+        sub_monitor_destroy(&self->mon); /* while its DEALER is open */
         if (self->dealer) {
             zmq_close(self->dealer);
         }
@@ -96,6 +117,11 @@ void replay_client_destroy(replay_client_t **self_p)
 void *replay_client_socket(replay_client_t *self)
 {
     return self->dealer;
+}
+
+sub_monitor_t *replay_client_monitor(replay_client_t *self)
+{
+    return self->mon;
 }
 
 const char *replay_client_endpoint(replay_client_t *self)
@@ -180,6 +206,7 @@ void replay_client_done(replay_client_t *self)
 static int s_replace(replay_client_t *self)
 {
     if (self->dealer) {
+        sub_monitor_unwatch(self->mon);
         zmq_close(self->dealer);
     }
     self->dealer = s_open(self);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "curve.h"
+#include "sub_monitor.h"
 
 #define REPLAY_TIMEOUT_MS 3000 /* no message of an answer for this long: retry */
 #define REPLAY_PAGE 2000       /* announcements asked for per request */
@@ -57,6 +58,10 @@ void replay_client_destroy(replay_client_t **self_p);
 
 /*  The DEALER to poll and read from. Borrowed; replaced by a retry or a cancel. */
 void *replay_client_socket(replay_client_t *self);
+
+/*  The monitor of the DEALER's handshakes (borrowed; it follows the DEALER through retries):
+    the caller polls sub_monitor_pollable and calls sub_monitor_handle. */
+sub_monitor_t *replay_client_monitor(replay_client_t *self);
 
 /*  The endpoint. Borrowed. */
 const char *replay_client_endpoint(replay_client_t *self);

@@ -33,6 +33,7 @@
 #include "sockopt.h"
 #include "state.h"
 #include "sub_metrics.h"
+#include "sub_monitor.h"
 
 #define S_BATCH 1024        /* messages read per socket per loop turn */
 #define S_SILENT_MS 3000    /* no traffic for this long: the publisher is silent */
@@ -43,6 +44,7 @@ struct subscriber {
     const sub_options_t *options; /* the options (borrowed) */
     void *ctx;                    /* the zmq context */
     void *sub;                    /* SUB socket connected to every live endpoint */
+    sub_monitor_t *live_monitor;  /* failed handshakes of sub */
     catchup_t *catchup;           /* catch-ups by replay, NULL in live-only mode */
     int signal_fd;                /* SIGINT, SIGTERM, SIGHUP (not ours) */
     const sink_type_t *sink_type; /* the sink's entry in the table of sinks */
@@ -522,9 +524,16 @@ static void *s_sub_open(subscriber_t *self, char *err, size_t errlen)
         zmq_close(sub);
         return NULL;
     }
+    /* Before connect, so that the first handshake is seen; without it we go on unwatched. */
+    self->live_monitor = sub_monitor_new(self->ctx, "live", o->curve ? o->curve->server : NULL);
+    if (!self->live_monitor || sub_monitor_watch(self->live_monitor, sub) != 0) {
+        log_warn("sub.monitor_failed", "{s:s, s:s}", "socket", "live", "error",
+                 self->live_monitor ? zmq_strerror(errno) : "out of memory");
+    }
     for (size_t i = 0; i < o->connect_count; i++) {
         if (zmq_connect(sub, o->connect[i]) != 0) {
             snprintf(err, errlen, "--connect %s: %s", o->connect[i], zmq_strerror(errno));
+            sub_monitor_destroy(&self->live_monitor);
             zmq_close(sub);
             return NULL;
         }
@@ -671,6 +680,7 @@ void subscriber_destroy(subscriber_t **self_p)
     if (self_p && *self_p) {
         subscriber_t *self = *self_p;
         catchup_destroy(&self->catchup);
+        sub_monitor_destroy(&self->live_monitor); /* while the SUB is open */
         if (self->sub) {
             zmq_close(self->sub);
         }
@@ -702,16 +712,27 @@ int subscriber_run(subscriber_t *self)
             /* a catch-up's next request goes out now, not at a tick */
             catchup_pump(self->catchup, self->now_ms);
         }
-        zmq_pollitem_t items[3] = {
+        zmq_pollitem_t items[5] = {
             {self->sub, 0, ZMQ_POLLIN, 0},
             {NULL, self->signal_fd, ZMQ_POLLIN, 0},
-            {NULL, 0, ZMQ_POLLIN, 0},
         };
         int count = 2;
         void *dealer = self->catchup ? catchup_socket(self->catchup) : NULL;
+        int dealer_at = dealer ? count++ : -1;
         if (dealer) {
-            items[2].socket = dealer;
-            count = 3;
+            items[dealer_at] = (zmq_pollitem_t){dealer, 0, ZMQ_POLLIN, 0};
+        }
+        /* The monitors' PAIRs (none when a monitor could not start: a NULL socket with fd 0
+           would poll stdin). */
+        sub_monitor_t *monitors[2] = {self->live_monitor,
+                                      self->catchup ? catchup_monitor(self->catchup) : NULL};
+        int monitor_at[2] = {-1, -1};
+        for (int i = 0; i < 2; i++) {
+            void *pair = sub_monitor_pollable(monitors[i]);
+            if (pair) {
+                monitor_at[i] = count++;
+                items[monitor_at[i]] = (zmq_pollitem_t){pair, 0, ZMQ_POLLIN, 0};
+            }
         }
         long timeout = S_TICK_MS;
         if (self->catchup) {
@@ -736,8 +757,13 @@ int subscriber_run(subscriber_t *self)
         if (items[0].revents & ZMQ_POLLIN) {
             s_handle_sub(self);
         }
-        if (count == 3 && (items[2].revents & ZMQ_POLLIN)) {
+        if (dealer_at >= 0 && (items[dealer_at].revents & ZMQ_POLLIN)) {
             catchup_handle_dealer(self->catchup, self->now_ms);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (monitor_at[i] >= 0 && (items[monitor_at[i]].revents & ZMQ_POLLIN)) {
+                sub_monitor_handle(monitors[i], self->now_ms);
+            }
         }
         if (!self->failed) {
             s_handle_timers(self);

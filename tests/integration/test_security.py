@@ -216,6 +216,23 @@ def main():
                    "the wrong server key logged")
         admitted = {e["agency"] for e in pub.logged("pub.auth_admitted")}
         check(admitted == {"full", "press", "gone"}, f"admissions at debug: {admitted}")
+        # The refused subscribers say so in their own logs, with the server key they used, on
+        # the live and on the replay socket; the admitted ones never do.
+        for n, key in (("wrongkey", other_pub), ("stranger", server_pub)):
+            def refused(n=n, key=key):
+                lines = procs_by[n].logged("sub.handshake_failed")
+                return {e["socket"] for e in lines if e.get("server_key") == key}
+            wait_until(lambda: refused() == {"live", "replay"}, 10,
+                       f"{n}: sub.handshake_failed on both sockets with its server key")
+            lines = procs_by[n].logged("sub.handshake_failed")
+            check(all(e["level"] == "warn" and e["reason"] and e["endpoint"] in (pub_ep, rep_ep)
+                      for e in lines), f"{n}: warn, with the reason and the endpoint: {lines}")
+            check(not procs_by[n].logged("sub.handshake_ok"), f"{n}: never a handshake_ok")
+        check(any("refused our key" in e["reason"]
+                  for e in procs_by["stranger"].logged("sub.handshake_failed")),
+              "the unknown key: the publisher refused it")
+        for n in ("full", "press", "gone"):
+            check(not procs_by[n].logged("sub.handshake_failed"), f"admitted {n}: no failure")
         for n in ("plain", "wrongkey"):
             check(procs_by[n].stop() == 0, f"refused client {n} exits 0 on SIGTERM")
 
