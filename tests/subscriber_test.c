@@ -195,11 +195,12 @@ static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const ch
 
 /*  outbox.c on a table of its own: an older file gains the added column, the batch carries
     the cursor, the helpers of the dead-letter commands. */
-enum { T_ADD, T_COUNT_ROWS, T_NAMES, T_STMTS };
+enum { T_ADD, T_COUNT_ROWS, T_NAMES, T_DEL, T_STMTS };
 static const char *const s_outbox_sql[T_STMTS] = {
     [T_ADD] = "INSERT INTO t_outbox(name, extra) VALUES(?1, ?2)",
     [T_COUNT_ROWS] = "SELECT COUNT(*) FROM t_outbox",
     [T_NAMES] = "SELECT name, extra FROM t_outbox ORDER BY id",
+    [T_DEL] = "DELETE FROM t_outbox WHERE id = ?1",
 };
 static const outbox_column_t s_outbox_columns[] = {
     {.table = "t_outbox",
@@ -214,6 +215,16 @@ static const outbox_tables_t s_outbox_tables = {
     .column_count = 1,
     .sql = s_outbox_sql,
     .count = T_STMTS};
+
+/*  outbox_each's row function: appends the name to arg's text; stops (returns 7) at "stop". */
+static int s_outbox_row(void *arg, sqlite3_stmt *stmt)
+{
+    char *names = arg;
+    const char *name = outbox_text(stmt, 0);
+    strcat(names, name);
+    strcat(names, ",");
+    return strcmp(name, "stop") == 0 ? 7 : 0;
+}
 
 static int s_resend_some(void *arg, size_t i)
 {
@@ -280,6 +291,25 @@ static void test_outbox(void **unused)
     assert_int_equal(count, 2);
     assert_int_equal(outbox_begin(box), 0);
     assert_int_equal(outbox_commit(box), 0);
+
+    /* every row, in order; a row function's non-zero stops the walk and is returned */
+    char names[64] = "";
+    assert_int_equal(outbox_each(box, T_NAMES, s_outbox_row, names, "names"), 0);
+    assert_string_equal(names, "old,new,");
+    st = outbox_stmt(box, T_ADD);
+    sqlite3_bind_text(st, 1, "stop", -1, SQLITE_STATIC);
+    assert_int_equal(outbox_exec(box, st, "add"), 0);
+    st = outbox_stmt(box, T_ADD);
+    sqlite3_bind_text(st, 1, "after", -1, SQLITE_STATIC);
+    assert_int_equal(outbox_exec(box, st, "add"), 0);
+    names[0] = '\0';
+    assert_int_equal(outbox_each(box, T_NAMES, s_outbox_row, names, "names"), 7);
+    assert_string_equal(names, "old,new,stop,");
+    /* a DELETE by id: the two just added go */
+    assert_int_equal(outbox_exec_id(box, T_DEL, 3, "del"), 0);
+    assert_int_equal(outbox_exec_id(box, T_DEL, 4, "del"), 0);
+    assert_int_equal(outbox_count(box, T_COUNT_ROWS, &count, "count"), 0);
+    assert_int_equal(count, 2);
     assert_int_equal(outbox_set_error(box, "%s %d", "n", 1), -1);
     assert_string_equal(outbox_error(box), "n 1");
     assert_int_equal(outbox_fail(box, "what"), -1);

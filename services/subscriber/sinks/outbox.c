@@ -189,6 +189,30 @@ int outbox_count(outbox_t *self, int id, int64_t *value, const char *what)
     return rc == SQLITE_ROW ? 0 : outbox_fail(self, what);
 }
 
+int outbox_each(outbox_t *self, int id, int (*row)(void *arg, sqlite3_stmt *stmt), void *arg,
+                const char *what)
+{
+    sqlite3_stmt *stmt = outbox_stmt(self, id);
+    int rc, result = 0;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if ((result = row(arg, stmt)) != 0) {
+            break;
+        }
+    }
+    sqlite3_reset(stmt);
+    if (result == 0 && rc != SQLITE_DONE) {
+        return outbox_fail(self, what);
+    }
+    return result;
+}
+
+int outbox_exec_id(outbox_t *self, int id, int64_t rowid, const char *what)
+{
+    sqlite3_stmt *stmt = outbox_stmt(self, id);
+    sqlite3_bind_int64(stmt, 1, rowid);
+    return outbox_exec(self, stmt, what);
+}
+
 int outbox_changes(outbox_t *self)
 {
     return sqlite3_changes(self->db);

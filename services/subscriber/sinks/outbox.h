@@ -76,6 +76,16 @@ int outbox_exec(outbox_t *self, sqlite3_stmt *stmt, const char *what);
 /*  Runs statement id, which returns one integer, into *value. 0, or -1 with "what: reason". */
 int outbox_count(outbox_t *self, int id, int64_t *value, const char *what);
 
+/*  Steps statement id (no parameters) and calls row for each row, the statement standing on
+    it (read it with sqlite3_column_* / outbox_text; borrowed until the next row). Stops at the
+    first row that returns non-zero and returns that; else 0, or -1 with "what: reason" when
+    a step failed. */
+int outbox_each(outbox_t *self, int id, int (*row)(void *arg, sqlite3_stmt *stmt), void *arg,
+                const char *what);
+
+/*  Runs statement id with rowid bound to its first parameter (a DELETE by id). 0 or -1. */
+int outbox_exec_id(outbox_t *self, int id, int64_t rowid, const char *what);
+
 /*  Rows the last statement changed. */
 int outbox_changes(outbox_t *self);
 

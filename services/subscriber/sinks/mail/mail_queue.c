@@ -417,36 +417,36 @@ int mail_queue_dead_count(mail_queue_t *self, int64_t *count)
     return outbox_count(self->box, Q_DEAD_COUNT, count, "count dead letters");
 }
 
+/*  What mail_queue_dead_each hands each dead-letter row to. */
+typedef struct {
+    int (*fn)(void *arg, const mail_dead_t *dead);
+    void *arg;
+} s_dead_walk_t;
+
+static int s_dead_row(void *arg, sqlite3_stmt *stmt)
+{
+    s_dead_walk_t *walk = arg;
+    mail_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
+                        .message_id = outbox_text(stmt, 1),
+                        .recipient = outbox_text(stmt, 2),
+                        .stream_id = outbox_text(stmt, 3),
+                        .first_seq = sqlite3_column_int64(stmt, 4),
+                        .last_seq = sqlite3_column_int64(stmt, 5),
+                        .code = sqlite3_column_int64(stmt, 6),
+                        .error = outbox_text(stmt, 7),
+                        .failed_at_ms = sqlite3_column_int64(stmt, 8),
+                        .items = outbox_text(stmt, 9)};
+    return walk->fn(walk->arg, &dead);
+}
+
 int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dead_t *dead),
                          void *arg)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_EACH);
-    int rc, result = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        mail_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
-                            .message_id = outbox_text(stmt, 1),
-                            .recipient = outbox_text(stmt, 2),
-                            .stream_id = outbox_text(stmt, 3),
-                            .first_seq = sqlite3_column_int64(stmt, 4),
-                            .last_seq = sqlite3_column_int64(stmt, 5),
-                            .code = sqlite3_column_int64(stmt, 6),
-                            .error = outbox_text(stmt, 7),
-                            .failed_at_ms = sqlite3_column_int64(stmt, 8),
-                            .items = outbox_text(stmt, 9)};
-        if ((result = fn(arg, &dead)) != 0) {
-            break;
-        }
-    }
-    sqlite3_reset(stmt);
-    if (result == 0 && rc != SQLITE_DONE) {
-        return outbox_fail(self->box, "read dead letters");
-    }
-    return result;
+    s_dead_walk_t walk = {fn, arg};
+    return outbox_each(self->box, Q_DEAD_EACH, s_dead_row, &walk, "read dead letters");
 }
 
 int mail_queue_dead_remove(mail_queue_t *self, int64_t id)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_DEL);
-    sqlite3_bind_int64(stmt, 1, id);
-    return outbox_exec(self->box, stmt, "remove dead letter");
+    return outbox_exec_id(self->box, Q_DEAD_DEL, id, "remove dead letter");
 }

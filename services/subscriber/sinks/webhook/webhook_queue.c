@@ -210,35 +210,35 @@ int webhook_queue_dead_count(webhook_queue_t *self, int64_t *count)
     return outbox_count(self->box, Q_DEAD_COUNT, count, "count dead letters");
 }
 
+/*  What webhook_queue_dead_each hands each dead-letter row to. */
+typedef struct {
+    int (*fn)(void *arg, const webhook_dead_t *dead);
+    void *arg;
+} s_dead_walk_t;
+
+static int s_dead_row(void *arg, sqlite3_stmt *stmt)
+{
+    s_dead_walk_t *walk = arg;
+    webhook_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
+                           .webhook_id = outbox_text(stmt, 1),
+                           .stream_id = outbox_text(stmt, 2),
+                           .seq = sqlite3_column_int64(stmt, 3),
+                           .type = outbox_text(stmt, 4),
+                           .code = sqlite3_column_int64(stmt, 5),
+                           .error = outbox_text(stmt, 6),
+                           .failed_at_ms = sqlite3_column_int64(stmt, 7),
+                           .body = outbox_text(stmt, 8)};
+    return walk->fn(walk->arg, &dead);
+}
+
 int webhook_queue_dead_each(webhook_queue_t *self, int (*fn)(void *arg, const webhook_dead_t *dead),
                             void *arg)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_EACH);
-    int rc, result = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        webhook_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
-                               .webhook_id = outbox_text(stmt, 1),
-                               .stream_id = outbox_text(stmt, 2),
-                               .seq = sqlite3_column_int64(stmt, 3),
-                               .type = outbox_text(stmt, 4),
-                               .code = sqlite3_column_int64(stmt, 5),
-                               .error = outbox_text(stmt, 6),
-                               .failed_at_ms = sqlite3_column_int64(stmt, 7),
-                               .body = outbox_text(stmt, 8)};
-        if ((result = fn(arg, &dead)) != 0) {
-            break;
-        }
-    }
-    sqlite3_reset(stmt);
-    if (result == 0 && rc != SQLITE_DONE) {
-        return outbox_fail(self->box, "read dead letters");
-    }
-    return result;
+    s_dead_walk_t walk = {fn, arg};
+    return outbox_each(self->box, Q_DEAD_EACH, s_dead_row, &walk, "read dead letters");
 }
 
 int webhook_queue_dead_remove(webhook_queue_t *self, int64_t id)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_DEL);
-    sqlite3_bind_int64(stmt, 1, id);
-    return outbox_exec(self->box, stmt, "remove dead letter");
+    return outbox_exec_id(self->box, Q_DEAD_DEL, id, "remove dead letter");
 }
