@@ -18,8 +18,23 @@ SRC = os.environ.get("HERALD_SRC", os.getcwd())
 SLOW = float(os.environ.get("HERALD_SLOW", "1"))
 
 
+_started = []  # every Proc of this test run, for the logs fail() shows
+
+
 def fail(msg):
+    """Ends the test; the last lines of each program's log go with the message, so that a
+    failure seen only in CI's output says what the programs were doing."""
     print(f"FAIL: {msg}", file=sys.stderr)
+    for p in _started:
+        try:
+            with open(p.log_path, "rb") as f:
+                tail = f.read()[-3000:].decode("utf-8", "replace").splitlines()[-12:]
+        except OSError:
+            continue
+        state = "running" if p.popen.poll() is None else f"exited {p.popen.returncode}"
+        print(f"--- {p.name} (pid {p.pid}, {state}), last lines of its log:", file=sys.stderr)
+        for line in tail:
+            print(f"    {line}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -29,23 +44,52 @@ def check(cond, msg):
 
 
 _given = set()
+# Ports are reserved across the tests ctest runs at once: a file per port, created with
+# O_EXCL, removed when this test ends. A file older than an hour is left by a killed test.
+PORTS_DIR = os.path.join(tempfile.gettempdir(), "herald-it-ports")
+
+
+def _release_ports():
+    for port in _given:
+        try:
+            os.unlink(os.path.join(PORTS_DIR, str(port)))
+        except OSError:
+            pass
+
+
+def _reserve(port):
+    path = os.path.join(PORTS_DIR, str(port))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        return True
+    except FileExistsError:
+        try:
+            if time.time() - os.stat(path).st_mtime > 3600:
+                os.unlink(path)
+        except OSError:
+            pass
+        return False
 
 
 def free_port():
-    """A port free now, below Linux's ephemeral range (32768-60999): a port the kernel picks
-    for bind(0) is one it may give the next outgoing connection of a parallel test, before
-    the program under test binds it."""
+    """A port free now and reserved for this test, below Linux's ephemeral range
+    (32768-60999): a port the kernel picks for bind(0) is one it may give the next outgoing
+    connection of a parallel test, before the program under test binds it."""
+    import atexit
     import random
-    for _ in range(200):
+    os.makedirs(PORTS_DIR, exist_ok=True)
+    if not _given:
+        atexit.register(_release_ports)
+    for _ in range(400):
         port = random.randrange(20000, 32700)
-        if port in _given:
+        if port in _given or not _reserve(port):
             continue
+        _given.add(port)
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-        _given.add(port)
         return port
     fail("no free port below 32700")
 
@@ -120,6 +164,7 @@ class Proc:
                                       stdout=stdout or subprocess.DEVNULL, stderr=self.log,
                                       env=full_env)
         self.pid = self.popen.pid
+        _started.append(self)
 
     def alive(self):
         return self.popen.poll() is None
