@@ -12,6 +12,8 @@
     Version 5: every change row holds its record's image as that change left it (see s_v5);
     the scans read the log alone, and record_rowid is no longer written.
     Version 6: the change log takes one kind of delete, compaction's (see s_v6).
+    Version 7: record_heads and its trigger are gone: the images made them redundant, and
+    keeping them cost each change a third of its insert time (see s_v7).
 
     Opening a store (schema_open) lives here too: the pragmas, creating a new store, checking
     an existing one's version and migrating it, each failure with its store_err_t.
@@ -392,6 +394,14 @@ static const char *s_v6 =
     " END;";
 /* clang-format on */
 
+/*  A record's latest change is found in the log itself since version 5 (changes_record, the
+    index on record_id and seq the as-of snapshot reads), so the current snapshot is the
+    snapshot as of the head (store.c). Keeping record_heads meant a delete and an insert in a
+    table and its seq index with every change: measured with 200,000 SQL inserts, a third of
+    the CPU an insert took, more than the images added (docs/performance.md). */
+static const char *s_v7 = "DROP TRIGGER changes_heads;"
+                          "DROP TABLE record_heads;";
+
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
 {
     const char *sql = NULL;
@@ -413,6 +423,9 @@ int schema_apply(sqlite3 *db, int version, char *err, size_t errlen)
         break;
     case 6:
         sql = s_v6;
+        break;
+    case 7:
+        sql = s_v7;
         break;
     default:
         snprintf(err, errlen, "no migration to schema version %d", version);

@@ -46,7 +46,6 @@ struct store {
     sqlite3_stmt *delete_event;              /* delete an event */
     sqlite3_stmt *delete_press;              /* delete a press release */
     sqlite3_stmt *changes;                   /* the log after a seq or time, with images */
-    sqlite3_stmt *snapshot;                  /* record heads after a seq, their images */
     sqlite3_stmt *snapshot_at;               /* the latest images as of a seq */
     sqlite3_stmt *cursor_get;                /* a named cursor */
     sqlite3_stmt *cursor_set;                /* upsert a named cursor */
@@ -87,17 +86,11 @@ static const char *s_sql_changes =
     "   ORDER BY committed_at_ms, seq LIMIT 1), 9223372036854775807) - 1 ELSE 0 END)"
     " ORDER BY c.seq LIMIT ?3";
 
-/*  A record's latest change holds the record as it is now: its image is the current state. */
-static const char *s_sql_snapshot = "SELECT h.seq, h.record_type,"
-                                    " CASE WHEN c.status = 'cancelled' THEN 'cancelled'"
-                                    "  WHEN c.change = 'created' THEN 'created' ELSE 'updated' END,"
-                                    " h.record_id, c.committed_at_ms, c.topic, " S_IMAGE_COLS
-                                    " FROM record_heads h JOIN changes c ON c.seq = h.seq"
-                                    " WHERE h.seq > ?1 ORDER BY h.seq LIMIT ?2";
-
 /*  The snapshot as of ?2: the latest change of each record with seq <= ?2, unless a deletion;
     superseded by then when a later change of the same record has seq <= ?2 (one seek in
-    changes_record). The rows are read in seq order after ?1, like the log. */
+    changes_record). The rows are read in seq order after ?1, like the log. With ?2 the
+    highest seq there can be, it is the current catalogue: a record's latest change holds the
+    record as it is now. */
 static const char *s_sql_snapshot_at =
     "SELECT c.seq, c.record_type,"
     " CASE WHEN c.status = 'cancelled' THEN 'cancelled'"
@@ -319,7 +312,6 @@ static int s_prepare_all(store_t *self)
         {&self->delete_event, "DELETE FROM events WHERE id = ?1", true},
         {&self->delete_press, "DELETE FROM press_releases WHERE id = ?1", true},
         {&self->changes, s_sql_changes, false},
-        {&self->snapshot, s_sql_snapshot, false},
         {&self->snapshot_at, s_sql_snapshot_at, false},
         {&self->cursor_get, "SELECT seq, stream_id FROM cursors WHERE name = ?1", false},
         {&self->cursor_set,
@@ -424,12 +416,12 @@ void store_destroy(store_t **self_p)
     }
     store_t *self = *self_p;
     sqlite3_stmt **all[] = {
-        &self->put_event,    &self->put_press,    &self->get_event,    &self->get_press,
-        &self->list_events,  &self->list_press,   &self->cancel_event, &self->delete_event,
-        &self->delete_press, &self->changes,      &self->snapshot,     &self->snapshot_at,
-        &self->cursor_get,   &self->cursor_set,   &self->origin_get,   &self->origin_set,
-        &self->head_seq,     &self->data_version, &self->begin,        &self->begin_read,
-        &self->commit,       &self->rollback,
+        &self->put_event,    &self->put_press,  &self->get_event,    &self->get_press,
+        &self->list_events,  &self->list_press, &self->cancel_event, &self->delete_event,
+        &self->delete_press, &self->changes,    &self->snapshot_at,  &self->cursor_get,
+        &self->cursor_set,   &self->origin_get, &self->origin_set,   &self->head_seq,
+        &self->data_version, &self->begin,      &self->begin_read,   &self->commit,
+        &self->rollback,
     };
     if (self->db && !sqlite3_get_autocommit(self->db)) {
         sqlite3_exec(self->db, "ROLLBACK", NULL, NULL, NULL);
@@ -976,26 +968,29 @@ int64_t store_changes(store_t *self, int64_t after_seq, int64_t since_ms, int li
     return s_scan(self, s, fn, arg, "changes");
 }
 
+/*  The snapshot as of at_seq after after_seq (s_sql_snapshot_at); what names it in errors. */
+static int64_t s_snapshot(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
+                          store_change_fn *fn, void *arg, const char *what)
+{
+    sqlite3_stmt *s = self->snapshot_at;
+    sqlite3_reset(s);
+    sqlite3_bind_int64(s, 1, after_seq);
+    sqlite3_bind_int64(s, 2, at_seq);
+    sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
+    return s_scan(self, s, fn, arg, what);
+}
+
 int64_t store_snapshot(store_t *self, int64_t after_seq, int limit, store_change_fn *fn, void *arg)
 {
     assert(self);
-    sqlite3_stmt *s = self->snapshot;
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, after_seq);
-    sqlite3_bind_int64(s, 2, limit > 0 ? limit : -1);
-    return s_scan(self, s, fn, arg, "snapshot");
+    return s_snapshot(self, INT64_MAX, after_seq, limit, fn, arg, "snapshot");
 }
 
 int64_t store_snapshot_at(store_t *self, int64_t at_seq, int64_t after_seq, int limit,
                           store_change_fn *fn, void *arg)
 {
     assert(self);
-    sqlite3_stmt *s = self->snapshot_at;
-    sqlite3_reset(s);
-    sqlite3_bind_int64(s, 1, after_seq);
-    sqlite3_bind_int64(s, 2, at_seq);
-    sqlite3_bind_int64(s, 3, limit > 0 ? limit : -1);
-    return s_scan(self, s, fn, arg, "snapshot as of a seq");
+    return s_snapshot(self, at_seq, after_seq, limit, fn, arg, "snapshot as of a seq");
 }
 
 int store_list_events(store_t *self, store_event_fn *fn, void *arg)

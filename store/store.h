@@ -19,7 +19,7 @@
 extern "C" {
 #endif
 
-#define STORE_SCHEMA_VERSION 6 /* PRAGMA user_version this program writes and understands */
+#define STORE_SCHEMA_VERSION 7 /* PRAGMA user_version this program writes and understands */
 
 /*  What each kind of Herald database holds in SQLite's PRAGMA application_id (four ASCII
     letters), beside user_version: every program refuses a file of another kind, or a foreign

@@ -172,6 +172,12 @@ static void s_text(const char *path, const char *sql, char *out, size_t len)
     "coalesce(json_extract(value, '$.name'), '') || char(31) || coalesce(json_extract(value,"      \
     " '$.role'), ''), char(30)) FROM json_each(people)), '')"
 
+/*  The number of existing records: those whose latest change in the log is not a deletion. */
+#define S_LIVE_RECORDS                                                                             \
+    "SELECT count(*) FROM changes c WHERE change <> 'deleted' AND NOT EXISTS (SELECT 1"            \
+    " FROM changes d WHERE d.record_id = c.record_id AND d.record_type = c.record_type"            \
+    " AND d.seq > c.seq)"
+
 static void test_validation(void **state)
 {
     (void) state;
@@ -454,7 +460,8 @@ static void test_triggers(void **state)
     assert_int_equal(s_raw(path, "UPDATE events SET id = 'e9' WHERE id = 'e2'", NULL, 0),
                      SQLITE_CONSTRAINT);
     assert_int_equal(s_count(path, "SELECT max(seq) FROM changes"), 11);
-    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
+    /* Two records, each with its latest change in the log. */
+    assert_int_equal(s_count(path, S_LIVE_RECORDS), 2);
     fixture_remove(path);
 }
 
@@ -629,8 +636,11 @@ static void test_migration(void **state)
     store_t *store = store_new(path, STORE_OPEN, err, sizeof err);
     assert_non_null(store);
     assert_int_equal(s_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 3);
-    assert_int_equal(s_count(path, "SELECT seq FROM record_heads WHERE record_id = 'a'"), 4);
+    /* record_heads (schema 2 to 6) is gone: the log itself tells each record's latest change */
+    assert_int_equal(
+        s_count(path, "SELECT count(*) FROM sqlite_master WHERE name = 'record_heads'"), 0);
+    assert_int_equal(s_count(path, S_LIVE_RECORDS), 3);
+    assert_int_equal(s_count(path, "SELECT max(seq) FROM changes WHERE record_id = 'a'"), 4);
     /* record_rowid backfilled: the record's row, or NULL for the deleted b; still append-only */
     assert_int_equal(s_count(path, "SELECT count(*) FROM changes c WHERE record_rowid IS NOT"
                                    " CASE record_type WHEN 'event' THEN (SELECT rowid FROM events"
@@ -666,9 +676,10 @@ static void test_migration(void **state)
     assert_int_equal(rows.change[1], STORE_UPDATED);
     assert_int_equal(rows.seq[1], 4);
     assert_string_equal(rows.id[2], "p");
-    /* The new triggers keep the heads from now on. */
+    /* The snapshot follows the log from now on. */
     assert_int_equal(store_delete_press(store, "p"), 0);
-    assert_int_equal(s_count(path, "SELECT count(*) FROM record_heads"), 2);
+    memset(&rows, 0, sizeof rows);
+    assert_int_equal(store_snapshot(store, 0, 100, s_collect, &rows), 2);
     assert_int_equal(store_cursor_set(store, "pub", 5, NULL), 0);
     store_destroy(&store);
     fixture_remove(path);
@@ -1662,10 +1673,9 @@ static void test_compact(void **state)
     assert_int_equal(s_count(path, "SELECT count(*) FROM meta WHERE key = 'compacting_before'"), 0);
     assert_int_equal(store_head_seq(store), 8);
     /* Every record keeps its latest change: the current snapshot is whole. */
-    assert_int_equal(s_count(path,
-                             "SELECT count(*) FROM record_heads h"
-                             " WHERE NOT EXISTS (SELECT 1 FROM changes c WHERE c.seq = h.seq)"),
-                     0);
+    assert_int_equal(s_count(path, S_LIVE_RECORDS),
+                     s_count(path, "SELECT (SELECT count(*) FROM events)"
+                                   " + (SELECT count(*) FROM press_releases)"));
     s_rows_t now = {0};
     assert_int_equal(store_snapshot(store, 0, 0, s_collect, &now), 3);
     /* As of 6 (the horizon - 1) and later, and the changes after 6: what they were. */

@@ -202,6 +202,14 @@ class Proc:
         return [e for e in self.log_events() if e.get("event") == event]
 
 
+class Shown:
+    """A program a test started itself (not through Proc) whose log fail() should show."""
+
+    def __init__(self, name, popen, log_path):
+        self.name, self.popen, self.pid, self.log_path = name, popen, popen.pid, log_path
+        _started.append(self)
+
+
 class Procs:
     """Stops every process it started, whatever happens in the test."""
 

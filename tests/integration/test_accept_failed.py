@@ -18,7 +18,7 @@ import urllib.request
 import zmq
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import BIN, SLOW, check, fail, free_port, store, tcp, wait_until, workdir  # noqa
+from harness import BIN, SLOW, Shown, check, fail, free_port, store, tcp, wait_until, workdir  # noqa
 
 NOFILE = 64
 SUBS = 120
@@ -63,6 +63,7 @@ def main():
         pub = subprocess.Popen([os.path.join(BIN, "herald-pub"), "--db", db, "--bind", pub_ep,
                                 "--replay-bind", rep_ep, "--heartbeat-ms", "100", "--metrics",
                                 str(mport)], stderr=log, preexec_fn=limited)
+        Shown("herald-pub", pub, log_path)
         ctx = zmq.Context()
         socks = []
         try:
