@@ -4,6 +4,7 @@
 */
 #include "outbox.h"
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,9 @@
 
 #define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
 #define S_BACKOFF_MAX_MS OUTBOX_BACKOFF_MAX_MS
+
+/*  The statements on a sink's dead letters, made of its table's name and columns. */
+enum { S_DEAD_COUNT, S_DEAD_EACH, S_DEAD_DELETE };
 
 static const char *s_has_column = "SELECT COUNT(*) FROM pragma_table_info(?1) WHERE name = ?2";
 
@@ -24,10 +28,13 @@ struct outbox {
     sqlite3_stmt *begin;           /* BEGIN IMMEDIATE, COMMIT, ROLLBACK */
     sqlite3_stmt *commit;
     sqlite3_stmt *rollback;
-    bool in_txn;      /* a transaction of ours is open */
-    bool in_batch;    /* that transaction is a batch's (apply to flush) */
-    bool owns_state;  /* outbox_open opened state: destroy closes it */
-    char error[1024]; /* reason of the last failure */
+    sqlite3_stmt *dead[3]; /* the dead letters': count, walk, delete (S_DEAD_*) */
+    bool in_txn;           /* a transaction of ours is open */
+    bool in_batch;         /* that transaction is a batch's (apply to flush) */
+    bool owns_state;       /* outbox_open opened state: destroy closes it */
+    char *kept;            /* outbox_keep's buffer (grows, never shrinks) */
+    size_t kept_cap;       /* its size */
+    char error[1024];      /* reason of the last failure */
 };
 
 int outbox_set_error(outbox_t *self, const char *fmt, ...)
@@ -73,6 +80,24 @@ static int s_prepare(outbox_t *self, const char *sql, sqlite3_stmt **stmt)
     return sqlite3_prepare_v2(self->db, sql, -1, stmt, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+/*  Prepares the statements on the dead letters' table. 0 or -1. */
+static int s_prepare_dead(outbox_t *self)
+{
+    const char *table = self->tables->dead_table;
+    char *sql[3] = {
+        [S_DEAD_COUNT] = sqlite3_mprintf("SELECT COUNT(*) FROM %s", table),
+        [S_DEAD_EACH] =
+            sqlite3_mprintf("SELECT %s FROM %s ORDER BY id", self->tables->dead_columns, table),
+        [S_DEAD_DELETE] = sqlite3_mprintf("DELETE FROM %s WHERE id = ?1", table),
+    };
+    int failed = 0;
+    for (int i = 0; i < 3; i++) {
+        failed = failed || !sql[i] || s_prepare(self, sql[i], &self->dead[i]) != 0;
+        sqlite3_free(sql[i]);
+    }
+    return failed ? -1 : 0;
+}
+
 outbox_t *outbox_new(state_t *state, const outbox_tables_t *tables, char *err, size_t errlen)
 {
     const char *path = state_path(state);
@@ -105,6 +130,9 @@ outbox_t *outbox_new(state_t *state, const outbox_tables_t *tables, char *err, s
                  s_prepare(self, "ROLLBACK", &self->rollback);
     for (int i = 0; !failed && i < tables->count; i++) {
         failed = s_prepare(self, tables->sql[i], &self->stmt[i]);
+    }
+    if (!failed && tables->dead_table) {
+        failed = s_prepare_dead(self);
     }
     if (failed) {
         snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(self->db));
@@ -145,10 +173,14 @@ void outbox_destroy(outbox_t **self_p)
         sqlite3_finalize(self->begin);
         sqlite3_finalize(self->commit);
         sqlite3_finalize(self->rollback);
+        for (int i = 0; i < 3; i++) {
+            sqlite3_finalize(self->dead[i]);
+        }
         free(self->stmt);
         if (self->owns_state) {
             state_destroy(&self->state);
         }
+        free(self->kept);
         free(self);
         *self_p = NULL;
     }
@@ -178,9 +210,9 @@ int outbox_exec(outbox_t *self, sqlite3_stmt *stmt, const char *what)
     return rc == SQLITE_DONE ? 0 : outbox_fail(self, what);
 }
 
-int outbox_count(outbox_t *self, int id, int64_t *value, const char *what)
+/*  outbox_count, outbox_each and outbox_exec_id on a statement of any kind. */
+static int s_count(outbox_t *self, sqlite3_stmt *stmt, int64_t *value, const char *what)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self, id);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         *value = sqlite3_column_int64(stmt, 0);
@@ -189,10 +221,9 @@ int outbox_count(outbox_t *self, int id, int64_t *value, const char *what)
     return rc == SQLITE_ROW ? 0 : outbox_fail(self, what);
 }
 
-int outbox_each(outbox_t *self, int id, int (*row)(void *arg, sqlite3_stmt *stmt), void *arg,
-                const char *what)
+static int s_each(outbox_t *self, sqlite3_stmt *stmt, int (*row)(void *arg, sqlite3_stmt *stmt),
+                  void *arg, const char *what)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self, id);
     int rc, result = 0;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         if ((result = row(arg, stmt)) != 0) {
@@ -206,11 +237,26 @@ int outbox_each(outbox_t *self, int id, int (*row)(void *arg, sqlite3_stmt *stmt
     return result;
 }
 
-int outbox_exec_id(outbox_t *self, int id, int64_t rowid, const char *what)
+static int s_exec_id(outbox_t *self, sqlite3_stmt *stmt, int64_t rowid, const char *what)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self, id);
     sqlite3_bind_int64(stmt, 1, rowid);
     return outbox_exec(self, stmt, what);
+}
+
+int outbox_count(outbox_t *self, int id, int64_t *value, const char *what)
+{
+    return s_count(self, outbox_stmt(self, id), value, what);
+}
+
+int outbox_each(outbox_t *self, int id, int (*row)(void *arg, sqlite3_stmt *stmt), void *arg,
+                const char *what)
+{
+    return s_each(self, outbox_stmt(self, id), row, arg, what);
+}
+
+int outbox_exec_id(outbox_t *self, int id, int64_t rowid, const char *what)
+{
+    return s_exec_id(self, outbox_stmt(self, id), rowid, what);
 }
 
 int outbox_changes(outbox_t *self)
@@ -222,6 +268,65 @@ const char *outbox_text(sqlite3_stmt *stmt, int col)
 {
     const unsigned char *text = sqlite3_column_text(stmt, col);
     return text ? (const char *) text : "";
+}
+
+const char *outbox_keep(outbox_t *self, sqlite3_stmt *stmt, int col, size_t *len)
+{
+    const char *text = outbox_text(stmt, col);
+    size_t n = (size_t) sqlite3_column_bytes(stmt, col);
+    if (n + 1 > self->kept_cap) {
+        size_t cap = self->kept_cap ? self->kept_cap : 4096;
+        while (cap < n + 1) {
+            cap *= 2;
+        }
+        char *grown = realloc(self->kept, cap);
+        if (!grown) {
+            outbox_set_error(self, "out of memory");
+            return NULL;
+        }
+        self->kept = grown;
+        self->kept_cap = cap;
+    }
+    memcpy(self->kept, text, n);
+    self->kept[n] = '\0';
+    *len = n;
+    return self->kept;
+}
+
+/*  Statement which of the dead letters (S_DEAD_*), reset and its bindings cleared. */
+static sqlite3_stmt *s_dead(outbox_t *self, int which)
+{
+    assert(self->tables->dead_table);
+    return s_reset(self->dead[which]);
+}
+
+int outbox_dead_count(outbox_t *self, int64_t *count)
+{
+    return s_count(self, s_dead(self, S_DEAD_COUNT), count, "count dead letters");
+}
+
+/*  What outbox_dead_each hands each row to: the sink's reader and its fn. */
+typedef struct {
+    const outbox_tables_t *tables;
+    outbox_letter_fn *fn;
+    void *arg;
+} s_dead_walk_t;
+
+static int s_dead_row(void *arg, sqlite3_stmt *stmt)
+{
+    s_dead_walk_t *walk = arg;
+    return walk->tables->dead_row(stmt, walk->fn, walk->arg);
+}
+
+int outbox_dead_each(outbox_t *self, outbox_letter_fn *fn, void *arg)
+{
+    s_dead_walk_t walk = {self->tables, fn, arg};
+    return s_each(self, s_dead(self, S_DEAD_EACH), s_dead_row, &walk, "read dead letters");
+}
+
+int outbox_dead_remove(outbox_t *self, int64_t id)
+{
+    return s_exec_id(self, s_dead(self, S_DEAD_DELETE), id, "remove dead letter");
 }
 
 int outbox_begin(outbox_t *self)
@@ -333,6 +438,39 @@ int outbox_dead_listed(outbox_t *self, const char *path, int walk, FILE *out, ch
         return -1;
     }
     return 0;
+}
+
+/*  What s_write_line writes to. */
+typedef struct {
+    json_t *(*line)(const void *letter);
+    FILE *out;
+} s_list_t;
+
+/*  outbox_dead_list's walk: the letter's line to the output. 0, or -2 a write failed. */
+static int s_write_line(void *arg, const void *letter)
+{
+    s_list_t *list = arg;
+    json_t *line = list->line(letter);
+    int rc = line ? json_dumpf(line, list->out, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
+    json_decref(line);
+    if (rc != 0 || fputc('\n', list->out) == EOF) {
+        return -2;
+    }
+    return 0;
+}
+
+int outbox_dead_list(const char *path, const outbox_tables_t *tables,
+                     json_t *(*line)(const void *letter), FILE *out, char *err, size_t errlen)
+{
+    outbox_t *self = outbox_open(path, tables, err, errlen);
+    if (!self) {
+        return -1;
+    }
+    s_list_t list = {line, out};
+    int walk = outbox_dead_each(self, s_write_line, &list);
+    int rc = outbox_dead_listed(self, path, walk, out, err, errlen);
+    outbox_destroy(&self);
+    return rc;
 }
 
 int outbox_dead_resend(outbox_t *self, const char *path, int walk, size_t count,

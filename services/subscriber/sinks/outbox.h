@@ -10,6 +10,7 @@
 #ifndef HERALD_SUB_OUTBOX_H
 #define HERALD_SUB_OUTBOX_H
 
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -29,14 +30,26 @@ typedef struct {
     const char *add;    /* names the ALTER TABLE in an error */
 } outbox_column_t;
 
+/*  What outbox_dead_each hands each dead letter to: letter points to the sink's own type of
+    dead letter (mail_dead_t, webhook_dead_t), its strings borrowed for the call. Returns 0 to
+    go on, else the walk stops and returns that value. */
+typedef int(outbox_letter_fn)(void *arg, const void *letter);
+
 /*  A sink's tables: their schema (CREATE TABLE IF NOT EXISTS ...), the columns added since,
-    and the statements, indexed by the sink's own ids (0 to count - 1). All static. */
+    and the statements, indexed by the sink's own ids (0 to count - 1); for a sink with dead
+    letters, their table (its key id INTEGER PRIMARY KEY: the outbox counts, walks in id order
+    and deletes by id), the columns a walk reads and the reader that makes the sink's type of
+    letter of such a row. All static. */
 typedef struct {
     const char *schema;             /* CREATE TABLE IF NOT EXISTS ... */
     const outbox_column_t *columns; /* the columns added since, NULL if none */
     size_t column_count;            /* their number */
     const char *const *sql;         /* the statements, by the sink's ids */
     int count;                      /* their number */
+    const char *dead_table;         /* the dead letters' table, NULL: none */
+    const char *dead_columns;       /* the columns dead_row reads, "id, ..." */
+    /* reads the row stmt stands on into a letter and returns fn(arg, &letter) */
+    int (*dead_row)(sqlite3_stmt *stmt, outbox_letter_fn *fn, void *arg);
 } outbox_tables_t;
 
 /*  Opens (creating the tables when missing, adding missing columns) a sink's tables in the
@@ -92,6 +105,19 @@ int outbox_changes(outbox_t *self);
 /*  Column col of the row stmt stands on, as text ("" for NULL). Borrowed until the next step. */
 const char *outbox_text(sqlite3_stmt *stmt, int col);
 
+/*  Column col of the row stmt stands on, as outbox_text, copied into a buffer the outbox keeps
+    (it grows, never shrinks), so that it outlives the statement's reset; *len its length.
+    Borrowed until the next outbox_keep or outbox_destroy. NULL, with the reason set, when out
+    of memory. */
+const char *outbox_keep(outbox_t *self, sqlite3_stmt *stmt, int col, size_t *len);
+
+/*  The dead letters of the tables (dead_table set): their number into *count; each, in id
+    order, read by dead_row and passed to fn (see outbox_letter_fn); removal of the one with
+    that id. 0 or -1 (or fn's value). */
+int outbox_dead_count(outbox_t *self, int64_t *count);
+int outbox_dead_each(outbox_t *self, outbox_letter_fn *fn, void *arg);
+int outbox_dead_remove(outbox_t *self, int64_t id);
+
 /*  The sink's side of the batch. Each writes its reason to err as the sink reports it
     ("begin: ...", "cursor: ...", "commit: ..."). Begin opens the batch's transaction unless
     it is open; flush writes the cursor (stream_id, last_seq) and commits; end commits an open
@@ -119,6 +145,13 @@ int64_t outbox_backoff_ms(int64_t attempt);
     write failed) turned into the command's: 0, or -1 with the reason in err. */
 int outbox_dead_listed(outbox_t *self, const char *path, int walk, FILE *out, char *err,
                        size_t errlen);
+
+/*  `list`: opens the --state file at path on tables (outbox_open) and writes to out, one
+    compact JSON line each, every dead letter as line makes it (a new reference, the outbox's
+    to free; NULL when out of memory); closes it. 0, or -1 with the reason in err (as
+    outbox_open and outbox_dead_listed say it). */
+int outbox_dead_list(const char *path, const outbox_tables_t *tables,
+                     json_t *(*line)(const void *letter), FILE *out, char *err, size_t errlen);
 
 /*  For `retry`: sends count letters again, in order, with resend(arg, i) (1 sent and removed,
     0 still dead, -1 a database failure: the rest are not tried); walk is the return of the

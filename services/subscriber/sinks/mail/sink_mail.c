@@ -38,7 +38,7 @@
 
 typedef struct {
     mail_config_t *config; /* the settings, built from the options at open */
-    mail_queue_t *queue;   /* the tables in the --state file */
+    outbox_t *queue;       /* the tables in the --state file */
     mail_smtp_t *smtp;     /* the SMTP client */
     int64_t at_next_ms;    /* the next --digest-at moment (wall clock), 0 if unused */
     bool at_due;           /* that moment passed with items waiting: send them */
@@ -51,7 +51,7 @@ typedef struct {
 
 static int s_fail(sink_mail_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, mail_queue_error(self->queue));
+    snprintf(self->error, sizeof self->error, "%s: %s", what, outbox_error(self->queue));
     return -1;
 }
 
@@ -111,7 +111,7 @@ static json_t *s_item(const announcement_t *a)
 static int s_apply(void *self_, const announcement_t *a)
 {
     sink_mail_t *self = self_;
-    if (outbox_batch_begin(mail_queue_box(self->queue), self->error, sizeof self->error) != 0) {
+    if (outbox_batch_begin(self->queue, self->error, sizeof self->error) != 0) {
         return -1;
     }
     json_t *item = s_item(a);
@@ -132,14 +132,13 @@ static int s_apply(void *self_, const announcement_t *a)
 static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 {
     sink_mail_t *self = self_;
-    return outbox_batch_flush(mail_queue_box(self->queue), stream_id, last_seq, self->error,
-                              sizeof self->error);
+    return outbox_batch_flush(self->queue, stream_id, last_seq, self->error, sizeof self->error);
 }
 
 static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
 {
     sink_mail_t *self = self_;
-    return outbox_position(mail_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
+    return outbox_position(self->queue, stream_id_out, cap, seq_out, self->error,
                            sizeof self->error);
 }
 
@@ -148,7 +147,7 @@ static int s_reset(void *self_)
     /*  The items queued from the old stream happened: they are still mailed (a digest never
         mixes streams), and the cursor moves to the new stream at the next flush. */
     sink_mail_t *self = self_;
-    return outbox_batch_end(mail_queue_box(self->queue), self->error, sizeof self->error);
+    return outbox_batch_end(self->queue, self->error, sizeof self->error);
 }
 
 /*  A failed attempt: the digest is tried again after the backoff, counted from the end of the
@@ -281,7 +280,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     sink_mail_t *self = self_;
     const mail_config_t *c = self->config;
     *next_ms = -1;
-    if (outbox_in_batch(mail_queue_box(self->queue))) {
+    if (outbox_in_batch(self->queue)) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
@@ -369,7 +368,7 @@ static void s_destroy(void **self_p)
                      "items_waiting", (json_int_t) self->items_waiting, "dead_lettered",
                      (json_int_t) self->dead_lettered);
         }
-        mail_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
+        outbox_destroy(&self->queue); /* a batch never flushed is rolled back */
         mail_smtp_destroy(&self->smtp);
         mail_config_destroy(&self->config);
         free(self);
@@ -410,7 +409,7 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     }
     self->config = config;
     char why[512];
-    self->queue = mail_queue_new(options->state, why, sizeof why);
+    self->queue = outbox_new(options->state, &mail_queue_tables, why, sizeof why);
     if (!self->queue) {
         snprintf(err, errlen, "--state: %s", why);
         goto fail;

@@ -41,13 +41,13 @@
 #define S_TIMEOUT_MAX_S 600
 
 typedef struct {
-    webhook_queue_t *queue; /* the tables in the --state file */
-    webhook_http_t *http;   /* the client, its connection kept */
-    int64_t delivered;      /* requests answered with a 2xx */
-    int64_t retried;        /* attempts that failed and will be retried */
-    int64_t dead_lettered;  /* requests refused for good */
-    int64_t waiting;        /* requests in the outbox */
-    char error[512];        /* reason of the last failure */
+    outbox_t *queue;       /* the tables in the --state file */
+    webhook_http_t *http;  /* the client, its connection kept */
+    int64_t delivered;     /* requests answered with a 2xx */
+    int64_t retried;       /* attempts that failed and will be retried */
+    int64_t dead_lettered; /* requests refused for good */
+    int64_t waiting;       /* requests in the outbox */
+    char error[512];       /* reason of the last failure */
 } sink_webhook_t;
 
 int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, char *err,
@@ -91,7 +91,7 @@ int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, cha
 
 static int s_fail(sink_webhook_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, webhook_queue_error(self->queue));
+    snprintf(self->error, sizeof self->error, "%s: %s", what, outbox_error(self->queue));
     return -1;
 }
 
@@ -102,7 +102,7 @@ static int s_apply(void *self_, const announcement_t *a)
     if (webhook_event_type(a, type, sizeof type) < 0) {
         return 0; /* not a record change: nothing to announce */
     }
-    if (outbox_batch_begin(webhook_queue_box(self->queue), self->error, sizeof self->error) != 0) {
+    if (outbox_batch_begin(self->queue, self->error, sizeof self->error) != 0) {
         return -1;
     }
     char *body = webhook_event_body(a);
@@ -123,14 +123,13 @@ static int s_apply(void *self_, const announcement_t *a)
 static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
 {
     sink_webhook_t *self = self_;
-    return outbox_batch_flush(webhook_queue_box(self->queue), stream_id, last_seq, self->error,
-                              sizeof self->error);
+    return outbox_batch_flush(self->queue, stream_id, last_seq, self->error, sizeof self->error);
 }
 
 static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
 {
     sink_webhook_t *self = self_;
-    return outbox_position(webhook_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
+    return outbox_position(self->queue, stream_id_out, cap, seq_out, self->error,
                            sizeof self->error);
 }
 
@@ -139,7 +138,7 @@ static int s_reset(void *self_)
     /*  The requests queued from the old stream happened: they are still delivered, first, and
         the cursor moves to the new stream at the next flush. */
     sink_webhook_t *self = self_;
-    return outbox_batch_end(webhook_queue_box(self->queue), self->error, sizeof self->error);
+    return outbox_batch_end(self->queue, self->error, sizeof self->error);
 }
 
 /*  The delay before attempt number attempt + 1: the backoff, or the receiver's Retry-After. */
@@ -203,7 +202,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
 {
     sink_webhook_t *self = self_;
     *next_ms = -1;
-    if (outbox_in_batch(webhook_queue_box(self->queue))) {
+    if (outbox_in_batch(self->queue)) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
@@ -264,7 +263,7 @@ static void s_destroy(void **self_p)
                      (json_int_t) self->delivered, "retried", (json_int_t) self->retried, "waiting",
                      (json_int_t) self->waiting, "dead_lettered", (json_int_t) self->dead_lettered);
         }
-        webhook_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
+        outbox_destroy(&self->queue); /* a batch never flushed is rolled back */
         webhook_http_destroy(&self->http);
         free(self);
         *self_p = NULL;
@@ -300,13 +299,13 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         snprintf(err, errlen, "--sink webhook: %s", why);
         goto fail;
     }
-    self->queue = webhook_queue_new(options->state, why, sizeof why);
+    self->queue = outbox_new(options->state, &webhook_queue_tables, why, sizeof why);
     if (!self->queue) {
         snprintf(err, errlen, "--state: %s", why);
         goto fail;
     }
     if (webhook_queue_count(self->queue, &self->waiting) != 0) {
-        snprintf(err, errlen, "--state: %s", webhook_queue_error(self->queue));
+        snprintf(err, errlen, "--state: %s", outbox_error(self->queue));
         goto fail;
     }
     srandom((unsigned) (clock_ms(CLOCK_REALTIME) ^ (int64_t) getpid()));
