@@ -1,6 +1,7 @@
 /*  outbox.c -- a sink's tables in the --state file and its batch's transaction, on the state
     file's connection (state.c); the statements of outbox_tables_t prepared once, in
-    outbox_new. The mail and webhook sinks run their queues on it.
+    outbox_new. The mail and webhook sinks run their queues on it, and are sinks through its
+    frame (outbox_sink_t).
 */
 #include "outbox.h"
 
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 
 #define S_BACKOFF_FIRST_MS 1000 /* the first retry's delay */
 #define S_BACKOFF_MAX_MS OUTBOX_BACKOFF_MAX_MS
@@ -504,4 +506,111 @@ void *outbox_grow(void *array, size_t *cap, size_t count, size_t size)
         *cap = grown_cap;
     }
     return grown;
+}
+
+//  ---------------------------------------------------------------------------------------
+//  The frame of an outbox sink
+
+void *outbox_sink_alloc(const outbox_sink_kind_t *kind, size_t size, char *err, size_t errlen)
+{
+    assert(size >= sizeof(outbox_sink_t));
+    outbox_sink_t *self = calloc(1, size);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->kind = kind;
+    return self;
+}
+
+int outbox_sink_open(outbox_sink_t *self, state_t *state, char *err, size_t errlen)
+{
+    char why[512];
+    self->box = outbox_new(state, self->kind->tables, why, sizeof why);
+    if (!self->box) {
+        snprintf(err, errlen, "--state: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+int outbox_sink_fail(outbox_sink_t *self, const char *what)
+{
+    snprintf(self->error, sizeof self->error, "%s: %s", what, outbox_error(self->box));
+    return -1;
+}
+
+static int s_sink_flush(void *self_, const char *stream_id, int64_t last_seq)
+{
+    outbox_sink_t *self = self_;
+    return outbox_batch_flush(self->box, stream_id, last_seq, self->error, sizeof self->error);
+}
+
+static int s_sink_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
+{
+    outbox_sink_t *self = self_;
+    return outbox_position(self->box, stream_id_out, cap, seq_out, self->error, sizeof self->error);
+}
+
+/*  What was queued from the old stream happened: it is still sent, first, and the cursor
+    moves to the new stream at the next flush. */
+static int s_sink_reset(void *self_)
+{
+    outbox_sink_t *self = self_;
+    return outbox_batch_end(self->box, self->error, sizeof self->error);
+}
+
+static void s_sink_stats(void *self_, int64_t *values)
+{
+    outbox_sink_t *self = self_;
+    memcpy(values, self->counts, sizeof self->counts);
+}
+
+static const char *s_sink_error(void *self_)
+{
+    outbox_sink_t *self = self_;
+    return self->error;
+}
+
+sink_t *outbox_sink_start(outbox_sink_t *self, char *err, size_t errlen)
+{
+    sink_t *sink = calloc(1, sizeof *sink);
+    if (!sink) {
+        snprintf(err, errlen, "out of memory");
+        void *p = self;
+        outbox_sink_destroy(&p);
+        return NULL;
+    }
+    srandom((unsigned) (clock_ms(CLOCK_REALTIME) ^ (int64_t) getpid()));
+    *sink = (sink_t){.name = self->kind->name,
+                     .self = self,
+                     .apply = self->kind->apply,
+                     .flush = s_sink_flush,
+                     .position = s_sink_position,
+                     .reset = s_sink_reset,
+                     .tick = self->kind->tick,
+                     .stats = s_sink_stats,
+                     .error = s_sink_error,
+                     .destroy = outbox_sink_destroy};
+    return sink;
+}
+
+void outbox_sink_destroy(void **self_p)
+{
+    if (self_p && *self_p) {
+        outbox_sink_t *self = *self_p;
+        const char *const *name = self->kind->counts;
+        const int64_t *count = self->counts;
+        if (self->box) {
+            log_info(self->kind->stopped, "{s:I, s:I, s:I, s:I}", name[0], (json_int_t) count[0],
+                     name[1], (json_int_t) count[1], name[2], (json_int_t) count[2], name[3],
+                     (json_int_t) count[3]);
+        }
+        outbox_destroy(&self->box); /* a batch never flushed is rolled back */
+        if (self->kind->close) {
+            self->kind->close(self);
+        }
+        free(self);
+        *self_p = NULL;
+    }
 }

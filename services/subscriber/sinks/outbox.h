@@ -2,7 +2,9 @@
     mail and webhook sinks): their tables on the connection state.c opened, every statement
     prepared once; the batch's transaction, in which apply() adds rows and flush() writes the
     cursor (state_put) and commits, so a row is queued exactly once whatever the crash; the
-    retry backoff; and the frame of the dead-letter commands (herald-sub SINK-dead list|retry).
+    retry backoff; the frame of the dead-letter commands (herald-sub SINK-dead list|retry);
+    and the frame of the sink itself (outbox_sink_t): its counts, error, batch functions and
+    end, so that a sink writes only what it does with its rows (apply, tick).
 
     Each sink keeps its own tables, their SQL and its typed queue on top (mail_queue.c,
     webhook_queue.c): the on-disk form is theirs, this module only runs it.
@@ -17,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "sink.h"
 #include "state.h"
 
 typedef struct outbox outbox_t;
@@ -164,5 +167,55 @@ int outbox_dead_resend(outbox_t *self, const char *path, int walk, size_t count,
     full, to hold one more (16 at first, then twice as many). Returns it (array itself when
     there was room), or NULL when out of memory (array kept, still the caller's). */
 void *outbox_grow(void *array, size_t *cap, size_t count, size_t size);
+
+/*  The counts every outbox sink keeps, its four metrics in this order (its stats()). */
+enum {
+    OUTBOX_SENT,    /* delivered: mails accepted, requests answered with a 2xx */
+    OUTBOX_FAILED,  /* attempts that failed and will be retried */
+    OUTBOX_WAITING, /* waiting at the last look: items for a digest, requests */
+    OUTBOX_DEAD,    /* dead-lettered since the start */
+    OUTBOX_COUNTS
+};
+
+/*  A kind of outbox sink: what the frame needs to know of it. Static. */
+typedef struct {
+    const char *name;                  /* its --sink name: "mail" */
+    const outbox_tables_t *tables;     /* its tables in the --state file */
+    const char *stopped;               /* the event logged at its end: "sub.mail_stopped" */
+    const char *counts[OUTBOX_COUNTS]; /* the names of its counts in that event */
+    int (*apply)(void *self, const announcement_t *a);         /* sink_t's */
+    int (*tick)(void *self, int64_t now_ms, int64_t *next_ms); /* sink_t's */
+    void (*close)(void *self); /* frees what the sink holds besides the frame, NULL: nothing */
+} outbox_sink_kind_t;
+
+/*  The frame: the first member of an outbox sink's self, so that self is one. */
+typedef struct {
+    const outbox_sink_kind_t *kind; /* the sink's kind */
+    outbox_t *box;                  /* its tables in the --state file, NULL until opened */
+    int64_t counts[OUTBOX_COUNTS];  /* its counts (OUTBOX_SENT ...) */
+    char error[512];                /* reason of the last failure */
+} outbox_sink_t;
+
+/*  A sink's self of size bytes (its struct, the frame first), zeroed, of kind. Returns it (to
+    free with outbox_sink_destroy), or NULL with "out of memory" in err. */
+void *outbox_sink_alloc(const outbox_sink_kind_t *kind, size_t size, char *err, size_t errlen);
+
+/*  Opens the sink's tables on state (outbox_new). 0, or -1 with "--state: reason" in err. */
+int outbox_sink_open(outbox_sink_t *self, state_t *state, char *err, size_t errlen);
+
+/*  The sink over self (taken over: on failure it is destroyed): apply and tick the kind's,
+    flush, position and reset the batch's (outbox_batch_*), stats the counts, error, destroy
+    outbox_sink_destroy; the retry jitter (random()) seeded for this process. Returns it (the
+    caller's, freed with sink_destroy), or NULL with "out of memory" in err. */
+sink_t *outbox_sink_start(outbox_sink_t *self, char *err, size_t errlen);
+
+/*  Sets the error to "what: " and the outbox's reason; returns -1. */
+int outbox_sink_fail(outbox_sink_t *self, const char *what);
+
+/*  Ends the sink (sink_t's destroy; also for a self that never started): logs the kind's
+    stopped event with the counts if the tables were opened, closes them (a batch never
+    flushed is rolled back), then the sink's own parts (close); frees self and sets *self_p
+    to NULL. Safe on NULL. */
+void outbox_sink_destroy(void **self_p);
 
 #endif
