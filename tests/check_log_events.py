@@ -24,6 +24,8 @@ CARRIERS = {
     "s_mhd_log": "services/common/http_server.c: libmicrohttpd's errors, event from the caller",
     "s_problem_in": "services/publisher/publisher.c: a store problem logged once",
     "s_log_limited": "services/subscriber/subscriber.c: rate-limited bad input",
+    "outbox_sink_destroy": "services/subscriber/sinks/outbox.c: an outbox sink's end, the event "
+                           "its kind names",
 }
 # Event-shaped literals (the carriers' callers) have one of these prefixes.
 EVENT_LITERAL = re.compile(r'"((?:pub|sub|metrics)\.[a-z_]+)"')

@@ -258,8 +258,9 @@ typedef struct {
     int64_t id;
 } s_walk_t;
 
-static int s_dead_seen(void *arg, const webhook_dead_t *d)
+static int s_dead_seen(void *arg, const void *letter)
 {
+    const webhook_dead_t *d = letter;
     s_walk_t *w = arg;
     w->count++;
     w->id = d->id;
@@ -279,29 +280,28 @@ static void test_queue(void **unused)
     s_path(path, sizeof path, "queue.db");
     state_t *state = state_new(path, err, sizeof err);
     assert_non_null(state);
-    webhook_queue_t *q = webhook_queue_new(state, err, sizeof err);
+    outbox_t *q = outbox_new(state, &webhook_queue_tables, err, sizeof err);
     assert_non_null(q);
     webhook_item_t item;
     assert_int_equal(webhook_queue_head(q, &item), 0);
 
     /* a batch: three requests and the cursor, together */
-    outbox_t *box = webhook_queue_box(q);
-    assert_int_equal(outbox_begin(box), 0);
+    assert_int_equal(outbox_begin(q), 0);
     const char *type = "org.herald.event.created";
     assert_int_equal(webhook_queue_add(q, STREAM, 1, type, "{\"n\":1}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 2, type, "{\"n\":2}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 3, type, "{\"n\":3}", 1000), 1);
     assert_int_equal(webhook_queue_add(q, STREAM, 2, type, "{\"again\":2}", 1000), 0);
     assert_int_equal(state_put(state, STREAM, 3, 1000), 0);
-    assert_int_equal(outbox_commit(box), 0);
+    assert_int_equal(outbox_commit(q), 0);
     int64_t count = 0;
     assert_int_equal(webhook_queue_count(q, &count), 0);
     assert_int_equal(count, 3);
 
     /* a rolled back batch leaves nothing */
-    assert_int_equal(outbox_begin(box), 0);
+    assert_int_equal(outbox_begin(q), 0);
     assert_int_equal(webhook_queue_add(q, STREAM, 4, type, "{}", 1000), 1);
-    outbox_rollback(box);
+    outbox_rollback(q);
     assert_int_equal(webhook_queue_count(q, &count), 0);
     assert_int_equal(count, 3);
 
@@ -323,34 +323,34 @@ static void test_queue(void **unused)
     assert_int_equal(webhook_queue_head(q, &item), 1);
     assert_int_equal(item.seq, 2);
     assert_int_equal(webhook_queue_dead(q, &item, "herald_" STREAM "_2", 410, "HTTP 410", 2000), 0);
-    assert_int_equal(webhook_queue_dead_count(q, &count), 0);
+    assert_int_equal(outbox_dead_count(q, &count), 0);
     assert_int_equal(count, 1);
     s_walk_t walk = {0};
-    assert_int_equal(webhook_queue_dead_each(q, s_dead_seen, &walk), 0);
+    assert_int_equal(outbox_dead_each(q, s_dead_seen, &walk), 0);
     assert_int_equal(walk.count, 1);
     assert_int_equal(webhook_queue_head(q, &item), 1);
     assert_int_equal(item.seq, 3);
     assert_int_equal(webhook_queue_done(q, item.id), 0);
     assert_int_equal(webhook_queue_head(q, &item), 0);
 
-    assert_int_equal(webhook_queue_dead_remove(q, walk.id), 0);
-    assert_int_equal(webhook_queue_dead_count(q, &count), 0);
+    assert_int_equal(outbox_dead_remove(q, walk.id), 0);
+    assert_int_equal(outbox_dead_count(q, &count), 0);
     assert_int_equal(count, 0);
-    assert_string_equal(webhook_queue_error(q), "");
-    webhook_queue_destroy(&q);
+    assert_string_equal(outbox_error(q), "");
+    outbox_destroy(&q);
     assert_null(q);
-    webhook_queue_destroy(&q);
+    outbox_destroy(&q);
     state_destroy(&state);
 
     /* the dead-letter commands' way in: the file must exist, and the queue then owns it */
-    q = webhook_queue_open(path, err, sizeof err);
+    q = outbox_open(path, &webhook_queue_tables, err, sizeof err);
     assert_non_null(q);
     assert_int_equal(webhook_queue_count(q, &count), 0);
     assert_int_equal(count, 0);
-    webhook_queue_destroy(&q);
+    outbox_destroy(&q);
     char missing[1040];
     snprintf(missing, sizeof missing, "%s.missing", path);
-    assert_null(webhook_queue_open(missing, err, sizeof err));
+    assert_null(outbox_open(missing, &webhook_queue_tables, err, sizeof err));
     assert_non_null(strstr(err, "no such file"));
     fixture_remove(path);
 }

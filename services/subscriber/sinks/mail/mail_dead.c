@@ -28,13 +28,14 @@ typedef struct {
     s_letter_t *letters;
     size_t count;
     size_t cap;
-    mail_queue_t *queue; /* for s_resend */
+    outbox_t *box; /* for s_resend */
     mail_smtp_t *smtp;
 } s_letters_t;
 
-static int s_print(void *arg, const mail_dead_t *d)
+/*  A dead letter's line for `list`. */
+static json_t *s_line(const void *letter)
 {
-    FILE *out = arg;
+    const mail_dead_t *d = letter;
     json_error_t jerr;
     json_t *items = json_loads(d->items, 0, &jerr);
     json_t *line =
@@ -44,28 +45,17 @@ static int s_print(void *arg, const mail_dead_t *d)
                   "items", (json_int_t) json_array_size(items), "code", (json_int_t) d->code,
                   "error", d->error, "failed_at_ms", (json_int_t) d->failed_at_ms);
     json_decref(items);
-    int rc = line ? json_dumpf(line, out, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
-    json_decref(line);
-    if (rc != 0 || fputc('\n', out) == EOF) {
-        return -2;
-    }
-    return 0;
+    return line;
 }
 
 int mail_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    mail_queue_t *queue = mail_queue_open(state_path, err, errlen);
-    if (!queue) {
-        return -1;
-    }
-    int rc = mail_queue_dead_each(queue, s_print, out);
-    rc = outbox_dead_listed(mail_queue_box(queue), state_path, rc, out, err, errlen);
-    mail_queue_destroy(&queue);
-    return rc;
+    return outbox_dead_list(state_path, &mail_queue_tables, s_line, out, err, errlen);
 }
 
-static int s_collect(void *arg, const mail_dead_t *d)
+static int s_collect(void *arg, const void *letter)
 {
+    const mail_dead_t *d = letter;
     s_letters_t *all = arg;
     s_letter_t *grown = outbox_grow(all->letters, &all->cap, all->count, sizeof *grown);
     if (!grown) {
@@ -110,7 +100,7 @@ static int s_resend(void *arg, size_t i)
                  "recipients", 1, "items", (json_int_t) digest.items, "first_seq",
                  (json_int_t) l->box.first_seq, "last_seq", (json_int_t) l->box.last_seq,
                  "dead_letter", 1);
-        rc = mail_queue_dead_remove(all->queue, l->id) == 0 ? 1 : -1;
+        rc = outbox_dead_remove(all->box, l->id) == 0 ? 1 : -1;
     } else if (result == MAIL_REJECTED) {
         log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s}", "recipient", l->recipient, "message_id",
                   l->message_id, "code", (json_int_t) code, "error", err);
@@ -125,21 +115,21 @@ static int s_resend(void *arg, size_t i)
 
 int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
 {
-    mail_queue_t *queue = mail_queue_open(config->state_path, err, errlen);
-    if (!queue) {
+    outbox_t *box = outbox_open(config->state_path, &mail_queue_tables, err, errlen);
+    if (!box) {
         return -1;
     }
     char why[512];
     mail_smtp_t *smtp = mail_smtp_new(config, why, sizeof why);
     if (!smtp) {
         snprintf(err, errlen, "--smtp: %s", why);
-        mail_queue_destroy(&queue);
+        outbox_destroy(&box);
         return -1;
     }
-    s_letters_t all = {.queue = queue, .smtp = smtp};
-    int rc = mail_queue_dead_each(queue, s_collect, &all);
-    int left = outbox_dead_resend(mail_queue_box(queue), config->state_path, rc, all.count,
-                                  s_resend, &all, err, errlen);
+    s_letters_t all = {.box = box, .smtp = smtp};
+    int rc = outbox_dead_each(box, s_collect, &all);
+    int left =
+        outbox_dead_resend(box, config->state_path, rc, all.count, s_resend, &all, err, errlen);
     for (size_t i = 0; i < all.count; i++) {
         free(all.letters[i].message_id);
         free(all.letters[i].recipient);
@@ -147,6 +137,6 @@ int mail_dead_retry(const mail_config_t *config, char *err, size_t errlen)
     }
     free(all.letters);
     mail_smtp_destroy(&smtp);
-    mail_queue_destroy(&queue);
+    outbox_destroy(&box);
     return left;
 }

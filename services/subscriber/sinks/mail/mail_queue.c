@@ -54,9 +54,6 @@ typedef enum {
     Q_ITEMS_DEL,
     Q_OUTBOX_DEL,
     Q_RCPTS_DEL,
-    Q_DEAD_COUNT,
-    Q_DEAD_EACH,
-    Q_DEAD_DEL,
     Q_COUNT
 } s_stmt_id_t;
 
@@ -85,21 +82,34 @@ static const char *const s_sql[Q_COUNT] = {
     [Q_ITEMS_DEL] = "DELETE FROM mail_queue WHERE stream_id = ?1 AND seq BETWEEN ?2 AND ?3",
     [Q_OUTBOX_DEL] = "DELETE FROM mail_outbox WHERE message_id = ?1",
     [Q_RCPTS_DEL] = "DELETE FROM mail_outbox_rcpt WHERE message_id = ?1",
-    [Q_DEAD_COUNT] = "SELECT COUNT(*) FROM mail_dead",
-    [Q_DEAD_EACH] = "SELECT id, message_id, recipient, stream_id, first_seq, last_seq, code,"
-                    " error, failed_at_ms, items FROM mail_dead ORDER BY id",
-    [Q_DEAD_DEL] = "DELETE FROM mail_dead WHERE id = ?1",
 };
 
-static const outbox_tables_t s_tables = {.schema = s_schema,
-                                         .columns = s_columns,
-                                         .column_count = sizeof s_columns / sizeof s_columns[0],
-                                         .sql = s_sql,
-                                         .count = Q_COUNT};
+/*  A dead-letter row (the tables' dead_columns) as a mail_dead_t, handed to fn. */
+static int s_dead_row(sqlite3_stmt *stmt, outbox_letter_fn *fn, void *arg)
+{
+    mail_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
+                        .message_id = outbox_text(stmt, 1),
+                        .recipient = outbox_text(stmt, 2),
+                        .stream_id = outbox_text(stmt, 3),
+                        .first_seq = sqlite3_column_int64(stmt, 4),
+                        .last_seq = sqlite3_column_int64(stmt, 5),
+                        .code = sqlite3_column_int64(stmt, 6),
+                        .error = outbox_text(stmt, 7),
+                        .failed_at_ms = sqlite3_column_int64(stmt, 8),
+                        .items = outbox_text(stmt, 9)};
+    return fn(arg, &dead);
+}
 
-struct mail_queue {
-    outbox_t *box; /* the tables, on the --state file's connection */
-};
+const outbox_tables_t mail_queue_tables = {
+    .schema = s_schema,
+    .columns = s_columns,
+    .column_count = sizeof s_columns / sizeof s_columns[0],
+    .sql = s_sql,
+    .count = Q_COUNT,
+    .dead_table = "mail_dead",
+    .dead_columns = "id, message_id, recipient, stream_id, first_seq, last_seq, code, error,"
+                    " failed_at_ms, items",
+    .dead_row = s_dead_row};
 
 static void s_bind_box(sqlite3_stmt *stmt, const mail_outbox_t *box)
 {
@@ -108,78 +118,34 @@ static void s_bind_box(sqlite3_stmt *stmt, const mail_outbox_t *box)
     sqlite3_bind_int64(stmt, 3, box->last_seq);
 }
 
-/*  The queue on box (taken over), or NULL (box destroyed) with the reason in err. */
-static mail_queue_t *s_new(outbox_t *box, char *err, size_t errlen)
-{
-    mail_queue_t *self = box ? calloc(1, sizeof *self) : NULL;
-    if (box && !self) {
-        snprintf(err, errlen, "out of memory");
-        outbox_destroy(&box);
-    }
-    if (self) {
-        self->box = box;
-    }
-    return self;
-}
-
-mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen)
-{
-    return s_new(outbox_new(state, &s_tables, err, errlen), err, errlen);
-}
-
-mail_queue_t *mail_queue_open(const char *path, char *err, size_t errlen)
-{
-    return s_new(outbox_open(path, &s_tables, err, errlen), err, errlen);
-}
-
-void mail_queue_destroy(mail_queue_t **self_p)
-{
-    if (self_p && *self_p) {
-        mail_queue_t *self = *self_p;
-        outbox_destroy(&self->box);
-        free(self);
-        *self_p = NULL;
-    }
-}
-
-outbox_t *mail_queue_box(mail_queue_t *self)
-{
-    return self->box;
-}
-
-const char *mail_queue_error(mail_queue_t *self)
-{
-    return outbox_error(self->box);
-}
-
-int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const char *type,
+int mail_queue_add(outbox_t *self, const char *stream_id, int64_t seq, const char *type,
                    const char *change, const char *payload, int64_t now_ms)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_ADD);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_ADD);
     sqlite3_bind_text(stmt, 1, stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, seq);
     sqlite3_bind_text(stmt, 3, type, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, change, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 5, payload, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 6, now_ms);
-    return outbox_exec(self->box, stmt, "queue item");
+    return outbox_exec(self, stmt, "queue item");
 }
 
-int mail_queue_waiting(mail_queue_t *self, int64_t *count, int64_t *oldest_ms)
+int mail_queue_waiting(outbox_t *self, int64_t *count, int64_t *oldest_ms)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_WAITING);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_WAITING);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         *count = sqlite3_column_int64(stmt, 0);
         *oldest_ms = sqlite3_column_int64(stmt, 1);
     }
     sqlite3_reset(stmt);
-    return rc == SQLITE_ROW ? 0 : outbox_fail(self->box, "count queue");
+    return rc == SQLITE_ROW ? 0 : outbox_fail(self, "count queue");
 }
 
-int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out)
+int mail_queue_outbox(outbox_t *self, mail_outbox_t *out)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_OUTBOX);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_OUTBOX);
     int rc = sqlite3_step(stmt);
     int found = 0;
     if (rc == SQLITE_ROW) {
@@ -194,31 +160,31 @@ int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out)
         out->dead = sqlite3_column_int64(stmt, 7);
         found = 1;
     } else if (rc != SQLITE_DONE) {
-        found = outbox_fail(self->box, "read outbox");
+        found = outbox_fail(self, "read outbox");
     }
     sqlite3_reset(stmt);
     return found;
 }
 
-int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, char *const *to,
+int mail_queue_claim(outbox_t *self, int64_t max_items, const char *domain, char *const *to,
                      size_t to_count, int64_t now_ms, mail_outbox_t *out)
 {
-    if (outbox_begin(self->box) != 0) {
+    if (outbox_begin(self) != 0) {
         return -1;
     }
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_OLDEST_STREAM);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_OLDEST_STREAM);
     int rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         snprintf(out->stream_id, sizeof out->stream_id, "%s", sqlite3_column_text(stmt, 0));
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW) {
-        int failed = rc != SQLITE_DONE ? outbox_fail(self->box, "oldest item") : 0;
-        outbox_rollback(self->box);
+        int failed = rc != SQLITE_DONE ? outbox_fail(self, "oldest item") : 0;
+        outbox_rollback(self);
         return failed;
     }
-    stmt = outbox_stmt(self->box, Q_RANGE);
+    stmt = outbox_stmt(self, Q_RANGE);
     sqlite3_bind_text(stmt, 1, out->stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, max_items);
     rc = sqlite3_step(stmt);
@@ -228,42 +194,42 @@ int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, 
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_ROW) {
-        outbox_fail(self->box, "digest range");
-        outbox_rollback(self->box);
+        outbox_fail(self, "digest range");
+        outbox_rollback(self);
         return -1;
     }
     snprintf(out->message_id, sizeof out->message_id, "<herald.%s.%lld-%lld@%s>", out->stream_id,
              (long long) out->first_seq, (long long) out->last_seq, domain);
-    stmt = outbox_stmt(self->box, Q_OUTBOX_ADD);
+    stmt = outbox_stmt(self, Q_OUTBOX_ADD);
     sqlite3_bind_text(stmt, 1, out->message_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, out->stream_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 3, out->first_seq);
     sqlite3_bind_int64(stmt, 4, out->last_seq);
     sqlite3_bind_int64(stmt, 5, now_ms);
-    if (outbox_exec(self->box, stmt, "write outbox") != 0) {
-        outbox_rollback(self->box);
+    if (outbox_exec(self, stmt, "write outbox") != 0) {
+        outbox_rollback(self);
         return -1;
     }
     for (size_t i = 0; i < to_count; i++) {
-        stmt = outbox_stmt(self->box, Q_RCPT_ADD);
+        stmt = outbox_stmt(self, Q_RCPT_ADD);
         sqlite3_bind_text(stmt, 1, out->message_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(stmt, 2, to[i], -1, SQLITE_STATIC);
-        if (outbox_exec(self->box, stmt, "write outbox recipient") != 0) {
-            outbox_rollback(self->box);
+        if (outbox_exec(self, stmt, "write outbox recipient") != 0) {
+            outbox_rollback(self);
             return -1;
         }
     }
-    return outbox_commit(self->box) == 0 ? 1 : -1;
+    return outbox_commit(self) == 0 ? 1 : -1;
 }
 
-json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box)
+json_t *mail_queue_items(outbox_t *self, const mail_outbox_t *box)
 {
     json_t *items = json_array();
     if (!items) {
-        outbox_set_error(self->box, "out of memory");
+        outbox_set_error(self, "out of memory");
         return NULL;
     }
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_ITEMS);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_ITEMS);
     s_bind_box(stmt, box);
     int rc;
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -271,7 +237,7 @@ json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box)
         json_error_t jerr;
         json_t *item = text ? json_loads(text, 0, &jerr) : NULL;
         if (!item || json_array_append_new(items, item) != 0) {
-            outbox_set_error(self->box, "queued item of %s: %s", box->message_id,
+            outbox_set_error(self, "queued item of %s: %s", box->message_id,
                              item ? "out of memory" : jerr.text);
             sqlite3_reset(stmt);
             json_decref(items);
@@ -280,18 +246,18 @@ json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box)
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE) {
-        outbox_fail(self->box, "read items");
+        outbox_fail(self, "read items");
         json_decref(items);
         return NULL;
     }
     return items;
 }
 
-char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *count)
+char **mail_queue_pending(outbox_t *self, const mail_outbox_t *box, size_t *count)
 {
     size_t cap = 8, n = 0;
     char **out = calloc(cap + 1, sizeof *out);
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_PENDING);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_PENDING);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
     int rc = SQLITE_DONE;
     while (out && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
@@ -312,9 +278,9 @@ char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *
     sqlite3_reset(stmt);
     if (!out || rc != SQLITE_DONE) {
         if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-            outbox_fail(self->box, "read recipients");
+            outbox_fail(self, "read recipients");
         } else {
-            outbox_set_error(self->box, "out of memory");
+            outbox_set_error(self, "out of memory");
         }
         for (size_t i = 0; out && i < n; i++) {
             free(out[i]);
@@ -328,42 +294,42 @@ char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *
 
 /*  The recipient leaves the digest's list and, if it was on it, counts in column (sent or
     dead) of the outbox row; inside the caller's transaction. 0 or -1. */
-static int s_rcpt_leave(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
+static int s_rcpt_leave(outbox_t *self, const mail_outbox_t *box, const char *recipient,
                         s_stmt_id_t count)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_RCPT_DEL);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_RCPT_DEL);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, recipient, -1, SQLITE_STATIC);
-    if (outbox_exec(self->box, stmt, "recipient done") != 0) {
+    if (outbox_exec(self, stmt, "recipient done") != 0) {
         return -1;
     }
-    if (outbox_changes(self->box) == 0) {
+    if (outbox_changes(self) == 0) {
         return 0; /* not on the list (any more): already counted */
     }
-    stmt = outbox_stmt(self->box, (int) count);
+    stmt = outbox_stmt(self, (int) count);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
-    return outbox_exec(self->box, stmt, "count recipient");
+    return outbox_exec(self, stmt, "count recipient");
 }
 
-int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient)
+int mail_queue_rcpt_done(outbox_t *self, const mail_outbox_t *box, const char *recipient)
 {
-    if (outbox_begin(self->box) != 0) {
+    if (outbox_begin(self) != 0) {
         return -1;
     }
     if (s_rcpt_leave(self, box, recipient, Q_COUNT_SENT) != 0) {
-        outbox_rollback(self->box);
+        outbox_rollback(self);
         return -1;
     }
-    return outbox_commit(self->box);
+    return outbox_commit(self);
 }
 
-int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
+int mail_queue_rcpt_dead(outbox_t *self, const mail_outbox_t *box, const char *recipient,
                          int64_t code, const char *error, const char *items, int64_t now_ms)
 {
-    if (outbox_begin(self->box) != 0) {
+    if (outbox_begin(self) != 0) {
         return -1;
     }
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_DEAD_ADD);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_DEAD_ADD);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, recipient, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, box->stream_id, -1, SQLITE_STATIC);
@@ -373,80 +339,41 @@ int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const cha
     sqlite3_bind_text(stmt, 7, error, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 8, now_ms);
     sqlite3_bind_text(stmt, 9, items, -1, SQLITE_STATIC);
-    if (outbox_exec(self->box, stmt, "write dead letter") != 0 ||
+    if (outbox_exec(self, stmt, "write dead letter") != 0 ||
         s_rcpt_leave(self, box, recipient, Q_COUNT_DEAD) != 0) {
-        outbox_rollback(self->box);
+        outbox_rollback(self);
         return -1;
     }
-    return outbox_commit(self->box);
+    return outbox_commit(self);
 }
 
-int mail_queue_retry_later(mail_queue_t *self, const mail_outbox_t *box, int64_t attempts,
+int mail_queue_retry_later(outbox_t *self, const mail_outbox_t *box, int64_t attempts,
                            int64_t next_attempt_ms, const char *error)
 {
-    sqlite3_stmt *stmt = outbox_stmt(self->box, Q_RETRY);
+    sqlite3_stmt *stmt = outbox_stmt(self, Q_RETRY);
     sqlite3_bind_text(stmt, 1, box->message_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 2, attempts);
     sqlite3_bind_int64(stmt, 3, next_attempt_ms);
     sqlite3_bind_text(stmt, 4, error, -1, SQLITE_STATIC);
-    return outbox_exec(self->box, stmt, "write retry");
+    return outbox_exec(self, stmt, "write retry");
 }
 
-int mail_queue_finish(mail_queue_t *self, const mail_outbox_t *box)
+int mail_queue_finish(outbox_t *self, const mail_outbox_t *box)
 {
-    if (outbox_begin(self->box) != 0) {
+    if (outbox_begin(self) != 0) {
         return -1;
     }
-    sqlite3_stmt *items = outbox_stmt(self->box, Q_ITEMS_DEL);
+    sqlite3_stmt *items = outbox_stmt(self, Q_ITEMS_DEL);
     s_bind_box(items, box);
-    sqlite3_stmt *outbox = outbox_stmt(self->box, Q_OUTBOX_DEL);
+    sqlite3_stmt *outbox = outbox_stmt(self, Q_OUTBOX_DEL);
     sqlite3_bind_text(outbox, 1, box->message_id, -1, SQLITE_STATIC);
-    sqlite3_stmt *rcpts = outbox_stmt(self->box, Q_RCPTS_DEL);
+    sqlite3_stmt *rcpts = outbox_stmt(self, Q_RCPTS_DEL);
     sqlite3_bind_text(rcpts, 1, box->message_id, -1, SQLITE_STATIC);
-    if (outbox_exec(self->box, items, "remove sent items") != 0 ||
-        outbox_exec(self->box, outbox, "remove outbox") != 0 ||
-        outbox_exec(self->box, rcpts, "remove outbox recipients") != 0) {
-        outbox_rollback(self->box);
+    if (outbox_exec(self, items, "remove sent items") != 0 ||
+        outbox_exec(self, outbox, "remove outbox") != 0 ||
+        outbox_exec(self, rcpts, "remove outbox recipients") != 0) {
+        outbox_rollback(self);
         return -1;
     }
-    return outbox_commit(self->box);
-}
-
-int mail_queue_dead_count(mail_queue_t *self, int64_t *count)
-{
-    return outbox_count(self->box, Q_DEAD_COUNT, count, "count dead letters");
-}
-
-/*  What mail_queue_dead_each hands each dead-letter row to. */
-typedef struct {
-    int (*fn)(void *arg, const mail_dead_t *dead);
-    void *arg;
-} s_dead_walk_t;
-
-static int s_dead_row(void *arg, sqlite3_stmt *stmt)
-{
-    s_dead_walk_t *walk = arg;
-    mail_dead_t dead = {.id = sqlite3_column_int64(stmt, 0),
-                        .message_id = outbox_text(stmt, 1),
-                        .recipient = outbox_text(stmt, 2),
-                        .stream_id = outbox_text(stmt, 3),
-                        .first_seq = sqlite3_column_int64(stmt, 4),
-                        .last_seq = sqlite3_column_int64(stmt, 5),
-                        .code = sqlite3_column_int64(stmt, 6),
-                        .error = outbox_text(stmt, 7),
-                        .failed_at_ms = sqlite3_column_int64(stmt, 8),
-                        .items = outbox_text(stmt, 9)};
-    return walk->fn(walk->arg, &dead);
-}
-
-int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dead_t *dead),
-                         void *arg)
-{
-    s_dead_walk_t walk = {fn, arg};
-    return outbox_each(self->box, Q_DEAD_EACH, s_dead_row, &walk, "read dead letters");
-}
-
-int mail_queue_dead_remove(mail_queue_t *self, int64_t id)
-{
-    return outbox_exec_id(self->box, Q_DEAD_DEL, id, "remove dead letter");
+    return outbox_commit(self);
 }

@@ -28,8 +28,6 @@
 
 #define MAIL_MESSAGE_ID_MAX 512
 
-typedef struct mail_queue mail_queue_t;
-
 /*  A digest being sent. */
 typedef struct {
     char message_id[MAIL_MESSAGE_ID_MAX]; /* "<herald.STREAM.FIRST-LAST@domain>" */
@@ -42,9 +40,10 @@ typedef struct {
     int64_t dead;            /* recipients dead-lettered so far, across attempts */
 } mail_outbox_t;
 
-/*  A dead letter: a digest a recipient refused for good. Strings borrowed for the call. */
+/*  A dead letter: a digest a recipient refused for good, as outbox_dead_each hands it to its
+    fn. Strings borrowed for the call. */
 typedef struct {
-    int64_t id;             /* row id, for mail_queue_dead_remove */
+    int64_t id;             /* row id, for outbox_dead_remove */
     const char *message_id; /* the digest's Message-ID */
     const char *recipient;
     const char *stream_id;
@@ -56,74 +55,52 @@ typedef struct {
     const char *items;    /* the digest's items, a JSON array, to render it again */
 } mail_dead_t;
 
-/*  Opens (creating the tables when missing) the queue in the state file, on its connection
-    (state is borrowed and must outlive the queue). Returns it, or NULL with the reason (naming
-    the path) in err. */
-mail_queue_t *mail_queue_new(state_t *state, char *err, size_t errlen);
-
-/*  For the dead-letter commands: opens the state file at path, which must exist, and the
-    queue on it (outbox_open); the queue owns the file. Returns it, or NULL with "--state ..."
-    in err. */
-mail_queue_t *mail_queue_open(const char *path, char *err, size_t errlen);
-
-/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
-    mail_queue_open opened it); sets *self_p to NULL. Safe on NULL. */
-void mail_queue_destroy(mail_queue_t **self_p);
-
-/*  The outbox the tables run on: its transactions (outbox_begin, the batch's
-    outbox_batch_begin ...). Borrowed. */
-outbox_t *mail_queue_box(mail_queue_t *self);
-
-/*  The reason of the last failure ("" if none). Borrowed. */
-const char *mail_queue_error(mail_queue_t *self);
+/*  The mail sink's tables, to open with outbox_new (the sink) or outbox_open (the dead-letter
+    commands); the functions below run on the outbox opened so (self), and its own functions
+    serve the rest: outbox_error, the transactions, outbox_dead_count / _each (mail_dead_t
+    letters) / _remove. */
+extern const outbox_tables_t mail_queue_tables;
 
 /*  Queues an item (payload: a JSON object text, copied). An item already queued is kept as
     it was. 0 or -1. */
-int mail_queue_add(mail_queue_t *self, const char *stream_id, int64_t seq, const char *type,
+int mail_queue_add(outbox_t *self, const char *stream_id, int64_t seq, const char *type,
                    const char *change, const char *payload, int64_t now_ms);
 
 /*  Items in the queue (*count) and when the oldest was queued (*oldest_ms, 0 if none). 0/-1. */
-int mail_queue_waiting(mail_queue_t *self, int64_t *count, int64_t *oldest_ms);
+int mail_queue_waiting(outbox_t *self, int64_t *count, int64_t *oldest_ms);
 
 /*  The oldest digest in the outbox: 1 and *out filled, 0 when the outbox is empty, -1. */
-int mail_queue_outbox(mail_queue_t *self, mail_outbox_t *out);
+int mail_queue_outbox(outbox_t *self, mail_outbox_t *out);
 
 /*  Makes a digest of at most max_items of the oldest stream's queued items, in one
     transaction: its outbox row and one recipient row per address of to. 1 and *out filled,
     0 when the queue is empty, -1. */
-int mail_queue_claim(mail_queue_t *self, int64_t max_items, const char *domain, char *const *to,
+int mail_queue_claim(outbox_t *self, int64_t max_items, const char *domain, char *const *to,
                      size_t to_count, int64_t now_ms, mail_outbox_t *out);
 
 /*  The digest's items as a JSON array of the payload objects in seq order (new reference,
     the caller's), or NULL on error. */
-json_t *mail_queue_items(mail_queue_t *self, const mail_outbox_t *box);
+json_t *mail_queue_items(outbox_t *self, const mail_outbox_t *box);
 
 /*  The recipients the digest still has to reach: a NULL-terminated array of strings, all the
     caller's (free each and the array), *count set; NULL on error. */
-char **mail_queue_pending(mail_queue_t *self, const mail_outbox_t *box, size_t *count);
+char **mail_queue_pending(outbox_t *self, const mail_outbox_t *box, size_t *count);
 
 /*  A recipient accepted the digest: in one transaction it leaves the digest's list and counts
     in its outbox row's sent (once: a recipient no longer on the list is not counted). 0/-1. */
-int mail_queue_rcpt_done(mail_queue_t *self, const mail_outbox_t *box, const char *recipient);
+int mail_queue_rcpt_done(outbox_t *self, const mail_outbox_t *box, const char *recipient);
 
 /*  A recipient refused it for good: in one transaction it becomes a dead letter (with the
     items text, to render again), leaves the digest's list and counts in the row's dead. 0/-1. */
-int mail_queue_rcpt_dead(mail_queue_t *self, const mail_outbox_t *box, const char *recipient,
+int mail_queue_rcpt_dead(outbox_t *self, const mail_outbox_t *box, const char *recipient,
                          int64_t code, const char *error, const char *items, int64_t now_ms);
 
 /*  An attempt failed: records it and when to try again. 0 or -1. */
-int mail_queue_retry_later(mail_queue_t *self, const mail_outbox_t *box, int64_t attempts,
+int mail_queue_retry_later(outbox_t *self, const mail_outbox_t *box, int64_t attempts,
                            int64_t next_attempt_ms, const char *error);
 
 /*  Every recipient was reached or dead-lettered: in one transaction the digest's items leave
     the queue and its outbox row goes. 0 or -1. */
-int mail_queue_finish(mail_queue_t *self, const mail_outbox_t *box);
-
-/*  Dead letters: their number; each in id order passed to fn (which returns 0 to go on, else
-    the walk stops and returns that value); removal of one. 0 or -1 (or fn's value). */
-int mail_queue_dead_count(mail_queue_t *self, int64_t *count);
-int mail_queue_dead_each(mail_queue_t *self, int (*fn)(void *arg, const mail_dead_t *dead),
-                         void *arg);
-int mail_queue_dead_remove(mail_queue_t *self, int64_t id);
+int mail_queue_finish(outbox_t *self, const mail_outbox_t *box);
 
 #endif

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
@@ -36,23 +35,20 @@
 
 #define S_DIGEST_MAX_ITEMS 500 /* items of one digest at most; more make several */
 
+/*  Its counts (outbox_sink_t's): messages accepted (one per recipient), attempts that failed
+    and will be retried, items in the queue at the last look, recipients that refused a digest
+    for good. */
 typedef struct {
+    outbox_sink_t base;    /* the frame: the tables, the counts, the error (first) */
     mail_config_t *config; /* the settings, built from the options at open */
-    mail_queue_t *queue;   /* the tables in the --state file */
     mail_smtp_t *smtp;     /* the SMTP client */
     int64_t at_next_ms;    /* the next --digest-at moment (wall clock), 0 if unused */
     bool at_due;           /* that moment passed with items waiting: send them */
-    int64_t mails_sent;    /* messages accepted (one per recipient) */
-    int64_t mails_failed;  /* attempts that failed and will be retried */
-    int64_t dead_lettered; /* recipients that refused a digest for good */
-    int64_t items_waiting; /* items in the queue at the last look */
-    char error[512];       /* reason of the last failure */
 } sink_mail_t;
 
 static int s_fail(sink_mail_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, mail_queue_error(self->queue));
-    return -1;
+    return outbox_sink_fail(&self->base, what);
 }
 
 /*  The first moment at minute (of the local day) strictly after now_ms. */
@@ -111,44 +107,22 @@ static json_t *s_item(const announcement_t *a)
 static int s_apply(void *self_, const announcement_t *a)
 {
     sink_mail_t *self = self_;
-    if (outbox_batch_begin(mail_queue_box(self->queue), self->error, sizeof self->error) != 0) {
+    if (outbox_batch_begin(self->base.box, self->base.error, sizeof self->base.error) != 0) {
         return -1;
     }
     json_t *item = s_item(a);
     char *payload = item ? json_dumps(item, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(item);
     if (!payload) {
-        snprintf(self->error, sizeof self->error, "out of memory");
+        snprintf(self->base.error, sizeof self->base.error, "out of memory");
         return -1;
     }
     const char *type =
         a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? "event" : "press_release";
-    int rc = mail_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type,
+    int rc = mail_queue_add(self->base.box, a->stream_id, (int64_t) a->seq, type,
                             codec_change_name(a->change), payload, clock_ms(CLOCK_REALTIME));
     free(payload);
     return rc == 0 ? 0 : s_fail(self, "queue");
-}
-
-static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
-{
-    sink_mail_t *self = self_;
-    return outbox_batch_flush(mail_queue_box(self->queue), stream_id, last_seq, self->error,
-                              sizeof self->error);
-}
-
-static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
-{
-    sink_mail_t *self = self_;
-    return outbox_position(mail_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
-                           sizeof self->error);
-}
-
-static int s_reset(void *self_)
-{
-    /*  The items queued from the old stream happened: they are still mailed (a digest never
-        mixes streams), and the cursor moves to the new stream at the next flush. */
-    sink_mail_t *self = self_;
-    return outbox_batch_end(mail_queue_box(self->queue), self->error, sizeof self->error);
 }
 
 /*  A failed attempt: the digest is tried again after the backoff, counted from the end of the
@@ -158,8 +132,8 @@ static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char
     int64_t now_ms = clock_ms(CLOCK_REALTIME);
     int64_t attempt = box->attempts + 1;
     int64_t delay = outbox_backoff_ms(attempt);
-    self->mails_failed++;
-    if (mail_queue_retry_later(self->queue, box, attempt, now_ms + delay, error) != 0) {
+    self->base.counts[OUTBOX_FAILED]++;
+    if (mail_queue_retry_later(self->base.box, box, attempt, now_ms + delay, error) != 0) {
         return s_fail(self, "outbox");
     }
     /* logged once written, so that what the log says is what the outbox holds */
@@ -171,23 +145,23 @@ static int s_retry_later(sink_mail_t *self, const mail_outbox_t *box, const char
 /*  One attempt at the digest box: every recipient still on its list. */
 static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
 {
-    json_t *items = mail_queue_items(self->queue, box);
+    json_t *items = mail_queue_items(self->base.box, box);
     if (!items) {
         return s_fail(self, "digest items");
     }
     if (json_array_size(items) == 0) {
         json_decref(items); /* nothing to say (the items went another way): no mail */
-        return mail_queue_finish(self->queue, box) == 0 ? 0 : s_fail(self, "finish digest");
+        return mail_queue_finish(self->base.box, box) == 0 ? 0 : s_fail(self, "finish digest");
     }
     mail_digest_t digest;
     char *items_text = json_dumps(items, JSON_COMPACT | JSON_PRESERVE_ORDER);
     size_t count = 0;
-    char **pending = mail_queue_pending(self->queue, box, &count);
+    char **pending = mail_queue_pending(self->base.box, box, &count);
     int rc = 0;
     if (!items_text || !pending || mail_render_digest(items, &digest) != 0) {
         rc = pending ? -1 : s_fail(self, "digest recipients");
         if (pending) {
-            snprintf(self->error, sizeof self->error, "out of memory");
+            snprintf(self->base.error, sizeof self->base.error, "out of memory");
         }
         memset(&digest, 0, sizeof digest);
         goto done;
@@ -201,18 +175,18 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
                                               &code, err, sizeof err);
         if (result == MAIL_SENT) {
             accepted++;
-            self->mails_sent++;
-            if (mail_queue_rcpt_done(self->queue, box, pending[i]) != 0) {
+            self->base.counts[OUTBOX_SENT]++;
+            if (mail_queue_rcpt_done(self->base.box, box, pending[i]) != 0) {
                 rc = s_fail(self, "outbox recipient");
             }
         } else if (result == MAIL_REJECTED) {
             dead++;
-            self->dead_lettered++;
+            self->base.counts[OUTBOX_DEAD]++;
             log_error("sub.mail_dead", "{s:s, s:s, s:I, s:s, s:I, s:I}", "recipient", pending[i],
                       "message_id", box->message_id, "code", (json_int_t) code, "error", err,
                       "first_seq", (json_int_t) box->first_seq, "last_seq",
                       (json_int_t) box->last_seq);
-            if (mail_queue_rcpt_dead(self->queue, box, pending[i], code, err, items_text,
+            if (mail_queue_rcpt_dead(self->base.box, box, pending[i], code, err, items_text,
                                      clock_ms(CLOCK_REALTIME)) != 0) {
                 rc = s_fail(self, "dead letter");
             }
@@ -230,7 +204,7 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
         goto done;
     }
     size_t left = 0;
-    char **still = mail_queue_pending(self->queue, box, &left);
+    char **still = mail_queue_pending(self->base.box, box, &left);
     if (!still) {
         rc = s_fail(self, "digest recipients");
         goto done;
@@ -243,7 +217,7 @@ static int s_attempt(sink_mail_t *self, const mail_outbox_t *box)
         rc = s_retry_later(self, box, last_error[0] ? last_error : "not sent");
         goto done;
     }
-    if (mail_queue_finish(self->queue, box) != 0) {
+    if (mail_queue_finish(self->base.box, box) != 0) {
         rc = s_fail(self, "finish digest");
         goto done;
     }
@@ -281,12 +255,12 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     sink_mail_t *self = self_;
     const mail_config_t *c = self->config;
     *next_ms = -1;
-    if (outbox_in_batch(mail_queue_box(self->queue))) {
+    if (outbox_in_batch(self->base.box)) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
     mail_outbox_t box;
-    int found = mail_queue_outbox(self->queue, &box);
+    int found = mail_queue_outbox(self->base.box, &box);
     if (found < 0) {
         return s_fail(self, "outbox");
     }
@@ -306,10 +280,10 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         return s_attempt(self, &box);
     }
     int64_t count = 0, oldest_ms = 0;
-    if (mail_queue_waiting(self->queue, &count, &oldest_ms) != 0) {
+    if (mail_queue_waiting(self->base.box, &count, &oldest_ms) != 0) {
         return s_fail(self, "queue");
     }
-    self->items_waiting = count;
+    self->base.counts[OUTBOX_WAITING] = count;
     oldest_ms = oldest_ms > now_ms ? now_ms : oldest_ms;
     if (c->at_minute >= 0 && self->at_next_ms - now_ms > 86400 * 1000) {
         self->at_next_ms = s_next_at(c->at_minute, now_ms);
@@ -332,7 +306,7 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
         return 0;
     }
     int64_t limit = c->every_ms == 0 ? 1 : S_DIGEST_MAX_ITEMS;
-    found = mail_queue_claim(self->queue, limit, c->domain, c->to, c->to_count, now_ms, &box);
+    found = mail_queue_claim(self->base.box, limit, c->domain, c->to, c->to_count, now_ms, &box);
     if (found < 0) {
         return s_fail(self, "claim digest");
     }
@@ -343,39 +317,22 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     return found == 1 ? s_attempt(self, &box) : 0;
 }
 
-/*  In the order of s_metrics. */
-static void s_stats(void *self_, int64_t *values)
+static void s_close(void *self_)
 {
     sink_mail_t *self = self_;
-    values[0] = self->mails_sent;
-    values[1] = self->mails_failed;
-    values[2] = self->items_waiting;
-    values[3] = self->dead_lettered;
+    mail_smtp_destroy(&self->smtp);
+    mail_config_destroy(&self->config);
 }
 
-static const char *s_error(void *self_)
-{
-    sink_mail_t *self = self_;
-    return self->error;
-}
-
-static void s_destroy(void **self_p)
-{
-    if (self_p && *self_p) {
-        sink_mail_t *self = *self_p;
-        if (self->queue) {
-            log_info("sub.mail_stopped", "{s:I, s:I, s:I, s:I}", "mails_sent",
-                     (json_int_t) self->mails_sent, "mails_failed", (json_int_t) self->mails_failed,
-                     "items_waiting", (json_int_t) self->items_waiting, "dead_lettered",
-                     (json_int_t) self->dead_lettered);
-        }
-        mail_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
-        mail_smtp_destroy(&self->smtp);
-        mail_config_destroy(&self->config);
-        free(self);
-        *self_p = NULL;
-    }
-}
+static const outbox_sink_kind_t s_kind = {
+    .name = "mail",
+    .tables = &mail_queue_tables,
+    .stopped = "sub.mail_stopped",
+    .counts = {"mails_sent", "mails_failed", "items_waiting", "dead_lettered"},
+    .apply = s_apply,
+    .tick = s_tick,
+    .close = s_close,
+};
 
 /*  The settings of the options (mail_config_new; recipients optional for no_recipients).
     Returns them (the caller's), or NULL with the reason in err. */
@@ -399,48 +356,29 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
     if (!config) {
         return NULL;
     }
-    sink_t *sink = calloc(1, sizeof *sink);
-    sink_mail_t *self = calloc(1, sizeof *self);
-    if (!sink || !self) {
-        snprintf(err, errlen, "out of memory");
+    sink_mail_t *self = outbox_sink_alloc(&s_kind, sizeof *self, err, errlen);
+    if (!self) {
         mail_config_destroy(&config);
-        free(sink);
-        free(self);
         return NULL;
     }
     self->config = config;
-    char why[512];
-    self->queue = mail_queue_new(options->state, why, sizeof why);
-    if (!self->queue) {
-        snprintf(err, errlen, "--state: %s", why);
+    if (outbox_sink_open(&self->base, options->state, err, errlen) != 0) {
         goto fail;
     }
+    char why[512];
     self->smtp = mail_smtp_new(config, why, sizeof why);
     if (!self->smtp) {
         snprintf(err, errlen, "--smtp: %s", why);
         goto fail;
     }
-    int64_t now = clock_ms(CLOCK_REALTIME);
     if (config->at_minute >= 0) {
-        self->at_next_ms = s_next_at(config->at_minute, now);
+        self->at_next_ms = s_next_at(config->at_minute, clock_ms(CLOCK_REALTIME));
     }
-    srandom((unsigned) (now ^ (int64_t) getpid()));
-    *sink = (sink_t){.name = "mail",
-                     .self = self,
-                     .apply = s_apply,
-                     .flush = s_flush,
-                     .position = s_position,
-                     .reset = s_reset,
-                     .tick = s_tick,
-                     .stats = s_stats,
-                     .error = s_error,
-                     .destroy = s_destroy};
-    return sink;
+    return outbox_sink_start(&self->base, err, errlen);
 fail : {
     void *p = self;
-    s_destroy(&p);
+    outbox_sink_destroy(&p);
 }
-    free(sink);
     return NULL;
 }
 

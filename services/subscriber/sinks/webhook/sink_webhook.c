@@ -40,14 +40,11 @@
 #define S_TICK_BUDGET_MS 100     /* sending time of one tick at most */
 #define S_TIMEOUT_MAX_S 600
 
+/*  Its counts (outbox_sink_t's): requests answered with a 2xx, attempts that failed and will
+    be retried, requests in the outbox, requests refused for good. */
 typedef struct {
-    webhook_queue_t *queue; /* the tables in the --state file */
-    webhook_http_t *http;   /* the client, its connection kept */
-    int64_t delivered;      /* requests answered with a 2xx */
-    int64_t retried;        /* attempts that failed and will be retried */
-    int64_t dead_lettered;  /* requests refused for good */
-    int64_t waiting;        /* requests in the outbox */
-    char error[512];        /* reason of the last failure */
+    outbox_sink_t base;   /* the frame: the tables, the counts, the error (first) */
+    webhook_http_t *http; /* the client, its connection kept */
 } sink_webhook_t;
 
 int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, char *err,
@@ -91,8 +88,7 @@ int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, cha
 
 static int s_fail(sink_webhook_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, webhook_queue_error(self->queue));
-    return -1;
+    return outbox_sink_fail(&self->base, what);
 }
 
 static int s_apply(void *self_, const announcement_t *a)
@@ -102,44 +98,22 @@ static int s_apply(void *self_, const announcement_t *a)
     if (webhook_event_type(a, type, sizeof type) < 0) {
         return 0; /* not a record change: nothing to announce */
     }
-    if (outbox_batch_begin(webhook_queue_box(self->queue), self->error, sizeof self->error) != 0) {
+    if (outbox_batch_begin(self->base.box, self->base.error, sizeof self->base.error) != 0) {
         return -1;
     }
     char *body = webhook_event_body(a);
     if (!body) {
-        snprintf(self->error, sizeof self->error, "out of memory");
+        snprintf(self->base.error, sizeof self->base.error, "out of memory");
         return -1;
     }
-    int rc = webhook_queue_add(self->queue, a->stream_id, (int64_t) a->seq, type, body,
+    int rc = webhook_queue_add(self->base.box, a->stream_id, (int64_t) a->seq, type, body,
                                clock_ms(CLOCK_REALTIME));
     free(body);
     if (rc < 0) {
         return s_fail(self, "queue");
     }
-    self->waiting += rc;
+    self->base.counts[OUTBOX_WAITING] += rc;
     return 0;
-}
-
-static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
-{
-    sink_webhook_t *self = self_;
-    return outbox_batch_flush(webhook_queue_box(self->queue), stream_id, last_seq, self->error,
-                              sizeof self->error);
-}
-
-static int s_position(void *self_, char *stream_id_out, size_t cap, int64_t *seq_out)
-{
-    sink_webhook_t *self = self_;
-    return outbox_position(webhook_queue_box(self->queue), stream_id_out, cap, seq_out, self->error,
-                           sizeof self->error);
-}
-
-static int s_reset(void *self_)
-{
-    /*  The requests queued from the old stream happened: they are still delivered, first, and
-        the cursor moves to the new stream at the next flush. */
-    sink_webhook_t *self = self_;
-    return outbox_batch_end(webhook_queue_box(self->queue), self->error, sizeof self->error);
 }
 
 /*  The delay before attempt number attempt + 1: the backoff, or the receiver's Retry-After. */
@@ -165,30 +139,31 @@ static int s_attempt(sink_webhook_t *self, const webhook_item_t *item, int64_t n
         webhook_http_post(self->http, id, item->body, item->body_len, now_ms / 1000, &code,
                           &retry_after, err, sizeof err);
     if (result == WEBHOOK_DELIVERED) {
-        if (webhook_queue_done(self->queue, item->id) != 0) {
+        if (webhook_queue_done(self->base.box, item->id) != 0) {
             return s_fail(self, "outbox");
         }
-        self->delivered++;
-        self->waiting--;
+        self->base.counts[OUTBOX_SENT]++;
+        self->base.counts[OUTBOX_WAITING]--;
         log_debug("sub.webhook_delivered", "{s:s, s:I, s:i, s:I}", "webhook_id", id, "seq",
                   (json_int_t) item->seq, "code", (int) code, "attempts",
                   (json_int_t) item->attempts + 1);
         return 1;
     }
     if (result == WEBHOOK_REJECTED) {
-        if (webhook_queue_dead(self->queue, item, id, code, err, clock_ms(CLOCK_REALTIME)) != 0) {
+        if (webhook_queue_dead(self->base.box, item, id, code, err, clock_ms(CLOCK_REALTIME)) !=
+            0) {
             return s_fail(self, "dead letter");
         }
-        self->dead_lettered++;
-        self->waiting--;
+        self->base.counts[OUTBOX_DEAD]++;
+        self->base.counts[OUTBOX_WAITING]--;
         log_error("sub.webhook_dead", "{s:s, s:I, s:s, s:i, s:s}", "webhook_id", id, "seq",
                   (json_int_t) item->seq, "type", item->type, "code", (int) code, "error", err);
         return 1;
     }
     int64_t attempt = item->attempts + 1;
     int64_t delay = s_delay_ms(attempt, retry_after);
-    self->retried++;
-    if (webhook_queue_retry_later(self->queue, item->id, attempt, now_ms + delay, err) != 0) {
+    self->base.counts[OUTBOX_FAILED]++;
+    if (webhook_queue_retry_later(self->base.box, item->id, attempt, now_ms + delay, err) != 0) {
         return s_fail(self, "outbox");
     }
     log_warn("sub.webhook_retry", "{s:s, s:I, s:i, s:s, s:I, s:I, s:I}", "webhook_id", id, "seq",
@@ -203,19 +178,19 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
 {
     sink_webhook_t *self = self_;
     *next_ms = -1;
-    if (outbox_in_batch(webhook_queue_box(self->queue))) {
+    if (outbox_in_batch(self->base.box)) {
         *next_ms = 0; /* a batch is open: its flush comes first */
         return 0;
     }
     int64_t until = clock_ms(CLOCK_MONOTONIC) + S_TICK_BUDGET_MS;
     for (;;) {
         webhook_item_t item;
-        int found = webhook_queue_head(self->queue, &item);
+        int found = webhook_queue_head(self->base.box, &item);
         if (found < 0) {
             return s_fail(self, "outbox");
         }
         if (found == 0) {
-            self->waiting = 0;
+            self->base.counts[OUTBOX_WAITING] = 0;
             return 0;
         }
         /* A wall-clock time (it outlives a restart): beyond the longest wait there is, the
@@ -239,37 +214,21 @@ static int s_tick(void *self_, int64_t now_ms, int64_t *next_ms)
     }
 }
 
-/*  In the order of s_metrics. */
-static void s_stats(void *self_, int64_t *values)
+static void s_close(void *self_)
 {
     sink_webhook_t *self = self_;
-    values[0] = self->delivered;
-    values[1] = self->retried;
-    values[2] = self->waiting;
-    values[3] = self->dead_lettered;
+    webhook_http_destroy(&self->http);
 }
 
-static const char *s_error(void *self_)
-{
-    sink_webhook_t *self = self_;
-    return self->error;
-}
-
-static void s_destroy(void **self_p)
-{
-    if (self_p && *self_p) {
-        sink_webhook_t *self = *self_p;
-        if (self->queue) {
-            log_info("sub.webhook_stopped", "{s:I, s:I, s:I, s:I}", "delivered",
-                     (json_int_t) self->delivered, "retried", (json_int_t) self->retried, "waiting",
-                     (json_int_t) self->waiting, "dead_lettered", (json_int_t) self->dead_lettered);
-        }
-        webhook_queue_destroy(&self->queue); /* a batch never flushed is rolled back */
-        webhook_http_destroy(&self->http);
-        free(self);
-        *self_p = NULL;
-    }
-}
+static const outbox_sink_kind_t s_kind = {
+    .name = "webhook",
+    .tables = &webhook_queue_tables,
+    .stopped = "sub.webhook_stopped",
+    .counts = {"delivered", "retried", "waiting", "dead_lettered"},
+    .apply = s_apply,
+    .tick = s_tick,
+    .close = s_close,
+};
 
 struct webhook_http *sink_webhook_client(const sink_webhook_options_t *o, char *err, size_t errlen)
 {
@@ -286,12 +245,8 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         snprintf(err, errlen, "--sink webhook needs --state PATH");
         return NULL;
     }
-    sink_t *sink = calloc(1, sizeof *sink);
-    sink_webhook_t *self = calloc(1, sizeof *self);
-    if (!sink || !self) {
-        snprintf(err, errlen, "out of memory");
-        free(sink);
-        free(self);
+    sink_webhook_t *self = outbox_sink_alloc(&s_kind, sizeof *self, err, errlen);
+    if (!self) {
         return NULL;
     }
     char why[512];
@@ -300,32 +255,18 @@ static sink_t *s_open_sink(const sink_options_t *options, char *err, size_t errl
         snprintf(err, errlen, "--sink webhook: %s", why);
         goto fail;
     }
-    self->queue = webhook_queue_new(options->state, why, sizeof why);
-    if (!self->queue) {
-        snprintf(err, errlen, "--state: %s", why);
+    if (outbox_sink_open(&self->base, options->state, err, errlen) != 0) {
         goto fail;
     }
-    if (webhook_queue_count(self->queue, &self->waiting) != 0) {
-        snprintf(err, errlen, "--state: %s", webhook_queue_error(self->queue));
+    if (webhook_queue_count(self->base.box, &self->base.counts[OUTBOX_WAITING]) != 0) {
+        snprintf(err, errlen, "--state: %s", outbox_error(self->base.box));
         goto fail;
     }
-    srandom((unsigned) (clock_ms(CLOCK_REALTIME) ^ (int64_t) getpid()));
-    *sink = (sink_t){.name = "webhook",
-                     .self = self,
-                     .apply = s_apply,
-                     .flush = s_flush,
-                     .position = s_position,
-                     .reset = s_reset,
-                     .tick = s_tick,
-                     .stats = s_stats,
-                     .error = s_error,
-                     .destroy = s_destroy};
-    return sink;
+    return outbox_sink_start(&self->base, err, errlen);
 fail : {
     void *p = self;
-    s_destroy(&p);
+    outbox_sink_destroy(&p);
 }
-    free(sink);
     return NULL;
 }
 

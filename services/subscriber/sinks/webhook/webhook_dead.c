@@ -26,39 +26,28 @@ typedef struct {
     s_letter_t *letters;
     size_t count;
     size_t cap;
-    webhook_queue_t *queue; /* for s_resend */
+    outbox_t *box; /* for s_resend */
     webhook_http_t *http;
 } s_letters_t;
 
-static int s_print(void *arg, const webhook_dead_t *d)
+/*  A dead letter's line for `list`. */
+static json_t *s_line(const void *letter)
 {
-    FILE *out = arg;
-    json_t *line = json_pack("{s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:I}", "id", (json_int_t) d->id,
-                             "webhook_id", d->webhook_id, "stream_id", d->stream_id, "seq",
-                             (json_int_t) d->seq, "type", d->type, "code", (json_int_t) d->code,
-                             "error", d->error, "failed_at_ms", (json_int_t) d->failed_at_ms);
-    int rc = line ? json_dumpf(line, out, JSON_COMPACT | JSON_PRESERVE_ORDER) : -1;
-    json_decref(line);
-    if (rc != 0 || fputc('\n', out) == EOF) {
-        return -2;
-    }
-    return 0;
+    const webhook_dead_t *d = letter;
+    return json_pack("{s:I, s:s, s:s, s:I, s:s, s:I, s:s, s:I}", "id", (json_int_t) d->id,
+                     "webhook_id", d->webhook_id, "stream_id", d->stream_id, "seq",
+                     (json_int_t) d->seq, "type", d->type, "code", (json_int_t) d->code, "error",
+                     d->error, "failed_at_ms", (json_int_t) d->failed_at_ms);
 }
 
 int webhook_dead_list(const char *state_path, FILE *out, char *err, size_t errlen)
 {
-    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
-    if (!queue) {
-        return -1;
-    }
-    int rc = webhook_queue_dead_each(queue, s_print, out);
-    rc = outbox_dead_listed(webhook_queue_box(queue), state_path, rc, out, err, errlen);
-    webhook_queue_destroy(&queue);
-    return rc;
+    return outbox_dead_list(state_path, &webhook_queue_tables, s_line, out, err, errlen);
 }
 
-static int s_collect(void *arg, const webhook_dead_t *d)
+static int s_collect(void *arg, const void *letter)
 {
+    const webhook_dead_t *d = letter;
     s_letters_t *all = arg;
     s_letter_t *grown = outbox_grow(all->letters, &all->cap, all->count, sizeof *grown);
     if (!grown) {
@@ -87,7 +76,7 @@ static int s_resend(void *arg, size_t i)
     if (result == WEBHOOK_DELIVERED) {
         log_info("sub.webhook_delivered", "{s:s, s:I, s:i, s:b}", "webhook_id", l->webhook_id,
                  "seq", (json_int_t) l->seq, "code", (int) code, "dead_letter", 1);
-        return webhook_queue_dead_remove(all->queue, l->id) == 0 ? 1 : -1;
+        return outbox_dead_remove(all->box, l->id) == 0 ? 1 : -1;
     }
     if (result == WEBHOOK_REJECTED) {
         log_error("sub.webhook_dead", "{s:s, s:I, s:i, s:s}", "webhook_id", l->webhook_id, "seq",
@@ -106,21 +95,20 @@ int webhook_dead_retry(const char *state_path, const sink_webhook_options_t *opt
     if (!http) {
         return -1;
     }
-    webhook_queue_t *queue = webhook_queue_open(state_path, err, errlen);
-    if (!queue) {
+    outbox_t *box = outbox_open(state_path, &webhook_queue_tables, err, errlen);
+    if (!box) {
         webhook_http_destroy(&http);
         return -1;
     }
-    s_letters_t all = {.queue = queue, .http = http};
-    int rc = webhook_queue_dead_each(queue, s_collect, &all);
-    int left = outbox_dead_resend(webhook_queue_box(queue), state_path, rc, all.count, s_resend,
-                                  &all, err, errlen);
+    s_letters_t all = {.box = box, .http = http};
+    int rc = outbox_dead_each(box, s_collect, &all);
+    int left = outbox_dead_resend(box, state_path, rc, all.count, s_resend, &all, err, errlen);
     for (size_t i = 0; i < all.count; i++) {
         free(all.letters[i].webhook_id);
         free(all.letters[i].body);
     }
     free(all.letters);
-    webhook_queue_destroy(&queue);
+    outbox_destroy(&box);
     webhook_http_destroy(&http);
     return left;
 }

@@ -20,8 +20,6 @@
 #include "outbox.h"
 #include "state.h"
 
-typedef struct webhook_queue webhook_queue_t;
-
 /*  The oldest request of the outbox. */
 typedef struct {
     int64_t id;              /* row id: the outbox's order */
@@ -30,13 +28,14 @@ typedef struct {
     char type[48];           /* its CloudEvents type */
     int64_t attempts;        /* failed attempts so far */
     int64_t next_attempt_ms; /* no attempt before this wall-clock time */
-    const char *body;        /* the request body (borrowed: valid until the next head call) */
+    const char *body;        /* the request body (the outbox's, outbox_keep: valid until the
+                                next head call) */
     size_t body_len;
 } webhook_item_t;
 
-/*  A dead letter; strings borrowed for the call. */
+/*  A dead letter, as outbox_dead_each hands it to its fn; strings borrowed for the call. */
 typedef struct {
-    int64_t id;             /* row id, for webhook_queue_dead_remove */
+    int64_t id;             /* row id, for outbox_dead_remove */
     const char *webhook_id; /* the request's webhook-id */
     const char *stream_id;
     int64_t seq;
@@ -47,56 +46,34 @@ typedef struct {
     const char *body;     /* the request body, to send again */
 } webhook_dead_t;
 
-/*  Opens (creating the tables when missing) the queue in the state file, on its connection
-    (state is borrowed and must outlive the queue). Returns it, or NULL with the reason (naming
-    the path) in err. */
-webhook_queue_t *webhook_queue_new(state_t *state, char *err, size_t errlen);
-
-/*  For the dead-letter commands: opens the state file at path, which must exist, and the
-    queue on it (outbox_open); the queue owns the file. Returns it, or NULL with "--state ..."
-    in err. */
-webhook_queue_t *webhook_queue_open(const char *path, char *err, size_t errlen);
-
-/*  Closes it (an open transaction is rolled back; the connection stays the state's, unless
-    webhook_queue_open opened it); sets *self_p to NULL. Safe on NULL and twice. */
-void webhook_queue_destroy(webhook_queue_t **self_p);
-
-/*  The outbox the tables run on: its transactions (outbox_begin, the batch's
-    outbox_batch_begin ...). Borrowed. */
-outbox_t *webhook_queue_box(webhook_queue_t *self);
-
-/*  The reason of the last failure ("" if none). Borrowed. */
-const char *webhook_queue_error(webhook_queue_t *self);
+/*  The webhook sink's tables, to open with outbox_new (the sink) or outbox_open (the
+    dead-letter commands); the functions below run on the outbox opened so (self), and its own
+    functions serve the rest: outbox_error, the transactions, outbox_dead_count / _each
+    (webhook_dead_t letters) / _remove. */
+extern const outbox_tables_t webhook_queue_tables;
 
 /*  Queues a request (body copied). Returns 1 queued, 0 when that stream and seq were queued
     already (kept as they were), -1 on error. */
-int webhook_queue_add(webhook_queue_t *self, const char *stream_id, int64_t seq, const char *type,
+int webhook_queue_add(outbox_t *self, const char *stream_id, int64_t seq, const char *type,
                       const char *body, int64_t now_ms);
 
 /*  Requests in the outbox. 0 or -1. */
-int webhook_queue_count(webhook_queue_t *self, int64_t *count);
+int webhook_queue_count(outbox_t *self, int64_t *count);
 
-/*  The oldest request: 1 and *out filled (its body held by the queue), 0 when the outbox is
+/*  The oldest request: 1 and *out filled (its body kept by the outbox), 0 when the outbox is
     empty, -1. */
-int webhook_queue_head(webhook_queue_t *self, webhook_item_t *out);
+int webhook_queue_head(outbox_t *self, webhook_item_t *out);
 
 /*  The request was delivered: it leaves the outbox. 0 or -1. */
-int webhook_queue_done(webhook_queue_t *self, int64_t id);
+int webhook_queue_done(outbox_t *self, int64_t id);
 
 /*  An attempt failed: records it and when to try again. 0 or -1. */
-int webhook_queue_retry_later(webhook_queue_t *self, int64_t id, int64_t attempts,
-                              int64_t next_attempt_ms, const char *error);
+int webhook_queue_retry_later(outbox_t *self, int64_t id, int64_t attempts, int64_t next_attempt_ms,
+                              const char *error);
 
 /*  The receiver refused it for good: in one transaction it becomes a dead letter (webhook_id,
     code, error) and leaves the outbox. 0 or -1. */
-int webhook_queue_dead(webhook_queue_t *self, const webhook_item_t *item, const char *webhook_id,
+int webhook_queue_dead(outbox_t *self, const webhook_item_t *item, const char *webhook_id,
                        int64_t code, const char *error, int64_t now_ms);
-
-/*  Dead letters: their number; each in id order passed to fn (which returns 0 to go on, else
-    the walk stops and returns that value); removal of one. 0 or -1 (or fn's value). */
-int webhook_queue_dead_count(webhook_queue_t *self, int64_t *count);
-int webhook_queue_dead_each(webhook_queue_t *self, int (*fn)(void *arg, const webhook_dead_t *dead),
-                            void *arg);
-int webhook_queue_dead_remove(webhook_queue_t *self, int64_t id);
 
 #endif
