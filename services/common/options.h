@@ -114,6 +114,23 @@
 #define OPTION_END {.name = NULL} /* the end of a table */
 /* clang-format on */
 
+/*  Entries that more than one program's table holds, said once. OPTION_LOG: --log-level
+    (log_levels) and --log-format (log_formats, of log.h) into the int fields level and format
+    of the struct type; OPTION_METRICS: --metrics ADDR (metrics_check_addr, metrics.h) into
+    its const char * field. The table's file includes log.h and metrics.h. */
+/* clang-format off */
+#define OPTION_LOG(type, level, format)                                                            \
+    {.name = "log-level", .kind = OPTION_ENUM, .offset = offsetof(type, level), .arg = "L",        \
+     .words = log_levels, .def = "info", .help = "the lowest level logged"},                       \
+    {.name = "log-format", .kind = OPTION_ENUM, .offset = offsetof(type, format), .arg = "F",      \
+     .words = log_formats, .def = "json", .help = "the log lines on stderr"}
+#define OPTION_METRICS(type, field)                                                                \
+    {.name = "metrics", .kind = OPTION_STRING, .offset = offsetof(type, field), .arg = "ADDR",     \
+     .check = metrics_check_addr,                                                                  \
+     .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"                       \
+             "is 127.0.0.1:PORT); off by default"}
+/* clang-format on */
+
 /*  What an option's value is, and the type of the field it goes to. */
 typedef enum {
     OPTION_STRING,   /* const char *: the text (NULL without a value or default) */

@@ -156,10 +156,7 @@ static const option_t s_service_options[] = {
     {.name = "rcvhwm", .kind = OPTION_INT, S_FIELD(rcvhwm), .arg = "N", .min = 0, .max = INT_MAX,
      .def = "5000", .what = "a number of messages (0 or more)",
      .help = "live messages queued at most"},
-    {.name = "metrics", .kind = OPTION_STRING, S_FIELD(metrics), .arg = "ADDR",
-     .check = metrics_check_addr,
-     .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"
-             "is 127.0.0.1:PORT); off by default"},
+    OPTION_METRICS(sub_config_t, metrics),
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
      .check = curve_check_secret,
      .help = "CURVE: our secret key (from herald-keygen); with --server-key"},
@@ -172,10 +169,7 @@ static const option_t s_common_options[] = {
     {.name = "state", .kind = OPTION_STRING, S_FIELD(state), .arg = "PATH",
      .help = "SQLite file keeping the position across restarts (and the\n"
              "mail and webhook sinks' queues)"},
-    {.name = "log-level", .kind = OPTION_ENUM, S_FIELD(log_level), .arg = "L",
-     .words = log_levels, .def = "info", .help = "the lowest level logged"},
-    {.name = "log-format", .kind = OPTION_ENUM, S_FIELD(log_format), .arg = "F",
-     .words = log_formats, .def = "json", .help = "the log lines on stderr"},
+    OPTION_LOG(sub_config_t, log_level, log_format),
     OPTION_END};
 /* clang-format on */
 
