@@ -1659,6 +1659,85 @@ static void test_options_help_and_config(void **state)
     assert_int_equal(options_exit_status(OPTIONS_FAILED), 1);
 }
 
+/*  options_read's program checks for the test: refuses --count 7, counts its calls. */
+static int s_verify_count(options_t *options, void *arg)
+{
+    s_fixture_t *f = arg;
+    f->plugin.where = "verified";
+    if (f->opts.count == 7) {
+        return options_usage(options, "seven is refused");
+    }
+    return 0;
+}
+
+static int s_print_name(const options_t *options, void *arg)
+{
+    s_fixture_t *f = arg;
+    assert_true(options_given(options, "name"));
+    printf("name %s\n", f->opts.name);
+    return 0;
+}
+
+static void test_options_read(void **state)
+{
+    (void) state;
+    s_fixture_t f;
+    int status = -1;
+    s_capture_t cap;
+
+    /* runs: the object, status 0, verify called */
+    s_fixture(&f);
+    char *run_argv[] = {"herald-test", "-n", "x", NULL};
+    options_t *options = options_read(&f.spec, 3, run_argv, s_verify_count, NULL, &f, &status);
+    assert_non_null(options);
+    assert_int_equal(status, 0);
+    assert_string_equal(f.plugin.where, "verified");
+    assert_string_equal(options_source(options, "name"), "-n");
+    options_destroy(&options);
+
+    /* the program's refusal: NULL, its exit status, its message */
+    s_fixture(&f);
+    char *refused_argv[] = {"herald-test", "-n", "x", "--count", "7", NULL};
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    options = options_read(&f.spec, 5, refused_argv, s_verify_count, NULL, &f, &status);
+    char *err = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(err, "herald-test: seven is refused"));
+    free(err);
+
+    /* a refusal of options_parse: verify is not called */
+    s_fixture(&f);
+    char *bad_argv[] = {"herald-test", "--count", "x", NULL};
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    options = options_read(&f.spec, 3, bad_argv, s_verify_count, NULL, &f, &status);
+    free(s_capture_end(&cap));
+    assert_null(options);
+    assert_int_equal(status, OPTIONS_EXIT_USAGE);
+    assert_string_equal(f.plugin.where, "here");
+
+    /* --print-config: the program's printer, then NULL and status 0 */
+    s_fixture(&f);
+    char *config_argv[] = {"herald-test", "-n", "x", "--print-config", NULL};
+    s_capture_begin(&cap, STDOUT_FILENO, NULL);
+    options = options_read(&f.spec, 4, config_argv, NULL, s_print_name, &f, &status);
+    char *printed = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, 0);
+    assert_string_equal(printed, "name x\n");
+    free(printed);
+
+    /* --print-config without a printer: options_print_config */
+    s_fixture(&f);
+    s_capture_begin(&cap, STDOUT_FILENO, NULL);
+    options = options_read(&f.spec, 4, config_argv, NULL, NULL, NULL, &status);
+    printed = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(printed, "\"name\": \"x\""));
+    free(printed);
+}
+
 int main(void)
 {
     const struct CMUnitTest log_tests[] = {
@@ -1692,6 +1771,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_secret, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_read, s_options_clean, s_options_clean),
     };
     unsetenv("HERALD_CURVE_SECRET");
     unsetenv("HERALD_CURVE_SECRET_FILE");

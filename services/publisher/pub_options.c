@@ -190,8 +190,9 @@ static int s_check_db(const char *db, char *why, size_t cap)
 
 /*  --print-config, with the public key of the CURVE secret (for comparing with the .pub the
     agencies hold). The exit status. */
-static int s_print_config(const options_t *options, const pub_config_t *config)
+static int s_print_config(const options_t *options, void *arg)
 {
+    const pub_config_t *config = arg;
     json_t *json = options_config(options);
     char public_key[CURVE_Z85_LEN + 1];
     const char *secret = config->service.curve_secret;
@@ -201,6 +202,24 @@ static int s_print_config(const options_t *options, const pub_config_t *config)
         json_object_set_new(json, "public_key", json_null());
     }
     return config_print(json) == 0 ? 0 : 1;
+}
+
+/*  The checks that span options or read files: 0, or OPTIONS_EXIT_USAGE (printed). */
+static int s_verify(options_t *options, void *arg)
+{
+    const pub_config_t *config = arg;
+    if (!config->service.curve_secret != !config->service.clients_dir) {
+        return options_usage(options, "--curve-secret-file (or HERALD_CURVE_SECRET) and "
+                                      "--clients go together (or neither)");
+    }
+    char why[1024];
+    if (config->service.curve_secret && s_check_secret_file(options, config, why, sizeof why)) {
+        return options_usage(options, "%s", why);
+    }
+    if (s_check_db(config->service.db_path, why, sizeof why) != 0) {
+        return options_usage(options, "%s %s", options_source(options, "db"), why);
+    }
+    return 0;
 }
 
 options_t *pub_options_read(pub_config_t *config, int argc, char **argv, int *status)
@@ -221,31 +240,7 @@ options_t *pub_options_read(pub_config_t *config, int argc, char **argv, int *st
         .groups = groups,
         .print_config = true,
     };
-    options_t *options = options_new(&spec);
-    int rc = options ? options_parse(options, argc, argv, NULL) : OPTIONS_FAILED;
-    if (rc == OPTIONS_RUN && !config->service.curve_secret != !config->service.clients_dir) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "--curve-secret-file (or HERALD_CURVE_SECRET) and --clients go "
-                               "together (or neither)");
-    }
-    char why[1024];
-    if (rc == OPTIONS_RUN && config->service.curve_secret &&
-        s_check_secret_file(options, config, why, sizeof why) != 0) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "%s", why);
-    }
-    if (rc == OPTIONS_RUN && s_check_db(config->service.db_path, why, sizeof why) != 0) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "%s %s", options_source(options, "db"), why);
-    }
-    if (rc == OPTIONS_RUN && options_want_config(options)) {
-        *status = s_print_config(options, config);
-        options_destroy(&options);
-    } else if (rc != OPTIONS_RUN) {
-        *status = options_exit_status(rc);
-        options_destroy(&options);
-    }
-    return options;
+    return options_read(&spec, argc, argv, s_verify, s_print_config, config, status);
 }
 
 int pub_options_check_binds(const pub_config_t *config, const options_t *options)
