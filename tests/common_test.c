@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "sockmon.h"
 #include "sockopt.h"
 
 //  ---------------------------------------------------------------------------------------
@@ -1088,6 +1089,85 @@ static void test_sockopt_set_int(void **state)
     zmq_ctx_term(ctx);
 }
 
+static void test_log_printable(void **state)
+{
+    (void) state;
+    char out[8];
+    log_printable(out, sizeof out, "tcp\x01:\xff", 6);
+    assert_string_equal(out, "tcp?:?");
+    log_printable(out, sizeof out, "0123456789", 10); /* cut to fit */
+    assert_string_equal(out, "0123456");
+    log_printable(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+}
+
+/*  Sends frames (count of them, each a NUL-terminated string but the first, 6 bytes) on
+    socket as one message. */
+static void s_send_event(void *socket, const char *const *frames, int count)
+{
+    for (int i = 0; i < count; i++) {
+        size_t len = i == 0 ? 6 : strlen(frames[i]);
+        assert_int_equal(zmq_send(socket, frames[i], len, i + 1 < count ? ZMQ_SNDMORE : 0),
+                         (int) len);
+    }
+}
+
+static void test_sockmon_read(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    void *in = zmq_socket(ctx, ZMQ_PAIR);
+    void *out = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(in, "inproc://sockmon_test"), 0);
+    assert_int_equal(zmq_connect(out, "inproc://sockmon_test"), 0);
+    sockmon_event_t event;
+    assert_int_equal(sockmon_read(in, &event), 0); /* nothing waiting */
+
+    /* a real event, from a real monitor */
+    void *watched = zmq_socket(ctx, ZMQ_PUB);
+    assert_int_equal(zmq_socket_monitor(watched, "inproc://sockmon_real", ZMQ_EVENT_LISTENING), 0);
+    void *pair = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_connect(pair, "inproc://sockmon_real"), 0);
+    assert_int_equal(zmq_bind(watched, "tcp://127.0.0.1:*"), 0);
+    zmq_pollitem_t item = {pair, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, 5000), 1);
+    assert_int_equal(sockmon_read(pair, &event), 1);
+    assert_int_equal(event.event, ZMQ_EVENT_LISTENING);
+    assert_non_null(strstr(event.endpoint, "tcp://127.0.0.1:"));
+    zmq_socket_monitor(watched, NULL, 0);
+    zmq_close(pair);
+    zmq_close(watched);
+
+    /* [event 0x0200, value 7][endpoint with a control byte] */
+    char head[6] = {0};
+    uint16_t code = 0x0200;
+    uint32_t value = 7;
+    memcpy(head, &code, sizeof code);
+    memcpy(head + 2, &value, sizeof value);
+    const char *const good[] = {head, "tcp://x\n"};
+    s_send_event(out, good, 2);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_int_equal(event.event, 0x0200);
+    assert_int_equal(event.value, 7);
+    assert_string_equal(event.endpoint, "tcp://x?");
+
+    /* three frames: the third drained, not taken for the next message; one frame: skipped */
+    const char *const three[] = {head, "a", "b"};
+    s_send_event(out, three, 3);
+    s_send_event(out, good, 1);
+    s_send_event(out, good, 2);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_string_equal(event.endpoint, "a");
+    assert_int_equal(sockmon_read(in, &event), -1);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_string_equal(event.endpoint, "tcp://x?");
+    assert_int_equal(sockmon_read(in, &event), 0);
+
+    zmq_close(in);
+    zmq_close(out);
+    zmq_ctx_term(ctx);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  options.h
 
@@ -1760,10 +1840,9 @@ int main(void)
         cmocka_unit_test(test_health_main),
     };
     const struct CMUnitTest helper_tests[] = {
-        cmocka_unit_test(test_clock_ms),
-        cmocka_unit_test(test_clock_parse_rfc3339),
-        cmocka_unit_test(test_log_limit),
-        cmocka_unit_test(test_sockopt_set_int),
+        cmocka_unit_test(test_clock_ms),      cmocka_unit_test(test_clock_parse_rfc3339),
+        cmocka_unit_test(test_log_limit),     cmocka_unit_test(test_sockopt_set_int),
+        cmocka_unit_test(test_log_printable), cmocka_unit_test(test_sockmon_read),
     };
     const struct CMUnitTest options_tests[] = {
         cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),
