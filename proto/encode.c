@@ -338,37 +338,41 @@ int codec_encode_change(const store_change_t *change, const char *stream_id, uin
     return (int) plan.len;
 }
 
+/*  Packs a, an announcement without a change (its body set: a heartbeat, a replay end), for
+    stream_id at seq. As s_pack. */
+static int s_pack_control(Herald__V1__Announcement *a, const char *stream_id, uint64_t seq,
+                          uint8_t *buf, size_t cap)
+{
+    assert(buf != NULL || cap == 0);
+    a->stream_id = s_text(stream_id);
+    a->seq = seq;
+    a->change = HERALD__V1__CHANGE__CHANGE_UNSPECIFIED;
+    return s_pack(&a->base, buf, cap);
+}
+
 int codec_encode_heartbeat(const char *stream_id, uint64_t head_seq, int64_t now_ms, uint8_t *buf,
                            size_t cap)
 {
-    assert(buf != NULL || cap == 0);
-    Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
     Herald__V1__Heartbeat hb = HERALD__V1__HEARTBEAT__INIT;
     hb.head_seq = head_seq;
     hb.sent_at_ms = now_ms;
-    a.stream_id = s_text(stream_id);
-    a.seq = head_seq;
-    a.change = HERALD__V1__CHANGE__CHANGE_UNSPECIFIED;
+    Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
     a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_HEARTBEAT;
     a.heartbeat = &hb;
-    return s_pack(&a.base, buf, cap);
+    return s_pack_control(&a, stream_id, head_seq, buf, cap);
 }
 
 int codec_encode_replay_end(const char *stream_id, uint64_t last_seq, uint64_t head_seq,
                             const char *error, uint8_t *buf, size_t cap)
 {
-    assert(buf != NULL || cap == 0);
-    Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
     Herald__V1__ReplayEnd end = HERALD__V1__REPLAY_END__INIT;
     end.last_seq = last_seq;
     end.head_seq = head_seq;
     end.error = s_text(error);
-    a.stream_id = s_text(stream_id);
-    a.seq = last_seq;
-    a.change = HERALD__V1__CHANGE__CHANGE_UNSPECIFIED;
+    Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
     a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_REPLAY_END;
     a.replay_end = &end;
-    return s_pack(&a.base, buf, cap);
+    return s_pack_control(&a, stream_id, last_seq, buf, cap);
 }
 
 //  --------------------------------------------------------------------------

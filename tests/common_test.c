@@ -37,6 +37,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "sockmon.h"
 #include "sockopt.h"
 
 //  ---------------------------------------------------------------------------------------
@@ -1088,6 +1089,85 @@ static void test_sockopt_set_int(void **state)
     zmq_ctx_term(ctx);
 }
 
+static void test_log_printable(void **state)
+{
+    (void) state;
+    char out[8];
+    log_printable(out, sizeof out, "tcp\x01:\xff", 6);
+    assert_string_equal(out, "tcp?:?");
+    log_printable(out, sizeof out, "0123456789", 10); /* cut to fit */
+    assert_string_equal(out, "0123456");
+    log_printable(out, sizeof out, NULL, 0);
+    assert_string_equal(out, "");
+}
+
+/*  Sends frames (count of them, each a NUL-terminated string but the first, 6 bytes) on
+    socket as one message. */
+static void s_send_event(void *socket, const char *const *frames, int count)
+{
+    for (int i = 0; i < count; i++) {
+        size_t len = i == 0 ? 6 : strlen(frames[i]);
+        assert_int_equal(zmq_send(socket, frames[i], len, i + 1 < count ? ZMQ_SNDMORE : 0),
+                         (int) len);
+    }
+}
+
+static void test_sockmon_read(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    void *in = zmq_socket(ctx, ZMQ_PAIR);
+    void *out = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_bind(in, "inproc://sockmon_test"), 0);
+    assert_int_equal(zmq_connect(out, "inproc://sockmon_test"), 0);
+    sockmon_event_t event;
+    assert_int_equal(sockmon_read(in, &event), 0); /* nothing waiting */
+
+    /* a real event, from a real monitor */
+    void *watched = zmq_socket(ctx, ZMQ_PUB);
+    assert_int_equal(zmq_socket_monitor(watched, "inproc://sockmon_real", ZMQ_EVENT_LISTENING), 0);
+    void *pair = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_connect(pair, "inproc://sockmon_real"), 0);
+    assert_int_equal(zmq_bind(watched, "tcp://127.0.0.1:*"), 0);
+    zmq_pollitem_t item = {pair, 0, ZMQ_POLLIN, 0};
+    assert_int_equal(zmq_poll(&item, 1, 5000), 1);
+    assert_int_equal(sockmon_read(pair, &event), 1);
+    assert_int_equal(event.event, ZMQ_EVENT_LISTENING);
+    assert_non_null(strstr(event.endpoint, "tcp://127.0.0.1:"));
+    zmq_socket_monitor(watched, NULL, 0);
+    zmq_close(pair);
+    zmq_close(watched);
+
+    /* [event 0x0200, value 7][endpoint with a control byte] */
+    char head[6] = {0};
+    uint16_t code = 0x0200;
+    uint32_t value = 7;
+    memcpy(head, &code, sizeof code);
+    memcpy(head + 2, &value, sizeof value);
+    const char *const good[] = {head, "tcp://x\n"};
+    s_send_event(out, good, 2);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_int_equal(event.event, 0x0200);
+    assert_int_equal(event.value, 7);
+    assert_string_equal(event.endpoint, "tcp://x?");
+
+    /* three frames: the third drained, not taken for the next message; one frame: skipped */
+    const char *const three[] = {head, "a", "b"};
+    s_send_event(out, three, 3);
+    s_send_event(out, good, 1);
+    s_send_event(out, good, 2);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_string_equal(event.endpoint, "a");
+    assert_int_equal(sockmon_read(in, &event), -1);
+    assert_int_equal(sockmon_read(in, &event), 1);
+    assert_string_equal(event.endpoint, "tcp://x?");
+    assert_int_equal(sockmon_read(in, &event), 0);
+
+    zmq_close(in);
+    zmq_close(out);
+    zmq_ctx_term(ctx);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  options.h
 
@@ -1659,6 +1739,85 @@ static void test_options_help_and_config(void **state)
     assert_int_equal(options_exit_status(OPTIONS_FAILED), 1);
 }
 
+/*  options_read's program checks for the test: refuses --count 7, counts its calls. */
+static int s_verify_count(options_t *options, void *arg)
+{
+    s_fixture_t *f = arg;
+    f->plugin.where = "verified";
+    if (f->opts.count == 7) {
+        return options_usage(options, "seven is refused");
+    }
+    return 0;
+}
+
+static int s_print_name(const options_t *options, void *arg)
+{
+    s_fixture_t *f = arg;
+    assert_true(options_given(options, "name"));
+    printf("name %s\n", f->opts.name);
+    return 0;
+}
+
+static void test_options_read(void **state)
+{
+    (void) state;
+    s_fixture_t f;
+    int status = -1;
+    s_capture_t cap;
+
+    /* runs: the object, status 0, verify called */
+    s_fixture(&f);
+    char *run_argv[] = {"herald-test", "-n", "x", NULL};
+    options_t *options = options_read(&f.spec, 3, run_argv, s_verify_count, NULL, &f, &status);
+    assert_non_null(options);
+    assert_int_equal(status, 0);
+    assert_string_equal(f.plugin.where, "verified");
+    assert_string_equal(options_source(options, "name"), "-n");
+    options_destroy(&options);
+
+    /* the program's refusal: NULL, its exit status, its message */
+    s_fixture(&f);
+    char *refused_argv[] = {"herald-test", "-n", "x", "--count", "7", NULL};
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    options = options_read(&f.spec, 5, refused_argv, s_verify_count, NULL, &f, &status);
+    char *err = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, OPTIONS_EXIT_USAGE);
+    assert_non_null(strstr(err, "herald-test: seven is refused"));
+    free(err);
+
+    /* a refusal of options_parse: verify is not called */
+    s_fixture(&f);
+    char *bad_argv[] = {"herald-test", "--count", "x", NULL};
+    s_capture_begin(&cap, STDERR_FILENO, NULL);
+    options = options_read(&f.spec, 3, bad_argv, s_verify_count, NULL, &f, &status);
+    free(s_capture_end(&cap));
+    assert_null(options);
+    assert_int_equal(status, OPTIONS_EXIT_USAGE);
+    assert_string_equal(f.plugin.where, "here");
+
+    /* --print-config: the program's printer, then NULL and status 0 */
+    s_fixture(&f);
+    char *config_argv[] = {"herald-test", "-n", "x", "--print-config", NULL};
+    s_capture_begin(&cap, STDOUT_FILENO, NULL);
+    options = options_read(&f.spec, 4, config_argv, NULL, s_print_name, &f, &status);
+    char *printed = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, 0);
+    assert_string_equal(printed, "name x\n");
+    free(printed);
+
+    /* --print-config without a printer: options_print_config */
+    s_fixture(&f);
+    s_capture_begin(&cap, STDOUT_FILENO, NULL);
+    options = options_read(&f.spec, 4, config_argv, NULL, NULL, NULL, &status);
+    printed = s_capture_end(&cap);
+    assert_null(options);
+    assert_int_equal(status, 0);
+    assert_non_null(strstr(printed, "\"name\": \"x\""));
+    free(printed);
+}
+
 int main(void)
 {
     const struct CMUnitTest log_tests[] = {
@@ -1681,10 +1840,9 @@ int main(void)
         cmocka_unit_test(test_health_main),
     };
     const struct CMUnitTest helper_tests[] = {
-        cmocka_unit_test(test_clock_ms),
-        cmocka_unit_test(test_clock_parse_rfc3339),
-        cmocka_unit_test(test_log_limit),
-        cmocka_unit_test(test_sockopt_set_int),
+        cmocka_unit_test(test_clock_ms),      cmocka_unit_test(test_clock_parse_rfc3339),
+        cmocka_unit_test(test_log_limit),     cmocka_unit_test(test_sockopt_set_int),
+        cmocka_unit_test(test_log_printable), cmocka_unit_test(test_sockmon_read),
     };
     const struct CMUnitTest options_tests[] = {
         cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),
@@ -1692,6 +1850,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_secret, s_options_clean, s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),
+        cmocka_unit_test_setup_teardown(test_options_read, s_options_clean, s_options_clean),
     };
     unsetenv("HERALD_CURVE_SECRET");
     unsetenv("HERALD_CURVE_SECRET_FILE");

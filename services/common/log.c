@@ -3,6 +3,7 @@
 
 #include "clock.h"
 
+#include <assert.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -126,4 +127,15 @@ bool log_limit_pass(log_limit_t *self, int64_t now_ms, int64_t every_ms, int64_t
     *count = self->unlogged;
     log_limit_wrote(self, now_ms);
     return true;
+}
+
+void log_printable(char *out, size_t cap, const void *data, size_t len)
+{
+    assert(out && cap > 0);
+    const unsigned char *bytes = data;
+    len = len < cap - 1 ? len : cap - 1;
+    for (size_t i = 0; i < len; i++) {
+        out[i] = bytes[i] >= ' ' && bytes[i] < 0x7f ? (char) bytes[i] : '?';
+    }
+    out[len] = '\0';
 }

@@ -6,6 +6,7 @@
 #define HERALD_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef enum { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 } log_level_t;
@@ -45,6 +46,10 @@ bool log_limit_quiet(const log_limit_t *self, int64_t now_ms, int64_t every_ms);
 
 /*  Records a line written at now_ms: the interval starts again, nothing unlogged. */
 void log_limit_wrote(log_limit_t *self, int64_t now_ms);
+
+/*  Bytes from the network (len of them at data) as text for a log line or a comparison:
+    printable ASCII kept, every other byte '?', cut to cap - 1 and NUL-terminated in out. */
+void log_printable(char *out, size_t cap, const void *data, size_t len);
 
 #define log_debug(event, ...) log_emit(LOG_DEBUG, event, __VA_ARGS__)
 #define log_info(event, ...) log_emit(LOG_INFO, event, __VA_ARGS__)

@@ -638,6 +638,26 @@ int options_parse(options_t *self, int argc, char **argv, int *first_arg)
     return rc;
 }
 
+options_t *options_read(const options_spec_t *spec, int argc, char **argv, options_verify_fn verify,
+                        options_print_fn print, void *arg, int *status)
+{
+    assert(spec && status);
+    options_t *self = options_new(spec);
+    int rc = self ? options_parse(self, argc, argv, NULL) : OPTIONS_FAILED;
+    *status = options_exit_status(rc);
+    if (rc == OPTIONS_RUN && verify) {
+        *status = verify(self, arg);
+    }
+    if (rc == OPTIONS_RUN && *status == 0 && self->want_config) {
+        *status = print ? print(self, arg) : options_print_config(self);
+        rc = OPTIONS_HELP; /* done */
+    }
+    if (rc != OPTIONS_RUN || *status != 0) {
+        options_destroy(&self);
+    }
+    return self;
+}
+
 int options_exit_status(int result)
 {
     switch (result) {

@@ -114,6 +114,23 @@
 #define OPTION_END {.name = NULL} /* the end of a table */
 /* clang-format on */
 
+/*  Entries that more than one program's table holds, said once. OPTION_LOG: --log-level
+    (log_levels) and --log-format (log_formats, of log.h) into the int fields level and format
+    of the struct type; OPTION_METRICS: --metrics ADDR (metrics_check_addr, metrics.h) into
+    its const char * field. The table's file includes log.h and metrics.h. */
+/* clang-format off */
+#define OPTION_LOG(type, level, format)                                                            \
+    {.name = "log-level", .kind = OPTION_ENUM, .offset = offsetof(type, level), .arg = "L",        \
+     .words = log_levels, .def = "info", .help = "the lowest level logged"},                       \
+    {.name = "log-format", .kind = OPTION_ENUM, .offset = offsetof(type, format), .arg = "F",      \
+     .words = log_formats, .def = "json", .help = "the log lines on stderr"}
+#define OPTION_METRICS(type, field)                                                                \
+    {.name = "metrics", .kind = OPTION_STRING, .offset = offsetof(type, field), .arg = "ADDR",     \
+     .check = metrics_check_addr,                                                                  \
+     .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"                       \
+             "is 127.0.0.1:PORT); off by default"}
+/* clang-format on */
+
 /*  What an option's value is, and the type of the field it goes to. */
 typedef enum {
     OPTION_STRING,   /* const char *: the text (NULL without a value or default) */
@@ -229,6 +246,25 @@ const char *options_source(const options_t *self, const char *name);
 
 /*  true if option name was given (a flag, a variable), not only defaulted. */
 bool options_given(const options_t *self, const char *name);
+
+/*  A program's own checks once options_parse has read its options (those that span
+    options, or look at files), arg its own: 0, or the exit status of a refusal it printed
+    (options_usage's OPTIONS_EXIT_USAGE; 1 for a failure). */
+typedef int (*options_verify_fn)(options_t *options, void *arg);
+
+/*  --print-config's printing for a program that adds to options_config: the exit status. */
+typedef int (*options_print_fn)(const options_t *options, void *arg);
+
+/*  A program's options read in one call: options_new(spec), options_parse (an argument that
+    is no option refused), verify(options, arg) unless NULL, then, if --print-config was
+    given, print(options, arg) (NULL: options_print_config). Returns the options object to
+    run with (the caller's: options_destroy), or NULL with *status the exit status: 0 after
+    --help, --version or --print-config, else that of the refusal or failure (printed). spec
+    and its groups may be the caller's locals: after this call the object reads only the
+    option tables (options_source, options_given, options_config), not spec, so options_usage
+    and options_help are not for it. */
+options_t *options_read(const options_spec_t *spec, int argc, char **argv, options_verify_fn verify,
+                        options_print_fn print, void *arg, int *status);
 
 /*  Prints a usage error the way options_parse does ("PROGRAM: [COMMAND: ]message" and the
     hint to --help) on stderr; for the program's own checks after options_parse. Returns

@@ -1,170 +1,24 @@
-/*  main.c -- herald-pub: options (options.h: flags, HERALD_* twins, the CURVE secret),
-    signals, run, exit status.
+/*  main.c -- herald-pub: options (pub_options.h), signals, run, exit status.
 
     Exit status: 0 after a clean stop (SIGINT, SIGTERM), 1 on a runtime failure, 2 on a usage
-    error. --bind's variable is HERALD_PUB_BIND; every other one is HERALD_ and the flag's
-    name (HERALD_DB, HERALD_HEARTBEAT_MS, ...). Flags win.
+    error.
 */
 #include <errno.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <zmq.h>
 
-#include "config.h"
-#include "curve.h"
-#include "endpoint.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
-#include "options.h"
 #include "pub_lock.h"
+#include "pub_options.h"
 #include "publisher.h"
-#include "store.h"
-
-typedef struct {
-    const char *db;           /* --db */
-    const char *bind;         /* --bind */
-    const char *replay_bind;  /* --replay-bind */
-    int heartbeat_ms;         /* --heartbeat-ms */
-    int batch;                /* --batch */
-    int sndhwm;               /* --sndhwm */
-    int io_threads;           /* --io-threads */
-    int log_level;            /* --log-level: a log_level_t */
-    int log_format;           /* --log-format: 1 for text */
-    bool insecure;            /* --insecure */
-    const char *metrics;      /* --metrics: HOST:PORT of /metrics, /healthz, /readyz */
-    const char *curve_secret; /* HERALD_CURVE_SECRET or --curve-secret-file's first line */
-    const char *clients;      /* --clients: the agencies' public keys and grants */
-} s_config_t;
-
-/*  --clients: an existing directory. */
-static int s_check_dir(void *field, char *why, size_t cap)
-{
-    const char *dir = *(const char **) field;
-    struct stat st;
-    if (stat(dir, &st) != 0) {
-        snprintf(why, cap, "%.300s: %s (the directory of the agencies' .pub files)", dir,
-                 strerror(errno));
-        return -1;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        snprintf(why, cap, "%.300s is not a directory (one AGENCY.pub per agency goes in it)", dir);
-        return -1;
-    }
-    return 0;
-}
-
-#define S_FIELD(name) .offset = offsetof(s_config_t, name)
-
-/* clang-format off */
-static const option_t s_option_table[] = {
-    {.name = "db", .kind = OPTION_STRING, S_FIELD(db), .arg = "PATH", .flags = OPTION_REQUIRED,
-     .help = "the store"},
-    {.name = "bind", .kind = OPTION_STRING, S_FIELD(bind), .arg = "ENDPOINT",
-     .env = "HERALD_PUB_BIND", .def = "tcp://127.0.0.1:7700", .check = endpoint_check,
-     .help = "the live PUB endpoint"},
-    {.name = "replay-bind", .kind = OPTION_STRING, S_FIELD(replay_bind), .arg = "ENDPOINT",
-     .def = "tcp://127.0.0.1:7701", .check = endpoint_check,
-     .help = "the replay ROUTER endpoint"},
-    {.name = "heartbeat-ms", .kind = OPTION_INT, S_FIELD(heartbeat_ms), .arg = "N",
-     .min = 10, .max = 3600000, .def = "1000", .help = "heartbeat interval in milliseconds"},
-    {.name = "batch", .kind = OPTION_INT, S_FIELD(batch), .arg = "N", .min = 1, .max = 100000,
-     .def = "1024", .help = "changes per store scan"},
-    {.name = "sndhwm", .kind = OPTION_INT, S_FIELD(sndhwm), .arg = "N", .min = 1,
-     .max = 1000000, .def = "10000",
-     .help = "live messages queued per subscriber before the slowest ones\n"
-             "are dropped (and healed by replay)"},
-    {.name = "io-threads", .kind = OPTION_INT, S_FIELD(io_threads), .arg = "N", .min = 1,
-     .max = 64, .def = "1",
-     .help = "ZeroMQ I/O threads: each encrypts its share of the\n"
-             "subscribers' copies (docs/performance.md, \"Fan-out\")"},
-    {.name = "log-level", .kind = OPTION_ENUM, S_FIELD(log_level), .arg = "L",
-     .words = log_levels, .def = "info", .help = "the lowest level logged"},
-    {.name = "log-format", .kind = OPTION_ENUM, S_FIELD(log_format), .arg = "F",
-     .words = log_formats, .def = "json", .help = "the log lines on stderr"},
-    {.name = "insecure", .kind = OPTION_BOOL, S_FIELD(insecure),
-     .help = "allow tcp binds to non-loopback addresses without CURVE"},
-    {.name = "metrics", .kind = OPTION_STRING, S_FIELD(metrics), .arg = "ADDR",
-     .check = metrics_check_addr,
-     .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"
-             "is 127.0.0.1:PORT); off by default"},
-    {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
-     .check = curve_check_secret,
-     .help = "CURVE: the publisher's secret key file, from herald-keygen;\n"
-             "with --clients"},
-    {.name = "clients", .kind = OPTION_STRING, S_FIELD(clients), .arg = "DIR",
-     .check = s_check_dir, .help = "CURVE: one AGENCY.pub per admitted agency: its key on the\n"
-             "first line, then optional 'grant PREFIX' lines; re-read on\n"
-             "SIGHUP"},
-    OPTION_END};
-/* clang-format on */
-
-/*  true if a bind to endpoint stays on this machine: tcp:// to a loopback address, ipc://,
-    inproc://. A wildcard (*, 0.0.0.0, ::) or any other address or interface is not. */
-static bool s_endpoint_local(const char *endpoint)
-{
-    if (!strncmp(endpoint, "ipc://", 6) || !strncmp(endpoint, "inproc://", 9)) {
-        return true;
-    }
-    if (strncmp(endpoint, "tcp://", 6) != 0) {
-        return false;
-    }
-    const char *host = endpoint + 6;
-    const char *colon = strrchr(host, ':');
-    if (!colon || strchr(host, ';')) {
-        return false;
-    }
-    size_t len = (size_t) (colon - host);
-    if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
-        host++;
-        len -= 2;
-    }
-    char name[64];
-    if (len == 0 || len >= sizeof name) {
-        return false;
-    }
-    memcpy(name, host, len);
-    name[len] = '\0';
-    return !strcmp(name, "localhost") || !strcmp(name, "::1") || !strcmp(name, "127.0.0.1") ||
-           (!strncmp(name, "127.", 4) && strspn(name, "0123456789.") == len);
-}
-
-/*  Refuses a bind beyond this machine in clear unless --insecure, which is logged. 0, or -1
-    (a usage error, printed). */
-static int s_check_endpoint(const s_config_t *config, const options_t *options, const char *name,
-                            const char *endpoint)
-{
-    if (s_endpoint_local(endpoint)) {
-        return 0;
-    }
-    if (config->curve_secret) {
-        return 0; /* encrypted, and only the agencies in --clients get in */
-    }
-    const char *flag = options_source(options, name);
-    if (!config->insecure) {
-        fprintf(stderr,
-                "herald-pub: %s %s is not a loopback address; announcements would travel in\n"
-                "clear text to anyone who can connect. Bind to 127.0.0.1, use CURVE\n"
-                "(--curve-secret-file and --clients), or pass --insecure.\n",
-                flag, endpoint);
-        return -1;
-    }
-    log_error("pub.insecure", "{s:s,s:s,s:s}", "option", flag, "endpoint", endpoint, "warning",
-              "NO ENCRYPTION, NO AUTHENTICATION: anyone who can reach this address reads "
-              "every announcement; use --curve-secret-file and --clients");
-    return 0;
-}
 
 /*  Starts the metrics server on config->metrics, if set. 0, or -1 (logged). */
-static int s_metrics_start(const s_config_t *config, publisher_t *publisher, metrics_t **out)
+static int s_metrics_start(const pub_config_t *config, publisher_t *publisher, metrics_t **out)
 {
     *out = NULL;
     if (!config->metrics) {
@@ -205,125 +59,6 @@ static int s_signals(void)
     return sfd;
 }
 
-/*  The file the secret came from (--curve-secret-file or HERALD_CURVE_SECRET_FILE), or NULL
-    when it came from HERALD_CURVE_SECRET itself. */
-static char *s_secret_file(const options_t *options)
-{
-    json_t *config = options_config(options);
-    const char *file = json_string_value(json_object_get(config, "curve_secret_file"));
-    char *copy = file ? strdup(file) : NULL;
-    json_decref(config);
-    return copy;
-}
-
-/*  Refuses a public key given as the secret (curve_secret_file_check). 0, or -1 with why. */
-static int s_check_secret_file(const options_t *options, const s_config_t *config, char *why,
-                               size_t cap)
-{
-    char *file = s_secret_file(options);
-    int rc = file ? curve_secret_file_check(file, config->curve_secret, why, cap) : 0;
-    free(file);
-    return rc;
-}
-
-/*  --db: a file in an existing directory, and if it is there, a Herald store this program
-    can run (a missing one is waited for: pub.store_missing). Read only: nothing is written
-    or migrated here. 0, or -1 with why. */
-static int s_check_db(const char *db, char *why, size_t cap)
-{
-    struct stat st;
-    if (stat(db, &st) != 0) {
-        int missing = errno == ENOENT;
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s", db);
-        char *slash = strrchr(dir, '/');
-        if (missing && slash && slash != dir) {
-            *slash = '\0';
-            if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                snprintf(why, cap, "%.480s: its directory %.480s does not exist", db, dir);
-                return -1;
-            }
-        }
-        return 0;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        snprintf(why, cap, "%s is a directory (give the store's file)", db);
-        return -1;
-    }
-    if (st.st_size == 0) {
-        return 0; /* being created */
-    }
-    char err[512];
-    store_err_t code = STORE_ERR_NONE;
-    store_t *store = store_open(db, STORE_READONLY, &code, err, sizeof err);
-    store_destroy(&store);
-    if (code == STORE_ERR_NOT_STORE || code == STORE_ERR_NEWER) {
-        snprintf(why, cap, "%s", err);
-        return -1;
-    }
-    return 0;
-}
-
-/*  --print-config, with the public key of the CURVE secret (for comparing with the .pub the
-    agencies hold). The exit status. */
-static int s_print_config(const options_t *options, const s_config_t *config)
-{
-    json_t *json = options_config(options);
-    char public_key[CURVE_Z85_LEN + 1];
-    if (json && config->curve_secret && zmq_curve_public(public_key, config->curve_secret) == 0) {
-        json_object_set_new(json, "public_key", json_string(public_key));
-    } else if (json) {
-        json_object_set_new(json, "public_key", json_null());
-    }
-    return config_print(json) == 0 ? 0 : 1;
-}
-
-/*  Reads the options into *config. Returns *options_p (the caller's: it owns the secret) to
-    run, or NULL with *status the exit status after --help, --print-config or an error. */
-static options_t *s_options(s_config_t *config, int argc, char **argv, int *status)
-{
-    const option_group_t groups[] = {{NULL, s_option_table, config}, {NULL, NULL, NULL}};
-    const options_spec_t spec = {
-        .program = "herald-pub",
-        .usage = "herald-pub --db PATH [--bind ENDPOINT] [--replay-bind ENDPOINT] [OPTIONS]\n"
-                 "       herald-pub health [--metrics ADDR]",
-        .about = "Announces every change committed to the Herald store at PATH on a ZeroMQ "
-                 "PUB\nsocket, and answers replay requests on a ROUTER socket.",
-        .epilog = "herald-pub health exits 0 if the running service at --metrics ADDR is ready "
-                  "(its\n/readyz), 1 if not.\n"
-                  "Flags win over the environment. Exit status: 0 stopped by SIGINT/SIGTERM,\n"
-                  "1 runtime failure (a port taken, another publisher on the store), 2 usage\n"
-                  "or configuration error (a flag, a key, --db or --clients wrong).\n",
-        .groups = groups,
-        .print_config = true,
-    };
-    options_t *options = options_new(&spec);
-    int rc = options ? options_parse(options, argc, argv, NULL) : OPTIONS_FAILED;
-    if (rc == OPTIONS_RUN && !config->curve_secret != !config->clients) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "--curve-secret-file (or HERALD_CURVE_SECRET) and --clients go "
-                               "together (or neither)");
-    }
-    char why[1024];
-    if (rc == OPTIONS_RUN && config->curve_secret &&
-        s_check_secret_file(options, config, why, sizeof why) != 0) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "%s", why);
-    }
-    if (rc == OPTIONS_RUN && s_check_db(config->db, why, sizeof why) != 0) {
-        rc = OPTIONS_USAGE;
-        options_usage(options, "%s %s", options_source(options, "db"), why);
-    }
-    if (rc == OPTIONS_RUN && options_want_config(options)) {
-        *status = s_print_config(options, config);
-        options_destroy(&options);
-    } else if (rc != OPTIONS_RUN) {
-        *status = options_exit_status(rc);
-        options_destroy(&options);
-    }
-    return options;
-}
-
 /*  Raises the soft limit of open files to the hard one: each subscriber's connection is a
     descriptor (two for an agency that also keeps a replay connection), and the usual soft
     limit of 1024 would refuse the thousandth agency (docs/operations.md, "Open files").
@@ -350,64 +85,54 @@ static void s_raise_nofile(void)
              (json_int_t) was, "hard", (json_int_t) rl.rlim_max, "agencies_with_replay", agencies);
 }
 
+/*  Runs the service with config until a signal stops it, the store locked meanwhile;
+    options is destroyed (the secret wiped) once the sockets have the secret. The exit
+    status. */
+static int s_run(pub_config_t *config, options_t **options_p)
+{
+    char err[1024];
+    int lock = pub_lock_acquire(config->service.db_path, err, sizeof err);
+    if (lock == -1) {
+        log_error("pub.store_locked", "{s:s,s:s}", "path", config->service.db_path, "error", err);
+        options_destroy(options_p);
+        return 1;
+    }
+    config->service.signal_fd = s_signals();
+    if (config->service.signal_fd == -1) {
+        options_destroy(options_p);
+        close(lock);
+        return 1;
+    }
+    publisher_t *publisher = publisher_new(&config->service);
+    options_destroy(options_p); /* wipes the secret: the sockets have it now */
+    metrics_t *metrics = NULL;
+    int rc = -1;
+    if (publisher && s_metrics_start(config, publisher, &metrics) == 0) {
+        rc = publisher_run(publisher);
+    }
+    metrics_destroy(&metrics);
+    publisher_destroy(&publisher);
+    close(config->service.signal_fd);
+    close(lock); /* last: the store is ours until everything is closed */
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "health")) {
         return health_main("herald-pub", argc - 1, argv + 1);
     }
-    s_config_t config;
-    int rc = 0;
-    options_t *options = s_options(&config, argc, argv, &rc);
+    pub_config_t config;
+    int status = 0;
+    options_t *options = pub_options_read(&config, argc, argv, &status);
     if (!options) {
-        return rc;
+        return status;
     }
     log_setup((log_level_t) config.log_level, config.log_format == 1);
     s_raise_nofile();
-    if (s_check_endpoint(&config, options, "bind", config.bind) == -1 ||
-        s_check_endpoint(&config, options, "replay-bind", config.replay_bind) == -1) {
+    if (pub_options_check_binds(&config, options) == -1) {
         options_destroy(&options);
         return OPTIONS_EXIT_USAGE;
     }
-    char err[1024];
-    int lock = pub_lock_acquire(config.db, err, sizeof err);
-    if (lock == -1) {
-        log_error("pub.store_locked", "{s:s,s:s}", "path", config.db, "error", err);
-        options_destroy(&options);
-        return 1;
-    }
-    int sfd = s_signals();
-    if (sfd == -1) {
-        options_destroy(&options);
-        close(lock);
-        return 1;
-    }
-    publisher_config_t pub_config = {
-        .db_path = config.db,
-        .bind = config.bind,
-        .replay_bind = config.replay_bind,
-        .heartbeat_ms = config.heartbeat_ms,
-        .batch = config.batch,
-        .sndhwm = config.sndhwm,
-        .io_threads = config.io_threads,
-        .signal_fd = sfd,
-        .curve_secret = config.curve_secret,
-        .clients_dir = config.clients,
-    };
-    publisher_t *publisher = publisher_new(&pub_config);
-    options_destroy(&options); /* wipes the secret: the sockets have it now */
-    if (!publisher) {
-        close(sfd);
-        close(lock);
-        return 1;
-    }
-    metrics_t *metrics = NULL;
-    rc = s_metrics_start(&config, publisher, &metrics);
-    if (rc == 0) {
-        rc = publisher_run(publisher);
-    }
-    metrics_destroy(&metrics);
-    publisher_destroy(&publisher);
-    close(sfd);
-    close(lock); /* last: the store is ours until everything is closed */
-    return rc == 0 ? 0 : 1;
+    return s_run(&config, &options);
 }

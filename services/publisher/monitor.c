@@ -1,10 +1,11 @@
 /*  monitor.c -- one socket monitor per publisher socket: connections and failed handshakes.
 
-    A monitor event is [uint16 event, uint32 value][endpoint]. libzmq 4.3's monitor names
-    the local endpoint only, so the peer's address is found from the descriptor of the
-    ACCEPTED event (getpeername) and matched with the DISCONNECTED event that follows a
-    failed handshake of the same connection (one io thread: they come in order). A
-    connection that failed before we read its ACCEPTED event shows as peer "unknown".
+    A monitor event is [uint16 event, uint32 value][endpoint] (read by sockmon.h). libzmq
+    4.3's monitor names the local endpoint only, so the peer's address is found from the
+    descriptor of the ACCEPTED event (getpeername) and matched with the DISCONNECTED event
+    that follows a failed handshake of the same connection (one io thread: they come in
+    order). A connection that failed before we read its ACCEPTED event shows as peer
+    "unknown".
 
     The rate limit: the first failure after a quiet second is written at once; later ones
     within the second are counted, and the newest of them is held back and written when the
@@ -39,11 +40,11 @@
 
 #include "clock.h"
 #include "log.h"
+#include "sockmon.h"
 #include "sockopt.h"
 
 #define S_PEERS 64             /* accepted connections remembered */
 #define S_PEER_LEN 64          /* "address:port" */
-#define S_ENDPOINT_LEN 256     /* the monitored endpoint as the event names it */
 #define S_LOG_EVERY_MS 1000    /* rate limit of pub.handshake_failed, per socket */
 #define S_EVENTS_PER_CALL 1000 /* events read per monitor_handle */
 
@@ -77,10 +78,10 @@ typedef struct {
 
 /*  One failed handshake, as logged. */
 typedef struct {
-    char endpoint[S_ENDPOINT_LEN]; /* the local endpoint */
-    char peer[S_PEER_LEN];         /* the peer, or "unknown" */
-    uint16_t event;                /* ZMQ_EVENT_HANDSHAKE_FAILED_* */
-    uint32_t value;                /* its value (the protocol error) */
+    char endpoint[SOCKMON_ENDPOINT_LEN]; /* the local endpoint */
+    char peer[S_PEER_LEN];               /* the peer, or "unknown" */
+    uint16_t event;                      /* ZMQ_EVENT_HANDSHAKE_FAILED_* */
+    uint32_t value;                      /* its value (the protocol error) */
 } s_failure_t;
 
 struct monitor {
@@ -99,8 +100,8 @@ struct monitor {
     log_limit_t accept_limit;          /* when the last pub.accept_failed was written */
     uint64_t accept_held;              /* accepts failed since that line, not yet logged */
     uint32_t accept_errno;             /* the newest one's errno */
-    char accept_endpoint[S_ENDPOINT_LEN]; /* the listening endpoint it names */
-    monitor_stats_t stats;                /* counters */
+    char accept_endpoint[SOCKMON_ENDPOINT_LEN]; /* the listening endpoint it names */
+    monitor_stats_t stats;                      /* counters */
 };
 
 monitor_t *monitor_new(void *ctx, void *socket, const char *name)
@@ -295,16 +296,6 @@ static s_peer_t *s_peer_find(monitor_t *self, int fd)
     return NULL;
 }
 
-static void s_copy_text(char *out, size_t cap, zmq_msg_t *frame)
-{
-    size_t len = zmq_msg_size(frame) < cap - 1 ? zmq_msg_size(frame) : cap - 1;
-    const unsigned char *data = zmq_msg_data(frame);
-    for (size_t i = 0; i < len; i++) {
-        out[i] = data[i] >= ' ' && data[i] < 0x7f ? (char) data[i] : '?';
-    }
-    out[len] = '\0';
-}
-
 /*  true if the watched socket has no security mechanism (plaintext), where ZMTP/1.0 and 2.0
     peers work and a NO_DETAIL "failure" is only a connection closed without a ZMTP/3
     handshake. */
@@ -339,22 +330,24 @@ static void s_accept_log(monitor_t *self, int64_t now)
 
 /*  Counts one refused accept; writes its line now if the last one is a second old, else holds
     it for s_flush. */
-static void s_accept_failed(monitor_t *self, uint32_t value, zmq_msg_t *address)
+static void s_accept_failed(monitor_t *self, uint32_t value, const char *endpoint)
 {
     self->stats.accepts_failed++;
     self->accept_held++;
     self->accept_errno = value;
-    s_copy_text(self->accept_endpoint, sizeof self->accept_endpoint, address);
+    snprintf(self->accept_endpoint, sizeof self->accept_endpoint, "%s", endpoint);
     int64_t now = clock_ms(CLOCK_MONOTONIC);
     if (!log_limit_quiet(&self->accept_limit, now, S_LOG_EVERY_MS)) {
         s_accept_log(self, now);
     }
 }
 
-static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *address)
+static void s_event(monitor_t *self, const sockmon_event_t *e)
 {
+    uint16_t event = e->event;
+    uint32_t value = e->value;
     if (event == ZMQ_EVENT_ACCEPT_FAILED) {
-        s_accept_failed(self, value, address);
+        s_accept_failed(self, value, e->endpoint);
     } else if (event == ZMQ_EVENT_ACCEPTED) {
         self->stats.accepted++;
         s_peer_t *slot = s_peer_find(self, (int) value);
@@ -382,7 +375,7 @@ static void s_event(monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *
         }
         if (self->failed) {
             s_failure_t f = {.event = self->failed, .value = self->failed_value};
-            s_copy_text(f.endpoint, sizeof f.endpoint, address);
+            snprintf(f.endpoint, sizeof f.endpoint, "%s", e->endpoint);
             snprintf(f.peer, sizeof f.peer, "%s", slot ? slot->peer : "unknown");
             s_failure(self, &f);
             self->failed = 0;
@@ -415,32 +408,12 @@ void monitor_handle(monitor_t *self)
     if (!self) {
         return;
     }
-    for (int i = 0; i < S_EVENTS_PER_CALL; i++) {
-        zmq_msg_t head, address;
-        zmq_msg_init(&head);
-        zmq_msg_init(&address);
-        if (zmq_msg_recv(&head, self->pair, ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close(&head);
-            zmq_msg_close(&address);
-            break;
+    sockmon_event_t event;
+    for (int i = 0, rc = 1; i < S_EVENTS_PER_CALL && rc != 0; i++) {
+        rc = sockmon_read(self->pair, &event);
+        if (rc == 1) {
+            s_event(self, &event);
         }
-        bool two = zmq_msg_more(&head) && zmq_msg_recv(&address, self->pair, 0) != -1;
-        /* Whatever else a malformed event carries is drained, not taken for the next one. */
-        for (bool more = two && zmq_msg_more(&address); more;) {
-            zmq_msg_t rest;
-            zmq_msg_init(&rest);
-            more = zmq_msg_recv(&rest, self->pair, 0) != -1 && zmq_msg_more(&rest);
-            zmq_msg_close(&rest);
-        }
-        if (two && zmq_msg_size(&head) == 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&head), sizeof event);
-            memcpy(&value, (const uint8_t *) zmq_msg_data(&head) + 2, sizeof value);
-            s_event(self, event, value, &address);
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&address);
     }
     s_flush(self);
 }

@@ -85,12 +85,7 @@ const zap_stats_t *zap_stats(const zap_t *self)
 
 static void s_copy_text(char *out, size_t cap, zmq_msg_t *frame)
 {
-    size_t len = zmq_msg_size(frame) < cap - 1 ? zmq_msg_size(frame) : cap - 1;
-    const unsigned char *data = zmq_msg_data(frame);
-    for (size_t i = 0; i < len; i++) {
-        out[i] = data[i] >= ' ' && data[i] < 0x7f ? (char) data[i] : '?';
-    }
-    out[len] = '\0';
+    log_printable(out, cap, zmq_msg_data(frame), zmq_msg_size(frame));
 }
 
 /*  Sends the reply; the request id frame is echoed as it came. */

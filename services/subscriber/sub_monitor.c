@@ -25,9 +25,9 @@
 
 #include "curve.h"
 #include "log.h"
+#include "sockmon.h"
 #include "sockopt.h"
 
-#define S_ENDPOINT_LEN 256     /* the endpoint as the event names it */
 #define S_LOG_EVERY_MS 1000    /* rate limit of sub.handshake_failed, per monitor */
 #define S_EVENTS_PER_CALL 1000 /* events read per sub_monitor_handle */
 
@@ -141,22 +141,12 @@ static const char *s_reason(uint16_t event, uint32_t value)
     }
 }
 
-static void s_copy_text(char *out, size_t cap, zmq_msg_t *frame)
-{
-    size_t len = zmq_msg_size(frame) < cap - 1 ? zmq_msg_size(frame) : cap - 1;
-    const unsigned char *data = zmq_msg_data(frame);
-    for (size_t i = 0; i < len; i++) {
-        out[i] = data[i] >= ' ' && data[i] < 0x7f ? (char) data[i] : '?';
-    }
-    out[len] = '\0';
-}
-
-static void s_event(sub_monitor_t *self, uint16_t event, uint32_t value, zmq_msg_t *address,
-                    int64_t now_ms)
+static void s_event(sub_monitor_t *self, const sockmon_event_t *e, int64_t now_ms)
 {
     bool curve = self->server_key[0] != '\0';
-    char endpoint[S_ENDPOINT_LEN];
-    s_copy_text(endpoint, sizeof endpoint, address);
+    uint16_t event = e->event;
+    uint32_t value = e->value;
+    const char *endpoint = e->endpoint;
     if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
         if (self->failing) {
             log_info("sub.handshake_ok", "{s:s, s:s, s:s?, s:I}", "socket", self->name, "endpoint",
@@ -185,31 +175,11 @@ void sub_monitor_handle(sub_monitor_t *self, int64_t now_ms)
     if (!self || !self->pair) {
         return;
     }
-    for (int i = 0; i < S_EVENTS_PER_CALL; i++) {
-        zmq_msg_t head, address;
-        zmq_msg_init(&head);
-        zmq_msg_init(&address);
-        if (zmq_msg_recv(&head, self->pair, ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close(&head);
-            zmq_msg_close(&address);
-            break;
+    sockmon_event_t event;
+    for (int i = 0, rc = 1; i < S_EVENTS_PER_CALL && rc != 0; i++) {
+        rc = sockmon_read(self->pair, &event);
+        if (rc == 1) {
+            s_event(self, &event, now_ms);
         }
-        bool two = zmq_msg_more(&head) && zmq_msg_recv(&address, self->pair, 0) != -1;
-        /* Whatever else a malformed event carries is drained, not taken for the next one. */
-        for (bool more = two && zmq_msg_more(&address); more;) {
-            zmq_msg_t rest;
-            zmq_msg_init(&rest);
-            more = zmq_msg_recv(&rest, self->pair, 0) != -1 && zmq_msg_more(&rest);
-            zmq_msg_close(&rest);
-        }
-        if (two && zmq_msg_size(&head) == 6) {
-            uint16_t event;
-            uint32_t value;
-            memcpy(&event, zmq_msg_data(&head), sizeof event);
-            memcpy(&value, (const uint8_t *) zmq_msg_data(&head) + 2, sizeof value);
-            s_event(self, event, value, &address, now_ms);
-        }
-        zmq_msg_close(&head);
-        zmq_msg_close(&address);
     }
 }

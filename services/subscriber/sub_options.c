@@ -156,10 +156,7 @@ static const option_t s_service_options[] = {
     {.name = "rcvhwm", .kind = OPTION_INT, S_FIELD(rcvhwm), .arg = "N", .min = 0, .max = INT_MAX,
      .def = "5000", .what = "a number of messages (0 or more)",
      .help = "live messages queued at most"},
-    {.name = "metrics", .kind = OPTION_STRING, S_FIELD(metrics), .arg = "ADDR",
-     .check = metrics_check_addr,
-     .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"
-             "is 127.0.0.1:PORT); off by default"},
+    OPTION_METRICS(sub_config_t, metrics),
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
      .check = curve_check_secret,
      .help = "CURVE: our secret key (from herald-keygen); with --server-key"},
@@ -172,10 +169,7 @@ static const option_t s_common_options[] = {
     {.name = "state", .kind = OPTION_STRING, S_FIELD(state), .arg = "PATH",
      .help = "SQLite file keeping the position across restarts (and the\n"
              "mail and webhook sinks' queues)"},
-    {.name = "log-level", .kind = OPTION_ENUM, S_FIELD(log_level), .arg = "L",
-     .words = log_levels, .def = "info", .help = "the lowest level logged"},
-    {.name = "log-format", .kind = OPTION_ENUM, S_FIELD(log_format), .arg = "F",
-     .words = log_formats, .def = "json", .help = "the log lines on stderr"},
+    OPTION_LOG(sub_config_t, log_level, log_format),
     OPTION_END};
 /* clang-format on */
 
@@ -223,8 +217,9 @@ static void s_groups(sub_config_t *config, const sink_type_t *for_type, option_g
 
 /*  The service's options from the table's values, with the checks of the chosen sink.
     0, or the exit status of an error (printed). */
-static int s_build(sub_config_t *config, options_t *options)
+static int s_build(options_t *options, void *arg)
 {
+    sub_config_t *config = arg;
     sub_options_t *o = &config->service;
     for (size_t i = 0; i < config->connect.count; i++) {
         o->connect[o->connect_count++] = config->connect.items[i];
@@ -276,8 +271,9 @@ static int s_build(sub_config_t *config, options_t *options)
 }
 
 /*  --print-config: the table's values, the sink's default --from, the sink's own. */
-static int s_print_config(const sub_config_t *config, const options_t *options)
+static int s_print_config(const options_t *options, void *arg)
 {
+    const sub_config_t *config = arg;
     json_t *json = options_config(options);
     const sink_type_t *type = sink_type_find(config->sink);
     if (json && !config->from) {
@@ -311,20 +307,7 @@ options_t *sub_options_read(sub_config_t *config, int argc, char **argv, int *st
         .groups = groups,
         .print_config = true,
     };
-    options_t *options = options_new(&spec);
-    int rc = options ? options_parse(options, argc, argv, NULL) : OPTIONS_FAILED;
-    *status = options_exit_status(rc);
-    if (rc == OPTIONS_RUN) {
-        *status = s_build(config, options);
-    }
-    if (rc == OPTIONS_RUN && *status == 0 && options_want_config(options)) {
-        *status = s_print_config(config, options);
-        rc = OPTIONS_HELP; /* done */
-    }
-    if (rc != OPTIONS_RUN || *status != 0) {
-        options_destroy(&options);
-    }
-    return options;
+    return options_read(&spec, argc, argv, s_build, s_print_config, config, status);
 }
 
 /*  herald-sub COMMAND ACTION [options]: a sink's subcommand, from the table of sinks. */
