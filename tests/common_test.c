@@ -21,10 +21,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,6 +39,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "options.h"
+#include "signals.h"
 #include "sockmon.h"
 #include "sockopt.h"
 
@@ -1818,6 +1821,29 @@ static void test_options_read(void **state)
     free(printed);
 }
 
+/*  signals_open: a SIGHUP sent to the process is read from the signalfd, not delivered. */
+static void test_signals(void **state)
+{
+    (void) state;
+    char err[256] = "";
+    int fd = signals_open(err, sizeof err);
+    assert_true(fd >= 0);
+    struct signalfd_siginfo info;
+    assert_int_equal(read(fd, &info, sizeof info), -1); /* nothing yet, and it does not block */
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(kill(getpid(), SIGHUP), 0);
+    assert_int_equal(read(fd, &info, sizeof info), (ssize_t) sizeof info);
+    assert_int_equal(info.ssi_signo, SIGHUP);
+    assert_int_equal(fcntl(fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    close(fd);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest log_tests[] = {
@@ -1851,6 +1877,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_options_help_and_config, s_options_clean,
                                         s_options_clean),
         cmocka_unit_test_setup_teardown(test_options_read, s_options_clean, s_options_clean),
+        cmocka_unit_test(test_signals),
     };
     unsetenv("HERALD_CURVE_SECRET");
     unsetenv("HERALD_CURVE_SECRET_FILE");

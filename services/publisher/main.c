@@ -4,10 +4,8 @@
     error.
 */
 #include <errno.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "health.h"
@@ -16,6 +14,7 @@
 #include "pub_lock.h"
 #include "pub_options.h"
 #include "publisher.h"
+#include "signals.h"
 
 /*  Starts the metrics server on config->metrics, if set. 0, or -1 (logged). */
 static int s_metrics_start(const pub_config_t *config, publisher_t *publisher, metrics_t **out)
@@ -35,28 +34,6 @@ static int s_metrics_start(const pub_config_t *config, publisher_t *publisher, m
     log_info("pub.metrics", "{s:s}", "metrics", config->metrics);
     *out = metrics;
     return 0;
-}
-
-/*  Blocks the signals the loop reacts to and returns their signalfd, or -1 (logged). Call
-    before ZeroMQ starts its io thread, so that every thread has them blocked and they reach
-    us only through the signalfd, in the poll loop. */
-static int s_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1) {
-        log_error("pub.signals_failed", "{s:s}", "error", strerror(errno));
-        return -1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (sfd == -1) {
-        log_error("pub.signals_failed", "{s:s}", "error", strerror(errno));
-    }
-    return sfd;
 }
 
 /*  Raises the soft limit of open files to the hard one: each subscriber's connection is a
@@ -97,8 +74,9 @@ static int s_run(pub_config_t *config, options_t **options_p)
         options_destroy(options_p);
         return 1;
     }
-    config->service.signal_fd = s_signals();
+    config->service.signal_fd = signals_open(err, sizeof err);
     if (config->service.signal_fd == -1) {
+        log_error("pub.signals_failed", "{s:s}", "error", err);
         options_destroy(options_p);
         close(lock);
         return 1;

@@ -2,14 +2,11 @@
 
     Exit status: 0 stopped by SIGINT or SIGTERM, 1 runtime failure, 2 usage error.
 */
-#include <errno.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "metrics.h"
+#include "signals.h"
 #include "sub_options.h"
 #include "subscriber.h"
 
@@ -30,34 +27,14 @@ static metrics_t *s_metrics_start(subscriber_t *subscriber, const sub_options_t 
     return metrics;
 }
 
-/*  Blocks SIGINT, SIGTERM, SIGHUP and returns their signalfd, or -1 (logged). Called before
-    zmq starts its threads, so that they inherit the mask and the signals reach the signalfd
-    only. */
-static int s_signals(void)
-{
-    sigset_t mask;
-    sigemptyset(&mask);
-    sigaddset(&mask, SIGINT);
-    sigaddset(&mask, SIGTERM);
-    sigaddset(&mask, SIGHUP);
-    int fd = -1;
-    if (sigprocmask(SIG_BLOCK, &mask, NULL) == 0) {
-        fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    }
-    if (fd < 0) {
-        log_error("sub.start_failed", "{s:s}", "error", strerror(errno));
-    }
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout is a write error, not a silent death */
-    return fd;
-}
-
 static int s_run(sub_options_t *options, const char *metrics_addr)
 {
-    options->signal_fd = s_signals();
+    char err[1024];
+    options->signal_fd = signals_open(err, sizeof err);
     if (options->signal_fd < 0) {
+        log_error("sub.start_failed", "{s:s}", "error", err);
         return 1;
     }
-    char err[1024];
     subscriber_t *subscriber = subscriber_new(options, err, sizeof err);
     if (!subscriber) {
         log_error("sub.start_failed", "{s:s}", "error", err);
