@@ -3,9 +3,7 @@
     Exit status: 0 after a clean stop (SIGINT, SIGTERM), 1 on a runtime failure, 2 on a usage
     error.
 */
-#include <errno.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "health.h"
@@ -34,32 +32,6 @@ static int s_metrics_start(const pub_config_t *config, publisher_t *publisher, m
     log_info("pub.metrics", "{s:s}", "metrics", config->metrics);
     *out = metrics;
     return 0;
-}
-
-/*  Raises the soft limit of open files to the hard one: each subscriber's connection is a
-    descriptor (two for an agency that also keeps a replay connection), and the usual soft
-    limit of 1024 would refuse the thousandth agency (docs/operations.md, "Open files").
-    Logs the limit it runs with; a failure is a warning, not a reason to stop. */
-static void s_raise_nofile(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        log_warn("pub.nofile_unknown", "{s:s}", "error", strerror(errno));
-        return;
-    }
-    rlim_t was = rl.rlim_cur;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            log_warn("pub.nofile_not_raised", "{s:I, s:I, s:s}", "soft", (json_int_t) was, "hard",
-                     (json_int_t) rl.rlim_max, "error", strerror(errno));
-            rl.rlim_cur = was;
-        }
-    }
-    /* a few descriptors are the store, inotify, the sockets' own; two per agency */
-    json_int_t agencies = rl.rlim_cur > 64 ? (json_int_t) (rl.rlim_cur - 64) / 2 : 0;
-    log_info("pub.nofile", "{s:I, s:I, s:I, s:I}", "soft", (json_int_t) rl.rlim_cur, "was",
-             (json_int_t) was, "hard", (json_int_t) rl.rlim_max, "agencies_with_replay", agencies);
 }
 
 /*  Runs the service with config until a signal stops it, the store locked meanwhile;
@@ -107,7 +79,7 @@ int main(int argc, char **argv)
         return status;
     }
     log_setup((log_level_t) config.log_level, config.log_format == 1);
-    s_raise_nofile();
+    publisher_raise_nofile();
     if (pub_options_check_binds(&config, options) == -1) {
         options_destroy(&options);
         return OPTIONS_EXIT_USAGE;

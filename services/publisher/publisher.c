@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1094,4 +1095,26 @@ void publisher_destroy(publisher_t **self_p)
     free(self->replay_bind);
     free(self);
     *self_p = NULL;
+}
+
+void publisher_raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("pub.nofile_unknown", "{s:s}", "error", strerror(errno));
+        return;
+    }
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("pub.nofile_not_raised", "{s:I, s:I, s:s}", "soft", (json_int_t) was, "hard",
+                     (json_int_t) rl.rlim_max, "error", strerror(errno));
+            rl.rlim_cur = was;
+        }
+    }
+    /* a few descriptors are the store, inotify, the sockets' own; two per agency */
+    json_int_t agencies = rl.rlim_cur > 64 ? (json_int_t) (rl.rlim_cur - 64) / 2 : 0;
+    log_info("pub.nofile", "{s:I, s:I, s:I, s:I}", "soft", (json_int_t) rl.rlim_cur, "was",
+             (json_int_t) was, "hard", (json_int_t) rl.rlim_max, "agencies_with_replay", agencies);
 }

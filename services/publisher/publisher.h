@@ -43,4 +43,11 @@ pub_metrics_t *publisher_metrics(publisher_t *self);
     NULL. Safe on NULL. */
 void publisher_destroy(publisher_t **self_p);
 
+/*  Raises the soft limit of open files to the hard one: each subscriber's connection is a
+    descriptor (two for an agency that also keeps a replay connection), and the usual soft
+    limit of 1024 would refuse the thousandth agency (docs/operations.md, "Open files").
+    Logs the limit it runs with (pub.nofile); a failure is a warning, not a reason to stop.
+    Call once at start, before the sockets are bound. */
+void publisher_raise_nofile(void);
+
 #endif
