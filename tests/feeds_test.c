@@ -296,8 +296,8 @@ static void test_calendar_sink(void **state)
     free(text);
 
     s_ann_t m;
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "First", 1)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 2, 1, "ev-2", "Second", 1)), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "First", 1), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 2, 1, "ev-2", "Second", 1), ""), 0);
     assert_int_equal(sink->flush(sink->self, m.a.stream_id, 2), 0);
     assert_int_equal(sink->tick(sink->self, 1000500, &next), 0);
     assert_int_equal(next, 500); /* coalesced: at most one rewrite a second */
@@ -308,9 +308,9 @@ static void test_calendar_sink(void **state)
     assert_non_null(strstr(text, "SUMMARY:Second"));
     free(text);
     /* a cancellation, an older change replayed (ignored), a deletion */
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 3, 3, "ev-1", "First", 2)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "Stale", 1)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 4, 4, "ev-2", "", 0)), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 3, 3, "ev-1", "First", 2), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "Stale", 1), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 4, 4, "ev-2", "", 0), ""), 0);
     assert_int_equal(sink->flush(sink->self, m.a.stream_id, 4), 0);
     assert_int_equal(sink->tick(sink->self, 1003000, &next), 0);
     text = s_read(o.feed.out);
@@ -351,10 +351,10 @@ static void test_atom_sink(void **state)
     sink_t *sink = sink_new("atom", &o, err, sizeof err);
     assert_non_null(sink);
     s_ann_t m;
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "A & <b>", 1)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "A & <b>", 1)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 2, 3, "ev-1", "A & <b>", 2)), 0);
-    assert_int_equal(sink->apply(sink->self, s_event(&m, 3, 4, "ev-1", "", 0)), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "A & <b>", 1), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 1, 1, "ev-1", "A & <b>", 1), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 2, 3, "ev-1", "A & <b>", 2), ""), 0);
+    assert_int_equal(sink->apply(sink->self, s_event(&m, 3, 4, "ev-1", "", 0), ""), 0);
     assert_int_equal(sink->flush(sink->self, m.a.stream_id, 3), 0);
     int64_t next = 0;
     assert_int_equal(sink->tick(sink->self, 1000000, &next), 0);

@@ -186,7 +186,7 @@ static const announcement_t *s_announce(s_wire_t *w, const store_change_t *c, co
 static void s_apply(sink_t *sink, s_wire_t *w, const store_change_t *c, const char *stream)
 {
     const announcement_t *a = s_announce(w, c, stream);
-    if (sink->apply(sink->self, a) != 0) {
+    if (sink->apply(sink->self, a, c->topic ? c->topic : "") != 0) {
         fail_msg("%s apply seq %lld: %s", sink->name, (long long) c->seq, sink->error(sink->self));
     }
 }
@@ -1185,7 +1185,7 @@ static void test_mirror_apply(void **unused)
     ghost.present = false;
     const announcement_t *a = s_announce(&w, &ghost, STREAM);
     assert_true(codec_is_id_only(a));
-    assert_int_equal(sink->apply(sink->self, a), 0);
+    assert_int_equal(sink->apply(sink->self, a, ""), 0);
     assert_int_equal(sink->flush(sink->self, STREAM, 7), 0);
     s_expect_position(sink, 1, STREAM, 7);
     assert_int_equal(store_get_event(check, "ev-lyon", &got), 0);
@@ -1272,7 +1272,7 @@ static void test_mirror_reopen_reset(void **unused)
     store_event_t other = s_event("ev-a");
     other.title = "From another stream";
     c = s_event_change(1, STORE_CREATED, other);
-    assert_int_equal(sink->apply(sink->self, s_announce(&w, &c, STREAM2)), -1);
+    assert_int_equal(sink->apply(sink->self, s_announce(&w, &c, STREAM2), ""), -1);
     assert_non_null(strstr(sink->error(sink->self), "mirrors stream " STREAM));
     assert_non_null(strstr(sink->error(sink->self), "serves stream " STREAM2));
     assert_non_null(strstr(sink->error(sink->self), "--mirror-resync"));

@@ -191,7 +191,12 @@ static void s_buffer_clear(catchup_t *self)
     self->buffered_bytes = 0;
 }
 
-void catchup_hold(catchup_t *self, zmq_msg_t *body, int64_t seq)
+/*  A held message is one buffer: the topic's length (2 bytes, host order), the topic, the
+    body. */
+#define S_HELD_PREFIX 2
+
+void catchup_hold(catchup_t *self, const void *topic, size_t topic_len, const void *body,
+                  size_t len, int64_t seq)
 {
     if (self->buffered >= S_BUFFER_MAX || self->buffered_bytes >= S_BUFFER_BYTES) {
         /* memory stays bounded: the catch-up, or the next one, replays what was held */
@@ -214,11 +219,16 @@ void catchup_hold(catchup_t *self, zmq_msg_t *body, int64_t seq)
     }
     /* A copy, not the message itself: a received message can share its memory with the
        rest of the receive batch it came in, and holding it would pin the whole batch. */
-    size_t size = zmq_msg_size(body);
-    if (zmq_msg_init_size(&self->buffer[self->buffered], size) != 0) {
+    uint16_t tlen = (uint16_t) (topic_len < FRAMES_TOPIC_CAP ? topic_len : FRAMES_TOPIC_CAP - 1);
+    size_t size = S_HELD_PREFIX + tlen + len;
+    zmq_msg_t *held = &self->buffer[self->buffered];
+    if (zmq_msg_init_size(held, size) != 0) {
         return; /* out of memory: the message is lost, the replay will bring it */
     }
-    memcpy(zmq_msg_data(&self->buffer[self->buffered]), zmq_msg_data(body), size);
+    uint8_t *at = zmq_msg_data(held);
+    memcpy(at, &tlen, S_HELD_PREFIX);
+    memcpy(at + S_HELD_PREFIX, topic, tlen);
+    memcpy(at + S_HELD_PREFIX + tlen, body, len);
     if (self->buffered == 0) {
         self->buffer_first = seq;
     }
@@ -239,7 +249,12 @@ static void s_buffer_drain(catchup_t *self)
     self->buffer_cap = 0;
     for (size_t i = 0; i < count; i++) {
         if (!s_failed(self)) {
-            self->host.live(self->host.arg, &held[i]);
+            const uint8_t *at = zmq_msg_data(&held[i]);
+            uint16_t tlen;
+            memcpy(&tlen, at, S_HELD_PREFIX);
+            size_t skip = S_HELD_PREFIX + tlen;
+            self->host.live(self->host.arg, at + S_HELD_PREFIX, tlen, at + skip,
+                            zmq_msg_size(&held[i]) - skip);
         }
         zmq_msg_close(&held[i]);
     }
@@ -561,7 +576,7 @@ static void s_handle_end(catchup_t *self, const announcement_t *a)
     }
 }
 
-static void s_handle_record(catchup_t *self, const announcement_t *a)
+static void s_handle_record(catchup_t *self, const announcement_t *a, const char *topic)
 {
     int64_t seq = (int64_t) a->seq;
     self->stats.replayed++;
@@ -571,7 +586,7 @@ static void s_handle_record(catchup_t *self, const announcement_t *a)
             *self->host.failed = true;
             return;
         }
-        self->host.apply(self->host.arg, a);
+        self->host.apply(self->host.arg, a, topic);
         self->catchup_count++;
         return;
     }
@@ -582,13 +597,15 @@ static void s_handle_record(catchup_t *self, const announcement_t *a)
     if (seq <= self->pos->last || seq <= s_seen_get(self, a)) {
         return;
     }
-    self->host.apply(self->host.arg, a);
+    self->host.apply(self->host.arg, a, topic);
     self->catchup_count++;
     self->pos->last = seq;
 }
 
-/*  One announcement of a replay answer: a record, or (end_topic) the ReplayEnd. */
-static void s_handle_one(catchup_t *self, const uint8_t *data, size_t len, bool end_topic)
+/*  One announcement of a replay answer: a record published on topic (NUL-terminated, "" when
+    not known), or (end_topic) the ReplayEnd. */
+static void s_handle_one(catchup_t *self, const uint8_t *data, size_t len, bool end_topic,
+                         const char *topic)
 {
     char why[256];
     const announcement_t *a = codec_decode(self->decoder, data, len, why, sizeof why);
@@ -614,7 +631,7 @@ static void s_handle_one(catchup_t *self, const uint8_t *data, size_t len, bool 
         s_handle_end(self, a);
         return;
     }
-    s_handle_record(self, a);
+    s_handle_record(self, a, topic);
     if (!self->answer_started) {
         self->answer_started = true; /* the publisher is answering: ask for the next page */
         s_prefetch(self);
@@ -636,21 +653,26 @@ static int s_handle_message(catchup_t *self, zmq_msg_t *topic, zmq_msg_t *body)
     }
     const uint8_t *data = zmq_msg_data(body);
     size_t len = zmq_msg_size(body);
+    char name[FRAMES_TOPIC_CAP];
     if (!s_topic_is(topic, CODEC_REPLAY_BATCH_TOPIC)) {
-        s_handle_one(self, data, len, s_topic_is(topic, CODEC_REPLAY_END_TOPIC));
+        s_handle_one(self, data, len, s_topic_is(topic, CODEC_REPLAY_END_TOPIC),
+                     frames_topic(name, zmq_msg_data(topic), zmq_msg_size(topic)));
         return 1;
     }
     /* A ReplayBatch: its announcements one by one, each decoded when its turn comes. Once the
        catch-up ends or restarts on a new DEALER (a stream change), the rest is for nobody. */
     void *dealer = replay_client_socket(self->replay);
     char why[128];
-    size_t pos = 0, item_len = 0;
+    size_t pos = 0, item_len = 0, tpos = 0, tlen = 0;
     const uint8_t *item = NULL;
+    const char *t = NULL;
     int rc = 0, count = 0;
+    bool topics = true; /* the n-th topic is the n-th announcement's, while there are topics */
     while (self->phase != S_LIVE && !s_failed(self) &&
            dealer == replay_client_socket(self->replay) &&
            (rc = codec_batch_next(data, len, &pos, &item, &item_len, why, sizeof why)) == 1) {
-        s_handle_one(self, item, item_len, false);
+        topics = topics && codec_batch_topic(data, len, &tpos, &t, &tlen, NULL, 0) == 1;
+        s_handle_one(self, item, item_len, false, topics ? frames_topic(name, t, tlen) : "");
         count++;
     }
     if (rc == -1) {

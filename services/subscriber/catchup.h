@@ -41,9 +41,9 @@ typedef struct {
     void *arg;
     /*  Hands one record to the sink (the subscriber's counters, the failure flag); the caller
         then moves the position. */
-    void (*apply)(void *arg, const announcement_t *a);
-    /*  A held live message goes through the live path again (body borrowed). */
-    void (*live)(void *arg, zmq_msg_t *body);
+    void (*apply)(void *arg, const announcement_t *a, const char *topic);
+    /*  A held live message goes through the live path again (topic and body borrowed). */
+    void (*live)(void *arg, const void *topic, size_t topic_len, const void *body, size_t len);
     /*  An answer is of another stream than the position's: the subscriber resets. */
     void (*stream_changed)(void *arg, const char *stream_id);
     /*  Bad input on the DEALER, counted and logged (rate-limited) by the subscriber. */
@@ -99,9 +99,11 @@ bool catchup_ready(catchup_t *self, int64_t now_ms);
 bool catchup_running(catchup_t *self);
 bool catchup_snapshotting(catchup_t *self);
 
-/*  Holds a live record (body copied) while a catch-up runs; seq is its seq. Memory stays
-    bounded: an overflow drops everything held (logged), which a replay brings again. */
-void catchup_hold(catchup_t *self, zmq_msg_t *body, int64_t seq);
+/*  Holds a live record (its topic and body copied) while a catch-up runs; seq is its seq.
+    Memory stays bounded: an overflow drops everything held (logged), which a replay brings
+    again. */
+void catchup_hold(catchup_t *self, const void *topic, size_t topic_len, const void *body,
+                  size_t len, int64_t seq);
 
 /*  The stream changed: drops the catch-up in progress, its requests, what it holds and what
     it knew of the old stream's head. */

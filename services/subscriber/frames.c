@@ -1,6 +1,8 @@
 /*  frames.c -- one [topic][body] message read without blocking; other shapes drained. */
 #include "frames.h"
 
+#include <string.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,4 +38,14 @@ int frames_recv_two(void *socket, zmq_msg_t *topic, zmq_msg_t *body, char *why, 
         snprintf(why, cap, "topic of %zu bytes", zmq_msg_size(topic));
     }
     return -1;
+}
+
+const char *frames_topic(char *out, const void *data, size_t len)
+{
+    if (len > FRAMES_TOPIC_CAP - 1) {
+        len = FRAMES_TOPIC_CAP - 1;
+    }
+    memcpy(out, data, len);
+    out[len] = '\0';
+    return out;
 }

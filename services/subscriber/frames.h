@@ -13,4 +13,9 @@
     failure (errno). */
 int frames_recv_two(void *socket, zmq_msg_t *topic, zmq_msg_t *body, char *why, size_t cap);
 
+/*  Copies a topic of len bytes into out (FRAMES_TOPIC_CAP bytes), NUL-terminated (a topic
+    longer than CODEC_MAX_TOPIC is cut, frames_recv_two never reads one). Returns out. */
+#define FRAMES_TOPIC_CAP 257 /* CODEC_MAX_TOPIC and the NUL */
+const char *frames_topic(char *out, const void *data, size_t len);
+
 #endif

@@ -116,9 +116,9 @@ static void s_decode_error(subscriber_t *self, const char *why)
 //  ---------------------------------------------------------------------------------------
 //  The sink and the position
 
-static void s_apply(subscriber_t *self, const announcement_t *a)
+static void s_apply(subscriber_t *self, const announcement_t *a, const char *topic)
 {
-    if (self->sink->apply(self->sink->self, a) != 0) {
+    if (self->sink->apply(self->sink->self, a, topic) != 0) {
         log_error("sub.sink_failed", "{s:s, s:s, s:I}", "sink", self->sink->name, "error",
                   self->sink->error(self->sink->self), "seq", (json_int_t) a->seq);
         self->failed = true;
@@ -278,13 +278,16 @@ static void s_handle_heartbeat(subscriber_t *self, const announcement_t *a)
     }
 }
 
-static void s_handle_live_record(subscriber_t *self, const announcement_t *a, zmq_msg_t *body)
+/*  A live record: a of body (len bytes), published on topic (topic_len bytes). */
+static void s_handle_live_record(subscriber_t *self, const announcement_t *a, const void *topic,
+                                 size_t topic_len, const void *body, size_t len)
 {
     int64_t seq = (int64_t) a->seq;
     if (self->catchup && catchup_running(self->catchup)) {
-        catchup_hold(self->catchup, body, seq);
+        catchup_hold(self->catchup, topic, topic_len, body, len, seq);
         return;
     }
+    char name[FRAMES_TOPIC_CAP];
     if (!self->pos.stream_id[0]) {
         snprintf(self->pos.stream_id, sizeof self->pos.stream_id, "%s", a->stream_id);
         self->pos.last = seq - 1;
@@ -301,28 +304,28 @@ static void s_handle_live_record(subscriber_t *self, const announcement_t *a, zm
         return;
     }
     if (seq == self->pos.last + 1 || self->filtered) {
-        s_apply(self, a);
+        s_apply(self, a, frames_topic(name, topic, topic_len));
         self->pos.last = seq;
         return;
     }
     if (s_can_replay(self)) {
         s_gap(self, seq - 1);
-        catchup_hold(self->catchup, body, seq);
+        catchup_hold(self->catchup, topic, topic_len, body, len, seq);
         return;
     }
     s_gap(self, seq - 1);
-    s_apply(self, a);
+    s_apply(self, a, frames_topic(name, topic, topic_len));
     self->pos.last = seq;
 }
 
-/*  One live message, already read: decodes it and acts on it. The body may be moved into the
-    buffer; the caller closes it either way. heartbeat_topic: the topic frame was "hb" (false
-    for buffered messages, which are records). */
-static void s_handle_live(subscriber_t *self, zmq_msg_t *body, bool heartbeat_topic)
+/*  One live message, already read (topic and body borrowed; a held record is copied):
+    decodes it and acts on it. heartbeat_topic: the topic frame was "hb" (false for held
+    messages, which are records). */
+static void s_handle_live(subscriber_t *self, const void *topic, size_t topic_len, const void *body,
+                          size_t len, bool heartbeat_topic)
 {
     char why[256];
-    const announcement_t *a =
-        codec_decode(self->decoder, zmq_msg_data(body), zmq_msg_size(body), why, sizeof why);
+    const announcement_t *a = codec_decode(self->decoder, body, len, why, sizeof why);
     if (!a) {
         s_decode_error(self, why);
         return;
@@ -335,7 +338,7 @@ static void s_handle_live(subscriber_t *self, zmq_msg_t *body, bool heartbeat_to
     if (heartbeat) {
         s_handle_heartbeat(self, a);
     } else {
-        s_handle_live_record(self, a, body);
+        s_handle_live_record(self, a, topic, topic_len, body, len);
     }
 }
 
@@ -380,7 +383,8 @@ static void s_handle_sub(subscriber_t *self)
             bool hb = zmq_msg_size(&topic) == strlen(CODEC_HEARTBEAT_TOPIC) &&
                       memcmp(zmq_msg_data(&topic), CODEC_HEARTBEAT_TOPIC,
                              strlen(CODEC_HEARTBEAT_TOPIC)) == 0;
-            s_handle_live(self, &body, hb);
+            s_handle_live(self, zmq_msg_data(&topic), zmq_msg_size(&topic), zmq_msg_data(&body),
+                          zmq_msg_size(&body), hb);
         }
     }
     zmq_msg_close(&topic);
@@ -458,14 +462,15 @@ sub_metrics_t *subscriber_metrics(subscriber_t *self)
 //  ---------------------------------------------------------------------------------------
 //  What the catch-up asks of us (catchup_host_t)
 
-static void s_host_apply(void *arg, const announcement_t *a)
+static void s_host_apply(void *arg, const announcement_t *a, const char *topic)
 {
-    s_apply(arg, a);
+    s_apply(arg, a, topic);
 }
 
-static void s_host_live(void *arg, zmq_msg_t *body)
+static void s_host_live(void *arg, const void *topic, size_t topic_len, const void *body,
+                        size_t len)
 {
-    s_handle_live(arg, body, false);
+    s_handle_live(arg, topic, topic_len, body, len, false);
 }
 
 static void s_host_stream_changed(void *arg, const char *stream_id)

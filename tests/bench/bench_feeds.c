@@ -89,14 +89,14 @@ static double s_run(const char *dir, const char *name, const char *file, int n, 
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         s_event(i, ++seq, &a, &e, people, id, title, start, end);
-        rc = sink->apply(sink->self, &a);
+        rc = sink->apply(sink->self, &a, "");
     }
     rc = rc == 0 ? sink->flush(sink->self, stream, (int64_t) seq) : rc;
     int64_t now = 1000000000, next = 0;
     for (int round = 0; rc == 0 && round < 5; round++) {
         s_event(round, ++seq, &a, &e, people, id, title, start, end);
         e.version = 2 + round;
-        rc = sink->apply(sink->self, &a) || sink->flush(sink->self, stream, (int64_t) seq);
+        rc = sink->apply(sink->self, &a, "") || sink->flush(sink->self, stream, (int64_t) seq);
         now += 60000;
         double t0 = s_now_ms();
         rc = rc || sink->tick(sink->self, now, &next);

@@ -7,7 +7,8 @@ SIGKILL and restarted (twice), and nats-server is restarted, once stopped with S
 once with SIGKILL. At the end the stream must hold every announcement of the store exactly
 once and in seq order: Nats-Msg-Id "<stream_id>:<seq>" for seqs 1..head, each message's body
 the Announcement of that seq, on the subject of its topic (herald.event.<kind>.<country>,
-herald.press, herald.event._._ for an id-only body). HERALD_KEEP=1 keeps the directory."""
+herald.press; a deletion's id-only body on the subject of the topic it was published on,
+which only the topic tells). HERALD_KEEP=1 keeps the directory."""
 import os
 import shutil
 import signal
@@ -24,6 +25,10 @@ from harness import BIN, Procs, check, fields, free_port, store, tcp, wait_until
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
+KINDS = ["conference", "course", "symposium", "working-group-meeting"]
+COUNTRIES = ["FR", "DE", "US", "TH", "BR"]
+
+
 def expected_subject(body):
     f = fields(body)
     if 6 in f:
@@ -31,7 +36,11 @@ def expected_subject(body):
     event = fields(f[5][0])
     kind = event.get(2, [b""])[0].decode()
     country = event.get(7, [b""])[0].decode()
-    return f"herald.event.{kind}.{country}" if kind and country else "herald.event._._"
+    if not (kind and country):
+        # id-only (a deletion): the writer's event ev-N is of KINDS[N % 4] in COUNTRIES[N % 5]
+        n = int(event[1][0].decode().split("-")[1])
+        kind, country = KINDS[n % 4], COUNTRIES[n % 5]
+    return f"herald.event.{kind}.{country}"
 
 
 # -- nats-server -------------------------------------------------------------------------
@@ -100,8 +109,7 @@ class Writer(threading.Thread):
         self.error = None
 
     def run(self):
-        kinds = ["conference", "course", "symposium", "working-group-meeting"]
-        countries = ["FR", "DE", "US", "TH", "BR"]
+        kinds, countries = KINDS, COUNTRIES
         try:
             while not self.stop_flag.is_set():
                 lines = []

@@ -183,8 +183,8 @@ typedef struct {
     const outbox_tables_t *tables;     /* its tables in the --state file */
     const char *stopped;               /* the event logged at its end: "sub.mail_stopped" */
     const char *counts[OUTBOX_COUNTS]; /* the names of its counts in that event */
-    int (*apply)(void *self, const announcement_t *a);         /* sink_t's */
-    int (*tick)(void *self, int64_t now_ms, int64_t *next_ms); /* sink_t's */
+    int (*apply)(void *self, const announcement_t *a, const char *topic); /* sink_t's */
+    int (*tick)(void *self, int64_t now_ms, int64_t *next_ms);            /* sink_t's */
     void (*close)(void *self); /* frees what the sink holds besides the frame, NULL: nothing */
 } outbox_sink_kind_t;
 

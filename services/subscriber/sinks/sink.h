@@ -52,9 +52,11 @@ typedef struct sink sink_t;
 struct sink {
     const char *name; /* "log", "mirror", "mail", "webhook" */
     void *self;       /* the sink's own state, passed to every function below */
-    /*  Takes one record announcement (borrowed, valid during the call). 0, or -1 when the
-        sink failed (reason from error()); the subscriber then stops. */
-    int (*apply)(void *self, const announcement_t *a);
+    /*  Takes one record announcement (borrowed, valid during the call) and the topic it was
+        published on ("event.conference.FR.", "press."; "" when not known), which a deletion's
+        id-only body cannot tell. 0, or -1 when the sink failed (reason from error()); the
+        subscriber then stops. */
+    int (*apply)(void *self, const announcement_t *a, const char *topic);
     /*  Ends a batch: makes everything applied since the last flush durable together with
         the position stream_id / last_seq. 0 or -1. */
     int (*flush)(void *self, const char *stream_id, int64_t last_seq);

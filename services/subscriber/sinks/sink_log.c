@@ -280,8 +280,9 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
     return s_write_pieces(self, pieces, n);
 }
 
-static int s_apply(void *self_, const announcement_t *a)
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
+    (void) topic;
     sink_log_t *self = self_;
     return self->text ? s_write_text(self, a) : s_write_json(self, a);
 }

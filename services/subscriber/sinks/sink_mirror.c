@@ -213,8 +213,9 @@ static int s_refuse(sink_mirror_t *self, const char *other)
 
 static int s_decide(sink_mirror_t *self, const char *stream_id);
 
-static int s_apply(void *self_, const announcement_t *a)
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
+    (void) topic;
     sink_mirror_t *self = self_;
     if (self->refused && s_decide(self, a->stream_id) != 0) {
         return -1;

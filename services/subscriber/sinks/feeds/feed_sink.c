@@ -104,8 +104,9 @@ static int s_rewrite(feed_sink_t *self, int64_t now_ms)
     return 0;
 }
 
-static int s_apply(void *self_, const announcement_t *a)
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
+    (void) topic;
     feed_sink_t *self = self_;
     if (s_begin(self) != 0) {
         return -1;

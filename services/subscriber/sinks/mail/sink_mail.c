@@ -104,8 +104,9 @@ static json_t *s_item(const announcement_t *a)
     return o;
 }
 
-static int s_apply(void *self_, const announcement_t *a)
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
+    (void) topic;
     sink_mail_t *self = self_;
     if (outbox_batch_begin(self->base.box, self->base.error, sizeof self->base.error) != 0) {
         return -1;

@@ -332,14 +332,45 @@ static int s_publish(sink_nats_t *self, size_t i, bool sync)
     return 0;
 }
 
-static int s_apply(void *self_, const announcement_t *a)
+/*  The kind and country of an event topic, "event.<kind>.<country>." (each cap bytes at
+    most with its NUL). 0, or -1 when topic is not one (NULL, "", or another form). */
+static int s_topic_route(const char *topic, char *kind, char *country, size_t cap)
+{
+    size_t prefix = strlen(CODEC_EVENT_TOPIC);
+    if (!topic || strncmp(topic, CODEC_EVENT_TOPIC, prefix) != 0) {
+        return -1;
+    }
+    const char *k = topic + prefix;
+    const char *dot = strchr(k, '.');
+    if (!dot || dot == k || (size_t) (dot - k) >= cap) {
+        return -1;
+    }
+    const char *c = dot + 1;
+    const char *end = strchr(c, '.');
+    if (!end || end == c || end[1] != '\0' || (size_t) (end - c) >= cap) {
+        return -1;
+    }
+    memcpy(kind, k, (size_t) (dot - k));
+    kind[dot - k] = '\0';
+    memcpy(country, c, (size_t) (end - c));
+    country[end - c] = '\0';
+    return 0;
+}
+
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
     sink_nats_t *self = self_;
     char subject[SINK_NATS_MAX_SUBJECT];
     int subject_len;
     if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
-        subject_len = sink_nats_subject(subject, sizeof subject, STORE_EVENT, a->event->kind,
-                                        a->event->country);
+        const char *kind = a->event->kind, *country = a->event->country;
+        char from_topic[2][SINK_NATS_MAX_SUBJECT];
+        if ((!kind || !kind[0] || !country || !country[0]) &&
+            s_topic_route(topic, from_topic[0], from_topic[1], sizeof from_topic[0]) == 0) {
+            kind = from_topic[0]; /* an id-only body: the topic it came on routes it */
+            country = from_topic[1];
+        }
+        subject_len = sink_nats_subject(subject, sizeof subject, STORE_EVENT, kind, country);
     } else if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_PRESS_RELEASE) {
         subject_len = sink_nats_subject(subject, sizeof subject, STORE_PRESS, NULL, NULL);
     } else {

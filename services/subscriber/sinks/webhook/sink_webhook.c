@@ -91,8 +91,9 @@ static int s_fail(sink_webhook_t *self, const char *what)
     return outbox_sink_fail(&self->base, what);
 }
 
-static int s_apply(void *self_, const announcement_t *a)
+static int s_apply(void *self_, const announcement_t *a, const char *topic)
 {
+    (void) topic;
     sink_webhook_t *self = self_;
     char type[WEBHOOK_TYPE_MAX];
     if (webhook_event_type(a, type, sizeof type) < 0) {
