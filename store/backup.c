@@ -69,17 +69,6 @@ static sqlite3 *s_open(const char *path, int flags, char *err, size_t errlen)
     return db;
 }
 
-static int s_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "%s: %s", what, msg ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
 /*  PRAGMA quick_check on db: 0 when "ok", else -1 with its first complaint in err. */
 static int s_check(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
@@ -153,7 +142,8 @@ static int s_new_stream(const char *tmp, char *err, size_t errlen)
     if (!db) {
         return -1;
     }
-    int rc = s_exec(db,
+    int rc =
+        schema_exec(db,
                     "BEGIN IMMEDIATE;"
                     " UPDATE meta SET value = lower(printf('%s-%s-4%s-%s%s-%s',"
                     "  hex(randomblob(4)), hex(randomblob(2)), substr(hex(randomblob(2)), 2),"

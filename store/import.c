@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,9 @@ typedef struct {
 
 typedef struct {
     store_t *store;       /* where the records go */
-    char *err;            /* the caller's error buffer */
+    char *err;            /* the caller's error buffer, or scratch */
     size_t errlen;        /* its size */
+    char scratch[512];    /* the error buffer when the caller gives none */
     bool own_txn;         /* we opened the transaction */
     int64_t count;        /* records read */
     s_pending_t *pending; /* press releases waiting for their event */
@@ -38,6 +40,16 @@ typedef struct {
     size_t nseen;         /* how many */
     size_t capseen;       /* its slots, a power of two */
 } s_import_t;
+
+/*  Starts an import into store, its error in err (errlen bytes; none: the scratch). */
+static void s_start(s_import_t *self, store_t *store, char *err, size_t errlen)
+{
+    memset(self, 0, sizeof *self);
+    self->store = store;
+    self->err = err && errlen > 0 ? err : self->scratch;
+    self->errlen = err && errlen > 0 ? errlen : sizeof self->scratch;
+    self->err[0] = '\0';
+}
 
 static int s_fail(s_import_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -174,6 +186,52 @@ static int s_str(json_t *o, const char *key, const char **out, char *why, size_t
     return 0;
 }
 
+/*  A record's string field in JSON: its key, and the offset of its const char * in the record. */
+typedef struct {
+    const char *key;
+    size_t offset;
+} s_string_t;
+
+#define S_EV(field)                                                                                \
+    {                                                                                              \
+#field, offsetof(store_event_t, field)                                                     \
+    }
+#define S_PR(field)                                                                                \
+    {                                                                                              \
+#field, offsetof(store_press_t, field)                                                     \
+    }
+static const s_string_t s_event_strings[] = {
+    S_EV(id),      S_EV(kind),    S_EV(title), S_EV(start_date), S_EV(end_date),      S_EV(city),
+    S_EV(country), S_EV(summary), S_EV(url),   S_EV(status),     S_EV(cancel_reason), {NULL, 0}};
+static const s_string_t s_press_strings[] = {
+    S_PR(id), S_PR(event_id), S_PR(title), S_PR(published_on), S_PR(url), S_PR(summary), {NULL, 0}};
+#undef S_EV
+#undef S_PR
+
+/*  Reads the strings of fields from o (s_str) into the record at base. */
+static int s_strings(json_t *o, const s_string_t *fields, void *base, char *why, size_t whylen)
+{
+    for (; fields->key; fields++) {
+        const char *value = "";
+        if (s_str(o, fields->key, &value, why, whylen) != 0) {
+            return -1;
+        }
+        memcpy((char *) base + fields->offset, &value, sizeof value);
+    }
+    return 0;
+}
+
+/*  A record check's result (record.h) as the import says it: 0, or -1 with "field F: reason"
+    in why. */
+static int s_checked(int rc, const char *field, const char *reason, char *why, size_t whylen)
+{
+    if (rc != 0) {
+        snprintf(why, whylen, "field %s: %s", field, reason);
+        return -1;
+    }
+    return 0;
+}
+
 static const char *s_label_id(json_t *o)
 {
     json_t *id = json_object_get(o, "id");
@@ -191,15 +249,7 @@ static int s_event_from_json(json_t *o, bool typed, store_event_t *ev, store_per
         return -1;
     }
     memset(ev, 0, sizeof *ev);
-    if (s_str(o, "id", &ev->id, why, whylen) || s_str(o, "kind", &ev->kind, why, whylen) ||
-        s_str(o, "title", &ev->title, why, whylen) ||
-        s_str(o, "start_date", &ev->start_date, why, whylen) ||
-        s_str(o, "end_date", &ev->end_date, why, whylen) ||
-        s_str(o, "city", &ev->city, why, whylen) ||
-        s_str(o, "country", &ev->country, why, whylen) ||
-        s_str(o, "summary", &ev->summary, why, whylen) || s_str(o, "url", &ev->url, why, whylen) ||
-        s_str(o, "status", &ev->status, why, whylen) ||
-        s_str(o, "cancel_reason", &ev->cancel_reason, why, whylen)) {
+    if (s_strings(o, s_event_strings, ev, why, whylen) != 0) {
         return -1;
     }
     json_t *list = json_object_get(o, "people");
@@ -234,11 +284,8 @@ static int s_event_from_json(json_t *o, bool typed, store_event_t *ev, store_per
     }
     const char *field = NULL;
     char reason[256];
-    if (store_event_check(ev, &field, reason, sizeof reason) != 0) {
-        snprintf(why, whylen, "field %s: %s", field, reason);
-        return -1;
-    }
-    return 0;
+    int rc = store_event_check(ev, &field, reason, sizeof reason);
+    return s_checked(rc, field, reason, why, whylen);
 }
 
 static int s_press_from_json(json_t *o, bool typed, store_press_t *pr, char *why, size_t whylen)
@@ -249,19 +296,13 @@ static int s_press_from_json(json_t *o, bool typed, store_press_t *pr, char *why
         return -1;
     }
     memset(pr, 0, sizeof *pr);
-    if (s_str(o, "id", &pr->id, why, whylen) || s_str(o, "event_id", &pr->event_id, why, whylen) ||
-        s_str(o, "title", &pr->title, why, whylen) ||
-        s_str(o, "published_on", &pr->published_on, why, whylen) ||
-        s_str(o, "url", &pr->url, why, whylen) || s_str(o, "summary", &pr->summary, why, whylen)) {
+    if (s_strings(o, s_press_strings, pr, why, whylen) != 0) {
         return -1;
     }
     const char *field = NULL;
     char reason[256];
-    if (store_press_check(pr, &field, reason, sizeof reason) != 0) {
-        snprintf(why, whylen, "field %s: %s", field, reason);
-        return -1;
-    }
-    return 0;
+    int rc = store_press_check(pr, &field, reason, sizeof reason);
+    return s_checked(rc, field, reason, why, whylen);
 }
 
 static int s_begin(s_import_t *self)
@@ -273,11 +314,9 @@ static int s_begin(s_import_t *self)
     return 0;
 }
 
-static void s_abort(s_import_t *self)
+/*  Frees the lines held back and the ids seen. */
+static void s_release(s_import_t *self)
 {
-    if (self->own_txn) {
-        store_rollback(self->store);
-    }
     for (size_t i = 0; i < self->npending; i++) {
         free(self->pending[i].text);
     }
@@ -285,6 +324,14 @@ static void s_abort(s_import_t *self)
     self->pending = NULL;
     self->npending = 0;
     s_seen_free(self);
+}
+
+static void s_abort(s_import_t *self)
+{
+    if (self->own_txn) {
+        store_rollback(self->store);
+    }
+    s_release(self);
 }
 
 static int s_hold_back(s_import_t *self, const char *line, size_t len, size_t lineno)
@@ -390,13 +437,7 @@ static int s_finish(s_import_t *self)
             return -1;
         }
     }
-    for (size_t i = 0; i < self->npending; i++) {
-        free(self->pending[i].text);
-    }
-    free(self->pending);
-    self->pending = NULL;
-    self->npending = 0;
-    s_seen_free(self);
+    s_release(self);
     if (self->own_txn && store_commit(self->store) != 0) {
         s_fail(self, "%s", store_error(self->store));
         s_abort(self);
@@ -509,13 +550,8 @@ static bool s_looks_like_document(const char *data, size_t len)
 
 int64_t store_import(store_t *store, const char *data, size_t len, char *err, size_t errlen)
 {
-    char scratch[512];
-    s_import_t self = {.store = store, .err = err, .errlen = errlen};
-    if (!err || errlen == 0) {
-        self.err = scratch;
-        self.errlen = sizeof scratch;
-    }
-    self.err[0] = '\0';
+    s_import_t self;
+    s_start(&self, store, err, errlen);
     if (!data) {
         len = 0;
         data = "";
@@ -585,13 +621,8 @@ int64_t store_import_file(store_t *store, FILE *in, char *err, size_t errlen)
 int64_t store_import_file_progress(store_t *store, FILE *in, store_progress_fn *progress, void *arg,
                                    char *err, size_t errlen)
 {
-    char scratch[512];
-    s_import_t self = {.store = store, .err = err, .errlen = errlen};
-    if (!err || errlen == 0) {
-        self.err = scratch;
-        self.errlen = sizeof scratch;
-    }
-    self.err[0] = '\0';
+    s_import_t self;
+    s_start(&self, store, err, errlen);
     char *line = NULL;
     size_t linecap = 0;
     ssize_t n;

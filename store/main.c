@@ -1,7 +1,8 @@
 /*  main.c -- herald-store, the command-line tool that creates, edits and dumps a store.
 
-    One function per command, each with its table of options (options.h); the global --db
-    also comes from HERALD_DB. Exit status: 0 success, 1 failure (the store said no, a file
+    One row of s_commands per command: its table of options (options.h), the store it opens
+    and its steps, which s_command_run takes in turn; the global --db also comes from
+    HERALD_DB. Exit status: 0 success, 1 failure (the store said no, a file
     could not be read), 2 usage error.
 */
 #include "store.h"
@@ -65,25 +66,56 @@ static void s_err(const char *cmd, const char *fmt, ...)
     va_end(ap);
 }
 
-/*  A command's options: the table (its values go to base; none: s_none) and min..max
-    arguments after them (args names them in "missing ARGS"). Parses argv (argv[0] is the
-    command) and returns -1 to go on with *first the index of the first argument, or the exit
-    status after --help or a usage error. */
+/*  A command, one row of s_commands: its options and arguments, the store it needs, and its
+    steps. The command's struct (size bytes, zeroed) gets the table's values; then check sees
+    them before the store is opened (a usage error never waits on the store), run does the
+    work with the store open in mode, and done frees what check took whenever check ran.
+    check returns -1 to go on or the exit status; run the exit status, or S_STORE_SAID_NO for
+    "the store said no": its error is printed, and the status is 1 (S_FAIL). */
+#define S_NO_STORE -1      /* a mode: the command opens no store itself (backup, restore) */
+#define S_STORE_SAID_NO -2 /* run's "print store_error and fail" */
+
 typedef struct {
-    const char *usage;      /* after "usage: herald-store [--db PATH] " */
-    const char *about;      /* --help's paragraph */
-    const option_t *table;  /* the command's options */
-    int min_args, max_args; /* arguments after the options */
-    const char *args;       /* their name for "missing ...", e.g. "ID" */
-} s_command_spec_t;
+    const char *name; /* the command as typed (add-event and put-event are one) */
+    const char *db;   /* --db */
+    void *opts;       /* the command's struct, its options set */
+    char **args;      /* the arguments after the options, NULL-terminated */
+    store_t *store;   /* open in the command's mode, NULL with S_NO_STORE */
+} s_call_t;
+
+typedef int(s_step_fn)(s_call_t *call);
+
+typedef struct {
+    const char *name;      /* the command */
+    const char *alias;     /* its other spelling, or NULL */
+    const char *arg;       /* the one argument after the options ("ID"), NULL: none */
+    bool optional;         /* arg may be left out */
+    const char *usage;     /* after "usage: herald-store [--db PATH] ", NULL: "NAME ARG" */
+    const char *about;     /* --help's paragraph */
+    const option_t *table; /* the command's options, NULL: none */
+    size_t size;           /* the struct the table's offsets point into */
+    int mode;              /* the store_mode_t the store is opened in, or S_NO_STORE */
+    const char *(*refuse)(const void *opts); /* a usage error of the options together, or NULL */
+    s_step_fn *check;                        /* NULL: nothing to check */
+    s_step_fn *run;                          /* the command itself */
+    s_step_fn *done;                         /* NULL: nothing to free */
+} s_command_t;
 
 static const option_t s_none[] = {OPTION_END};
 
-static int s_parse(const s_command_spec_t *cmd, void *base, int argc, char **argv, int *first)
+/*  Parses argv (argv[0] is the command) into base with cmd's table; returns -1 to go on with
+ *first the index of the first argument, or the exit status after --help or a usage error. */
+static int s_parse(const s_command_t *cmd, void *base, int argc, char **argv, int *first)
 {
     char usage[512];
-    snprintf(usage, sizeof usage, "%s [--db PATH] %s", s_prog, cmd->usage);
-    const option_group_t groups[] = {{NULL, cmd->table, base}, {NULL, NULL, NULL}};
+    if (cmd->usage) {
+        snprintf(usage, sizeof usage, "%s [--db PATH] %s", s_prog, cmd->usage);
+    } else {
+        snprintf(usage, sizeof usage, "%s [--db PATH] %s%s%s", s_prog, cmd->name,
+                 cmd->arg ? " " : "", cmd->arg ? cmd->arg : "");
+    }
+    const option_t *table = cmd->table ? cmd->table : s_none;
+    const option_group_t groups[] = {{NULL, table, base}, {NULL, NULL, NULL}};
     const options_spec_t spec = {.program = s_prog,
                                  .command = argv[0],
                                  .usage = usage,
@@ -92,13 +124,17 @@ static int s_parse(const s_command_spec_t *cmd, void *base, int argc, char **arg
                                  .no_env = true};
     options_t *options = options_new(&spec);
     int rc = options ? options_parse(options, argc, argv, first) : OPTIONS_FAILED;
-    int args = argc - *first;
-    if (rc == OPTIONS_RUN && args < cmd->min_args) {
+    int max = cmd->arg ? 1 : 0;
+    const char *refused = rc == OPTIONS_RUN && cmd->refuse ? cmd->refuse(base) : NULL;
+    if (rc == OPTIONS_RUN && argc - *first < max && !cmd->optional) {
         rc = OPTIONS_USAGE;
-        options_usage(options, "missing %s", cmd->args ? cmd->args : "arguments");
-    } else if (rc == OPTIONS_RUN && args > cmd->max_args) {
+        options_usage(options, "missing %s", cmd->arg);
+    } else if (rc == OPTIONS_RUN && argc - *first > max) {
         rc = OPTIONS_USAGE;
-        options_usage(options, "unexpected argument '%s'", argv[*first + cmd->max_args]);
+        options_usage(options, "unexpected argument '%s'", argv[*first + max]);
+    } else if (refused) {
+        rc = OPTIONS_USAGE;
+        s_err(argv[0], "%s", refused);
     }
     options_destroy(&options); /* the values are argv's */
     return rc == OPTIONS_RUN ? -1 : options_exit_status(rc);
@@ -156,56 +192,96 @@ static void s_field_flag(const char *field, char *out, size_t cap)
     }
 }
 
-/*  Prints a failed edit and returns its exit status: 1, the store said no given what it holds
-    (no such record, press releases still pointing at an event, busy, full); a record's own
-    fields are checked before, as usage errors. */
-static int s_edit_failed(const char *cmd, store_t *store)
+/*  Runs cmd on argv (argv[0] is the command as typed): its options, check, the store, run,
+    done. Returns the exit status. */
+static int s_command_run(const s_command_t *cmd, int argc, char **argv, const char *db)
 {
-    s_err(cmd, "%s", store_error(store));
-    return S_FAIL;
-}
-
-/*  Closes the store; a command's success needs a clean close too. */
-static int s_done(store_t **store, int rc)
-{
-    store_destroy(store);
+    s_call_t call = {.name = argv[0], .db = db, .opts = calloc(1, cmd->size ? cmd->size : 1)};
+    if (!call.opts) {
+        s_err(call.name, "out of memory");
+        return S_FAIL;
+    }
+    int first = 0;
+    int rc = s_parse(cmd, call.opts, argc, argv, &first);
+    call.args = argv + first;
+    bool checked = rc == -1 && cmd->check;
+    if (rc == -1 && cmd->check) {
+        rc = cmd->check(&call);
+    }
+    if (rc == -1 && cmd->mode != S_NO_STORE) {
+        call.store = s_open_status(call.name, db, (store_mode_t) cmd->mode, &rc);
+    }
+    if (rc == -1) {
+        rc = cmd->run(&call);
+    }
+    if (rc == S_STORE_SAID_NO) {
+        s_err(call.name, "%s", store_error(call.store));
+        rc = S_FAIL;
+    }
+    if (checked && cmd->done) {
+        cmd->done(&call);
+    }
+    store_destroy(&call.store);
+    free(call.opts);
     return rc;
 }
 
-static int s_cmd_init(int argc, char **argv, const char *db)
+/*  A record's own fields are checked before the store is opened, as usage errors naming the
+    flag: -1 to go on (check, the record check's result, is 0), else S_USAGE. */
+static int s_check_fields(const char *cmd, int check, const char *field, const char *why)
 {
-    typedef struct {
-        bool sample; /* --sample */
-    } s_args_t;
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "sample", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, sample),
-         .help = "load the five events of the seed page"},
-        OPTION_END};
-    /* clang-format on */
-    static const s_command_spec_t cmd = {
-        "init [--sample]",
-        "Creates a new store at PATH; fails if a store is already there.",
-        table,
-        0,
-        0,
-        NULL};
-    s_args_t args;
-    int first = 0;
-    int rc = s_parse(&cmd, &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
+    if (check == 0) {
+        return -1;
     }
-    store_t *store = s_open_status("init", db, STORE_CREATE, &rc);
-    if (!store) {
-        return rc;
-    }
-    if (args.sample && store_load_sample(store) != 0) {
-        s_err("init", "loading the sample: %s", store_error(store));
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    char flag[64];
+    s_field_flag(field, flag, sizeof flag);
+    s_err(cmd, "%s: %s", flag, why);
+    return S_USAGE;
 }
+
+/*  The end of a command that printed: rc 0, stdout flushed (else "write error"); -1, the
+    store said no; any other rc, a write error. */
+static int s_printed(const s_call_t *call, int rc)
+{
+    if (rc == -1) {
+        return S_STORE_SAID_NO;
+    }
+    if (rc != 0 || fflush(stdout) != 0) {
+        s_err(call->name, "write error");
+        return S_FAIL;
+    }
+    return S_OK;
+}
+
+typedef struct {
+    bool sample; /* --sample */
+} s_init_t;
+
+static int s_init_run(s_call_t *call)
+{
+    const s_init_t *opts = call->opts;
+    if (opts->sample && store_load_sample(call->store) != 0) {
+        s_err(call->name, "loading the sample: %s", store_error(call->store));
+        return S_FAIL;
+    }
+    return S_OK;
+}
+
+/* clang-format off */
+static const option_t s_init_options[] = {
+    {.name = "sample", .kind = OPTION_BOOL, .offset = offsetof(s_init_t, sample),
+     .help = "load the five events of the seed page"},
+    OPTION_END};
+/* clang-format on */
+
+static const s_command_t s_init = {
+    .name = "init",
+    .usage = "init [--sample]",
+    .about = "Creates a new store at PATH; fails if a store is already there.",
+    .table = s_init_options,
+    .size = sizeof(s_init_t),
+    .mode = STORE_CREATE,
+    .run = s_init_run};
 
 /*  The import's progress line on a terminal: at most four times a second, one line
     rewritten with '\r'. total: the input's size when it is a regular file, else 0. */
@@ -236,42 +312,32 @@ static void s_progress(void *arg, int64_t records, int64_t bytes)
     fflush(stderr);
 }
 
-static int s_cmd_import(int argc, char **argv, const char *db)
+typedef struct {
+    FILE *in; /* the input: stdin, or the file the check opened (done closes it) */
+} s_import_t;
+
+static int s_import_check(s_call_t *call)
 {
-    static const s_command_spec_t cmd = {
-        "import [FILE|-]",
-        "Imports records from FILE (default: standard input) in one transaction: either a\n"
-        "document in the shape 'export' prints, or NDJSON, one object per line with\n"
-        "\"type\": \"event\" or \"press_release\". Records are created or replaced by id.\n"
-        "On the first bad record nothing is imported and the record is named.",
-        s_none,
-        0,
-        1,
-        NULL};
-    int first = 0;
-    int rc = s_parse(&cmd, NULL, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    const char *file = first < argc ? argv[first] : "-";
-    FILE *in = stdin;
+    s_import_t *opts = call->opts;
+    const char *file = call->args[0] ? call->args[0] : "-";
+    opts->in = stdin;
     if (strcmp(file, "-") != 0) {
         struct stat st;
         bool dir = stat(file, &st) == 0 && S_ISDIR(st.st_mode);
-        in = dir ? NULL : fopen(file, "rb");
-        if (!in) {
+        opts->in = dir ? NULL : fopen(file, "rb");
+        if (!opts->in) {
             int e = dir ? EISDIR : errno;
-            s_err("import", "cannot read %s: %s", file, strerror(e));
+            s_err(call->name, "cannot read %s: %s", file, strerror(e));
             return e == ENOENT || e == EISDIR ? S_USAGE : S_FAIL;
         }
     }
-    store_t *store = s_open_status("import", db, STORE_OPEN, &rc);
-    if (!store) {
-        if (in != stdin) {
-            fclose(in);
-        }
-        return rc;
-    }
+    return -1;
+}
+
+static int s_import_run(s_call_t *call)
+{
+    store_t *store = call->store;
+    FILE *in = ((s_import_t *) call->opts)->in;
     /* One transaction around the import, so that the change log tells what changed. */
     char err[1024];
     int64_t before = store_begin(store) == 0 ? store_head_seq(store) : -1;
@@ -289,271 +355,260 @@ static int s_cmd_import(int argc, char **argv, const char *db)
         fputc('\n', stderr);
     }
     int64_t after = n < 0 ? -1 : store_head_seq(store);
-    if (in != stdin) {
-        fclose(in);
-    }
     if (before < 0 || (n >= 0 && after < 0)) {
         snprintf(err, sizeof err, "%s", store_error(store));
     }
     if (n < 0 || after < 0 || store_commit(store) != 0) {
-        s_err("import", "%s", after < 0 ? err : store_error(store));
+        s_err(call->name, "%s", after < 0 ? err : store_error(store));
         store_rollback(store);
-        return s_done(&store, S_FAIL);
+        return S_FAIL;
     }
     fprintf(stderr, "%s: import: %" PRId64 " records read, %" PRId64 " changed\n", s_prog, n,
             after - before);
-    return s_done(&store, S_OK);
+    return S_OK;
 }
 
-static int s_cmd_export(int argc, char **argv, const char *db)
+static int s_import_done(s_call_t *call)
 {
-    static const s_command_spec_t cmd = {
-        "export",
-        "Prints the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed\n"
-        "order), which 'import' reads back.",
-        s_none,
-        0,
-        0,
-        NULL};
-    int first = 0;
-    int rc = s_parse(&cmd, NULL, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
+    s_import_t *opts = call->opts;
+    if (opts->in && opts->in != stdin) {
+        fclose(opts->in);
     }
-    store_t *store = s_open_status("export", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
-    if (store_export(store, stdout) != 0) {
-        s_err("export", "%s", store_error(store));
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    return 0;
 }
 
-static int s_cmd_put_event(int argc, char **argv, const char *db)
+static const s_command_t s_import = {
+    .name = "import",
+    .usage = "import [FILE|-]",
+    .about = "Imports records from FILE (default: standard input) in one transaction: either a\n"
+             "document in the shape 'export' prints, or NDJSON, one object per line with\n"
+             "\"type\": \"event\" or \"press_release\". Records are created or replaced by id.\n"
+             "On the first bad record nothing is imported and the record is named.",
+    .size = sizeof(s_import_t),
+    .arg = "FILE",
+    .optional = true,
+    .mode = STORE_OPEN,
+    .check = s_import_check,
+    .run = s_import_run,
+    .done = s_import_done};
+
+static int s_export_run(s_call_t *call)
 {
-    typedef struct {
-        store_event_t ev;     /* the record, but its people */
-        option_list_t people; /* --person NAME|ROLE */
-    } s_args_t;
-#define S_EV(field) .kind = OPTION_STRING, .offset = offsetof(s_args_t, ev.field)
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "id", S_EV(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
-        {.name = "kind", S_EV(kind), .arg = "KIND", .flags = OPTION_REQUIRED,
-         .help = "a lower-case token: conference, symposium, course, ..."},
-        {.name = "title", S_EV(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "start-date", S_EV(start_date), .arg = "DATE", .flags = OPTION_REQUIRED,
-         .help = "YYYY-MM-DD"},
-        {.name = "end-date", S_EV(end_date), .arg = "DATE", .flags = OPTION_REQUIRED,
-         .help = "YYYY-MM-DD, not before --start-date"},
-        {.name = "city", S_EV(city), .arg = "CITY", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "country", S_EV(country), .arg = "CC", .flags = OPTION_REQUIRED,
-         .help = "ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)"},
-        {.name = "summary", S_EV(summary), .arg = "TEXT", .def = "", .help = ""},
-        {.name = "url", S_EV(url), .arg = "URL", .def = "", .help = ""},
-        {.name = "person", .kind = OPTION_LIST, .offset = offsetof(s_args_t, people),
-         .arg = "'NAME|ROLE'", .max = STORE_MAX_PEOPLE,
-         .help = "the role may be empty; repeat for more people"},
-        OPTION_END};
-    /* clang-format on */
-#undef S_EV
-    static const s_command_spec_t spec = {
-        "put-event --id ID --kind KIND --title TEXT\n"
-        "           --start-date DATE --end-date DATE --city CITY --country CC\n"
-        "           [--summary TEXT] [--url URL] [--person 'NAME|ROLE' ...]\n"
-        "       (also spelled add-event)",
-        "Creates the event, or edits it if the id exists: the record is replaced by what the\n"
-        "options say (omitted summary, url and people become empty), except its status and\n"
-        "cancel reason, which only cancel-event changes.",
-        table,
-        0,
-        0,
-        NULL};
-    const char *cmd = argv[0];
-    s_args_t args = {.ev = {.status = "scheduled", .cancel_reason = ""}};
-    int first = 0;
-    int rc = s_parse(&spec, &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    rc = S_OK;
-    store_event_t ev = args.ev;
-    store_person_t people[STORE_MAX_PEOPLE];
-    char *people_text[STORE_MAX_PEOPLE];
-    size_t npeople = 0;
-    for (size_t i = 0; rc == S_OK && i < args.people.count; i++) {
-        char *text = strdup(args.people.items[i]);
+    return store_export(call->store, stdout) == 0 ? S_OK : S_STORE_SAID_NO;
+}
+
+static const s_command_t s_export = {
+    .name = "export",
+    .about = "Prints the whole catalogue as canonical JSON (lists sorted by id, keys in a fixed\n"
+             "order), which 'import' reads back.",
+    .mode = STORE_READONLY,
+    .run = s_export_run};
+
+typedef struct {
+    store_event_t ev;                        /* the record; its people from people */
+    option_list_t people;                    /* --person NAME|ROLE */
+    store_person_t person[STORE_MAX_PEOPLE]; /* ev's people, split by the check */
+    char *text[STORE_MAX_PEOPLE];            /* their text (done frees it) */
+} s_put_event_t;
+
+static int s_put_event_check(s_call_t *call)
+{
+    s_put_event_t *opts = call->opts;
+    store_event_t *ev = &opts->ev;
+    ev->status = "scheduled";
+    ev->cancel_reason = "";
+    ev->people = opts->person;
+    for (size_t i = 0; i < opts->people.count; i++) {
+        char *text = strdup(opts->people.items[i]);
         if (!text) {
-            s_err(cmd, "out of memory");
-            rc = S_FAIL;
-            break;
+            s_err(call->name, "out of memory");
+            return S_FAIL;
         }
         char *bar = strchr(text, '|');
         if (bar) {
             *bar = '\0';
         }
-        people_text[npeople] = text;
-        people[npeople].name = text;
-        people[npeople].role = bar ? bar + 1 : "";
-        npeople++;
+        opts->text[i] = text;
+        opts->person[i].name = text;
+        opts->person[i].role = bar ? bar + 1 : "";
+        ev->people_count++;
     }
-    ev.people = people;
-    ev.people_count = npeople;
     const char *field = NULL;
     char why[512];
-    if (rc == S_OK && store_event_check(&ev, &field, why, sizeof why) != 0) {
-        char flag[64];
-        s_field_flag(field, flag, sizeof flag);
-        s_err(cmd, "%s: %s", flag, why);
-        rc = S_USAGE;
+    int rc = store_event_check(ev, &field, why, sizeof why);
+    return s_check_fields(call->name, rc, field, why);
+}
+
+static int s_put_event_run(s_call_t *call)
+{
+    store_t *store = call->store;
+    store_event_t ev = ((s_put_event_t *) call->opts)->ev;
+    /* Keep the status: editing a cancelled event does not bring it back. */
+    store_event_t old = {0};
+    char *status = NULL;
+    char *reason = NULL;
+    int rc = S_OK;
+    int found = store_begin(store) == 0 ? store_get_event(store, ev.id, &old) : -1;
+    if (found < 0) {
+        rc = S_FAIL;
+    } else if (found == 1) {
+        status = strdup(old.status);
+        reason = strdup(old.cancel_reason);
+        ev.status = status ? status : "scheduled";
+        ev.cancel_reason = reason ? reason : "";
     }
-    store_t *store = rc == S_OK ? s_open_status(cmd, db, STORE_OPEN, &rc) : NULL;
-    if (rc == S_OK) {
-        /* Keep the status: editing a cancelled event does not bring it back. */
-        store_event_t old = {0};
-        char *status = NULL;
-        char *reason = NULL;
-        int found = store_begin(store) == 0 ? store_get_event(store, ev.id, &old) : -1;
-        if (found < 0) {
-            rc = S_FAIL;
-        } else if (found == 1) {
-            status = strdup(old.status);
-            reason = strdup(old.cancel_reason);
-            ev.status = status ? status : "scheduled";
-            ev.cancel_reason = reason ? reason : "";
-        }
-        if (rc == S_OK && (store_put_event(store, &ev) != 0 || store_commit(store) != 0)) {
-            rc = S_FAIL;
-        }
-        if (rc != S_OK) {
-            rc = s_edit_failed(cmd, store);
-            store_rollback(store);
-        }
-        free(status);
-        free(reason);
+    if (rc == S_OK && (store_put_event(store, &ev) != 0 || store_commit(store) != 0)) {
+        rc = S_FAIL;
     }
-    store_destroy(&store);
-    for (size_t i = 0; i < npeople; i++) {
-        free(people_text[i]);
+    if (rc != S_OK) {
+        s_err(call->name, "%s", store_error(store));
+        store_rollback(store);
     }
+    free(status);
+    free(reason);
     return rc;
 }
 
-static int s_cmd_put_press(int argc, char **argv, const char *db)
+static int s_put_event_done(s_call_t *call)
 {
-#define S_PR(field) .kind = OPTION_STRING, .offset = offsetof(store_press_t, field)
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "id", S_PR(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
-        {.name = "title", S_PR(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
-        {.name = "published-on", S_PR(published_on), .arg = "DATE", .flags = OPTION_REQUIRED,
-         .help = "YYYY-MM-DD"},
-        {.name = "event-id", S_PR(event_id), .arg = "ID", .def = "",
-         .help = "the event it is about (must exist)"},
-        {.name = "url", S_PR(url), .arg = "URL", .def = "", .help = ""},
-        {.name = "summary", S_PR(summary), .arg = "TEXT", .def = "", .help = ""},
-        OPTION_END};
-    /* clang-format on */
-#undef S_PR
-    static const s_command_spec_t spec = {
-        "add-press-release --id ID --title TEXT\n"
-        "           --published-on DATE [--event-id ID] [--url URL] [--summary TEXT]\n"
-        "       (also spelled put-press-release)",
-        "Creates the press release, or replaces it if the id exists.",
-        table,
-        0,
-        0,
-        NULL};
-    const char *cmd = argv[0];
-    store_press_t pr;
-    int first = 0;
-    int rc = s_parse(&spec, &pr, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
+    s_put_event_t *opts = call->opts;
+    for (size_t i = 0; i < opts->ev.people_count; i++) {
+        free(opts->text[i]);
     }
-    const char *field = NULL;
-    char why[512];
-    if (store_press_check(&pr, &field, why, sizeof why) != 0) {
-        char flag[64];
-        s_field_flag(field, flag, sizeof flag);
-        s_err(cmd, "%s: %s", flag, why);
-        return S_USAGE;
-    }
-    store_t *store = s_open_status(cmd, db, STORE_OPEN, &rc);
-    if (!store) {
-        return rc;
-    }
-    if (store_put_press(store, &pr) != 0) {
-        return s_done(&store, s_edit_failed(cmd, store));
-    }
-    return s_done(&store, S_OK);
+    return 0;
 }
 
-/*  cancel-event, delete-event, delete-press-release: one id, maybe a reason. */
-static int s_cmd_by_id(int argc, char **argv, const char *db)
+#define S_EV(field) .kind = OPTION_STRING, .offset = offsetof(s_put_event_t, ev.field)
+/* clang-format off */
+static const option_t s_put_event_options[] = {
+    {.name = "id", S_EV(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
+    {.name = "kind", S_EV(kind), .arg = "KIND", .flags = OPTION_REQUIRED,
+     .help = "a lower-case token: conference, symposium, course, ..."},
+    {.name = "title", S_EV(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
+    {.name = "start-date", S_EV(start_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+     .help = "YYYY-MM-DD"},
+    {.name = "end-date", S_EV(end_date), .arg = "DATE", .flags = OPTION_REQUIRED,
+     .help = "YYYY-MM-DD, not before --start-date"},
+    {.name = "city", S_EV(city), .arg = "CITY", .flags = OPTION_REQUIRED, .help = ""},
+    {.name = "country", S_EV(country), .arg = "CC", .flags = OPTION_REQUIRED,
+     .help = "ISO 3166-1 alpha-2, upper case (FR, ES, US, ...)"},
+    {.name = "summary", S_EV(summary), .arg = "TEXT", .def = "", .help = ""},
+    {.name = "url", S_EV(url), .arg = "URL", .def = "", .help = ""},
+    {.name = "person", .kind = OPTION_LIST, .offset = offsetof(s_put_event_t, people),
+     .arg = "'NAME|ROLE'", .max = STORE_MAX_PEOPLE,
+     .help = "the role may be empty; repeat for more people"},
+    OPTION_END};
+/* clang-format on */
+#undef S_EV
+
+static const s_command_t s_put_event = {
+    .name = "put-event",
+    .alias = "add-event",
+    .usage = "put-event --id ID --kind KIND --title TEXT\n"
+             "           --start-date DATE --end-date DATE --city CITY --country CC\n"
+             "           [--summary TEXT] [--url URL] [--person 'NAME|ROLE' ...]\n"
+             "       (also spelled add-event)",
+    .about = "Creates the event, or edits it if the id exists: the record is replaced by what the\n"
+             "options say (omitted summary, url and people become empty), except its status and\n"
+             "cancel reason, which only cancel-event changes.",
+    .table = s_put_event_options,
+    .size = sizeof(s_put_event_t),
+    .mode = STORE_OPEN,
+    .check = s_put_event_check,
+    .run = s_put_event_run,
+    .done = s_put_event_done};
+
+static int s_put_press_check(s_call_t *call)
 {
-    const char *cmd = argv[0];
-    bool cancel = strcmp(cmd, "cancel-event") == 0;
-    bool press = strcmp(cmd, "delete-press-release") == 0;
-    typedef struct {
-        const char *reason; /* --reason */
-    } s_args_t;
-    /* clang-format off */
-    static const option_t cancel_table[] = {
-        {.name = "reason", .kind = OPTION_STRING, .offset = offsetof(s_args_t, reason),
-         .arg = "TEXT", .def = "", .help = "why, for the announcement"},
-        OPTION_END};
-    /* clang-format on */
-    static const s_command_spec_t cancel_spec = {
-        "cancel-event ID [--reason TEXT]",
-        "Marks the event cancelled (a 'cancelled' change), with an optional reason.",
-        cancel_table,
-        1,
-        1,
-        "ID"};
-    static const s_command_spec_t delete_event_spec = {
-        "delete-event ID",
-        "Deletes the event (a 'deleted' change). Its press releases must be deleted first.",
-        s_none,
-        1,
-        1,
-        "ID"};
-    static const s_command_spec_t delete_press_spec = {
-        "delete-press-release ID",
-        "Deletes the press release (a 'deleted' change).",
-        s_none,
-        1,
-        1,
-        "ID"};
-    s_args_t args = {""};
-    int first = 0;
-    int rc = s_parse(cancel  ? &cancel_spec
-                     : press ? &delete_press_spec
-                             : &delete_event_spec,
-                     &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    const char *reason = args.reason;
-    const char *id = argv[first];
-    store_t *store = s_open_status(cmd, db, STORE_OPEN, &rc);
-    if (!store) {
-        return rc;
-    }
-    if (cancel) {
-        rc = store_cancel_event(store, id, reason);
-    } else if (press) {
-        rc = store_delete_press(store, id);
-    } else {
-        rc = store_delete_event(store, id);
-    }
-    if (rc != 0) {
-        return s_done(&store, s_edit_failed(cmd, store));
-    }
-    return s_done(&store, S_OK);
+    const char *field = NULL;
+    char why[512];
+    int rc = store_press_check(call->opts, &field, why, sizeof why);
+    return s_check_fields(call->name, rc, field, why);
 }
+
+static int s_put_press_run(s_call_t *call)
+{
+    return store_put_press(call->store, call->opts) == 0 ? S_OK : S_STORE_SAID_NO;
+}
+
+#define S_PR(field) .kind = OPTION_STRING, .offset = offsetof(store_press_t, field)
+/* clang-format off */
+static const option_t s_put_press_options[] = {
+    {.name = "id", S_PR(id), .arg = "ID", .flags = OPTION_REQUIRED, .help = "its id"},
+    {.name = "title", S_PR(title), .arg = "TEXT", .flags = OPTION_REQUIRED, .help = ""},
+    {.name = "published-on", S_PR(published_on), .arg = "DATE", .flags = OPTION_REQUIRED,
+     .help = "YYYY-MM-DD"},
+    {.name = "event-id", S_PR(event_id), .arg = "ID", .def = "",
+     .help = "the event it is about (must exist)"},
+    {.name = "url", S_PR(url), .arg = "URL", .def = "", .help = ""},
+    {.name = "summary", S_PR(summary), .arg = "TEXT", .def = "", .help = ""},
+    OPTION_END};
+/* clang-format on */
+#undef S_PR
+
+static const s_command_t s_put_press = {
+    .name = "add-press-release",
+    .alias = "put-press-release",
+    .usage = "add-press-release --id ID --title TEXT\n"
+             "           --published-on DATE [--event-id ID] [--url URL] [--summary TEXT]\n"
+             "       (also spelled put-press-release)",
+    .about = "Creates the press release, or replaces it if the id exists.",
+    .table = s_put_press_options,
+    .size = sizeof(store_press_t),
+    .mode = STORE_OPEN,
+    .check = s_put_press_check,
+    .run = s_put_press_run};
+
+/*  cancel-event, delete-event, delete-press-release: one id, maybe a reason. */
+typedef struct {
+    const char *reason; /* --reason */
+} s_by_id_t;
+
+static int s_by_id_run(s_call_t *call)
+{
+    const char *id = call->args[0];
+    int rc;
+    if (strcmp(call->name, "cancel-event") == 0) {
+        rc = store_cancel_event(call->store, id, ((s_by_id_t *) call->opts)->reason);
+    } else if (strcmp(call->name, "delete-press-release") == 0) {
+        rc = store_delete_press(call->store, id);
+    } else {
+        rc = store_delete_event(call->store, id);
+    }
+    return rc == 0 ? S_OK : S_STORE_SAID_NO;
+}
+
+/* clang-format off */
+static const option_t s_cancel_options[] = {
+    {.name = "reason", .kind = OPTION_STRING, .offset = offsetof(s_by_id_t, reason),
+     .arg = "TEXT", .def = "", .help = "why, for the announcement"},
+    OPTION_END};
+/* clang-format on */
+
+static const s_command_t s_cancel = {
+    .name = "cancel-event",
+    .usage = "cancel-event ID [--reason TEXT]",
+    .about = "Marks the event cancelled (a 'cancelled' change), with an optional reason.",
+    .table = s_cancel_options,
+    .size = sizeof(s_by_id_t),
+    .arg = "ID",
+    .mode = STORE_OPEN,
+    .run = s_by_id_run};
+
+static const s_command_t s_delete_event = {
+    .name = "delete-event",
+    .about = "Deletes the event (a 'deleted' change). Its press releases must be deleted first.",
+    .arg = "ID",
+    .mode = STORE_OPEN,
+    .run = s_by_id_run};
+
+static const s_command_t s_delete_press = {
+    .name = "delete-press-release",
+    .arg = "ID",
+    .about = "Deletes the press release (a 'deleted' change).",
+    .mode = STORE_OPEN,
+    .run = s_by_id_run,
+};
 
 static const char *s_change_name(store_change_kind_t kind)
 {
@@ -634,106 +689,86 @@ static int s_follow(store_t *store, int64_t *since, int interval_ms)
     return 0;
 }
 
-static int s_cmd_changes(int argc, char **argv, const char *db)
+typedef struct {
+    int64_t since; /* --since */
+    int64_t limit; /* --limit, 0: all */
+    bool follow;   /* --follow */
+    int poll_ms;   /* --poll-ms */
+} s_changes_t;
+
+static const char *s_changes_refuse(const void *arg)
 {
-    typedef struct {
-        int64_t since; /* --since */
-        int64_t limit; /* --limit, 0: all */
-        bool follow;   /* --follow */
-        int poll_ms;   /* --poll-ms */
-    } s_args_t;
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "since", .kind = OPTION_INT64, .offset = offsetof(s_args_t, since),
-         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
-         .help = "the changes after SEQ"},
-        {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_args_t, limit), .arg = "N",
-         .min = 1, .max = INT32_MAX, .what = "a positive number",
-         .help = "at most N lines (default: all)"},
-        {.name = "follow", .kind = OPTION_BOOL, .offset = offsetof(s_args_t, follow),
-         .short_name = 'f',
-         .help = "then wait for new changes and print them as they are committed,\n"
-                 "until SIGINT or SIGTERM"},
-        {.name = "poll-ms", .kind = OPTION_INT, .offset = offsetof(s_args_t, poll_ms),
-         .arg = "N", .min = 10, .max = 60000, .def = "200",
-         .help = "--follow: how often to look for commits"},
-        OPTION_END};
-    /* clang-format on */
-    static const s_command_spec_t cmd = {
-        "changes [--since SEQ] [--limit N | --follow [--poll-ms N]]",
-        "Prints the change log after SEQ, one JSON object per line:\n"
-        "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}",
-        table,
-        0,
-        0,
-        NULL};
-    s_args_t args;
-    int first = 0;
-    int rc = s_parse(&cmd, &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    if (args.follow && args.limit > 0) {
-        s_err("changes", "--follow and --limit go separately (--follow prints everything)");
-        return S_USAGE;
-    }
-    int64_t since = args.since;
-    int64_t limit = args.limit;
-    store_t *store = s_open_status("changes", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
-    int64_t n = args.follow ? s_follow(store, &since, args.poll_ms)
-                            : store_changes(store, since, 0, (int) limit, s_print_change, NULL);
-    if (n < 0 || fflush(stdout) != 0) {
-        s_err("changes", "%s", n < 0 ? store_error(store) : "write error");
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    const s_changes_t *opts = arg;
+    return opts->follow && opts->limit > 0
+               ? "--follow and --limit go separately (--follow prints everything)"
+               : NULL;
 }
 
-static int s_cmd_show(int argc, char **argv, const char *db)
+static int s_changes_run(s_call_t *call)
 {
-    static const s_command_spec_t cmd = {
-        "show ID",
-        "Prints the event or press release ID as JSON, as 'export' writes it (exit 1 if\n"
-        "there is none).",
-        s_none,
-        1,
-        1,
-        "ID"};
-    int first = 0;
-    int rc = s_parse(&cmd, NULL, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    const char *id = argv[first];
-    store_t *store = s_open_status("show", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
+    const s_changes_t *opts = call->opts;
+    int64_t since = opts->since;
+    int64_t n = opts->follow
+                    ? s_follow(call->store, &since, opts->poll_ms)
+                    : store_changes(call->store, since, 0, (int) opts->limit, s_print_change, NULL);
+    return s_printed(call, n < 0 ? -1 : 0);
+}
+
+/* clang-format off */
+static const option_t s_changes_options[] = {
+    {.name = "since", .kind = OPTION_INT64, .offset = offsetof(s_changes_t, since),
+     .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
+     .help = "the changes after SEQ"},
+    {.name = "limit", .kind = OPTION_INT64, .offset = offsetof(s_changes_t, limit), .arg = "N",
+     .min = 1, .max = INT32_MAX, .what = "a positive number",
+     .help = "at most N lines (default: all)"},
+    {.name = "follow", .kind = OPTION_BOOL, .offset = offsetof(s_changes_t, follow),
+     .short_name = 'f',
+     .help = "then wait for new changes and print them as they are committed,\n"
+             "until SIGINT or SIGTERM"},
+    {.name = "poll-ms", .kind = OPTION_INT, .offset = offsetof(s_changes_t, poll_ms),
+     .arg = "N", .min = 10, .max = 60000, .def = "200",
+     .help = "--follow: how often to look for commits"},
+    OPTION_END};
+/* clang-format on */
+
+static const s_command_t s_changes = {
+    .name = "changes",
+    .usage = "changes [--since SEQ] [--limit N | --follow [--poll-ms N]]",
+    .about = "Prints the change log after SEQ, one JSON object per line:\n"
+             "  {\"seq\", \"type\", \"id\", \"change\", \"committed_at_ms\", \"topic\"}",
+    .table = s_changes_options,
+    .size = sizeof(s_changes_t),
+    .mode = STORE_READONLY,
+    .refuse = s_changes_refuse,
+    .run = s_changes_run};
+
+static int s_show_run(s_call_t *call)
+{
+    const char *id = call->args[0];
     store_event_t ev;
     store_press_t pr;
-    int found = store_get_event(store, id, &ev);
+    int rc = 0;
+    int found = store_get_event(call->store, id, &ev);
     if (found == 1) {
         rc = store_write_event(&ev, stdout, false);
-    } else if (found == 0 && (found = store_get_press(store, id, &pr)) == 1) {
+    } else if (found == 0 && (found = store_get_press(call->store, id, &pr)) == 1) {
         rc = store_write_press(&pr, stdout, false);
     }
-    if (found < 0) {
-        s_err("show", "%s", store_error(store));
-        return s_done(&store, S_FAIL);
-    }
     if (found == 0) {
-        s_err("show", "no event or press release '%s' in %s", id, db);
-        return s_done(&store, S_FAIL);
+        s_err(call->name, "no event or press release '%s' in %s", id, call->db);
+        return S_FAIL;
     }
-    if (rc != 0 || fflush(stdout) != 0) {
-        s_err("show", "write error");
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    return s_printed(call, found < 0 ? -1 : rc == 0 ? 0 : 1);
 }
+
+static const s_command_t s_show = {
+    .name = "show",
+    .about = "Prints the event or press release ID as JSON, as 'export' writes it (exit 1 if\n"
+             "there is none).",
+    .arg = "ID",
+    .mode = STORE_READONLY,
+    .run = s_show_run};
 
 /*  list's filters; an empty one lets everything through. */
 typedef struct {
@@ -780,83 +815,71 @@ static int s_check_date(void *field, char *why, size_t cap)
     return 0;
 }
 
-static int s_cmd_list(int argc, char **argv, const char *db)
+static const char *s_list_refuse(const void *arg)
 {
-    static const char *const types[] = {"event", "press_release", NULL};
-    static const char *const statuses[] = {"any", "scheduled", "cancelled", NULL};
-#define S_L(field) .offset = offsetof(s_list_t, field)
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "type", .kind = OPTION_ENUM, S_L(type), .arg = "T", .words = types,
-         .def = "event", .help = "which records"},
-        {.name = "kind", .kind = OPTION_STRING, S_L(kind), .arg = "KIND", .def = "",
-         .help = "events of this kind only"},
-        {.name = "country", .kind = OPTION_STRING, S_L(country), .arg = "CC", .def = "",
-         .help = "events in this country only"},
-        {.name = "from-date", .kind = OPTION_STRING, S_L(from_date), .arg = "DATE", .def = "",
-         .check = s_check_date,
-         .help = "events that end on or after DATE (press releases: published)"},
-        {.name = "to-date", .kind = OPTION_STRING, S_L(to_date), .arg = "DATE", .def = "",
-         .check = s_check_date,
-         .help = "events that start on or before DATE (press releases: published)"},
-        {.name = "status", .kind = OPTION_ENUM, S_L(status), .arg = "S", .words = statuses,
-         .def = "any", .help = "events of this status only"},
-        OPTION_END};
-    /* clang-format on */
-#undef S_L
-    static const s_command_spec_t cmd = {
-        "list [--type event|press_release] [--kind KIND] [--country CC]\n"
-        "           [--from-date DATE] [--to-date DATE] [--status S]",
-        "Prints the records that pass every filter given, one JSON object per line (as\n"
-        "'export' writes them), in id order.",
-        table,
-        0,
-        0,
-        NULL};
-    s_list_t filter;
-    int first = 0;
-    int rc = s_parse(&cmd, &filter, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    if (filter.type == 1 && (*filter.kind || *filter.country || filter.status)) {
-        s_err("list", "--kind, --country and --status filter events, not press releases");
-        return S_USAGE;
-    }
-    store_t *store = s_open_status("list", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
-    rc = filter.type == 0 ? store_list_events(store, s_list_event, &filter)
-                          : store_list_press(store, s_list_press, &filter);
-    if (rc != 0 || fflush(stdout) != 0) {
-        s_err("list", "%s", rc == -1 ? store_error(store) : "write error");
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    const s_list_t *filter = arg;
+    return filter->type == 1 && (*filter->kind || *filter->country || filter->status)
+               ? "--kind, --country and --status filter events, not press releases"
+               : NULL;
 }
 
-static int s_cmd_head(int argc, char **argv, const char *db)
+static int s_list_run(s_call_t *call)
 {
-    static const s_command_spec_t cmd = {
-        "head", "Prints the seq of the latest change (0 when there is none).", s_none, 0, 0, NULL};
-    int first = 0;
-    int rc = s_parse(&cmd, NULL, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    store_t *store = s_open_status("head", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
-    int64_t head = store_head_seq(store);
+    s_list_t *filter = call->opts;
+    return s_printed(call, filter->type == 0 ? store_list_events(call->store, s_list_event, filter)
+                                             : store_list_press(call->store, s_list_press, filter));
+}
+
+static const char *const s_list_types[] = {"event", "press_release", NULL};
+static const char *const s_list_statuses[] = {"any", "scheduled", "cancelled", NULL};
+#define S_L(field) .offset = offsetof(s_list_t, field)
+/* clang-format off */
+static const option_t s_list_options[] = {
+    {.name = "type", .kind = OPTION_ENUM, S_L(type), .arg = "T", .words = s_list_types,
+     .def = "event", .help = "which records"},
+    {.name = "kind", .kind = OPTION_STRING, S_L(kind), .arg = "KIND", .def = "",
+     .help = "events of this kind only"},
+    {.name = "country", .kind = OPTION_STRING, S_L(country), .arg = "CC", .def = "",
+     .help = "events in this country only"},
+    {.name = "from-date", .kind = OPTION_STRING, S_L(from_date), .arg = "DATE", .def = "",
+     .check = s_check_date,
+     .help = "events that end on or after DATE (press releases: published)"},
+    {.name = "to-date", .kind = OPTION_STRING, S_L(to_date), .arg = "DATE", .def = "",
+     .check = s_check_date,
+     .help = "events that start on or before DATE (press releases: published)"},
+    {.name = "status", .kind = OPTION_ENUM, S_L(status), .arg = "S", .words = s_list_statuses,
+     .def = "any", .help = "events of this status only"},
+    OPTION_END};
+/* clang-format on */
+#undef S_L
+
+static const s_command_t s_list = {
+    .name = "list",
+    .usage = "list [--type event|press_release] [--kind KIND] [--country CC]\n"
+             "           [--from-date DATE] [--to-date DATE] [--status S]",
+    .about = "Prints the records that pass every filter given, one JSON object per line (as\n"
+             "'export' writes them), in id order.",
+    .table = s_list_options,
+    .size = sizeof(s_list_t),
+    .mode = STORE_READONLY,
+    .refuse = s_list_refuse,
+    .run = s_list_run};
+
+static int s_head_run(s_call_t *call)
+{
+    int64_t head = store_head_seq(call->store);
     if (head < 0) {
-        s_err("head", "%s", store_error(store));
-        return s_done(&store, S_FAIL);
+        return S_STORE_SAID_NO;
     }
     printf("%" PRId64 "\n", head);
-    return s_done(&store, S_OK);
+    return S_OK;
 }
+
+static const s_command_t s_head = {
+    .name = "head",
+    .about = "Prints the seq of the latest change (0 when there is none).",
+    .mode = STORE_READONLY,
+    .run = s_head_run};
 
 /*  A record of a snapshot as of a seq as one NDJSON line in the import's shape. */
 static int s_print_record(const store_change_t *change, void *arg)
@@ -918,191 +941,151 @@ static int s_print_record(const store_change_t *change, void *arg)
 }
 
 /*  snapshot --as-of SEQ: the catalogue as it stood at a seq, for auditors (store_snapshot_at). */
-static int s_cmd_snapshot(int argc, char **argv, const char *db)
+typedef struct {
+    int64_t as_of; /* --as-of, 0: now */
+} s_snapshot_t;
+
+static int s_snapshot_run(s_call_t *call)
 {
-    typedef struct {
-        int64_t as_of; /* --as-of, 0: now */
-    } s_args_t;
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "as-of", .kind = OPTION_INT64, .offset = offsetof(s_args_t, as_of),
-         .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
-         .help = "the catalogue as it stood when change SEQ was committed (0: now)"},
-        OPTION_END};
-    /* clang-format on */
-    static const s_command_spec_t cmd = {
-        "snapshot [--as-of SEQ]",
-        "Prints the catalogue as it stood at change SEQ, one record per line in the shape\n"
-        "'import' reads (NDJSON), in the order of the change that left each record so.\n"
-        "For the canonical form: import it into a new store and export that.",
-        table,
-        0,
-        0,
-        NULL};
-    s_args_t args;
-    int first = 0;
-    int rc = s_parse(&cmd, &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    int64_t as_of = args.as_of;
-    store_t *store = s_open_status("snapshot", db, STORE_READONLY, &rc);
-    if (!store) {
-        return rc;
-    }
+    store_t *store = call->store;
+    int64_t as_of = ((const s_snapshot_t *) call->opts)->as_of;
     int64_t head = store_head_seq(store);
     int64_t before = 0;
     if (head < 0 || store_compacted(store, &before, NULL) != 0) {
-        s_err("snapshot", "%s", store_error(store));
-        return s_done(&store, S_FAIL);
+        return S_STORE_SAID_NO;
     }
     if (as_of == 0) {
         as_of = head;
     }
     if (as_of > head) {
-        s_err("snapshot", "--as-of %" PRId64 " is beyond the head %" PRId64, as_of, head);
-        return s_done(&store, S_FAIL);
+        s_err(call->name, "--as-of %" PRId64 " is beyond the head %" PRId64, as_of, head);
+        return S_FAIL;
     }
     if (before > 1 && as_of < before - 1) {
-        s_err("snapshot",
+        s_err(call->name,
               "history compacted before seq %" PRId64 ": the catalogue as of a seq below %" PRId64
               " is not kept",
               before, before - 1);
-        return s_done(&store, S_FAIL);
+        return S_FAIL;
     }
     int64_t unknown = 0;
     int64_t n = store_snapshot_at(store, as_of, 0, 0, s_print_record, &unknown);
-    if (n < 0 || fflush(stdout) != 0) {
-        s_err("snapshot", "%s", n < 0 ? store_error(store) : "write error");
-        return s_done(&store, S_FAIL);
-    }
-    return s_done(&store, S_OK);
+    return s_printed(call, n < 0 ? -1 : 0);
 }
 
+/* clang-format off */
+static const option_t s_snapshot_options[] = {
+    {.name = "as-of", .kind = OPTION_INT64, .offset = offsetof(s_snapshot_t, as_of),
+     .arg = "SEQ", .min = 0, .max = INT64_MAX, .def = "0", .what = "a seq",
+     .help = "the catalogue as it stood when change SEQ was committed (0: now)"},
+    OPTION_END};
+/* clang-format on */
+
+static const s_command_t s_snapshot = {
+    .name = "snapshot",
+    .usage = "snapshot [--as-of SEQ]",
+    .about = "Prints the catalogue as it stood at change SEQ, one record per line in the shape\n"
+             "'import' reads (NDJSON), in the order of the change that left each record so.\n"
+             "For the canonical form: import it into a new store and export that.",
+    .table = s_snapshot_options,
+    .size = sizeof(s_snapshot_t),
+    .mode = STORE_READONLY,
+    .run = s_snapshot_run};
+
 /*  compact --before SEQ | --keep-days N: retention (store_compact). */
-static int s_cmd_compact(int argc, char **argv, const char *db)
+typedef struct {
+    int64_t before;    /* --before, 0: not given */
+    int64_t keep_days; /* --keep-days, 0: not given */
+} s_compact_t;
+
+static const char *s_compact_refuse(const void *arg)
 {
-    typedef struct {
-        int64_t before;    /* --before, 0: not given */
-        int64_t keep_days; /* --keep-days, 0: not given */
-    } s_args_t;
-    /* clang-format off */
-    static const option_t table[] = {
-        {.name = "before", .kind = OPTION_INT64, .offset = offsetof(s_args_t, before),
-         .arg = "SEQ", .min = 1, .max = INT64_MAX, .what = "a seq",
-         .help = "the horizon: compact the changes below SEQ"},
-        {.name = "keep-days", .kind = OPTION_INT64, .offset = offsetof(s_args_t, keep_days),
-         .arg = "N", .min = 1, .max = 1000000, .what = "a number of days",
-         .help = "the horizon: the first change of the last N days"},
-        OPTION_END};
-    /* clang-format on */
-    static const s_command_spec_t cmd = {
-        "compact (--before SEQ | --keep-days N)",
-        "Removes the history below the horizon that later history below it supersedes:\n"
-        "below it, each record keeps only the change that left it as it stood there (and a\n"
-        "record deleted by then, nothing). One transaction, online. A replay after a seq\n"
-        "below the horizon is refused from then on (the client takes a snapshot). Prints\n"
-        "{\"compacted_before\", \"removed\"}. The file keeps its size; VACUUM shrinks it.",
-        table,
-        0,
-        0,
-        NULL};
-    s_args_t args = {0, 0};
-    int first = 0;
-    int rc = s_parse(&cmd, &args, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
-    if ((args.before > 0) == (args.keep_days > 0)) {
-        s_err("compact", "give one of --before SEQ and --keep-days N");
-        return S_USAGE;
-    }
-    store_t *store = s_open_status("compact", db, STORE_OPEN, &rc);
-    if (!store) {
-        return rc;
-    }
-    int64_t before = args.before;
-    if (args.keep_days > 0) {
+    const s_compact_t *opts = arg;
+    return (opts->before > 0) == (opts->keep_days > 0)
+               ? "give one of --before SEQ and --keep-days N"
+               : NULL;
+}
+
+static int s_compact_run(s_call_t *call)
+{
+    const s_compact_t *opts = call->opts;
+    int64_t before = opts->before;
+    if (opts->keep_days > 0) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         int64_t now_ms = (int64_t) now.tv_sec * 1000 + now.tv_nsec / 1000000;
-        before = store_first_seq_since(store, now_ms - args.keep_days * 86400000LL);
+        before = store_first_seq_since(call->store, now_ms - opts->keep_days * 86400000LL);
         if (before < 0) {
-            s_err("compact", "%s", store_error(store));
-            return s_done(&store, S_FAIL);
+            return S_STORE_SAID_NO;
         }
     }
-    int64_t removed = before > 1 ? store_compact(store, before) : 0;
+    int64_t removed = before > 1 ? store_compact(call->store, before) : 0;
     if (removed < 0) {
-        s_err("compact", "%s", store_error(store));
-        return s_done(&store, S_FAIL);
+        return S_STORE_SAID_NO;
     }
     printf("{\"compacted_before\":%" PRId64 ",\"removed\":%" PRId64 "}\n", before, removed);
-    return s_done(&store, fflush(stdout) == 0 ? S_OK : S_FAIL);
+    return fflush(stdout) == 0 ? S_OK : S_FAIL;
 }
 
+/* clang-format off */
+static const option_t s_compact_options[] = {
+    {.name = "before", .kind = OPTION_INT64, .offset = offsetof(s_compact_t, before),
+     .arg = "SEQ", .min = 1, .max = INT64_MAX, .what = "a seq",
+     .help = "the horizon: compact the changes below SEQ"},
+    {.name = "keep-days", .kind = OPTION_INT64, .offset = offsetof(s_compact_t, keep_days),
+     .arg = "N", .min = 1, .max = 1000000, .what = "a number of days",
+     .help = "the horizon: the first change of the last N days"},
+    OPTION_END};
+/* clang-format on */
+
+static const s_command_t s_compact = {
+    .name = "compact",
+    .usage = "compact (--before SEQ | --keep-days N)",
+    .about = "Removes the history below the horizon that later history below it supersedes:\n"
+             "below it, each record keeps only the change that left it as it stood there (and a\n"
+             "record deleted by then, nothing). One transaction, online. A replay after a seq\n"
+             "below the horizon is refused from then on (the client takes a snapshot). Prints\n"
+             "{\"compacted_before\", \"removed\"}. The file keeps its size; VACUUM shrinks it.",
+    .table = s_compact_options,
+    .size = sizeof(s_compact_t),
+    .mode = STORE_OPEN,
+    .refuse = s_compact_refuse,
+    .run = s_compact_run};
+
 /*  backup FILE / restore FILE: online copies through SQLite's backup API (store/backup.c). */
-static int s_cmd_copy(int argc, char **argv, const char *db)
+static int s_copy_run(s_call_t *call)
 {
-    static const s_command_spec_t backup = {
-        "backup FILE",
-        "Copies the store, while it is in use, into the new file FILE (never overwritten):\n"
-        "a consistent snapshot through SQLite's backup API, checked and synced.",
-        s_none,
-        1,
-        1,
-        "FILE"};
-    static const s_command_spec_t restore = {
-        "restore FILE",
-        "Replaces the content of the store, while it is in use, with that of the backup\n"
-        "FILE, in one transaction. The restored store gets a new stream id: a running\n"
-        "herald-pub announces it as a new stream and subscribers resync.",
-        s_none,
-        1,
-        1,
-        "FILE"};
-    const char *cmd = argv[0];
-    bool is_backup = strcmp(cmd, "backup") == 0;
-    int first = 0;
-    int rc = s_parse(is_backup ? &backup : &restore, NULL, argc, argv, &first);
-    if (rc != -1) {
-        return rc;
-    }
     char err[1024];
-    const char *file = argv[first];
-    if ((is_backup ? store_backup(db, file, err, sizeof err)
-                   : store_restore(db, file, err, sizeof err)) != 0) {
-        s_err(cmd, "%s", err);
+    const char *file = call->args[0];
+    if ((strcmp(call->name, "backup") == 0 ? store_backup(call->db, file, err, sizeof err)
+                                           : store_restore(call->db, file, err, sizeof err)) != 0) {
+        s_err(call->name, "%s", err);
         return S_FAIL;
     }
     return S_OK;
 }
 
-typedef int(s_command_fn)(int argc, char **argv, const char *db);
+static const s_command_t s_backup = {
+    .name = "backup",
+    .about = "Copies the store, while it is in use, into the new file FILE (never overwritten):\n"
+             "a consistent snapshot through SQLite's backup API, checked and synced.",
+    .arg = "FILE",
+    .mode = S_NO_STORE,
+    .run = s_copy_run};
 
-static const struct {
-    const char *name;
-    s_command_fn *fn;
-} s_commands[] = {
-    {"init", s_cmd_init},
-    {"import", s_cmd_import},
-    {"export", s_cmd_export},
-    {"put-event", s_cmd_put_event},
-    {"add-event", s_cmd_put_event},
-    {"add-press-release", s_cmd_put_press},
-    {"put-press-release", s_cmd_put_press},
-    {"cancel-event", s_cmd_by_id},
-    {"delete-event", s_cmd_by_id},
-    {"delete-press-release", s_cmd_by_id},
-    {"changes", s_cmd_changes},
-    {"show", s_cmd_show},
-    {"list", s_cmd_list},
-    {"head", s_cmd_head},
-    {"backup", s_cmd_copy},
-    {"restore", s_cmd_copy},
-    {"snapshot", s_cmd_snapshot},
-    {"compact", s_cmd_compact},
-};
+static const s_command_t s_restore = {
+    .name = "restore",
+    .about = "Replaces the content of the store, while it is in use, with that of the backup\n"
+             "FILE, in one transaction. The restored store gets a new stream id: a running\n"
+             "herald-pub announces it as a new stream and subscribers resync.",
+    .arg = "FILE",
+    .mode = S_NO_STORE,
+    .run = s_copy_run};
+
+static const s_command_t *const s_commands[] = {
+    &s_init,         &s_import,       &s_export,   &s_put_event, &s_put_press, &s_cancel,
+    &s_delete_event, &s_delete_press, &s_changes,  &s_show,      &s_list,      &s_head,
+    &s_backup,       &s_restore,      &s_snapshot, &s_compact};
 
 int main(int argc, char **argv)
 {
@@ -1139,9 +1122,11 @@ int main(int argc, char **argv)
         options_usage(options, "missing command");
     }
     for (size_t i = 0; rc == OPTIONS_RUN && i < sizeof s_commands / sizeof s_commands[0]; i++) {
-        if (strcmp(argv[first], s_commands[i].name) == 0) {
+        const s_command_t *cmd = s_commands[i];
+        if (strcmp(argv[first], cmd->name) == 0 ||
+            (cmd->alias && !strcmp(argv[first], cmd->alias))) {
             options_destroy(&options); /* args.db is argv's, the environment's or the table's */
-            return s_commands[i].fn(argc - first, argv + first, args.db);
+            return s_command_run(cmd, argc - first, argv + first, args.db);
         }
     }
     if (rc == OPTIONS_RUN) {

@@ -2,10 +2,12 @@
 
     Every check names the offending field (a static string) and says why in the caller's
     buffer, in words an operator can act on: "must be two upper-case letters (got 'FRA')".
-    UTF-8 is checked before anything else so that a value is never echoed back broken.
+    UTF-8 is checked before anything else so that a value is never echoed back broken. Each
+    record type is a table of rules, one per field, checked in order by s_check.
 */
 #include "record.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -239,110 +241,169 @@ static int s_url(const char *s, char *why, size_t whylen)
     return 0;
 }
 
-#define S_FAIL(name)                                                                               \
-    do {                                                                                           \
-        if (field) {                                                                               \
-            *field = (name);                                                                       \
-        }                                                                                          \
-        return -1;                                                                                 \
-    } while (0)
+/*  How a text field is checked, before its rule's own further check. */
+typedef enum {
+    S_ID,    /* an id (optional: may be empty) */
+    S_TEXT,  /* a text of max bytes at most */
+    S_DATE,  /* a date YYYY-MM-DD */
+    S_URL,   /* empty, or an http(s) URL */
+    S_RECORD /* no text of its own: only the further check, on the whole record */
+} s_kind_t;
 
-int store_event_check(const store_event_t *event, const char **field, char *why, size_t whylen)
+/*  A further check of a field: the record, the field's value (NULL for S_RECORD). */
+typedef int(s_also_fn)(const void *record, const char *value, char *why, size_t whylen);
+
+/*  One field's rule. A record's rules are checked in table order; the first that fails is
+    the field named. */
+typedef struct {
+    const char *name; /* the field's name, as the JSON and the messages say it */
+    size_t offset;    /* of its const char * in the record (not for S_RECORD) */
+    s_kind_t kind;    /* the check every value gets */
+    bool required;    /* S_ID, S_TEXT: not empty */
+    size_t max;       /* S_TEXT: bytes at most */
+    bool multiline;   /* S_TEXT: \n and \t allowed */
+    s_also_fn *also;  /* a further check, or NULL */
+} s_rule_t;
+
+static int s_kind_token(const void *record, const char *value, char *why, size_t whylen)
 {
-    char scratch[256];
-    if (!why || whylen == 0) {
-        why = scratch;
-        whylen = sizeof scratch;
-    }
-    why[0] = '\0';
-    if (field) {
-        *field = NULL;
-    }
-    if (!event) {
-        snprintf(why, whylen, "no record");
-        S_FAIL("id");
-    }
-    if (s_id(event->id, why, whylen) != 0) {
-        S_FAIL("id");
-    }
-    if (s_text(event->kind, true, 64, false, why, whylen) != 0) {
-        S_FAIL("kind");
-    }
-    for (const char *p = event->kind; *p; p++) {
+    (void) record;
+    for (const char *p = value; *p; p++) {
         if (!((*p >= 'a' && *p <= 'z') || s_is_digit(*p) || *p == '-')) {
             snprintf(why, whylen, "must be a lower-case token of a-z, 0-9 and '-' (got '%s')",
-                     event->kind);
-            S_FAIL("kind");
-        }
-    }
-    if (s_text(event->title, true, STORE_MAX_FIELD, false, why, whylen) != 0) {
-        S_FAIL("title");
-    }
-    if (s_date(event->start_date, why, whylen) != 0) {
-        S_FAIL("start_date");
-    }
-    if (s_date(event->end_date, why, whylen) != 0) {
-        S_FAIL("end_date");
-    }
-    if (strcmp(event->end_date, event->start_date) < 0) {
-        snprintf(why, whylen, "before start_date (%s < %s)", event->end_date, event->start_date);
-        S_FAIL("end_date");
-    }
-    if (s_text(event->city, false, STORE_MAX_FIELD, false, why, whylen) != 0) {
-        S_FAIL("city");
-    }
-    if (s_text(event->country, true, STORE_MAX_FIELD, false, why, whylen) != 0) {
-        S_FAIL("country");
-    }
-    const char *cc = event->country;
-    if (strlen(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z') {
-        snprintf(why, whylen, "must be two upper-case letters (got '%.40s')", cc);
-        S_FAIL("country");
-    }
-    if (s_text(event->summary, false, STORE_MAX_SUMMARY, true, why, whylen) != 0) {
-        S_FAIL("summary");
-    }
-    if (s_url(event->url, why, whylen) != 0) {
-        S_FAIL("url");
-    }
-    const char *status = event->status && *event->status ? event->status : "scheduled";
-    if (strcmp(status, "scheduled") != 0 && strcmp(status, "cancelled") != 0) {
-        if (s_text(status, true, 64, false, why, whylen) == 0) {
-            snprintf(why, whylen, "must be 'scheduled' or 'cancelled' (got '%s')", status);
-        }
-        S_FAIL("status");
-    }
-    if (s_text(event->cancel_reason, false, STORE_MAX_FIELD, false, why, whylen) != 0) {
-        S_FAIL("cancel_reason");
-    }
-    if (event->cancel_reason && *event->cancel_reason && strcmp(status, "cancelled") != 0) {
-        snprintf(why, whylen, "only allowed on a cancelled event");
-        S_FAIL("cancel_reason");
-    }
-    if (event->people_count > STORE_MAX_PEOPLE) {
-        snprintf(why, whylen, "more than %d people (%zu)", STORE_MAX_PEOPLE, event->people_count);
-        S_FAIL("people");
-    }
-    if (event->people_count > 0 && !event->people) {
-        snprintf(why, whylen, "people_count is %zu but people is NULL", event->people_count);
-        S_FAIL("people");
-    }
-    for (size_t i = 0; i < event->people_count; i++) {
-        char inner[200];
-        if (s_text(event->people[i].name, true, STORE_MAX_FIELD, false, inner, sizeof inner) != 0) {
-            snprintf(why, whylen, "person %zu: name: %s", i + 1, inner);
-            S_FAIL("people");
-        }
-        if (s_text(event->people[i].role, false, STORE_MAX_FIELD, false, inner, sizeof inner) !=
-            0) {
-            snprintf(why, whylen, "person %zu: role: %s", i + 1, inner);
-            S_FAIL("people");
+                     value);
+            return -1;
         }
     }
     return 0;
 }
 
-int store_press_check(const store_press_t *press, const char **field, char *why, size_t whylen)
+static int s_end_date(const void *record, const char *value, char *why, size_t whylen)
+{
+    const store_event_t *event = record;
+    if (strcmp(value, event->start_date) < 0) {
+        snprintf(why, whylen, "before start_date (%s < %s)", value, event->start_date);
+        return -1;
+    }
+    return 0;
+}
+
+static int s_country_code(const void *record, const char *cc, char *why, size_t whylen)
+{
+    (void) record;
+    if (strlen(cc) != 2 || cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z') {
+        snprintf(why, whylen, "must be two upper-case letters (got '%.40s')", cc);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *s_status_of(const store_event_t *event)
+{
+    return event->status && *event->status ? event->status : "scheduled";
+}
+
+static int s_status(const void *record, const char *value, char *why, size_t whylen)
+{
+    (void) value;
+    const char *status = s_status_of(record);
+    if (strcmp(status, "scheduled") != 0 && strcmp(status, "cancelled") != 0) {
+        if (s_text(status, true, 64, false, why, whylen) == 0) {
+            snprintf(why, whylen, "must be 'scheduled' or 'cancelled' (got '%s')", status);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static int s_cancel_reason(const void *record, const char *value, char *why, size_t whylen)
+{
+    if (value && *value && strcmp(s_status_of(record), "cancelled") != 0) {
+        snprintf(why, whylen, "only allowed on a cancelled event");
+        return -1;
+    }
+    return 0;
+}
+
+static int s_people(const void *record, const char *value, char *why, size_t whylen)
+{
+    (void) value;
+    const store_event_t *event = record;
+    if (event->people_count > STORE_MAX_PEOPLE) {
+        snprintf(why, whylen, "more than %d people (%zu)", STORE_MAX_PEOPLE, event->people_count);
+        return -1;
+    }
+    if (event->people_count > 0 && !event->people) {
+        snprintf(why, whylen, "people_count is %zu but people is NULL", event->people_count);
+        return -1;
+    }
+    for (size_t i = 0; i < event->people_count; i++) {
+        char inner[200];
+        if (s_text(event->people[i].name, true, STORE_MAX_FIELD, false, inner, sizeof inner) != 0) {
+            snprintf(why, whylen, "person %zu: name: %s", i + 1, inner);
+            return -1;
+        }
+        if (s_text(event->people[i].role, false, STORE_MAX_FIELD, false, inner, sizeof inner) !=
+            0) {
+            snprintf(why, whylen, "person %zu: role: %s", i + 1, inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+#define S_EV(field) #field, offsetof(store_event_t, field)
+#define S_PR(field) #field, offsetof(store_press_t, field)
+/* clang-format off */
+static const s_rule_t s_event_rules[] = {
+    {S_EV(id), S_ID, true, 0, false, NULL},
+    {S_EV(kind), S_TEXT, true, 64, false, s_kind_token},
+    {S_EV(title), S_TEXT, true, STORE_MAX_FIELD, false, NULL},
+    {S_EV(start_date), S_DATE, true, 0, false, NULL},
+    {S_EV(end_date), S_DATE, true, 0, false, s_end_date},
+    {S_EV(city), S_TEXT, false, STORE_MAX_FIELD, false, NULL},
+    {S_EV(country), S_TEXT, true, STORE_MAX_FIELD, false, s_country_code},
+    {S_EV(summary), S_TEXT, false, STORE_MAX_SUMMARY, true, NULL},
+    {S_EV(url), S_URL, false, 0, false, NULL},
+    {S_EV(status), S_RECORD, false, 0, false, s_status},
+    {S_EV(cancel_reason), S_TEXT, false, STORE_MAX_FIELD, false, s_cancel_reason},
+    {S_EV(people), S_RECORD, false, 0, false, s_people},
+    {NULL, 0, S_RECORD, false, 0, false, NULL}};
+
+static const s_rule_t s_press_rules[] = {
+    {S_PR(id), S_ID, true, 0, false, NULL},
+    {S_PR(event_id), S_ID, false, 0, false, NULL},
+    {S_PR(title), S_TEXT, true, STORE_MAX_FIELD, false, NULL},
+    {S_PR(published_on), S_DATE, true, 0, false, NULL},
+    {S_PR(url), S_URL, false, 0, false, NULL},
+    {S_PR(summary), S_TEXT, false, STORE_MAX_SUMMARY, true, NULL},
+    {NULL, 0, S_RECORD, false, 0, false, NULL}};
+/* clang-format on */
+#undef S_EV
+#undef S_PR
+
+/*  The check every value of rule gets: 0 or -1 with why. */
+static int s_value(const s_rule_t *rule, const char *value, char *why, size_t whylen)
+{
+    switch (rule->kind) {
+    case S_ID:
+        return !rule->required && (!value || !*value) ? 0 : s_id(value, why, whylen);
+    case S_TEXT:
+        return s_text(value, rule->required, rule->max, rule->multiline, why, whylen);
+    case S_DATE:
+        return s_date(value, why, whylen);
+    case S_URL:
+        return s_url(value, why, whylen);
+    case S_RECORD:
+        break;
+    }
+    return 0;
+}
+
+/*  Checks record (NULL: "no record", field id) against rules; the contract of
+    store_event_check. */
+static int s_check(const void *record, const s_rule_t *rules, const char **field, char *why,
+                   size_t whylen)
 {
     char scratch[256];
     if (!why || whylen == 0) {
@@ -350,30 +411,33 @@ int store_press_check(const store_press_t *press, const char **field, char *why,
         whylen = sizeof scratch;
     }
     why[0] = '\0';
-    if (field) {
-        *field = NULL;
-    }
-    if (!press) {
+    const char *failed = NULL;
+    if (!record) {
         snprintf(why, whylen, "no record");
-        S_FAIL("id");
+        failed = "id";
     }
-    if (s_id(press->id, why, whylen) != 0) {
-        S_FAIL("id");
+    for (const s_rule_t *rule = rules; !failed && rule->name; rule++) {
+        const char *value = NULL;
+        if (rule->kind != S_RECORD) {
+            memcpy(&value, (const char *) record + rule->offset, sizeof value);
+        }
+        if (s_value(rule, value, why, whylen) != 0 ||
+            (rule->also && rule->also(record, value, why, whylen) != 0)) {
+            failed = rule->name;
+        }
     }
-    if (press->event_id && *press->event_id && s_id(press->event_id, why, whylen) != 0) {
-        S_FAIL("event_id");
+    if (field) {
+        *field = failed;
     }
-    if (s_text(press->title, true, STORE_MAX_FIELD, false, why, whylen) != 0) {
-        S_FAIL("title");
-    }
-    if (s_date(press->published_on, why, whylen) != 0) {
-        S_FAIL("published_on");
-    }
-    if (s_url(press->url, why, whylen) != 0) {
-        S_FAIL("url");
-    }
-    if (s_text(press->summary, false, STORE_MAX_SUMMARY, true, why, whylen) != 0) {
-        S_FAIL("summary");
-    }
-    return 0;
+    return failed ? -1 : 0;
+}
+
+int store_event_check(const store_event_t *event, const char **field, char *why, size_t whylen)
+{
+    return s_check(event, s_event_rules, field, why, whylen);
+}
+
+int store_press_check(const store_press_t *press, const char **field, char *why, size_t whylen)
+{
+    return s_check(press, s_press_rules, field, why, whylen);
 }

@@ -504,8 +504,7 @@ static int s_uuid4(char *out, size_t outlen)
     return 0;
 }
 
-/*  Runs sql; on failure "what: sqlite's words" in err and -1 (the code is db's). */
-static int s_exec(sqlite3 *db, const char *sql, char *err, size_t errlen, const char *what)
+int schema_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
 {
     char *msg = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -548,54 +547,59 @@ static int s_is_empty(sqlite3 *db, bool *empty)
 
 static int s_create_kind(sqlite3 *db, int32_t appid, char *err, size_t errlen);
 
+/*  The rest of the transaction the caller began, for both ways to a current store: the
+    migrations after version from up to version to, then (when creating: uuid not NULL) the
+    new store's stream id and kind, then COMMIT. 0, or -1 rolled back with "cannot VERB store
+    PATH: why" in err. */
+static int s_upgrade(sqlite3 *db, const char *path, int from, int to, const char *uuid,
+                     int32_t appid, store_err_t *code, char *err, size_t errlen)
+{
+    char why[S_ERRLEN];
+    int rc = 0;
+    for (int v = from + 1; rc == 0 && v <= to; v++) {
+        rc = schema_apply(db, v, why, sizeof why);
+    }
+    if (rc == 0 && uuid) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO meta (key, value) VALUES ('stream_id', '%s'),"
+                 " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
+                 uuid);
+        rc = schema_exec(db, sql, "writing meta", why, sizeof why);
+        rc = rc == 0 ? s_create_kind(db, appid, why, sizeof why) : rc;
+    }
+    rc = rc == 0 ? schema_exec(db, "COMMIT", "commit", why, sizeof why) : rc;
+    if (rc == 0) {
+        return 0;
+    }
+    s_fail(code, s_db_code(db), err, errlen, "cannot %s store %s: %s", uuid ? "create" : "migrate",
+           path, why);
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
 /*  Makes a store at schema version `version` on an empty database, in one transaction. */
 static int s_create_schema(sqlite3 *db, const char *path, int version, int32_t appid,
                            store_err_t *code, char *err, size_t errlen)
 {
-    char why[S_ERRLEN];
-    if (s_exec(db, "BEGIN IMMEDIATE", err, errlen, "cannot create store") != 0) {
+    if (schema_exec(db, "BEGIN IMMEDIATE", "cannot create store", err, errlen) != 0) {
         *code = s_db_code(db);
         return -1;
     }
     bool empty = false;
+    char uuid[40];
     if (s_is_empty(db, &empty) != 0) {
         s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path,
                sqlite3_errmsg(db));
-        goto fail;
-    }
-    if (!empty) {
+    } else if (!empty) {
         s_fail(code, STORE_ERR_EXISTS, err, errlen,
                "cannot create store %s: the file already holds a database", path);
-        goto fail;
-    }
-    for (int v = 1; v <= version; v++) {
-        if (schema_apply(db, v, why, sizeof why) != 0) {
-            s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
-            goto fail;
-        }
-    }
-    char uuid[40];
-    if (s_uuid4(uuid, sizeof uuid) != 0) {
+    } else if (s_uuid4(uuid, sizeof uuid) != 0) {
         s_fail(code, STORE_ERR_IO, err, errlen, "cannot create store %s: reading /dev/urandom: %s",
                path, strerror(errno));
-        goto fail;
+    } else {
+        return s_upgrade(db, path, 0, version, uuid, appid, code, err, errlen);
     }
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "INSERT INTO meta (key, value) VALUES ('stream_id', '%s'),"
-             " ('created_at', strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', 'now'))",
-             uuid);
-    if (s_exec(db, sql, why, sizeof why, "writing meta") != 0 ||
-        s_create_kind(db, appid, why, sizeof why) != 0) {
-        s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
-        goto fail;
-    }
-    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
-        s_fail(code, s_db_code(db), err, errlen, "cannot create store %s: %s", path, why);
-        goto fail;
-    }
-    return 0;
-fail:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
@@ -605,29 +609,17 @@ static int s_migrate(sqlite3 *db, const char *path, store_err_t *code, char *err
 {
     char why[S_ERRLEN];
     int version = 0;
-    if (s_exec(db, "BEGIN IMMEDIATE", why, sizeof why, "begin") != 0) {
+    if (schema_exec(db, "BEGIN IMMEDIATE", "begin", why, sizeof why) != 0) {
         return s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path, why);
     }
     /* Read again inside the transaction: another process may have migrated meanwhile. */
     if (s_user_version(db, &version) != 0) {
         s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
                sqlite3_errmsg(db));
-        goto fail;
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
     }
-    for (int v = version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        if (schema_apply(db, v, why, sizeof why) != 0) {
-            s_fail(code, s_db_code(db), err, errlen, "cannot migrate store %s: %s", path, why);
-            goto fail;
-        }
-    }
-    if (s_exec(db, "COMMIT", why, sizeof why, "commit") != 0) {
-        s_fail(code, s_db_code(db), err, errlen, "cannot migrate store %s: %s", path, why);
-        goto fail;
-    }
-    return 0;
-fail:
-    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    return s_upgrade(db, path, version, STORE_SCHEMA_VERSION, NULL, 0, code, err, errlen);
 }
 
 /*  A reader of a WAL store needs the -shm file: it opens an existing one even read-only, but
@@ -685,7 +677,7 @@ static int s_create_kind(sqlite3 *db, int32_t appid, char *err, size_t errlen)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA application_id = %d", (int) appid);
-    return s_exec(db, sql, err, errlen, "application_id");
+    return schema_exec(db, sql, "application_id", err, errlen);
 }
 
 static int s_pragma_int(sqlite3 *db, const char *sql, int64_t *out)
@@ -827,7 +819,7 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_mode_t kind
             : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
               " PRAGMA wal_autocheckpoint = 128; PRAGMA journal_size_limit = 2097152;"
               " PRAGMA foreign_keys = ON;";
-    if (s_exec(db, pragmas, why, sizeof why, "pragmas") != 0) {
+    if (schema_exec(db, pragmas, "pragmas", why, sizeof why) != 0) {
         s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
                sqlite3_errmsg(db)); /* SQLite's words, not our "pragmas" */
         sqlite3_close(db);

@@ -563,19 +563,12 @@ static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
         store_set_error(self, STORE_ERR_BUSY, "%s: %s: %s: waited %ld ms for the write lock%s%s",
                         what, self->path, sqlite3_errmsg(self->db), waited,
                         known ? ", held by " : "", known ? holder : "");
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-        return -1;
-    }
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-        store_set_error(self, s_db_code(self), "%s: %s", what, sqlite3_errmsg(self->db));
-        sqlite3_reset(stmt);
-        sqlite3_clear_bindings(stmt);
-        return -1;
+    } else if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        s_sql_error(self, what);
     }
     sqlite3_reset(stmt);
     sqlite3_clear_bindings(stmt);
-    return 0;
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -1;
 }
 
 static int64_t s_int_query(store_t *self, sqlite3_stmt *stmt, const char *what)
@@ -876,21 +869,35 @@ static int s_hold(store_t *self, const char **fields[], size_t n)
     return 0;
 }
 
+/*  Steps s, a read of at most one row: 1 on the row (s is left on it), 0 none, -1 failed
+    (what: sqlite's words). */
+static int s_step_row(store_t *self, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : s_sql_error(self, what);
+}
+
+/*  Steps s, a read by id, to its row: 1 there is one (read it, then reset s), 0 none, -1
+    failed (what: sqlite's words); s is reset unless 1. */
+static int s_get(store_t *self, sqlite3_stmt *s, const char *id, const char *what)
+{
+    sqlite3_reset(s);
+    s_bind_text(s, 1, id);
+    int found = s_step_row(self, s, what);
+    if (found != 1) {
+        sqlite3_reset(s);
+    }
+    return found;
+}
+
 int store_get_event(store_t *self, const char *id, store_event_t *out)
 {
     assert(self);
     assert(out);
     sqlite3_stmt *s = self->get_event;
-    sqlite3_reset(s);
-    s_bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(s);
-        return 0;
-    }
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return s_sql_error(self, "get event");
+    int rc = s_get(self, s, id, "get event");
+    if (rc != 1) {
+        return rc;
     }
     memset(out, 0, sizeof *out);
     const char **fields[] = {&out->id,       &out->kind,   &out->title,        &out->start_date,
@@ -908,16 +915,9 @@ int store_get_press(store_t *self, const char *id, store_press_t *out)
     assert(self);
     assert(out);
     sqlite3_stmt *s = self->get_press;
-    sqlite3_reset(s);
-    s_bind_text(s, 1, id);
-    int rc = sqlite3_step(s);
-    if (rc == SQLITE_DONE) {
-        sqlite3_reset(s);
-        return 0;
-    }
-    if (rc != SQLITE_ROW) {
-        sqlite3_reset(s);
-        return s_sql_error(self, "get press release");
+    int rc = s_get(self, s, id, "get press release");
+    if (rc != 1) {
+        return rc;
     }
     s_read_press(s, 0, out);
     const char **fields[] = {&out->id,           &out->event_id, &out->title,
@@ -1040,10 +1040,8 @@ int store_cursor_get(store_t *self, const char *name, int64_t *seq, const char *
     assert(self);
     sqlite3_stmt *s = self->cursor_get;
     s_bind_text(s, 1, name);
-    int rc = sqlite3_step(s);
-    int found = 0;
-    if (rc == SQLITE_ROW) {
-        found = 1;
+    int found = s_step_row(self, s, "cursor get");
+    if (found == 1) {
         if (seq) {
             *seq = sqlite3_column_int64(s, 0);
         }
@@ -1051,8 +1049,6 @@ int store_cursor_get(store_t *self, const char *name, int64_t *seq, const char *
         if (stream_id) {
             *stream_id = self->cursor_stream;
         }
-    } else if (rc != SQLITE_DONE) {
-        found = s_sql_error(self, "cursor get");
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -1088,15 +1084,9 @@ int store_origin_get(store_t *self, store_type_t type, const char *id, int64_t *
     sqlite3_stmt *s = self->origin_get;
     s_bind_text(s, 1, s_type_name(type));
     s_bind_text(s, 2, id);
-    int rc = sqlite3_step(s);
-    int found = 0;
-    if (rc == SQLITE_ROW) {
-        found = 1;
-        if (seq) {
-            *seq = sqlite3_column_int64(s, 0);
-        }
-    } else if (rc != SQLITE_DONE) {
-        found = s_sql_error(self, "origin get");
+    int found = s_step_row(self, s, "origin get");
+    if (found == 1 && seq) {
+        *seq = sqlite3_column_int64(s, 0);
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);

@@ -19,6 +19,9 @@ sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, cha
     on db, inside the caller's transaction. 0 or -1 with sqlite's words in err. */
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen);
 
+/*  Runs sql on db: 0, or -1 with "what: sqlite's words" in err (the code is db's). */
+int schema_exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen);
+
 /*  true while an explicit transaction is open on the handle. */
 bool store_in_transaction(store_t *self);
 
