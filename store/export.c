@@ -14,13 +14,9 @@ static int s_set(json_t *o, const char *key, json_t *value)
     return json_object_set_new(o, key, value);
 }
 
-static int s_add_event(const store_event_t *ev, void *arg)
+/*  An event's fields, in export order, set in o. 0 or -1. */
+static int s_event_fields(json_t *o, const store_event_t *ev)
 {
-    json_t *list = arg;
-    json_t *o = json_object();
-    if (!o || json_array_append_new(list, o) != 0) {
-        return -1;
-    }
     int rc = 0;
     rc |= s_set(o, "id", json_string(ev->id));
     rc |= s_set(o, "kind", json_string(ev->kind));
@@ -46,13 +42,9 @@ static int s_add_event(const store_event_t *ev, void *arg)
     return rc ? -1 : 0;
 }
 
-static int s_add_press(const store_press_t *pr, void *arg)
+/*  A press release's fields, in export order, set in o. 0 or -1. */
+static int s_press_fields(json_t *o, const store_press_t *pr)
 {
-    json_t *list = arg;
-    json_t *o = json_object();
-    if (!o || json_array_append_new(list, o) != 0) {
-        return -1;
-    }
     int rc = 0;
     rc |= s_set(o, "id", json_string(pr->id));
     rc |= s_set(o, "event_id", *pr->event_id ? json_string(pr->event_id) : json_null());
@@ -61,6 +53,25 @@ static int s_add_press(const store_press_t *pr, void *arg)
     rc |= s_set(o, "url", json_string(pr->url));
     rc |= s_set(o, "summary", json_string(pr->summary));
     return rc ? -1 : 0;
+}
+
+/*  A new object appended to list, or NULL when out of memory. */
+static json_t *s_append(json_t *list)
+{
+    json_t *o = json_object();
+    return o && json_array_append_new(list, o) == 0 ? o : NULL;
+}
+
+static int s_add_event(const store_event_t *ev, void *arg)
+{
+    json_t *o = s_append(arg);
+    return o ? s_event_fields(o, ev) : -1;
+}
+
+static int s_add_press(const store_press_t *pr, void *arg)
+{
+    json_t *o = s_append(arg);
+    return o ? s_press_fields(o, pr) : -1;
 }
 
 int store_export(store_t *self, FILE *out)
@@ -138,4 +149,17 @@ int store_write_press(const store_press_t *press, FILE *out, bool line)
         return -1;
     }
     return s_write_one(list, out, line);
+}
+
+int store_write_change(const store_change_t *change, FILE *out)
+{
+    json_t *list = json_array();
+    json_t *o = list ? s_append(list) : NULL;
+    bool press = change->type == STORE_PRESS;
+    if (!o || s_set(o, "type", json_string(press ? "press_release" : "event")) != 0 ||
+        (press ? s_press_fields(o, &change->press) : s_event_fields(o, &change->event)) != 0) {
+        json_decref(list);
+        return -1;
+    }
+    return s_write_one(list, out, true);
 }

@@ -894,50 +894,7 @@ static int s_print_record(const store_change_t *change, void *arg)
         (*unknown)++;
         return 0;
     }
-    json_t *o = json_object();
-    if (!o) {
-        return -1;
-    }
-    if (change->type == STORE_PRESS) {
-        const store_press_t *p = &change->press;
-        json_object_set_new(o, "type", json_string("press_release"));
-        json_object_set_new(o, "id", json_string(change->record_id));
-        json_object_set_new(o, "event_id", *p->event_id ? json_string(p->event_id) : json_null());
-        json_object_set_new(o, "title", json_string(p->title));
-        json_object_set_new(o, "published_on", json_string(p->published_on));
-        json_object_set_new(o, "url", json_string(p->url));
-        json_object_set_new(o, "summary", json_string(p->summary));
-    } else {
-        const store_event_t *e = &change->event;
-        json_object_set_new(o, "type", json_string("event"));
-        json_object_set_new(o, "id", json_string(change->record_id));
-        json_object_set_new(o, "kind", json_string(e->kind));
-        json_object_set_new(o, "title", json_string(e->title));
-        json_object_set_new(o, "start_date", json_string(e->start_date));
-        json_object_set_new(o, "end_date", json_string(e->end_date));
-        json_object_set_new(o, "city", json_string(e->city));
-        json_object_set_new(o, "country", json_string(e->country));
-        json_object_set_new(o, "summary", json_string(e->summary));
-        json_object_set_new(o, "url", json_string(e->url));
-        json_object_set_new(o, "status", json_string(e->status));
-        if (e->cancel_reason && *e->cancel_reason) {
-            json_object_set_new(o, "cancel_reason", json_string(e->cancel_reason));
-        }
-        json_t *people = json_array();
-        json_object_set_new(o, "people", people);
-        for (size_t i = 0; people && i < e->people_count; i++) {
-            json_t *person = json_object();
-            json_object_set_new(person, "name", json_string(e->people[i].name));
-            json_object_set_new(person, "role", json_string(e->people[i].role));
-            json_array_append_new(people, person);
-        }
-    }
-    int rc = json_dumpf(o, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(o);
-    if (rc != 0 || fputc('\n', stdout) == EOF) {
-        return -1;
-    }
-    return 0;
+    return store_write_change(change, stdout);
 }
 
 /*  snapshot --as-of SEQ: the catalogue as it stood at a seq, for auditors (store_snapshot_at). */

@@ -252,6 +252,10 @@ int store_export(store_t *self, FILE *out);
     then a newline) or indented. 0, or -1 if out of memory or out could not be written. */
 int store_write_event(const store_event_t *event, FILE *out, bool line);
 int store_write_press(const store_press_t *press, FILE *out, bool line);
+/*  Writes the record a change left (change->present) as one JSON line in the import's shape:
+    "type" first, then the fields as store_write_event or store_write_press writes them. 0, or
+    -1 if out of memory or out could not be written. */
+int store_write_change(const store_change_t *change, FILE *out);
 
 /*  Loads the five events of the seed page with their press releases and people. 0 or -1. */
 int store_load_sample(store_t *self);
