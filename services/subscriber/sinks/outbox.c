@@ -395,7 +395,7 @@ int outbox_batch_end(outbox_t *self, char *err, size_t errlen)
     if (self->in_batch) {
         self->in_batch = false;
         if (outbox_commit(self) != 0) {
-            snprintf(err, errlen, "commit: %s", self->error);
+            snprintf(err, errlen, "commit: %.400s", self->error); /* the reason, cut to fit */
             return -1;
         }
     }
@@ -536,7 +536,7 @@ int outbox_sink_open(outbox_sink_t *self, state_t *state, char *err, size_t errl
 
 int outbox_sink_fail(outbox_sink_t *self, const char *what)
 {
-    snprintf(self->error, sizeof self->error, "%s: %s", what, outbox_error(self->box));
+    snprintf(self->error, sizeof self->error, "%.100s: %.400s", what, outbox_error(self->box));
     return -1;
 }
 
