@@ -4,15 +4,19 @@
 
     bench_fanout keypair
         prints "PUBLIC SECRET" (Z85) of a new CURVE key pair: the publisher's, for the driver.
-    bench_fanout run ENDPOINT SERVER_PUBLIC N CLIENTS_DIR [MAX_SECONDS [GRACE_SECONDS]]
-        makes N client key pairs, writes each public key to CLIENTS_DIR/agency-I.pub (Z85 and a
-        newline: the publisher's --clients format) and prints "keys". It then reads its orders
-        on stdin, one a line:
+    bench_fanout run ENDPOINT SERVER_PUBLIC CLIENTS_DIR N [FROM [MAX_SECONDS [GRACE_SECONDS]]]
+        makes N client key pairs, writes each public key to CLIENTS_DIR/agency-I.pub for I from
+        FROM (default 0) (Z85 and a newline: the publisher's --clients format) and prints
+        "keys". It then reads its orders on stdin, one a line:
           connect          connect the N sockets (the publisher now runs); "connected" is
                            printed when every socket has received its first message (the storm)
           end FIRST LAST   the commits were seq FIRST..LAST: once every socket has LAST, or
                            GRACE_SECONDS (default 10) later, print one JSON line of results
-        and stops after MAX_SECONDS (default 600) whatever happens.
+        and stops after MAX_SECONDS (default 600) whatever happens. Beside the totals, the
+        JSON line has "per_commit": [sockets reached, delay to the last of them in ms] for each
+        seq FIRST..LAST (the delay null when none), so that the lines of several processes, each
+        with its share of the sockets, can be merged: the open-files limit (two descriptors a
+        socket) may hold fewer sockets than one run needs.
 
     tests/bench/bench_fanout.py drives it: it makes the store, starts herald-pub and this
     program on different cores (taskset), commits, and adds the publisher's memory and the
@@ -279,7 +283,7 @@ static void s_report(s_bench_t *self, double cpu0, double wall0, double drain_s)
         "\"deliveries\":%llu,\"lost\":%llu,\"dup\":%llu,\"gaps\":%llu,\"sockets_with_loss\":%llu,"
         "\"max_lost_per_socket\":%llu,\"heartbeats\":%llu,\"undecodable\":%llu,"
         "\"ring_overwritten\":%llu,\"p50_ms\":%s,\"p99_ms\":%s,\"max_ms\":%s,\"drain_s\":%.3f,"
-        "\"cpu_s\":%.3f,\"wall_s\":%.3f,\"maxrss_kib\":%ld}\n",
+        "\"cpu_s\":%.3f,\"wall_s\":%.3f,\"maxrss_kib\":%ld,\"per_commit\":[",
         (unsigned long long) self->first, (unsigned long long) self->last,
         (unsigned long long) commits, (unsigned long long) complete, (unsigned long long) in_range,
         (unsigned long long) (commits * self->n - in_range), (unsigned long long) dups,
@@ -287,6 +291,16 @@ static void s_report(s_bench_t *self, double cpu0, double wall0, double drain_s)
         (unsigned long long) self->heartbeats, (unsigned long long) self->undecodable,
         (unsigned long long) self->overwritten, pct[0], pct[1], pct[2], drain_s, s_cpu_s() - cpu0,
         s_mono() - wall0, ru.ru_maxrss);
+    for (uint64_t seq = self->first; commits && seq <= self->last; seq++) {
+        s_commit_t *c = &self->ring[seq % RING];
+        const char *sep = seq > self->first ? "," : "";
+        if (c->seq == seq && c->count) {
+            printf("%s[%u,%.1f]", sep, c->count, c->last_ms - (double) c->committed_ms);
+        } else {
+            printf("%s[0,null]", sep);
+        }
+    }
+    printf("]}\n");
     fflush(stdout);
 }
 
@@ -313,7 +327,7 @@ static int s_raise_nofile(rlim_t need)
 }
 
 /*  Makes the N key pairs; the secret ones stay in memory, the public ones go to DIR. */
-static int s_make_keys(const char *dir, int n, char (*pub)[41], char (*sec)[41])
+static int s_make_keys(const char *dir, int from, int n, char (*pub)[41], char (*sec)[41])
 {
     for (int i = 0; i < n; i++) {
         if (zmq_curve_keypair(pub[i], sec[i]) != 0) {
@@ -321,7 +335,7 @@ static int s_make_keys(const char *dir, int n, char (*pub)[41], char (*sec)[41])
             return -1;
         }
         char path[4096];
-        snprintf(path, sizeof path, "%s/agency-%d.pub", dir, i);
+        snprintf(path, sizeof path, "%s/agency-%d.pub", dir, from + i);
         FILE *f = fopen(path, "w");
         if (!f || fprintf(f, "%s\n", pub[i]) < 0 || fclose(f) != 0) {
             fprintf(stderr, "bench_fanout: %s: %s\n", path, strerror(errno));
@@ -366,8 +380,8 @@ static int s_handle_stdin(s_bench_t *self, bool *connect, bool *end)
     return 0;
 }
 
-static int s_run(const char *endpoint, const char *server, int n, const char *dir, double max_s,
-                 double grace_s)
+static int s_run(const char *endpoint, const char *server, const char *dir, int n, int from,
+                 double max_s, double grace_s)
 {
     if (s_raise_nofile((rlim_t) n * 2 + 64) != 0) {
         return 1;
@@ -377,7 +391,7 @@ static int s_run(const char *endpoint, const char *server, int n, const char *di
     s_bench_t self = {.n = n, .storm_s = -1};
     self.subs = calloc((size_t) n, sizeof *self.subs);
     self.ring = calloc(RING, sizeof *self.ring);
-    if (!pub || !sec || !self.subs || !self.ring || s_make_keys(dir, n, pub, sec) != 0) {
+    if (!pub || !sec || !self.subs || !self.ring || s_make_keys(dir, from, n, pub, sec) != 0) {
         return 1;
     }
     printf("keys\n");
@@ -484,18 +498,19 @@ int main(int argc, char **argv)
         printf("%s %s\n", pub, sec);
         return 0;
     }
-    if (argc >= 6 && argc <= 8 && strcmp(argv[1], "run") == 0) {
-        int n = atoi(argv[4]);
-        double max_s = argc > 6 ? atof(argv[6]) : 600;
-        double grace_s = argc > 7 ? atof(argv[7]) : 10;
-        if (n < 1 || strlen(argv[3]) != 40 || max_s <= 0 || grace_s < 0) {
-            fprintf(stderr, "bench_fanout: N >= 1 and a 40-character Z85 server key\n");
+    if (argc >= 6 && argc <= 9 && strcmp(argv[1], "run") == 0) {
+        int n = atoi(argv[5]);
+        int from = argc > 6 ? atoi(argv[6]) : 0;
+        double max_s = argc > 7 ? atof(argv[7]) : 600;
+        double grace_s = argc > 8 ? atof(argv[8]) : 10;
+        if (n < 1 || from < 0 || strlen(argv[3]) != 40 || max_s <= 0 || grace_s < 0) {
+            fprintf(stderr, "bench_fanout: N >= 1, FROM >= 0, a 40-character Z85 server key\n");
             return 2;
         }
-        return s_run(argv[2], argv[3], n, argv[5], max_s, grace_s);
+        return s_run(argv[2], argv[3], argv[4], n, from, max_s, grace_s);
     }
     fprintf(stderr, "usage: bench_fanout keypair\n"
-                    "       bench_fanout run ENDPOINT SERVER_PUBLIC N CLIENTS_DIR "
-                    "[MAX_SECONDS [GRACE_SECONDS]]\n");
+                    "       bench_fanout run ENDPOINT SERVER_PUBLIC CLIENTS_DIR N "
+                    "[FROM [MAX_SECONDS [GRACE_SECONDS]]]\n");
     return 2;
 }

@@ -12,6 +12,7 @@ to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolu
 usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
                                           [--io-threads N] [--sndhwm N] [--repeat N] [--grace S]
+                                          [--harness-procs K]
        --io-threads and --sndhwm are passed to herald-pub when given.
 
 Each run prints one JSON line, with the machine's state over it (machine.py: load, steal,
@@ -23,8 +24,12 @@ wall time (pub_cpu_pct, harness_cpu_pct): near 100 % the one at it, not the othe
 delays. A commit that has not reached every socket GRACE seconds after the last commit counts
 as lost for the sockets it has not reached, and makes the delay percentiles it falls in null.
 
-The open-files limit is raised here (the hard one too: root) before the programs start: the
-harness holds two descriptors a socket, the publisher one a connection."""
+The open-files limit is raised here before the programs start (the soft one to the hard one,
+the hard one too where allowed): the harness holds two descriptors a socket (its TCP connection
+and its mailbox's eventfd), the publisher one a connection. Where the hard limit is too low
+for N sockets in one process (20,000 in a container without CAP_SYS_RESOURCE), the sockets
+are shared among as many harness processes as needed, all pinned to the harness's core, and
+their results merged per commit (bench_fanout's "per_commit")."""
 import argparse
 import json
 import os
@@ -53,17 +58,56 @@ def s_cpu_s(pid):
 
 
 def s_raise_nofile(n):
-    """Raises this process's open-files limits (inherited by the publisher and the harness) to
-    what N connections need; a hard limit already high enough is kept."""
-    need = 2 * n + 1024
+    """Raises this process's soft open-files limit (inherited by the publisher and the
+    harness) to the hard one, and the hard one to what N connections need where allowed (root
+    with CAP_SYS_RESOURCE). Returns the soft limit it runs with."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < need:
-        hard = need  # raising the hard limit needs root (CAP_SYS_RESOURCE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    want = max(hard, 2 * n + 1024) if hard != resource.RLIM_INFINITY else hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+    except (ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def pct(per_seq, n, p):
+    """The p-th percentile of the commits' delays to their last subscriber; a commit that did
+    not reach all n sockets is infinitely late (None when the percentile falls on one)."""
+    delays = sorted(d if c >= n else float("inf") for c, d in per_seq)
+    if not delays:
+        return None
+    v = delays[min(len(delays) - 1, int(len(delays) * p / 100))]
+    return None if v == float("inf") else round(v, 1)
+
+
+def s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile):
+    """Starts the harness processes pinned to --harness-cpu, each with its share of the n
+    sockets (as many processes as the open-files limit needs: two descriptors a socket), and
+    waits until each has written its keys."""
+    per_proc = max(1, (nofile - 256) // 2)
+    procs = max(args.harness_procs, -(-n // per_proc))
+    hs, start = [], 0
+    for k in range(procs):
+        share = n // procs + (k < n % procs)
+        hs.append(subprocess.Popen(
+            ["taskset", "-c", str(args.harness_cpu), harness_bin, "run", endpoint, server_pub,
+             clients, str(share), str(start), str(args.seconds + args.grace + 60 + n / 100),
+             str(args.grace)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+        start += share
+    for h in hs:
+        if h.stdout.readline().strip() != "keys":
+            raise SystemExit("bench_fanout: no keys")
+    return hs
+
+
+def s_tell(hs, order):
+    for h in hs:
+        h.stdin.write(order + "\n")
+        h.stdin.flush()
 
 
 def run(args, n):
-    s_raise_nofile(n)
+    nofile = s_raise_nofile(n)
     w = tempfile.mkdtemp(prefix="herald-fanout-")
     try:
         db = os.path.join(w, "h.db")
@@ -78,13 +122,8 @@ def run(args, n):
         os.mkdir(clients)
         port = 27000 + os.getpid() % 3000
         endpoint = f"tcp://127.0.0.1:{port}"
-        # the harness writes the N client public keys into clients/ before the publisher starts
-        h = subprocess.Popen(["taskset", "-c", str(args.harness_cpu), harness_bin, "run",
-                              endpoint, server_pub, str(n), clients,
-                              str(args.seconds + args.grace + 60 + n / 100), str(args.grace)],
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        if h.stdout.readline().strip() != "keys":
-            raise SystemExit("bench_fanout: no keys")
+        # the harnesses write the N client public keys into clients/ before the publisher starts
+        hs = s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile)
         pub_args = ["taskset", "-c", str(args.pub_cpu), os.path.join(args.bin, "herald-pub"),
                     "--db", db, "--bind", endpoint, "--replay-bind",
                     f"tcp://127.0.0.1:{port + 1}", "--heartbeat-ms", "100",
@@ -99,11 +138,10 @@ def run(args, n):
         rss0 = proc_kib(publisher.pid, "VmRSS")
         pub_cpu0 = s_cpu_s(publisher.pid)
         wall0 = time.monotonic()
-        h.stdin.write("connect\n")
-        h.stdin.flush()
-        line = h.stdout.readline().strip()
+        s_tell(hs, "connect")
+        lines = [h.stdout.readline().strip() for h in hs]
         commits = 0
-        if line == "connected":
+        if all(x == "connected" for x in lines):
             con = sqlite3.connect(db)
             con.execute("PRAGMA busy_timeout=5000")
             t_end = time.monotonic() + args.seconds
@@ -115,26 +153,38 @@ def run(args, n):
                 time.sleep(max(0.0, 1.0 / args.rate - 0.0002))
             first, last = con.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
             con.close()
-            h.stdin.write(f"end {first} {last}\n")
-            h.stdin.flush()
-            line = h.stdout.readline().strip()
-        out = json.loads(line)  # the storm never ended: the harness reports at its deadline
-        h.wait()
+            s_tell(hs, f"end {first} {last}")
+            lines = [h.stdout.readline().strip() for h in hs]
+        else:  # a storm that never ended: the harnesses report at their deadline
+            lines = [x if x != "connected" else h.stdout.readline().strip()
+                     for x, h in zip(lines, hs)]
+        outs = [json.loads(x) for x in lines]
+        for h in hs:
+            h.wait()
         wall = time.monotonic() - wall0
         hwm = proc_kib(publisher.pid, "VmHWM")
         pub_cpu = s_cpu_s(publisher.pid) - pub_cpu0
         publisher.terminate()
         publisher.wait()
         state = machine.verdict(before, machine.snapshot(w))
-        return {"n": n, "commits": commits, "p50_ms": out["p50_ms"], "p99_ms": out["p99_ms"],
-                "max_ms": out["max_ms"], "storm_s": out["storm_s"],
-                "connected": out["connected"], "lost": out["lost"], "dup": out["dup"],
-                "sockets_with_loss": out["sockets_with_loss"], "drain_s": out["drain_s"],
+        # per commit: the sockets it reached in all the harnesses, and its latest arrival
+        per_seq = [(sum(c for c, _ in seq), max((d for c, d in seq if c), default=None))
+                   for seq in zip(*(o["per_commit"] for o in outs))]
+        storms = [o["storm_s"] for o in outs]
+        drains = [o["drain_s"] for o in outs]
+        return {"n": n, "commits": commits, "p50_ms": pct(per_seq, n, 50),
+                "p99_ms": pct(per_seq, n, 99), "max_ms": pct(per_seq, n, 100),
+                "storm_s": None if None in storms else max(storms),
+                "connected": sum(o["connected"] for o in outs),
+                "lost": sum(o["lost"] for o in outs), "dup": sum(o["dup"] for o in outs),
+                "sockets_with_loss": sum(o["sockets_with_loss"] for o in outs),
+                "drain_s": None if min(drains) < 0 else max(drains),
                 "pub_vmhwm_mib": round(hwm / 1024, 1), "pub_rss_idle_mib": round(rss0 / 1024, 1),
                 "per_conn_kib": round((hwm - rss0) / n, 1),
                 "pub_cpu_pct": round(100 * pub_cpu / wall, 1),
-                "harness_cpu_pct": round(100 * out["cpu_s"] / out["wall_s"], 1),
-                "harness_maxrss_mib": round(out["maxrss_kib"] / 1024, 1),
+                "harness_cpu_pct": round(100 * sum(o["cpu_s"] for o in outs) / wall, 1),
+                "harness_procs": len(hs),
+                "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
                 "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
                 "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
                                                   "verdict", "crossed")}}
@@ -154,6 +204,9 @@ def main():
     ap.add_argument("--io-threads", type=int, default=0)
     ap.add_argument("--grace", type=float, default=10,
                     help="seconds after the last commit for every socket to receive it")
+    ap.add_argument("--harness-procs", type=int, default=1,
+                    help="at least this many harness processes (more if the open-files "
+                         "limit needs them)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each N, every one printed")
     args = ap.parse_args()
     print(f"load {os.getloadavg()[0]:.2f}, cpus {os.cpu_count()}")
