@@ -12,7 +12,7 @@ to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolu
 usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
                                           [--io-threads N] [--sndhwm N] [--repeat N] [--grace S]
-                                          [--harness-procs K]
+                                          [--harness-procs K] [--storm-timeout S]
        --io-threads and --sndhwm are passed to herald-pub when given.
 
 Each run prints one JSON line, with the machine's state over it (machine.py: load, steal,
@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import select
 import shutil
 import sqlite3
 import subprocess
@@ -100,6 +101,31 @@ def s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile):
     return hs
 
 
+def s_wait_connected(hs, timeout):
+    """True when every harness has printed "connected" (all its sockets had a first message)
+    within timeout seconds; False when the storm took longer (the run then goes on with the
+    sockets that are in, and the harness says how many)."""
+    deadline = time.monotonic() + timeout
+    waiting = list(hs)
+    while waiting:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([h.stdout for h in waiting], [], [], max(0, left))
+        if not ready:
+            return False
+        for h in [h for h in waiting if h.stdout in ready]:
+            line = h.stdout.readline().strip()
+            if line != "connected":
+                raise SystemExit(f"bench_fanout: {line!r} instead of connected")
+            waiting.remove(h)
+    return True
+
+
+def s_result_line(h):
+    """The harness's JSON line, after a late "connected" if the storm outlasted the wait."""
+    line = h.stdout.readline().strip()
+    return h.stdout.readline().strip() if line == "connected" else line
+
+
 def s_tell(hs, order):
     for h in hs:
         h.stdin.write(order + "\n")
@@ -139,26 +165,21 @@ def run(args, n):
         pub_cpu0 = s_cpu_s(publisher.pid)
         wall0 = time.monotonic()
         s_tell(hs, "connect")
-        lines = [h.stdout.readline().strip() for h in hs]
+        storm_done = s_wait_connected(hs, args.storm_timeout)
         commits = 0
-        if all(x == "connected" for x in lines):
-            con = sqlite3.connect(db)
-            con.execute("PRAGMA busy_timeout=5000")
-            t_end = time.monotonic() + args.seconds
-            while time.monotonic() < t_end:
-                with con:
-                    con.execute("INSERT INTO press_releases (id, title, published_on) VALUES "
-                                "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
-                commits += 1
-                time.sleep(max(0.0, 1.0 / args.rate - 0.0002))
-            first, last = con.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
-            con.close()
-            s_tell(hs, f"end {first} {last}")
-            lines = [h.stdout.readline().strip() for h in hs]
-        else:  # a storm that never ended: the harnesses report at their deadline
-            lines = [x if x != "connected" else h.stdout.readline().strip()
-                     for x, h in zip(lines, hs)]
-        outs = [json.loads(x) for x in lines]
+        con = sqlite3.connect(db)
+        con.execute("PRAGMA busy_timeout=5000")
+        t_end = time.monotonic() + args.seconds
+        while time.monotonic() < t_end:
+            with con:
+                con.execute("INSERT INTO press_releases (id, title, published_on) VALUES "
+                            "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
+            commits += 1
+            time.sleep(max(0.0, 1.0 / args.rate - 0.0002))
+        first, last = con.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
+        con.close()
+        s_tell(hs, f"end {first} {last}")
+        outs = [json.loads(s_result_line(h)) for h in hs]
         for h in hs:
             h.wait()
         wall = time.monotonic() - wall0
@@ -172,10 +193,14 @@ def run(args, n):
                    for seq in zip(*(o["per_commit"] for o in outs))]
         storms = [o["storm_s"] for o in outs]
         drains = [o["drain_s"] for o in outs]
+        connected = sum(o["connected"] for o in outs)
         return {"n": n, "commits": commits, "p50_ms": pct(per_seq, n, 50),
                 "p99_ms": pct(per_seq, n, 99), "max_ms": pct(per_seq, n, 100),
                 "storm_s": None if None in storms else max(storms),
-                "connected": sum(o["connected"] for o in outs),
+                "connected": connected, "storm_before_commits": storm_done,
+                # with sockets missing: the delays to the last of those that were in
+                "p50_ms_connected": pct(per_seq, connected, 50) if connected < n else None,
+                "p99_ms_connected": pct(per_seq, connected, 99) if connected < n else None,
                 "lost": sum(o["lost"] for o in outs), "dup": sum(o["dup"] for o in outs),
                 "sockets_with_loss": sum(o["sockets_with_loss"] for o in outs),
                 "drain_s": None if min(drains) < 0 else max(drains),
@@ -204,6 +229,8 @@ def main():
     ap.add_argument("--io-threads", type=int, default=0)
     ap.add_argument("--grace", type=float, default=10,
                     help="seconds after the last commit for every socket to receive it")
+    ap.add_argument("--storm-timeout", type=float, default=60,
+                    help="seconds to wait for every socket's first message before committing")
     ap.add_argument("--harness-procs", type=int, default=1,
                     help="at least this many harness processes (more if the open-files "
                          "limit needs them)")
