@@ -20,8 +20,9 @@ busy, fsync; the verdict "too noisy to judge" when a threshold is crossed), the 
 memory before the subscribers connect and its peak at the end, and the difference per
 connection (per_conn_kib: (VmHWM at the end - VmRSS before the storm) / N). The CPU time of
 the publisher and of the harness from the storm to the end is reported as a share of that
-wall time (pub_cpu_pct, harness_cpu_pct): near 100 % the one at it, not the other, sets the
-delays. A commit that has not reached every socket GRACE seconds after the last commit counts
+wall time (pub_cpu_pct, harness_cpu_pct: near 100 % the one at it, not the other, sets the
+delays), and the publisher's per message delivered (pub_us_per_delivery, heartbeats included;
+the storm's handshakes are in its CPU too, so it is an upper bound). A commit that has not reached every socket GRACE seconds after the last commit counts
 as lost for the sockets it has not reached, and makes the delay percentiles it falls in null.
 
 The open-files limit is raised here before the programs start (the soft one to the hard one,
@@ -159,7 +160,8 @@ def run(args, n):
         if args.io_threads:
             pub_args += ["--io-threads", str(args.io_threads)]
         before = machine.snapshot(w)
-        publisher = subprocess.Popen(pub_args, stderr=open(os.path.join(w, "pub.log"), "wb"))
+        publisher = subprocess.Popen(pub_args, stdout=subprocess.DEVNULL,
+                                     stderr=open(os.path.join(w, "pub.log"), "wb"))
         time.sleep(0.5)
         rss0 = proc_kib(publisher.pid, "VmRSS")
         pub_cpu0 = s_cpu_s(publisher.pid)
@@ -186,7 +188,13 @@ def run(args, n):
         hwm = proc_kib(publisher.pid, "VmHWM")
         pub_cpu = s_cpu_s(publisher.pid) - pub_cpu0
         publisher.terminate()
-        publisher.wait()
+        try:
+            publisher.wait(timeout=30)
+            stop_hung = False
+        except subprocess.TimeoutExpired:  # seen at N = 10,000: stuck in libzmq at its exit
+            publisher.kill()
+            publisher.wait()
+            stop_hung = True
         state = machine.verdict(before, machine.snapshot(w))
         # per commit: the sockets it reached in all the harnesses, and its latest arrival
         per_seq = [(sum(c for c, _ in seq), max((d for c, d in seq if c), default=None))
@@ -194,6 +202,7 @@ def run(args, n):
         storms = [o["storm_s"] for o in outs]
         drains = [o["drain_s"] for o in outs]
         connected = sum(o["connected"] for o in outs)
+        delivered = sum(o["deliveries"] + o["heartbeats"] for o in outs)
         return {"n": n, "commits": commits, "p50_ms": pct(per_seq, n, 50),
                 "p99_ms": pct(per_seq, n, 99), "max_ms": pct(per_seq, n, 100),
                 "storm_s": None if None in storms else max(storms),
@@ -206,9 +215,13 @@ def run(args, n):
                 "drain_s": None if min(drains) < 0 else max(drains),
                 "pub_vmhwm_mib": round(hwm / 1024, 1), "pub_rss_idle_mib": round(rss0 / 1024, 1),
                 "per_conn_kib": round((hwm - rss0) / n, 1),
+                "wall_s": round(wall, 1), "pub_cpu_s": round(pub_cpu, 2),
                 "pub_cpu_pct": round(100 * pub_cpu / wall, 1),
+                # the publisher's CPU per message delivered (announcements and heartbeats; the
+                # storm's handshakes are in the CPU too, so an upper bound)
+                "pub_us_per_delivery": round(1e6 * pub_cpu / max(1, delivered), 1),
                 "harness_cpu_pct": round(100 * sum(o["cpu_s"] for o in outs) / wall, 1),
-                "harness_procs": len(hs),
+                "harness_procs": len(hs), "pub_stop_hung": stop_hung,
                 "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
                 "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
                 "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
