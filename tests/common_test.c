@@ -1821,6 +1821,47 @@ static void test_options_read(void **state)
     free(printed);
 }
 
+/*  sockmon_stop returns while the monitor's queue is full and libzmq's I/O thread is blocked
+    sending the next event with the monitor's lock held (the publisher hung at its exit under
+    a connect storm): plain TCP connections opened and closed until the listener stalls. */
+static void test_sockmon_stop_full(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
+    char endpoint[128];
+    size_t size = sizeof endpoint;
+    assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size), 0);
+    int port = atoi(strrchr(endpoint, ':') + 1);
+    assert_int_equal(zmq_socket_monitor(router, "inproc://test.sockmon.full",
+                                        ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED),
+                     0);
+    void *pair = zmq_socket(ctx, ZMQ_PAIR);
+    assert_int_equal(zmq_connect(pair, "inproc://test.sockmon.full"), 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int opened = 0, refused = 0;
+    while (opened < 5000 && refused < 5) { /* two events each; the queue holds about 1,000 */
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        assert_true(fd >= 0);
+        int rc = connect(fd, (struct sockaddr *) &addr, sizeof addr);
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        bool up = rc == 0 || (errno == EINPROGRESS && poll(&p, 1, 200) == 1);
+        close(fd);
+        /* the backlog is full: the listener is slow, or stalled for good (5 times running) */
+        refused = up ? 0 : refused + 1;
+        opened += up;
+    }
+    usleep(200 * 1000); /* the last ones accepted and closed, their events queued */
+    alarm(20);          /* a hang is a failure, not a stuck test */
+    sockmon_stop(router, pair);
+    alarm(0);
+    assert_int_equal(zmq_close(router), 0);
+    assert_int_equal(zmq_ctx_term(ctx), 0);
+    assert_true(opened >= 500); /* enough events to fill the queue: the stall was reached */
+}
+
 /*  signals_open: a SIGHUP sent to the process is read from the signalfd, not delivered. */
 static void test_signals(void **state)
 {
@@ -1866,9 +1907,10 @@ int main(void)
         cmocka_unit_test(test_health_main),
     };
     const struct CMUnitTest helper_tests[] = {
-        cmocka_unit_test(test_clock_ms),      cmocka_unit_test(test_clock_parse_rfc3339),
-        cmocka_unit_test(test_log_limit),     cmocka_unit_test(test_sockopt_set_int),
-        cmocka_unit_test(test_log_printable), cmocka_unit_test(test_sockmon_read),
+        cmocka_unit_test(test_clock_ms),          cmocka_unit_test(test_clock_parse_rfc3339),
+        cmocka_unit_test(test_log_limit),         cmocka_unit_test(test_sockopt_set_int),
+        cmocka_unit_test(test_log_printable),     cmocka_unit_test(test_sockmon_read),
+        cmocka_unit_test(test_sockmon_stop_full),
     };
     const struct CMUnitTest options_tests[] = {
         cmocka_unit_test_setup_teardown(test_options_values, s_options_clean, s_options_clean),

@@ -25,4 +25,12 @@ typedef struct {
     message read was no event (drained; more may wait). */
 int sockmon_read(void *pair, sockmon_event_t *event);
 
+/*  Stops monitoring watched and closes pair (either may be NULL), whatever the monitor has
+    queued. libzmq's I/O thread sends each event holding the socket's monitor lock, and blocks
+    while the PAIR's queue is full (1,000 events: a connect storm, or a storm of refused
+    accepts, fills it in a moment); zmq_socket_monitor(watched, NULL, 0) takes that lock. So
+    a thread of its own drains pair meanwhile, and the stop cannot wait for a reader that
+    never comes (the publisher hung at its exit under 10,000 connections). */
+void sockmon_stop(void *watched, void *pair);
+
 #endif

@@ -146,10 +146,7 @@ void monitor_destroy(monitor_t **self_p)
     if (!self) {
         return;
     }
-    zmq_socket_monitor(self->watched, NULL, 0);
-    if (self->pair) {
-        zmq_close(self->pair);
-    }
+    sockmon_stop(self->watched, self->pair);
     free(self);
     *self_p = NULL;
 }

@@ -98,14 +98,9 @@ void sub_monitor_unwatch(sub_monitor_t *self)
     if (!self) {
         return;
     }
-    if (self->watched) {
-        zmq_socket_monitor(self->watched, NULL, 0);
-        self->watched = NULL;
-    }
-    if (self->pair) {
-        zmq_close(self->pair);
-        self->pair = NULL;
-    }
+    sockmon_stop(self->watched, self->pair);
+    self->watched = NULL;
+    self->pair = NULL;
 }
 
 void *sub_monitor_pollable(sub_monitor_t *self)
