@@ -21,8 +21,10 @@ build then the other (before, after, before, after, ...):
   mirror                        figure 6: a new mirror subscriber from the start against an
         idle publisher, until its mirror holds --mirror-changes changes (default min(N, 50,000))
 
-For each run: the wall throughput, and the CPU seconds (user + system, /proc/PID/stat) that
-herald-pub and herald-sub used over the measured interval, as µs per change. For each figure
+For each run: the wall throughput, and the CPU seconds that herald-pub and herald-sub used over
+the measured interval, as µs per change: the sum of the threads' time on a CPU to the
+nanosecond (/proc/PID/task/*/schedstat), and beside it user + system from /proc/PID/stat, all
+threads but in 10 ms ticks (too coarse alone: a replay's subscriber uses ~25 of them). For each figure
 and build: every run, the best and the median of each; then after/before of the best and the
 median throughputs and of the median (and least) CPU µs per change. A libzmq baseline run opens
 each round (bench.baseline) for the machine's verdict; the machine's state before and after
@@ -48,11 +50,30 @@ TICK = os.sysconf("SC_CLK_TCK")
 FIGURES = ("pipeline_json", "pipeline_text", "replay_json", "replay_text", "mirror")
 
 
-def cpu_seconds(pid):
-    """User + system CPU seconds of process pid, all its threads (/proc/PID/stat)."""
+def cpu_ticks(pid):
+    """User + system CPU seconds of process pid, all its threads, exited ones included
+    (/proc/PID/stat; in clock ticks, 10 ms)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def cpu_sched(pid):
+    """CPU seconds of process pid's live threads to the nanosecond (/proc/PID/task/*/schedstat,
+    time on a CPU); a thread that exited is missing from it, which cpu_ticks shows."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
+def cpu_seconds(pid):
+    """(precise, ticks): the process's CPU seconds by schedstat and by /proc/PID/stat."""
+    return cpu_sched(pid), cpu_ticks(pid)
 
 
 def eps():
@@ -67,12 +88,14 @@ def unlink_db(path):
 
 def run_record(name, n, t0, t1, pub, sub, pub_cpu0, sub_cpu0):
     """One run: bench.measured's figures, and both processes' CPU over [t0, t1] per change."""
-    pub_cpu = cpu_seconds(pub.pid) - pub_cpu0
-    sub_cpu = cpu_seconds(sub.pid) - sub_cpu0
+    pub_cpu, pub_ticks = [a - b for a, b in zip(cpu_seconds(pub.pid), pub_cpu0)]
+    sub_cpu, sub_ticks = [a - b for a, b in zip(cpu_seconds(sub.pid), sub_cpu0)]
     r = bench.measured(name, n, 1, t0, t1, pub, sub)
     del r["ratio"]
-    r.update({"pub_cpu_s": round(pub_cpu, 3), "sub_cpu_s": round(sub_cpu, 3),
-              "pub_cpu_us": round(pub_cpu * 1e6 / n, 3), "sub_cpu_us": round(sub_cpu * 1e6 / n, 3)})
+    r.update({"pub_cpu_s": round(pub_cpu, 4), "sub_cpu_s": round(sub_cpu, 4),
+              "pub_cpu_us": round(pub_cpu * 1e6 / n, 3), "sub_cpu_us": round(sub_cpu * 1e6 / n, 3),
+              "pub_cpu_us_ticks": round(pub_ticks * 1e6 / n, 3),
+              "sub_cpu_us_ticks": round(sub_ticks * 1e6 / n, 3)})
     print(f"      CPU per change: pub {r['pub_cpu_us']:.2f} µs, sub {r['sub_cpu_us']:.2f} µs",
           file=sys.stderr)
     return r
@@ -95,7 +118,8 @@ def pipeline(db, work, n, fmt, label):
         t0 = time.monotonic()
         pub = bench.publisher(fresh, pub_ep, rep_ep)
         t1 = bench.wait_seq(state, n, 900, sub)
-        return run_record(f"{label} pipeline ({fmt} log)", n, t0, t1, pub, sub, 0.0, sub_cpu0)
+        return run_record(f"{label} pipeline ({fmt} log)", n, t0, t1, pub, sub, (0.0, 0.0),
+                          sub_cpu0)
     finally:
         bench.stop(sub)
         if pub is not None:
@@ -138,7 +162,8 @@ def replay(db, work, n, fmt, label):
         sub = bench.subscriber(pub_ep, rep_ep, state, ["--from", "start", "--sink", "log",
                                                        "--format", fmt, "--out", "/dev/null"])
         t1 = bench.wait_seq(state, n, 900, sub)
-        return run_record(f"{label} replay ({fmt} log)", n, t0, t1, pub, sub, pub_cpu0, 0.0)
+        return run_record(f"{label} replay ({fmt} log)", n, t0, t1, pub, sub, pub_cpu0,
+                          (0.0, 0.0))
     finally:
         if sub is not None:
             bench.stop(sub)
@@ -176,7 +201,7 @@ def mirror(db, work, n, m, label):
                 raise SystemExit("bench_compare: mirror subscriber exited or timed out")
             time.sleep(0.02)
         t1 = time.monotonic()
-        return run_record(f"{label} mirror", m, t0, t1, pub, sub, pub_cpu0, 0.0)
+        return run_record(f"{label} mirror", m, t0, t1, pub, sub, pub_cpu0, (0.0, 0.0))
     finally:
         if sub is not None:
             bench.stop(sub)
@@ -188,7 +213,7 @@ def mirror(db, work, n, m, label):
 def summary(runs):
     """Every run's figures, the best and the median of each (least CPU is the best)."""
     out = {"runs": runs}
-    for key in ("per_second", "pub_cpu_us", "sub_cpu_us"):
+    for key in ("per_second", "pub_cpu_us", "sub_cpu_us", "pub_cpu_us_ticks", "sub_cpu_us_ticks"):
         vals = [r[key] for r in runs]
         out[key] = {"all": vals, "best": max(vals) if key == "per_second" else min(vals),
                     "median": round(statistics.median(vals), 3)}
