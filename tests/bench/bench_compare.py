@@ -6,7 +6,7 @@ shared machine: a neighbour's load stretches the wall clock by 2x, the CPU work 
 
 Usage: HERALD_BIN=build-bench/bin python3 tests/bench/bench_compare.py \\
            --before /path/to/old/build-bench/bin [--changes N] [--repeat N] \\
-           [--mirror-changes N] [--keep DIR]
+           [--mirror-changes N] [--figures F,F]
 
 Each build makes its own store of the N changes of bench.py with its own herald-store (an older
 build refuses a newer store's schema, and a migrated store is not what that build's users run),
@@ -19,14 +19,15 @@ build then the other (before, after, before, after, ...):
   replay_json, replay_text      figure 5: a new subscriber --from start against an idle
         publisher whose store holds the N changes, all published
   mirror                        figure 6: a new mirror subscriber from the start against an
-        idle publisher, until its mirror holds --mirror-changes changes (default min(N, 50,000))
+        idle publisher, until its mirror holds --mirror-changes changes (default: N or 50,000,
+        the fewer)
 
 For each run: the wall throughput, and the CPU seconds that herald-pub and herald-sub used over
 the measured interval, as µs per change: the sum of the threads' time on a CPU to the
 nanosecond (/proc/PID/task/*/schedstat), and beside it user + system from /proc/PID/stat, all
-threads but in 10 ms ticks (too coarse alone: a replay's subscriber uses ~25 of them). For each figure
-and build: every run, the best and the median of each; then after/before of the best and the
-median throughputs and of the median (and least) CPU µs per change. A libzmq baseline run opens
+threads but in 10 ms ticks (too coarse alone: a replay's subscriber uses ~25 of them).
+For each figure and build: every run, the best and the median of each; then after/before of
+the best and the median throughputs and of the median (and least) CPU µs per change. A libzmq baseline run opens
 each round (bench.baseline) for the machine's verdict; the machine's state before and after
 (machine.snapshot, machine.verdict) is in the JSON. One JSON document on stdout, progress on
 stderr.
@@ -307,7 +308,8 @@ def main():
         res["machine"] = machine.verdict(snap0, snap1, base_runs)
         machine.show_verdict(res["machine"])
     print(f"{'figure':<14} {'before best/med /s':>22} {'after best/med /s':>22} "
-          f"{'wall x':>6} {'pub µs b→a':>14} {'sub µs b→a':>14} {'cpu x':>6}", file=sys.stderr)
+          f"{'wall x':>6} {'pub µs b→a':>14} {'sub µs b→a':>14} {'cpu x':>6}",
+          file=sys.stderr)
     for fig, s in res["figures"].items():
         b, a, x = s["before"], s["after"], s["after_over_before"]
         print(f"{fig:<14} {b['per_second']['best']:>10,}/{b['per_second']['median']:>10,.0f}"
