@@ -28,9 +28,9 @@ nanosecond (/proc/PID/task/*/schedstat), and beside it user + system from /proc/
 threads but in 10 ms ticks (too coarse alone: a replay's subscriber uses ~25 of them).
 For each figure and build: every run, the best and the median of each; then after/before of
 the best and the median throughputs and of the median (and least) CPU µs per change. A libzmq
-baseline run opens each round (bench.baseline) for the machine's verdict; the machine's state before and after
-(machine.snapshot, machine.verdict) is in the JSON. One JSON document on stdout, progress on
-stderr.
+baseline run opens each round (bench.baseline) for the machine's verdict; the machine's state
+before and after (machine.snapshot, machine.verdict) is in the JSON. One JSON document on
+stdout, progress on stderr.
 """
 import argparse
 import json
