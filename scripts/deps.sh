@@ -8,7 +8,7 @@ pkgs=(build-essential cmake pkg-config clang prometheus
       libmicrohttpd-dev docker-compose python3-prometheus-client python3-protobuf
       protobuf-compiler openssl clang-format
       libical-dev libxml2-dev python3-icalendar python3-feedparser
-      libnats-dev nats-server libfiu0 fiu-utils faketime help2man)
+      libnats-dev nats-server libfiu0 fiu-utils faketime help2man iproute2)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -53,6 +53,10 @@
 #define S_RECHECK_LAST_MS 128         /* ... doubling up to this; then the safety poll */
 #define S_REPLAYS_PER_WAKE 16         /* replay requests answered per wake before publishing */
 #define S_LINGER_MS 500               /* bounded linger of both sockets at close */
+/* Connections the kernel queues before the I/O thread accepts them. libzmq's 100 turned a
+   storm of 1,000 agencies into dropped SYNs, each retried a second later (docs/performance.md,
+   "Fan-out"); the kernel caps it at net.core.somaxconn (4096 on Debian 12). */
+#define S_BACKLOG 4096
 #define S_SUBSCRIPTIONS_PER_WAKE 1024 /* subscription messages read per wake */
 #define S_BUSY_MS 0                   /* never wait for another writer's lock in the loop */
 #define S_CURSOR_RETRY_MS 10          /* a cursor write that found the store locked retries */
@@ -855,6 +859,7 @@ static int s_bind(void *socket, const char *endpoint, int sndhwm)
 {
     int rc = sockopt_set_int(socket, ZMQ_SNDHWM, sndhwm);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_LINGER, S_LINGER_MS);
+    rc = rc ? rc : sockopt_set_int(socket, ZMQ_BACKLOG, S_BACKLOG);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_IVL, 2000);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, 6000);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TTL, 6000);

@@ -8,6 +8,7 @@ Announcements are read with a minimal protobuf reader (varints and length-delimi
 only), so the test needs nothing beyond the standard library and python3-zmq."""
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -148,6 +149,16 @@ def main():
         pub, started = start_pub(procs, "pub", db, pub_ep, rep_ep, w)
         stream_id = started["stream_id"]
         check(started["cursor"] == 0 and started["head"] == 0, f"pub.started: {started}")
+
+        # Both listeners queue a storm of agencies (ZMQ_BACKLOG 4096, capped by somaxconn),
+        # not libzmq's 100: ss shows a listener's backlog as its Send-Q.
+        with open("/proc/sys/net/core/somaxconn") as f:
+            want = min(4096, int(f.read()))
+        for ep in (pub_ep, rep_ep):
+            port = ep.rsplit(":", 1)[1]
+            out = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True,
+                                 text=True).stdout.split()
+            check(len(out) >= 3 and int(out[2]) == want, f"the backlog of {ep}: ss says {out}")
 
         # Live: subscribe, wait for a heartbeat (the SUB is then connected), then commit the
         # sample records from another process.
