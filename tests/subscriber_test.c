@@ -1368,14 +1368,16 @@ static void test_json_line_is_jansson(void **state)
     Herald__V1__Person *people_p[8];
     static char out[1 << 16];
     unsigned seed = 1128;
-    const int64_t numbers[] = {0, 1, -1, 9, 10, 1764291723456, INT64_MAX, INT64_MIN};
+    const int64_t numbers[] = {0,   1,    -1,  9,    10,   1764291723456, INT64_MAX, INT64_MIN,
+                               99,  100,  101, -99,  -100, 999,           1000,      12345,
+                               -10, 4096, 65,  1001, 9999, 100000,        -1000001,  1234567};
     for (int round = 0; round < 5000; round++) {
         Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
         Herald__V1__Event e = HERALD__V1__EVENT__INIT;
         Herald__V1__PressRelease p = HERALD__V1__PRESS_RELEASE__INIT;
         a.stream_id = STREAM;
-        a.seq = (uint64_t) numbers[rand_r(&seed) % 8];
-        a.committed_at_ms = numbers[rand_r(&seed) % 8];
+        a.seq = (uint64_t) numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
+        a.committed_at_ms = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
         a.change = (Herald__V1__Change) (1 + rand_r(&seed) % 4);
         if (rand_r(&seed) % 3) {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
@@ -1386,7 +1388,7 @@ static void test_json_line_is_jansson(void **state)
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }
             e.status = (Herald__V1__EventStatus) (rand_r(&seed) % 3);
-            e.version = numbers[rand_r(&seed) % 8];
+            e.version = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
             e.n_people = (size_t) rand_r(&seed) % 9;
             for (size_t i = 0; i < e.n_people; i++) {
                 people[i] = (Herald__V1__Person) HERALD__V1__PERSON__INIT;

@@ -4,8 +4,9 @@
     (as if every byte became \u00XX) before it copies it, so that the caller can hand over
     whatever room it has and learn that it was too little. A text is copied sixteen bytes at
     a time (SSE2, eight without it), each block stored whole before it is looked at: a block
-    without a byte to escape costs one load, one store and one test. A store may run past the
-    text's last byte into the room the check reserved, never beyond it.
+    without a byte to escape costs one load, one store and one test; the last bytes of a text
+    of eight or more are looked at in the eight bytes that end it. A store may run past the
+    text's last byte, by eight bytes at most, into the room the check reserved.
 */
 #include "json_line.h"
 
@@ -17,9 +18,9 @@
 #include <emmintrin.h>
 #endif
 
-#define S_TEXT_BOUND(len) (6 * (len) + 2) /* every byte as \u00XX, and the quotes */
-#define S_INT_BOUND 20                    /* INT64_MIN in decimal */
-#define S_KEY_BOUND 24                    /* ,"committed_at_ms": and the like */
+#define S_TEXT_BOUND(len) (6 * (len) + 10) /* every byte as \u00XX, the quotes, 8 to spare */
+#define S_INT_BOUND 20                     /* INT64_MIN in decimal */
+#define S_KEY_BOUND 24                     /* ,"committed_at_ms": and the like */
 
 static size_t s_text_bound(const char *s)
 {
@@ -135,6 +136,20 @@ static char *s_text(char *at, const char *s, size_t len)
         at = s_escape(at + k, (unsigned char) s[k]);
         s += k + 1;
     }
+    if (s < end && len >= 8) {
+        /* the last r bytes, at the top of the word that ends the text; a byte to escape
+           among them is always marked (a false mark, from one below them, only sends them
+           through the loop below) */
+        unsigned shift = 8 * (unsigned) (8 - (end - s));
+        uint64_t word;
+        memcpy(&word, end - 8, sizeof word);
+        if ((s_special8(word) >> shift) == 0) {
+            word >>= shift;
+            memcpy(at, &word, sizeof word);
+            at += end - s;
+            s = end;
+        }
+    }
 #endif
     for (; s < end; s++) {
         unsigned char c = (unsigned char) *s;
@@ -148,22 +163,33 @@ static char *s_text(char *at, const char *s, size_t len)
     return at;
 }
 
+/*  value in decimal, two digits at a time. */
 static char *s_int(char *at, int64_t value)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "6263646566676869707172737475767778798081828384858687888990919293"
+                                "949596979899";
     char digits[S_INT_BOUND];
-    size_t n = 0;
+    char *d = digits + sizeof digits;
     uint64_t v = value < 0 ? 0 - (uint64_t) value : (uint64_t) value;
-    do {
-        digits[n++] = (char) ('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        d -= 2;
+        memcpy(d, pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        d -= 2;
+        memcpy(d, pairs + 2 * v, 2);
+    } else {
+        *--d = (char) ('0' + v);
+    }
     if (value < 0) {
         *at++ = '-';
     }
-    while (n) {
-        *at++ = digits[--n];
-    }
-    return at;
+    size_t n = (size_t) (digits + sizeof digits - d);
+    memcpy(at, d, n);
+    return at + n;
 }
 
 /*  A literal (a key and its colon after a comma, a bracket) of len bytes. */
