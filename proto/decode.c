@@ -9,6 +9,8 @@
     unpack: the message is rejected as too complex and nothing overflows. Every decoded
     message is then validated before the caller sees it; nothing on the wire is trusted,
     including enum values (proto3 enums are open: protobuf-c keeps unknown numbers).
+    A record announcement of the common shape is decoded by hand into the same structs from
+    the same arena, and any other bytes by protobuf-c (see "The hand decoder" below).
     Encoding: encode.c.
 */
 #include "codec.h"
