@@ -4,7 +4,8 @@
 
     Encoding builds the protobuf-c message on the stack, pointing at the caller's text, and
     packs into the caller's buffer: nothing is allocated per message. Decoding unpacks with
-    an arena allocator that is reset for each message: nothing is malloc'd per message.
+    an arena allocator that is reset for each message (a record announcement by hand, any
+    other message by protobuf-c): nothing is malloc'd per message.
 */
 #ifndef HERALD_CODEC_H
 #define HERALD_CODEC_H

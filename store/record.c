@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #define S_MAX_ID 200 /* bytes in a record id */
 
 /*  The length of the UTF-8 sequence that starts at p[0] >= 0x80, avail bytes there, or 0
@@ -95,12 +99,28 @@ bool store_utf8_valid(const char *s, size_t len)
 }
 
 /*  One pass over a text of len bytes: true if it is valid UTF-8 without control characters
-    (but \n and \t when multiline). The common case of a valid text costs this pass alone. */
+    (but \n and \t when multiline). The common case of a valid text costs this pass alone:
+    printable ASCII goes sixteen bytes at a time (SSE2), else eight. */
 static bool s_text_clean(const char *s, size_t len, bool multiline)
 {
     const unsigned char *p = (const unsigned char *) s;
     size_t i = 0;
+#if defined(__SSE2__)
+    /* signed bytes: 0x80 and above are negative, so "above 0x1F and below 0x7F" is printable */
+    const __m128i low = _mm_set1_epi8(0x1F);
+    const __m128i del = _mm_set1_epi8(0x7F);
+#endif
     while (i < len) {
+#if defined(__SSE2__)
+        while (len - i >= 16) {
+            __m128i x = _mm_loadu_si128((const __m128i *) (const void *) (p + i));
+            __m128i ok = _mm_and_si128(_mm_cmpgt_epi8(x, low), _mm_cmplt_epi8(x, del));
+            if (_mm_movemask_epi8(ok) != 0xFFFF) {
+                break;
+            }
+            i += 16;
+        }
+#endif
         while (len - i >= 8) {
             uint64_t word;
             memcpy(&word, p + i, sizeof word);
@@ -136,13 +156,17 @@ static bool s_is_digit(char c)
 bool store_date_valid(const char *s)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-') {
+    if (!s) {
         return false;
     }
+    /* in order, so that a shorter text stops at its NUL */
     for (int i = 0; i < 10; i++) {
-        if (i != 4 && i != 7 && !s_is_digit(s[i])) {
+        if (i == 4 || i == 7 ? s[i] != '-' : !s_is_digit(s[i])) {
             return false;
         }
+    }
+    if (s[10] != '\0') {
+        return false;
     }
     int year = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
     int month = (s[5] - '0') * 10 + (s[6] - '0');
@@ -193,15 +217,27 @@ static int s_text(const char *s, bool required, size_t max, bool multiline, char
     return 0;
 }
 
+static bool s_id_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || s_is_digit(c) || c == '.' ||
+           c == '_' || c == '~' || c == ':' || c == '-';
+}
+
 static int s_id(const char *s, char *why, size_t whylen)
 {
+    /* the common case in one pass: 1 to S_MAX_ID id characters pass every check below */
+    size_t len = 0;
+    while (s && len <= S_MAX_ID && s_id_char(s[len])) {
+        len++;
+    }
+    if (s && len > 0 && len <= S_MAX_ID && s[len] == '\0') {
+        return 0;
+    }
     if (s_text(s, true, S_MAX_ID, false, why, whylen) != 0) {
         return -1;
     }
     for (const char *p = s; *p; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || s_is_digit(c) || c == '.' ||
-              c == '_' || c == '~' || c == ':' || c == '-')) {
+        if (!s_id_char(*p)) {
             snprintf(why, whylen,
                      "must be letters, digits, '.', '_', '~', ':' or '-' (got '%.80s')", s);
             return -1;
@@ -212,6 +248,9 @@ static int s_id(const char *s, char *why, size_t whylen)
 
 static int s_date(const char *s, char *why, size_t whylen)
 {
+    if (store_date_valid(s)) {
+        return 0; /* ten digits and dashes: a text that passes s_text too */
+    }
     if (s_text(s, true, 10, false, why, whylen) != 0) {
         if (s && *s && strcmp(why, "not valid UTF-8") != 0) {
             snprintf(why, whylen, "not a date (%.40s)", s);

@@ -1220,6 +1220,24 @@ static void test_encode_is_protobuf_c(void **state)
             assert_string_equal(a->press_release->event_id, id_only ? "" : c.press.event_id);
         }
         herald__v1__announcement__free_unpacked(a, NULL);
+        /* codec_decode's hand decoder reads it as protobuf-c does (codec_fuzz_one aborts when
+           not), and bytes flipped, cut short or said twice too */
+        assert_int_equal(codec_fuzz_one(buf, (size_t) len), 0);
+        for (int m = 0; m < 6; m++) {
+            memcpy(repacked, buf, (size_t) len);
+            size_t at = (size_t) rand_r(&seed) % (size_t) len;
+            repacked[at] ^= (uint8_t) (1u << (rand_r(&seed) % 8));
+            if (m % 3 == 1) {
+                repacked[at] = (uint8_t) rand_r(&seed);
+            }
+            assert_int_equal(codec_fuzz_one(repacked, (size_t) len), 0);
+            assert_int_equal(codec_fuzz_one(buf, at), 0);
+        }
+        if (2 * (size_t) len <= BUF_SIZE) {
+            memcpy(repacked, buf, (size_t) len);
+            memcpy(repacked + len, buf, (size_t) len);
+            assert_int_equal(codec_fuzz_one(repacked, 2 * (size_t) len), 0);
+        }
         /* the batch writer writes the same bytes after the item's key and length */
         size_t used = 0;
         assert_int_equal(codec_batch_append_change(batch, BUF_SIZE, &used, &c, stream), len);

@@ -571,6 +571,119 @@ static void test_import_bad(void **state)
     fixture_remove(path);
 }
 
+/*  What the rules of a text say, byte by byte: the reference the fast paths of record.c (16
+    bytes at a time, ids and dates in one pass) are held to. */
+static void s_text_reference(const char *s, bool multiline, char *why, size_t whylen)
+{
+    size_t len = strlen(s);
+    why[0] = '\0';
+    if (!store_utf8_valid(s, len)) {
+        snprintf(why, whylen, "not valid UTF-8");
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char) s[i];
+        if ((c < 0x20 || c == 0x7F) && !(multiline && (c == '\n' || c == '\t'))) {
+            snprintf(why, whylen, "contains a control character (byte %zu)", i + 1);
+            return;
+        }
+    }
+}
+
+/*  Every byte at every position of texts of 1 to 40 bytes (plain, or among two-byte
+    characters), in a one-line field (title), a multiline one (summary), an id and a date: the
+    verdict and the reason are the byte-by-byte ones. */
+static void test_validation_every_byte(void **state)
+{
+    (void) state;
+    char text[128], want[256], why[256];
+    const char *field = NULL;
+    for (int fill = 0; fill < 2; fill++) {
+        for (size_t len = 1; len <= 40; len++) {
+            for (size_t at = 0; at < len; at++) {
+                for (int b = 1; b < 256; b++) {
+                    for (size_t i = 0; i < len; i++) {
+                        text[i] = fill && i % 2 ? (char) 0xA9 : fill ? (char) 0xC3 : 'a';
+                    }
+                    text[len] = '\0';
+                    text[at] = (char) b;
+                    store_event_t ev = s_event("e1");
+                    ev.title = text;
+                    s_text_reference(text, false, want, sizeof want);
+                    int rc = store_event_check(&ev, &field, why, sizeof why);
+                    assert_int_equal(rc, want[0] ? -1 : 0);
+                    if (rc != 0) {
+                        assert_string_equal(field, "title");
+                        assert_string_equal(why, want);
+                    }
+                    ev = s_event("e1");
+                    ev.summary = text;
+                    s_text_reference(text, true, want, sizeof want);
+                    rc = store_event_check(&ev, &field, why, sizeof why);
+                    assert_int_equal(rc, want[0] ? -1 : 0);
+                    if (rc != 0) {
+                        assert_string_equal(field, "summary");
+                        assert_string_equal(why, want);
+                    }
+                    if (fill) {
+                        continue;
+                    }
+                    bool id_char = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+                                   (b >= '0' && b <= '9') || strchr("._~:-", b) != NULL;
+                    ev = s_event(text);
+                    rc = store_event_check(&ev, &field, why, sizeof why);
+                    assert_int_equal(rc, id_char ? 0 : -1);
+                    if (!id_char) {
+                        assert_string_equal(field, "id");
+                    }
+                }
+            }
+        }
+    }
+    /* ids of 200 bytes pass, of 201 do not */
+    memset(want, 'x', 201);
+    want[200] = '\0';
+    store_event_t ev = s_event(want);
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), 0);
+    want[200] = 'x';
+    want[201] = '\0';
+    assert_int_equal(store_event_check(&ev, &field, why, sizeof why), -1);
+    assert_string_equal(field, "id");
+    assert_string_equal(why, "too long (201 bytes, at most 200)");
+    /* dates: every byte at every position of a good one, and cut short at every length */
+    for (size_t at = 0; at < 11; at++) {
+        for (int b = 1; b < 256; b++) {
+            snprintf(text, sizeof text, "2016-01-27");
+            text[at] = (char) b;
+            if (at == 10) {
+                text[11] = '\0';
+            }
+            ev = s_event("e1");
+            ev.start_date = text;
+            ev.end_date = text;
+            int rc = store_event_check(&ev, &field, why, sizeof why);
+            bool good = at < 10 && b == "2016-01-27"[at];
+            good = good || (at < 10 && b >= '0' && b <= '9' && at != 4 && at != 7 &&
+                            store_date_valid(text));
+            assert_int_equal(rc, good ? 0 : -1);
+            if (!good) {
+                assert_string_equal(field, "start_date");
+                s_text_reference(text, false, want, sizeof want);
+                if (strcmp(want, "not valid UTF-8") == 0) {
+                    assert_string_equal(why, want);
+                } else {
+                    snprintf(want, sizeof want, "not a date (%s)", text);
+                    assert_string_equal(why, want);
+                }
+            }
+        }
+    }
+    for (size_t len = 0; len < 10; len++) {
+        snprintf(text, sizeof text, "%.*s", (int) len, "2016-01-27");
+        assert_false(store_date_valid(text));
+    }
+}
+
 static void test_utf8(void **state)
 {
     (void) state;
@@ -1796,6 +1909,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
+        cmocka_unit_test(test_validation_every_byte),
         cmocka_unit_test(test_open_create),
         cmocka_unit_test(test_triggers),
         cmocka_unit_test(test_gapless),

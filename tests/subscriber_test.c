@@ -1368,14 +1368,16 @@ static void test_json_line_is_jansson(void **state)
     Herald__V1__Person *people_p[8];
     static char out[1 << 16];
     unsigned seed = 1128;
-    const int64_t numbers[] = {0, 1, -1, 9, 10, 1764291723456, INT64_MAX, INT64_MIN};
+    const int64_t numbers[] = {0,   1,    -1,  9,    10,   1764291723456, INT64_MAX, INT64_MIN,
+                               99,  100,  101, -99,  -100, 999,           1000,      12345,
+                               -10, 4096, 65,  1001, 9999, 100000,        -1000001,  1234567};
     for (int round = 0; round < 5000; round++) {
         Herald__V1__Announcement a = HERALD__V1__ANNOUNCEMENT__INIT;
         Herald__V1__Event e = HERALD__V1__EVENT__INIT;
         Herald__V1__PressRelease p = HERALD__V1__PRESS_RELEASE__INIT;
         a.stream_id = STREAM;
-        a.seq = (uint64_t) numbers[rand_r(&seed) % 8];
-        a.committed_at_ms = numbers[rand_r(&seed) % 8];
+        a.seq = (uint64_t) numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
+        a.committed_at_ms = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
         a.change = (Herald__V1__Change) (1 + rand_r(&seed) % 4);
         if (rand_r(&seed) % 3) {
             a.body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
@@ -1386,7 +1388,7 @@ static void test_json_line_is_jansson(void **state)
                 *fields[i] = random_text(texts[i], sizeof texts[i], &seed);
             }
             e.status = (Herald__V1__EventStatus) (rand_r(&seed) % 3);
-            e.version = numbers[rand_r(&seed) % 8];
+            e.version = numbers[rand_r(&seed) % (sizeof numbers / sizeof numbers[0])];
             e.n_people = (size_t) rand_r(&seed) % 9;
             for (size_t i = 0; i < e.n_people; i++) {
                 people[i] = (Herald__V1__Person) HERALD__V1__PERSON__INIT;
@@ -1405,7 +1407,7 @@ static void test_json_line_is_jansson(void **state)
         }
         size_t bound = json_line_bound(&a);
         assert_true(bound <= sizeof out);
-        size_t len = json_line_write(&a, out);
+        size_t len = json_line_write(&a, out, bound);
         assert_true(len <= bound);
         char *want = s_jansson_line(&a);
         if (len != strlen(want) || memcmp(out, want, len) != 0) {
@@ -1413,6 +1415,253 @@ static void test_json_line_is_jansson(void **state)
         }
         free(want);
     }
+}
+
+/*  json_line.c's escaping before it copied sixteen bytes at a time: the reference its output
+    is held to, byte for byte, for any bytes (invalid UTF-8 included). */
+static char *s_old_text(char *at, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    *at++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *at++ = (char) c;
+            continue;
+        }
+        *at++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *at++ = (char) c;
+            break;
+        case '\b':
+            *at++ = 'b';
+            break;
+        case '\f':
+            *at++ = 'f';
+            break;
+        case '\n':
+            *at++ = 'n';
+            break;
+        case '\r':
+            *at++ = 'r';
+            break;
+        case '\t':
+            *at++ = 't';
+            break;
+        default:
+            memcpy(at, "u00", 3);
+            at[3] = hex[c >> 4];
+            at[4] = hex[c & 15];
+            at += 5;
+        }
+    }
+    *at++ = '"';
+    *at = '\0';
+    return at;
+}
+
+#define S_CANARY 0xA5
+
+/*  a's line written with every room from 0 to its bound: 0 or the whole line, never a byte
+    written beyond the room; the line itself when given its bound. Returns the line (static). */
+static const char *s_line_every_cap(const announcement_t *a, bool every)
+{
+    static unsigned char out[1 << 20];
+    static char line[1 << 20];
+    size_t bound = json_line_bound(a);
+    assert_true(bound + 64 <= sizeof out);
+    memset(out, S_CANARY, bound + 64);
+    size_t len = json_line_write(a, (char *) out, bound);
+    assert_true(len > 0 && len <= bound);
+    for (size_t i = bound; i < bound + 64; i++) {
+        assert_int_equal(out[i], S_CANARY);
+    }
+    memcpy(line, out, len);
+    line[len] = '\0';
+    for (size_t cap = 0; every && cap < bound; cap++) {
+        memset(out, S_CANARY, cap + 64);
+        size_t got = json_line_write(a, (char *) out, cap);
+        assert_true(got == 0 || (got == len && memcmp(out, line, len) == 0));
+        if (cap < len) {
+            assert_int_equal(got, 0);
+        }
+        for (size_t i = cap; i < cap + 64; i++) {
+            assert_int_equal(out[i], S_CANARY);
+        }
+    }
+    return line;
+}
+
+/*  One event announcement whose title is text; every other field plain. */
+static void s_title_event(announcement_t *a, Herald__V1__Event *e, char *title)
+{
+    static Herald__V1__Person person = HERALD__V1__PERSON__INIT;
+    static Herald__V1__Person *people[1] = {&person};
+    person.name = "Jürgen Stock";
+    person.role = "Secretary General";
+    *a = (announcement_t) HERALD__V1__ANNOUNCEMENT__INIT;
+    *e = (Herald__V1__Event) HERALD__V1__EVENT__INIT;
+    a->stream_id = STREAM;
+    a->seq = 42;
+    a->committed_at_ms = 1764291723456;
+    a->change = HERALD__V1__CHANGE__UPDATED;
+    a->body_case = HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
+    a->event = e;
+    e->id = "ev-1";
+    e->kind = "conference";
+    e->title = title;
+    e->start_date = "2026-03-02";
+    e->end_date = "2026-03-05";
+    e->city = "Lyon";
+    e->country = "FR";
+    e->summary = "A summary.";
+    e->url = "https://example.org/ev-1";
+    e->status = HERALD__V1__EVENT_STATUS__EVENT_STATUS_SCHEDULED;
+    e->version = 3;
+    e->n_people = 1;
+    e->people = people;
+}
+
+/*  title's line is the line of an empty title with the old escaping of title in its place. */
+static void s_check_title(char *title, bool every)
+{
+    static char want[1 << 20];
+    static char escaped[1 << 20];
+    announcement_t a;
+    Herald__V1__Event e;
+    s_title_event(&a, &e, "");
+    const char *base = s_line_every_cap(&a, false);
+    const char *slot = strstr(base, "\"title\":\"\"");
+    assert_non_null(slot);
+    size_t head = (size_t) (slot - base) + strlen("\"title\":");
+    assert_true(6 * strlen(title) + 2 < sizeof escaped);
+    s_old_text(escaped, title);
+    size_t n = strlen(escaped), tail = strlen(base + head + 2);
+    assert_true(head + n + tail < sizeof want);
+    memcpy(want, base, head);
+    memcpy(want + head, escaped, n);
+    memcpy(want + head + n, base + head + 2, tail + 1);
+    s_title_event(&a, &e, title);
+    const char *got = s_line_every_cap(&a, every);
+    if (strcmp(got, want) != 0) {
+        fail_msg("title of %zu bytes:\n  got  %.300s\n  want %.300s", strlen(title), got, want);
+    }
+}
+
+/*  The escaping is the old one for every byte alone, for every control character, quote,
+    backslash and DEL at every position of texts of 1 to 70 bytes (each side of the 8- and
+    16-byte blocks), for invalid UTF-8, and for a summary-sized text; and no room given to
+    json_line_write is ever overrun. */
+static void test_json_line_escapes(void **state)
+{
+    (void) state;
+    char text[128];
+    for (int c = 1; c < 256; c++) {
+        text[0] = (char) c;
+        text[1] = '\0';
+        s_check_title(text, true);
+    }
+    static const char specials[] = "\x01\x08\x09\x0a\x0c\x0d\x1f\"\\\x7f\x80\xff/";
+    for (size_t len = 1; len <= 70; len++) {
+        for (size_t at = 0; at < len; at++) {
+            for (size_t k = 0; k < sizeof specials - 1; k++) {
+                memset(text, 'a' + (int) (len % 26), len);
+                text[len] = '\0';
+                text[at] = specials[k];
+                text[len - 1 - (at * 7) % len] = specials[(k + 3) % (sizeof specials - 1)];
+                s_check_title(text, len < 20 && k < 3);
+            }
+        }
+    }
+    /* all 31 control characters in a row, and each sandwiched in plain text */
+    for (int c = 1; c < 32; c++) {
+        text[c - 1] = (char) c;
+    }
+    text[31] = '\0';
+    s_check_title(text, true);
+    static const char *invalid[] = {"\xc0\x80",         "\xed\xa0\x80",     "\xf5\x80\x80\x80",
+                                    "abc\xe2\x82",      "\x80\x80\x80\x80", "\xf0\x9f\x98",
+                                    "ok\xffok\"\\\x01", "\xc3\x28 \xa0\xa1"};
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++) {
+        snprintf(text, sizeof text, "%s", invalid[i]);
+        s_check_title(text, true);
+        snprintf(text, sizeof text, "0123456789abcdef%s0123456789abcdef", invalid[i]);
+        s_check_title(text, true);
+    }
+    static char big[STORE_MAX_SUMMARY + 1];
+    unsigned seed = 7;
+    for (size_t i = 0; i < sizeof big - 1; i++) {
+        big[i] = (char) (rand_r(&seed) % 50 == 0 ? 1 + rand_r(&seed) % 255 : 'a' + (int) (i % 26));
+    }
+    big[sizeof big - 1] = '\0';
+    s_check_title(big, false);
+    memset(big, '\\', sizeof big - 1);
+    s_check_title(big, false);
+}
+
+/*  Lines too long for the log's buffer (1 MiB) go out alone, in their place among the others;
+    the file holds exactly the lines json_line_write makes. */
+static void test_log_long_lines(void **unused)
+{
+    (void) unused;
+    char path[1024];
+    s_path(path, sizeof path, "long.jsonl");
+    unlink(path);
+    sink_options_t options = {.log = {.out = path}};
+    char err[512] = "";
+    sink_t *sink = sink_new("log", &options, err, sizeof err);
+    if (!sink) {
+        fail_msg("sink_new log: %s", err);
+    }
+    static char name[STORE_MAX_FIELD + 1];
+    memset(name, '\x01', sizeof name - 1); /* six bytes a byte: 64 people make 3 MiB */
+    static Herald__V1__Person people[STORE_MAX_PEOPLE];
+    static Herald__V1__Person *people_p[STORE_MAX_PEOPLE];
+    for (size_t i = 0; i < STORE_MAX_PEOPLE; i++) {
+        people[i] = (Herald__V1__Person) HERALD__V1__PERSON__INIT;
+        people[i].name = name;
+        people[i].role = i % 2 ? name : "";
+        people_p[i] = &people[i];
+    }
+    static char summary[STORE_MAX_SUMMARY + 1];
+    memset(summary, '"', sizeof summary - 1);
+    size_t want_len = 0;
+    static char line[8 << 20];
+    char *want = malloc(64 << 20);
+    assert_non_null(want);
+    for (int i = 0; i < 300; i++) {
+        announcement_t a;
+        Herald__V1__Event e;
+        s_title_event(&a, &e, "Title");
+        a.seq = (uint64_t) i + 1;
+        if (i % 50 == 7) {
+            e.people = people_p;
+            e.n_people = STORE_MAX_PEOPLE;
+        } else if (i % 3 == 1) {
+            e.summary = summary;
+        }
+        size_t bound = json_line_bound(&a);
+        assert_true(bound <= sizeof line);
+        size_t len = json_line_write(&a, line, bound);
+        assert_true(len > 0 && want_len + len + 1 <= (64 << 20));
+        memcpy(want + want_len, line, len);
+        want_len += len;
+        want[want_len++] = '\n';
+        if (sink->apply(sink->self, &a, "") != 0) {
+            fail_msg("apply %d: %s", i, sink->error(sink->self));
+        }
+        if (i % 100 == 99) {
+            assert_int_equal(sink->flush(sink->self, STREAM, i + 1), 0);
+        }
+    }
+    sink_destroy(&sink); /* the lines still buffered are written on close */
+    char *text = s_slurp(path);
+    assert_int_equal(strlen(text), want_len);
+    assert_memory_equal(text, want, want_len);
+    free(text);
+    free(want);
 }
 
 int main(void)
@@ -1428,6 +1677,8 @@ int main(void)
         cmocka_unit_test(test_log_bad_options),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_json_line_is_jansson),
+        cmocka_unit_test(test_json_line_escapes),
+        cmocka_unit_test(test_log_long_lines),
         cmocka_unit_test(test_log_text),
         cmocka_unit_test(test_log_reopen),
         cmocka_unit_test(test_log_cut_back),

@@ -22,11 +22,14 @@
 
 #include <stddef.h>
 
-/*  Bytes that json_line_write may write for a (a bound, not the length). */
+/*  Bytes that json_line_write may need for a (a bound, not the length): with that much room
+    it never fails. */
 size_t json_line_bound(const announcement_t *a);
 
-/*  Writes a's line (no newline, no NUL) at out, which holds json_line_bound(a) bytes at
-    least. The texts must be valid UTF-8 (codec_decode checked them). Returns its length. */
-size_t json_line_write(const announcement_t *a, char *out);
+/*  Writes a's line (no newline, no NUL) at out, which holds cap bytes. The texts must be
+    valid UTF-8 (codec_decode checked them). Returns its length, or 0 when cap might be too
+    little (each text is checked as if every byte were escaped; what is at out is then
+    garbage): give it more room, json_line_bound(a) at most. */
+size_t json_line_write(const announcement_t *a, char *out, size_t cap);
 
 #endif

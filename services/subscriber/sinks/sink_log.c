@@ -2,9 +2,11 @@
     a short text line for a person at a terminal (the seq, the id, the record, the change, a
     cancellation's reason), on stdout or appended to a file.
 
-    Lines go into a 1 MiB stdio buffer and are flushed once per batch, so a busy feed costs one
-    write() per batch rather than one per change; the buffer is only ever written at a line's
-    end, so a write() carries whole lines. The file is opened with O_APPEND, so a restarted
+    Lines are written straight into a 1 MiB buffer of the sink's own (the stream itself is
+    unbuffered), which goes out in one fwrite per batch, or sooner when a line might not fit,
+    so a busy feed costs one write() per batch rather than one per change and a write()
+    carries whole lines. A line that might not fit even in an empty buffer is made apart, in a
+    buffer that grows to it, and written alone. The file is opened with O_APPEND, so a restarted
     subscriber continues it; SIGHUP reopens it after a log rotation.
 
     With --state, a file is written exactly once across crashes: each batch's lines are
@@ -35,12 +37,12 @@
 typedef struct {
     char *path;      /* --out, NULL for stdout */
     FILE *out;       /* where lines go */
-    char *buffer;    /* stdio buffer of out, S_BUFFER_SIZE bytes */
-    size_t buffered; /* bytes in buffer not yet written */
+    char *buffer;    /* whole lines not yet written, S_BUFFER_SIZE bytes */
+    size_t buffered; /* bytes of lines at buffer */
     state_t *state;  /* the --state file (borrowed), NULL without: no length kept */
     bool regular;    /* out is a regular file (not a pipe, a terminal, /dev/null) */
     bool text;       /* --format text */
-    char *line;      /* the line being written, grows to the longest one */
+    char *line;      /* a line too long for buffer, grows to the longest one */
     size_t line_cap; /* bytes at line */
     char error[512]; /* reason of the last failure */
 } sink_log_t;
@@ -129,33 +131,34 @@ static int s_open(sink_log_t *self, bool cut)
         close(fd);
         return -1;
     }
-    setvbuf(self->out, self->buffer, _IOFBF, S_BUFFER_SIZE);
+    setvbuf(self->out, NULL, _IONBF, 0); /* the lines are buffered by the sink */
     self->buffered = 0;
     return 0;
 }
 
-/*  Writes one whole line (len bytes with its newline) through the buffer, flushing the buffer
-    first when the line would not fit, so that stdio never writes part of a line. 0 or -1. */
-static int s_put(sink_log_t *self, const char *line, size_t len)
+/*  Writes len bytes of whole lines to out at once. 0 or -1. */
+static int s_write_out(sink_log_t *self, const char *lines, size_t len)
 {
-    if (self->buffered > 0 && self->buffered + len > S_BUFFER_SIZE) {
-        if (fflush(self->out) != 0) {
-            snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
-            return -1;
-        }
-        self->buffered = 0;
-    }
-    if (fwrite(line, 1, len, self->out) != len) {
+    if (len > 0 && fwrite(lines, 1, len, self->out) != len) {
         snprintf(self->error, sizeof self->error, "write: %s", strerror(errno));
         return -1;
     }
-    self->buffered = len >= S_BUFFER_SIZE ? 0 : self->buffered + len;
     return 0;
 }
 
+/*  Writes the buffered lines (they are dropped on a failure too). 0 or -1. */
+static int s_drain(sink_log_t *self)
+{
+    size_t len = self->buffered;
+    self->buffered = 0;
+    return s_write_out(self, self->buffer, len);
+}
+
+/*  Closes out; the lines still buffered go first, as a stdio buffer's would. */
 static void s_close(sink_log_t *self)
 {
     if (self->out) {
+        s_drain(self);
         fclose(self->out);
         self->out = NULL;
     }
@@ -175,15 +178,31 @@ static int s_line_room(sink_log_t *self, size_t need)
     return 0;
 }
 
+/*  The line goes at the end of the buffer; when it might not fit, after the buffer is written;
+    when it might not fit even then, alone, through the line buffer. */
 static int s_write_json(sink_log_t *self, const announcement_t *a)
 {
-    size_t bound = json_line_bound(a) + 1;
-    if (bound > self->line_cap && s_line_room(self, bound) != 0) {
-        return -1;
+    /* one byte kept for the newline */
+    size_t len =
+        json_line_write(a, self->buffer + self->buffered, S_BUFFER_SIZE - 1 - self->buffered);
+    if (len == 0 && self->buffered > 0) {
+        if (s_drain(self) != 0) {
+            return -1;
+        }
+        len = json_line_write(a, self->buffer, S_BUFFER_SIZE - 1);
     }
-    size_t len = json_line_write(a, self->line);
-    self->line[len++] = '\n';
-    return s_put(self, self->line, len);
+    if (len == 0) {
+        size_t bound = json_line_bound(a) + 1;
+        if (bound > self->line_cap && s_line_room(self, bound) != 0) {
+            return -1;
+        }
+        len = json_line_write(a, self->line, bound - 1);
+        self->line[len++] = '\n';
+        return s_write_out(self, self->line, len);
+    }
+    self->buffer[self->buffered + len] = '\n';
+    self->buffered += len + 1;
+    return 0;
 }
 
 /*  A text line is assembled from pieces with memcpy and written with one fwrite. */
@@ -201,22 +220,32 @@ static size_t s_piece(s_piece_t *pieces, size_t n, const char *text)
     return n + 1;
 }
 
+/*  The line goes at the end of the buffer, as a JSON line does (s_write_json). */
 static int s_write_pieces(sink_log_t *self, const s_piece_t *pieces, size_t n)
 {
     size_t need = 1;
     for (size_t i = 0; i < n; i++) {
         need += pieces[i].len;
     }
-    if (need > self->line_cap && s_line_room(self, need) != 0) {
+    if (need > S_BUFFER_SIZE - self->buffered && s_drain(self) != 0) {
         return -1;
     }
-    char *at = self->line;
+    bool alone = need > S_BUFFER_SIZE;
+    if (alone && need > self->line_cap && s_line_room(self, need) != 0) {
+        return -1;
+    }
+    char *line = alone ? self->line : self->buffer + self->buffered;
+    char *at = line;
     for (size_t i = 0; i < n; i++) {
         memcpy(at, pieces[i].text, pieces[i].len);
         at += pieces[i].len;
     }
     *at = '\n';
-    return s_put(self, self->line, need);
+    if (alone) {
+        return s_write_out(self, line, need);
+    }
+    self->buffered += need;
+    return 0;
 }
 
 /*  "2016-01-27..29" within a month, "2016-01-30..2016-02-02" across, "2016-01-27" for a day. */
@@ -231,6 +260,21 @@ static size_t s_dates(s_piece_t *pieces, size_t n, const char *start, const char
     return s_piece(pieces, n, same_month ? end + 8 : end);
 }
 
+/*  "SEQ  " in decimal at the end of buf (24 bytes), which it returns (snprintf costs as much
+    as the rest of a line). */
+static const char *s_seq(char *buf, uint64_t seq)
+{
+    char *at = buf + 23;
+    *at = '\0';
+    *--at = ' ';
+    *--at = ' ';
+    do {
+        *--at = (char) ('0' + seq % 10);
+        seq /= 10;
+    } while (seq);
+    return at;
+}
+
 /*  "SEQ  ID  what  [change]", what being the dates, place, kind and title of an event, the
     date and title of a press release, nothing for an id-only change; "  reason: R" after a
     cancelled event's (R "-" when none was given). */
@@ -239,8 +283,7 @@ static int s_write_text(sink_log_t *self, const announcement_t *a)
     s_piece_t pieces[S_MAX_PIECES];
     size_t n = 0;
     char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64 "  ", a->seq);
-    n = s_piece(pieces, n, seq);
+    n = s_piece(pieces, n, s_seq(seq, a->seq));
     bool event = a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT;
     n = s_piece(pieces, n, event ? a->event->id : a->press_release->id);
     const char *reason = NULL;
@@ -293,8 +336,7 @@ static int s_flush(void *self_, const char *stream_id, int64_t last_seq)
     (void) stream_id;
     (void) last_seq;
     const char *name = self->path ? self->path : "stdout";
-    self->buffered = 0;
-    if (fflush(self->out) != 0) {
+    if (s_drain(self) != 0 || fflush(self->out) != 0) {
         snprintf(self->error, sizeof self->error, "write %s: %s", name, strerror(errno));
         return -1;
     }
