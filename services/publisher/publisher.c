@@ -42,17 +42,17 @@
 #include "watch.h"
 #include "zap.h"
 
-#define S_CURSOR_NAME "publisher"     /* the store cursor holding the last published seq */
-#define S_SAFETY_MS 500               /* look at the store even when inotify said nothing */
-#define S_PERSIST_MS 200              /* write the cursor back at most this often */
-#define S_MISSING_RETRY_MS 1000       /* look for a missing store this often */
-#define S_BUSY_RETRY_MS 100           /* retry a busy store after this */
-#define S_SETTLE_RETRY_MS 200         /* open a store this long after its file appeared */
-#define S_REOPEN_RW_MS 5000           /* reopen a read-only store made writable at most so often */
-#define S_RECHECK_FIRST_MS 2          /* first re-check of a commit inotify announced */
-#define S_RECHECK_LAST_MS 128         /* ... doubling up to this; then the safety poll */
-#define S_REPLAYS_PER_WAKE 16         /* replay requests answered per wake before publishing */
-#define S_LINGER_MS 500               /* bounded linger of both sockets at close */
+#define S_CURSOR_NAME "publisher" /* the store cursor holding the last published seq */
+#define S_SAFETY_MS 500           /* look at the store even when inotify said nothing */
+#define S_PERSIST_MS 200          /* write the cursor back at most this often */
+#define S_MISSING_RETRY_MS 1000   /* look for a missing store this often */
+#define S_BUSY_RETRY_MS 100       /* retry a busy store after this */
+#define S_SETTLE_RETRY_MS 200     /* open a store this long after its file appeared */
+#define S_REOPEN_RW_MS 5000       /* reopen a read-only store made writable at most so often */
+#define S_RECHECK_FIRST_MS 2      /* first re-check of a commit inotify announced */
+#define S_RECHECK_LAST_MS 128     /* ... doubling up to this; then the safety poll */
+#define S_REPLAYS_PER_WAKE 16     /* replay requests answered per wake before publishing */
+#define S_LINGER_MS 500           /* bounded linger of both sockets at close */
 /* Connections the kernel queues before the I/O thread accepts them. libzmq's 100 turned a
    storm of 1,000 agencies into dropped SYNs, each retried a second later (docs/performance.md,
    "Fan-out"); the kernel caps it at net.core.somaxconn (4096 on Debian 12). */
