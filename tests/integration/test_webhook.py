@@ -51,8 +51,9 @@ class Receiver(Helper):
             return [json.loads(line) for line in f if line.endswith("\n")]
 
     def delivered(self):
-        """The requests answered with a 2xx, in the order received."""
-        return [r for r in self.requests() if 200 <= r["status"] <= 299]
+        """The requests answered with a 2xx, in the order received (a request the receiver
+        hung on was never answered, whatever status its script step names)."""
+        return [r for r in self.requests() if 200 <= r["status"] <= 299 and not r.get("hang")]
 
 
 class World(PubWorld):
