@@ -74,6 +74,14 @@ def preload_env(w, libs, **extra):
     asan = asan_lib()
     env = {"LD_PRELOAD": " ".join(([asan] if asan else []) + libs),
            "LSAN_OPTIONS": f"suppressions={supp}"}
+    if asan and FAKETIME_LIB in libs:
+        # AddressSanitizer reads the monotonic clock while it holds its allocator's lock (to
+        # hand freed memory back to the kernel, at a thread's exit say); libfaketime answers
+        # by reading its control file, which allocates: the thread waits on itself for ever
+        # (a herald-pub whose ZeroMQ I/O thread never ended). Not releasing avoids that read.
+        opts = os.environ.get("ASAN_OPTIONS", "")
+        env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
+            "allocator_release_to_os_interval_ms=-1"
     env.update(extra)
     return env
 
