@@ -76,6 +76,16 @@ def state_seq(path):
         return 0
 
 
+def published(db, n):
+    """True once the publisher on db has published its first n changes (its cursor)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
+            r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
+        return r is not None and r[0] >= n
+    except sqlite3.Error:
+        return False
+
+
 def wait_seq(path, target, deadline_s, proc=None):
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
@@ -301,15 +311,8 @@ def main():
         pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
         pub = publisher(db, pub_ep, rep_ep)
 
-        def published():
-            try:
-                with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
-                    r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
-                    return r is not None and r[0] >= n
-            except sqlite3.Error:
-                return False
         deadline = time.monotonic() + 600
-        while not published() and time.monotonic() < deadline:
+        while not published(db, n) and time.monotonic() < deadline:
             time.sleep(0.1)  # replay is measured from an idle publisher: all published
         for fmt in ("json", "text"):
             runs = []

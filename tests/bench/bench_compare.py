@@ -128,21 +128,12 @@ def pipeline(db, work, n, fmt, label):
         unlink_db(fresh)
 
 
-def published(db, n):
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
-            r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
-        return r is not None and r[0] >= n
-    except sqlite3.Error:
-        return False
-
-
 def idle_publisher(db, n):
     """A publisher on db with all n changes published, idle; (proc, endpoints)."""
     pub_ep, rep_ep = eps()
     pub = bench.publisher(db, pub_ep, rep_ep)
     deadline = time.monotonic() + 900
-    while not published(db, n):
+    while not bench.published(db, n):
         if pub.poll() is not None or time.monotonic() > deadline:
             bench.stop(pub)
             raise SystemExit("bench_compare: publisher exited or timed out publishing")

@@ -55,11 +55,7 @@ def replay(binp, db, n, base):
     pub = bench.publisher(db, pub_ep, rep_ep)
     try:
         deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as c:
-                r = c.execute("SELECT seq FROM cursors WHERE name='publisher'").fetchone()
-            if r is not None and r[0] >= n:
-                break
+        while not bench.published(db, n) and time.monotonic() < deadline:
             time.sleep(0.1)
         state = db + ".state"
         if os.path.exists(state):
