@@ -13,7 +13,6 @@
 #include "store_private.h"
 
 #include <assert.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +35,8 @@ struct store {
     size_t people_cap;                       /* bytes allocated at people_buf */
     char *record_buf;                        /* text of the record last got by id */
     size_t record_cap;                       /* bytes allocated at record_buf */
+    char *write_buf;                         /* people's texts of the record being written */
+    size_t write_cap;                        /* bytes allocated at write_buf */
     sqlite3_stmt *put_event;                 /* upsert an event */
     sqlite3_stmt *put_press;                 /* upsert a press release */
     sqlite3_stmt *get_event;                 /* one event by id */
@@ -433,6 +434,7 @@ void store_destroy(store_t **self_p)
     sqlite3_close(self->db);
     free(self->people_buf);
     free(self->record_buf);
+    free(self->write_buf);
     free(self->path);
     free(self);
     *self_p = NULL;
@@ -628,42 +630,91 @@ static void s_bind_text(sqlite3_stmt *stmt, int i, const char *s)
     sqlite3_bind_text(stmt, i, s_or_empty(s), -1, SQLITE_STATIC);
 }
 
-/*  The people of an event as compact JSON text; the caller frees it. */
-static char *s_people_json(const store_event_t *event)
+/*  Appends s to p as a JSON string, escaped as jansson's json_dumps escapes it (a quote and
+    a backslash with a backslash, the short escapes, \u00XX in capitals for the other control
+    characters, every other byte as it is): a record written again with the same people
+    must keep the same bytes, or the triggers would see a change. Returns the end. */
+static char *s_json_string(char *p, const char *s)
 {
-    json_t *list = json_array();
-    if (!list) {
-        return NULL;
-    }
-    for (size_t i = 0; i < event->people_count; i++) {
-        json_t *person = json_object();
-        if (!person || json_array_append_new(list, person) != 0) {
-            json_decref(list);
-            return NULL;
+    static const char hex[] = "0123456789ABCDEF";
+    *p++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char) *s;
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *p++ = (char) c;
+            continue;
         }
-        json_object_set_new(person, "name", json_string(event->people[i].name));
-        json_object_set_new(person, "role", json_string(s_or_empty(event->people[i].role)));
+        *p++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *p++ = (char) c;
+            break;
+        case '\b':
+            *p++ = 'b';
+            break;
+        case '\f':
+            *p++ = 'f';
+            break;
+        case '\n':
+            *p++ = 'n';
+            break;
+        case '\r':
+            *p++ = 'r';
+            break;
+        case '\t':
+            *p++ = 't';
+            break;
+        default:
+            memcpy(p, "u00", 3);
+            p[3] = hex[c >> 4];
+            p[4] = hex[c & 15];
+            p += 5;
+        }
     }
-    char *text = json_dumps(list, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(list);
-    return text;
+    *p++ = '"';
+    return p;
 }
 
-/*  The people of an event as events.people_flat holds them (schema.c's S_PEOPLE_FLAT: name,
-    unit separator, role; persons joined by the record separator; "" when none), so that the
-    trigger that keeps the column right for raw SQL writers finds nothing to do. The caller
-    frees it. */
-static char *s_people_flat(const store_event_t *event)
+/*  The people of an event as the two columns hold them, written into the store's own buffer
+    (grown when an event needs more, else reused: no allocation per record): *json, compact
+    JSON as jansson writes it ([{"name":..,"role":..},...]), and *flat, schema.c's
+    S_PEOPLE_FLAT (name, unit separator, role; persons joined by the record separator; ""
+    when none), so that the trigger that keeps people_flat right for raw SQL writers finds
+    nothing to do. 0, or -1 when out of memory. */
+static int s_people_texts(store_t *self, const store_event_t *event, const char **json,
+                          const char **flat)
 {
-    size_t len = 1;
+    size_t need = 3 + 1; /* "[]" and the NULs */
     for (size_t i = 0; i < event->people_count; i++) {
-        len += strlen(event->people[i].name) + strlen(s_or_empty(event->people[i].role)) + 2;
+        size_t n = strlen(event->people[i].name) + strlen(s_or_empty(event->people[i].role));
+        need += 6 * n + sizeof "{\"name\":\"\",\"role\":\"\"}," + n + 2;
     }
-    char *flat = malloc(len);
-    if (!flat) {
-        return NULL;
+    if (need > self->write_cap) {
+        char *buf = realloc(self->write_buf, need);
+        if (!buf) {
+            return -1;
+        }
+        self->write_buf = buf;
+        self->write_cap = need;
     }
-    char *p = flat;
+    char *p = self->write_buf;
+    *json = p;
+    *p++ = '[';
+    for (size_t i = 0; i < event->people_count; i++) {
+        static const char name[] = "{\"name\":", role[] = ",\"role\":";
+        if (i > 0) {
+            *p++ = ',';
+        }
+        memcpy(p, name, sizeof name - 1);
+        p = s_json_string(p + sizeof name - 1, event->people[i].name);
+        memcpy(p, role, sizeof role - 1);
+        p = s_json_string(p + sizeof role - 1, s_or_empty(event->people[i].role));
+        *p++ = '}';
+    }
+    *p++ = ']';
+    *p++ = '\0';
+    *flat = p;
     for (size_t i = 0; i < event->people_count; i++) {
         if (i > 0) {
             *p++ = '\x1e';
@@ -672,13 +723,13 @@ static char *s_people_flat(const store_event_t *event)
         memcpy(p, event->people[i].name, n);
         p += n;
         *p++ = '\x1f';
-        const char *role = s_or_empty(event->people[i].role);
-        n = strlen(role);
-        memcpy(p, role, n);
+        const char *r = s_or_empty(event->people[i].role);
+        n = strlen(r);
+        memcpy(p, r, n);
         p += n;
     }
     *p = '\0';
-    return flat;
+    return 0;
 }
 
 int store_put_event(store_t *self, const store_event_t *event)
@@ -692,10 +743,8 @@ int store_put_event(store_t *self, const store_event_t *event)
         store_set_error(self, STORE_ERR_INVALID, "event '%.200s': field %s: %s", id, field, why);
         return -1;
     }
-    char *people = s_people_json(event);
-    char *flat = people ? s_people_flat(event) : NULL;
-    if (!flat) {
-        free(people);
+    const char *people = NULL, *flat = NULL;
+    if (s_people_texts(self, event, &people, &flat) != 0) {
         store_set_error(self, STORE_ERR_NOMEM, "event '%s': out of memory", event->id);
         return -1;
     }
@@ -715,10 +764,7 @@ int store_put_event(store_t *self, const store_event_t *event)
     sqlite3_bind_text(s, 13, flat, -1, SQLITE_STATIC);
     char what[260];
     snprintf(what, sizeof what, "event '%s'", event->id);
-    int rc = s_run(self, s, what);
-    free(people);
-    free(flat);
-    return rc;
+    return s_run(self, s, what);
 }
 
 int store_put_press(store_t *self, const store_press_t *press)
