@@ -19,6 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "json_text.h"
+
 #define S_ERRLEN 512
 #define S_STREAM_ID_MAX 128 /* bytes in a cursor's stream id */
 
@@ -630,52 +632,6 @@ static void s_bind_text(sqlite3_stmt *stmt, int i, const char *s)
     sqlite3_bind_text(stmt, i, s_or_empty(s), -1, SQLITE_STATIC);
 }
 
-/*  Appends s to p as a JSON string, escaped as jansson's json_dumps escapes it (a quote and
-    a backslash with a backslash, the short escapes, \u00XX in capitals for the other control
-    characters, every other byte as it is): a record written again with the same people
-    must keep the same bytes, or the triggers would see a change. Returns the end. */
-static char *s_json_string(char *p, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    *p++ = '"';
-    for (; *s; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *p++ = (char) c;
-            continue;
-        }
-        *p++ = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            *p++ = (char) c;
-            break;
-        case '\b':
-            *p++ = 'b';
-            break;
-        case '\f':
-            *p++ = 'f';
-            break;
-        case '\n':
-            *p++ = 'n';
-            break;
-        case '\r':
-            *p++ = 'r';
-            break;
-        case '\t':
-            *p++ = 't';
-            break;
-        default:
-            memcpy(p, "u00", 3);
-            p[3] = hex[c >> 4];
-            p[4] = hex[c & 15];
-            p += 5;
-        }
-    }
-    *p++ = '"';
-    return p;
-}
-
 /*  The people of an event as the two columns hold them, written into the store's own buffer
     (grown when an event needs more, else reused: no allocation per record): *json, compact
     JSON as jansson writes it ([{"name":..,"role":..},...]), and *flat, schema.c's
@@ -687,8 +643,10 @@ static int s_people_texts(store_t *self, const store_event_t *event, const char 
 {
     size_t need = 3 + 1; /* "[]" and the NULs */
     for (size_t i = 0; i < event->people_count; i++) {
-        size_t n = strlen(event->people[i].name) + strlen(s_or_empty(event->people[i].role));
-        need += 6 * n + sizeof "{\"name\":\"\",\"role\":\"\"}," + n + 2;
+        size_t nlen = strlen(event->people[i].name);
+        size_t rlen = strlen(s_or_empty(event->people[i].role));
+        need += JSON_TEXT_BOUND(nlen) + JSON_TEXT_BOUND(rlen) + sizeof "{\"name\":,\"role\":}," +
+                nlen + rlen + 2; /* the JSON, and the flat copy with its separators */
     }
     if (need > self->write_cap) {
         char *buf = realloc(self->write_buf, need);
@@ -707,9 +665,10 @@ static int s_people_texts(store_t *self, const store_event_t *event, const char 
             *p++ = ',';
         }
         memcpy(p, name, sizeof name - 1);
-        p = s_json_string(p + sizeof name - 1, event->people[i].name);
+        p = json_text(p + sizeof name - 1, event->people[i].name, strlen(event->people[i].name));
         memcpy(p, role, sizeof role - 1);
-        p = s_json_string(p + sizeof role - 1, s_or_empty(event->people[i].role));
+        const char *r = s_or_empty(event->people[i].role);
+        p = json_text(p + sizeof role - 1, r, strlen(r));
         *p++ = '}';
     }
     *p++ = ']';

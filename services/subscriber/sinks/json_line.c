@@ -1,12 +1,8 @@
 /*  json_line.c -- the log sink's JSON line, written by hand (see json_line.h).
 
     The line is written in one pass, each text measured once: a writer checks that a text fits
-    (as if every byte became \u00XX) before it copies it, so that the caller can hand over
-    whatever room it has and learn that it was too little. A text is copied sixteen bytes at
-    a time (SSE2, eight without it), each block stored whole before it is looked at: a block
-    without a byte to escape costs one load, one store and one test; the last bytes of a text
-    of eight or more are looked at in the eight bytes that end it. A store may run past the
-    text's last byte, by eight bytes at most, into the room the check reserved.
+    (JSON_TEXT_BOUND, as if every byte became \u00XX) before it copies it (json_text.h), so
+    that the caller can hand over whatever room it has and learn that it was too little.
 */
 #include "json_line.h"
 
@@ -14,17 +10,14 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
+#include "json_text.h"
 
-#define S_TEXT_BOUND(len) (6 * (len) + 10) /* every byte as \u00XX, the quotes, 8 to spare */
-#define S_INT_BOUND 20                     /* INT64_MIN in decimal */
-#define S_KEY_BOUND 24                     /* ,"committed_at_ms": and the like */
+#define S_INT_BOUND 20 /* INT64_MIN in decimal */
+#define S_KEY_BOUND 24 /* ,"committed_at_ms": and the like */
 
 static size_t s_text_bound(const char *s)
 {
-    return S_KEY_BOUND + S_TEXT_BOUND(strlen(s));
+    return S_KEY_BOUND + JSON_TEXT_BOUND(strlen(s));
 }
 
 /*  The line being written: at moves on; a piece that might not fit before end marks it full
@@ -42,125 +35,6 @@ static bool s_room(s_line_t *w, size_t need)
         return false;
     }
     return true;
-}
-
-#define S_ONES UINT64_C(0x0101010101010101)
-#define S_HIGH UINT64_C(0x8080808080808080)
-
-/*  The high bit of each of the eight bytes of w that needs escaping (below 0x20, '"' or '\\'),
-    exact up to the first such byte (a borrow may mark bytes above it too). */
-static uint64_t s_special8(uint64_t w)
-{
-    uint64_t quote = w ^ (S_ONES * '"');
-    uint64_t backslash = w ^ (S_ONES * '\\');
-    return (((w - S_ONES * 0x20) & ~w) | ((quote - S_ONES) & ~quote) |
-            ((backslash - S_ONES) & ~backslash)) &
-           S_HIGH;
-}
-
-/*  One byte that needs escaping, as jansson escapes it. */
-static char *s_escape(char *at, unsigned char c)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    *at++ = '\\';
-    switch (c) {
-    case '"':
-    case '\\':
-        *at++ = (char) c;
-        break;
-    case '\b':
-        *at++ = 'b';
-        break;
-    case '\f':
-        *at++ = 'f';
-        break;
-    case '\n':
-        *at++ = 'n';
-        break;
-    case '\r':
-        *at++ = 'r';
-        break;
-    case '\t':
-        *at++ = 't';
-        break;
-    default:
-        memcpy(at, "u00", 3);
-        at[3] = hex[c >> 4];
-        at[4] = hex[c & 15];
-        at += 5;
-    }
-    return at;
-}
-
-/*  A text of len bytes, quoted and escaped as jansson escapes it (\" \\ \b \f \n \r \t, other
-    bytes below 0x20 as \u00XX, every other byte as it is), at at, which has room for
-    S_TEXT_BOUND(len) bytes. Blocks are stored whole, then the output moves on by the bytes
-    before the first one to escape. */
-static char *s_text(char *at, const char *s, size_t len)
-{
-    const char *end = s + len;
-    *at++ = '"';
-#if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i below = _mm_set1_epi8(0x1F);
-    while (end - s >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *) (const void *) s);
-        _mm_storeu_si128((__m128i *) (void *) at, x);
-        __m128i special =
-            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, backslash)),
-                         _mm_cmpeq_epi8(_mm_min_epu8(x, below), x)); /* x <= 0x1F, unsigned */
-        unsigned mask = (unsigned) _mm_movemask_epi8(special);
-        if (mask == 0) {
-            s += 16;
-            at += 16;
-            continue;
-        }
-        unsigned k = (unsigned) __builtin_ctz(mask);
-        at = s_escape(at + k, (unsigned char) s[k]);
-        s += k + 1;
-    }
-#endif
-#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    while (end - s >= 8) {
-        uint64_t word;
-        memcpy(&word, s, sizeof word);
-        memcpy(at, &word, sizeof word);
-        uint64_t mask = s_special8(word);
-        if (mask == 0) {
-            s += 8;
-            at += 8;
-            continue;
-        }
-        unsigned k = (unsigned) __builtin_ctzll(mask) / 8;
-        at = s_escape(at + k, (unsigned char) s[k]);
-        s += k + 1;
-    }
-    if (s < end && len >= 8) {
-        /* the last r bytes, at the top of the word that ends the text; a byte to escape
-           among them is always marked (a false mark, from one below them, only sends them
-           through the loop below) */
-        unsigned shift = 8 * (unsigned) (8 - (end - s));
-        uint64_t word;
-        memcpy(&word, end - 8, sizeof word);
-        if ((s_special8(word) >> shift) == 0) {
-            word >>= shift;
-            memcpy(at, &word, sizeof word);
-            at += end - s;
-            s = end;
-        }
-    }
-#endif
-    for (; s < end; s++) {
-        unsigned char c = (unsigned char) *s;
-        if (c < 0x20 || c == '"' || c == '\\') {
-            at = s_escape(at, c);
-        } else {
-            *at++ = (char) c;
-        }
-    }
-    *at++ = '"';
-    return at;
 }
 
 /*  value in decimal, two digits at a time. */
@@ -205,9 +79,9 @@ static void s_put(s_line_t *w, const char *lit, size_t len)
 static void s_put_text(s_line_t *w, const char *lit, size_t lit_len, const char *s)
 {
     size_t len = strlen(s);
-    if (s_room(w, lit_len + S_TEXT_BOUND(len))) {
+    if (s_room(w, lit_len + JSON_TEXT_BOUND(len))) {
         memcpy(w->at, lit, lit_len);
-        w->at = s_text(w->at + lit_len, s, len);
+        w->at = json_text(w->at + lit_len, s, len);
     }
 }
 
@@ -224,7 +98,7 @@ static void s_put_int(s_line_t *w, const char *lit, size_t lit_len, int64_t valu
 
 size_t json_line_bound(const announcement_t *a)
 {
-    size_t n = 16 + 3 * (S_KEY_BOUND + S_INT_BOUND) + 3 * (S_KEY_BOUND + S_TEXT_BOUND(16)) +
+    size_t n = 16 + 3 * (S_KEY_BOUND + S_INT_BOUND) + 3 * (S_KEY_BOUND + JSON_TEXT_BOUND(16)) +
                s_text_bound(a->stream_id);
     if (a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT) {
         const Herald__V1__Event *e = a->event;
@@ -233,7 +107,7 @@ size_t json_line_bound(const announcement_t *a)
         for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
             n += s_text_bound(texts[i]);
         }
-        n += 2 * S_KEY_BOUND + S_TEXT_BOUND(16) + S_INT_BOUND + 2;
+        n += 2 * S_KEY_BOUND + JSON_TEXT_BOUND(16) + S_INT_BOUND + 2;
         for (size_t i = 0; i < e->n_people; i++) {
             n += 4 + s_text_bound(e->people[i]->name) + s_text_bound(e->people[i]->role);
         }
