@@ -658,6 +658,22 @@ static int s_open_immutable(const char *path, sqlite3 **db)
     return rc == SQLITE_OK ? s_readonly_probe(*db) : rc;
 }
 
+int store_being_created(const char *path)
+{
+    sqlite3 *db = NULL;
+    int version = 0;
+    bool empty = false;
+    int rc = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+        s_user_version(db, &version) == 0 && s_is_empty(db, &empty) == 0) {
+        rc = version == 0 && empty;
+    } else if (db && sqlite3_errcode(db) == SQLITE_NOTADB) {
+        rc = 0;
+    }
+    sqlite3_close(db);
+    return rc;
+}
+
 const char *store_kind_name(int32_t application_id)
 {
     switch (application_id) {

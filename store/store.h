@@ -83,6 +83,12 @@ typedef enum {
     STORE_ERR_OTHER,     /* anything else (an SQL error: a store edited by hand, or a bug) */
 } store_err_t;
 
+/*  1 when path is an SQLite database with no schema yet (user_version 0, no table): a store
+    another program is creating right now (its first transaction not committed), or an empty
+    database; 0 when it has a schema, or is no database; -1 when it cannot be read now.
+    Read-only. */
+int store_being_created(const char *path);
+
 /*  Opens the store at path. Returns NULL on failure with the failure's code in *code (code
     may be NULL; STORE_ERR_NONE on success) and the reason in err (always NUL-terminated,
     names the path). A store whose user_version is newer than STORE_SCHEMA_VERSION is refused

@@ -883,6 +883,41 @@ static void test_open_or_create(void **state)
     fixture_remove(path);
 }
 
+/*  store_being_created: a database with no schema yet (empty, or a header alone, as a store
+    looks before its creator's first transaction commits) is being created; a store, another
+    program's database or a file that is no database is not; a missing file cannot be read. */
+static void test_being_created(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "being_created");
+    fixture_remove(path);
+    assert_int_equal(store_being_created(path), -1);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(store_being_created(path), 1); /* 0 bytes */
+    fixture_remove(path);
+    assert_int_equal(s_raw(path, "PRAGMA journal_mode = WAL", NULL, 0), 0); /* header, no table */
+    assert_int_equal(store_being_created(path), 1);
+    fixture_remove(path);
+    assert_int_equal(s_raw(path, "CREATE TABLE other (x)", NULL, 0), 0);
+    assert_int_equal(store_being_created(path), 0);
+    fixture_remove(path);
+    store_t *store = s_create(path);
+    store_destroy(&store);
+    assert_int_equal(store_being_created(path), 0);
+    fixture_remove(path);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 64; i++) {
+        fputs("these are minutes of a meeting, not a database\n", f);
+    }
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(store_being_created(path), 0);
+    fixture_remove(path);
+}
+
 /*  Every failure carries a code beside its message: callers (the publisher) decide by it. */
 static void test_error_codes(void **state)
 {
@@ -1965,6 +2000,7 @@ int main(void)
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_validation_every_byte),
         cmocka_unit_test(test_people_json_bytes),
+        cmocka_unit_test(test_being_created),
         cmocka_unit_test(test_open_create),
         cmocka_unit_test(test_triggers),
         cmocka_unit_test(test_gapless),

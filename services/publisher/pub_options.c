@@ -181,6 +181,9 @@ static int s_check_db(const char *db, char *why, size_t cap)
     store_err_t code = STORE_ERR_NONE;
     store_t *store = store_open(db, STORE_READONLY, &code, err, sizeof err);
     store_destroy(&store);
+    if (code == STORE_ERR_NOT_STORE && store_being_created(db) != 0) {
+        return 0; /* no schema yet: being created (a mirror's first transaction), waited for */
+    }
     if (code == STORE_ERR_NOT_STORE || code == STORE_ERR_NEWER) {
         snprintf(why, cap, "%s", err);
         return -1;

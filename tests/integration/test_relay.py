@@ -4,10 +4,12 @@ the relay (an internal subscriber --from start gets it all), and live changes at
 a cancel and a delete among them, reach the internal subscriber."""
 import json
 import os
+import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Procs, check, read_lines, store, tcp, wait_until, workdir  # noqa
+from harness import SLOW, Procs, check, read_lines, store, tcp, wait_until, workdir  # noqa
 
 
 def catalogue(db):
@@ -29,10 +31,17 @@ def main():
         r_pub, r_rep = tcp(), tcp()
         procs.start("origin", ["herald-pub", "--db", origin, "--bind", o_pub, "--replay-bind",
                                o_rep, "--heartbeat-ms", "200"], w)
-        mirror = procs.start("relay-mirror", ["herald-sub", "--connect", o_pub, "--replay", o_rep,
-                                              "--sink", "mirror", "--mirror-db", relay], w)
+        # The relay's publisher starts first, on the file as the mirror's creation leaves it
+        # before its first transaction commits (a database header, no schema): it must wait
+        # for the store, not refuse it (it once exited 2, "not a herald store").
+        with sqlite3.connect(relay) as c:
+            c.execute("PRAGMA journal_mode=WAL")
         relay_pub = procs.start("relay-pub", ["herald-pub", "--db", relay, "--bind", r_pub,
                                               "--replay-bind", r_rep, "--heartbeat-ms", "200"], w)
+        time.sleep(0.5 * SLOW)
+        check(relay_pub.alive(), "the relay's publisher waits for a store being created")
+        mirror = procs.start("relay-mirror", ["herald-sub", "--connect", o_pub, "--replay", o_rep,
+                                              "--sink", "mirror", "--mirror-db", relay], w)
         wait_until(lambda: os.path.exists(relay) and catalogue(relay) == catalogue(origin), 20,
                    "the relay's mirror holds the origin's catalogue")
 
