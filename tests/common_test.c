@@ -356,6 +356,70 @@ static void test_log_threads(void **state)
     free(text);
 }
 
+/*  Drains a pipe after a pause, keeping what it read. */
+typedef struct {
+    int fd;
+    char buf[1 << 18];
+    size_t len;
+} s_drain_t;
+
+static void *s_drain(void *arg)
+{
+    s_drain_t *d = arg;
+    usleep(200 * 1000);
+    int flags = fcntl(d->fd, F_GETFL);
+    fcntl(d->fd, F_SETFL, flags & ~O_NONBLOCK);
+    ssize_t n;
+    while (d->len < sizeof d->buf &&
+           (n = read(d->fd, d->buf + d->len, sizeof d->buf - d->len)) > 0) {
+        d->len += (size_t) n;
+    }
+    return NULL;
+}
+
+/*  A line written while stderr is a full, non-blocking pipe arrives whole once the reader
+    catches up: the logger waits out EAGAIN and finishes short writes instead of dropping
+    the line (it may be the last one a service writes before it exits). */
+static void test_log_stderr_full(void **state)
+{
+    (void) state;
+    log_setup(LOG_INFO, 0);
+    int pipefd[2];
+    assert_int_equal(pipe(pipefd), 0);
+    assert_int_equal(fcntl(pipefd[1], F_SETFL, O_NONBLOCK), 0);
+    char fill[4096];
+    memset(fill, 'x', sizeof fill);
+    size_t filled = 0;
+    ssize_t n;
+    while ((n = write(pipefd[1], fill, sizeof fill)) > 0) {
+        filled += (size_t) n;
+    }
+    assert_true(n < 0 && errno == EAGAIN);
+    int saved = dup(STDERR_FILENO);
+    assert_int_equal(dup2(pipefd[1], STDERR_FILENO), STDERR_FILENO);
+    static s_drain_t drain;
+    drain.fd = pipefd[0];
+    drain.len = 0;
+    pthread_t reader;
+    assert_int_equal(pthread_create(&reader, NULL, s_drain, &drain), 0);
+    static char big[100000]; /* longer than the pipe: one write cannot take it all */
+    memset(big, 'y', sizeof big - 1);
+    log_error("test.full", "{s:s}", "error", big);
+    assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+    close(saved);
+    close(pipefd[1]);
+    pthread_join(reader, NULL);
+    close(pipefd[0]);
+    assert_true(drain.len > filled);
+    assert_int_equal(drain.buf[drain.len - 1], '\n');
+    drain.buf[drain.len - 1] = '\0';
+    json_t *line = json_loads(drain.buf + filled, 0, NULL);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "event")), "test.full");
+    assert_int_equal(strlen(json_string_value(json_object_get(line, "error"))), sizeof big - 1);
+    json_decref(line);
+}
+
 //  ---------------------------------------------------------------------------------------
 //  config.h
 
@@ -1888,10 +1952,9 @@ static void test_signals(void **state)
 int main(void)
 {
     const struct CMUnitTest log_tests[] = {
-        cmocka_unit_test(test_log_level_parse),
-        cmocka_unit_test(test_log_json),
-        cmocka_unit_test(test_log_level_and_text),
-        cmocka_unit_test(test_log_threads),
+        cmocka_unit_test(test_log_level_parse),    cmocka_unit_test(test_log_json),
+        cmocka_unit_test(test_log_level_and_text), cmocka_unit_test(test_log_threads),
+        cmocka_unit_test(test_log_stderr_full),
     };
     const struct CMUnitTest config_tests[] = {
         cmocka_unit_test(test_config_print),

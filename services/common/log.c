@@ -4,7 +4,9 @@
 #include "clock.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +44,31 @@ static void s_timestamp(char *buf, size_t cap)
     gmtime_r(&sec, &tm);
     size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
     snprintf(buf + n, cap - n, ".%03dZ", (int) (ms % 1000));
+}
+
+/*  Writes the whole line to stderr. A line is one write(2), so lines from threads and
+    processes do not interleave; a short write is finished, EINTR and EAGAIN are waited out,
+    and any other failure (EIO, ENOSPC) is tried twice more before the line is dropped: the
+    last line a service writes before it exits says why, and is worth a retry. */
+static void s_write_line(const char *out, size_t len)
+{
+    int failures = 0;
+    while (len > 0 && failures < 3) {
+        ssize_t n = write(STDERR_FILENO, out, len);
+        if (n > 0) {
+            out += n;
+            len -= (size_t) n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = STDERR_FILENO, .events = POLLOUT};
+            if (poll(&pfd, 1, 1000) <= 0) {
+                failures++;
+            }
+        } else {
+            failures++;
+        }
+    }
 }
 
 void log_emit(log_level_t level, const char *event, const char *fmt, ...)
@@ -100,9 +127,7 @@ void log_emit(log_level_t level, const char *event, const char *fmt, ...)
     }
     json_decref(line);
     if (out) {
-        /* one write per line, so lines from threads and processes never interleave */
-        ssize_t rc = write(STDERR_FILENO, out, strlen(out));
-        (void) rc;
+        s_write_line(out, strlen(out));
         free(out);
     }
 }

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import re
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,10 @@ def fail(msg):
     for p in _started:
         try:
             with open(p.log_path, "rb") as f:
-                tail = f.read()[-3000:].decode("utf-8", "replace").splitlines()[-12:]
+                text = f.read()[-4000:].decode("utf-8", "replace")
+            # LeakSanitizer's table of the suppressions it used says nothing of the failure
+            text = re.sub(r"-{20,}\nSuppressions used:\n(.*\n)*?-{20,}\n", "", text)
+            tail = [line for line in text.splitlines() if line.strip()][-12:]
         except OSError:
             continue
         state = "running" if p.popen.poll() is None else f"exited {p.popen.returncode}"
