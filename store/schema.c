@@ -798,7 +798,7 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_mode_t kind
         flags |= SQLITE_OPEN_READWRITE;
     }
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, flags, NULL);
+    int rc = sqlite3_open_v2(path, &db, flags, store_vfs());
     if (rc == SQLITE_OK && mode == STORE_READONLY && s_readonly_probe(db) != SQLITE_OK) {
         sqlite3_close(db);
         db = NULL;

@@ -15,6 +15,13 @@
 sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
                      size_t errlen);
 
+/*  The name of the VFS the store opens its files with (subjournal.c): SQLite's default one,
+    except that statement journals stay in memory up to 4 MiB instead of going to temporary
+    files past 64 KiB. Registered on the first call; NULL (SQLite's default VFS) if it could
+    not be. */
+#define STORE_VFS "herald"
+const char *store_vfs(void);
+
 /*  Runs the migration that takes a store from version - 1 to version (1 creates the schema)
     on db, inside the caller's transaction. 0 or -1 with sqlite's words in err. */
 int schema_apply(sqlite3 *db, int version, char *err, size_t errlen);

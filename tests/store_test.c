@@ -1652,6 +1652,74 @@ static void test_cursors_origins_clear(void **state)
     fixture_remove(path);
 }
 
+static int64_t s_int(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/*  A statement that fails part way is undone whole, the transaction's earlier statements kept,
+    on the VFS the store opens its files with (subjournal.c): with a statement journal small
+    enough for memory, and with one past its 4 MiB that goes to a file (about 8 MiB of pages:
+    4,000 events of 2 KB, every one changed before the last fails its CHECK). */
+static void test_statement_journals(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "subjournal");
+    store_t *store = s_create(path);
+    store_destroy(&store);
+    sqlite3_vfs *vfs = sqlite3_vfs_find("herald");
+    assert_non_null(vfs);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, "herald"), SQLITE_OK);
+    sqlite3_vfs *used = NULL;
+    assert_int_equal(sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &used), SQLITE_OK);
+    assert_ptr_equal(used, vfs);
+    assert_int_equal(sqlite3_exec(db,
+                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                  " WHERE i < 4000) INSERT INTO events (id, kind, title,"
+                                  " start_date, end_date, country, summary) SELECT"
+                                  " printf('e%06d', i), 'conference', 'title ' || i, '2026-01-01',"
+                                  " '2026-01-02', 'FR', printf('%.*c', 2000, 'x') FROM n",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    const int lasts[] = {20, 4000}; /* the row whose CHECK fails: early, then the very last */
+    for (int k = 0; k < 2; k++) {
+        int64_t head = s_int(db, "SELECT max(seq) FROM changes");
+        assert_int_equal(sqlite3_exec(db,
+                                      "BEGIN; UPDATE events SET summary = 'kept'"
+                                      " WHERE id <= 'e000010'",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "UPDATE events SET title = CASE WHEN id = 'e%06d' THEN '' ELSE title || '!' END,"
+                 " summary = summary || 'y' WHERE id <= 'e%06d'",
+                 lasts[k], lasts[k]);
+        assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_CONSTRAINT);
+        assert_int_equal(sqlite3_extended_errcode(db), SQLITE_CONSTRAINT_CHECK);
+        assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(s_int(db, "SELECT count(*) FROM events WHERE title LIKE '%!'"), 0);
+        assert_int_equal(s_int(db, "SELECT count(*) FROM events WHERE summary LIKE '%y'"), 0);
+        assert_int_equal(s_int(db, "SELECT count(*) FROM events WHERE summary = 'kept'"), 10);
+        assert_int_equal(s_int(db, "SELECT max(seq) FROM changes"), head + (k == 0 ? 10 : 0));
+        assert_int_equal(s_int(db, "SELECT count(*) FROM pragma_integrity_check"
+                                   " WHERE integrity_check <> 'ok'"),
+                         0);
+    }
+    /* one statement past 4 MiB that succeeds: every event and its change log row removed */
+    assert_int_equal(sqlite3_exec(db, "BEGIN; DELETE FROM events; COMMIT", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(s_int(db, "SELECT count(*) FROM events"), 0);
+    sqlite3_close(db);
+    fixture_remove(path);
+}
+
 /*  Every change row holds its record as that change left it, whoever wrote it and whatever
     happened to the record since: rows that move (as a VACUUM may move them), a rowid reused
     by another record, and a record deleted and created again change no image. A deletion
@@ -2016,6 +2084,7 @@ int main(void)
         cmocka_unit_test(test_import_file_ndjson),
         cmocka_unit_test(test_changes_snapshot),
         cmocka_unit_test(test_cursors_origins_clear),
+        cmocka_unit_test(test_statement_journals),
         cmocka_unit_test(test_scan_images),
         cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_compact),
