@@ -1,7 +1,8 @@
 /*  bench_sqlite.c -- SQLite's own rate for batched inserts into the store's schema (triggers
     and change log included), the yardstick for the mirror sink.
 
-    bench_sqlite DB COUNT BATCH     creates a store at DB (or takes the empty store there,
+    bench_sqlite DB COUNT BATCH [VFS]
+                                    creates a store at DB (or takes the empty store there,
                                     made by another build's `herald-store init`, so that one
                                     program measures two schemas), inserts COUNT events with one
                                     prepared INSERT, BATCH rows per transaction, and prints
@@ -9,6 +10,9 @@
                                      "cpu_seconds":C,"cpu_per_second":N/C}
                                     C is the process's CPU time (user and system), which a
                                     loaded machine disturbs far less than the wall time.
+                                    VFS: SQLite's default one unless named ("herald", the
+                                    store's, keeps statement journals in memory: the same
+                                    lever the mirror has, for a like-for-like figure).
 */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -36,8 +40,8 @@ static double s_now(void)
 
 int main(int argc, char **argv)
 {
-    if (argc != 4) {
-        fprintf(stderr, "usage: bench_sqlite DB COUNT BATCH\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: bench_sqlite DB COUNT BATCH [VFS]\n");
         return 2;
     }
     struct stat st;
@@ -52,7 +56,11 @@ int main(int argc, char **argv)
     }
     long count = atol(argv[2]), batch = atol(argv[3]);
     sqlite3 *db;
-    sqlite3_open(argv[1], &db);
+    if (sqlite3_open_v2(argv[1], &db, SQLITE_OPEN_READWRITE, argc == 5 ? argv[4] : NULL) !=
+        SQLITE_OK) {
+        fprintf(stderr, "bench_sqlite: %s: %s\n", argv[1], sqlite3_errmsg(db));
+        return 1;
+    }
     sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", 0, 0, 0);
     sqlite3_stmt *ins;
     if (sqlite3_prepare_v2(db,
