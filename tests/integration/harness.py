@@ -365,6 +365,37 @@ def workdir():
     return tempfile.TemporaryDirectory(prefix="herald-it-")
 
 
+def check_logs(procs, secrets=()):
+    """Fails if the log of a program procs started holds a sanitizer report or one of
+    secrets (bytes)."""
+    for p in procs.procs:
+        with open(p.log_path, "rb") as f:
+            log = f.read()
+        check(b"Sanitizer" not in log and b"runtime error" not in log,
+              f"no sanitizer report in {p.log_path}")
+        for secret in secrets:
+            check(secret not in log, f"no secret in the logs ({p.log_path})")
+
+
+def run_each(prefix, cases):
+    """Runs each case of cases ({NAME: fn(workdir, procs)}; those named on the command line
+    only, if any) in a world of its own: a new workdir (prefix + NAME) and Procs, whose
+    programs still running are stopped after it; then no program's log may hold a sanitizer
+    report. A case's workdir is removed unless a check failed or HERALD_KEEP is set."""
+    for name in sys.argv[1:] or list(cases):
+        t0 = time.monotonic()
+        w = tempfile.mkdtemp(prefix=f"{prefix}{name}-")
+        with Procs() as procs:
+            cases[name](w, procs)
+            for p in procs.procs:
+                if p.alive():
+                    p.stop()
+            check_logs(procs)
+        print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
+        if not os.environ.get("HERALD_KEEP"):
+            shutil.rmtree(w, ignore_errors=True)
+
+
 def run_cases(prefix, make_world, cases, secrets=()):
     """Runs the cases (those named on the command line only, if any: case_NAME as NAME) in
     one world, make_world(workdir, procs), which has a close(); then every program must
@@ -388,13 +419,7 @@ def run_cases(prefix, make_world, cases, secrets=()):
             for p in procs.procs:
                 if p.alive():
                     check(p.stop() == 0, f"{p.name} exits 0")
-            for p in procs.procs:
-                with open(p.log_path, "rb") as f:
-                    log = f.read()
-                check(b"Sanitizer" not in log and b"runtime error" not in log,
-                      f"no sanitizer report in {p.log_path}")
-                for secret in secrets:
-                    check(secret not in log, f"no secret in the logs ({p.log_path})")
+            check_logs(procs, secrets)
         ok = True
     finally:
         if world:

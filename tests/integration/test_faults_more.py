@@ -32,11 +32,9 @@ Cases (run one: test_faults_more.py NAME; HERALD_KEEP=1 keeps the directories):
 import json
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -45,13 +43,12 @@ import urllib.request
 import zmq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Procs, check, free_port, store, tcp, wait_until  # noqa: E402
+from harness import BIN, check, free_port, run_each, store, tcp, wait_until  # noqa: E402
 from test_faults import Writer as SqlWriter, announced, ndjson, state, stream_id  # noqa: E402
 from test_faults_sinks import (SmtpServer, World, Writer, check_db, count_log,  # noqa: E402
                                export, kill_loop, mail_counts, state_seq, write_import)
 from test_webhook import SECRET, Receiver  # noqa: E402
 
-KEEP = os.environ.get("HERALD_KEEP") == "1"
 NOBODY = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 FIU_LIBS = ["/usr/lib/fiu/fiu_run_preload.so", "/usr/lib/fiu/fiu_posix_preload.so"]
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
@@ -667,22 +664,7 @@ CASES = {"pub_kill9": case_pub_kill9, "webhook_kill9": case_webhook_kill9,
 
 
 def main():
-    names = sys.argv[1:] or list(CASES)
-    for name in names:
-        t0 = time.monotonic()
-        w = tempfile.mkdtemp(prefix=f"herald-faults-{name}-")
-        with Procs() as procs:
-            CASES[name](w, procs)
-            for p in procs.procs:
-                if p.alive():
-                    p.stop()
-                with open(p.log_path, "rb") as f:
-                    log = f.read()
-                check(b"Sanitizer" not in log and b"runtime error" not in log,
-                      f"no sanitizer report in {p.log_path}")
-        print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
-        if not KEEP:
-            shutil.rmtree(w, ignore_errors=True)
+    run_each("herald-faults-", CASES)
     return 0
 
 

@@ -27,16 +27,14 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import email.parser
 import email.policy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Procs, check, fail, store, tcp, wait_until  # noqa: E402
+from harness import BIN, check, fail, run_each, store, tcp, wait_until  # noqa: E402
 
-KEEP = os.environ.get("HERALD_KEEP") == "1"
 
 
 def write_import(path, n, prefix):
@@ -462,15 +460,7 @@ CASES = {"log_kill9": case_log_kill9, "mirror_kill9": case_mirror_kill9,
 
 
 def main():
-    names = sys.argv[1:] or list(CASES)
-    for name in names:
-        t0 = time.monotonic()
-        w = tempfile.mkdtemp(prefix=f"herald-faults-{name}-")
-        with Procs() as procs:
-            CASES[name](w, procs)
-        print(f"ok {name} ({time.monotonic() - t0:.1f} s)")
-        if not KEEP:
-            subprocess.run(["rm", "-rf", w])
+    run_each("herald-faults-", CASES)
     return 0
 
 
