@@ -236,6 +236,18 @@ static void s_gap(subscriber_t *self, int64_t to)
 //  ---------------------------------------------------------------------------------------
 //  The live feed
 
+/*  A subscriber with no position (--from latest) starts after last on stream_id. The position
+    is made durable before sub.following is logged: killed at any point after that line, it
+    resumes from there, where it would otherwise start after the head of its next start and
+    miss what was committed in between. */
+static void s_follow(subscriber_t *self, const char *stream_id, int64_t last)
+{
+    snprintf(self->pos.stream_id, sizeof self->pos.stream_id, "%s", stream_id);
+    self->pos.last = last;
+    s_flush(self);
+    log_info("sub.following", "{s:s, s:I}", "stream_id", stream_id, "last", (json_int_t) last);
+}
+
 static void s_handle_heartbeat(subscriber_t *self, const announcement_t *a)
 {
     int64_t head = (int64_t) a->heartbeat->head_seq;
@@ -245,11 +257,7 @@ static void s_handle_heartbeat(subscriber_t *self, const announcement_t *a)
         return; /* the catch-up in progress reaches at least this head */
     }
     if (!self->pos.stream_id[0]) {
-        /* --from latest: the feed starts after the publisher's head */
-        snprintf(self->pos.stream_id, sizeof self->pos.stream_id, "%s", a->stream_id);
-        self->pos.last = head;
-        log_info("sub.following", "{s:s, s:I}", "stream_id", a->stream_id, "last",
-                 (json_int_t) head);
+        s_follow(self, a->stream_id, head); /* --from latest: after the publisher's head */
         return;
     }
     if (strcmp(a->stream_id, self->pos.stream_id) != 0) {
@@ -289,10 +297,7 @@ static void s_handle_live_record(subscriber_t *self, const announcement_t *a, co
     }
     char name[FRAMES_TOPIC_CAP];
     if (!self->pos.stream_id[0]) {
-        snprintf(self->pos.stream_id, sizeof self->pos.stream_id, "%s", a->stream_id);
-        self->pos.last = seq - 1;
-        log_info("sub.following", "{s:s, s:I}", "stream_id", a->stream_id, "last",
-                 (json_int_t) self->pos.last);
+        s_follow(self, a->stream_id, seq - 1);
     } else if (strcmp(a->stream_id, self->pos.stream_id) != 0) {
         if (s_stream_changed(self, a->stream_id)) {
             return; /* the snapshot brings this record */
