@@ -11,7 +11,10 @@ Prints "ready" on stdout once listening. DIR/requests.jsonl gets one line per re
 (parsed), "received_at"}. A bad signature is answered 401. DIR/control.json steers the
 answers; a new content replaces the last: {"script": [{"status": 500}, {"status": 429,
 "retry_after": 2}, {"hang": 3}, ...], "gone": [subjects answered 410], "status": N (every
-request, after the script)}. Each script step answers one request, then 204 by default."""
+request, after the script), "stale_ok": true (a request whose timestamp is more than 5 minutes
+off is answered as the others are, not 401: for a test that jumps the clock while the receiver
+answers 500, where a request signed just before the jump arrives just after)}. Each script
+step answers one request, then 204 by default."""
 import argparse
 import base64
 import hashlib
@@ -45,6 +48,7 @@ class State:
         self.script = []
         self.gone = set()
         self.status = 204
+        self.stale_ok = False
         self.count = 0
         self.log = None if args.quiet else open(os.path.join(args.dir, "requests.jsonl"), "a")
 
@@ -63,6 +67,7 @@ class State:
                 self.script = list(c.get("script", []))
                 self.gone = set(c.get("gone", []))
                 self.status = c.get("status", 204)
+                self.stale_ok = bool(c.get("stale_ok"))
             if subject in self.gone:
                 return 410, None, 0
             if self.script:
@@ -103,7 +108,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             parsed = None
         subject = parsed.get("subject") if isinstance(parsed, dict) else None
         status, retry_after, hang = st.answer(subject)
-        if not (ok and fresh):
+        if not (ok and (fresh or st.stale_ok)):
             status, retry_after, hang = 401, None, 0
         line = {"id": msg_id, "timestamp": ts, "signature_ok": ok, "fresh": fresh,
                 "signatures": len(sig.split(" ")) if sig else 0,
