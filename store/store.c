@@ -545,6 +545,16 @@ int store_set_durable(store_t *self, bool durable)
     return 0;
 }
 
+int store_set_cache_kib(store_t *self, int kib)
+{
+    assert(self && kib > 0);
+    char sql[48];
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", kib);
+    return sqlite3_exec(self->db, sql, NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : s_sql_error(self, "cache size");
+}
+
 bool store_in_transaction(store_t *self)
 {
     assert(self);

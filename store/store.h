@@ -135,6 +135,11 @@ int store_set_busy_timeout(store_t *self, int ms);
     leaves WAL checkpoints to the store's other writers. 0 or -1. */
 int store_set_durable(store_t *self, bool durable);
 
+/*  The most memory SQLite's page cache of this connection may hold, in KiB (SQLite's default
+    is 2000). A connection that reads the log in order, like the publisher's, gains nothing
+    from more than the B-tree's inner pages and a few leaves. 0 or -1. */
+int store_set_cache_kib(store_t *self, int kib);
+
 /*  Explicit transactions, so several edits form one all-or-nothing change.
     Without them every edit is its own transaction. 0 or -1. */
 int store_begin(store_t *self);

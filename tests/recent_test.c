@@ -74,7 +74,7 @@ static void test_put_get(void **state)
     recent_destroy(&r); //  safe on NULL
 }
 
-//  By bytes: 4 MiB of 3000-byte entries holds about 1398 of them, the newest, wrapping the
+//  By bytes: 1 MiB of 3000-byte entries holds about 349 of them, the newest, wrapping the
 //  block many times; every entry held is intact.
 static void test_evicts_by_bytes(void **state)
 {

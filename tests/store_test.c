@@ -1720,6 +1720,59 @@ static void test_statement_journals(void **state)
     fixture_remove(path);
 }
 
+static int s_count_change(const store_change_t *change, void *arg)
+{
+    (void) change;
+    (*(int64_t *) arg)++;
+    return 0;
+}
+
+/*  store_set_cache_kib bounds what SQLite keeps of a store read from end to end: 6 MiB of
+    change log scanned with 256 KiB of cache leaves SQLite's memory under 1 MiB above where it
+    was, where its default (2000 KiB) would keep about 2 MiB. */
+static void test_cache_bound(void **state)
+{
+    (void) state;
+    char path[1024];
+    s_path(path, sizeof path, "cache");
+    store_t *store = s_create(path);
+    store_destroy(&store);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                                  " WHERE i < 3000) INSERT INTO events (id, kind, title,"
+                                  " start_date, end_date, country, summary) SELECT"
+                                  " printf('e%06d', i), 'conference', 'title ' || i, '2026-01-01',"
+                                  " '2026-01-02', 'FR', printf('%.*c', 2000, 'x') FROM n",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    for (int k = 0; k < 2; k++) {
+        char err[256];
+        store = store_new(path, STORE_READONLY, err, sizeof err);
+        assert_non_null(store);
+        if (k == 1) {
+            assert_int_equal(store_set_cache_kib(store, 256), 0);
+        }
+        sqlite3_int64 base = sqlite3_memory_used();
+        sqlite3_memory_highwater(1);
+        int64_t rows = 0;
+        for (int64_t after = 0; after < 3000; after += 500) {
+            assert_int_equal(store_changes(store, after, 0, 500, s_count_change, &rows), 500);
+        }
+        assert_int_equal(rows, 3000);
+        sqlite3_int64 grown = sqlite3_memory_highwater(0) - base;
+        if (k == 0) {
+            assert_true(grown > 1536 * 1024); /* the default keeps what it read */
+        } else {
+            assert_true(grown < 1024 * 1024);
+        }
+        store_destroy(&store);
+    }
+    fixture_remove(path);
+}
+
 /*  Every change row holds its record as that change left it, whoever wrote it and whatever
     happened to the record since: rows that move (as a VACUUM may move them), a rowid reused
     by another record, and a record deleted and created again change no image. A deletion
@@ -2085,6 +2138,7 @@ int main(void)
         cmocka_unit_test(test_changes_snapshot),
         cmocka_unit_test(test_cursors_origins_clear),
         cmocka_unit_test(test_statement_journals),
+        cmocka_unit_test(test_cache_bound),
         cmocka_unit_test(test_scan_images),
         cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_compact),

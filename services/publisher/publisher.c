@@ -61,6 +61,7 @@
 #define S_BUSY_MS 0                   /* never wait for another writer's lock in the loop */
 #define S_CURSOR_RETRY_MS 10          /* a cursor write that found the store locked retries */
 #define S_BUSY_STOP_MS 2000           /* the last cursor write, at exit, may wait this long */
+#define S_CACHE_KIB 512 /* SQLite's page cache: the log is read in order, each page once */
 #define S_ROUTER_SNDHWM (2 * (CODEC_MAX_LIMIT + 2)) /* two full answers per peer */
 
 struct publisher {
@@ -261,7 +262,8 @@ static int s_store_open(publisher_t *self)
        cursor is cheap to lose (subscribers drop what they already have): no fsync for it. */
     store_probe_t *probe = NULL;
     if (stat(self->db_path, &st) == -1 || store_set_busy_timeout(store, S_BUSY_MS) != 0 ||
-        store_set_durable(store, false) != 0 || !(probe = store_probe_new(store))) {
+        store_set_durable(store, false) != 0 || store_set_cache_kib(store, S_CACHE_KIB) != 0 ||
+        !(probe = store_probe_new(store))) {
         store_destroy(&store);
         return 1;
     }

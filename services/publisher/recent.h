@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RECENT_BYTES (4 * 1024 * 1024) /* topics and announcements held, at most */
-#define RECENT_ENTRIES 16384           /* announcements held, at most (a power of two) */
+#define RECENT_BYTES (1024 * 1024) /* topics and announcements held, at most */
+#define RECENT_ENTRIES 4096        /* announcements held, at most (a power of two) */
 
 typedef struct recent recent_t;
 

@@ -42,8 +42,8 @@ int watch_drain(watch_t *self);
 
 /*  Waits briefly for a commit that inotify announced but that is not visible yet (a write
     to the -wal precedes its fsync and the commit being published in the wal-index): re-reads
-    store_data_version after 25 us, 25 us, then every 50 us, about 2 ms in
-    total, and stops as soon as it differs from seen. Returns 1 if it changed (the new value in
+    store_data_version after 25 us, 25 us, then every 50 us, about 6 ms in total, and stops
+    as soon as it differs from seen. Returns 1 if it changed (the new value in
    *now), 0 if not, -1 if the store failed (its reason in store_error). */
 int watch_settle(store_t *store, int64_t seen, int64_t *now);
 

@@ -154,7 +154,7 @@ static const option_t s_service_options[] = {
              "mail: digests by e-mail; webhook: one signed HTTP POST per\n"
              "change (mail and webhook need --state)"},
     {.name = "rcvhwm", .kind = OPTION_INT, S_FIELD(rcvhwm), .arg = "N", .min = 0, .max = INT_MAX,
-     .def = "5000", .what = "a number of messages (0 or more)",
+     .def = "1000", .what = "a number of messages (0 or more)",
      .help = "live messages queued at most"},
     OPTION_METRICS(sub_config_t, metrics),
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",

@@ -32,7 +32,7 @@
 #include "log.h"
 #include "state.h"
 
-#define S_BUFFER_SIZE (1024 * 1024)
+#define S_BUFFER_SIZE (256 * 1024)
 
 typedef struct {
     char *path;      /* --out, NULL for stdout */
