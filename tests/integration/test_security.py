@@ -210,8 +210,12 @@ def main():
 
         def saw(lines, word, key):
             return any(word in e["reason"] or e["suppressed_reasons"].get(key) for e in lines)
-        wait_until(lambda: saw(fails(), "mechanism", "mechanism_mismatch"), 10,
-                   "the no-CURVE client logged")
+        # Which reason the publisher gives the no-CURVE client depends on who reads first: a
+        # client that got the publisher's whole greeting in one read (a loaded machine) hangs
+        # up before it sends the rest of its own, and the publisher sees the connection closed
+        # (libzmq's zmtp_engine); no other client here fails that way.
+        wait_until(lambda: saw(fails(), "mechanism", "mechanism_mismatch")
+                   or saw(fails(), "closed", "closed"), 10, "the no-CURVE client logged")
         wait_until(lambda: saw(fails(), "cryptographic", "cryptographic"), 10,
                    "the wrong server key logged")
         admitted = {e["agency"] for e in pub.logged("pub.auth_admitted")}
