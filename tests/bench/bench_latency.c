@@ -5,6 +5,7 @@
     bench_latency DB RATE COUNT -- SUBSCRIBER-COMMAND...
     The subscriber command must log JSON lines (--sink log --format json) to stdout; a
     publisher must already be running on DB. Prints {"p50_ms":..,"p99_ms":..,"p999_ms":..}.
+    BENCH_LATENCY_SAMPLES=FILE also writes every sample there (below).
 */
 #include <jansson.h>
 #include <pthread.h>
@@ -167,6 +168,17 @@ int main(int argc, char **argv)
     waitpid(pid, NULL, 0);
     fclose(in);
 
+    /* BENCH_LATENCY_SAMPLES=FILE: every sample as "seq commit arrival" (CLOCK_MONOTONIC
+       seconds), to be laid beside a trace taken on the same clock (perf record -k mono). */
+    const char *dump = getenv("BENCH_LATENCY_SAMPLES");
+    FILE *samples = dump && *dump ? fopen(dump, "w") : NULL;
+    for (long i = 0; samples && i < self.count; i++) {
+        fprintf(samples, "%ld %.6f %.6f\n", (long) (self.first_seq + i), self.committed[i],
+                self.arrived[i]);
+    }
+    if (samples) {
+        fclose(samples);
+    }
     long n = 0;
     for (long i = 0; i < self.count; i++) {
         if (self.arrived[i] > 0 && self.committed[i] > 0) {
