@@ -11,7 +11,8 @@ to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolu
 
 usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
-                                          [--io-threads N] [--sndhwm N] [--repeat N] [--grace S]
+                                          [--io-threads N] [--sndhwm N] [--heartbeat-ms MS]
+                                          [--repeat N] [--grace S]
                                           [--harness-procs K] [--storm-timeout S]
        --io-threads and --sndhwm are passed to herald-pub when given.
 
@@ -153,7 +154,7 @@ def run(args, n):
         hs = s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile)
         pub_args = ["taskset", "-c", str(args.pub_cpu), os.path.join(args.bin, "herald-pub"),
                     "--db", db, "--bind", endpoint, "--replay-bind",
-                    f"tcp://127.0.0.1:{port + 1}", "--heartbeat-ms", "100",
+                    f"tcp://127.0.0.1:{port + 1}", "--heartbeat-ms", str(args.heartbeat_ms),
                     "--curve-secret-file", os.path.join(w, "server.key"), "--clients", clients]
         if args.sndhwm:
             pub_args += ["--sndhwm", str(args.sndhwm)]
@@ -224,6 +225,7 @@ def run(args, n):
                 "harness_procs": len(hs), "pub_stop_hung": stop_hung,
                 "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
                 "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
+                "heartbeat_ms": args.heartbeat_ms,
                 "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
                                                   "verdict", "crossed")}}
     finally:
@@ -240,6 +242,10 @@ def main():
     ap.add_argument("--harness-cpu", type=int, default=1)
     ap.add_argument("--sndhwm", type=int, default=0)
     ap.add_argument("--io-threads", type=int, default=0)
+    ap.add_argument("--heartbeat-ms", type=int, default=100,
+                    help="the publisher's --heartbeat-ms: the storm ends at a socket's first "
+                         "message, so it is measured to this much (herald-pub's default is "
+                         "1000, a tenth of the deliveries at 100 commits a second)")
     ap.add_argument("--grace", type=float, default=10,
                     help="seconds after the last commit for every socket to receive it")
     ap.add_argument("--storm-timeout", type=float, default=60,
