@@ -58,6 +58,12 @@ static const option_t s_option_table[] = {
      .min = 1, .max = 64, .def = "1",
      .help = "ZeroMQ I/O threads: each encrypts its share of the\n"
              "subscribers' copies (docs/performance.md, \"Fan-out\")"},
+    {.name = "zmtp-heartbeat-ms", .kind = OPTION_INT, S_FIELD(service.zmtp_heartbeat_ms),
+     .arg = "N", .min = 0, .max = 3600000, .def = "2000",
+     .help = "ZeroMQ's own PING to every connection, closed when it\n"
+             "does not answer within 3 intervals; 0: none, and the\n"
+             "kernel closes a connection whose data stays unacknowledged\n"
+             "30 s (with thousands of subscribers: docs/operations.md)"},
     OPTION_LOG(pub_config_t, log_level, log_format),
     {.name = "insecure", .kind = OPTION_BOOL, S_FIELD(insecure),
      .help = "allow tcp binds to non-loopback addresses without CURVE"},

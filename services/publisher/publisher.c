@@ -57,6 +57,7 @@
    storm of 1,000 agencies into dropped SYNs, each retried a second later (docs/performance.md,
    "Fan-out"); the kernel caps it at net.core.somaxconn (4096 on Debian 12). */
 #define S_BACKLOG 4096
+#define S_TCP_MAXRT_MS 30000 /* without ZMTP heartbeats: unacknowledged data closes a peer */
 #define S_SUBSCRIPTIONS_PER_WAKE 1024 /* subscription messages read per wake */
 #define S_BUSY_MS 0                   /* never wait for another writer's lock in the loop */
 #define S_CURSOR_RETRY_MS 10          /* a cursor write that found the store locked retries */
@@ -71,6 +72,7 @@ struct publisher {
     int heartbeat_ms;                   /* heartbeat interval */
     int batch;                          /* change rows per scan */
     int sndhwm;                         /* live messages queued per subscriber before dropping */
+    int zmtp_heartbeat_ms;              /* ZMTP PING interval per connection, 0: none */
     int signal_fd;                      /* signalfd for SIGINT/SIGTERM/SIGHUP (main's) */
     void *ctx;                          /* the one ZeroMQ context, one io thread */
     void *pub;                          /* XPUB (manual): live announcements, subscriptions */
@@ -856,15 +858,25 @@ static long s_timeout(const publisher_t *self)
     return next <= now ? 0 : (long) (next - now);
 }
 
-/*  Sets the options of a socket and binds it. 0, or -1 logged. */
-static int s_bind(void *socket, const char *endpoint, int sndhwm)
+/*  Sets the options of a socket and binds it. 0, or -1 logged.
+    A connection that stops answering is closed, so that its queue and its descriptor go:
+    by ZMTP's PING and PONG when zmtp_hb_ms > 0, else by the kernel, once data sent on it has
+    gone S_TCP_MAXRT_MS unacknowledged (ZMQ_TCP_MAXRT, TCP_USER_TIMEOUT on Linux). libzmq 4.3
+    cancels a timer by walking all of its I/O thread's timers, and a PONG cancels one, so
+    ZMTP's heartbeats cost that thread O(N) per connection per interval: at 10,000
+    connections they keep it from accepting the storm (docs/performance.md, "Fan-out"). */
+static int s_bind(void *socket, const char *endpoint, int sndhwm, int zmtp_hb_ms)
 {
     int rc = sockopt_set_int(socket, ZMQ_SNDHWM, sndhwm);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_LINGER, S_LINGER_MS);
     rc = rc ? rc : sockopt_set_int(socket, ZMQ_BACKLOG, S_BACKLOG);
-    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_IVL, 2000);
-    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, 6000);
-    rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TTL, 6000);
+    if (zmtp_hb_ms > 0) {
+        rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_IVL, zmtp_hb_ms);
+        rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TIMEOUT, 3 * zmtp_hb_ms);
+        rc = rc ? rc : sockopt_set_int(socket, ZMQ_HEARTBEAT_TTL, 3 * zmtp_hb_ms);
+    } else {
+        rc = rc ? rc : sockopt_set_int(socket, ZMQ_TCP_MAXRT, S_TCP_MAXRT_MS);
+    }
     if (strchr(endpoint, '[')) {
         rc = rc ? rc : sockopt_set_int(socket, ZMQ_IPV6, 1);
     }
@@ -941,6 +953,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->replay_bind = strdup(config->replay_bind);
     self->heartbeat_ms = config->heartbeat_ms;
     self->sndhwm = config->sndhwm > 0 ? config->sndhwm : 10000;
+    self->zmtp_heartbeat_ms = config->zmtp_heartbeat_ms > 0 ? config->zmtp_heartbeat_ms : 0;
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
     self->logs = self->old_logs = WATCH_LOGS_NONE;
@@ -973,8 +986,8 @@ publisher_t *publisher_new(const publisher_config_t *config)
        before binding, so that no connection is missed. */
     self->live_monitor = s_monitor_new(self, self->pub, "live");
     self->replay_monitor = s_monitor_new(self, self->router, "replay");
-    if (s_bind(self->pub, self->bind, self->sndhwm) == -1 ||
-        s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM) == -1) {
+    if (s_bind(self->pub, self->bind, self->sndhwm, self->zmtp_heartbeat_ms) == -1 ||
+        s_bind(self->router, self->replay_bind, S_ROUTER_SNDHWM, self->zmtp_heartbeat_ms) == -1) {
         goto fail;
     }
     int64_t now = s_now();

@@ -12,9 +12,10 @@ to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolu
 usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
                                           [--io-threads N] [--sndhwm N] [--heartbeat-ms MS]
+                                          [--zmtp-heartbeat-ms MS]
                                           [--repeat N] [--grace S]
                                           [--harness-procs K] [--storm-timeout S]
-       --io-threads and --sndhwm are passed to herald-pub when given.
+       --io-threads, --sndhwm and --zmtp-heartbeat-ms are passed to herald-pub when given.
 
 Each run prints one JSON line, with the machine's state over it (machine.py: load, steal,
 busy, fsync; the verdict "too noisy to judge" when a threshold is crossed), the publisher's
@@ -160,6 +161,8 @@ def run(args, n):
             pub_args += ["--sndhwm", str(args.sndhwm)]
         if args.io_threads:
             pub_args += ["--io-threads", str(args.io_threads)]
+        if args.zmtp_heartbeat_ms is not None:
+            pub_args += ["--zmtp-heartbeat-ms", str(args.zmtp_heartbeat_ms)]
         before = machine.snapshot(w)
         publisher = subprocess.Popen(pub_args, stdout=subprocess.DEVNULL,
                                      stderr=open(os.path.join(w, "pub.log"), "wb"))
@@ -225,7 +228,7 @@ def run(args, n):
                 "harness_procs": len(hs), "pub_stop_hung": stop_hung,
                 "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
                 "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
-                "heartbeat_ms": args.heartbeat_ms,
+                "heartbeat_ms": args.heartbeat_ms, "zmtp_heartbeat_ms": args.zmtp_heartbeat_ms,
                 "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
                                                   "verdict", "crossed")}}
     finally:
@@ -242,6 +245,8 @@ def main():
     ap.add_argument("--harness-cpu", type=int, default=1)
     ap.add_argument("--sndhwm", type=int, default=0)
     ap.add_argument("--io-threads", type=int, default=0)
+    ap.add_argument("--zmtp-heartbeat-ms", type=int, default=None,
+                    help="herald-pub's --zmtp-heartbeat-ms (its default: 2000; 0: none)")
     ap.add_argument("--heartbeat-ms", type=int, default=100,
                     help="the publisher's --heartbeat-ms: the storm ends at a socket's first "
                          "message, so it is measured to this much (herald-pub's default is "
