@@ -204,6 +204,9 @@ static void s_persist(publisher_t *self)
     self->persisted = self->cursor;
     self->persisted_at = now;
     self->persist_at = 0;
+    if (self->watch) {
+        watch_caught_up(self->watch); /* our own write must not start a wait for a commit */
+    }
 }
 
 /*  At the end of a backlog: persists now, or when S_PERSIST_MS has passed since the last
@@ -751,7 +754,7 @@ static void s_handle_wake(publisher_t *self, bool written)
     int64_t n = s_publish(self);
     if (n == 0 && written && self->store && !self->stopping) {
         int64_t later = dv;
-        if (watch_settle(self->store, dv, &later) == 1) {
+        if (self->watch && watch_settle(self->watch, self->store, dv, &later) == 1) {
             dv = later;
             if (s_check_restored(self)) {
                 if (!self->store) {
@@ -764,6 +767,9 @@ static void s_handle_wake(publisher_t *self, bool written)
     }
     if (self->store) {
         self->data_version = dv;
+    }
+    if (n > 0 && self->watch) {
+        watch_caught_up(self->watch); /* what is queued now was written before it */
     }
     if (!written && !recheck) {
         return; /* a timer or a replay request: leave a pending re-check as it is */

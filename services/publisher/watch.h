@@ -43,9 +43,15 @@ int watch_drain(watch_t *self);
 /*  Waits briefly for a commit that inotify announced but that is not visible yet (a write
     to the -wal precedes its fsync and the commit being published in the wal-index): re-reads
     store_data_version after 25 us, 25 us, then every 50 us, about 6 ms in total, and stops
-    as soon as it differs from seen. Returns 1 if it changed (the new value in
-   *now), 0 if not, -1 if the store failed (its reason in store_error). */
-int watch_settle(store_t *store, int64_t seen, int64_t *now);
+    as soon as it differs from seen; after watch_caught_up found events queued, it first
+    sleeps until a new event (reading every 250 us meanwhile). Returns 1 if it changed (the
+    new value in *now), 0 if not, -1 if the store failed (its reason in store_error). */
+int watch_settle(watch_t *self, store_t *store, int64_t seen, int64_t *now);
+
+/*  Everything committed so far is published (or was written by us, the cursor): the events
+    queued now are of those writes, and must not make the next watch_settle read
+    data_version every 50 us for a commit that has no write of its own yet. */
+void watch_caught_up(watch_t *self);
 
 /*  The -wal and -shm of the store our connection uses, held by O_PATH descriptors (which
     keep their inodes from being reused, and whose closing releases no lock of SQLite's);
