@@ -1662,6 +1662,20 @@ static int64_t s_int(sqlite3 *db, const char *sql)
     return v;
 }
 
+/*  Adds events e000001 ... to the store open in db, n of them, each with a summary of 2,000
+    bytes: a store of a few MiB in one statement, through SQLite. */
+static void s_fill(sqlite3 *db, int n)
+{
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+             " INSERT INTO events (id, kind, title, start_date, end_date, country, summary)"
+             " SELECT printf('e%%06d', i), 'conference', 'title ' || i, '2026-01-01',"
+             " '2026-01-02', 'FR', printf('%%.*c', 2000, 'x') FROM n",
+             n);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+}
+
 /*  A statement that fails part way is undone whole, the transaction's earlier statements kept,
     on the VFS the store opens its files with (subjournal.c): with a statement journal small
     enough for memory, and with one past its 4 MiB that goes to a file (about 8 MiB of pages:
@@ -1680,14 +1694,7 @@ static void test_statement_journals(void **state)
     sqlite3_vfs *used = NULL;
     assert_int_equal(sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &used), SQLITE_OK);
     assert_ptr_equal(used, vfs);
-    assert_int_equal(sqlite3_exec(db,
-                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                                  " WHERE i < 4000) INSERT INTO events (id, kind, title,"
-                                  " start_date, end_date, country, summary) SELECT"
-                                  " printf('e%06d', i), 'conference', 'title ' || i, '2026-01-01',"
-                                  " '2026-01-02', 'FR', printf('%.*c', 2000, 'x') FROM n",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    s_fill(db, 4000);
     const int lasts[] = {20, 4000}; /* the row whose CHECK fails: early, then the very last */
     for (int k = 0; k < 2; k++) {
         int64_t head = s_int(db, "SELECT max(seq) FROM changes");
@@ -1739,14 +1746,7 @@ static void test_cache_bound(void **state)
     store_destroy(&store);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-                                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
-                                  " WHERE i < 3000) INSERT INTO events (id, kind, title,"
-                                  " start_date, end_date, country, summary) SELECT"
-                                  " printf('e%06d', i), 'conference', 'title ' || i, '2026-01-01',"
-                                  " '2026-01-02', 'FR', printf('%.*c', 2000, 'x') FROM n",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    s_fill(db, 3000);
     sqlite3_close(db);
     for (int k = 0; k < 2; k++) {
         char err[256];
