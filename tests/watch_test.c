@@ -59,11 +59,12 @@ static void *s_commit_later(void *arg)
     return NULL;
 }
 
-/*  The wait as the publisher runs it after a wake: a few rounds, as its re-checks would. */
+/*  The wait as the publisher runs it after a wake, and again, as its re-checks would: up to
+    a few hundred ms in all, for a slow fsync on a loaded machine. */
 static int s_settle(s_world_t *w, int64_t seen, int64_t *now)
 {
     int rc = 0;
-    for (int round = 0; round < 3 && rc == 0; round++) {
+    for (int round = 0; round < 50 && rc == 0; round++) {
         rc = watch_settle(w->watch, w->reader, seen, now);
     }
     return rc;
