@@ -959,7 +959,7 @@ publisher_t *publisher_new(const publisher_config_t *config)
     self->replay_bind = strdup(config->replay_bind);
     self->heartbeat_ms = config->heartbeat_ms;
     self->sndhwm = config->sndhwm > 0 ? config->sndhwm : 10000;
-    self->zmtp_heartbeat_ms = config->zmtp_heartbeat_ms > 0 ? config->zmtp_heartbeat_ms : 0;
+    self->zmtp_heartbeat_ms = config->zmtp_heartbeat_ms;
     self->batch = config->batch;
     self->signal_fd = config->signal_fd;
     self->logs = self->old_logs = WATCH_LOGS_NONE;

@@ -183,12 +183,16 @@ int watch_settle(watch_t *self, store_t *store, int64_t seen, int64_t *now)
        sleeps until a new event, reading data_version every S_STALE_US only (in case the
        wake was a new commit's after all), and starts the short steps from that event.
        Without this, every published commit cost a wait of 6 ms of reads every 50 us. */
-    enum { S_STEPS = 120, S_STALE_US = 250 }; /* about 6 ms: a slow fsync on a busy disk */
+    enum {
+        S_STEPS = 120,      /* short steps: about 6 ms, a slow fsync on a busy disk */
+        S_STALE_US = 250,   /* a read every this long while waiting for a new write */
+        S_STALE_STEPS = 24, /* of those: 6 ms too */
+    };
     bool stale = self->stale;
     self->stale = false;
-    for (int i = 0, waited = 0; i < S_STEPS && waited < S_STEPS * 50;) {
+    for (int i = 0, stale_steps = 0; i < S_STEPS && stale_steps < S_STALE_STEPS;) {
         if (stale) {
-            waited += S_STALE_US;
+            stale_steps++;
             if (s_wait_event(self->fd, S_STALE_US)) {
                 stale = false; /* a new write: its commit is a few hundred us away */
                 continue;

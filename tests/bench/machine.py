@@ -73,8 +73,9 @@ def _spin(seconds, gap_ns):
 
 def cpu_gaps(seconds=1.0):
     """Per CPU, what a process spinning on it for seconds (all CPUs at once) did not get:
-    {cpu: {lost_pct, max_ms, over_1ms}}. A gap of 0.1 ms or more between two reads of the
-    clock is time the CPU ran something else or was taken away by the hypervisor."""
+    {cpu: {lost_pct, max_ms, over_1ms}}, or {cpu: None} where the probe could not run there
+    (not "nothing lost"). A gap of 0.1 ms or more between two reads of the clock is time the
+    CPU ran something else or was taken away by the hypervisor."""
     children = {}
     for cpu in sorted(os.sched_getaffinity(0)):
         r, w = os.pipe()
@@ -94,7 +95,10 @@ def cpu_gaps(seconds=1.0):
         with os.fdopen(r, "rb") as f:
             data = f.read()
         os.waitpid(pid, 0)
-        gaps = json.loads(data or b"[]")
+        if not data:
+            res[str(cpu)] = None
+            continue
+        gaps = json.loads(data)
         res[str(cpu)] = {"lost_pct": round(100 * sum(gaps) / (seconds * 1e9), 2),
                          "max_ms": round(max(gaps, default=0) / 1e6, 3),
                          "over_1ms": sum(1 for g in gaps if g >= 1_000_000)}
@@ -146,7 +150,7 @@ def verdict(before, after, baseline_runs=None):
     if fs > THRESHOLDS["fsync_p50_ms"]:
         crossed.append(f"fsync p50 {fs} ms > {THRESHOLDS['fsync_p50_ms']} ms")
     lost = [(g["lost_pct"], cpu, when) for when, snap in (("before", before), ("after", after))
-            for cpu, g in snap.get("cpu_gaps", {}).items()]
+            for cpu, g in snap.get("cpu_gaps", {}).items() if g]
     if lost and max(lost)[0] > THRESHOLDS["cpu_lost_pct"]:
         pct, cpu, when = max(lost)
         crossed.append(f"CPU {cpu} lost {pct} % of a second {when} the run > "
@@ -159,8 +163,8 @@ def verdict(before, after, baseline_runs=None):
 
 def show(label, snap, out=sys.stderr):
     """One line of a snapshot."""
-    gaps = "; ".join(f"CPU {cpu} lost {g['lost_pct']} %, longest gap {g['max_ms']} ms"
-                     for cpu, g in snap.get("cpu_gaps", {}).items())
+    gaps = "; ".join(f"CPU {cpu} lost {g['lost_pct']} %, longest gap {g['max_ms']} ms" if g
+                     else f"CPU {cpu} not measured" for cpu, g in snap.get("cpu_gaps", {}).items())
     print(f"# machine {label}: load {' '.join(str(x) for x in snap['load'])} on "
           f"{snap['cpus']} CPUs; fsync (4 KiB) p50 {snap['fsync']['p50_ms']} ms, "
           f"max {snap['fsync']['max_ms']} ms; {gaps}", file=out)
