@@ -1,7 +1,8 @@
 # Dockerfile -- Herald's image: every program (herald-pub, herald-sub, herald-store,
-# herald-keygen) built on Debian 12 with its -dev packages, run on bookworm-slim with the
-# runtime libraries only, as the unprivileged user herald (uid 10001). No key, password or
-# store is baked in: compose.yaml makes them in volumes on first start.
+# herald-keygen, and herald-sub's programs of one sink each) built on Debian 12 with its -dev
+# packages, run on bookworm-slim with the runtime libraries only, as the unprivileged user
+# herald (uid 10001). No key, password or store is baked in: compose.yaml makes them in
+# volumes on first start.
 #
 #   docker build -t herald .
 #   podman build --format docker -t herald .        # podman: OCI format drops HEALTHCHECK
@@ -20,7 +21,7 @@ WORKDIR /src
 COPY . .
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DHERALD_TESTS=OFF \
  && cmake --build /build -j"$(nproc)" \
- && install -m 0755 /build/bin/herald-* /usr/local/bin/
+ && cmake --install /build --prefix /usr/local
 
 FROM debian:bookworm-slim
 RUN apt-get update \
@@ -34,6 +35,8 @@ RUN apt-get update \
  && mkdir -p /var/lib/herald /data /state /keys /relay \
  && chown herald:herald /var/lib/herald /data /state /keys /relay
 COPY --from=build /usr/local/bin/herald-* /usr/local/bin/
+# herald-sub's program of each sink (mail, webhook, calendar, atom, nats), which it becomes
+COPY --from=build /usr/local/libexec/herald/ /usr/local/libexec/herald/
 USER herald
 WORKDIR /var/lib/herald
 # /metrics, /healthz and /readyz inside the container; `herald-pub health` asks it.

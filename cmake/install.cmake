@@ -2,6 +2,8 @@
 # deploy/systemd/*.service expect them (ExecStart=/usr/local/bin/..., the default prefix), and
 # their man pages, made from their --help at build time by help2man, into
 # PREFIX/share/man/man1. Without help2man (scripts/deps.sh installs it) no man pages.
+# herald-sub's programs of one sink each go to LIBEXECDIR/herald
+# (services/subscriber/CMakeLists.txt).
 include(GNUInstallDirs)
 
 set(HERALD_PROGRAMS herald-pub herald-sub herald-store herald-keygen)

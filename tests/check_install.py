@@ -6,8 +6,11 @@ Usage: check_install.py SOURCE_DIR BUILD_DIR [--man]   (CMAKE: the cmake to run,
 Installs BUILD_DIR into a fresh temporary prefix and checks, relative to it, that each
 program a unit of deploy/systemd starts (ExecStart=/usr/local/bin/herald-pub: the default
 prefix /usr/local, then bin/herald-pub) is there, executable, and answers --version; that the
-other programs (herald-store, herald-keygen) sit beside them; and with --man (help2man was
-found) that each program's man page is PREFIX/share/man/man1/PROGRAM.1.
+other programs (herald-store, herald-keygen) sit beside them; that herald-sub's program of
+each sink (herald-sub-NAME) is in libexec/herald and the installed herald-sub reaches them
+(its handover: a subcommand and --print-config of a sink answered by the sink's program);
+and with --man (help2man was found) that each program's man page is
+PREFIX/share/man/man1/PROGRAM.1.
 """
 import os
 import pathlib
@@ -17,6 +20,7 @@ import sys
 import tempfile
 
 PROGRAMS = ["herald-pub", "herald-sub", "herald-store", "herald-keygen"]
+SINK_PROGRAMS = ["mail", "webhook", "calendar", "atom", "nats"]  # libexec/herald/herald-sub-*
 UNIT_PREFIX = "/usr/local"  # CMAKE_INSTALL_PREFIX's default, the units' ExecStart paths
 
 
@@ -60,6 +64,17 @@ def main():
                                      timeout=30)
             if version.returncode != 0 or not version.stdout.startswith(program + " "):
                 errors.append(f"{rel} --version: exit {version.returncode}, {version.stdout!r}")
+        for sink in SINK_PROGRAMS:
+            rel = f"libexec/herald/herald-sub-{sink}"
+            if not os.access(root / rel, os.X_OK):
+                errors.append(f"herald-sub-{sink}: not installed as {rel}")
+        sub = root / expected["herald-sub"]
+        for args in (["webhook-dead", "list", "--help"],
+                     ["--connect", "tcp://127.0.0.1:1", "--sink", "nats", "--print-config"]):
+            run = subprocess.run([str(sub)] + args, capture_output=True, text=True, timeout=30)
+            if run.returncode != 0 or not run.stdout:
+                errors.append(f"installed herald-sub {' '.join(args)}: exit {run.returncode}, "
+                              f"{run.stderr.strip()!r}")
         if want_man:
             for program in PROGRAMS:
                 page = root / "share" / "man" / "man1" / f"{program}.1"

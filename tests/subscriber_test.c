@@ -568,6 +568,38 @@ static void test_state_bad_path(void **unused)
 
 /*  ---- sink.c ---- */
 
+/*  herald-sub's stand-ins (sink_elsewhere.c) read a command line as the sinks' own programs
+    do: each has its sink's name, place in the table, options and subcommands, and nothing
+    to run. */
+static void test_sink_stand_ins(void **unused)
+{
+    (void) unused;
+    const sink_type_t *const stand_ins[] = {&sink_mail_elsewhere, &sink_webhook_elsewhere,
+                                            &sink_calendar_elsewhere, &sink_atom_elsewhere,
+                                            &sink_nats_elsewhere};
+    size_t count = 0;
+    const sink_type_t *const *types = sink_types(&count);
+    assert_int_equal(count, 2 + sizeof stand_ins / sizeof stand_ins[0]);
+    assert_string_equal(types[0]->name, "log");
+    assert_string_equal(types[1]->name, "mirror");
+    for (size_t i = 0; i < sizeof stand_ins / sizeof stand_ins[0]; i++) {
+        const sink_type_t *in = stand_ins[i], *sink = types[2 + i];
+        assert_string_equal(in->name, sink->name);
+        assert_ptr_equal(in->options, sink->options);
+        assert_int_equal(in->options_offset, sink->options_offset);
+        assert_null(in->open);
+        assert_non_null(sink->open);
+        assert_int_equal(in->command_count, sink->command_count);
+        for (size_t c = 0; c < in->command_count; c++) {
+            assert_string_equal(in->commands[c].name, sink->commands[c].name);
+            assert_ptr_equal(in->commands[c].actions, sink->commands[c].actions);
+            assert_int_equal(in->commands[c].needs_state, sink->commands[c].needs_state);
+            assert_null(in->commands[c].run);
+            assert_non_null(sink->commands[c].run);
+        }
+    }
+}
+
 static void test_sink_table(void **unused)
 {
     (void) unused;
@@ -1666,6 +1698,7 @@ static void test_log_long_lines(void **unused)
 
 int main(void)
 {
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_state_put_get),
         cmocka_unit_test(test_state_reopen),
@@ -1674,6 +1707,7 @@ int main(void)
         cmocka_unit_test(test_state_bad_path),
         cmocka_unit_test(test_outbox),
         cmocka_unit_test(test_sink_table),
+        cmocka_unit_test(test_sink_stand_ins),
         cmocka_unit_test(test_log_bad_options),
         cmocka_unit_test(test_log_json),
         cmocka_unit_test(test_json_line_is_jansson),
@@ -1687,5 +1721,6 @@ int main(void)
         cmocka_unit_test(test_mirror_held_press),
         cmocka_unit_test(test_mirror_reopen_reset),
     };
+    /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,6 @@
-/*  main.c -- herald-sub: options and environment (sub_options.h), signals, run, exit status.
+/*  main.c -- herald-sub and herald-sub-NAME (the same main, a table of sinks each,
+    sink_table.c): options and environment (sub_options.h), signals, run, exit status;
+    herald-sub hands a sink it does not link over to the sink's program (handover.h).
 
     Exit status: 0 stopped by SIGINT or SIGTERM, 1 runtime failure, 2 usage error.
 */
@@ -7,6 +9,7 @@
 #include <malloc.h>
 #endif
 
+#include "handover.h"
 #include "log.h"
 #include "metrics.h"
 #include "signals.h"
@@ -76,6 +79,10 @@ int main(int argc, char **argv)
     sub_config_t config;
     int status = 0;
     options_t *options = sub_options_read(&config, argc, argv, &status);
+    if (config.handover) {
+        options_destroy(&options);
+        return sub_handover(argv, config.handover, "--sink");
+    }
     if (!options) {
         return status;
     }

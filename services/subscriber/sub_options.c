@@ -13,6 +13,7 @@
 #include "codec.h"
 #include "config.h"
 #include "endpoint.h"
+#include "handover.h"
 #include "health.h"
 #include "log.h"
 #include "metrics.h"
@@ -241,6 +242,10 @@ static int s_build(options_t *options, void *arg)
     o->sink_options.state_path = config->state;
     o->sink_options.given = options;
     const sink_type_t *type = sink_type_find(config->sink);
+    if (!type->open) {
+        config->handover = type; /* its program reads it all again, and checks it */
+        return 0;
+    }
     if (type->no_topic && o->topic_count) {
         return options_usage(options, "%s: %s", options_source(options, "topic"), type->no_topic);
     }
@@ -274,6 +279,9 @@ static int s_build(options_t *options, void *arg)
 static int s_print_config(const options_t *options, void *arg)
 {
     const sub_config_t *config = arg;
+    if (config->handover) {
+        return 0; /* the sink's program prints it */
+    }
     json_t *json = options_config(options);
     const sink_type_t *type = sink_type_find(config->sink);
     if (json && !config->from) {
@@ -372,6 +380,9 @@ int sub_options_command(int argc, char **argv)
     }
     const sink_type_t *type = NULL;
     const sink_command_t *command = sink_command_find(argv[1], &type);
+    if (command && !command->run) {
+        return sub_handover(argv, type, command->name); /* a stand-in's (sink_elsewhere.c) */
+    }
     if (command) {
         return s_sink_command(command, type, argc, argv);
     }

@@ -34,17 +34,22 @@ typedef struct {
     int log_format;           /* --log-format: 1 for text */
     sub_options_t service;    /* built for subscriber_new (its sink_options: every sink's) */
     curve_client_t curve;     /* the CURVE keys service.curve points to, when given */
+    /* the sink, when a program of its own runs it (a stand-in here, sink.h): then the
+       command line was read, not checked, and main hands it over (handover.h) */
+    const sink_type_t *handover;
 } sub_config_t;
 
 /*  Reads herald-sub's options (argv, the environment, the secrets) into *config and checks
     them with the chosen sink's rules. Returns the options object to run with (the caller's:
     it owns the secrets and the lists of variables config points into; options_destroy once
     the run ends), or NULL with *status the exit status: 0 after --help or --print-config, 1
-    (a CURVE key that cannot be loaded, no memory), 2 a usage error (printed). */
+    (a CURVE key that cannot be loaded, no memory), 2 a usage error (printed). With a sink
+    that herald-sub-all runs, config->handover is set: the options were read, not checked. */
 options_t *sub_options_read(sub_config_t *config, int argc, char **argv, int *status);
 
 /*  Runs `herald-sub COMMAND ...` (argv[1], no option): health (health.h) or a sink's
-    subcommand, its options read through the sink's table. Returns the exit status. */
+    subcommand, its options read through the sink's table; a subcommand of a sink that a
+    program of its own runs is handed over to it (handover.h). Returns the exit status. */
 int sub_options_command(int argc, char **argv);
 
 #endif

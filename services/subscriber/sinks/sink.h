@@ -1,8 +1,9 @@
 /*  sink.h -- where a subscriber's changes go: an interface of function pointers over an
     opaque self, so that the log, the mirror, the mail and the webhook sinks differ only here,
-    and the table of sinks (sink.c), where each sink is registered once with its name, its
-    options (a table of options.h and the struct it fills, a field of sink_options_t), its
-    default --from, whether it needs --state, its checks, its metrics and its subcommands.
+    and the table of sinks (sink_table.c), where each sink is registered once with its
+    name, its options (a table of options.h and the struct it fills, a field of
+    sink_options_t), its default --from, whether it needs --state, its checks, its metrics
+    and its subcommands.
 
     The subscriber streams a batch into a sink: apply() for every record announcement in seq
     order (the announcement dies at the next decode, so a sink copies what it keeps), then
@@ -103,11 +104,12 @@ typedef struct {
     const char *const *actions; /* the actions it takes, NULL-terminated ("list", "retry") */
     bool needs_state;           /* every action needs --state */
     /*  Runs one of its actions. Returns the exit status (0 done, 1 a failure, 2 a usage
-        error); the message to print, if any, in err ("" when there is none). */
+        error); the message to print, if any, in err ("" when there is none). NULL in a
+        stand-in's command (sink_elsewhere.c). */
     int (*run)(const char *action, const sink_cli_t *cli, char *err, size_t errlen);
 } sink_command_t;
 
-/*  A kind of sink, registered once in sink.c's table. Its options: a table of options.h
+/*  A kind of sink, registered once in the table (sink_table.c). Its options: a table of options.h
     (option_t, ending with OPTION_END) whose offsets point into the sink's own struct, the
     field at options_offset of sink_options_t; herald-sub reads them for every sink (each a
     group of --help and --print-config), and only the chosen sink's check() judges them. */
@@ -119,7 +121,8 @@ typedef struct sink_type {
     const char *needs_state;  /* NULL, or why it needs --state (the usage error says so) */
     const char *no_topic;     /* NULL, or why it takes no --topic (the usage error says so) */
     /*  Opens the sink. Returns it (the caller's, freed with sink_destroy), or NULL with the
-        reason in err. */
+        reason in err. NULL in a stand-in (sink_elsewhere.c): herald-sub-NAME runs the sink
+        (sub_handover, handover.h). */
     sink_t *(*open)(const sink_options_t *options, char *err, size_t errlen);
     const sink_metric_t *metrics;   /* its metrics, in the order of its stats() */
     size_t metric_count;            /* at most SINK_MAX_METRICS */
@@ -134,6 +137,20 @@ typedef struct sink_type {
         decided from several options (a default made of another option). 0 or -1. */
     int (*print_config)(const sink_options_t *options, json_t *config);
 } sink_type_t;
+
+/*  The table of sinks of this program (sink_table.c, compiled for each program),
+    sink_table_count of them: every sink of herald-sub-all's order, each either the sink itself
+    or, where the program does not link it, its stand-in (sink_elsewhere.c: its name, options
+    and subcommands' names; open and run NULL), so that herald-sub reads every command line
+    as the sink's own program does and then hands it over (handover.h). herald-sub links the
+    log and mirror sinks, herald-sub-NAME those and the sink NAME, the tests all of them. */
+extern const sink_type_t *const sink_table[];
+extern const size_t sink_table_count;
+
+/*  The stand-ins (sink_elsewhere.c), and the actions of mail-dead and webhook-dead. */
+extern const sink_type_t sink_mail_elsewhere, sink_webhook_elsewhere, sink_calendar_elsewhere,
+    sink_atom_elsewhere, sink_nats_elsewhere;
+extern const char *const sink_dead_actions[];
 
 /*  The sinks of the table, in its order, *count of them. Borrowed. */
 const sink_type_t *const *sink_types(size_t *count);

@@ -325,29 +325,6 @@ static int s_bool(const char *value, bool *out)
     return 0;
 }
 
-#define S_FIELD(name) .offset = offsetof(sink_feed_options_t, name)
-
-/* clang-format off */
-const option_t feed_sink_options[] = {
-    {.name = "feed-out", .kind = OPTION_STRING, S_FIELD(out), .arg = "FILE",
-     .help = "the file written (atomically, rewritten at most once a second)"},
-    {.name = "feed-name", .kind = OPTION_STRING, S_FIELD(name), .arg = "NAME",
-     .help = "the calendar's X-WR-CALNAME, the feed's title\n(default " SINK_FEED_DEFAULT_NAME ")"},
-    {.name = "feed-url", .kind = OPTION_STRING, S_FIELD(url), .arg = "URL",
-     .help = "where readers fetch the feed (Atom: its id and self link)"},
-    {.name = "atom-entries", .kind = OPTION_STRING, S_FIELD(entries), .arg = "N",
-     .help = "atom: entries in the feed (default 100, at most 10,000)"},
-    {.name = "http", .kind = OPTION_STRING, S_FIELD(http), .arg = "ADDR",
-     .help = "serve the file at /NAME (its base name) on HOST:PORT (a bare\n"
-             "PORT is 127.0.0.1:PORT), with ETag, Last-Modified, HEAD"},
-    {.name = "http-tokens", .kind = OPTION_STRING, S_FIELD(http_tokens), .arg = "FILE",
-     .help = "readers allowed, \"AGENCY TOKEN\" a line: bearer token on /NAME\n"
-             "or secret URL /TOKEN/NAME (re-read on SIGHUP)"},
-    {.name = "http-insecure", .kind = OPTION_STRING, S_FIELD(http_insecure), .arg = "1",
-     .help = "serve beyond loopback without tokens (a public feed)"},
-    OPTION_END};
-/* clang-format on */
-
 int feed_sink_check(const sink_options_t *options, const char *sink_name, char *err, size_t errlen)
 {
     sink_feed_options_t checked = options->feed;

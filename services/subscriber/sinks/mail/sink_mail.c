@@ -428,10 +428,8 @@ static int s_print_config(const sink_options_t *options, json_t *config)
     return rc == 0 ? 0 : -1;
 }
 
-static const char *const s_dead_actions[] = {"list", "retry", NULL};
-
 static const sink_command_t s_commands[] = {
-    {.name = "mail-dead", .actions = s_dead_actions, .needs_state = true, .run = s_dead_command},
+    {.name = "mail-dead", .actions = sink_dead_actions, .needs_state = true, .run = s_dead_command},
 };
 
 static const sink_metric_t s_metrics[] = {

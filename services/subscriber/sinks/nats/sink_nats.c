@@ -642,26 +642,9 @@ static const sink_metric_t s_metrics[] = {
      METRICS_COUNTER, 0},
 };
 
-#define S_FIELD(name) .offset = offsetof(sink_nats_options_t, name)
-
-/* clang-format off */
-static const option_t s_options[] = {
-    {.name = "nats-url", .kind = OPTION_STRING, S_FIELD(url), .arg = "URL",
-     .def = SINK_NATS_DEFAULT_URL,
-     .help = "nats://HOST:PORT or tls://HOST:PORT, comma-separated for a cluster"},
-    {.name = "nats-stream", .kind = OPTION_STRING, S_FIELD(stream), .arg = "NAME",
-     .def = SINK_NATS_DEFAULT_STREAM,
-     .help = "the JetStream stream, created when missing with subjects herald.>"},
-    {.name = "nats-creds-file", .kind = OPTION_STRING, S_FIELD(creds_file), .arg = "FILE",
-     .help = "NATS credentials (.creds: JWT and NKey seed), optional"},
-    {.name = "nats-token", .kind = OPTION_SECRET, S_FIELD(token), .arg = "FILE",
-     .help = "a NATS token, optional"},
-    OPTION_END};
-/* clang-format on */
-
 const sink_type_t sink_nats_type = {
     .name = "nats",
-    .options = s_options,
+    .options = sink_nats_options,
     .options_offset = offsetof(sink_options_t, nats),
     .default_from = "start",
     .needs_state = NULL,

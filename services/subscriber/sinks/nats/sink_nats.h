@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "options.h"
+
 #define SINK_NATS_DEFAULT_URL "nats://127.0.0.1:4222"
 #define SINK_NATS_DEFAULT_STREAM "HERALD"
 #define SINK_NATS_SUBJECTS "herald.>"           /* the subjects of a stream the sink creates */
@@ -22,7 +24,7 @@
     when not given: the defaults apply). The token never comes from the command line:
     HERALD_NATS_TOKEN, or the first line of --nats-token-file (HERALD_NATS_TOKEN_FILE).
 
-    Flags of herald-sub (the table in sink_nats.c), each with its HERALD_* twin:
+    Flags of herald-sub (the table in nats_options.c), each with its HERALD_* twin:
       --nats-url URL          nats://HOST:PORT[,nats://...] (default nats://127.0.0.1:4222)
       --nats-stream NAME      the JetStream stream (default HERALD), created when missing with
                               subjects herald.> and a two-minute duplicate window
@@ -34,6 +36,9 @@ typedef struct {
     const char *creds_file; /* --nats-creds-file */
     const char *token;      /* HERALD_NATS_TOKEN or --nats-token-file's first line, NULL */
 } sink_nats_options_t;
+
+/*  The options' table (nats_options.c), for the table of sinks. */
+extern const option_t sink_nats_options[];
 
 /*  Checks the options without connecting: the URL's scheme, the stream's name (letters,
     digits, '-' and '_'), the credentials file readable (the token is read by the options

@@ -38,7 +38,6 @@
 
 #define S_RETRY_AFTER_MAX_S 3600 /* a receiver's Retry-After is honoured up to an hour */
 #define S_TICK_BUDGET_MS 100     /* sending time of one tick at most */
-#define S_TIMEOUT_MAX_S 600
 
 /*  Its counts (outbox_sink_t's): requests answered with a 2xx, attempts that failed and will
     be retried, requests in the outbox, requests refused for good. */
@@ -58,9 +57,9 @@ int sink_webhook_check(const sink_webhook_options_t *o, int64_t *timeout_ms, cha
         snprintf(err, errlen, "--webhook-url: '%s' is not http://... or https://...", o->url);
         return -1;
     }
-    if (o->timeout < 0 || o->timeout > S_TIMEOUT_MAX_S) {
+    if (o->timeout < 0 || o->timeout > SINK_WEBHOOK_TIMEOUT_MAX_S) {
         snprintf(err, errlen, "--webhook-timeout: '%d' is not a number of seconds (1 to %d)",
-                 o->timeout, S_TIMEOUT_MAX_S);
+                 o->timeout, SINK_WEBHOOK_TIMEOUT_MAX_S);
         return -1;
     }
     if (timeout_ms) {
@@ -292,39 +291,12 @@ static int s_dead_command(const char *action, const sink_cli_t *cli, char *err, 
     return left == 0 ? 0 : 1; /* some are still dead (logged), or a failure (in err) */
 }
 
-static const char *const s_dead_actions[] = {"list", "retry", NULL};
-
 static const sink_command_t s_commands[] = {
-    {.name = "webhook-dead", .actions = s_dead_actions, .needs_state = true, .run = s_dead_command},
+    {.name = "webhook-dead",
+     .actions = sink_dead_actions,
+     .needs_state = true,
+     .run = s_dead_command},
 };
-
-/*  The secret: whsec_ and base64, or several space-separated (never shown). */
-static int s_check_secret(void *field, char *why, size_t cap)
-{
-    webhook_signer_t *signer = webhook_signer_new(*(const char **) field, why, cap);
-    int rc = signer ? 0 : -1;
-    webhook_signer_destroy(&signer);
-    return rc;
-}
-
-#define S_FIELD(name) .offset = offsetof(sink_webhook_options_t, name)
-
-/* clang-format off */
-static const option_t s_options[] = {
-    {.name = "webhook-url", .kind = OPTION_STRING, S_FIELD(url), .arg = "URL",
-     .help = "http(s)://... receiving a CloudEvents JSON POST per change"},
-    {.name = "webhook-secret", .kind = OPTION_SECRET, S_FIELD(secret), .arg = "FILE",
-     .check = s_check_secret,
-     .help = "Standard Webhooks signing secret(s), whsec_...; several,\n"
-             "space-separated, during a rotation"},
-    {.name = "webhook-ca-file", .kind = OPTION_STRING, S_FIELD(ca_file), .arg = "FILE",
-     .help = "CA certificates (PEM) to trust for the receiver instead of\n"
-             "the system's (verification always on)"},
-    {.name = "webhook-timeout", .kind = OPTION_INT, S_FIELD(timeout), .arg = "S", .min = 1,
-     .max = S_TIMEOUT_MAX_S, .def = "10", .what = "a number of seconds (1 to 600)",
-     .help = "seconds one request may take"},
-    OPTION_END};
-/* clang-format on */
 
 static const sink_metric_t s_metrics[] = {
     {"herald_sub_webhook_delivered_total", "Webhook requests answered with a 2xx.", METRICS_COUNTER,
@@ -338,7 +310,7 @@ static const sink_metric_t s_metrics[] = {
 
 const sink_type_t sink_webhook_type = {
     .name = "webhook",
-    .options = s_options,
+    .options = sink_webhook_options,
     .options_offset = offsetof(sink_options_t, webhook),
     .default_from = "latest",
     .needs_state = "the outbox of requests and the dead letters live there",

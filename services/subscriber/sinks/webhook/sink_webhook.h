@@ -10,10 +10,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SINK_WEBHOOK_TIMEOUT_S 10 /* --webhook-timeout's default */
+#include "options.h"
+
+#define SINK_WEBHOOK_TIMEOUT_S 10      /* --webhook-timeout's default */
+#define SINK_WEBHOOK_TIMEOUT_MAX_S 600 /* ... and its largest value */
 #define SINK_WEBHOOK_SECRET_VAR "HERALD_WEBHOOK_SECRET"
 
-/*  The webhook sink's options (its table in sink_webhook.c fills them; strings borrowed,
+/*  The webhook sink's options (its table, sink_webhook_options, fills them; strings borrowed,
     NULL when not given). The secret never comes from the command line: HERALD_WEBHOOK_SECRET,
     or the first line of --webhook-secret-file (HERALD_WEBHOOK_SECRET_FILE), not both; it
     holds one whsec_ secret or several space-separated (a rotation: each signs). */
@@ -23,6 +26,22 @@ typedef struct {
     const char *ca_file; /* --webhook-ca-file FILE: PEM CAs trusted instead of the system's */
     int timeout;         /* --webhook-timeout: seconds for one request, 0: the default (10) */
 } sink_webhook_options_t;
+
+/*  The options' table (webhook_options.c), for the table of sinks. */
+extern const option_t sink_webhook_options[];
+
+/*  Checks the form of secrets (what webhook_sign.h parses): one to WEBHOOK_SIGN_MAX_KEYS
+    whitespace-separated secrets, each whsec_ (may be left out) and the base64 of
+    WEBHOOK_SIGN_KEY_MIN to _MAX bytes. 0, or -1 with the reason in err (never the secret). */
+int webhook_secrets_check(const char *secrets, char *err, size_t errlen);
+
+/*  The secret after p (whitespace skipped): its base64 in *b64 and *len, whsec_ left out.
+    Returns where the next one starts, or NULL when there is none. */
+const char *webhook_secret_next(const char *p, const char **b64, size_t *len);
+
+/*  The length of what text[0..len), standard base64 with its padding, decodes to (at most
+    WEBHOOK_SIGN_KEY_MAX + 3), or -1 if it is not base64 or longer. */
+int webhook_base64_size(const char *text, size_t len);
 
 /*  Checks the options as the sink will use them: the URL, the secrets (parsed), the CA file,
     the timeout (*timeout_ms, may be NULL). 0, or -1 with a message naming the flag

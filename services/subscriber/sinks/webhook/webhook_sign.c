@@ -9,10 +9,11 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "sink_webhook.h"
 
 struct webhook_signer {
     EVP_MAC *mac;                            /* HMAC */
@@ -20,32 +21,11 @@ struct webhook_signer {
     size_t count;                            /* secrets */
 };
 
-/*  Decodes standard base64 (with its padding) of text[0..len) into out (cap bytes). Returns
-    the decoded length, or -1 if it is not base64 or does not fit. */
-static int s_base64_decode(const char *text, size_t len, unsigned char *out, size_t cap)
-{
-    if (len == 0 || len % 4 != 0 || len / 4 * 3 > cap) {
-        return -1;
-    }
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  c == '+' || c == '/' || (c == '=' && i >= len - 2);
-        if (!ok || (c != '=' && i > 0 && text[i - 1] == '=')) {
-            return -1;
-        }
-    }
-    int n = EVP_DecodeBlock(out, (const unsigned char *) text, (int) len);
-    if (n < 0) {
-        return -1;
-    }
-    /* EVP_DecodeBlock counts the padding as zero bytes */
-    n -= (text[len - 1] == '=') + (text[len - 2] == '=');
-    return n;
-}
-
 webhook_signer_t *webhook_signer_new(const char *secrets, char *err, size_t errlen)
 {
+    if (webhook_secrets_check(secrets, err, errlen) != 0) {
+        return NULL; /* from here on, each secret is base64 of a key of the right length */
+    }
     webhook_signer_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -62,38 +42,15 @@ webhook_signer_t *webhook_signer_new(const char *secrets, char *err, size_t errl
         OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
         OSSL_PARAM_construct_end(),
     };
-    const char *p = secrets ? secrets : "";
-    while (*p) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
-            p++;
-        }
-        size_t len = strcspn(p, " \t\r\n");
-        if (len == 0) {
-            break;
-        }
-        const char *b64 = p;
-        size_t b64_len = len;
-        if (len > 6 && strncmp(p, "whsec_", 6) == 0) {
-            b64 += 6;
-            b64_len -= 6;
-        }
-        p += len;
-        if (self->count == WEBHOOK_SIGN_MAX_KEYS) {
-            snprintf(err, errlen, "more than %d secrets", WEBHOOK_SIGN_MAX_KEYS);
-            webhook_signer_destroy(&self);
-            return NULL;
-        }
-        unsigned char key[WEBHOOK_SIGN_KEY_MAX + 3];
-        int n = s_base64_decode(b64, b64_len, key, sizeof key);
-        if (n < WEBHOOK_SIGN_KEY_MIN || n > WEBHOOK_SIGN_KEY_MAX) {
-            OPENSSL_cleanse(key, sizeof key);
-            snprintf(err, errlen, "secret %zu is not whsec_ and the base64 of %d to %d bytes",
-                     self->count + 1, WEBHOOK_SIGN_KEY_MIN, WEBHOOK_SIGN_KEY_MAX);
-            webhook_signer_destroy(&self);
-            return NULL;
-        }
+    const char *p = secrets;
+    const char *b64 = NULL;
+    size_t len = 0;
+    while ((p = webhook_secret_next(p, &b64, &len))) {
+        unsigned char key[WEBHOOK_SIGN_KEY_MAX + 3]; /* EVP_DecodeBlock decodes the padding */
+        int n = webhook_base64_size(b64, len);
         EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(self->mac);
-        int ok = ctx && EVP_MAC_init(ctx, key, (size_t) n, params);
+        int ok = ctx && EVP_DecodeBlock(key, (const unsigned char *) b64, (int) len) >= n &&
+                 EVP_MAC_init(ctx, key, (size_t) n, params);
         OPENSSL_cleanse(key, sizeof key);
         if (!ok) {
             EVP_MAC_CTX_free(ctx);
@@ -102,11 +59,6 @@ webhook_signer_t *webhook_signer_new(const char *secrets, char *err, size_t errl
             return NULL;
         }
         self->ctx[self->count++] = ctx;
-    }
-    if (self->count == 0) {
-        snprintf(err, errlen, "no secret (whsec_ and base64)");
-        webhook_signer_destroy(&self);
-        return NULL;
     }
     return self;
 }
