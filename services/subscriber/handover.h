@@ -25,8 +25,9 @@
 
 /*  Replaces this process with herald-sub-NAME for the sink type (SUB_HANDOVER_DIR from this
     program's own directory), given argv as it is; what names what asked for it ("--sink",
-    "mail-dead"). Returns only on failure, 1 (the exit status of a runtime failure), the
-    reason printed: no such program, or one that handed it back (SUB_HANDOVER_VAR set). */
-int sub_handover(char **argv, const sink_type_t *type, const char *what);
+    "mail-dead"). Returns only on failure: 1 (the exit status of a runtime failure) with the
+    reason in err, which names the path looked for (no such program) or says that the
+    program handed it back (SUB_HANDOVER_VAR set). */
+int sub_handover(char **argv, const sink_type_t *type, const char *what, char *err, size_t errlen);
 
 #endif

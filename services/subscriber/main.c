@@ -4,6 +4,7 @@
 
     Exit status: 0 stopped by SIGINT or SIGTERM, 1 runtime failure, 2 usage error.
 */
+#include <limits.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -80,8 +81,13 @@ int main(int argc, char **argv)
     int status = 0;
     options_t *options = sub_options_read(&config, argc, argv, &status);
     if (config.handover) {
+        /* a runtime failure, logged as the others are (the sink's program was not run) */
+        log_setup((log_level_t) config.log_level, config.log_format == 1);
         options_destroy(&options);
-        return sub_handover(argv, config.handover, "--sink");
+        char err[PATH_MAX + 256] = "";
+        status = sub_handover(argv, config.handover, "--sink", err, sizeof err);
+        log_error("sub.start_failed", "{s:s}", "error", err);
+        return status;
     }
     if (!options) {
         return status;

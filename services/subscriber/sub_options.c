@@ -380,8 +380,11 @@ int sub_options_command(int argc, char **argv)
     }
     const sink_type_t *type = NULL;
     const sink_command_t *command = sink_command_find(argv[1], &type);
-    if (command && !command->run) {
-        return sub_handover(argv, type, command->name); /* a stand-in's (sink_elsewhere.c) */
+    if (command && !command->run) { /* a stand-in's (sink_elsewhere.c) */
+        char err[PATH_MAX + 256] = "";
+        int status = sub_handover(argv, type, command->name, err, sizeof err);
+        fprintf(stderr, "herald-sub: %s\n", err);
+        return status;
     }
     if (command) {
         return s_sink_command(command, type, argc, argv);

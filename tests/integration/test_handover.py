@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, PubWorld, check, free_port, run_cases  # noqa: E402
+from harness import BIN, PubWorld, check, fail, free_port, run_cases  # noqa: E402
 
 LIBEXEC = os.path.normpath(os.path.join(BIN, "..", "libexec", "herald"))
 # the library of each sink's program, by the start of its file name
@@ -115,15 +115,32 @@ def run_lone(world, program, sink):
                           + sink_args(world, sink), capture_output=True, text=True, timeout=30)
 
 
+def start_failed(stderr):
+    """The error of the sub.start_failed line of a subscriber's JSON log (stderr)."""
+    for line in stderr.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        if event.get("event") == "sub.start_failed" and event.get("level") == "error":
+            return event.get("error", "")
+    fail(f"no sub.start_failed line in {stderr!r}")
+
+
 def case_missing(world):
-    """No herald-sub-NAME: exit 1, naming the program and the reason; the log sink still
-    runs (it needs none)."""
+    """No herald-sub-NAME: exit 1 and an error line in the log naming the program and the
+    reason; the log sink still runs (it needs none). A subcommand says it on stderr."""
     program = lone(world, "missing")
     r = run_lone(world, program, "calendar")
     want = os.path.join(world.w, "missing", "bin", "..", "libexec", "herald",
                         "herald-sub-calendar")
-    check(r.returncode == 1 and want in r.stderr and "No such file" in r.stderr,
-          f"a missing program is named: {r.returncode} {r.stderr!r}")
+    check(r.returncode == 1, f"a missing program: exit {r.returncode} {r.stderr!r}")
+    error = start_failed(r.stderr)
+    check(want in error and "No such file" in error, f"a missing program is named: {error!r}")
+    r = subprocess.run([program, "webhook-dead", "list", "--state", "x.state"],
+                       capture_output=True, text=True, timeout=30)
+    check(r.returncode == 1 and r.stderr.startswith("herald-sub: webhook-dead webhook runs in ")
+          and "herald-sub-webhook" in r.stderr, f"a subcommand's missing program: {r}")
     r = subprocess.run([program, "--connect", world.live, "--sink", "log", "--print-config"],
                        capture_output=True, text=True, timeout=30)
     check(r.returncode == 0 and json.loads(r.stdout)["sink"] == "log", f"log alone: {r}")
@@ -134,7 +151,7 @@ def case_handed_back(world):
     exit 1 at once, not a loop of exec."""
     program = lone(world, "back", {"herald-sub-atom": os.path.join(BIN, "herald-sub")})
     r = run_lone(world, program, "atom")
-    check(r.returncode == 1 and "handed it back" in r.stderr,
+    check(r.returncode == 1 and "handed it back" in start_failed(r.stderr),
           f"a program that hands back: {r.returncode} {r.stderr!r}")
 
 
