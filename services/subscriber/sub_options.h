@@ -44,7 +44,7 @@ typedef struct {
     it owns the secrets and the lists of variables config points into; options_destroy once
     the run ends), or NULL with *status the exit status: 0 after --help or --print-config, 1
     (a CURVE key that cannot be loaded, no memory), 2 a usage error (printed). With a sink
-    that herald-sub-all runs, config->handover is set: the options were read, not checked. */
+    that a program of its own runs, config->handover is set: read, not checked. */
 options_t *sub_options_read(sub_config_t *config, int argc, char **argv, int *status);
 
 /*  Runs `herald-sub COMMAND ...` (argv[1], no option): health (health.h) or a sink's

@@ -109,10 +109,11 @@ typedef struct {
     int (*run)(const char *action, const sink_cli_t *cli, char *err, size_t errlen);
 } sink_command_t;
 
-/*  A kind of sink, registered once in the table (sink_table.c). Its options: a table of options.h
-    (option_t, ending with OPTION_END) whose offsets point into the sink's own struct, the
-    field at options_offset of sink_options_t; herald-sub reads them for every sink (each a
-    group of --help and --print-config), and only the chosen sink's check() judges them. */
+/*  A kind of sink, registered once in the table (sink_table.c). Its options: a table of
+    options.h (option_t, ending with OPTION_END) whose offsets point into the sink's own
+    struct, the field at options_offset of sink_options_t; herald-sub reads them for every
+    sink (each a group of --help and --print-config), and only the chosen sink's check()
+    judges them. */
 typedef struct sink_type {
     const char *name;         /* --sink NAME */
     const option_t *options;  /* its options table, NULL: none */
@@ -139,7 +140,7 @@ typedef struct sink_type {
 } sink_type_t;
 
 /*  The table of sinks of this program (sink_table.c, compiled for each program),
-    sink_table_count of them: every sink of herald-sub-all's order, each either the sink itself
+    sink_table_count of them: every sink in one order, each either the sink itself
     or, where the program does not link it, its stand-in (sink_elsewhere.c: its name, options
     and subcommands' names; open and run NULL), so that herald-sub reads every command line
     as the sink's own program does and then hands it over (handover.h). herald-sub links the

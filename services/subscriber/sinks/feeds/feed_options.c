@@ -1,7 +1,7 @@
 /*  feed_options.c -- the feed sinks' options' table (calendar and atom share it). Apart from
     the sinks because herald-sub reads every sink's options, and this file needs no library:
-    herald-sub itself links neither libical nor libxml2 (the feed sinks run in herald-sub-all,
-    sink.h).
+    herald-sub itself links neither libical nor libxml2 (the feed sinks run in
+    herald-sub-calendar and herald-sub-atom, handover.h).
 */
 #include <stddef.h>
 

@@ -1,6 +1,6 @@
 /*  nats_options.c -- the NATS sink's options' table. Apart from the sink because herald-sub
     reads every sink's options, and this file needs no library: herald-sub itself does not
-    link libnats (the sink runs in herald-sub-all, sink.h).
+    link libnats (the sink runs in herald-sub-nats, handover.h).
 */
 #include <stddef.h>
 

@@ -2,7 +2,7 @@
     reads their form (whsec_ and the base64 of 24 to 64 bytes, space-separated) without
     decoding them. Apart from the sink because herald-sub reads every sink's options, and
     this file needs no library: herald-sub itself links no HTTP or crypto library (the sink
-    runs in herald-sub-all, sink.h).
+    runs in herald-sub-webhook, handover.h).
 */
 #include <stdbool.h>
 #include <stddef.h>
