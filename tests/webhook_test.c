@@ -126,7 +126,13 @@ static void test_sign_bad_secrets(void **unused)
         assert_null(signer);
         assert_true(err[0] != '\0');
         assert_null(strstr(err, "MfKQ9r8GKYqr")); /* never the secret in a message */
+        /* herald-sub's check of --webhook-secret (no libcrypto) says the same */
+        char why[256] = "";
+        assert_int_equal(webhook_secrets_check(bad[i], why, sizeof why), -1);
+        assert_string_equal(why, err);
     }
+    char why[256] = "";
+    assert_int_equal(webhook_secrets_check(SPEC_SECRET " " NEW_SECRET, why, sizeof why), 0);
 }
 
 /*  An event announcement; strings borrowed from the caller. */
