@@ -117,7 +117,8 @@
 /*  Entries that more than one program's table holds, said once. OPTION_LOG: --log-level
     (log_levels) and --log-format (log_formats, of log.h) into the int fields level and format
     of the struct type; OPTION_METRICS: --metrics ADDR (metrics_check_addr, metrics.h) into
-    its const char * field. The table's file includes log.h and metrics.h. */
+    its const char * field; OPTION_REALTIME: --realtime N (realtime.h) into its int field. The
+    table's file includes log.h and metrics.h. */
 /* clang-format off */
 #define OPTION_LOG(type, level, format)                                                            \
     {.name = "log-level", .kind = OPTION_ENUM, .offset = offsetof(type, level), .arg = "L",        \
@@ -129,6 +130,13 @@
      .check = metrics_check_addr,                                                                  \
      .help = "serve /metrics, /healthz, /readyz on HOST:PORT (a bare PORT\n"                       \
              "is 127.0.0.1:PORT); off by default"}
+#define OPTION_REALTIME(type, field)                                                               \
+    {.name = "realtime", .kind = OPTION_INT, .offset = offsetof(type, field), .arg = "N",          \
+     .min = 0, .max = 99, .def = "0",                                                              \
+     .help = "run the main thread and ZeroMQ's I/O threads under\n"                                \
+             "SCHED_FIFO at priority N, ahead of every ordinary process\n"                         \
+             "(needs CAP_SYS_NICE or LimitRTPRIO); 0: off\n"                                       \
+             "(docs/operations.md, \"Latency under load\")"}
 /* clang-format on */
 
 /*  What an option's value is, and the type of the field it goes to. */

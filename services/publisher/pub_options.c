@@ -64,6 +64,7 @@ static const option_t s_option_table[] = {
              "does not answer within 3 intervals; 0: none, and the\n"
              "kernel closes a connection whose data stays unacknowledged\n"
              "30 s (with thousands of subscribers: docs/operations.md)"},
+    OPTION_REALTIME(pub_config_t, service.realtime),
     OPTION_LOG(pub_config_t, log_level, log_format),
     {.name = "insecure", .kind = OPTION_BOOL, S_FIELD(insecure),
      .help = "allow tcp binds to non-loopback addresses without CURVE"},

@@ -21,8 +21,9 @@
     service's configuration. */
 typedef struct {
     publisher_config_t service; /* for publisher_new: --db, --bind, --replay-bind,
-                                   --heartbeat-ms, --batch, --sndhwm, --io-threads, the CURVE
-                                   secret, --clients (signal_fd: the caller's) */
+                                   --heartbeat-ms, --batch, --sndhwm, --io-threads,
+                                   --realtime, the CURVE secret, --clients (signal_fd:
+                                   the caller's) */
     int log_level;              /* --log-level: a log_level_t */
     int log_format;             /* --log-format: 1 for text */
     bool insecure;              /* --insecure */

@@ -35,6 +35,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "pub_metrics.h"
+#include "realtime.h"
 #include "recent.h"
 #include "replay.h"
 #include "sockopt.h"
@@ -973,6 +974,11 @@ publisher_t *publisher_new(const publisher_config_t *config)
     }
     replay_set_recent(self->replay, self->recent, s_publish_upto, self);
     zmq_ctx_set(self->ctx, ZMQ_IO_THREADS, config->io_threads > 0 ? config->io_threads : 1);
+    char err[512];
+    if (realtime_enter(self->ctx, config->realtime, err, sizeof err) != 0) {
+        log_error("pub.realtime_failed", "{s:s}", "error", err);
+        goto fail;
+    }
     self->pub = zmq_socket(self->ctx, ZMQ_XPUB);
     self->router = zmq_socket(self->ctx, ZMQ_ROUTER);
     if (!self->pub || !self->router) {

@@ -22,6 +22,7 @@ typedef struct {
     int sndhwm;               /* live messages queued per subscriber before dropping (0: 10000) */
     int io_threads;           /* ZeroMQ I/O threads of the context (0: 1) */
     int zmtp_heartbeat_ms;    /* ZMTP PING to every connection (0: none, TCP_USER_TIMEOUT) */
+    int realtime;             /* SCHED_FIFO priority of the main and I/O threads (0: off) */
     int signal_fd;            /* signalfd for SIGINT, SIGTERM, SIGHUP; borrowed, stays open */
     const char *curve_secret; /* CURVE: the publisher's Z85 secret key; NULL: no CURVE */
     const char *clients_dir;  /* CURVE: the client directory (clients.h), with curve_secret */

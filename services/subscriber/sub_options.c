@@ -157,6 +157,7 @@ static const option_t s_service_options[] = {
     {.name = "rcvhwm", .kind = OPTION_INT, S_FIELD(rcvhwm), .arg = "N", .min = 0, .max = INT_MAX,
      .def = "1000", .what = "a number of messages (0 or more)",
      .help = "live messages queued at most"},
+    OPTION_REALTIME(sub_config_t, realtime),
     OPTION_METRICS(sub_config_t, metrics),
     {.name = "curve-secret", .kind = OPTION_SECRET, S_FIELD(curve_secret), .arg = "FILE",
      .check = curve_check_secret,
@@ -239,6 +240,7 @@ static int s_build(options_t *options, void *arg)
     }
     o->sink = config->sink;
     o->rcvhwm = config->rcvhwm;
+    o->realtime = config->realtime;
     o->sink_options.state_path = config->state;
     o->sink_options.given = options;
     const sink_type_t *type = sink_type_find(config->sink);

@@ -27,6 +27,7 @@ typedef struct {
     const char *from;         /* --from start|latest|snapshot|SEQ|TIME, NULL: the sink's */
     const char *sink;         /* --sink NAME, a sink of the table */
     int rcvhwm;               /* --rcvhwm N */
+    int realtime;             /* --realtime N */
     const char *metrics;      /* --metrics ADDR, NULL: off */
     const char *curve_secret; /* HERALD_CURVE_SECRET or --curve-secret-file's first line */
     const char *server_key;   /* --server-key FILE */

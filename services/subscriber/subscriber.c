@@ -30,6 +30,7 @@
 #include "codec.h"
 #include "frames.h"
 #include "log.h"
+#include "realtime.h"
 #include "sockopt.h"
 #include "state.h"
 #include "sub_metrics.h"
@@ -659,6 +660,9 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     self->ctx = zmq_ctx_new();
     if (!self->decoder || !self->ctx) {
         snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (realtime_enter(self->ctx, options->realtime, err, errlen) != 0) {
         goto fail;
     }
     self->sub = s_sub_open(self, err, errlen);

@@ -39,6 +39,7 @@ typedef struct {
     /* its options (each sink's own struct; the state field is the subscriber's) */
     sink_options_t sink_options;
     int rcvhwm;                  /* ZMQ_RCVHWM of the SUB socket */
+    int realtime;                /* SCHED_FIFO priority of the main and I/O threads (0: off) */
     int signal_fd;               /* signalfd for SIGINT, SIGTERM, SIGHUP (not ours) */
     const curve_client_t *curve; /* CURVE keys of the SUB and the DEALER; NULL: no CURVE */
 } sub_options_t;

@@ -2,6 +2,7 @@
 """bench.py -- Herald's benchmark: every figure of docs/performance.md, measured in one run.
 
 Usage: scripts/bench.sh [--changes N] [--latency-count N] [--repeat N] [--machine-only]
+                        [--webhook-only] [--load-only]
        (builds Release, then runs this)
 
 Figures (all in this one run, so they compare as ratios on a noisy machine; each throughput,
@@ -21,6 +22,12 @@ slows a run down):
      (--webhook-only runs this one alone)
   9. the feed sinks' rewrite: a calendar of 10,000 events rendered with libical and written
      atomically, and the Atom feed of the same (bench_feeds); the calendar's floor is 500 ms
+ 10. latency under load: figure 3 again while one CPU-bound process per core competes for
+     every core, once with the publisher and the subscriber as they are and once with
+     --realtime 20 (SCHED_FIFO); bench_latency, the instrument, stamps from SCHED_FIFO
+     threads (priority 30) both times. Measured after the machine's state (the load is
+     deliberate), and only where SCHED_FIFO is allowed (root, CAP_SYS_NICE or
+     RLIMIT_RTPRIO); --load-only runs this one alone
 
 Before and after the figures, the machine's state (machine.py): load averages, CPU steal and
 busy time over the run (/proc/stat deltas), an fsync's latency in the bench folder, the
@@ -235,6 +242,47 @@ def webhook(work, m):
             "floor": 1000, "sub_peak_kib": sub_peak}
 
 
+def latency(db, count, extra=(), env=None):
+    """Figure 3's measurement on the store db (made here): a publisher, bench_latency at
+    1,000 commits a second and a JSON-log subscriber; extra goes to both programs."""
+    subprocess.run([f"{BIN}/herald-store", "--db", db, "init"], check=True)
+    pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
+    pub = subprocess.Popen([f"{BIN}/herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                            rep_ep, "--log-level", "warn"] + list(extra))
+    try:
+        out = subprocess.run([f"{BIN}/bench_latency", db, "1000", str(count), "--",
+                              f"{BIN}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
+                              "--sink", "log", "--format", "json"] + list(extra),
+                             check=True, capture_output=True, text=True, timeout=300,
+                             env=env).stdout
+    finally:
+        stop(pub)
+    return json.loads(out)
+
+
+def latency_under_load(work, count):
+    """Figure 10: figure 3 with a busy loop on every core, plain and with --realtime 20."""
+    if subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode != 0:
+        print("10. latency under load: skipped, SCHED_FIFO is not allowed here", file=sys.stderr)
+        return {"skipped": "SCHED_FIFO not allowed"}
+    env = dict(os.environ, BENCH_LATENCY_REALTIME="30")
+    res = {"hogs": os.cpu_count(), "rate": 1000}
+    for name, extra in (("plain", []), ("realtime", ["--realtime", "20"])):
+        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(res["hogs"])]
+        try:
+            res[name] = latency(os.path.join(work, f"load-{name}.db"), count, extra, env)
+        finally:
+            for h in hogs:
+                h.kill()
+                h.wait()
+        f = res[name]
+        print(f"10. latency at 1000/s, {res['hogs']} CPU hogs, {name}: p50 {f['p50_ms']} ms, "
+              f"p99 {f['p99_ms']} ms, p99.9 {f['p999_ms']} ms, max {f['max_ms']} ms",
+              file=sys.stderr)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--changes", type=int, default=1_000_000)
@@ -242,6 +290,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3, help="runs of each throughput, best kept")
     ap.add_argument("--webhook-changes", type=int, default=20_000)
     ap.add_argument("--webhook-only", action="store_true", help="figure 8 alone")
+    ap.add_argument("--load-only", action="store_true", help="figure 10 alone")
     ap.add_argument("--machine-only", action="store_true",
                     help="the machine's state over a 5 s idle wait and its verdict, alone")
     args = ap.parse_args()
@@ -255,6 +304,11 @@ def main():
             state = machine.verdict(before, after)
             machine.show_verdict(state)
             print(json.dumps({"machine": state}, indent=2))
+        return
+    if args.load_only:
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+            print(json.dumps({"latency_load": latency_under_load(work, args.latency_count)},
+                             indent=2))
         return
     if args.webhook_only:
         with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
@@ -365,16 +419,7 @@ def main():
               f"{mrate / sq_vfs:.2f} x SQLite batched on the store's VFS ({sq_vfs:,.0f}/s)",
               file=sys.stderr)
 
-        ldb = os.path.join(work, "latency.db")
-        subprocess.run([f"{BIN}/herald-store", "--db", ldb, "init"], check=True)
-        pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-        pub = publisher(ldb, pub_ep, rep_ep)
-        out = subprocess.run([f"{BIN}/bench_latency", ldb, "1000", str(args.latency_count), "--",
-                              f"{BIN}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
-                              "--sink", "log", "--format", "json"],
-                             check=True, capture_output=True, text=True, timeout=300).stdout
-        stop(pub)
-        res["latency"] = json.loads(out)
+        res["latency"] = latency(os.path.join(work, "latency.db"), args.latency_count)
         print(f"3. latency at 1000/s: {res['latency']}", file=sys.stderr)
         res["webhook"] = webhook(work, args.webhook_changes)
 
@@ -389,6 +434,7 @@ def main():
         machine.show("after", after)
         res["machine"] = machine.verdict(before, after, res["baseline"]["runs"])
         machine.show_verdict(res["machine"])
+        res["latency_load"] = latency_under_load(work, args.latency_count)
         if out.returncode != 0:
             print(json.dumps(res, indent=2))
             raise SystemExit("bench: the calendar rewrite is over its floor of 500 ms")

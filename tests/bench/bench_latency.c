@@ -6,9 +6,16 @@
     The subscriber command must log JSON lines (--sink log --format json) to stdout; a
     publisher must already be running on DB. Prints {"p50_ms":..,"p99_ms":..,"p999_ms":..}.
     BENCH_LATENCY_SAMPLES=FILE also writes every sample there (below).
+    BENCH_LATENCY_REALTIME=N runs this program's two threads (the writer, which stamps each
+    commit, and the reader, which stamps each arrival) under SCHED_FIFO at priority N, so
+    that on a busy machine the stamps are taken when things happen, not when the instrument
+    gets a core; the subscriber it starts stays ordinary (SCHED_RESET_ON_FORK) unless its
+    command asks otherwise (--realtime).
 */
+#define _GNU_SOURCE /* SCHED_RESET_ON_FORK */
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +44,20 @@ static double s_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*  BENCH_LATENCY_REALTIME: the calling thread under SCHED_FIFO; exits if refused. */
+static void s_realtime(void)
+{
+    const char *prio = getenv("BENCH_LATENCY_REALTIME");
+    if (!prio || !*prio) {
+        return;
+    }
+    struct sched_param param = {.sched_priority = atoi(prio)};
+    if (sched_setscheduler(0, SCHED_FIFO | SCHED_RESET_ON_FORK, &param) != 0) {
+        perror("bench_latency: BENCH_LATENCY_REALTIME");
+        exit(1);
+    }
 }
 
 static int s_commit(bench_t *self, long i)
@@ -74,6 +95,7 @@ static void s_sleep_until(double t)
 static void *s_writer(void *arg)
 {
     bench_t *self = arg;
+    s_realtime();
     for (long i = 0; i < WARMUP; i++) { /* the subscriber joins while these flow */
         s_commit(self, -1 - i);
         usleep(5000);
@@ -141,6 +163,7 @@ int main(int argc, char **argv)
     }
     close(fds[1]);
     self.subscriber = pid;
+    s_realtime(); /* after the fork: the subscriber is not ours to raise */
     pthread_t writer;
     pthread_create(&writer, NULL, s_writer, &self);
     FILE *in = fdopen(fds[0], "r");
