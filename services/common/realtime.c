@@ -27,7 +27,8 @@ int realtime_enter(void *ctx, int priority, char *err, size_t errlen)
                  "--realtime %d: the kernel refused SCHED_FIFO (%s); it needs CAP_SYS_NICE or "
                  "an RLIMIT_RTPRIO of at least %d (this process's is %s): systemd "
                  "LimitRTPRIO=%d or AmbientCapabilities=CAP_SYS_NICE, compose cap_add: "
-                 "[SYS_NICE] (docs/operations.md, \"Latency under load\")",
+                 "[SYS_NICE] and, with real-time group scheduling, a cpu_rt_runtime "
+                 "(docs/operations.md, \"Latency under load\")",
                  priority, strerror(saved), priority, allowed, priority);
         return -1;
     }

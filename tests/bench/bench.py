@@ -2,7 +2,8 @@
 """bench.py -- Herald's benchmark: every figure of docs/performance.md, measured in one run.
 
 Usage: scripts/bench.sh [--changes N] [--latency-count N] [--repeat N] [--machine-only]
-                        [--webhook-only] [--load-only]
+                        [--webhook-only] [--load-only] [--latency-only [--latency-repeat N]
+                        [--realtime N]] [--hold-idle]
        (builds Release, then runs this)
 
 Figures (all in this one run, so they compare as ratios on a noisy machine; each throughput,
@@ -28,6 +29,12 @@ slows a run down):
      threads (priority 30) both times. Measured after the machine's state (the load is
      deliberate), and only where SCHED_FIFO is allowed (root, CAP_SYS_NICE or
      RLIMIT_RTPRIO); --load-only runs this one alone
+
+--latency-only runs figure 3 alone, --latency-repeat times (each run printed). --hold-idle
+(root) keeps /dev/cpu_dma_latency open at 0 while it runs, the PM QoS request that keeps idle
+CPUs polling instead of halting (what tuned's latency-performance profile does): on a virtual
+machine a halted CPU costs the next wake-up tens of microseconds. --realtime N runs figure 3
+with --realtime N (and the instrument under SCHED_FIFO at N + 10).
 
 Before and after the figures, the machine's state (machine.py): load averages, CPU steal and
 busy time over the run (/proc/stat deltas), an fsync's latency in the bench folder, the
@@ -260,6 +267,23 @@ def latency(db, count, extra=(), env=None):
     return json.loads(out)
 
 
+class HoldIdle:
+    """Holds /dev/cpu_dma_latency at 0 (idle CPUs poll) while open; nothing when off."""
+
+    def __init__(self, on):
+        self.on, self.fd = on, None
+
+    def __enter__(self):
+        if self.on:
+            self.fd = os.open("/dev/cpu_dma_latency", os.O_WRONLY)
+            os.write(self.fd, (0).to_bytes(4, sys.byteorder))
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)
+
+
 def latency_under_load(work, count):
     """Figure 10: figure 3 with a busy loop on every core, plain and with --realtime 20."""
     if subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode != 0:
@@ -291,6 +315,11 @@ def main():
     ap.add_argument("--webhook-changes", type=int, default=20_000)
     ap.add_argument("--webhook-only", action="store_true", help="figure 8 alone")
     ap.add_argument("--load-only", action="store_true", help="figure 10 alone")
+    ap.add_argument("--latency-only", action="store_true", help="figure 3 alone")
+    ap.add_argument("--latency-repeat", type=int, default=1, help="runs of figure 3 alone")
+    ap.add_argument("--hold-idle", action="store_true",
+                    help="idle CPUs poll while the latency figures run (root)")
+    ap.add_argument("--realtime", type=int, default=0, help="figure 3 alone with --realtime N")
     ap.add_argument("--machine-only", action="store_true",
                     help="the machine's state over a 5 s idle wait and its verdict, alone")
     args = ap.parse_args()
@@ -305,8 +334,24 @@ def main():
             machine.show_verdict(state)
             print(json.dumps({"machine": state}, indent=2))
         return
+    if args.latency_only:
+        extra = ["--realtime", str(args.realtime)] if args.realtime else []
+        env = dict(os.environ, BENCH_LATENCY_REALTIME=str(args.realtime + 10)) if extra else None
+        runs = []
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work, \
+                HoldIdle(args.hold_idle):
+            for i in range(max(1, args.latency_repeat)):
+                f = latency(os.path.join(work, f"latency-{i}.db"), args.latency_count, extra, env)
+                print(f"3. latency at 1000/s{' --realtime ' + str(args.realtime) if extra else ''}"
+                      f"{', idle CPUs polling' if args.hold_idle else ''}: p50 {f['p50_ms']} ms, "
+                      f"p99 {f['p99_ms']} ms, p99.9 {f['p999_ms']} ms, max {f['max_ms']} ms",
+                      file=sys.stderr)
+                runs.append(f)
+        print(json.dumps({"latency_runs": runs}, indent=2))
+        return
     if args.load_only:
-        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work:
+        with tempfile.TemporaryDirectory(prefix="herald-bench-") as work, \
+                HoldIdle(args.hold_idle):
             print(json.dumps({"latency_load": latency_under_load(work, args.latency_count)},
                              indent=2))
         return
@@ -419,7 +464,8 @@ def main():
               f"{mrate / sq_vfs:.2f} x SQLite batched on the store's VFS ({sq_vfs:,.0f}/s)",
               file=sys.stderr)
 
-        res["latency"] = latency(os.path.join(work, "latency.db"), args.latency_count)
+        with HoldIdle(args.hold_idle):
+            res["latency"] = latency(os.path.join(work, "latency.db"), args.latency_count)
         print(f"3. latency at 1000/s: {res['latency']}", file=sys.stderr)
         res["webhook"] = webhook(work, args.webhook_changes)
 
@@ -434,7 +480,8 @@ def main():
         machine.show("after", after)
         res["machine"] = machine.verdict(before, after, res["baseline"]["runs"])
         machine.show_verdict(res["machine"])
-        res["latency_load"] = latency_under_load(work, args.latency_count)
+        with HoldIdle(args.hold_idle):
+            res["latency_load"] = latency_under_load(work, args.latency_count)
         if out.returncode != 0:
             print(json.dumps(res, indent=2))
             raise SystemExit("bench: the calendar rewrite is over its floor of 500 ms")

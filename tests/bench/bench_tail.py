@@ -12,6 +12,10 @@ microseconds, is a CPU the hypervisor took away (steal).
 
     HERALD_BIN=build-bench/bin python3 tests/bench/bench_tail.py [--rate 1000] [--count 10000]
                                                                  [--top 12] [--keep DIR]
+                                                                 [--realtime N] [--hogs K]
+
+--realtime N runs the publisher and the subscriber with --realtime N and bench_latency's
+threads under SCHED_FIFO at N + 10; --hogs K adds K CPU-bound processes (figure 10's load).
 
 Needs perf (linux-perf) and root or kernel.perf_event_paranoid <= 1. Prints a table and, last,
 a JSON summary: the percentiles, and for each slow sample its delay and the longest runners.
@@ -29,7 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 import machine  # noqa: E402
 
-OURS = ("herald-pub", "herald-sub", "ZMQbg", "bench_latency", "<idle>", "perf", "sleep")
+OURS = ("herald-pub", "herald-sub", "ZMQbg", "bench_latency", "<idle>", "perf", "sleep",
+        "python3")  # python3: the --hogs
 
 
 def timehist(data):
@@ -68,6 +73,8 @@ def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--top", type=int, default=12)
     ap.add_argument("--keep", help="keep the trace and the samples in this directory")
+    ap.add_argument("--realtime", type=int, default=0, help="herald's --realtime N")
+    ap.add_argument("--hogs", type=int, default=0, help="CPU-bound processes beside")
     args = ap.parse_args()
     if not shutil.which("perf"):
         raise SystemExit("bench_tail: perf not found (apt-get install linux-perf)")
@@ -81,7 +88,11 @@ def main():
     subprocess.run([f"{b}/herald-store", "--db", db, "init"], check=True)
     before = machine.snapshot(work)
     pub_ep = f"tcp://127.0.0.1:{bench.free_port()}"
-    pub = bench.publisher(db, pub_ep, f"tcp://127.0.0.1:{bench.free_port()}")
+    extra = ["--realtime", str(args.realtime)] if args.realtime else []
+    pub = subprocess.Popen([f"{b}/herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
+                            f"tcp://127.0.0.1:{bench.free_port()}", "--log-level", "warn"] + extra)
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+            for _ in range(args.hogs)]
     data = os.path.join(work, "sched.data")
     seconds = args.count / args.rate + 6
     perf = subprocess.Popen(["perf", "sched", "record", "-k", "mono", "-o", data, "--", "sleep",
@@ -90,10 +101,18 @@ def main():
     time.sleep(0.5)
     samples = os.path.join(work, "samples.txt")
     env = dict(os.environ, BENCH_LATENCY_SAMPLES=samples)
-    out = subprocess.run([f"{b}/bench_latency", db, str(args.rate), str(args.count), "--",
-                          f"{b}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
-                          "--sink", "log", "--format", "json"], check=True, capture_output=True,
-                         text=True, timeout=seconds + 120, env=env).stdout
+    if args.realtime:
+        env["BENCH_LATENCY_REALTIME"] = str(args.realtime + 10)
+    try:
+        out = subprocess.run([f"{b}/bench_latency", db, str(args.rate), str(args.count), "--",
+                              f"{b}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
+                              "--sink", "log", "--format", "json"] + extra, check=True,
+                             capture_output=True, text=True, timeout=seconds + 120,
+                             env=env).stdout
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
     perf.wait(timeout=seconds + 60)
     bench.stop(pub)
     after = machine.snapshot(work)
