@@ -28,6 +28,7 @@ struct store {
     sqlite3 *db;                             /* the connection */
     char *path;                              /* the file, as given */
     bool readonly;                           /* opened with STORE_READONLY */
+    bool no_wait;                            /* busy timeout 0: a locked write fails at once */
     char stream_id[64];                      /* meta.stream_id */
     char err[S_ERRLEN];                      /* the last error, "" if none */
     store_err_t code;                        /* its code, STORE_ERR_NONE if none */
@@ -526,6 +527,7 @@ const char *store_path(store_t *self)
 int store_set_busy_timeout(store_t *self, int ms)
 {
     assert(self);
+    self->no_wait = ms <= 0;
     return sqlite3_busy_timeout(self->db, ms) == SQLITE_OK ? 0 : s_sql_error(self, "busy timeout");
 }
 
@@ -562,7 +564,11 @@ bool store_in_transaction(store_t *self)
 }
 
 /*  Steps a statement that returns no rows and resets it. A write that waited for the lock
-    in vain says for which file, how long, and who holds it if that can be found. */
+    in vain says for which file, how long, and who holds it if that can be found. A
+    connection that does not wait (busy timeout 0: a service loop, which retries later) is
+    not told who: finding out reads /proc/locks, every lock of the machine, which took the
+    publisher's loop 1 to 8 ms at each refused cursor write (docs/performance.md, "Latency
+    under load"). */
 static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
 {
     struct timespec t0;
@@ -573,7 +579,7 @@ static int s_run(store_t *self, sqlite3_stmt *stmt, const char *what)
         clock_gettime(CLOCK_MONOTONIC, &t1);
         long waited = (long) ((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000);
         char holder[96];
-        bool known = store_lock_holder(self->path, holder, sizeof holder) == 1;
+        bool known = !self->no_wait && store_lock_holder(self->path, holder, sizeof holder) == 1;
         store_set_error(self, STORE_ERR_BUSY, "%s: %s: %s: waited %ld ms for the write lock%s%s",
                         what, self->path, sqlite3_errmsg(self->db), waited,
                         known ? ", held by " : "", known ? holder : "");

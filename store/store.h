@@ -125,7 +125,9 @@ int64_t store_data_version(store_t *self);
 const char *store_path(store_t *self);
 
 /*  How long a statement waits for another writer's lock before failing with SQLITE_BUSY
-    (default 5000 ms). A service loop that must stay responsive sets it short. 0 or -1. */
+    (default 5000 ms). A service loop that must stay responsive sets it short. A write that
+    waited in vain names the lock's holder in its error; with 0 (no wait) it does not look
+    (that reads /proc/locks, milliseconds on a busy machine). 0 or -1. */
 int store_set_busy_timeout(store_t *self, int ms);
 
 /*  durable (the default): every commit is synced (synchronous=FULL) and survives a power cut.

@@ -3,8 +3,10 @@
 
     Each test works on its own file under $HERALD_TEST_TMP (or /tmp), removed at the end.
 */
+#define _GNU_SOURCE /* pipe2 */
 #include "store.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -919,6 +922,67 @@ static void test_being_created(void **state)
 }
 
 /*  Every failure carries a code beside its message: callers (the publisher) decide by it. */
+/*  A process of its own (this program again, with --hold-lock PATH: a fresh image, no
+    SQLite state inherited through fork) that holds path's write lock (BEGIN IMMEDIATE) until
+    s_release_write_lock: its pid once it holds it, or -1. */
+static int s_release_fd = -1;
+static const char *s_self; /* this program (argv[0]: under valgrind too, unlike /proc/self/exe) */
+
+/*  --hold-lock PATH: the lock, 'y' on stdout once held, until stdin ends. */
+static int s_hold_lock_main(const char *path)
+{
+    sqlite3 *db = NULL;
+    char ok = sqlite3_open(path, &db) == SQLITE_OK &&
+                      sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+                  ? 'y'
+                  : 'n';
+    if (write(STDOUT_FILENO, &ok, 1) != 1 || ok != 'y') {
+        sqlite3_close(db);
+        return 1;
+    }
+    char c;
+    while (read(STDIN_FILENO, &c, 1) > 0) {
+    }
+    sqlite3_close(db); /* rolls back */
+    return 0;
+}
+
+static pid_t s_hold_write_lock(const char *path)
+{
+    int ready[2];
+    int release[2];
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(release, O_CLOEXEC) != 0) {
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(ready[1], STDOUT_FILENO);
+        dup2(release[0], STDIN_FILENO);
+        execl(s_self, s_self, "--hold-lock", path, (char *) NULL);
+        _exit(127);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char ok = 'n';
+    if (pid < 0 || read(ready[0], &ok, 1) != 1 || ok != 'y') {
+        close(ready[0]);
+        close(release[1]);
+        return -1;
+    }
+    close(ready[0]);
+    s_release_fd = release[1];
+    return pid;
+}
+
+static void s_release_write_lock(pid_t pid)
+{
+    close(s_release_fd);
+    s_release_fd = -1;
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
 static void test_error_codes(void **state)
 {
     (void) state;
@@ -971,6 +1035,21 @@ static void test_error_codes(void **state)
     s_failed_with(store, STORE_ERR_BUSY);
     assert_int_equal(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(other);
+
+    /* The lock held by another process: a write that waited in vain names it; one that does
+       not wait (busy timeout 0, a service loop) does not look (/proc/locks: milliseconds). */
+    pid_t holder = s_hold_write_lock(path);
+    assert_true(holder > 0);
+    assert_int_equal(store_put_event(store, &next), -1);
+    s_failed_with(store, STORE_ERR_BUSY);
+    assert_null(strstr(store_error(store), "held by"));
+    assert_int_equal(store_set_busy_timeout(store, 20), 0);
+    assert_int_equal(store_put_event(store, &next), -1);
+    s_failed_with(store, STORE_ERR_BUSY);
+    char named[32];
+    snprintf(named, sizeof named, "held by pid %d", (int) holder);
+    assert_non_null(strstr(store_error(store), named));
+    s_release_write_lock(holder);
     assert_int_equal(store_put_event(store, &next), 0);
     store_destroy(&store);
 
@@ -2115,8 +2194,12 @@ static void test_backup_restore(void **state)
     fixture_remove(junk_path);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    s_self = argv[0];
+    if (argc == 3 && strcmp(argv[1], "--hold-lock") == 0) {
+        return s_hold_lock_main(argv[2]);
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_validation),
         cmocka_unit_test(test_validation_every_byte),
