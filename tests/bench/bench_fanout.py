@@ -12,10 +12,12 @@ to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolu
 usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1000] [--seconds 10]
                                           [--rate 100] [--pub-cpu 0] [--harness-cpu 1]
                                           [--io-threads N] [--sndhwm N] [--heartbeat-ms MS]
+                                          [--realtime N]
                                           [--zmtp-heartbeat-ms MS]
                                           [--repeat N] [--grace S]
                                           [--harness-procs K] [--storm-timeout S]
-       --io-threads, --sndhwm and --zmtp-heartbeat-ms are passed to herald-pub when given.
+       --io-threads, --sndhwm, --zmtp-heartbeat-ms and --realtime are passed to herald-pub
+       when given.
 
 Each run prints one JSON line, with the machine's state over it (machine.py: load, steal,
 busy, fsync; the verdict "too noisy to judge" when a threshold is crossed), the publisher's
@@ -165,6 +167,8 @@ def run(args, n):
             pub_args += ["--sndhwm", str(args.sndhwm)]
         if args.io_threads:
             pub_args += ["--io-threads", str(args.io_threads)]
+        if args.realtime:
+            pub_args += ["--realtime", str(args.realtime)]
         if args.zmtp_heartbeat_ms is not None:
             pub_args += ["--zmtp-heartbeat-ms", str(args.zmtp_heartbeat_ms)]
         before = machine.snapshot(w)
@@ -237,7 +241,7 @@ def run(args, n):
                 "harness_cpu_pct": harness_pct, "saturated": saturated,
                 "harness_procs": len(hs), "pub_stop_hung": stop_hung,
                 "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
-                "io_threads": args.io_threads or 1, "sndhwm": args.sndhwm or 10000,
+                "io_threads": args.io_threads or 1, "realtime": args.realtime, "sndhwm": args.sndhwm or 10000,
                 "heartbeat_ms": args.heartbeat_ms, "zmtp_heartbeat_ms": args.zmtp_heartbeat_ms,
                 "machine": {k: state[k] for k in ("before", "after", "steal_pct", "busy_pct",
                                                   "verdict", "crossed")}}
@@ -255,6 +259,7 @@ def main():
     ap.add_argument("--harness-cpu", type=int, default=1)
     ap.add_argument("--sndhwm", type=int, default=0)
     ap.add_argument("--io-threads", type=int, default=0)
+    ap.add_argument("--realtime", type=int, default=0, help="herald-pub's --realtime N")
     ap.add_argument("--zmtp-heartbeat-ms", type=int, default=None,
                     help="herald-pub's --zmtp-heartbeat-ms (its default: 2000; 0: none)")
     ap.add_argument("--heartbeat-ms", type=int, default=100,
