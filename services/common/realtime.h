@@ -17,14 +17,13 @@
 
 #include <stddef.h>
 
-#define REALTIME_MAX 99 /* sched_get_priority_max(SCHED_FIFO) on Linux */
-
 /*  With priority 0, does nothing and returns 0. Otherwise puts the calling thread under
-    SCHED_FIFO at priority (1 to REALTIME_MAX) and tells ctx to put its I/O threads there
-    too; call it before the first socket of ctx (libzmq starts its threads then, and aborts
-    if one of them may not take the policy, so the calling thread tries it first). Returns
-    0, or -1 with the reason and the way to allow it in err: the process needs CAP_SYS_NICE
-    or an RLIMIT_RTPRIO of at least priority. */
+    SCHED_FIFO at priority (1 to 99, Linux's range; OPTION_REALTIME of options.h checks it)
+    and tells ctx to put its I/O threads there too; call it before the first socket of ctx
+    (libzmq starts its threads then, and aborts if one of them may not take the policy, so
+    the calling thread tries it first). Returns 0, or -1 with the reason and the way to
+    allow it in err: the process needs CAP_SYS_NICE or an RLIMIT_RTPRIO of at least
+    priority. */
 int realtime_enter(void *ctx, int priority, char *err, size_t errlen);
 
 #endif
