@@ -188,9 +188,40 @@ def make_store(work, n):
     return db
 
 
-def publisher(db, pub_ep, rep_ep):
+def publisher(db, pub_ep, rep_ep, extra=()):
     return subprocess.Popen([f"{BIN}/herald-pub", "--db", db, "--bind", pub_ep,
-                             "--replay-bind", rep_ep, "--log-level", "warn"])
+                             "--replay-bind", rep_ep, "--log-level", "warn"] + list(extra))
+
+
+def realtime_args(priority):
+    """Herald's --realtime priority as arguments (none for 0)."""
+    return ["--realtime", str(priority)] if priority else []
+
+
+def instrument_env(priority, env=None):
+    """env (the process's when None) with bench_latency's threads under SCHED_FIFO at
+    priority (BENCH_LATENCY_REALTIME), so that its stamps are not late; as it is for 0."""
+    env = dict(os.environ if env is None else env)
+    if priority:
+        env["BENCH_LATENCY_REALTIME"] = str(priority)
+    return env
+
+
+class Hogs:
+    """k CPU-bound processes (Python busy loops) while open, killed at the end."""
+
+    def __init__(self, k):
+        self.k, self.procs = k, []
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                      for _ in range(self.k)]
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.kill()
+            p.wait()
 
 
 def subscriber(pub_ep, rep_ep, state, extra):
@@ -249,19 +280,20 @@ def webhook(work, m):
             "floor": 1000, "sub_peak_kib": sub_peak}
 
 
-def latency(db, count, extra=(), env=None):
+def latency(db, count, realtime=0, instrument=0):
     """Figure 3's measurement on the store db (made here): a publisher, bench_latency at
-    1,000 commits a second and a JSON-log subscriber; extra goes to both programs."""
+    1,000 commits a second and a JSON-log subscriber, both with --realtime realtime (when not
+    0), bench_latency's threads under SCHED_FIFO at instrument (when not 0)."""
     subprocess.run([f"{BIN}/herald-store", "--db", db, "init"], check=True)
     pub_ep, rep_ep = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    pub = subprocess.Popen([f"{BIN}/herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
-                            rep_ep, "--log-level", "warn"] + list(extra))
+    extra = realtime_args(realtime)
+    pub = publisher(db, pub_ep, rep_ep, extra)
     try:
         out = subprocess.run([f"{BIN}/bench_latency", db, "1000", str(count), "--",
                               f"{BIN}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
-                              "--sink", "log", "--format", "json"] + list(extra),
+                              "--sink", "log", "--format", "json"] + extra,
                              check=True, capture_output=True, text=True, timeout=300,
-                             env=env).stdout
+                             env=instrument_env(instrument)).stdout
     finally:
         stop(pub)
     return json.loads(out)
@@ -289,17 +321,10 @@ def latency_under_load(work, count):
     if subprocess.run(["chrt", "-f", "1", "true"], capture_output=True).returncode != 0:
         print("10. latency under load: skipped, SCHED_FIFO is not allowed here", file=sys.stderr)
         return {"skipped": "SCHED_FIFO not allowed"}
-    env = dict(os.environ, BENCH_LATENCY_REALTIME="30")
     res = {"hogs": os.cpu_count(), "rate": 1000}
-    for name, extra in (("plain", []), ("realtime", ["--realtime", "20"])):
-        hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                for _ in range(res["hogs"])]
-        try:
-            res[name] = latency(os.path.join(work, f"load-{name}.db"), count, extra, env)
-        finally:
-            for h in hogs:
-                h.kill()
-                h.wait()
+    for name, realtime in (("plain", 0), ("realtime", 20)):
+        with Hogs(res["hogs"]):
+            res[name] = latency(os.path.join(work, f"load-{name}.db"), count, realtime, 30)
         f = res[name]
         print(f"10. latency at 1000/s, {res['hogs']} CPU hogs, {name}: p50 {f['p50_ms']} ms, "
               f"p99 {f['p99_ms']} ms, p99.9 {f['p999_ms']} ms, max {f['max_ms']} ms",
@@ -335,14 +360,15 @@ def main():
             print(json.dumps({"machine": state}, indent=2))
         return
     if args.latency_only:
-        extra = ["--realtime", str(args.realtime)] if args.realtime else []
-        env = dict(os.environ, BENCH_LATENCY_REALTIME=str(args.realtime + 10)) if extra else None
+        instrument = args.realtime + 10 if args.realtime else 0
         runs = []
         with tempfile.TemporaryDirectory(prefix="herald-bench-") as work, \
                 HoldIdle(args.hold_idle):
             for i in range(max(1, args.latency_repeat)):
-                f = latency(os.path.join(work, f"latency-{i}.db"), args.latency_count, extra, env)
-                print(f"3. latency at 1000/s{' --realtime ' + str(args.realtime) if extra else ''}"
+                f = latency(os.path.join(work, f"latency-{i}.db"), args.latency_count,
+                            args.realtime, instrument)
+                print(f"3. latency at 1000/s"
+                      f"{' --realtime ' + str(args.realtime) if args.realtime else ''}"
                       f"{', idle CPUs polling' if args.hold_idle else ''}: p50 {f['p50_ms']} ms, "
                       f"p99 {f['p99_ms']} ms, p99.9 {f['p999_ms']} ms, max {f['max_ms']} ms",
                       file=sys.stderr)

@@ -117,36 +117,28 @@ def main():
     subprocess.run([f"{b}/herald-store", "--db", db, "init"], check=True)
     before = machine.snapshot(work)
     pub_ep = f"tcp://127.0.0.1:{bench.free_port()}"
-    extra = ["--realtime", str(args.realtime)] if args.realtime else []
-    pub = subprocess.Popen([f"{b}/herald-pub", "--db", db, "--bind", pub_ep, "--replay-bind",
-                            f"tcp://127.0.0.1:{bench.free_port()}", "--log-level", "warn"] + extra)
-    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-            for _ in range(args.hogs)]
+    extra = bench.realtime_args(args.realtime)
+    pub = bench.publisher(db, pub_ep, f"tcp://127.0.0.1:{bench.free_port()}", extra)
     data = os.path.join(work, "sched.data")
     seconds = args.count / args.rate + 6
-    perf = subprocess.Popen(["perf", "sched", "record", "-k", "mono", "-o", data, "--", "sleep",
-                             str(int(seconds) + 2)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    trace = None
-    if args.syscalls:
-        trace = subprocess.Popen(["perf", "trace", "--duration", str(args.syscalls), "-p",
-                                  str(pub.pid), "-o", os.path.join(work, "syscalls.txt")],
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
     samples = os.path.join(work, "samples.txt")
-    env = dict(os.environ, BENCH_LATENCY_SAMPLES=samples)
-    if args.realtime:
-        env["BENCH_LATENCY_REALTIME"] = str(args.realtime + 10)
-    try:
+    env = bench.instrument_env(args.realtime + 10 if args.realtime else 0,
+                               dict(os.environ, BENCH_LATENCY_SAMPLES=samples))
+    with bench.Hogs(args.hogs):
+        perf = subprocess.Popen(["perf", "sched", "record", "-k", "mono", "-o", data, "--",
+                                 "sleep", str(int(seconds) + 2)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        trace = None
+        if args.syscalls:
+            trace = subprocess.Popen(["perf", "trace", "--duration", str(args.syscalls), "-p",
+                                      str(pub.pid), "-o", os.path.join(work, "syscalls.txt")],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
         out = subprocess.run([f"{b}/bench_latency", db, str(args.rate), str(args.count), "--",
                               f"{b}/herald-sub", "--connect", pub_ep, "--log-level", "warn",
                               "--sink", "log", "--format", "json"] + extra, check=True,
                              capture_output=True, text=True, timeout=seconds + 120,
                              env=env).stdout
-    finally:
-        for h in hogs:
-            h.kill()
-            h.wait()
     perf.wait(timeout=seconds + 60)
     if trace:
         trace.send_signal(signal.SIGINT)

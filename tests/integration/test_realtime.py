@@ -112,7 +112,8 @@ def case_refused(w, procs):
         r = subprocess.run(drop + argv, capture_output=True, text=True, timeout=30)
         check(r.returncode == 1, f"{argv[0]} without CAP_SYS_NICE: exit {r.returncode}")
         check(f'"event":"{event}"' in r.stderr, f"{event} in {r.stderr!r}")
-        for words in ("--realtime 20", "CAP_SYS_NICE", "LimitRTPRIO=20", "SYS_NICE"):
+        for words in ("--realtime 20", "CAP_SYS_NICE", "LimitRTPRIO=20", "cap_add: [SYS_NICE]",
+                      "this process's is 0"):
             check(words in r.stderr, f"{words} in {r.stderr!r}")
     r = subprocess.run([os.path.join(BIN, "herald-pub"), "--db", db, "--realtime", "100"],
                        capture_output=True, text=True, timeout=30)
