@@ -2,7 +2,7 @@
 # deps.sh -- install the Debian 12 packages Herald builds, tests and runs with (idempotent).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang prometheus
-      libzmq3-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
+      libzmq3-dev libsodium-dev libprotobuf-c-dev protobuf-c-compiler libsqlite3-dev sqlite3
       libjansson-dev libcurl4-openssl-dev libssl-dev libcmocka-dev
       python3 python3-zmq python3-aiosmtpd valgrind
       libmicrohttpd-dev docker-compose python3-prometheus-client python3-protobuf

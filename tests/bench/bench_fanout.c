@@ -36,6 +36,7 @@
     arrival time is CLOCK_REALTIME, as committed_at_ms is; both are on this machine.
 */
 #include <errno.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,17 +48,20 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "zmtp_curve.h"
+
 #define RING 65536      /* commits remembered: 655 s at 100 a second */
 #define MAX_EVENTS 1024 /* epoll events taken per wake */
 #define STDIN_TAG UINT32_MAX
 
 typedef struct {
-    void *sock;    /* the SUB socket */
-    uint64_t last; /* highest seq received, 0 before the first */
-    uint64_t dups; /* announcements at or below last */
-    uint64_t gaps; /* seqs jumped over */
-    uint64_t got;  /* announcements received, duplicates excluded */
-    bool seen;     /* has received anything (a heartbeat counts) */
+    void *sock;       /* the SUB socket (run), or NULL */
+    zmtp_curve_t *zc; /* the light client's connection (run-zmtp), or NULL */
+    uint64_t last;    /* highest seq received, 0 before the first */
+    uint64_t dups;    /* announcements at or below last */
+    uint64_t gaps;    /* seqs jumped over */
+    uint64_t got;     /* announcements received, duplicates excluded */
+    bool seen;        /* has received anything (a heartbeat counts) */
 } s_sub_t;
 
 typedef struct {
@@ -151,7 +155,8 @@ static int s_decode(const uint8_t *buf, size_t len, uint64_t *seq, int64_t *comm
     return *seq ? 0 : -1;
 }
 
-static void s_handle_message(s_bench_t *self, s_sub_t *sub)
+static void s_handle_message(s_bench_t *self, s_sub_t *sub, const uint8_t *topic, size_t topic_len,
+                             const uint8_t *body, size_t body_len)
 {
     if (!sub->seen) {
         sub->seen = true;
@@ -161,14 +166,14 @@ static void s_handle_message(s_bench_t *self, s_sub_t *sub)
             fflush(stdout);
         }
     }
-    if (zmq_msg_size(&self->topic) == 2 && memcmp(zmq_msg_data(&self->topic), "hb", 2) == 0) {
+    if (topic_len == 2 && memcmp(topic, "hb", 2) == 0) {
         self->heartbeats++;
         return;
     }
     double now = s_real_ms();
     uint64_t seq;
     int64_t committed;
-    if (s_decode(zmq_msg_data(&self->body), zmq_msg_size(&self->body), &seq, &committed) != 0) {
+    if (s_decode(body, body_len, &seq, &committed) != 0) {
         self->undecodable++;
         return;
     }
@@ -215,9 +220,53 @@ static int s_drain(s_bench_t *self, s_sub_t *sub)
                 return -1;
             }
         }
-        s_handle_message(self, sub);
+        s_handle_message(self, sub, zmq_msg_data(&self->topic), zmq_msg_size(&self->topic),
+                         zmq_msg_data(&self->body), zmq_msg_size(&self->body));
     }
     return zmq_errno() == EAGAIN ? 0 : -1;
+}
+
+/*  The light client's side of the same: zmtp_curve_read hands each message here. */
+typedef struct {
+    s_bench_t *bench;
+    s_sub_t *sub;
+} s_reading_t;
+
+static void s_on_zmtp_message(void *arg, const uint8_t *topic, size_t topic_len,
+                              const uint8_t *body, size_t body_len)
+{
+    s_reading_t *reading = arg;
+    s_handle_message(reading->bench, reading->sub, topic, topic_len, body, body_len);
+}
+
+/*  Connects socket i as the light client to ENDPOINT (tcp://HOST:PORT) and adds it to ep. */
+static int s_connect_zmtp(s_sub_t *sub, int i, int ep, const char *endpoint, const uint8_t *server,
+                          const char *pub_z85, const char *sec_z85)
+{
+    char host[64];
+    int port;
+    uint8_t pub[ZMTP_CURVE_KEY], sec[ZMTP_CURVE_KEY];
+    char err[256];
+    if (sscanf(endpoint, "tcp://%63[^:]:%d", host, &port) != 2) {
+        fprintf(stderr, "bench_fanout: run-zmtp needs tcp://HOST:PORT, not %s\n", endpoint);
+        return -1;
+    }
+    if (!zmq_z85_decode(pub, pub_z85) || !zmq_z85_decode(sec, sec_z85)) {
+        fprintf(stderr, "bench_fanout: a key that is not Z85\n");
+        return -1;
+    }
+    sub->zc = zmtp_curve_connect(host, port, server, pub, sec, err, sizeof err);
+    sodium_memzero(sec, sizeof sec);
+    if (!sub->zc) {
+        fprintf(stderr, "bench_fanout: socket %d: %s\n", i, err);
+        return -1;
+    }
+    struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t) i};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, zmtp_curve_fd(sub->zc), &e) != 0) {
+        fprintf(stderr, "bench_fanout: epoll_ctl: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 static int s_cmp_double(const void *a, const void *b)
@@ -381,47 +430,61 @@ static int s_handle_stdin(s_bench_t *self, bool *connect, bool *end)
 }
 
 static int s_run(const char *endpoint, const char *server, const char *dir, int n, int from,
-                 double max_s, double grace_s)
+                 double max_s, double grace_s, bool zmtp)
 {
     if (s_raise_nofile((rlim_t) n * 2 + 64) != 0) {
         return 1;
     }
+    int rc = 1, ep = -1;
+    void *ctx = NULL;
     char(*pub)[41] = calloc((size_t) n, sizeof *pub);
     char(*sec)[41] = calloc((size_t) n, sizeof *sec);
     s_bench_t self = {.n = n, .storm_s = -1};
+    zmq_msg_init(&self.topic);
+    zmq_msg_init(&self.body);
     self.subs = calloc((size_t) n, sizeof *self.subs);
     self.ring = calloc(RING, sizeof *self.ring);
     if (!pub || !sec || !self.subs || !self.ring || s_make_keys(dir, from, n, pub, sec) != 0) {
-        return 1;
+        goto done;
     }
     printf("keys\n");
     fflush(stdout);
 
-    int ep = epoll_create1(0);
+    ep = epoll_create1(0);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = STDIN_TAG};
     if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, STDIN_FILENO, &ev) != 0) {
         fprintf(stderr, "bench_fanout: epoll: %s\n", strerror(errno));
-        return 1;
+        goto done;
     }
     bool connect = false, end = false;
     while (!connect) {
         struct epoll_event e;
         if (epoll_wait(ep, &e, 1, -1) == 1 && s_handle_stdin(&self, &connect, &end) != 0) {
-            return 1;
+            goto done;
         }
     }
 
-    void *ctx = zmq_ctx_new();
-    if (zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, n + 64) != 0) {
+    uint8_t server_bin[ZMTP_CURVE_KEY];
+    if (zmtp && (sodium_init() < 0 || !zmq_z85_decode(server_bin, server))) {
+        fprintf(stderr, "bench_fanout: libsodium's start, or a server key that is not Z85\n");
+        goto done;
+    }
+    ctx = zmtp ? NULL : zmq_ctx_new();
+    if (!zmtp && (!ctx || zmq_ctx_set(ctx, ZMQ_MAX_SOCKETS, n + 64) != 0)) {
         fprintf(stderr, "bench_fanout: ZMQ_MAX_SOCKETS %d: %s\n", n + 64,
                 zmq_strerror(zmq_errno()));
-        return 1;
+        goto done;
     }
     double cpu0 = s_cpu_s();
     self.t_connect = s_mono();
     double deadline = self.t_connect + max_s;
     int hwm = 1000000, linger = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; zmtp && i < n; i++) {
+        if (s_connect_zmtp(&self.subs[i], i, ep, endpoint, server_bin, pub[i], sec[i]) != 0) {
+            goto done;
+        }
+    }
+    for (int i = 0; !zmtp && i < n; i++) {
         void *s = zmq_socket(ctx, ZMQ_SUB);
         int fd = -1;
         size_t fdlen = sizeof fd;
@@ -433,25 +496,26 @@ static int s_run(const char *endpoint, const char *server, const char *dir, int 
             zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0) != 0 || zmq_connect(s, endpoint) != 0 ||
             zmq_getsockopt(s, ZMQ_FD, &fd, &fdlen) != 0) {
             fprintf(stderr, "bench_fanout: socket %d: %s\n", i, zmq_strerror(zmq_errno()));
-            return 1;
+            goto done;
         }
         self.subs[i].sock = s;
         struct epoll_event e = {.events = EPOLLIN, .data.u32 = (uint32_t) i};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) != 0) {
             fprintf(stderr, "bench_fanout: epoll_ctl: %s\n", strerror(errno));
-            return 1;
+            goto done;
         }
     }
-    free(sec);
-    free(pub);
-    zmq_msg_init(&self.topic);
-    zmq_msg_init(&self.body);
 
     struct epoll_event events[MAX_EVENTS];
     double t_end = 0, drain_s = -1;
+    /* BENCH_FANOUT_SPIN=1: never sleep in epoll_wait, so that a delivery never has to wake
+       this process: on one machine that wake-up is the sender's cost (sock_def_readable), which
+       a subscriber on a machine of its own does not put on the publisher */
+    const char *spin_env = getenv("BENCH_FANOUT_SPIN");
+    int wait_ms = spin_env && strcmp(spin_env, "1") == 0 ? 0 : 100;
     bool stdin_open = true;
     while (s_mono() < deadline) {
-        int k = epoll_wait(ep, events, MAX_EVENTS, 100);
+        int k = epoll_wait(ep, events, MAX_EVENTS, wait_ms);
         for (int j = 0; j < k; j++) {
             uint32_t i = events[j].data.u32;
             if (i == STDIN_TAG) {
@@ -464,9 +528,16 @@ static int s_run(const char *endpoint, const char *server, const char *dir, int 
                     t_end = s_mono();
                     deadline = t_end + grace_s < deadline ? t_end + grace_s : deadline;
                 }
+            } else if (self.subs[i].zc) {
+                s_reading_t reading = {&self, &self.subs[i]};
+                if (zmtp_curve_read(self.subs[i].zc, s_on_zmtp_message, &reading) != 0) {
+                    fprintf(stderr, "bench_fanout: socket %u: %s\n", i,
+                            zmtp_curve_error(self.subs[i].zc));
+                    goto done;
+                }
             } else if (s_drain(&self, &self.subs[i]) != 0) {
                 fprintf(stderr, "bench_fanout: recv: %s\n", zmq_strerror(zmq_errno()));
-                return 1;
+                goto done;
             }
         }
         if (end && self.complete_subs >= n) {
@@ -475,16 +546,27 @@ static int s_run(const char *endpoint, const char *server, const char *dir, int 
         }
     }
     s_report(&self, cpu0, self.t_connect, drain_s);
+    rc = 0;
+done:
     zmq_msg_close(&self.topic);
     zmq_msg_close(&self.body);
-    for (int i = 0; i < n; i++) {
-        zmq_close(self.subs[i].sock);
+    for (int i = 0; self.subs && i < n; i++) {
+        if (self.subs[i].sock) {
+            zmq_close(self.subs[i].sock);
+        }
+        zmtp_curve_destroy(&self.subs[i].zc);
     }
-    zmq_ctx_term(ctx);
-    close(ep);
+    if (ctx) {
+        zmq_ctx_term(ctx);
+    }
+    if (ep >= 0) {
+        close(ep);
+    }
     free(self.subs);
     free(self.ring);
-    return 0;
+    free(sec);
+    free(pub);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -498,7 +580,8 @@ int main(int argc, char **argv)
         printf("%s %s\n", pub, sec);
         return 0;
     }
-    if (argc >= 6 && argc <= 9 && strcmp(argv[1], "run") == 0) {
+    bool zmtp = argc >= 2 && strcmp(argv[1], "run-zmtp") == 0;
+    if (argc >= 6 && argc <= 9 && (zmtp || strcmp(argv[1], "run") == 0)) {
         int n = atoi(argv[5]);
         int from = argc > 6 ? atoi(argv[6]) : 0;
         double max_s = argc > 7 ? atof(argv[7]) : 600;
@@ -507,10 +590,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_fanout: N >= 1, FROM >= 0, a 40-character Z85 server key\n");
             return 2;
         }
-        return s_run(argv[2], argv[3], argv[4], n, from, max_s, grace_s);
+        return s_run(argv[2], argv[3], argv[4], n, from, max_s, grace_s, zmtp);
     }
     fprintf(stderr, "usage: bench_fanout keypair\n"
-                    "       bench_fanout run ENDPOINT SERVER_PUBLIC CLIENTS_DIR N "
+                    "       bench_fanout run|run-zmtp ENDPOINT SERVER_PUBLIC CLIENTS_DIR N "
                     "[FROM [MAX_SECONDS [GRACE_SECONDS]]]\n");
     return 2;
 }

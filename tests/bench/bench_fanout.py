@@ -16,6 +16,7 @@ usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1
                                           [--zmtp-heartbeat-ms MS]
                                           [--repeat N] [--grace S]
                                           [--harness-procs K] [--storm-timeout S]
+                                          [--client libzmq|zmtp] [--spin]
        --io-threads, --sndhwm, --zmtp-heartbeat-ms and --realtime are passed to herald-pub
        when given.
 
@@ -100,9 +101,11 @@ def s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile):
     for k in range(procs):
         share = n // procs + (k < n % procs)
         hs.append(subprocess.Popen(
-            ["taskset", "-c", str(args.harness_cpu), harness_bin, "run", endpoint, server_pub,
+            ["taskset", "-c", str(args.harness_cpu), harness_bin,
+             "run-zmtp" if args.client == "zmtp" else "run", endpoint, server_pub,
              clients, str(share), str(start), str(args.seconds + args.grace + 60 + n / 100),
-             str(args.grace)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True))
+             str(args.grace)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env=dict(os.environ, BENCH_FANOUT_SPIN="1" if args.spin else "0")))
         start += share
     for h in hs:
         if h.stdout.readline().strip() != "keys":
@@ -183,13 +186,17 @@ def run(args, n):
         commits = 0
         con = sqlite3.connect(db)
         con.execute("PRAGMA busy_timeout=5000")
-        t_end = time.monotonic() + args.seconds
+        # commit k is due at start + k / rate: a schedule, not a pause after each commit,
+        # so that the commits' own time does not lower the rate (a late one is not skipped)
+        t_start = time.monotonic()
+        t_end = t_start + args.seconds
         while time.monotonic() < t_end:
             with con:
                 con.execute("INSERT INTO press_releases (id, title, published_on) VALUES "
                             "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
             commits += 1
-            time.sleep(max(0.0, 1.0 / args.rate - 0.0002))
+            time.sleep(max(0.0, t_start + commits / args.rate - time.monotonic()))
+        commit_rate = commits / (time.monotonic() - t_start)
         first, last = con.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
         con.close()
         s_tell(hs, f"end {first} {last}")
@@ -221,7 +228,8 @@ def run(args, n):
         # run measures the publisher only when the harness is not the one saturated.
         saturated = [name for name, pct_ in (("publisher", pub_pct), ("harness", harness_pct))
                      if pct_ >= SATURATED]
-        return {"n": n, "commits": commits, "p50_ms": pct(per_seq, n, 50),
+        return {"n": n, "commits": commits, "commit_rate": round(commit_rate, 1),
+                "p50_ms": pct(per_seq, n, 50),
                 "p99_ms": pct(per_seq, n, 99), "max_ms": pct(per_seq, n, 100),
                 "storm_s": None if None in storms else max(storms),
                 "connected": connected, "storm_before_commits": storm_done,
@@ -239,7 +247,8 @@ def run(args, n):
                 # storm's handshakes are in the CPU too, so an upper bound)
                 "pub_us_per_delivery": round(1e6 * pub_cpu / max(1, delivered), 1),
                 "harness_cpu_pct": harness_pct, "saturated": saturated,
-                "harness_procs": len(hs), "pub_stop_hung": stop_hung,
+                "harness_procs": len(hs), "client": args.client, "spin": args.spin,
+                "pub_stop_hung": stop_hung,
                 "harness_maxrss_mib": round(sum(o["maxrss_kib"] for o in outs) / 1024, 1),
                 "io_threads": args.io_threads or 1, "realtime": args.realtime, "sndhwm": args.sndhwm or 10000,
                 "heartbeat_ms": args.heartbeat_ms, "zmtp_heartbeat_ms": args.zmtp_heartbeat_ms,
@@ -274,6 +283,14 @@ def main():
                     help="at least this many harness processes (more if the open-files "
                          "limit needs them)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each N, every one printed")
+    ap.add_argument("--client", choices=("libzmq", "zmtp"), default="libzmq",
+                    help="the harness's subscribers: libzmq SUB sockets, or its light ZMTP 3.0 "
+                         "+ CURVE client (tests/bench/zmtp_curve.c), a read and a decryption a "
+                         "delivery")
+    ap.add_argument("--spin", action="store_true",
+                    help="the harness never sleeps (epoll_wait without a timeout): on one "
+                         "machine, waking a sleeping subscriber is the sender's cost, which "
+                         "a subscriber on a machine of its own does not put on the publisher")
     args = ap.parse_args()
     print(f"load {os.getloadavg()[0]:.2f}, cpus {os.cpu_count()}")
     for n in args.n:
