@@ -3,8 +3,13 @@ commit -> last subscriber p50/p99, the connect storm, lost and duplicated delive
 publisher's peak memory (VmHWM).
 
 The publisher is pinned to one core and the harness, bench_fanout (a C program: one process
-with N ZeroMQ SUB sockets, each with its own CURVE key, listed in the publisher's --clients
+with N subscribers, each with its own CURVE key, listed in the publisher's --clients
 directory), to another (taskset), so that the harness does not steal the publisher's core.
+Its subscribers are its own light ZMTP 3.0 + CURVE client (--client zmtp, the default:
+tests/bench/zmtp_curve.c, a read and a decryption a delivery), or libzmq SUB sockets (--client
+libzmq, which cost the harness as much CPU a delivery as the publisher). With --spin the
+harness never sleeps, so that the publisher does not pay for waking it (a cost that
+subscribers on machines of their own do not put on it).
 Commits are written by this process straight into the store (SQLite; the store's triggers log
 the changes); the delay is measured by the harness from each announcement's committed_at_ms
 to its arrival at the last subscriber (wall clock; committed_at_ms has ms resolution).
@@ -283,7 +288,7 @@ def main():
                     help="at least this many harness processes (more if the open-files "
                          "limit needs them)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each N, every one printed")
-    ap.add_argument("--client", choices=("libzmq", "zmtp"), default="libzmq",
+    ap.add_argument("--client", choices=("libzmq", "zmtp"), default="zmtp",
                     help="the harness's subscribers: libzmq SUB sockets, or its light ZMTP 3.0 "
                          "+ CURVE client (tests/bench/zmtp_curve.c), a read and a decryption a "
                          "delivery")
