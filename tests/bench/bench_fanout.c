@@ -53,6 +53,13 @@
 #define RING 65536      /* commits remembered: 655 s at 100 a second */
 #define MAX_EVENTS 1024 /* epoll events taken per wake */
 #define STDIN_TAG UINT32_MAX
+#define S_PREFIX "event.conference." /* all that a limited subscriber receives ("hb" aside) */
+
+/*  What a subscriber is meant to receive: everything, or S_PREFIX only, limited by the
+    publisher's grant ("grant event.conference." in its --clients file) or by its own
+    subscription. BENCH_FANOUT_LIMIT_EVERY=K limits every K-th socket (K - 1, 2K - 1, ...
+    counted across the harness processes), by grant and by subscription in turn. */
+enum { S_ALL, S_GRANTED, S_SUBSCRIBED };
 
 typedef struct {
     void *sock;       /* the SUB socket (run), or NULL */
@@ -62,6 +69,7 @@ typedef struct {
     uint64_t gaps;    /* seqs jumped over */
     uint64_t got;     /* announcements received, duplicates excluded */
     bool seen;        /* has received anything (a heartbeat counts) */
+    int limit;        /* S_ALL, S_GRANTED or S_SUBSCRIBED */
 } s_sub_t;
 
 typedef struct {
@@ -69,10 +77,13 @@ typedef struct {
     uint32_t count;       /* sockets that received it */
     int64_t committed_ms; /* its committed_at_ms */
     double last_ms;       /* its latest arrival, CLOCK_REALTIME ms */
+    bool for_limited;     /* an S_PREFIX announcement: the limited sockets receive it too */
 } s_commit_t;
 
 typedef struct {
     int n;                 /* sockets */
+    int limited;           /* of them, those limited to S_PREFIX */
+    uint64_t leaked;       /* announcements a limited socket received outside S_PREFIX */
     s_sub_t *subs;         /* [n] */
     s_commit_t *ring;      /* [RING] by seq % RING */
     uint64_t overwritten;  /* commits pushed out of the ring before the end (none expected) */
@@ -177,12 +188,18 @@ static void s_handle_message(s_bench_t *self, s_sub_t *sub, const uint8_t *topic
         self->undecodable++;
         return;
     }
+    size_t plen = strlen(S_PREFIX);
+    bool in_prefix = topic_len >= plen && memcmp(topic, S_PREFIX, plen) == 0;
+    if (sub->limit != S_ALL && !in_prefix) {
+        self->leaked++; /* past its grant, or its own subscription */
+        return;
+    }
     if (seq <= sub->last) {
         sub->dups++;
         return;
     }
-    if (sub->last && seq > sub->last + 1) {
-        sub->gaps += seq - sub->last - 1;
+    if (sub->limit == S_ALL && sub->last && seq > sub->last + 1) {
+        sub->gaps += seq - sub->last - 1; /* a limited socket's seqs are not gapless */
     }
     if (self->last && sub->last < self->last && seq >= self->last) {
         self->complete_subs++;
@@ -198,7 +215,9 @@ static void s_handle_message(s_bench_t *self, s_sub_t *sub, const uint8_t *topic
         c->count = 0;
         c->committed_ms = committed;
         c->last_ms = 0;
+        c->for_limited = false;
     }
+    c->for_limited |= in_prefix;
     c->count++;
     if (now > c->last_ms) {
         c->last_ms = now;
@@ -243,6 +262,7 @@ static void s_on_zmtp_message(void *arg, const uint8_t *topic, size_t topic_len,
 static int s_connect_zmtp(s_sub_t *sub, int i, int ep, const char *endpoint, const uint8_t *server,
                           const char *pub_z85, const char *sec_z85)
 {
+    static const char *const limited[] = {S_PREFIX, "hb"};
     char host[64];
     int port;
     uint8_t pub[ZMTP_CURVE_KEY], sec[ZMTP_CURVE_KEY];
@@ -255,7 +275,9 @@ static int s_connect_zmtp(s_sub_t *sub, int i, int ep, const char *endpoint, con
         fprintf(stderr, "bench_fanout: a key that is not Z85\n");
         return -1;
     }
-    sub->zc = zmtp_curve_connect(host, port, server, pub, sec, err, sizeof err);
+    bool own = sub->limit == S_SUBSCRIBED;
+    sub->zc = zmtp_curve_connect(host, port, server, pub, sec, own ? limited : NULL, own ? 2 : 0,
+                                 err, sizeof err);
     sodium_memzero(sec, sizeof sec);
     if (!sub->zc) {
         fprintf(stderr, "bench_fanout: socket %d: %s\n", i, err);
@@ -281,13 +303,18 @@ static void s_report(s_bench_t *self, double cpu0, double wall0, double drain_s)
 {
     uint64_t commits = self->last >= self->first && self->first ? self->last - self->first + 1 : 0;
     double *delays = malloc((commits ? commits : 1) * sizeof *delays);
-    uint64_t complete = 0, in_range = 0;
+    uint64_t complete = 0, in_range = 0, expected = 0, for_limited = 0;
     for (uint64_t seq = self->first; commits && seq <= self->last; seq++) {
         s_commit_t *c = &self->ring[seq % RING];
         double d = 1e300;
+        /* a commit nobody received counts as one for everybody: lost by all */
+        bool all = c->seq != seq || c->for_limited;
+        uint32_t want = (uint32_t) (self->n - (all ? 0 : self->limited));
+        expected += want;
+        for_limited += all;
         if (c->seq == seq) {
             in_range += c->count;
-            if (c->count >= (uint32_t) self->n) {
+            if (c->count >= want) {
                 d = c->last_ms - (double) c->committed_ms;
                 complete++;
             }
@@ -315,7 +342,8 @@ static void s_report(s_bench_t *self, double cpu0, double wall0, double drain_s)
         dups += s->dups;
         gaps += s->gaps;
         /* the store holds only the commits FIRST..LAST: all a socket receives is of them */
-        uint64_t lost = commits > s->got ? commits - s->got : 0;
+        uint64_t meant = s->limit == S_ALL ? commits : for_limited;
+        uint64_t lost = meant > s->got ? meant - s->got : 0;
         lossy += lost > 0;
         max_lost = lost > max_lost ? lost : max_lost;
     }
@@ -332,21 +360,25 @@ static void s_report(s_bench_t *self, double cpu0, double wall0, double drain_s)
         "\"deliveries\":%llu,\"lost\":%llu,\"dup\":%llu,\"gaps\":%llu,\"sockets_with_loss\":%llu,"
         "\"max_lost_per_socket\":%llu,\"heartbeats\":%llu,\"undecodable\":%llu,"
         "\"ring_overwritten\":%llu,\"p50_ms\":%s,\"p99_ms\":%s,\"max_ms\":%s,\"drain_s\":%.3f,"
-        "\"cpu_s\":%.3f,\"wall_s\":%.3f,\"maxrss_kib\":%ld,\"per_commit\":[",
+        "\"cpu_s\":%.3f,\"wall_s\":%.3f,\"maxrss_kib\":%ld,\"limited\":%d,\"leaked\":%llu,"
+        "\"for_limited\":%llu,\"per_commit\":[",
         (unsigned long long) self->first, (unsigned long long) self->last,
         (unsigned long long) commits, (unsigned long long) complete, (unsigned long long) in_range,
-        (unsigned long long) (commits * self->n - in_range), (unsigned long long) dups,
+        (unsigned long long) (expected - in_range), (unsigned long long) dups,
         (unsigned long long) gaps, (unsigned long long) lossy, (unsigned long long) max_lost,
         (unsigned long long) self->heartbeats, (unsigned long long) self->undecodable,
         (unsigned long long) self->overwritten, pct[0], pct[1], pct[2], drain_s, s_cpu_s() - cpu0,
-        s_mono() - wall0, ru.ru_maxrss);
+        s_mono() - wall0, ru.ru_maxrss, self->limited, (unsigned long long) self->leaked,
+        (unsigned long long) for_limited);
     for (uint64_t seq = self->first; commits && seq <= self->last; seq++) {
         s_commit_t *c = &self->ring[seq % RING];
         const char *sep = seq > self->first ? "," : "";
+        /* [sockets reached, delay to the last of them, sockets meant to receive it] */
+        int want = self->n - (c->seq != seq || c->for_limited ? 0 : self->limited);
         if (c->seq == seq && c->count) {
-            printf("%s[%u,%.1f]", sep, c->count, c->last_ms - (double) c->committed_ms);
+            printf("%s[%u,%.1f,%d]", sep, c->count, c->last_ms - (double) c->committed_ms, want);
         } else {
-            printf("%s[0,null]", sep);
+            printf("%s[0,null,%d]", sep, want);
         }
     }
     printf("]}\n");
@@ -375,8 +407,10 @@ static int s_raise_nofile(rlim_t need)
     return 0;
 }
 
-/*  Makes the N key pairs; the secret ones stay in memory, the public ones go to DIR. */
-static int s_make_keys(const char *dir, int from, int n, char (*pub)[41], char (*sec)[41])
+/*  Makes the N key pairs; the secret ones stay in memory, the public ones go to DIR, with the
+    grant of those limited by one. */
+static int s_make_keys(const char *dir, int from, int n, const s_sub_t *subs, char (*pub)[41],
+                       char (*sec)[41])
 {
     for (int i = 0; i < n; i++) {
         if (zmq_curve_keypair(pub[i], sec[i]) != 0) {
@@ -386,7 +420,8 @@ static int s_make_keys(const char *dir, int from, int n, char (*pub)[41], char (
         char path[4096];
         snprintf(path, sizeof path, "%s/agency-%d.pub", dir, from + i);
         FILE *f = fopen(path, "w");
-        if (!f || fprintf(f, "%s\n", pub[i]) < 0 || fclose(f) != 0) {
+        const char *grant = subs[i].limit == S_GRANTED ? "grant " S_PREFIX "\n" : "";
+        if (!f || fprintf(f, "%s\n%s", pub[i], grant) < 0 || fclose(f) != 0) {
             fprintf(stderr, "bench_fanout: %s: %s\n", path, strerror(errno));
             return -1;
         }
@@ -444,7 +479,19 @@ static int s_run(const char *endpoint, const char *server, const char *dir, int 
     zmq_msg_init(&self.body);
     self.subs = calloc((size_t) n, sizeof *self.subs);
     self.ring = calloc(RING, sizeof *self.ring);
-    if (!pub || !sec || !self.subs || !self.ring || s_make_keys(dir, from, n, pub, sec) != 0) {
+    if (!pub || !sec || !self.subs || !self.ring) {
+        goto done;
+    }
+    const char *every_env = getenv("BENCH_FANOUT_LIMIT_EVERY");
+    int every = every_env ? atoi(every_env) : 0;
+    for (int i = 0; every > 0 && i < n; i++) {
+        int g = from + i;
+        if (g % every == every - 1) {
+            self.subs[i].limit = (g / every) % 2 == 0 ? S_GRANTED : S_SUBSCRIBED;
+            self.limited++;
+        }
+    }
+    if (s_make_keys(dir, from, n, self.subs, pub, sec) != 0) {
         goto done;
     }
     printf("keys\n");
@@ -493,8 +540,11 @@ static int s_run(const char *endpoint, const char *server, const char *dir, int 
             zmq_setsockopt(s, ZMQ_CURVE_SECRETKEY, sec[i], 40) != 0 ||
             zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm) != 0 ||
             zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger) != 0 ||
-            zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0) != 0 || zmq_connect(s, endpoint) != 0 ||
-            zmq_getsockopt(s, ZMQ_FD, &fd, &fdlen) != 0) {
+            (self.subs[i].limit != S_SUBSCRIBED && zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0) != 0) ||
+            (self.subs[i].limit == S_SUBSCRIBED &&
+             (zmq_setsockopt(s, ZMQ_SUBSCRIBE, S_PREFIX, strlen(S_PREFIX)) != 0 ||
+              zmq_setsockopt(s, ZMQ_SUBSCRIBE, "hb", 2) != 0)) ||
+            zmq_connect(s, endpoint) != 0 || zmq_getsockopt(s, ZMQ_FD, &fd, &fdlen) != 0) {
             fprintf(stderr, "bench_fanout: socket %d: %s\n", i, zmq_strerror(zmq_errno()));
             goto done;
         }

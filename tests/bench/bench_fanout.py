@@ -22,6 +22,7 @@ usage: /usr/bin/python3 tests/bench/bench_fanout.py [--bin build/bin] [--n 100 1
                                           [--repeat N] [--grace S]
                                           [--harness-procs K] [--storm-timeout S]
                                           [--client libzmq|zmtp] [--spin]
+                                          [--limit-every 10] [--event-every 10]
        --io-threads, --sndhwm, --zmtp-heartbeat-ms and --realtime are passed to herald-pub
        when given.
 
@@ -86,10 +87,11 @@ def s_raise_nofile(n):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def pct(per_seq, n, p):
+def pct(per_seq, p, missing=0):
     """The p-th percentile of the commits' delays to their last subscriber; a commit that did
-    not reach all n sockets is infinitely late (None when the percentile falls on one)."""
-    delays = sorted(d if c >= n else float("inf") for c, d in per_seq)
+    not reach every socket meant to receive it (but missing) is infinitely late (None when the
+    percentile falls on one)."""
+    delays = sorted(d if c >= want - missing else float("inf") for c, d, want in per_seq)
     if not delays:
         return None
     v = delays[min(len(delays) - 1, int(len(delays) * p / 100))]
@@ -110,7 +112,8 @@ def s_harnesses(args, harness_bin, endpoint, server_pub, clients, n, nofile):
              "run-zmtp" if args.client == "zmtp" else "run", endpoint, server_pub,
              clients, str(share), str(start), str(args.seconds + args.grace + 60 + n / 100),
              str(args.grace)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env=dict(os.environ, BENCH_FANOUT_SPIN="1" if args.spin else "0")))
+            env=dict(os.environ, BENCH_FANOUT_SPIN="1" if args.spin else "0",
+                     BENCH_FANOUT_LIMIT_EVERY=str(args.limit_every))))
         start += share
     for h in hs:
         if h.stdout.readline().strip() != "keys":
@@ -193,13 +196,28 @@ def run(args, n):
         con.execute("PRAGMA busy_timeout=5000")
         # commit k is due at start + k / rate: a schedule, not a pause after each commit,
         # so that the commits' own time does not lower the rate (a late one is not skipped)
+        # Every --event-every-th commit, and the last, is a conference in France, which the
+        # limited sockets receive too; the others are press releases.
         t_start = time.monotonic()
         t_end = t_start + args.seconds
-        while time.monotonic() < t_end:
+        events = 0
+        while True:
+            last = time.monotonic() >= t_end
+            event = last or (args.event_every > 0 and commits % args.event_every
+                             == args.event_every - 1)
             with con:
-                con.execute("INSERT INTO press_releases (id, title, published_on) VALUES "
-                            "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
+                if event:
+                    con.execute("INSERT INTO events (id, kind, title, start_date, end_date, "
+                                "city, country) VALUES (?, 'conference', ?, '2027-01-11', "
+                                "'2027-01-12', 'Lyon', 'FR')",
+                                (f"ev-{commits}", f"Conference {commits}"))
+                else:
+                    con.execute("INSERT INTO press_releases (id, title, published_on) VALUES "
+                                "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
             commits += 1
+            events += event
+            if last:
+                break
             time.sleep(max(0.0, t_start + commits / args.rate - time.monotonic()))
         commit_rate = commits / (time.monotonic() - t_start)
         first, last = con.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
@@ -221,7 +239,8 @@ def run(args, n):
             stop_hung = True
         state = machine.verdict(before, machine.snapshot(w))
         # per commit: the sockets it reached in all the harnesses, and its latest arrival
-        per_seq = [(sum(c for c, _ in seq), max((d for c, d in seq if c), default=None))
+        per_seq = [(sum(c for c, _, _ in seq), max((d for c, d, _ in seq if c), default=None),
+                    sum(want for _, _, want in seq))
                    for seq in zip(*(o["per_commit"] for o in outs))]
         storms = [o["storm_s"] for o in outs]
         drains = [o["drain_s"] for o in outs]
@@ -234,14 +253,18 @@ def run(args, n):
         saturated = [name for name, pct_ in (("publisher", pub_pct), ("harness", harness_pct))
                      if pct_ >= SATURATED]
         return {"n": n, "commits": commits, "commit_rate": round(commit_rate, 1),
-                "p50_ms": pct(per_seq, n, 50),
-                "p99_ms": pct(per_seq, n, 99), "max_ms": pct(per_seq, n, 100),
+                "p50_ms": pct(per_seq, 50),
+                "p99_ms": pct(per_seq, 99), "max_ms": pct(per_seq, 100),
                 "storm_s": None if None in storms else max(storms),
                 "connected": connected, "storm_before_commits": storm_done,
                 # with sockets missing: the delays to the last of those that were in
-                "p50_ms_connected": pct(per_seq, connected, 50) if connected < n else None,
-                "p99_ms_connected": pct(per_seq, connected, 99) if connected < n else None,
+                "p50_ms_connected": pct(per_seq, 50, n - connected) if connected < n else None,
+                "p99_ms_connected": pct(per_seq, 99, n - connected) if connected < n else None,
                 "lost": sum(o["lost"] for o in outs), "dup": sum(o["dup"] for o in outs),
+                # limited to event.conference. (a grant, or their own subscription), and what
+                # they received outside it (must be 0)
+                "limited": sum(o["limited"] for o in outs),
+                "leaked": sum(o["leaked"] for o in outs), "events": events,
                 "sockets_with_loss": sum(o["sockets_with_loss"] for o in outs),
                 "drain_s": None if min(drains) < 0 else max(drains),
                 "pub_vmhwm_mib": round(hwm / 1024, 1), "pub_rss_idle_mib": round(rss0 / 1024, 1),
@@ -292,6 +315,12 @@ def main():
                     help="the harness's subscribers: libzmq SUB sockets, or its light ZMTP 3.0 "
                          "+ CURVE client (tests/bench/zmtp_curve.c), a read and a decryption a "
                          "delivery")
+    ap.add_argument("--limit-every", type=int, default=10,
+                    help="every K-th subscriber (0: none) receives conferences only, by its "
+                         "grant or its own subscription in turn (issue 19's setting: a tenth)")
+    ap.add_argument("--event-every", type=int, default=10,
+                    help="every K-th commit (and the last) is a conference, the rest press "
+                         "releases")
     ap.add_argument("--spin", action="store_true",
                     help="the harness never sleeps (epoll_wait without a timeout): on one "
                          "machine, waking a sleeping subscriber is the sender's cost, which "

@@ -62,6 +62,8 @@ struct zmtp_curve {
     uint8_t topic[S_TOPIC_MAX];               /* the first frame of the current message */
     size_t topic_len;                         /* its length */
     bool in_message;                          /* a frame with "more" came: the topic is set */
+    const char *const *topics;                /* the prefixes to subscribe to once in (borrowed) */
+    size_t topic_count;                       /* how many; 0: everything */
     char error[160];                          /* the last failure */
 };
 
@@ -119,7 +121,7 @@ static int s_send_frame(zmtp_curve_t *self, uint8_t flags, const uint8_t *body, 
 /*  Sends data (flags byte first, as the box holds it) in a MESSAGE. */
 static int s_send_message(zmtp_curve_t *self, uint8_t inner_flags, const uint8_t *data, size_t len)
 {
-    uint8_t plain[64], cmd[8 + 8 + S_BOXED(sizeof plain)];
+    uint8_t plain[2 + S_TOPIC_MAX], cmd[8 + 8 + S_BOXED(sizeof plain)];
     if (len + 1 > sizeof plain) {
         return s_fail(self, "%s", "message too long to send");
     }
@@ -259,6 +261,27 @@ static int s_on_message(zmtp_curve_t *self, const uint8_t *data, size_t len,
     return 0;
 }
 
+/*  Subscribes (ZMTP 3.0: a message of 0x01 and the prefix) to each topic, or to everything. */
+static int s_subscribe(zmtp_curve_t *self)
+{
+    if (self->topic_count == 0) {
+        return s_send_message(self, 0x00, (const uint8_t *) "\x01", 1);
+    }
+    for (size_t i = 0; i < self->topic_count; i++) {
+        uint8_t sub[1 + S_TOPIC_MAX];
+        size_t len = strlen(self->topics[i]);
+        if (len > S_TOPIC_MAX - 1) {
+            return s_fail(self, "a topic over %d bytes", S_TOPIC_MAX - 1);
+        }
+        sub[0] = 0x01;
+        memcpy(sub + 1, self->topics[i], len);
+        if (s_send_message(self, 0x00, sub, 1 + len) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /*  One frame's body; its flags say whether it is a command. */
 static int s_on_frame(zmtp_curve_t *self, const uint8_t *body, size_t len,
                       zmtp_curve_message_fn *fn, void *arg)
@@ -285,7 +308,7 @@ static int s_on_frame(zmtp_curve_t *self, const uint8_t *body, size_t len,
             return -1;
         }
         self->state = S_LIVE;
-        return s_send_message(self, 0x00, (const uint8_t *) "\x01", 1); /* subscribe to all */
+        return s_subscribe(self);
     }
     if (self->state == S_LIVE && S_IS("MESSAGE")) {
         return s_on_message(self, data, data_len, fn, arg);
@@ -296,7 +319,8 @@ static int s_on_frame(zmtp_curve_t *self, const uint8_t *body, size_t len,
 
 zmtp_curve_t *zmtp_curve_connect(const char *host, int port, const uint8_t server[ZMTP_CURVE_KEY],
                                  const uint8_t pub[ZMTP_CURVE_KEY],
-                                 const uint8_t sec[ZMTP_CURVE_KEY], char *err, size_t errlen)
+                                 const uint8_t sec[ZMTP_CURVE_KEY], const char *const *topics,
+                                 size_t count, char *err, size_t errlen)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t) port)};
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
@@ -313,6 +337,8 @@ zmtp_curve_t *zmtp_curve_connect(const char *host, int port, const uint8_t serve
     memcpy(self->server, server, ZMTP_CURVE_KEY);
     memcpy(self->pub, pub, ZMTP_CURVE_KEY);
     memcpy(self->sec, sec, ZMTP_CURVE_KEY);
+    self->topics = topics;
+    self->topic_count = count;
     crypto_box_keypair(self->cn_pub, self->cn_sec);
     /* A blocking connect (on loopback it completes from the listen queue), then
        non-blocking: the greeting and HELLO fit any socket buffer. */

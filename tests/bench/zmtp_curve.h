@@ -32,11 +32,13 @@ typedef void(zmtp_curve_message_fn)(void *arg, const uint8_t *topic, size_t topi
                                     const uint8_t *body, size_t body_len);
 
 /*  Connects to host:port (IPv4, dotted) as a CURVE client of server (the publisher's public
-    key) with the key pair pub/sec (all binary, copied), and sends the greeting and HELLO.
+    key) with the key pair pub/sec (all binary, copied), and sends the greeting and HELLO; once
+    in, it subscribes to the count topic prefixes (borrowed until then; none: everything).
     Returns the connection, or NULL with the reason in err. */
 zmtp_curve_t *zmtp_curve_connect(const char *host, int port, const uint8_t server[ZMTP_CURVE_KEY],
                                  const uint8_t pub[ZMTP_CURVE_KEY],
-                                 const uint8_t sec[ZMTP_CURVE_KEY], char *err, size_t errlen);
+                                 const uint8_t sec[ZMTP_CURVE_KEY], const char *const *topics,
+                                 size_t count, char *err, size_t errlen);
 
 /*  Closes the socket and frees; sets *self_p to NULL. Safe on NULL and twice. */
 void zmtp_curve_destroy(zmtp_curve_t **self_p);
