@@ -50,6 +50,7 @@ import os
 import resource
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -131,13 +132,27 @@ def baseline(count):
     return json.loads(out)
 
 
-def measured(name, n, base, t0, t1, pub, sub):
-    """One run of n changes from t0 to t1, printed: its rate and both processes' peaks."""
+def measured(name, n, base, t0, t1, pub, sub, adjacent=None):
+    """One run of n changes from t0 to t1, printed: its rate, its ratio to the best baseline
+    (base) and, when given, to the baseline run just before it (adjacent), and both processes'
+    peaks."""
     rate = n / (t1 - t0)
-    print(f"   {name}: {rate:,.0f}/s", file=sys.stderr)
-    return {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
-            "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
-            "sub_peak_kib": peak_kib(sub.pid)}
+    paired = f", {rate / adjacent:.2f} x the baseline run before it ({adjacent:,.0f}/s)" \
+        if adjacent else ""
+    print(f"   {name}: {rate:,.0f}/s{paired}", file=sys.stderr)
+    r = {"changes": n, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+         "ratio": round(rate / base, 3), "pub_peak_kib": peak_kib(pub.pid),
+         "sub_peak_kib": peak_kib(sub.pid)}
+    if adjacent:
+        r.update(baseline_adjacent=adjacent, paired_ratio=round(rate / adjacent, 3))
+    return r
+
+
+def adjacent_baseline():
+    """A baseline run just before a measured one: the machine's speed drifts over minutes
+    (the baseline's own runs spread 1.07 to 1.27 x within a run), and a ratio to the run next
+    to it cancels that drift where the best of each, minutes apart, does not."""
+    return baseline(1_000_000)["per_second"]
 
 
 def report(name, runs):
@@ -147,7 +162,12 @@ def report(name, runs):
     best["all_runs"] = [dict(r) for r in runs]
     for key in ("pub_peak_kib", "sub_peak_kib"):
         best[key] = max(r[key] for r in runs)
+    paired = sorted(r["paired_ratio"] for r in runs)
+    best["paired_ratios"] = paired
+    best["paired_ratio_median"] = round(statistics.median(paired), 3)
     print(f"{name}: {best['per_second']:,.0f}/s = {best['ratio']:.2f} x baseline, "
+          f"paired with the baseline run before each: median {best['paired_ratio_median']:.2f} x "
+          f"({', '.join(f'{x:.2f}' for x in paired)}), "
           f"peak pub {best['pub_peak_kib']} KiB sub {best['sub_peak_kib']} KiB", file=sys.stderr)
     return best
 
@@ -424,11 +444,12 @@ def main():
                 state = os.path.join(work, f"live-{fmt}-{k}.state")
                 sub = subscriber(pub_ep, rep_ep, state, ["--from", "start", "--sink", "log",
                                                          "--format", fmt, "--out", "/dev/null"])
+                adjacent = adjacent_baseline()
                 time.sleep(0.3)
                 t0 = time.monotonic()
                 pub = publisher(fresh, pub_ep, rep_ep)
                 runs.append(measured(f"pipeline ({fmt} log) run {k + 1}", n, base, t0,
-                                     wait_seq(state, n, 900, sub), pub, sub))
+                                     wait_seq(state, n, 900, sub), pub, sub, adjacent))
                 stop(sub)
                 stop(pub)
             res[f"pipeline_{fmt}"] = report(f"2. pipeline ({fmt} log)", runs)
@@ -443,11 +464,12 @@ def main():
             runs = []
             for k in range(repeat):
                 state2 = os.path.join(work, f"replay-{fmt}-{k}.state")
+                adjacent = adjacent_baseline()
                 t0 = time.monotonic()
                 sub = subscriber(pub_ep, rep_ep, state2, ["--from", "start", "--sink", "log",
                                                           "--format", fmt, "--out", "/dev/null"])
                 runs.append(measured(f"replay ({fmt} log) run {k + 1}", n, base, t0,
-                                     wait_seq(state2, n, 900, sub), pub, sub))
+                                     wait_seq(state2, n, 900, sub), pub, sub, adjacent))
                 stop(sub)
             res[f"replay_{fmt}"] = report(f"5. replay ({fmt} log)", runs)
 
