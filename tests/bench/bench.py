@@ -442,9 +442,11 @@ def main():
                 pub_ep = f"tcp://127.0.0.1:{free_port()}"
                 rep_ep = f"tcp://127.0.0.1:{free_port()}"
                 state = os.path.join(work, f"live-{fmt}-{k}.state")
+                # before the subscriber starts: one waiting longer for its publisher backs off
+                # its reconnects, and the pipeline's clock would count that wait
+                adjacent = adjacent_baseline()
                 sub = subscriber(pub_ep, rep_ep, state, ["--from", "start", "--sink", "log",
                                                          "--format", fmt, "--out", "/dev/null"])
-                adjacent = adjacent_baseline()
                 time.sleep(0.3)
                 t0 = time.monotonic()
                 pub = publisher(fresh, pub_ep, rep_ep)
