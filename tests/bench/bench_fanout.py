@@ -202,9 +202,9 @@ def run(args, n):
         t_end = t_start + args.seconds
         events = 0
         while True:
-            last = time.monotonic() >= t_end
-            event = last or (args.event_every > 0 and commits % args.event_every
-                             == args.event_every - 1)
+            final = time.monotonic() >= t_end
+            event = final or (args.event_every > 0 and commits % args.event_every
+                              == args.event_every - 1)
             with con:
                 if event:
                     con.execute("INSERT INTO events (id, kind, title, start_date, end_date, "
@@ -216,7 +216,7 @@ def run(args, n):
                                 "(?, ?, '2026-11-30')", (f"pr-{commits}", f"Release {commits}"))
             commits += 1
             events += event
-            if last:
+            if final:
                 break
             time.sleep(max(0.0, t_start + commits / args.rate - time.monotonic()))
         commit_rate = commits / (time.monotonic() - t_start)
