@@ -150,8 +150,9 @@ def measured(name, n, base, t0, t1, pub, sub, adjacent=None):
 
 def adjacent_baseline():
     """A baseline run just before a measured one: the machine's speed drifts over minutes
-    (the baseline's own runs spread 1.07 to 1.27 x within a run), and a ratio to the run next
-    to it cancels that drift where the best of each, minutes apart, does not."""
+    (the baseline's own runs spread 1.07 to 1.33 x within a run on 2026-12-06), and a ratio
+    to the run next to it cancels that drift where the best of each, minutes apart, does
+    not."""
     return baseline(1_000_000)["per_second"]
 
 

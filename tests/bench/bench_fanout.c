@@ -1,34 +1,40 @@
-/*  bench_fanout.c -- the subscribers' side of the fan-out benchmark: N ZeroMQ SUB sockets, each
-    a CURVE client with its own key, in one process; per commit the delay to its arrival at the
-    last subscriber, the connect storm, lost and duplicated deliveries, and its own CPU time.
+/*  bench_fanout.c -- the subscribers' side of the fan-out benchmark: N subscribers, each a
+    CURVE client with its own key, in one process; per commit the delay to its arrival at the
+    last subscriber, the connect storm, lost, duplicated and leaked deliveries, and its own CPU
+    time.
 
     bench_fanout keypair
         prints "PUBLIC SECRET" (Z85) of a new CURVE key pair: the publisher's, for the driver.
-    bench_fanout run ENDPOINT SERVER_PUBLIC CLIENTS_DIR N [FROM [MAX_SECONDS [GRACE_SECONDS]]]
-        makes N client key pairs, writes each public key to CLIENTS_DIR/agency-I.pub for I from
-        FROM (default 0) (Z85 and a newline: the publisher's --clients format) and prints
-        "keys". It then reads its orders on stdin, one a line:
-          connect          connect the N sockets (the publisher now runs); "connected" is
+    bench_fanout run|run-zmtp ENDPOINT SERVER_PUBLIC CLIENTS_DIR N [FROM [MAX_SECONDS
+                 [GRACE_SECONDS]]]
+        run: libzmq SUB sockets; run-zmtp: the light client of zmtp_curve.c (ENDPOINT
+        tcp://HOST:PORT), one read and one decryption a delivery. Either makes N client key pairs,
+   writes each public key to CLIENTS_DIR/agency-I.pub for I from FROM (default 0) (Z85 and a
+   newline: the publisher's --clients format) and prints "keys". It then reads its orders on stdin,
+   one a line: connect          connect the N sockets (the publisher now runs); "connected" is
                            printed when every socket has received its first message (the storm)
           end FIRST LAST   the commits were seq FIRST..LAST: once every socket has LAST, or
                            GRACE_SECONDS (default 10) later, print one JSON line of results
         and stops after MAX_SECONDS (default 600) whatever happens. Beside the totals, the
-        JSON line has "per_commit": [sockets reached, delay to the last of them in ms] for each
-        seq FIRST..LAST (the delay null when none), so that the lines of several processes, each
-        with its share of the sockets, can be merged: the open-files limit (two descriptors a
-        socket) may hold fewer sockets than one run needs.
+        JSON line has "per_commit": [sockets reached, delay to the last of them in ms, sockets
+        meant to receive it] for each seq FIRST..LAST (the delay null when none), so that the
+        lines of several processes, each with its share of the sockets, can be merged: the
+        open-files limit (two descriptors a libzmq socket) may hold fewer than one run needs.
+    Environment: BENCH_FANOUT_LIMIT_EVERY=K limits every K-th socket to S_PREFIX (below; the
+    last commit must then be one of S_PREFIX, so that every socket can finish);
+    BENCH_FANOUT_SPIN=1 polls without ever sleeping.
 
     tests/bench/bench_fanout.py drives it: it makes the store, starts herald-pub and this
     program on different cores (taskset), commits, and adds the publisher's memory and the
     machine's state to the JSON line.
 
-    How it reads: libzmq 4.3's zmq_poller is a draft API (not exported by the distributions'
-    builds), and zmq_poll asks every item's ZMQ_EVENTS on every call, which at N = 10,000 is
-    the harness's whole time. So each socket's ZMQ_FD goes into one epoll set (level-triggered)
-    and a ready socket is drained with ZMQ_DONTWAIT until EAGAIN; the receive that finds nothing
-    also runs the socket's pending commands, which reads its ZMQ_FD back to quiet. Two zmq_msg_t
-    are reused for every message and the per-commit figures live in a fixed ring indexed by seq,
-    so the loop allocates nothing and the memory is bounded (RING commits, N sockets).
+    How it reads libzmq's sockets: libzmq 4.3's zmq_poller is a draft API (not exported by the
+   distributions' builds), and zmq_poll asks every item's ZMQ_EVENTS on every call, which at N =
+   10,000 is the harness's whole time. So each socket's ZMQ_FD goes into one epoll set
+   (level-triggered) and a ready socket is drained with ZMQ_DONTWAIT until EAGAIN; the receive that
+   finds nothing also runs the socket's pending commands, which reads its ZMQ_FD back to quiet. Two
+   zmq_msg_t are reused for every message and the per-commit figures live in a fixed ring indexed by
+   seq, so the loop allocates nothing and the memory is bounded (RING commits, N sockets).
 
     A message is decoded only as far as needed: the topic frame ("hb" is a heartbeat, counted
     for the storm only) and, in the Announcement (docs/protocol.md, proto/herald/v1), the

@@ -155,7 +155,7 @@ def first(f, number, default=0):
 class Proc:
     """A Herald program run in the background; stderr (its JSON log) goes to a file."""
 
-    def __init__(self, name, args, workdir, env=None, stdout=None):
+    def __init__(self, name, args, workdir, env=None, stdout=None, stdin=None):
         self.name = name
         self.log_path = os.path.join(workdir, f"{name}.{time.monotonic_ns()}.log")
         self.log = open(self.log_path, "wb")
@@ -165,8 +165,8 @@ class Proc:
         # services under a checker; its verdict shows in the exit status stop() returns.
         wrap = os.environ.get("HERALD_WRAP", "").split()
         self.popen = subprocess.Popen(wrap + [os.path.join(BIN, args[0])] + list(args[1:]),
-                                      stdout=stdout or subprocess.DEVNULL, stderr=self.log,
-                                      env=full_env)
+                                      stdin=stdin, stdout=stdout or subprocess.DEVNULL,
+                                      stderr=self.log, env=full_env)
         self.pid = self.popen.pid
         _started.append(self)
 
