@@ -86,6 +86,11 @@ static bool s_failed(catchup_t *self)
     return *self->host.failed;
 }
 
+static bool s_sink_full(catchup_t *self)
+{
+    return self->host.sink_full && self->host.sink_full(self->host.arg);
+}
+
 static const char *s_record_id(const announcement_t *a)
 {
     return a->body_case == HERALD__V1__ANNOUNCEMENT__BODY_EVENT ? a->event->id
@@ -313,7 +318,7 @@ static void s_prefetch(catchup_t *self)
 {
     if (self->phase != S_CHANGES || self->filtered || self->since_ms > 0 || self->finishing ||
         self->request_count != 1 || !replay_client_can_send(self->replay) ||
-        self->now_ms < self->not_before) {
+        self->now_ms < self->not_before || s_sink_full(self)) {
         return;
     }
     const s_request_t *current = &self->requests[0];
@@ -337,8 +342,9 @@ void catchup_pump(catchup_t *self, int64_t now_ms)
     if (self->phase == S_LIVE || self->now_ms < self->not_before) {
         return;
     }
-    /* the next request when none is in flight (s_prefetch sends the one after it) */
-    if (!replay_client_busy(self->replay)) {
+    /* the next request when none is in flight (s_prefetch sends the one after it), and the
+       sink has room for its answer */
+    if (!replay_client_busy(self->replay) && !s_sink_full(self)) {
         int64_t after = self->phase == S_SNAPSHOT ? self->snap_after
                         : self->pos->last > 0     ? self->pos->last
                                                   : 0;

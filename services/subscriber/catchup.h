@@ -5,11 +5,12 @@
     A catch-up replays changes after the subscriber's last seq (a gap, a restart, --from), or a
     snapshot of the catalogue and then the changes after its head. It pages through the
     publisher's answers (REPLAY_PAGE at a time, the next page asked for before the current one
-    ends when the seqs are gapless), applies each record that follows on from the position to
-    the subscriber's sink, and holds the live feed's records (catchup_hold) until it hands over
-    near the head: the held records then go through the subscriber's live path again. Far
-    behind the head, the live topics are unsubscribed meanwhile. A refused request pauses
-    catch-ups for a while; a timeout resumes from where it got to on a new DEALER.
+    ends when the seqs are gapless; no page while the sink is full), applies each record that
+    follows on from the position to the subscriber's sink, and holds the live feed's records
+    (catchup_hold) until it hands over near the head: the held records then go through the
+    subscriber's live path again. Far behind the head, the live topics are unsubscribed
+    meanwhile. A refused request pauses catch-ups for a while; a timeout resumes from where it
+    got to on a new DEALER.
 
     The subscriber keeps the loop, the live feed and the sequence rules; this module reads and
     moves the position it is given (sub_position_t) and calls back the subscriber for what
@@ -49,6 +50,9 @@ typedef struct {
     /*  Bad input on the DEALER, counted and logged (rate-limited) by the subscriber. */
     void (*bad_frame)(void *arg, const char *why);
     void (*decode_error)(void *arg, const char *why);
+    /*  true while the sink holds as much undelivered as it may (sink_full): no page is asked
+        for meanwhile, so a catch-up runs at the sink's pace, not ahead of it. NULL: never. */
+    bool (*sink_full)(void *arg);
     /*  The subscriber's failure flag: the catch-up stops reading once it is set, and sets it
         on a zmq failure or when out of memory. */
     bool *failed;

@@ -237,6 +237,18 @@ static void s_gap(subscriber_t *self, int64_t to)
 //  ---------------------------------------------------------------------------------------
 //  The live feed
 
+/*  The sink holds as much undelivered as it may (a webhook receiver slower than the commits,
+    or down): the live feed's records wait in the publisher's history from here on, and a
+    catch-up takes them from there once the sink has room (it asks for no page before). So
+    the sink's backlog, and its --state file, stay bounded however long the wait. */
+static void s_sink_behind(subscriber_t *self)
+{
+    log_info("sub.sink_full", "{s:s, s:I, s:i, s:I}", "sink", self->sink->name, "waiting",
+             (json_int_t) self->sink->backlog(self->sink->self), "max", SINK_BACKLOG_MAX, "last",
+             (json_int_t) self->pos.last);
+    catchup_start(self->catchup, CATCHUP_CHANGES, false);
+}
+
 /*  A subscriber with no position (--from latest) starts after last on stream_id. The position
     is made durable before sub.following is logged: killed at any point after that line, it
     resumes from there, where it would otherwise start after the head of its next start and
@@ -310,6 +322,11 @@ static void s_handle_live_record(subscriber_t *self, const announcement_t *a, co
         return;
     }
     if (seq == self->pos.last + 1 || self->filtered) {
+        if (s_can_replay(self) && sink_full(self->sink)) {
+            s_sink_behind(self);
+            catchup_hold(self->catchup, topic, topic_len, body, len, seq);
+            return;
+        }
         s_apply(self, a, frames_topic(name, topic, topic_len));
         self->pos.last = seq;
         return;
@@ -477,6 +494,12 @@ static void s_host_live(void *arg, const void *topic, size_t topic_len, const vo
                         size_t len)
 {
     s_handle_live(arg, topic, topic_len, body, len, false);
+}
+
+static bool s_host_sink_full(void *arg)
+{
+    subscriber_t *self = arg;
+    return sink_full(self->sink);
 }
 
 static void s_host_stream_changed(void *arg, const char *stream_id)
@@ -676,6 +699,7 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
                                .stream_changed = s_host_stream_changed,
                                .bad_frame = s_host_bad_frame,
                                .decode_error = s_host_decode_error,
+                               .sink_full = s_host_sink_full,
                                .failed = &self->failed};
         self->catchup = catchup_new(self->ctx, self->sub, options, &self->pos, self->decoder, &host,
                                     err, errlen);

@@ -3,7 +3,8 @@
 signature with its own implementation: CloudEvents content in seq order, a secret rotation,
 500s, a 429 with Retry-After, a receiver that hangs, a 410 and its dead letter (webhook-dead
 list|retry), a kill -9 of the subscriber (the resend carries the same webhook-id), and TLS
-with a private CA made here by openssl.
+with a private CA made here by openssl; and a receiver down while more is announced than
+the outbox may hold (it stays bounded, and everything arrives once it is back).
 
 One store and one publisher serve every case; each case has its own subscriber, state file and
 receiver. Run one case: test_webhook.py content; HERALD_KEEP=1 keeps the directory."""
@@ -17,8 +18,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BIN, Helper, PubWorld, check, dead_letters, run_cases,  # noqa: E402
-                     store, wait_until)
+from harness import (BIN, Helper, PubWorld, check, dead_letters, fail,  # noqa: E402
+                     run_cases, store, wait_until)
 
 SECRET = "whsec_" + base64.b64encode(b"herald-test-secret-0123456789ab").decode()
 NEW_SECRET = "whsec_" + base64.b64encode(b"herald-rotated-secret-98765432").decode()
@@ -314,6 +315,72 @@ def case_crash(world):
     check(sub2.stop() == 0, "herald-sub exits 0")
 
 
+BACKLOG_MAX = 4000  # SINK_BACKLOG_MAX (sink.h): requests the outbox may hold
+PAGE = 2000  # REPLAY_PAGE (replay_client.h); a catch-up has two pages in flight at most
+
+
+def ndjson(prefix, count):
+    """count events in the shape herald-store import reads, one transaction when imported."""
+    return "".join(json.dumps({"type": "event", "id": f"{prefix}-{i}", "kind": "conference",
+                               "title": f"{prefix} number {i}", "start_date": "2026-12-01",
+                               "end_date": "2026-12-03", "city": "Lyon", "country": "FR"}) + "\n"
+                   for i in range(count))
+
+
+def settled_outbox(st, what):
+    """The outbox's size once the receiver's refusals have stopped it growing: read until two
+    reads a second apart agree."""
+    last = -1
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        n = len(outbox(st)) if os.path.exists(st) else 0
+        if n == last and n > 0:
+            return n
+        last = n
+        time.sleep(1)
+    fail(f"{what}: the outbox did not settle ({last} requests)")
+
+
+def case_backlog(world):
+    """A receiver down while far more is announced than the sink may hold: the outbox stops at
+    about SINK_BACKLOG_MAX requests, whether the announcements come from the history (a catch-up
+    that asks for no page while the sink is full) or from the live feed (left to the
+    publisher's history: sub.sink_full); once the receiver is back, every one arrives in
+    order, each once, and the outbox empties."""
+    store(world.db, "import", "-", stdin=ndjson("bl-history", 9000))
+    rx = world.receiver("rx-backlog")
+    rx.control(status=503)
+    st = os.path.join(world.w, "backlog.state")
+    sub = world.sub("sub-backlog", st, rx.url, "--from", "start", wait=False)
+    head = world.head()
+    check(head > BACKLOG_MAX + 2 * PAGE, f"more history ({head}) than the outbox may hold")
+    n = settled_outbox(st, "history")
+    check(BACKLOG_MAX <= n <= BACKLOG_MAX + 2 * PAGE,
+          f"the catch-up stopped asking once the outbox held {BACKLOG_MAX}: {n} of {head}")
+    rx.control()
+    wait_until(lambda: len(outbox(st)) == 0 and sub.logged("sub.replay_done"), 120,
+               "the history delivered", interval=0.5)
+    reqs = rx.delivered()
+    check_in_order(reqs, list(range(1, head + 1)), "history")
+
+    rx.control(status=503)
+    store(world.db, "import", "-", stdin=ndjson("bl-live", 6000))
+    live_head = world.head()
+    wait_until(lambda: sub.logged("sub.sink_full"), 30, "sub.sink_full", interval=0.2)
+    full = sub.logged("sub.sink_full")[0]
+    check(full["sink"] == "webhook" and full["waiting"] == BACKLOG_MAX and
+          full["max"] == BACKLOG_MAX and head < full["last"] < live_head,
+          f"the live feed stopped at the sink's limit: {full}")
+    n = settled_outbox(st, "live")
+    check(BACKLOG_MAX <= n <= BACKLOG_MAX + 2 * PAGE,
+          f"the live feed left the rest to the history: {n} of {live_head - head} in the outbox")
+    rx.control()
+    wait_until(lambda: len(outbox(st)) == 0 and len(rx.delivered()) >= live_head, 120,
+               "the live burst delivered", interval=0.5)
+    check_in_order(rx.delivered(), list(range(1, live_head + 1)), "history and live burst")
+    check(sub.stop() == 0, "herald-sub exits 0")
+
+
 def private_ca(workdir):
     """A private CA and a server certificate it signed for 127.0.0.1: (ca, cert, key)."""
     ca_key, ca = os.path.join(workdir, "ca.key"), os.path.join(workdir, "ca.crt")
@@ -354,7 +421,8 @@ def case_tls(world):
     check(sub.stop() == 0, "herald-sub exits 0")
 
 
-CASES = [case_usage, case_content, case_rotation, case_faults, case_crash, case_tls]
+CASES = [case_usage, case_content, case_rotation, case_faults, case_crash, case_tls,
+         case_backlog]
 
 
 def main():

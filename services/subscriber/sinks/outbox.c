@@ -566,6 +566,12 @@ static void s_sink_stats(void *self_, int64_t *values)
     memcpy(values, self->counts, sizeof self->counts);
 }
 
+static int64_t s_sink_backlog(void *self_)
+{
+    outbox_sink_t *self = self_;
+    return self->counts[OUTBOX_WAITING];
+}
+
 static const char *s_sink_error(void *self_)
 {
     outbox_sink_t *self = self_;
@@ -589,6 +595,7 @@ sink_t *outbox_sink_start(outbox_sink_t *self, char *err, size_t errlen)
                      .position = s_sink_position,
                      .reset = s_sink_reset,
                      .tick = self->kind->tick,
+                     .backlog = self->kind->backlog ? s_sink_backlog : NULL,
                      .stats = s_sink_stats,
                      .error = s_sink_error,
                      .destroy = outbox_sink_destroy};

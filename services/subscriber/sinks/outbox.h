@@ -186,6 +186,9 @@ typedef struct {
     int (*apply)(void *self, const announcement_t *a, const char *topic); /* sink_t's */
     int (*tick)(void *self, int64_t now_ms, int64_t *next_ms);            /* sink_t's */
     void (*close)(void *self); /* frees what the sink holds besides the frame, NULL: nothing */
+    /* its waiting count is its backlog (sink_t's): what it took and has not delivered yet
+       (the webhook sink's requests; not the mail sink's items, which wait for their digest) */
+    bool backlog;
 } outbox_sink_kind_t;
 
 /*  The frame: the first member of an outbox sink's self, so that self is one. */

@@ -70,6 +70,11 @@ sink_t *sink_new(const char *name, const sink_options_t *options, char *err, siz
     return type->open(options, err, errlen);
 }
 
+bool sink_full(const sink_t *self)
+{
+    return self->backlog && self->backlog(self->self) >= SINK_BACKLOG_MAX;
+}
+
 void sink_destroy(sink_t **self_p)
 {
     if (self_p && *self_p) {

@@ -30,6 +30,9 @@
 
 #define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
 #define SINK_MAX_METRICS 8    /* metrics of one sink at most */
+/* announcements a sink may hold undelivered (backlog()) before the subscriber stops handing
+   it more: two replay pages, so that the next page comes while these are delivered */
+#define SINK_BACKLOG_MAX 4000
 
 struct state;
 
@@ -73,6 +76,12 @@ struct sink {
         its digests here) and sets *next_ms to the ms after which it wants the next call (0:
         at once, -1: no wish). 0, or -1 when the sink failed (the subscriber then stops). */
     int (*tick)(void *self, int64_t now_ms, int64_t *next_ms);
+    /*  Optional (NULL: it delivers what it takes before its flush returns): how many
+        announcements it has taken and not yet delivered, the webhook sink's outbox. From
+        SINK_BACKLOG_MAX on, the subscriber hands it no more: a catch-up asks for no page, and
+        the live feed's records are left to a catch-up that starts when there is room again
+        (sink_full). */
+    int64_t (*backlog)(void *self);
     /*  Optional: writes the current value of each of its type's metrics to values, in the
         order of sink_type_t.metrics. */
     void (*stats)(void *self, int64_t *values);
@@ -172,6 +181,9 @@ sink_t *sink_new(const char *name, const sink_options_t *options, char *err, siz
 
 /*  true if name is a sink this program knows. */
 bool sink_known(const char *name);
+
+/*  true when the sink holds SINK_BACKLOG_MAX or more announcements undelivered (backlog()). */
+bool sink_full(const sink_t *self);
 
 /*  Destroys the sink and its self; sets *self_p to NULL. Safe on NULL and twice. */
 void sink_destroy(sink_t **self_p);

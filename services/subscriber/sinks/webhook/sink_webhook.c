@@ -228,6 +228,7 @@ static const outbox_sink_kind_t s_kind = {
     .apply = s_apply,
     .tick = s_tick,
     .close = s_close,
+    .backlog = true,
 };
 
 struct webhook_http *sink_webhook_client(const sink_webhook_options_t *o, char *err, size_t errlen)
