@@ -1,7 +1,8 @@
 /*  subscriber_test.c -- tests of the subscriber's state file (state.h) and of its log and
     mirror sinks (sink.h, sink_log.c, sink_mirror.c), and an example of their use: changes
     are encoded with the codec as a publisher would, decoded as herald-sub does, and fed to a
-    sink opened by name, apply() per announcement and flush() per batch.
+    sink opened by name, apply() per announcement and flush() per batch. And the readiness
+    /readyz reports (sub_metrics_ready).
 
     Each test works on its own files under $HERALD_TEST_TMP (or /tmp), removed at the end.
 */
@@ -30,6 +31,7 @@
 #include "sink.h"
 #include "state.h"
 #include "store.h"
+#include "sub_metrics.h"
 
 #define STREAM FIXTURE_STREAM
 #define STREAM2 "9c0d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e2f"
@@ -1696,6 +1698,31 @@ static void test_log_long_lines(void **unused)
     free(want);
 }
 
+/*  /readyz of a subscriber: ready while heard and moving; stuck after SUB_METRICS_STUCK_MS
+    without progress, and then a sink holding SINK_BACKLOG_MAX undelivered is named. */
+static void test_ready_names_full_sink(void **state)
+{
+    (void) state;
+    sub_metrics_t m;
+    memset(&m, 0, sizeof m);
+    char why[256] = "";
+    assert_int_equal(sub_metrics_ready(&m, why, sizeof why), 0);
+    assert_non_null(strstr(why, "not connected"));
+    metrics_set(&m.connected, 1);
+    metrics_set(&m.last_applied, 6000);
+    metrics_set(&m.head_seq, 9000);
+    metrics_set(&m.sink_backlog, SINK_BACKLOG_MAX);
+    metrics_set(&m.progress_ms, metrics_now_ms());
+    assert_int_equal(sub_metrics_ready(&m, why, sizeof why), 1);
+    metrics_set(&m.progress_ms, metrics_now_ms() - SUB_METRICS_STUCK_MS - 1000);
+    assert_int_equal(sub_metrics_ready(&m, why, sizeof why), 0);
+    assert_non_null(strstr(why, "stuck: seq 6000 applied"));
+    assert_non_null(strstr(why, "head 9000 (the sink holds 4000 undelivered"));
+    metrics_set(&m.sink_backlog, -1); /* a sink that keeps none: the plain reason */
+    assert_int_equal(sub_metrics_ready(&m, why, sizeof why), 0);
+    assert_null(strstr(why, "the sink holds"));
+}
+
 int main(void)
 {
     /* clang-format off */
@@ -1720,6 +1747,7 @@ int main(void)
         cmocka_unit_test(test_mirror_apply),
         cmocka_unit_test(test_mirror_held_press),
         cmocka_unit_test(test_mirror_reopen_reset),
+        cmocka_unit_test(test_ready_names_full_sink),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -45,7 +45,7 @@ static double s_head_seq(void *arg)
     return seq > 0 ? (double) seq : 0;
 }
 
-static int s_ready(void *arg, char *why, size_t cap)
+int sub_metrics_ready(void *arg, char *why, size_t cap)
 {
     sub_metrics_t *m = arg;
     if (!metrics_get(&m->connected)) {
@@ -54,9 +54,15 @@ static int s_ready(void *arg, char *why, size_t cap)
     }
     int64_t still = metrics_now_ms() - metrics_get(&m->progress_ms);
     if (still > SUB_METRICS_STUCK_MS) {
-        snprintf(why, cap, "stuck: seq %lld applied %lld s ago, head %lld",
+        int64_t backlog = metrics_get(&m->sink_backlog);
+        char held[128] = "";
+        if (backlog >= SINK_BACKLOG_MAX) {
+            snprintf(held, sizeof held, " (the sink holds %lld undelivered: its endpoint is down)",
+                     (long long) backlog);
+        }
+        snprintf(why, cap, "stuck: seq %lld applied %lld s ago, head %lld%s",
                  (long long) metrics_get(&m->last_applied), (long long) (still / 1000),
-                 (long long) metrics_get(&m->head_seq));
+                 (long long) metrics_get(&m->head_seq), held);
         return 0;
     }
     return 1;
@@ -113,6 +119,6 @@ int sub_metrics_register(sub_metrics_t *m, metrics_t *r, const sink_type_t *sink
         rc |= metrics_register_scaled(r, metric->name, metric->help, metric->type, &m->sink[i],
                                       scale);
     }
-    metrics_health(r, &m->turn_ms, s_ready, m);
+    metrics_health(r, &m->turn_ms, sub_metrics_ready, m);
     return rc ? -1 : 0;
 }

@@ -28,6 +28,7 @@ typedef struct {
     metrics_value_t heartbeat_ms;           /* monotonic ms of the last heartbeat, 0 before one */
     metrics_value_t connected;              /* 1 while the live feed is heard (not silent) */
     metrics_value_t progress_ms;            /* monotonic ms when last moved or caught up */
+    metrics_value_t sink_backlog;           /* the sink's backlog (sink.h), -1: it keeps none */
     metrics_value_t sink[SINK_MAX_METRICS]; /* the sink's, in the order of its type's list */
     metrics_value_t turn_ms;                /* monotonic ms of the loop's last turn */
 } sub_metrics_t;
@@ -37,5 +38,10 @@ typedef struct {
     in registry. m is borrowed and must outlive the server. 0, or -1 if the registry is full
     or the sink has more than SINK_MAX_METRICS. */
 int sub_metrics_register(sub_metrics_t *m, metrics_t *registry, const sink_type_t *sink);
+
+/*  /readyz's check (metrics_ready_fn_t) over m, a sub_metrics_t: 1 when the live feed is heard
+    and the subscriber is not stuck (behind the head with nothing applied or delivered for
+    SUB_METRICS_STUCK_MS), else 0 with the reason in why (a full sink named). */
+int sub_metrics_ready(void *m, char *why, size_t cap);
 
 #endif

@@ -79,6 +79,7 @@ struct subscriber {
 
     int64_t hb_ms;         /* monotonic ms of the last heartbeat, 0 before one */
     int64_t moved_last;    /* last at the previous metrics turn */
+    int64_t moved_backlog; /* the sink's backlog at the previous metrics turn, -1: none */
     sub_metrics_t metrics; /* what --metrics shows, updated every loop turn */
 };
 
@@ -463,10 +464,15 @@ static void s_metrics_turn(subscriber_t *self)
     metrics_set(&m->head_seq, head);
     metrics_set(&m->heartbeat_ms, self->hb_ms);
     metrics_set(&m->connected, self->heard && !self->silent);
-    if (self->pos.last != self->moved_last || head <= self->pos.last) {
+    /* a sink that delivers after its flush moves while it delivers, its position does not */
+    int64_t backlog = self->sink->backlog ? self->sink->backlog(self->sink->self) : -1;
+    metrics_set(&m->sink_backlog, backlog);
+    if (self->pos.last != self->moved_last || head <= self->pos.last ||
+        backlog < self->moved_backlog) {
         metrics_set(&m->progress_ms, self->now_ms); /* moving, or caught up */
     }
     self->moved_last = self->pos.last;
+    self->moved_backlog = backlog;
     if (self->sink->stats) {
         int64_t values[SINK_MAX_METRICS];
         self->sink->stats(self->sink->self, values);
@@ -662,6 +668,7 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
     self->sink_due_ms = -1;
     self->pos.hb_head = -1;
     self->moved_last = -1;
+    self->moved_backlog = -1;
     metrics_set(&self->metrics.last_applied, -1);
     metrics_set(&self->metrics.head_seq, -1);
     metrics_set(&self->metrics.progress_ms, metrics_now_ms());

@@ -19,8 +19,9 @@ slows a run down):
      the scan with each row encoded (bench_scan), the ceiling of one publisher thread
   8. webhook deliveries: --webhook-changes changes from the start to a webhook sink POSTing
      to a local receiver (tests/integration/webhook_receiver.py, Python's http.server) over
-     plain HTTP with keep-alive, each request signed and verified; the floor is 1,000/s
-     (--webhook-only runs this one alone)
+     plain HTTP with keep-alive, each request signed and verified; the floor is 1,000/s; also
+     the --state file's largest size, which the outbox's bound keeps to a few MB however long
+     the history (--webhook-only runs this one alone; --webhook-changes 1000000 for that)
   9. the feed sinks' rewrite: a calendar of 10,000 events rendered with libical and written
      atomically, and the Atom feed of the same (bench_feeds); the calendar's floor is 500 ms
  10. latency under load: figure 3 again while one CPU-bound process per core competes for
@@ -278,15 +279,20 @@ def webhook(work, m):
             return 0
 
     env = dict(os.environ, HERALD_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    state = os.path.join(wdir, "sub.state")
+    state_max = 0  # the --state file and its -wal, at their largest: the outbox's bound
     t0 = time.monotonic()
     sub = subprocess.Popen([f"{BIN}/herald-sub", "--connect", pub_ep, "--replay", rep_ep,
-                            "--state", os.path.join(wdir, "sub.state"), "--log-level", "warn",
+                            "--state", state, "--log-level", "warn",
                             "--sink", "webhook", "--from", "start", "--webhook-url",
                             f"http://127.0.0.1:{port}/hook"], env=env)
     deadline = time.monotonic() + 600
     while received() < m // 100 * 100:
         if sub.poll() is not None or time.monotonic() > deadline:
             raise SystemExit("bench: webhook subscriber exited or timed out")
+        state_max = max(state_max, sum(os.path.getsize(state + suffix)
+                                       for suffix in ("", "-wal")
+                                       if os.path.exists(state + suffix)))
         time.sleep(0.02)
     t1 = time.monotonic()
     done = received()
@@ -296,8 +302,10 @@ def webhook(work, m):
     rx.stdout.close()
     rate = done / (t1 - t0)
     print(f"8. webhook: {rate:,.0f} deliveries/s (floor 1,000/s), {done} signed POSTs with "
-          f"keep-alive, sub peak {sub_peak} KiB", file=sys.stderr)
+          f"keep-alive, sub peak {sub_peak} KiB, --state at most {state_max / 1e6:.1f} MB",
+          file=sys.stderr)
     return {"deliveries": done, "seconds": round(t1 - t0, 3), "per_second": round(rate),
+            "state_max_mb": round(state_max / 1e6, 1),
             "floor": 1000, "sub_peak_kib": sub_peak}
 
 
