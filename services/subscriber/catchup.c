@@ -77,6 +77,7 @@ struct catchup {
     size_t buffer_cap;     /* room in buffer */
     bool buffer_dropped;   /* the buffer overflowed during this catch-up */
     int64_t buffer_first;  /* seq of the first message in buffer, when there is one */
+    int64_t buffer_last;   /* and of the last */
     bool live_paused;      /* live topics unsubscribed while a long catch-up runs */
     catchup_stats_t stats; /* its counters */
 };
@@ -237,6 +238,7 @@ void catchup_hold(catchup_t *self, const void *topic, size_t topic_len, const vo
     if (self->buffered == 0) {
         self->buffer_first = seq;
     }
+    self->buffer_last = seq;
     self->buffered_bytes += size;
     self->buffered++;
 }
@@ -560,6 +562,12 @@ static void s_handle_end(catchup_t *self, const announcement_t *a)
            again at the high-water mark, and heal, and fall behind. The replay, in batches and
            answered from the publisher's ring, carries the backlog instead, the live feed
            paused, and the handover comes near the head. */
+        /* Held messages the catch-up has passed (held before the live feed was paused, far
+           behind) are duplicates now: dropped, so that neither the handover nor the pause
+           takes them for the live feed after last. */
+        if (self->buffered > 0 && self->buffer_last <= pos->last) {
+            s_buffer_clear(self);
+        }
         bool near_head = head_seq - pos->last <= S_PAUSE_BEHIND;
         bool held_from_last = self->buffered > 0 && self->buffer_first <= pos->last + 1;
         if (held_from_last && near_head) {
