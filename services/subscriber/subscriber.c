@@ -6,10 +6,12 @@
     others), dropped when already applied, and a gap otherwise: the live messages are then
     buffered while a catch-up replays what is missing, and applied after it. A heartbeat whose
     head_seq is beyond the last seq reveals a lost tail the same way; a new stream id means the
-    origin was recreated: the sink is reset and fed a snapshot. The catch-ups themselves (the
-    replay requests, the held live feed, the handover) are catchup.c's. One zmq_poll loop
-    serves the SUB socket, the replay DEALER, the signals and the timers; each turn reads a
-    batch and ends it with one flush of the sink and one write of the state file.
+    origin was recreated: the sink is reset and fed a snapshot. A sink that holds as much
+    undelivered as it may (sink_full: a webhook receiver down) is handed no more: the next live
+    record starts a catch-up, which asks for nothing until the sink has room. The catch-ups
+    themselves (the replay requests, the held live feed, the handover) are catchup.c's. One
+    zmq_poll loop serves the SUB socket, the replay DEALER, the signals and the timers; each
+    turn reads a batch and ends it with one flush of the sink and one write of the state file.
 */
 #include "subscriber.h"
 
