@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "test_fixtures.h"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -1892,11 +1894,9 @@ static void test_sockmon_stop_full(void **state)
 {
     (void) state;
     void *ctx = zmq_ctx_new();
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
     char endpoint[128];
-    size_t size = sizeof endpoint;
-    assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size), 0);
+    void *router = fixture_router(ctx, endpoint, sizeof endpoint);
+    assert_non_null(router);
     int port = atoi(strrchr(endpoint, ':') + 1);
     assert_int_equal(zmq_socket_monitor(router, "inproc://test.sockmon.full",
                                         ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED),

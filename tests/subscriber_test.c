@@ -1800,11 +1800,9 @@ static void test_catchup_stale_held(void **state)
 {
     (void) state;
     void *ctx = zmq_ctx_new();
-    void *router = zmq_socket(ctx, ZMQ_ROUTER);
-    assert_int_equal(zmq_bind(router, "tcp://127.0.0.1:*"), 0);
     char endpoint[128];
-    size_t size = sizeof endpoint;
-    assert_int_equal(zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size), 0);
+    void *router = fixture_router(ctx, endpoint, sizeof endpoint);
+    assert_non_null(router);
     sub_options_t options = {.replay = endpoint};
     sub_position_t pos = {.stream_id = S_STREAM, .last = 0, .hb_head = -1};
     s_wire_t w, held;

@@ -1,6 +1,7 @@
 /*  test_fixtures.h -- what the unit test programs share: scratch files under
-    $HERALD_TEST_TMP (or /tmp), removed with their SQLite companions, and the stream id of
-    their records. Header-only (static functions): each program includes it once.
+    $HERALD_TEST_TMP (or /tmp), removed with their SQLite companions, the stream id of their
+    records, and a ROUTER on a free loopback port for a test that plays a peer. Header-only
+    (static functions): each program includes it once.
 */
 #ifndef HERALD_TEST_FIXTURES_H
 #define HERALD_TEST_FIXTURES_H
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <zmq.h>
 
 #define FIXTURE_STREAM "3f2b8c1e-9a4d-4e6f-8b1a-0c2d3e4f5a6b" /* the records' stream_id */
 
@@ -31,6 +33,22 @@ static inline void fixture_path(char *out, size_t len, const char *program, cons
     const char *tmp = getenv("HERALD_TEST_TMP");
     snprintf(out, len, "%s/%s_%ld_%s", tmp && *tmp ? tmp : "/tmp", program, (long) getpid(), name);
     fixture_remove(out);
+}
+
+/*  A ROUTER of ctx bound to a free port of 127.0.0.1, its endpoint ("tcp://127.0.0.1:PORT")
+    written to endpoint (cap bytes). NULL when it cannot be made or bound. */
+static inline void *fixture_router(void *ctx, char *endpoint, size_t cap)
+{
+    void *router = zmq_socket(ctx, ZMQ_ROUTER);
+    size_t size = cap;
+    if (!router || zmq_bind(router, "tcp://127.0.0.1:*") != 0 ||
+        zmq_getsockopt(router, ZMQ_LAST_ENDPOINT, endpoint, &size) != 0) {
+        if (router) {
+            zmq_close(router);
+        }
+        return NULL;
+    }
+    return router;
 }
 
 #endif
