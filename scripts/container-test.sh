@@ -20,7 +20,8 @@
 # test's own, deploy/compose/test.yaml); each mirror's export equals the store's;
 # `herald-pub health`/`herald-sub health` pass inside; `stop` ends every service with exit 0
 # within the grace period, each logging SIGTERM; a restart keeps the state (no announcement
-# twice, a new one once); `down -v` leaves no container, volume or network behind.
+# twice, a new one once); `down -v` leaves no container, volume or network behind, and the
+# run no mount (podman's storage is unmounted at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -251,6 +252,12 @@ cleanup() {
         wait "$api_pid" 2>/dev/null || true
     fi
     rm -f "$sock"
+    # podman's overlay driver bind-mounts its directory on itself and unmounts it when a podman
+    # process shuts down cleanly; one stopped in between (the API service, a health check)
+    # leaves the mount, and the tree cannot be removed (EBUSY). The next run mounts it again.
+    if mountpoint -q "$state/storage/overlay"; then
+        umount "$state/storage/overlay" 2>/dev/null || say "cannot unmount $state/storage/overlay"
+    fi
     [ $rc -eq 0 ] && say "ok ($((SECONDS - t0)) s)" || say "failed (exit $rc)"
     exit $rc
 }
