@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -782,6 +783,31 @@ static int s_check_kind(sqlite3 *db, const char *path, store_mode_t mode, int32_
     return 0;
 }
 
+/*  SQLite calls this after each commit of the connection, once the commit is visible to the
+    other connections and its write lock is released (sqlite3_wal_hook), with the -wal's
+    length in pages. A publisher's inotify sees the -wal written before its fsync, when the
+    commit is not visible yet, and nothing after: the touch (the -wal's times set to now, an
+    IN_ATTRIB event) tells it the moment the commit is there, so it need not poll for it.
+    Best effort: a touch refused changes nothing but that wait. Then what SQLite's own hook
+    does for wal_autocheckpoint: a passive checkpoint once the -wal holds pages pages. */
+static int s_committed(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db, name));
+    if (wal && *wal) {
+        (void) utimensat(AT_FDCWD, wal, NULL, 0);
+    }
+    int threshold = (int) (intptr_t) arg;
+    if (threshold > 0 && pages >= threshold) {
+        (void) sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    }
+    return SQLITE_OK;
+}
+
+void schema_commit_hook(sqlite3 *db, int pages)
+{
+    sqlite3_wal_hook(db, s_committed, (void *) (intptr_t) (pages > 0 ? pages : 0));
+}
+
 #define S_STR2(x) #x
 #define S_STR(x) S_STR2(x)
 
@@ -820,26 +846,26 @@ static sqlite3 *s_open_db(const char *path, store_mode_t mode, store_mode_t kind
     char why[S_ERRLEN];
     /* A new store gets pages of STORE_PAGE_SIZE before WAL fixes them (an existing one
        keeps its own: the pragma does nothing on a file that has pages). The -wal file is
-       bounded: a checkpoint every 128 pages (2 MiB of 16 KiB pages, where SQLite's default of
-       1000 pages would let it reach 16 MiB) and cut back to 2 MiB after one that restarts it;
-       it still holds the largest transaction whole. */
+       bounded: a checkpoint every STORE_CHECKPOINT_PAGES (schema_commit_hook) and cut back to
+       2 MiB after one that restarts it; it still holds the largest transaction whole. */
     const char *pragmas =
         mode == STORE_READONLY ? "PRAGMA foreign_keys = ON;"
         : mode == STORE_CREATE
             ? "PRAGMA page_size = " S_STR(
                   STORE_PAGE_SIZE) ";"
                                    " PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                   " PRAGMA wal_autocheckpoint = 128;"
                                    " PRAGMA journal_size_limit = 2097152;"
                                    " PRAGMA foreign_keys = ON;"
             : "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-              " PRAGMA wal_autocheckpoint = 128; PRAGMA journal_size_limit = 2097152;"
-              " PRAGMA foreign_keys = ON;";
+              " PRAGMA journal_size_limit = 2097152; PRAGMA foreign_keys = ON;";
     if (schema_exec(db, pragmas, "pragmas", why, sizeof why) != 0) {
         s_fail(code, s_db_code(db), err, errlen, "cannot open store %s: %s", path,
                sqlite3_errmsg(db)); /* SQLite's words, not our "pragmas" */
         sqlite3_close(db);
         return NULL;
+    }
+    if (mode != STORE_READONLY) {
+        schema_commit_hook(db, STORE_CHECKPOINT_PAGES);
     }
     return db;
 }

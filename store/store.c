@@ -539,11 +539,11 @@ int store_set_durable(store_t *self, bool durable)
     }
     /* Not durable also leaves checkpoints to other writers: a checkpoint of a long WAL
        would stall the writer that happens to cross the threshold. */
-    const char *sql = durable ? "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 1000"
-                              : "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0";
+    const char *sql = durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL";
     if (sqlite3_exec(self->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         return s_sql_error(self, "synchronous");
     }
+    schema_commit_hook(self->db, durable ? STORE_CHECKPOINT_PAGES : 0);
     return 0;
 }
 

@@ -15,6 +15,16 @@
 sqlite3 *schema_open(const char *path, store_mode_t mode, store_err_t *code, char *err,
                      size_t errlen);
 
+/*  A checkpoint every this many pages of the -wal (2 MiB of 16 KiB pages, where SQLite's
+    default of 1000 would let the -wal reach 16 MiB). */
+#define STORE_CHECKPOINT_PAGES 128
+
+/*  After each commit on db, once it is visible to other connections: touches the -wal (a
+    publisher's watch waits for that, services/publisher/watch.c), then checkpoints passively
+    once the -wal holds pages or more (0: never; other writers do). Replaces SQLite's own
+    wal_autocheckpoint, which the same hook carries: set it with this, not with the PRAGMA. */
+void schema_commit_hook(sqlite3 *db, int pages);
+
 /*  The name of the VFS the store opens its files with (subjournal.c): SQLite's default one,
     except that statement journals stay in memory up to 4 MiB instead of going to temporary
     files past 64 KiB. Registered on the first call; NULL (SQLite's default VFS) if it could

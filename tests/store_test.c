@@ -7,6 +7,8 @@
 #include "store.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1852,6 +1855,106 @@ static void test_cache_bound(void **state)
     fixture_remove(path);
 }
 
+typedef struct {
+    int fd;           /* inotify: IN_ATTRIB in the store's folder */
+    const char *wal;  /* the -wal's name in it */
+    store_t *reader;  /* another connection */
+    int64_t at_touch; /* its data_version when the touch came; -2 if none came */
+} s_touch_t;
+
+/*  Waits (5 s at most) for the -wal's touch, then reads data_version at once. */
+static void *s_wait_touch(void *arg)
+{
+    s_touch_t *t = arg;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    struct pollfd item = {t->fd, POLLIN, 0};
+    for (int round = 0; round < 100 && poll(&item, 1, 5000) == 1; round++) {
+        ssize_t n = read(t->fd, buf, sizeof buf);
+        for (char *p = buf; n > 0 && p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *) p;
+            p += sizeof *ev + ev->len;
+            if ((ev->mask & IN_ATTRIB) && ev->len && strcmp(ev->name, t->wal) == 0) {
+                t->at_touch = store_data_version(t->reader);
+                return NULL;
+            }
+        }
+    }
+    return NULL;
+}
+
+/*  The -wal's size in bytes, 0 if it is absent. */
+static int64_t s_wal_size(const char *path)
+{
+    char wal[1200];
+    if (snprintf(wal, sizeof wal, "%s-wal", path) >= (int) sizeof wal) {
+        fail_msg("path too long: %s", path);
+    }
+    struct stat st;
+    return stat(wal, &st) == 0 ? (int64_t) st.st_size : 0;
+}
+
+/*  A commit through the store touches its -wal once the commit is visible to the other
+    connections, the IN_ATTRIB that a publisher's watch wakes for (services/publisher/watch.c):
+    a thread woken by the touch reads the commit at once. The hook that touches carries the
+    checkpoints too: a -wal written far past STORE_CHECKPOINT_PAGES (128 pages of 16 KiB) in
+    many commits stays near that size, where without checkpoints it would hold them all. */
+static void test_commit_touch(void **state)
+{
+    (void) state;
+    char dir[1024], path[1100];
+    fixture_path(dir, sizeof dir, "store_test", "touch");
+    rmdir(dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/h.db", dir);
+    store_t *writer = s_create(path);
+    char err[256];
+    store_t *reader = store_new(path, STORE_OPEN, err, sizeof err);
+    assert_non_null(reader);
+    s_touch_t t = {inotify_init1(IN_CLOEXEC), "h.db-wal", reader, -2};
+    assert_true(t.fd != -1);
+    assert_true(inotify_add_watch(t.fd, dir, IN_ATTRIB | IN_ONLYDIR) != -1);
+
+    for (int k = 0; k < 3; k++) {
+        int64_t seen = store_data_version(reader);
+        t.at_touch = -2;
+        pthread_t thread;
+        assert_int_equal(pthread_create(&thread, NULL, s_wait_touch, &t), 0);
+        char id[32];
+        snprintf(id, sizeof id, "touch-%d", k);
+        store_event_t ev = s_event(id);
+        assert_int_equal(store_put_event(writer, &ev), 0);
+        pthread_join(thread, NULL);
+        assert_true(t.at_touch != -2); /* the touch came */
+        assert_true(t.at_touch != seen && t.at_touch != -1);
+    }
+
+    /* Checkpoints: 120 commits of a 60 KiB summary, each about ten pages (the event and its
+       change row's image), 1,200 pages (19 MiB) in all. */
+    char *big = malloc(60 * 1024 + 1);
+    assert_non_null(big);
+    memset(big, 'x', 60 * 1024);
+    big[60 * 1024] = '\0';
+    int64_t largest = 0;
+    for (int k = 0; k < 120; k++) {
+        char id[32];
+        snprintf(id, sizeof id, "big-%d", k);
+        store_event_t ev = s_event(id);
+        ev.summary = big;
+        assert_int_equal(store_put_event(writer, &ev), 0);
+        int64_t size = s_wal_size(path);
+        largest = size > largest ? size : largest;
+    }
+    free(big);
+    assert_true(largest > 0);
+    assert_true(largest < 4 * 1024 * 1024);
+
+    close(t.fd);
+    store_destroy(&reader);
+    store_destroy(&writer);
+    fixture_remove(path);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 /*  Every change row holds its record as that change left it, whoever wrote it and whatever
     happened to the record since: rows that move (as a VACUUM may move them), a rowid reused
     by another record, and a record deleted and created again change no image. A deletion
@@ -2222,6 +2325,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cursors_origins_clear),
         cmocka_unit_test(test_statement_journals),
         cmocka_unit_test(test_cache_bound),
+        cmocka_unit_test(test_commit_touch),
         cmocka_unit_test(test_scan_images),
         cmocka_unit_test(test_backup_restore),
         cmocka_unit_test(test_compact),

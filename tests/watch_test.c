@@ -2,7 +2,9 @@
     on a store in a directory of its own, a second connection commits while the wait runs.
     A new write's commit is found; the queued events of commits already published find
     nothing and do not make up one; after them a new write is found; and a commit whose one
-    event was taken for a published one's is still found, by the wait's sparse reads.
+    event was taken for a published one's is still found, by the wait's sparse reads. All of
+    that both for a store's connection, whose commit touches the -wal once visible, and for
+    another program's (plain SQLite), which touches nothing and is found by reads alone.
 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,6 +21,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "store.h"
 #include "test_fixtures.h"
 #include "watch.h"
@@ -27,12 +31,24 @@ typedef struct {
     char dir[512];
     char path[600];
     store_t *writer; /* another connection, as a program that edits the store */
+    sqlite3 *plain;  /* or one of plain SQLite's, when the test sets it: no touch */
     store_t *reader; /* the publisher's */
     watch_t *watch;
 } s_world_t;
 
+static sqlite3 *s_plain; /* when set, s_commit writes with it instead */
+
 static void s_commit(store_t *writer, const char *id)
 {
+    if (s_plain) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO events (id, kind, title, start_date, end_date, country)"
+                 " VALUES ('%s', 'course', 'Watched', '2026-12-01', '2026-12-02', 'FR')",
+                 id);
+        assert_int_equal(sqlite3_exec(s_plain, sql, NULL, NULL, NULL), SQLITE_OK);
+        return;
+    }
     store_event_t ev = {.id = id,
                         .kind = "course",
                         .title = "Watched",
@@ -97,9 +113,23 @@ static int s_setup(void **state)
     return 0;
 }
 
+/*  The same world, but the writer is plain SQLite: synchronous=FULL as the store's own. */
+static int s_setup_plain(void **state)
+{
+    s_setup(state);
+    s_world_t *w = *state;
+    assert_int_equal(sqlite3_open(w->path, &w->plain), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(w->plain, "PRAGMA synchronous = FULL", NULL, NULL, NULL),
+                     SQLITE_OK);
+    s_plain = w->plain;
+    return 0;
+}
+
 static int s_teardown(void **state)
 {
     s_world_t *w = *state;
+    s_plain = NULL;
+    sqlite3_close(w->plain);
     watch_destroy(&w->watch);
     store_destroy(&w->reader);
     store_destroy(&w->writer);
@@ -158,6 +188,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_settle, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown(test_settle, s_setup_plain, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

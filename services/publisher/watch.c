@@ -4,8 +4,11 @@
     the commit in the shared wal-index. Our inotify event comes from the append, so it can
     arrive before a reader can see the commit (about 40% of the time on a fast machine).
     Going back to sleep then would delay the announcement until the next safety poll, so
-    watch_settle polls PRAGMA data_version for a few milliseconds first. zmq_poll cannot wait
-    less than a millisecond; nanosleep and ppoll can. A commit writes the -wal several times,
+    watch_settle waits for the commit a few milliseconds first: for the touch of the -wal
+    that a store's connection makes once its commit is visible (store/schema.c), on an
+    inotify descriptor of its own, and, for other programs' commits, reading PRAGMA
+    data_version in short steps. zmq_poll cannot wait less than a millisecond; nanosleep and
+    ppoll can. A commit writes the -wal several times,
     so the events of its later writes are still queued when it has been published: the wake
     they bring has no commit to wait for, and watch_caught_up marks them so that the wait
     sleeps until a new write instead of polling.
@@ -29,11 +32,13 @@
 #include <unistd.h>
 
 struct watch {
-    int fd;     /* inotify descriptor, non-blocking */
-    int wd;     /* the watch on the store's directory */
-    char *name; /* the store file's name in its directory */
-    char *wal;  /* the name of its -wal file */
-    bool stale; /* the events queued at watch_caught_up are of writes already published */
+    int fd;      /* inotify descriptor, non-blocking */
+    int wd;      /* the watch on the store's directory */
+    char *name;  /* the store file's name in its directory */
+    char *wal;   /* the name of its -wal file */
+    bool stale;  /* the events queued at watch_caught_up are of writes already published */
+    int commits; /* inotify for IN_ATTRIB in the directory alone: the touch a store gives its
+                    -wal once a commit is visible (store/schema.c); -1 if unavailable */
 };
 
 /* What we listen for in the directory. IN_DELETE / IN_MOVED_FROM tell us the store is gone
@@ -47,7 +52,7 @@ watch_t *watch_new(const char *db_path)
     if (!self) {
         return NULL;
     }
-    self->fd = -1;
+    self->fd = self->commits = -1;
     const char *slash = strrchr(db_path, '/');
     const char *base = slash ? slash + 1 : db_path;
     char dir[PATH_MAX];
@@ -79,6 +84,14 @@ watch_t *watch_new(const char *db_path)
     if (self->wd == -1) {
         goto fail;
     }
+    /* Best effort: without it, watch_settle finds a commit by its reads alone. A write is no
+       IN_ATTRIB, so a long transaction's writes do not wake this one. */
+    self->commits = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (self->commits != -1 &&
+        inotify_add_watch(self->commits, dir, IN_ATTRIB | IN_ONLYDIR) == -1) {
+        close(self->commits);
+        self->commits = -1;
+    }
     /* The kernel may stretch a sleep by the thread's timer slack (50 us by default), which
        is as long as our shortest waits: ask for 1 us. Best effort. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -99,6 +112,9 @@ void watch_destroy(watch_t **self_p)
     }
     if (self->fd != -1) {
         close(self->fd);
+    }
+    if (self->commits != -1) {
+        close(self->commits);
     }
     free(self->name);
     free(self->wal);
@@ -163,20 +179,66 @@ void watch_caught_up(watch_t *self)
     self->stale = poll(&item, 1, 0) > 0 && (item.revents & POLLIN);
 }
 
-/*  Waits up to us microseconds for the inotify descriptor to have events. true if it has. */
-static bool s_wait_event(int fd, long us)
+/*  Reads and drops what the commits descriptor holds. true if it held something. */
+static bool s_discard(int fd)
+{
+    char buf[1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool any = false;
+    for (int reads = 0; reads < 16; reads++) { /* bounded, as watch_drain */
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n > 0) {
+            any = true;
+        } else if (n == -1 && errno == EINTR) {
+            continue;
+        } else {
+            break;
+        }
+    }
+    return any;
+}
+
+#define S_WRITE 1  /* the watch's descriptor has events: a write */
+#define S_COMMIT 2 /* the commits descriptor has events: a commit is visible */
+
+/*  Waits up to us microseconds for a write (when writes) or a commit's touch (when the
+    descriptor exists). The S_* bits of what came, 0 when the time ran out. */
+static int s_wait(watch_t *self, bool writes, long us)
 {
     struct timespec ts = {0, us * 1000L};
-    struct pollfd item = {fd, POLLIN, 0};
-    return ppoll(&item, 1, &ts, NULL) > 0 && (item.revents & POLLIN);
+    struct pollfd items[2];
+    nfds_t n = 0;
+    if (writes) {
+        items[n++] = (struct pollfd){self->fd, POLLIN, 0};
+    }
+    if (self->commits != -1) {
+        items[n++] = (struct pollfd){self->commits, POLLIN, 0};
+    }
+    if (n == 0) {
+        while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+        }
+        return 0;
+    }
+    if (ppoll(items, n, &ts, NULL) <= 0) {
+        return 0;
+    }
+    int bits = 0;
+    for (nfds_t k = 0; k < n; k++) {
+        if (items[k].revents & POLLIN) {
+            bits |= items[k].fd == self->fd ? S_WRITE : S_COMMIT;
+        }
+    }
+    return bits;
 }
 
 int watch_settle(watch_t *self, store_t *store, int64_t seen, int64_t *now)
 {
     assert(self && store && now);
-    /* Short steps first: the commit is usually a few hundred microseconds away (the -wal
-       fsync). The steps stay small after that, because each one is what a late commit costs
-       in latency, while a data_version read costs a few microseconds.
+    /* A commit made through the store is announced by its touch of the -wal, once visible:
+       the wait wakes for it at once. Another program's (the sqlite3 shell) touches nothing,
+       and for it the wait reads data_version in short steps: the commit is usually a few
+       hundred microseconds away (the -wal fsync). The steps stay small after that, because
+       each one is what a late commit costs in latency, while a data_version read costs a
+       few microseconds.
        After watch_caught_up found events queued, the wake that brought us here was theirs:
        writes whose commits are published already (a commit writes the -wal several times),
        or our own cursor. Then the next commit starts with a write of its own, so the wait
@@ -190,16 +252,23 @@ int watch_settle(watch_t *self, store_t *store, int64_t seen, int64_t *now)
     };
     bool stale = self->stale;
     self->stale = false;
+    /* Touches queued until now are of commits that the next read sees. */
+    bool touched = self->commits != -1 && s_discard(self->commits);
     for (int i = 0, stale_steps = 0; i < S_STEPS && stale_steps < S_STALE_STEPS;) {
-        if (stale) {
+        if (touched) {
+            touched = false; /* read at once */
+        } else if (stale) {
             stale_steps++;
-            if (s_wait_event(self->fd, S_STALE_US)) {
+            int got = s_wait(self, true, S_STALE_US);
+            if (got & S_COMMIT) {
+                s_discard(self->commits);
+            } else if (got & S_WRITE) {
                 stale = false; /* a new write: its commit is a few hundred us away */
                 continue;
             }
         } else {
-            struct timespec ts = {0, (i < 2 ? 25 : 50) * 1000L};
-            while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+            if (s_wait(self, false, i < 2 ? 25 : 50) & S_COMMIT) {
+                s_discard(self->commits);
             }
             i++;
         }

@@ -42,10 +42,11 @@ int watch_drain(watch_t *self);
 
 /*  Waits briefly for a commit that inotify announced but that is not visible yet (a write
     to the -wal precedes its fsync and the commit being published in the wal-index): re-reads
-    store_data_version after 25 us, 25 us, then every 50 us, about 6 ms in total, and stops
-    as soon as it differs from seen; after watch_caught_up found events queued, it first
-    sleeps until a new event (reading every 250 us meanwhile). Returns 1 if it changed (the
-    new value in *now), 0 if not, -1 if the store failed (its reason in store_error). */
+    store_data_version at once when a store's connection touches the -wal after its commit
+    (store/schema.c), and otherwise after 25 us, 25 us, then every 50 us, about 6 ms in total;
+    stops as soon as it differs from seen. After watch_caught_up found events queued, it
+    first sleeps until a new event (reading every 250 us meanwhile). Returns 1 if it changed
+    (the new value in *now), 0 if not, -1 if the store failed (its reason in store_error). */
 int watch_settle(watch_t *self, store_t *store, int64_t seen, int64_t *now);
 
 /*  Everything committed so far is published (or was written by us, the cursor): the events
