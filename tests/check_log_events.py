@@ -132,15 +132,19 @@ def code_events(root):
     return events, errors
 
 
-def catalogue(path):
-    """{event: {"section": heading, "levels": set}} from docs/log-events.md's tables."""
-    rows, section = {}, None
+def catalogue(path, errors):
+    """{event: {"section": heading, "levels": set}} from docs/log-events.md's tables; a
+    heading that counts its events ("## herald-pub (62 events)") must count its rows."""
+    rows, section, counted = {}, None, {}
     for line in path.read_text().splitlines():
         if line.startswith("## "):
             heading = line[3:].strip()
             section = next((s for s in SECTIONS if heading.startswith(s)), None)
             if heading.lower().startswith("both"):
                 section = "both"
+            m = re.search(r"\((\d+) events\)", heading)
+            counted[heading] = [int(m.group(1)) if m else None, 0]
+            current = counted[heading]
             continue
         m = re.match(r"\|\s*`([a-z]+\.[a-z_]+)`\s*\|([^|]*)\|", line)
         if m and section:
@@ -148,13 +152,17 @@ def catalogue(path):
             if m.group(1) in rows:
                 rows[m.group(1)]["dup"] = True
             rows[m.group(1)] = {"section": section, "levels": levels}
+            current[1] += 1
+    for heading, (said, found) in counted.items():
+        if said is not None and said != found:
+            errors.append(f"docs/log-events.md: \"{heading}\" lists {found} events")
     return rows
 
 
 def main():
     root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".").resolve()
     events, errors = code_events(root)
-    rows = catalogue(root / "docs" / "log-events.md")
+    rows = catalogue(root / "docs" / "log-events.md", errors)
     for name in sorted(events):
         e = events[name]
         where = ", ".join(e["where"][:3])

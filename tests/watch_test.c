@@ -13,11 +13,13 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,11 +186,49 @@ static void test_settle(void **state)
     assert_int_not_equal(now, seen);
 }
 
+/*  Without its second descriptor (the process out of descriptors when the watch is made):
+    the watch says why, and a commit is still found, by the reads alone. */
+static void test_settle_without_commit_watch(void **state)
+{
+    s_world_t *w = *state;
+    watch_destroy(&w->watch);
+    struct rlimit was;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &was), 0);
+    struct rlimit low = {256, was.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fds[256];
+    int n = 0;
+    while (n < 256 && (fds[n] = dup(0)) != -1) {
+        n++;
+    }
+    assert_true(n > 0 && n < 256);
+    close(fds[--n]); /* one descriptor left: the first inotify takes it */
+    w->watch = watch_new(w->path);
+    int why = w->watch ? watch_commits_errno(w->watch) : -1;
+    while (n > 0) {
+        close(fds[--n]);
+    }
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &was), 0);
+    assert_non_null(w->watch);
+    assert_int_equal(why, EMFILE);
+
+    int64_t now = 0;
+    int64_t seen = store_data_version(w->reader);
+    pthread_t thread;
+    s_later_t later = {w->writer, "n-1"};
+    assert_int_equal(pthread_create(&thread, NULL, s_commit_later, &later), 0);
+    s_wake(w);
+    assert_int_equal(s_settle(w, seen, &now), 1);
+    pthread_join(thread, NULL);
+    assert_int_not_equal(now, seen);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_settle, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown(test_settle, s_setup_plain, s_teardown),
+        cmocka_unit_test_setup_teardown(test_settle_without_commit_watch, s_setup, s_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

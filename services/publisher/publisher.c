@@ -318,6 +318,9 @@ static int s_store_open(publisher_t *self)
         if (!self->watch) {
             log_warn("pub.watch_failed", "{s:s,s:s}", "path", self->db_path, "error",
                      strerror(errno));
+        } else if (watch_commits_errno(self->watch)) {
+            log_warn("pub.commit_watch_failed", "{s:s,s:s}", "path", self->db_path, "error",
+                     strerror(watch_commits_errno(self->watch)));
         }
     }
     s_problem_clear(self);

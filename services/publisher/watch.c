@@ -32,13 +32,14 @@
 #include <unistd.h>
 
 struct watch {
-    int fd;      /* inotify descriptor, non-blocking */
-    int wd;      /* the watch on the store's directory */
-    char *name;  /* the store file's name in its directory */
-    char *wal;   /* the name of its -wal file */
-    bool stale;  /* the events queued at watch_caught_up are of writes already published */
-    int commits; /* inotify for IN_ATTRIB in the directory alone: the touch a store gives its
-                    -wal once a commit is visible (store/schema.c); -1 if unavailable */
+    int fd;            /* inotify descriptor, non-blocking */
+    int wd;            /* the watch on the store's directory */
+    char *name;        /* the store file's name in its directory */
+    char *wal;         /* the name of its -wal file */
+    bool stale;        /* the events queued at watch_caught_up are of writes already published */
+    int commits;       /* inotify for IN_ATTRIB in the directory alone: the touch a store gives its
+                          -wal once a commit is visible (store/schema.c); -1 if unavailable */
+    int commits_errno; /* why it is unavailable */
 };
 
 /* What we listen for in the directory. IN_DELETE / IN_MOVED_FROM tell us the store is gone
@@ -89,9 +90,12 @@ watch_t *watch_new(const char *db_path)
     self->commits = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (self->commits != -1 &&
         inotify_add_watch(self->commits, dir, IN_ATTRIB | IN_ONLYDIR) == -1) {
+        int saved = errno;
         close(self->commits);
         self->commits = -1;
+        errno = saved;
     }
+    self->commits_errno = self->commits == -1 ? errno : 0;
     /* The kernel may stretch a sleep by the thread's timer slack (50 us by default), which
        is as long as our shortest waits: ask for 1 us. Best effort. */
     prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
@@ -120,6 +124,12 @@ void watch_destroy(watch_t **self_p)
     free(self->wal);
     free(self);
     *self_p = NULL;
+}
+
+int watch_commits_errno(watch_t *self)
+{
+    assert(self);
+    return self->commits_errno;
 }
 
 int watch_fd(watch_t *self)

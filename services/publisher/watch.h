@@ -30,6 +30,12 @@ typedef struct watch watch_t;
     watch, or NULL with errno set (the directory does not exist, out of inotify watches). */
 watch_t *watch_new(const char *db_path);
 
+/*  0 when the watch wakes for a store's commit the moment it is visible (a second inotify
+    descriptor, for the touch of the -wal); else the errno of why it could not be made (the
+    user's inotify instances used up: fs.inotify.max_user_instances), and commits are found
+    by reading data_version in steps, about 40 us later on average. */
+int watch_commits_errno(watch_t *self);
+
 /*  Closes the inotify descriptor and frees the watch; sets *self_p to NULL. Safe on NULL. */
 void watch_destroy(watch_t **self_p);
 
