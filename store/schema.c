@@ -792,7 +792,8 @@ static int s_check_kind(sqlite3 *db, const char *path, store_mode_t mode, int32_
     does for wal_autocheckpoint: a passive checkpoint once the -wal holds pages pages. */
 static int s_committed(void *arg, sqlite3 *db, const char *name, int pages)
 {
-    const char *wal = sqlite3_filename_wal(sqlite3_db_filename(db, name));
+    const char *file = sqlite3_db_filename(db, name);
+    const char *wal = file && *file ? sqlite3_filename_wal(file) : NULL;
     if (wal && *wal) {
         (void) utimensat(AT_FDCWD, wal, NULL, 0);
     }
