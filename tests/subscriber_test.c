@@ -31,6 +31,7 @@
 #include "json_line.h"
 #include "outbox.h"
 #include "random_text.h"
+#include "replay_client.h"
 #include "sink.h"
 #include "state.h"
 #include "store.h"
@@ -1737,6 +1738,8 @@ static void s_host_unexpected(void *arg, const char *what)
 
 /*  The test's publisher: reads one ReplayRequest (its after_seq returned) and answers it with
     the changes after_seq + 1 .. last in ReplayBatches, then a ReplayEnd of last and head. */
+static uint32_t s_asked_limit; /* the limit of the request s_answer answered last */
+
 static int64_t s_answer(void *router, s_wire_t *w, int64_t last, int64_t head)
 {
     zmq_pollitem_t item = {router, 0, ZMQ_POLLIN, 0};
@@ -1750,6 +1753,7 @@ static int64_t s_answer(void *router, s_wire_t *w, int64_t last, int64_t head)
         codec_decode_request(w->decoder, w->buf, (size_t) len, NULL, 0);
     assert_non_null(req);
     int64_t after = (int64_t) req->after_seq;
+    s_asked_limit = req->limit;
     uint8_t *batch = malloc(BUF_SIZE);
     assert_non_null(batch);
     size_t used = 0;
@@ -1828,6 +1832,7 @@ static void test_catchup_stale_held(void **state)
     /* the first page (REPLAY_PAGE): 1..2000, the head at 6000, within S_PAUSE_BEHIND of it */
     catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
     assert_int_equal(s_answer(router, &w, 2000, 6000), 0);
+    assert_int_equal(s_asked_limit, REPLAY_PAGE);
     s_read_answer(c, log, 2000);
     assert_int_equal(pos.last, 2000);
     assert_true(catchup_running(c)); /* not handed over to held messages it has passed */
@@ -1844,6 +1849,53 @@ static void test_catchup_stale_held(void **state)
     assert_false(catchup_running(c));
     assert_int_equal(log->live, 0);
     assert_int_equal(log->count, 6000);
+    assert_false(log->failed);
+    catchup_destroy(&c);
+    free(log);
+    s_wire_fini(&w);
+    s_wire_fini(&held);
+    zmq_close(router);
+    zmq_ctx_term(ctx);
+}
+
+/*  A sink that sets the pace (host.page: a webhook's) is asked pages of REPLAY_PAGE_PACED,
+    each following on from the last, to the head. */
+static void test_catchup_paced_pages(void **state)
+{
+    (void) state;
+    void *ctx = zmq_ctx_new();
+    char endpoint[128];
+    void *router = fixture_router(ctx, endpoint, sizeof endpoint);
+    assert_non_null(router);
+    sub_options_t options = {.replay = endpoint};
+    sub_position_t pos = {.stream_id = S_STREAM, .last = 0, .hb_head = -1};
+    s_wire_t w, held;
+    s_wire_init(&w);
+    s_wire_init(&held);
+    s_host_log_t *log = calloc(1, sizeof *log);
+    assert_non_null(log);
+    catchup_host_t host = {.arg = log,
+                           .apply = s_host_apply,
+                           .live = s_host_live,
+                           .bad_frame = s_host_unexpected,
+                           .decode_error = s_host_unexpected,
+                           .page = REPLAY_PAGE_PACED,
+                           .failed = &log->failed};
+    char err[256];
+    catchup_t *c = catchup_new(ctx, NULL, &options, &pos, held.decoder, &host, err, sizeof err);
+    assert_non_null(c);
+    catchup_start(c, CATCHUP_CHANGES, true);
+    for (int64_t page = 1; page <= 3; page++) {
+        catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
+        int64_t last = page * REPLAY_PAGE_PACED;
+        assert_int_equal(s_answer(router, &w, last, 3 * REPLAY_PAGE_PACED),
+                         last - REPLAY_PAGE_PACED);
+        assert_int_equal(s_asked_limit, REPLAY_PAGE_PACED);
+        s_read_answer(c, log, last);
+        assert_int_equal(pos.last, last);
+    }
+    assert_false(catchup_running(c));
+    assert_int_equal(log->count, 3 * REPLAY_PAGE_PACED);
     assert_false(log->failed);
     catchup_destroy(&c);
     free(log);
@@ -1904,6 +1956,7 @@ int main(void)
         cmocka_unit_test(test_mirror_reopen_reset),
         cmocka_unit_test(test_ready_names_full_sink),
         cmocka_unit_test(test_catchup_stale_held),
+        cmocka_unit_test(test_catchup_paced_pages),
     };
     /* clang-format on */
     return cmocka_run_group_tests(tests, NULL, NULL);

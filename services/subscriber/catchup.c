@@ -277,7 +277,7 @@ static int s_send(catchup_t *self, int64_t after, bool prefetch)
     replay_request_t request = {0};
     request.topics = self->options->topics;
     request.topic_count = self->options->topic_count;
-    request.limit = REPLAY_PAGE;
+    request.limit = self->host.page > 0 ? (uint32_t) self->host.page : REPLAY_PAGE;
     request.after_seq = after;
     request.batch = true;
     if (self->phase == S_SNAPSHOT) {

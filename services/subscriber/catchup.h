@@ -53,6 +53,10 @@ typedef struct {
     /*  true while the sink holds as much undelivered as it may (sink_full): no page is asked
         for meanwhile, so a catch-up runs at the sink's pace, not ahead of it. NULL: never. */
     bool (*sink_full)(void *arg);
+    /*  Announcements asked for per page: REPLAY_PAGE when 0. A sink that sets the pace (a
+        webhook's receiver) gets smaller pages: what it has not taken waits in its outbox,
+        and the pages in flight would only hold memory (two of 2,000: about 2 MiB). */
+    int page;
     /*  The subscriber's failure flag: the catch-up stops reading once it is set, and sets it
         on a zmq failure or when out of memory. */
     bool *failed;

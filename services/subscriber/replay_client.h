@@ -26,6 +26,7 @@
 
 #define REPLAY_TIMEOUT_MS 3000 /* no message of an answer for this long: retry */
 #define REPLAY_PAGE 2000       /* announcements asked for per request */
+#define REPLAY_PAGE_PACED 500  /* the same, for a sink that sets the pace (catchup_host_t) */
 #define REPLAY_MAX_IN_FLIGHT 2 /* requests sent whose replay.end has not arrived, at most */
 
 typedef struct replay_client replay_client_t;

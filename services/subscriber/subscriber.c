@@ -33,6 +33,7 @@
 #include "frames.h"
 #include "log.h"
 #include "realtime.h"
+#include "replay_client.h"
 #include "sockopt.h"
 #include "state.h"
 #include "sub_metrics.h"
@@ -709,6 +710,7 @@ subscriber_t *subscriber_new(const sub_options_t *options, char *err, size_t err
                                .bad_frame = s_host_bad_frame,
                                .decode_error = s_host_decode_error,
                                .sink_full = s_host_sink_full,
+                               .page = self->sink->backlog ? REPLAY_PAGE_PACED : 0,
                                .failed = &self->failed};
         self->catchup = catchup_new(self->ctx, self->sub, options, &self->pos, self->decoder, &host,
                                     err, errlen);

@@ -316,7 +316,7 @@ def case_crash(world):
 
 
 BACKLOG_MAX = 4000  # SINK_BACKLOG_MAX (sink.h): requests the outbox may hold
-PAGE = 2000  # REPLAY_PAGE (replay_client.h); a catch-up has two pages in flight at most
+PAGE = 500  # REPLAY_PAGE_PACED (replay_client.h), the webhook's; two pages in flight at most
 
 
 def ndjson(prefix, count):

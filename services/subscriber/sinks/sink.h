@@ -31,7 +31,8 @@
 #define SINK_MAX_STREAM_ID 64 /* room for a stream id (a UUID) and its NUL */
 #define SINK_MAX_METRICS 8    /* metrics of one sink at most */
 /* announcements a sink may hold undelivered (backlog()) before the subscriber stops handing
-   it more: two replay pages, so that the next page comes while these are delivered */
+   it more: eight of its replay pages (REPLAY_PAGE_PACED), about a second of a webhook
+   receiver's deliveries, so that the next pages come while these are delivered */
 #define SINK_BACKLOG_MAX 4000
 
 struct state;
