@@ -1795,6 +1795,69 @@ static void s_read_answer(catchup_t *c, s_host_log_t *log, int64_t last)
     }
 }
 
+/*  A catch-up against a ROUTER that the test answers as the publisher would (s_answer). */
+typedef struct {
+    void *ctx;
+    void *router;
+    char endpoint[128];
+    sub_options_t options;
+    sub_position_t pos;
+    s_wire_t w;    /* the publisher's side */
+    s_wire_t held; /* the catch-up's decoder, and the live messages it is handed */
+    s_host_log_t log;
+    catchup_t *c;
+} s_catchup_world_t;
+
+/*  Starts a catch-up of changes from seq 0 asking pages of page (0: REPLAY_PAGE). */
+static s_catchup_world_t *s_catchup_open(int page)
+{
+    s_catchup_world_t *cw = calloc(1, sizeof *cw);
+    assert_non_null(cw);
+    cw->ctx = zmq_ctx_new();
+    cw->router = fixture_router(cw->ctx, cw->endpoint, sizeof cw->endpoint);
+    assert_non_null(cw->router);
+    cw->options = (sub_options_t){.replay = cw->endpoint};
+    cw->pos = (sub_position_t){.stream_id = S_STREAM, .last = 0, .hb_head = -1};
+    s_wire_init(&cw->w);
+    s_wire_init(&cw->held);
+    catchup_host_t host = {.arg = &cw->log,
+                           .apply = s_host_apply,
+                           .live = s_host_live,
+                           .bad_frame = s_host_unexpected,
+                           .decode_error = s_host_unexpected,
+                           .page = page,
+                           .failed = &cw->log.failed};
+    char err[256];
+    cw->c = catchup_new(cw->ctx, NULL, &cw->options, &cw->pos, cw->held.decoder, &host, err,
+                        sizeof err);
+    assert_non_null(cw->c);
+    catchup_start(cw->c, CATCHUP_CHANGES, true);
+    return cw;
+}
+
+static void s_catchup_close(s_catchup_world_t *cw)
+{
+    assert_false(cw->log.failed);
+    catchup_destroy(&cw->c);
+    s_wire_fini(&cw->w);
+    s_wire_fini(&cw->held);
+    zmq_close(cw->router);
+    zmq_ctx_term(cw->ctx);
+    free(cw);
+}
+
+/*  The catch-up asks for its next page; the test answers it up to last, the head at head,
+    and checks that it began after after and asked for limit; the answer is read. */
+static void s_catchup_page(s_catchup_world_t *cw, int64_t after, uint32_t limit, int64_t last,
+                           int64_t head)
+{
+    catchup_pump(cw->c, clock_ms(CLOCK_MONOTONIC));
+    assert_int_equal(s_answer(cw->router, &cw->w, last, head), after);
+    assert_int_equal(s_asked_limit, limit);
+    s_read_answer(cw->c, &cw->log, last);
+    assert_int_equal(cw->pos.last, last);
+}
+
 /*  Live messages held early in a long catch-up (seqs 101..150, before the live feed was
     paused far behind the head) are passed by it: at a page that ends near the head they are
     no live feed after the position, so the catch-up goes on to the head instead of handing
@@ -1803,59 +1866,24 @@ static void s_read_answer(catchup_t *c, s_host_log_t *log, int64_t last)
 static void test_catchup_stale_held(void **state)
 {
     (void) state;
-    void *ctx = zmq_ctx_new();
-    char endpoint[128];
-    void *router = fixture_router(ctx, endpoint, sizeof endpoint);
-    assert_non_null(router);
-    sub_options_t options = {.replay = endpoint};
-    sub_position_t pos = {.stream_id = S_STREAM, .last = 0, .hb_head = -1};
-    s_wire_t w, held;
-    s_wire_init(&w);
-    s_wire_init(&held);
-    s_host_log_t *log = calloc(1, sizeof *log);
-    assert_non_null(log);
-    catchup_host_t host = {.arg = log,
-                           .apply = s_host_apply,
-                           .live = s_host_live,
-                           .bad_frame = s_host_unexpected,
-                           .decode_error = s_host_unexpected,
-                           .failed = &log->failed};
-    char err[256];
-    catchup_t *c = catchup_new(ctx, NULL, &options, &pos, held.decoder, &host, err, sizeof err);
-    assert_non_null(c);
-    catchup_start(c, CATCHUP_CHANGES, true);
+    s_catchup_world_t *cw = s_catchup_open(0);
     for (int64_t seq = 101; seq <= 150; seq++) {
         store_change_t ch = s_event_change(seq, STORE_UPDATED, s_event("ev-1"));
-        int n = codec_encode_change(&ch, S_STREAM, held.buf, BUF_SIZE);
-        catchup_hold(c, ch.topic, strlen(ch.topic), held.buf, (size_t) n, seq);
+        int n = codec_encode_change(&ch, S_STREAM, cw->held.buf, BUF_SIZE);
+        catchup_hold(cw->c, ch.topic, strlen(ch.topic), cw->held.buf, (size_t) n, seq);
     }
     /* the first page (REPLAY_PAGE): 1..2000, the head at 6000, within S_PAUSE_BEHIND of it */
-    catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
-    assert_int_equal(s_answer(router, &w, 2000, 6000), 0);
-    assert_int_equal(s_asked_limit, REPLAY_PAGE);
-    s_read_answer(c, log, 2000);
-    assert_int_equal(pos.last, 2000);
-    assert_true(catchup_running(c)); /* not handed over to held messages it has passed */
-    assert_int_equal(log->live, 0);
+    s_catchup_page(cw, 0, REPLAY_PAGE, 2000, 6000);
+    assert_true(catchup_running(cw->c)); /* not handed over to held messages it has passed */
+    assert_int_equal(cw->log.live, 0);
     /* the next pages reach the head: done, nothing held played back (all passed) */
-    catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
-    assert_int_equal(s_answer(router, &w, 4000, 6000), 2000);
-    s_read_answer(c, log, 4000);
-    assert_true(catchup_running(c));
-    catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
-    assert_int_equal(s_answer(router, &w, 6000, 6000), 4000);
-    s_read_answer(c, log, 6000);
-    assert_int_equal(pos.last, 6000);
-    assert_false(catchup_running(c));
-    assert_int_equal(log->live, 0);
-    assert_int_equal(log->count, 6000);
-    assert_false(log->failed);
-    catchup_destroy(&c);
-    free(log);
-    s_wire_fini(&w);
-    s_wire_fini(&held);
-    zmq_close(router);
-    zmq_ctx_term(ctx);
+    s_catchup_page(cw, 2000, REPLAY_PAGE, 4000, 6000);
+    assert_true(catchup_running(cw->c));
+    s_catchup_page(cw, 4000, REPLAY_PAGE, 6000, 6000);
+    assert_false(catchup_running(cw->c));
+    assert_int_equal(cw->log.live, 0);
+    assert_int_equal(cw->log.count, 6000);
+    s_catchup_close(cw);
 }
 
 /*  A sink that sets the pace (host.page: a webhook's) is asked pages of REPLAY_PAGE_PACED,
@@ -1863,46 +1891,14 @@ static void test_catchup_stale_held(void **state)
 static void test_catchup_paced_pages(void **state)
 {
     (void) state;
-    void *ctx = zmq_ctx_new();
-    char endpoint[128];
-    void *router = fixture_router(ctx, endpoint, sizeof endpoint);
-    assert_non_null(router);
-    sub_options_t options = {.replay = endpoint};
-    sub_position_t pos = {.stream_id = S_STREAM, .last = 0, .hb_head = -1};
-    s_wire_t w, held;
-    s_wire_init(&w);
-    s_wire_init(&held);
-    s_host_log_t *log = calloc(1, sizeof *log);
-    assert_non_null(log);
-    catchup_host_t host = {.arg = log,
-                           .apply = s_host_apply,
-                           .live = s_host_live,
-                           .bad_frame = s_host_unexpected,
-                           .decode_error = s_host_unexpected,
-                           .page = REPLAY_PAGE_PACED,
-                           .failed = &log->failed};
-    char err[256];
-    catchup_t *c = catchup_new(ctx, NULL, &options, &pos, held.decoder, &host, err, sizeof err);
-    assert_non_null(c);
-    catchup_start(c, CATCHUP_CHANGES, true);
-    for (int64_t page = 1; page <= 3; page++) {
-        catchup_pump(c, clock_ms(CLOCK_MONOTONIC));
-        int64_t last = page * REPLAY_PAGE_PACED;
-        assert_int_equal(s_answer(router, &w, last, 3 * REPLAY_PAGE_PACED),
-                         last - REPLAY_PAGE_PACED);
-        assert_int_equal(s_asked_limit, REPLAY_PAGE_PACED);
-        s_read_answer(c, log, last);
-        assert_int_equal(pos.last, last);
+    s_catchup_world_t *cw = s_catchup_open(REPLAY_PAGE_PACED);
+    const int64_t head = 3 * REPLAY_PAGE_PACED;
+    for (int64_t last = REPLAY_PAGE_PACED; last <= head; last += REPLAY_PAGE_PACED) {
+        s_catchup_page(cw, last - REPLAY_PAGE_PACED, REPLAY_PAGE_PACED, last, head);
     }
-    assert_false(catchup_running(c));
-    assert_int_equal(log->count, 3 * REPLAY_PAGE_PACED);
-    assert_false(log->failed);
-    catchup_destroy(&c);
-    free(log);
-    s_wire_fini(&w);
-    s_wire_fini(&held);
-    zmq_close(router);
-    zmq_ctx_term(ctx);
+    assert_false(catchup_running(cw->c));
+    assert_int_equal(cw->log.count, head);
+    s_catchup_close(cw);
 }
 
 /*  /readyz of a subscriber: ready while heard and moving; stuck after SUB_METRICS_STUCK_MS

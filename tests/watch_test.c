@@ -141,20 +141,28 @@ static int s_teardown(void **state)
     return 0;
 }
 
+/*  A commit of id made a little after the wake (another thread): the wait finds it. The
+    data_version before it; the one found in *now. */
+static int64_t s_found_later(s_world_t *w, const char *id, int64_t *now)
+{
+    int64_t seen = store_data_version(w->reader);
+    pthread_t thread;
+    s_later_t later = {w->writer, id};
+    assert_int_equal(pthread_create(&thread, NULL, s_commit_later, &later), 0);
+    s_wake(w);
+    assert_int_equal(s_settle(w, seen, now), 1);
+    pthread_join(thread, NULL);
+    assert_int_not_equal(*now, seen);
+    return seen;
+}
+
 static void test_settle(void **state)
 {
     s_world_t *w = *state;
     int64_t now = 0;
 
     /* A new write: its commit, made visible a little later, is found. */
-    int64_t seen = store_data_version(w->reader);
-    pthread_t thread;
-    s_later_t later = {w->writer, "w-1"};
-    assert_int_equal(pthread_create(&thread, NULL, s_commit_later, &later), 0);
-    s_wake(w);
-    assert_int_equal(s_settle(w, seen, &now), 1);
-    pthread_join(thread, NULL);
-    assert_int_not_equal(now, seen);
+    int64_t seen = s_found_later(w, "w-1", &now);
 
     /* A commit published with its events still queued: the wake they bring finds nothing,
        and the wait says so rather than inventing a change. */
@@ -170,7 +178,8 @@ static void test_settle(void **state)
     seen = store_data_version(w->reader);
     watch_caught_up(w->watch);
     s_wake(w);
-    later.id = "w-4";
+    pthread_t thread;
+    s_later_t later = {w->writer, "w-4"};
     assert_int_equal(pthread_create(&thread, NULL, s_commit_later, &later), 0);
     assert_int_equal(s_settle(w, seen, &now), 1);
     pthread_join(thread, NULL);
@@ -213,14 +222,7 @@ static void test_settle_without_commit_watch(void **state)
     assert_int_equal(why, EMFILE);
 
     int64_t now = 0;
-    int64_t seen = store_data_version(w->reader);
-    pthread_t thread;
-    s_later_t later = {w->writer, "n-1"};
-    assert_int_equal(pthread_create(&thread, NULL, s_commit_later, &later), 0);
-    s_wake(w);
-    assert_int_equal(s_settle(w, seen, &now), 1);
-    pthread_join(thread, NULL);
-    assert_int_not_equal(now, seen);
+    s_found_later(w, "n-1", &now);
 }
 
 int main(void)
